@@ -1,0 +1,44 @@
+"""The ``sitewatch`` command line: one entry point, one subcommand per component."""
+
+from __future__ import annotations
+
+import click
+
+from . import __version__
+from .cli_support import LazyGroup, setup_logging
+
+COMMANDS = {
+    "demo": "sitewatch.demo:demo",
+    "simulate": "sitewatch.simulators.cli:simulate",
+    "gateway": "sitewatch.gateway.cli:gateway",
+    "ingest": "sitewatch.ingest.cli:ingest",
+    "query": "sitewatch.store.cli:query",
+    "assets": "sitewatch.assets.cli:assets",
+    "analytics": "sitewatch.analytics.cli:analytics",
+    "dashboards": "sitewatch.dashboards.cli:dashboards",
+    "contract": "sitewatch.contract.cli:contract",
+    "bench": "sitewatch.bench:bench",
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="sitewatch")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    envvar="SITEWATCH_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="How much to log (to stderr).",
+)
+def main(log_level: str) -> None:
+    """sitewatch: monitor the equipment of renovated residential compounds and drive its maintenance.
+
+    Settings come from SITEWATCH_* environment variables (see docs/configuration.md);
+    each subcommand's --help explains its own options.
+    """
+    setup_logging(log_level)

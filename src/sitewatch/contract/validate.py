@@ -1,0 +1,436 @@
+"""Decode and validate payloads at the edge: every rejection carries a precise reason.
+
+Problems with the message as a whole (size, JSON, version, header, topic) reject the message.
+Problems with one sample (device, kind, timestamp) reject that sample; problems with one value
+(unknown metric, non-finite, out of range) reject that value. What remains valid is kept, so one
+glitching sensor never costs the readings of its neighbours. Nothing raises past these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from .kinds import KINDS, DeviceKind, MetricType
+from .messages import (
+    SCHEMA_VERSION,
+    DataMessage,
+    DeviceInfo,
+    Envelope,
+    Event,
+    EventMessage,
+    Sample,
+    StateMessage,
+    device_belongs_to,
+    now_ms,
+)
+from .topics import DEVICE_LOCAL_PATTERN, Channel, TopicParts, parse_topic
+
+T = TypeVar("T")
+
+
+class RejectReason(StrEnum):
+    """Why input was refused; also the label of the rejection counters."""
+
+    OVERSIZED = "oversized"
+    BAD_JSON = "bad_json"
+    BAD_SHAPE = "bad_shape"
+    UNKNOWN_VERSION = "unknown_version"
+    BAD_TOPIC = "bad_topic"
+    COMPOUND_MISMATCH = "compound_mismatch"
+    GATEWAY_MISMATCH = "gateway_mismatch"
+    TOO_MANY_SAMPLES = "too_many_samples"
+    BAD_DEVICE_ID = "bad_device_id"
+    FOREIGN_DEVICE = "foreign_device"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_KIND = "unknown_kind"
+    KIND_MISMATCH = "kind_mismatch"
+    UNKNOWN_METRIC = "unknown_metric"
+    UNKNOWN_EVENT = "unknown_event"
+    BAD_VALUE = "bad_value"
+    NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_TIMESTAMP = "bad_timestamp"
+    TS_FUTURE = "ts_future"
+    TS_PAST = "ts_past"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One refused message, sample or value, with the reason and the offending part."""
+
+    reason: RejectReason
+    detail: str
+    device: str | None = None
+    item: Any = None  # JSON-ready offending part (a sample or event); None for the whole message
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds the validator enforces (see settings.ContractSettings)."""
+
+    max_payload_bytes: int = 1_048_576
+    max_samples: int = 10_000
+    max_future_ms: int = 300_000
+    max_age_ms: int = 90 * 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[T]):
+    """Result of decoding: the valid message (if any part was valid) and every rejection."""
+
+    message: T | None
+    rejections: tuple[Rejection, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected."""
+        return self.message is not None and not self.rejections
+
+
+_DEVICE_LOCAL_RE = re.compile(rf"^{DEVICE_LOCAL_PATTERN}$")
+_STATE_LABELS = {
+    (kind, name): {label: float(i) for i, label in enumerate(spec.states)}
+    for kind, kspec in KINDS.items()
+    for name, spec in kspec.metrics.items()
+    if spec.type is MetricType.STATE
+}
+
+
+class _Reject(Exception):
+    """Internal: abort decoding the whole message with a reason."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _whole(reason: RejectReason, detail: str) -> Decoded[Any]:
+    return Decoded(None, (Rejection(reason, detail),))
+
+
+def _parse(payload: bytes, limits: Limits) -> dict[str, Any]:
+    if len(payload) > limits.max_payload_bytes:
+        raise _Reject(
+            RejectReason.OVERSIZED, f"payload of {len(payload)} bytes exceeds {limits.max_payload_bytes}"
+        )
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise _Reject(*_explain_bad_json(payload, exc)) from None
+    if not isinstance(body, dict):
+        raise _Reject(RejectReason.BAD_SHAPE, f"payload must be a JSON object, got {type(body).__name__}")
+    version = body.get("v")
+    if version != SCHEMA_VERSION:
+        raise _Reject(
+            RejectReason.UNKNOWN_VERSION,
+            f"schema version {version!r} not supported (expected v={SCHEMA_VERSION})",
+        )
+    return body
+
+
+def _explain_bad_json(payload: bytes, exc: Exception) -> tuple[RejectReason, str]:
+    """Tell NaN/Infinity (which strict JSON forbids but some encoders emit) from other garbage."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return RejectReason.BAD_JSON, "payload is not UTF-8 text"
+    found: list[str] = []
+
+    def constant(name: str) -> float:
+        found.append(name)
+        return math.nan
+
+    try:
+        json.loads(text, parse_constant=constant)
+    except (ValueError, RecursionError):
+        return RejectReason.BAD_JSON, f"not valid JSON: {str(exc)[:200]}"
+    if found:
+        return (
+            RejectReason.NON_FINITE,
+            f"payload contains non-finite numbers ({', '.join(sorted(set(found)))})",
+        )
+    return RejectReason.BAD_JSON, f"not valid JSON: {str(exc)[:200]}"
+
+
+def _int_field(body: dict[str, Any], name: str, lo: int, hi: int) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _Reject(
+            RejectReason.BAD_SHAPE, f"header field {name!r} must be an integer in [{lo}, {hi}], got {value!r}"
+        )
+    return value
+
+
+def _envelope(body: dict[str, Any], parts: TopicParts) -> Envelope:
+    compound, gateway = body.get("compound"), body.get("gateway")
+    if compound != parts.compound:
+        raise _Reject(
+            RejectReason.COMPOUND_MISMATCH,
+            f"payload compound {compound!r} differs from topic compound {parts.compound!r}",
+        )
+    if gateway != parts.gateway:
+        raise _Reject(
+            RejectReason.GATEWAY_MISMATCH,
+            f"payload gateway {gateway!r} differs from topic gateway {parts.gateway!r}",
+        )
+    return Envelope(
+        compound=parts.compound,
+        gateway=parts.gateway,
+        bdseq=_int_field(body, "bdseq", 0, 2**53),
+        seq=_int_field(body, "seq", 0, 255),
+        sent_ms=_int_field(body, "sent", 0, 2**53),
+    )
+
+
+def _topic(topic: str, expected: Channel) -> TopicParts:
+    parts = parse_topic(topic)
+    if parts is None or parts.channel is not expected:
+        raise _Reject(
+            RejectReason.BAD_TOPIC,
+            f"topic {topic!r} is not a sitewatch/v1/<compound>/<gateway>/{expected} topic",
+        )
+    return parts
+
+
+def _items(body: dict[str, Any], name: str, limits: Limits) -> list[Any]:
+    items = body.get(name)
+    if not isinstance(items, list):
+        raise _Reject(RejectReason.BAD_SHAPE, f"field {name!r} must be a list")
+    if len(items) > limits.max_samples:
+        raise _Reject(
+            RejectReason.TOO_MANY_SAMPLES, f"{len(items)} {name} exceed the limit of {limits.max_samples}"
+        )
+    return items
+
+
+def _device_kind_ts(
+    item: Any, compound: str, now: int, limits: Limits
+) -> tuple[str, DeviceKind, int] | Rejection:
+    """Check the identity and timestamp part shared by samples and events."""
+    if not isinstance(item, dict):
+        return Rejection(
+            RejectReason.BAD_SHAPE, f"item must be an object, got {type(item).__name__}", item=_safe(item)
+        )
+    device = item.get("device")
+    if not isinstance(device, str) or not device_belongs_to(device, compound) or len(device) > 128:
+        if isinstance(device, str) and not device_belongs_to(device, compound) and len(device) <= 128:
+            return Rejection(
+                RejectReason.FOREIGN_DEVICE,
+                f"device {device!r} is not a device of compound {compound!r} (ids start with '{compound}-')",
+                device=device,
+                item=_safe(item),
+            )
+        return Rejection(RejectReason.BAD_DEVICE_ID, f"invalid device id {_short(device)}", item=_safe(item))
+    if not _DEVICE_LOCAL_RE.match(device[len(compound) + 1 :]):
+        return Rejection(
+            RejectReason.BAD_DEVICE_ID, f"invalid device id {_short(device)}", device, _safe(item)
+        )
+    try:
+        kind = DeviceKind(str(item.get("kind")))
+    except ValueError:
+        return Rejection(
+            RejectReason.UNKNOWN_KIND, f"unknown device kind {_short(item.get('kind'))}", device, _safe(item)
+        )
+    ts = item.get("ts")
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        return Rejection(
+            RejectReason.BAD_TIMESTAMP,
+            f"ts must be integer epoch milliseconds, got {_short(ts)}",
+            device,
+            _safe(item),
+        )
+    if ts > now + limits.max_future_ms:
+        return Rejection(
+            RejectReason.TS_FUTURE, f"ts {ts} is {(ts - now) / 1000:.0f} s in the future", device, _safe(item)
+        )
+    if ts < now - limits.max_age_ms:
+        return Rejection(
+            RejectReason.TS_PAST, f"ts {ts} is {(now - ts) / 86_400_000:.1f} days old", device, _safe(item)
+        )
+    return device, kind, ts
+
+
+def _value(kind: DeviceKind, metric: str, raw: Any) -> float | str:
+    """The metric value as a float, or a reason string when it is refused."""
+    spec = KINDS[kind].metrics.get(metric)
+    if spec is None:
+        return f"{RejectReason.UNKNOWN_METRIC}:{kind} has no metric {_short(metric)}"
+    if isinstance(raw, str) and spec.type is MetricType.STATE:
+        code = _STATE_LABELS[(kind, metric)].get(raw)
+        if code is None:
+            return f"{RejectReason.BAD_VALUE}:{metric}={_short(raw)} is not one of {', '.join(spec.states)}"
+        return code
+    if not isinstance(raw, int | float):
+        return f"{RejectReason.BAD_VALUE}:{metric} must be a number, got {_short(raw)}"
+    value = float(raw)
+    if not math.isfinite(value):
+        return f"{RejectReason.NON_FINITE}:{metric}={value!r} is not finite"
+    problem = spec.check(value)
+    if problem is not None:
+        return f"{RejectReason.OUT_OF_RANGE}:{problem}"
+    return value
+
+
+def decode_data(
+    topic: str, payload: bytes, *, limits: Limits = Limits(), now: int | None = None
+) -> Decoded[DataMessage]:
+    """Decode a ``data`` payload: the valid samples and a rejection for every refused part."""
+    now = now_ms() if now is None else now
+    try:
+        parts = _topic(topic, Channel.DATA)
+        body = _parse(payload, limits)
+        envelope = _envelope(body, parts)
+        items = _items(body, "samples", limits)
+    except _Reject as exc:
+        return _whole(exc.reason, exc.detail)
+    except Exception as exc:  # a validator bug must not take the consumer down
+        return _whole(RejectReason.BAD_SHAPE, f"undecodable payload: {type(exc).__name__}")
+    samples: list[Sample] = []
+    rejections: list[Rejection] = []
+    for item in items:
+        head = _device_kind_ts(item, envelope.compound, now, limits)
+        if isinstance(head, Rejection):
+            rejections.append(head)
+            continue
+        device, kind, ts = head
+        raw_values = item.get("values")
+        if not isinstance(raw_values, dict) or not raw_values:
+            rejections.append(
+                Rejection(
+                    RejectReason.BAD_SHAPE, "sample needs a non-empty 'values' object", device, _safe(item)
+                )
+            )
+            continue
+        values: dict[str, float] = {}
+        for metric, raw in raw_values.items():
+            value = _value(kind, metric, raw)
+            if isinstance(value, str):
+                reason, _, detail = value.partition(":")
+                rejections.append(Rejection(RejectReason(reason), f"{device}: {detail}", device, _safe(item)))
+            else:
+                values[metric] = value
+        if values:
+            samples.append(Sample(device, kind, ts, values))
+    message = DataMessage(envelope, tuple(samples)) if samples or not rejections else None
+    return Decoded(message, tuple(rejections))
+
+
+def decode_events(
+    topic: str, payload: bytes, *, limits: Limits = Limits(), now: int | None = None
+) -> Decoded[EventMessage]:
+    """Decode an ``event`` payload: the valid events and a rejection for every refused one."""
+    now = now_ms() if now is None else now
+    try:
+        parts = _topic(topic, Channel.EVENT)
+        body = _parse(payload, limits)
+        envelope = _envelope(body, parts)
+        items = _items(body, "events", limits)
+    except _Reject as exc:
+        return _whole(exc.reason, exc.detail)
+    except Exception as exc:
+        return _whole(RejectReason.BAD_SHAPE, f"undecodable payload: {type(exc).__name__}")
+    events: list[Event] = []
+    rejections: list[Rejection] = []
+    for item in items:
+        head = _device_kind_ts(item, envelope.compound, now, limits)
+        if isinstance(head, Rejection):
+            rejections.append(head)
+            continue
+        device, kind, ts = head
+        name = item.get("event")
+        if not isinstance(name, str) or name not in KINDS[kind].events:
+            rejections.append(
+                Rejection(
+                    RejectReason.UNKNOWN_EVENT, f"{kind} has no event {_short(name)}", device, _safe(item)
+                )
+            )
+            continue
+        active = item.get("active")
+        attrs = item.get("attrs", {})
+        if active is not None and not isinstance(active, bool):
+            rejections.append(
+                Rejection(RejectReason.BAD_SHAPE, "'active' must be true or false", device, _safe(item))
+            )
+            continue
+        if (
+            not isinstance(attrs, dict)
+            or len(attrs) > 32
+            or not all(
+                isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 256
+                for k, v in attrs.items()
+            )
+        ):
+            rejections.append(
+                Rejection(
+                    RejectReason.BAD_SHAPE,
+                    "'attrs' must map at most 32 short strings to strings",
+                    device,
+                    _safe(item),
+                )
+            )
+            continue
+        events.append(Event(device, kind, ts, name, active, dict(attrs)))
+    message = EventMessage(envelope, tuple(events)) if events or not rejections else None
+    return Decoded(message, tuple(rejections))
+
+
+def decode_state(topic: str, payload: bytes, *, limits: Limits = Limits()) -> Decoded[StateMessage]:
+    """Decode a retained ``state`` payload (gateway birth or death)."""
+    try:
+        parts = _topic(topic, Channel.STATE)
+        body = _parse(payload, limits)
+        if body.get("compound") != parts.compound or body.get("gateway") != parts.gateway:
+            raise _Reject(RejectReason.COMPOUND_MISMATCH, "payload compound/gateway differ from the topic")
+        state = body.get("state")
+        if state not in ("online", "offline"):
+            raise _Reject(RejectReason.BAD_SHAPE, f"state must be 'online' or 'offline', got {_short(state)}")
+        devices: list[DeviceInfo] = []
+        for item in body.get("devices", []) if state == "online" else []:
+            if not isinstance(item, dict) or not isinstance(item.get("device"), str):
+                raise _Reject(RejectReason.BAD_SHAPE, "each birth device needs a 'device' id")
+            if not device_belongs_to(item["device"], parts.compound):
+                raise _Reject(
+                    RejectReason.FOREIGN_DEVICE, f"device {_short(item['device'])} is not in {parts.compound}"
+                )
+            try:
+                kind = DeviceKind(str(item.get("kind")))
+            except ValueError:
+                raise _Reject(
+                    RejectReason.UNKNOWN_KIND, f"unknown device kind {_short(item.get('kind'))}"
+                ) from None
+            devices.append(DeviceInfo(item["device"], kind, str(item.get("protocol", "mqtt"))[:32]))
+        message = StateMessage(
+            compound=parts.compound,
+            gateway=parts.gateway,
+            bdseq=_int_field(body, "bdseq", 0, 2**53),
+            online=state == "online",
+            ts_ms=_int_field(body, "ts", 0, 2**53),
+            devices=tuple(devices),
+        )
+    except _Reject as exc:
+        return _whole(exc.reason, exc.detail)
+    except Exception as exc:
+        return _whole(RejectReason.BAD_SHAPE, f"undecodable payload: {type(exc).__name__}")
+    return Decoded(message)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _safe(item: Any) -> Any:
+    """The offending item if it is small enough to echo in a dead letter, else a summary."""
+    try:
+        size = len(orjson.dumps(item))
+    except TypeError:
+        return _short(item)
+    return item if size <= 4096 else f"<{type(item).__name__} of {size} bytes>"

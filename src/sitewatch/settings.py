@@ -1,0 +1,172 @@
+"""One settings object for every component, read from the environment (prefix ``SITEWATCH_``).
+
+Nested sections use a double underscore: ``SITEWATCH_MQTT__URL=mqtt://broker:1883``,
+``SITEWATCH_STORE__BACKEND=influxdb``. Build it with :func:`load_settings` and pass it in;
+nothing in the package reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    """Where the process runs; production refuses insecure defaults."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class StoreBackend(StrEnum):
+    """Time-series store implementations."""
+
+    EMBEDDED = "embedded"
+    INFLUXDB = "influxdb"
+
+
+class UnknownDevicePolicy(StrEnum):
+    """What ingest does with a device the asset registry does not know."""
+
+    DEADLETTER = "deadletter"
+    FLAG = "flag"
+
+
+class MqttSettings(BaseModel):
+    """Broker connection."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id: str = "sitewatch"
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    max_inflight: int = Field(200, ge=1, le=65535)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(
+                f"broker URL must look like mqtt://host:1883 or mqtts://host:8883, got {value!r}"
+            )
+        return value
+
+    @property
+    def host(self) -> str:
+        """Broker host name."""
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        """Broker port (1883, or 8883 for mqtts, unless given)."""
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        """Whether the connection uses TLS."""
+        return urlsplit(self.url).scheme == "mqtts" or self.ca_file is not None
+
+
+class StoreSettings(BaseModel):
+    """Time-series store: the embedded file or an InfluxDB server."""
+
+    backend: StoreBackend = StoreBackend.EMBEDDED
+    path: Path | None = None  # embedded file; default: <data_dir>/readings.db
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_database: str = "sitewatch"
+    influx_retention_policy: str | None = None
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_token: SecretStr | None = None  # InfluxDB 2.x / 3 Core: sent as "Authorization: Token ..."
+    influx_batch_size: int = Field(5000, ge=1, le=100_000)
+    influx_timeout_s: float = Field(10.0, gt=0, le=300)
+    influx_gzip: bool = True
+
+
+class DatabaseSettings(BaseModel):
+    """Asset registry database (SQLAlchemy URL)."""
+
+    url: str | None = None  # default: sqlite:///<data_dir>/registry.db
+    echo: bool = False
+
+
+class WebSettings(BaseModel):
+    """Built-in web console and REST API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    language: str = "zh-CN"
+
+
+class ContractSettings(BaseModel):
+    """Limits applied by the message validator."""
+
+    max_payload_bytes: int = Field(1_048_576, ge=1024)
+    max_samples: int = Field(10_000, ge=1)
+    max_future_s: float = Field(300.0, ge=0)
+    max_age_s: float = Field(90 * 86400.0, gt=0)
+
+
+class IngestSettings(BaseModel):
+    """Ingest service behaviour."""
+
+    batch_readings: int = Field(20_000, ge=1)
+    batch_interval_s: float = Field(0.5, gt=0, le=60)
+    shared_group: str | None = None  # MQTT 5 shared subscription group
+    unknown_devices: UnknownDevicePolicy = UnknownDevicePolicy.DEADLETTER
+    registry_url: str | None = None  # REST API of the asset registry, for device lookups
+
+
+class Settings(BaseSettings):
+    """Everything sitewatch can be told; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SITEWATCH_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path(".sitewatch")
+    log_level: str = "INFO"
+    mqtt: MqttSettings = MqttSettings()
+    store: StoreSettings = StoreSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    web: WebSettings = WebSettings()
+    contract: ContractSettings = ContractSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            problems = []
+            if not self.mqtt.tls:
+                problems.append("mqtt.url must use mqtts:// (or set mqtt.ca_file) in production")
+            if self.mqtt.username is None or self.mqtt.password is None:
+                problems.append("mqtt.username and mqtt.password are required in production")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def store_path(self) -> Path:
+        """File of the embedded store."""
+        return self.store.path or self.data_dir / "readings.db"
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL of the asset registry."""
+        return self.database.url or f"sqlite:///{self.data_dir / 'registry.db'}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)
