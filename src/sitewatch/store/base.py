@@ -1,0 +1,149 @@
+"""The store interface: what every stage asks of the time-series store, in the project's own types.
+
+Two real backends implement it: ``InfluxStore`` (InfluxDB's v1 HTTP API) and ``EmbeddedStore``
+(a single file). Both answer the same questions with the same results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from ..contract import DeviceKind, Event, Sample
+
+# Tags kept on every stored point (bounded cardinality): the device and where it is.
+TAG_KEYS: tuple[str, ...] = ("compound", "device", "kind", "district", "street", "community", "building")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """A validated sample with the tags ingest attached (compound always; hierarchy when known)."""
+
+    sample: Sample
+    compound: str
+    tags: Mapping[str, str] = field(default_factory=dict)  # optional extra tags among TAG_KEYS
+    flagged: bool = False  # accepted although the registry does not know the device
+
+    @property
+    def reading_count(self) -> int:
+        """Number of metric values."""
+        return len(self.sample.values)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A validated event with its compound."""
+
+    event: Event
+    compound: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class Aggregation(StrEnum):
+    """How values are combined within a time window."""
+
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+    LAST = "last"
+    COUNT = "count"
+    DIFFERENCE = "difference"  # last - first within the window: consumption of a register
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """A time range of some devices' metrics, optionally aggregated by window.
+
+    ``start_ms`` is inclusive, ``end_ms`` exclusive. Without ``window_ms`` the raw points come
+    back; with it, one point per window (windows aligned to the epoch, labelled by their start),
+    empty windows omitted.
+    """
+
+    kind: DeviceKind
+    metrics: tuple[str, ...]
+    start_ms: int
+    end_ms: int
+    devices: tuple[str, ...] = ()  # empty: every device of the kind
+    compound: str | None = None
+    window_ms: int | None = None
+    aggregation: Aggregation = Aggregation.MEAN
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One answer row: a device's metric at a time (a window start when aggregated)."""
+
+    device: str
+    metric: str
+    ts_ms: int
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """The last value of each metric of a device, and when the device was last heard."""
+
+    device: str
+    kind: DeviceKind
+    compound: str
+    last_seen_ms: int
+    values: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    """One stored series: a device's metric."""
+
+    compound: str
+    device: str
+    kind: DeviceKind
+    metric: str
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached or refused the write; the caller retries later."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Time-series store. Writes are idempotent on (device, metric, timestamp)."""
+
+    def write(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> None:
+        """Store a batch durably; raise StoreUnavailable if it was not (nothing is then assumed stored)."""
+        ...
+
+    def query(self, query: SeriesQuery) -> list[Point]:
+        """Points of a time range, ordered by device, metric, time."""
+        ...
+
+    def latest(
+        self, *, compound: str | None = None, devices: Sequence[str] = (), kind: DeviceKind | None = None
+    ) -> list[Latest]:
+        """Last values and last-seen time per device, ordered by device."""
+        ...
+
+    def events(
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        compound: str | None = None,
+        devices: Sequence[str] = (),
+        kind: DeviceKind | None = None,
+    ) -> list[StoredEvent]:
+        """Events in a time range, ordered by time then device."""
+        ...
+
+    def series(self, *, compound: str | None = None, kind: DeviceKind | None = None) -> list[SeriesKey]:
+        """Stored series, ordered by device then metric."""
+        ...
+
+    def count_readings(self, *, compound: str | None = None) -> int:
+        """Number of stored readings (metric values); used by tests and benchmarks to check for loss."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
