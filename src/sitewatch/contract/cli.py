@@ -25,7 +25,8 @@ def kinds(kind: str | None) -> None:
         if kind and spec.kind != kind:
             continue
         table = Table(title=f"{spec.kind} ({spec.label_zh}), id code {spec.code}")
-        for column in ("metric", "unit", "type", "range", "description", "说明"):
+        table.add_column("metric", no_wrap=True)
+        for column in ("unit", "type", "range", "description", "说明"):
             table.add_column(column)
         for m in spec.metrics.values():
             table.add_row(

@@ -1,0 +1,5 @@
+"""``python -m sitewatch`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""Settings: environment with nested sections, clear refusals, safe production defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from sitewatch.settings import StoreBackend, load_settings
+
+
+def test_defaults_run_without_any_server(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.store.backend is StoreBackend.EMBEDDED
+    assert settings.store_path == tmp_path / "readings.db"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'registry.db'}"
+    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.tls) == ("127.0.0.1", 1883, False)
+
+
+def test_environment_with_nested_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SITEWATCH_MQTT__URL", "mqtts://broker.example:8883")
+    monkeypatch.setenv("SITEWATCH_STORE__BACKEND", "influxdb")
+    monkeypatch.setenv("SITEWATCH_STORE__INFLUX_URL", "http://tsdb:8086")
+    monkeypatch.setenv("SITEWATCH_INGEST__BATCH_READINGS", "500")
+    settings = load_settings()
+    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.tls) == ("broker.example", 8883, True)
+    assert settings.store.backend is StoreBackend.INFLUXDB
+    assert settings.store.influx_url == "http://tsdb:8086"
+    assert settings.ingest.batch_readings == 500
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("SITEWATCH_MQTT__URL", "http://x", "mqtt://host:1883"),
+        ("SITEWATCH_STORE__BACKEND", "mongodb", "embedded"),
+        ("SITEWATCH_INGEST__BATCH_READINGS", "-1", "greater than or equal"),
+        ("SITEWATCH_WEB__PORT", "99999", "less than or equal"),
+    ],
+)
+def test_bad_values_are_refused_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=fragment):
+        load_settings()
+
+
+def test_production_refuses_plain_anonymous_mqtt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SITEWATCH_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="mqtts"):
+        load_settings()
+    monkeypatch.setenv("SITEWATCH_MQTT__URL", "mqtts://broker:8883")
+    monkeypatch.setenv("SITEWATCH_MQTT__USERNAME", "gw")
+    monkeypatch.setenv("SITEWATCH_MQTT__PASSWORD", "secret")
+    assert load_settings().mqtt.password is not None
+
+
+def test_unknown_setting_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        load_settings(no_such_thing=1)
