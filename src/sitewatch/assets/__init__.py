@@ -1,0 +1,1 @@
+"""The asset registry: hierarchy, compounds, buildings, assets, device bindings, owners and maintainers."""

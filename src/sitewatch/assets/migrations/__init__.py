@@ -1,0 +1,1 @@
+"""Alembic migrations of the asset registry (run through sitewatch.assets.db.migrate)."""
