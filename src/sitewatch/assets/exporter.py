@@ -52,7 +52,7 @@ def read_registry(session: Session) -> Ledger:
         ],
         "compounds": list(_compounds(session, orgs)),
     }
-    codes = {i: c for i, c in session.execute(select(Compound.id, Compound.code)).tuples()}
+    codes = {i: c for i, c in session.execute(select(Compound.id, Compound.code))}
     buildings = session.scalars(select(Building).order_by(Building.compound_id, Building.id)).all()
     out["buildings"] = [
         {"compound_code": codes[b.compound_id], "building_no": b.building_no, "floors": b.floors,
@@ -61,7 +61,7 @@ def read_registry(session: Session) -> Ledger:
     ]  # fmt: skip
     building_no = {b.id: b.building_no for b in buildings}
     active = select(DeviceBinding.asset_id, DeviceBinding.device_id).where(DeviceBinding.valid_to.is_(None))
-    devices = {asset_id: device for asset_id, device in session.execute(active).tuples()}
+    devices = {asset_id: device for asset_id, device in session.execute(active)}
     skip = {"id", "compound_id", "building_id", "owner_org_id", "maintainer_org_id"}
     columns = [c for c in Asset.__table__.c if c.name not in skip]
     assets = []
@@ -109,7 +109,7 @@ def _compounds(session: Session, orgs: dict[int, str]) -> Iterator[dict[str, Any
         .join(ci, d.city_id == ci.id)
         .order_by(Compound.code)
     )
-    for c, community, street, district, district_code, city in session.execute(query).tuples():
+    for c, community, street, district, district_code, city in session.execute(query):
         yield {
             "code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "city": city, "district": district,
             "district_code": district_code, "street": street, "community": community, "address": c.address,

@@ -153,7 +153,7 @@ def _check_assets(
         for code, serial in session.execute(
             select(Asset.asset_code, Asset.serial_no).where(Asset.serial_no.is_not(None))
         ):
-            if code not in codes:
+            if code not in codes and serial is not None:
                 serial_owner[serial] = code
     for row, rec in records:
         compound = rec["compound_code"]

@@ -54,9 +54,7 @@ class _Upsert:
         self.key = tuple(key)
         self.chunk = chunk
         cols = [self.table.c.id, *(self.table.c[k] for k in self.key)]
-        self.ids: dict[tuple[Any, ...], int] = {
-            tuple(r[1:]): r[0] for r in session.execute(select(*cols)).tuples()
-        }
+        self.ids: dict[tuple[Any, ...], int] = {tuple(r[1:]): r[0] for r in session.execute(select(*cols))}
 
     def run(
         self,
@@ -94,7 +92,7 @@ class _Upsert:
         changes.unchanged = len(records) - len(inserts) - len(updates)
         if inserts:
             cols = [self.table.c.id, *(self.table.c[k] for k in self.key)]
-            self.ids = {tuple(r[1:]): r[0] for r in self.session.execute(select(*cols)).tuples()}
+            self.ids = {tuple(r[1:]): r[0] for r in self.session.execute(select(*cols))}
         return changes
 
     def _key(self, rec: dict[str, Any]) -> tuple[Any, ...]:
@@ -127,6 +125,7 @@ def write_ledger(
         return lambda n: progress(f"write {name}", n, total)
 
     orgs = _Upsert(session, Organisation, ["name"])
+    recs: list[dict[str, Any]]
     if "organisations" in parsed:
         recs = [
             {k: r.get(k) for k in ("name", "type", "contact", "phone")} for _, r in parsed["organisations"]
@@ -229,7 +228,7 @@ def _sync_units(
 ) -> None:
     """Units 1..n of each building: add the missing, remove those beyond n."""
     have: dict[int, set[str]] = {}
-    for building_id, unit_no in session.execute(select(Unit.building_id, Unit.unit_no)).tuples():
+    for building_id, unit_no in session.execute(select(Unit.building_id, Unit.unit_no)):
         have.setdefault(building_id, set()).add(unit_no)
     adds, drops = [], []
     for key, n in counts.items():
@@ -276,7 +275,7 @@ def bind_devices(session: Session, wanted: dict[int, str], now: dt.datetime | No
         select(DeviceBinding.id, DeviceBinding.asset_id, DeviceBinding.device_id).where(
             DeviceBinding.valid_to.is_(None)
         )
-    ).tuples()
+    )
     by_asset: dict[int, tuple[int, str]] = {}
     by_device: dict[str, int] = {}
     for bid, asset_id, device in active:
@@ -323,7 +322,7 @@ def _sync_members(session: Session, wanted: dict[int, str | None]) -> None:
     rows = session.execute(
         select(CrewMember.crew_id, CrewMember.name, CrewMember.phone).order_by(CrewMember.position)
     )
-    for crew_id, name, phone in rows.tuples():
+    for crew_id, name, phone in rows:
         have.setdefault(crew_id, []).append((name, phone))
     changed = {cid: parse_members(v) for cid, v in wanted.items() if parse_members(v) != have.get(cid, [])}
     if changed:
@@ -340,7 +339,7 @@ def _sync_members(session: Session, wanted: dict[int, str | None]) -> None:
 def _sync_kinds(session: Session, wanted: dict[int, str]) -> None:
     """Replace the asset kinds of contracts whose kinds changed."""
     have: dict[int, set[str]] = {}
-    for cid, kind in session.execute(select(ContractKind.contract_id, ContractKind.kind)).tuples():
+    for cid, kind in session.execute(select(ContractKind.contract_id, ContractKind.kind)):
         have.setdefault(cid, set()).add(kind)
     changed = {
         cid: set(v.split(",")) for cid, v in wanted.items() if set(v.split(",")) != have.get(cid, set())
