@@ -1,0 +1,86 @@
+"""Device lookup for ingest: device id → asset, kind, compound, building, hierarchy, maintainer."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, aliased
+
+from ...models import (
+    Asset,
+    Building,
+    City,
+    Community,
+    Compound,
+    DeviceBinding,
+    District,
+    Organisation,
+    Street,
+)
+from ..deps import Principal, PrincipalDep, SessionDep
+from ..errors import RESPONSES, not_found
+from ..schemas import DeviceLookup, LookupRequest, LookupResponse
+from ..scope import assets_visible
+
+router = APIRouter(prefix="/lookup", tags=["lookup"], responses=RESPONSES)
+DevicePath = Annotated[str, Path(max_length=200, pattern=r"^[^\x00/]+$")]
+_maintainer, _owner = aliased(Organisation), aliased(Organisation)
+
+
+def _query(principal: Principal) -> Select:
+    stmt = (
+        select(
+            DeviceBinding.device_id, DeviceBinding.valid_from, Asset.id, Asset.asset_code, Asset.kind, Asset.name,
+            Asset.unit_no, Asset.maintainer_org_id, Compound.id, Compound.code, Compound.name_zh,
+            Building.building_no, City.name, District.name, Street.name, Community.name,
+            _maintainer.name, _owner.name,
+        )
+        .join(Asset, Asset.id == DeviceBinding.asset_id)
+        .join(Compound, Compound.id == Asset.compound_id)
+        .join(Community, Community.id == Compound.community_id)
+        .join(Street, Street.id == Community.street_id)
+        .join(District, District.id == Street.district_id)
+        .join(City, City.id == District.city_id)
+        .outerjoin(Building, Building.id == Asset.building_id)
+        .outerjoin(_maintainer, _maintainer.id == Asset.maintainer_org_id)
+        .outerjoin(_owner, _owner.id == Asset.owner_org_id)
+        .where(DeviceBinding.valid_to.is_(None))
+    )  # fmt: skip
+    return stmt if principal.reads_all else stmt.where(assets_visible(principal))
+
+
+def lookup_devices(
+    session: Session, principal: Principal, device_ids: Collection[str]
+) -> dict[str, DeviceLookup]:
+    """Active bindings of ``device_ids`` that ``principal`` may see, by device id."""
+    out: dict[str, DeviceLookup] = {}
+    ids = list(dict.fromkeys(device_ids))
+    for start in range(0, len(ids), 500):
+        rows = session.execute(_query(principal).where(DeviceBinding.device_id.in_(ids[start : start + 500])))
+        for r in rows:
+            out[r[0]] = DeviceLookup(
+                device_id=r[0], bound_since=r[1], asset_id=r[2], asset_code=r[3], kind=r[4], name=r[5],
+                unit_no=r[6], maintainer_org_id=r[7], compound_id=r[8], compound_code=r[9], compound_name=r[10],
+                building_no=r[11], city=r[12], district=r[13], street=r[14], community=r[15],
+                maintainer_org=r[16], owner_org=r[17],
+            )  # fmt: skip
+    return out
+
+
+@router.get("/devices/{device_id}", response_model=DeviceLookup)
+def lookup_device(device_id: DevicePath, session: SessionDep, principal: PrincipalDep) -> DeviceLookup:
+    """Where one device sits (its active binding); 404 when it is not bound or not visible."""
+    found = lookup_devices(session, principal, [device_id])
+    if device_id not in found:
+        raise not_found("device", "设备编号", device_id)
+    return found[device_id]
+
+
+@router.post("/devices", response_model=LookupResponse)
+def lookup_many(body: LookupRequest, session: SessionDep, principal: PrincipalDep) -> LookupResponse:
+    """Look up to 1,000 devices at once; ids not bound (or not visible) are listed in ``unknown``."""
+    found = lookup_devices(session, principal, body.device_ids)
+    return LookupResponse(found=found, unknown=[d for d in dict.fromkeys(body.device_ids) if d not in found])
