@@ -35,6 +35,7 @@ def invalid(field: str, en: str, zh: str) -> HTTPException:
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body could not be parsed"},
     401: {"model": ErrorOut, "description": "Missing or invalid token"},
     403: {"model": ErrorOut, "description": "The token's role or scope does not allow this"},
     404: {"model": ErrorOut, "description": "Not found, or not visible to this token"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ...contract import DeviceKind
 from ...contract.topics import CODE_PATTERN, DEVICE_LOCAL_PATTERN
@@ -13,6 +13,14 @@ from ...ledger import ManagementMode, OrgType
 from ..models import Role
 
 T = TypeVar("T")
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Stored times are naive UTC; say so, so clients read an RFC 3339 time with an offset."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+UtcTime = Annotated[dt.datetime, AfterValidator(_utc)]
 MAX_ID = 2_147_483_647
 
 Text = Annotated[
@@ -248,8 +256,8 @@ class BindingOut(_Orm):
     id: int
     device_id: str
     asset_id: int
-    valid_from: dt.datetime
-    valid_to: dt.datetime | None
+    valid_from: UtcTime
+    valid_to: UtcTime | None
 
 
 class CrewMemberOut(_Orm):
@@ -304,8 +312,8 @@ class TokenOut(_Orm):
     role: str
     org_id: int | None
     label: str | None
-    created_at: dt.datetime
-    revoked_at: dt.datetime | None
+    created_at: UtcTime
+    revoked_at: UtcTime | None
 
 
 class TokenCreated(TokenOut):
@@ -334,7 +342,7 @@ class DeviceLookup(BaseModel):
     maintainer_org_id: int | None
     maintainer_org: str | None
     owner_org: str | None
-    bound_since: dt.datetime
+    bound_since: UtcTime
 
 
 class LookupRequest(BaseModel):
