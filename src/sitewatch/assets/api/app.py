@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ...settings import Settings
 from ..db import create_engine_for, session_factory
+from .deps import TokenCache
 from .errors import bilingual
 from .routes import (
     assets,
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.token_cache = TokenCache()
     for module in (
         hierarchy,
         compounds,

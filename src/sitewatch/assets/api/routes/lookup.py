@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from ...models import (
@@ -30,7 +31,9 @@ DevicePath = Annotated[str, Path(max_length=200, pattern=r"^[^\x00/]+$")]
 _maintainer, _owner = aliased(Organisation), aliased(Organisation)
 
 
+@lru_cache(maxsize=256)
 def _query(principal: Principal) -> Select:
+    """The lookup statement for this caller (built once: building it costs more than running it)."""
     stmt = (
         select(
             DeviceBinding.device_id, DeviceBinding.valid_from, Asset.id, Asset.asset_code, Asset.kind, Asset.name,
@@ -47,7 +50,7 @@ def _query(principal: Principal) -> Select:
         .outerjoin(Building, Building.id == Asset.building_id)
         .outerjoin(_maintainer, _maintainer.id == Asset.maintainer_org_id)
         .outerjoin(_owner, _owner.id == Asset.owner_org_id)
-        .where(DeviceBinding.valid_to.is_(None))
+        .where(DeviceBinding.valid_to.is_(None), DeviceBinding.device_id.in_(bindparam("ids", expanding=True)))
     )  # fmt: skip
     return stmt if principal.reads_all else stmt.where(assets_visible(principal))
 
@@ -59,7 +62,7 @@ def lookup_devices(
     out: dict[str, DeviceLookup] = {}
     ids = list(dict.fromkeys(device_ids))
     for start in range(0, len(ids), 500):
-        rows = session.execute(_query(principal).where(DeviceBinding.device_id.in_(ids[start : start + 500])))
+        rows = session.execute(_query(principal), {"ids": ids[start : start + 500]})
         for r in rows:
             out[r[0]] = DeviceLookup(
                 device_id=r[0], bound_since=r[1], asset_id=r[2], asset_code=r[3], kind=r[4], name=r[5],
@@ -71,7 +74,7 @@ def lookup_devices(
 
 
 @router.get("/devices/{device_id}", response_model=DeviceLookup)
-def lookup_device(device_id: DevicePath, session: SessionDep, principal: PrincipalDep) -> DeviceLookup:
+async def lookup_device(device_id: DevicePath, session: SessionDep, principal: PrincipalDep) -> DeviceLookup:
     """Where one device sits (its active binding); 404 when it is not bound or not visible."""
     found = lookup_devices(session, principal, [device_id])
     if device_id not in found:
