@@ -22,6 +22,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
+def new_secret() -> str:
+    """A fresh token: ``sw_`` and 32 random bytes, URL-safe."""
+    return "sw_" + secrets.token_urlsafe(32)
+
+
 def create_token(
     session: Session, role: Role, org: str | None = None, label: str | None = None
 ) -> tuple[str, ApiToken]:
@@ -33,7 +38,7 @@ def create_token(
             raise TokenError(f"unknown organisation {org!r} / 单位“{org}”不存在")
     if role in ORG_ROLES and org_row is None:
         raise TokenError(f"role {role.value} needs --org / 角色 {role.value} 需要指定单位 --org")
-    token = "sw_" + secrets.token_urlsafe(32)
+    token = new_secret()
     row = ApiToken(
         token_hash=hash_token(token), role=role.value, org_id=org_row.id if org_row else None, label=label
     )

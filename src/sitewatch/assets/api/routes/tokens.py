@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from ...models import ApiToken, Organisation
-from ...tokens import ORG_ROLES, hash_token
+from ...tokens import ORG_ROLES, hash_token, new_secret
 from ..crud import get_or_404, paginate
 from ..deps import AdminDep, IdPath, Limit, Offset, SessionDep
 from ..errors import RESPONSES, invalid
@@ -26,15 +26,13 @@ def list_tokens(session: SessionDep, _: AdminDep, limit: Limit = 50, offset: Off
 @router.post("", response_model=TokenCreated, status_code=201)
 def create_token(body: TokenIn, session: SessionDep, _: AdminDep) -> TokenCreated:
     """Create a token; store the returned secret now, it is not shown again."""
-    import secrets
-
     if body.org_id is not None and session.get(Organisation, body.org_id) is None:
         raise invalid("org_id", f"unknown organisation {body.org_id}", f"单位 {body.org_id} 不存在")
     if body.role in ORG_ROLES and body.org_id is None:
         raise invalid(
             "org_id", f"role {body.role.value} needs an organisation", f"角色 {body.role.value} 需要指定单位"
         )
-    secret = "sw_" + secrets.token_urlsafe(32)
+    secret = new_secret()
     row = ApiToken(token_hash=hash_token(secret), role=body.role.value, org_id=body.org_id, label=body.label)
     session.add(row)
     session.commit()

@@ -1,0 +1,54 @@
+"""The ``sitewatch assets`` commands, run through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitewatch.cli import main
+
+from .ledger_builder import ledger, xlsx
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SITEWATCH_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def test_import_report_in_both_languages_and_exit_codes(env: Path) -> None:
+    runner = CliRunner()
+    good = xlsx(ledger(), env / "good.xlsx")
+    result = runner.invoke(main, ["assets", "import", str(good), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "imported" in result.output and "rows/s" in result.output
+    again = runner.invoke(main, ["assets", "import", str(good), "--json"])
+    changes = json.loads(again.output)["changes"]
+    assert changes["assets"] == {"rows": 24, "created": 0, "updated": 0, "unchanged": 24}
+    data = ledger()
+    data["compounds"][0]["households"] = "abc"
+    bad = xlsx(data, env / "bad.xlsx")
+    zh = runner.invoke(main, ["assets", "import", str(bad), "--lang", "zh-CN"])
+    assert zh.exit_code == 1 and "应为整数" in zh.output and "数据库未作任何修改" in zh.output
+    en = runner.invoke(main, ["assets", "import", str(bad), "--lang", "en"])
+    assert en.exit_code == 1 and "expected an integer" in en.output and "not changed" in en.output
+
+
+def test_migrate_token_and_export(env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["assets", "migrate"]).exit_code == 0
+    assert "base" in runner.invoke(main, ["assets", "migrate", "downgrade", "base"]).output
+    assert runner.invoke(main, ["assets", "import", str(xlsx(ledger(), env / "l.xlsx"))]).exit_code == 0
+    created = runner.invoke(main, ["assets", "token", "create", "--role", "crew", "--org", "维保单位1"])
+    assert created.exit_code == 0 and created.output.startswith("sw_")
+    refused = runner.invoke(main, ["assets", "token", "create", "--role", "crew"])
+    assert refused.exit_code != 0 and "--org" in refused.output
+    unknown = runner.invoke(
+        main, ["assets", "token", "create", "--role", "property_manager", "--org", "无此单位"]
+    )
+    assert unknown.exit_code != 0 and "无此单位" in unknown.output
+    out = runner.invoke(main, ["assets", "export", str(env / "out.xlsx")])
+    assert out.exit_code == 0 and (env / "out.xlsx").is_file() and "assets 24" in out.output
