@@ -52,3 +52,33 @@ def test_migrate_token_and_export(env: Path) -> None:
     assert unknown.exit_code != 0 and "无此单位" in unknown.output
     out = runner.invoke(main, ["assets", "export", str(env / "out.xlsx")])
     assert out.exit_code == 0 and (env / "out.xlsx").is_file() and "assets 24" in out.output
+
+
+def test_serve_answers_over_http(env: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from sitewatch.services import free_port, port_open, wait_until
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["assets", "import", str(xlsx(ledger(), env / "l.xlsx"))]).exit_code == 0
+    token = runner.invoke(main, ["assets", "token", "create", "--role", "bureau"]).output.splitlines()[0]
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sitewatch", "assets", "serve", "--port", str(port)],
+        env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: port_open(port), 30, "sitewatch assets serve")
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/lookup/devices/C0001-EL0001",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200 and r.json()["compound_code"] == "C0001"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/assets").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(10)

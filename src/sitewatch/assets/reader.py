@@ -135,9 +135,7 @@ def _read_xlsx(
         if ws.total_height > limits.max_rows_per_sheet + HEADER_SEARCH_ROWS:
             issues.error("too_many_rows", sheet.name, limit=limits.max_rows_per_sheet)
             continue
-        rows: Iterable[tuple[Any, ...]] = (
-            tuple(None if c == "" else c for c in row) for row in ws.to_python(skip_empty_area=False)
-        )
+        rows: Iterable[Any] = ws.to_python(skip_empty_area=False)  # empty cells are ""
         bad = formulas.get(title)
         if bad:
             rows = _mask_formulas(rows, bad, sheet, issues)
@@ -176,7 +174,9 @@ def _has_formula(archive: zipfile.ZipFile, member: str) -> bool:
     with archive.open(member) as stream:
         tail = b""
         while chunk := stream.read(1 << 20):
-            if _FORMULA_RE.search(tail + chunk):
+            window = tail + chunk
+            # Excel and openpyxl write <f>; a namespace prefix (<x:f>) is rare, so the regex runs only then
+            if b"<f>" in window or b"<f " in window or (b":f" in window and _FORMULA_RE.search(window)):
                 return True
             tail = chunk[-16:]
     return False
@@ -273,7 +273,7 @@ def _collect(
     pending = 0
     for row_no, row in enumerate(iterator, start=header_row + 1):
         record = {key: value for key, value in zip(columns, row[:width], strict=False)
-                  if key is not None and value is not None}  # fmt: skip
+                  if key is not None and value is not None and value != ""}  # fmt: skip
         if not record:
             continue
         if len(raw.rows) >= limits.max_rows_per_sheet:

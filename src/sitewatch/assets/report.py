@@ -196,8 +196,10 @@ class ImportReport:
 
     @property
     def rows(self) -> int:
-        """Data rows read over all sheets."""
-        return sum(c.rows for c in self.changes.values())
+        """Ledger rows imported over all sheets (derived tables such as bindings not counted)."""
+        from ..ledger import SHEETS
+
+        return sum(c.rows for name, c in self.changes.items() if name in SHEETS)
 
     def as_dict(self, lang: str = "en") -> dict[str, Any]:
         """A JSON-ready form."""

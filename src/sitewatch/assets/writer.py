@@ -65,14 +65,14 @@ class _Upsert:
         """Upsert ``records`` (every column given); only ``columns`` are compared and updated."""
         records = list(records)
         changes = SheetChanges(rows=len(records))
-        existing = self._existing([r for r in records if self._key(r) in self.ids])
+        existing = self._existing([r for r in records if self._key(r) in self.ids], columns)
         inserts, updates = [], []
         for rec in records:
             old = existing.get(self._key(rec))
             if old is None:
                 inserts.append(rec)
                 continue
-            diff = {c: rec[c] for c in columns if c in rec and old[c] != rec[c]}
+            diff = {c: rec[c] for c in columns if c in rec and c in old and old[c] != rec[c]}
             if diff:
                 diff["id"] = old["id"]
                 updates.append(diff)
@@ -98,11 +98,16 @@ class _Upsert:
     def _key(self, rec: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(rec[k] for k in self.key)
 
-    def _existing(self, records: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    def _existing(
+        self, records: list[dict[str, Any]], columns: set[str]
+    ) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """Current values of the compared columns, by natural key (only when some rows exist)."""
         if not records:
             return {}
-        rows = self.session.execute(select(self.table)).mappings()
-        return {tuple(r[k] for k in self.key): dict(r) for r in rows}
+        names = ["id", *self.key, *sorted(c for c in columns if c in self.table.c and c not in self.key)]
+        rows = self.session.execute(select(*(self.table.c[n] for n in names))).all()
+        k = len(self.key)
+        return {tuple(r[1 : 1 + k]): dict(zip(names, r, strict=True)) for r in rows}
 
 
 def _columns(raw: RawSheet | None, rename: dict[str, str] | None = None) -> set[str]:
