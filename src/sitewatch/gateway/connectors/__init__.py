@@ -1,0 +1,1 @@
+"""Device connectors: each turns one protocol into contract samples and events (see base.py)."""
