@@ -129,6 +129,16 @@ def test_write_and_conflicts(api: tuple[TestClient, dict[str, dict[str, str]]]) 
     assert r.status_code == 422
 
 
+def test_deleting_a_compound_removes_what_it_holds(api: tuple[TestClient, dict[str, dict[str, str]]]) -> None:
+    client, h = api
+    compound = client.get(f"{API}/compounds", params={"q": "C0002"}, headers=h["admin"]).json()["items"][0]
+    assert client.delete(f"{API}/compounds/{compound['id']}", headers=h["admin"]).status_code == 204
+    assert client.get(f"{API}/compounds/{compound['id']}", headers=h["admin"]).status_code == 404
+    assert client.get(f"{API}/assets", params={"compound_id": compound["id"]}, headers=h["admin"]).json()["total"] == 0
+    assert client.get(f"{API}/lookup/devices/C0002-CA0001", headers=h["admin"]).status_code == 404
+    assert client.get(f"{API}/assets", headers=h["admin"]).json()["total"] == 12
+
+
 def test_token_lifecycle(api: tuple[TestClient, dict[str, dict[str, str]]]) -> None:
     client, h = api
     r = client.post(f"{API}/tokens", json={"role": "bureau", "label": "dashboard"}, headers=h["admin"])

@@ -75,7 +75,10 @@ def lookup_devices(
 
 @router.get("/devices/{device_id}", response_model=DeviceLookup)
 async def lookup_device(device_id: DevicePath, session: SessionDep, principal: PrincipalDep) -> DeviceLookup:
-    """Where one device sits (its active binding); 404 when it is not bound or not visible."""
+    """Where one device sits (its active binding); 404 when it is not bound or not visible.
+
+    Async: one indexed query costs less than the worker-thread hop a sync route would take.
+    """
     found = lookup_devices(session, principal, [device_id])
     if device_id not in found:
         raise not_found("device", "设备编号", device_id)
