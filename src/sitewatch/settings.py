@@ -125,6 +125,8 @@ class IngestSettings(BaseModel):
     shared_group: str | None = None  # MQTT 5 shared subscription group
     unknown_devices: UnknownDevicePolicy = UnknownDevicePolicy.DEADLETTER
     registry_url: str | None = None  # REST API of the asset registry, for device lookups
+    registry_token: SecretStr | None = None  # bearer token for the registry (role bureau or admin)
+    registry_cache_s: float = Field(300.0, gt=0)  # how long a looked-up device is trusted before a refresh
 
 
 class Settings(BaseSettings):
