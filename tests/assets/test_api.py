@@ -158,3 +158,36 @@ def test_openapi_docs_served(api: tuple[TestClient, dict[str, dict[str, str]]]) 
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/v1/lookup/devices/{device_id}" in paths and "/api/v1/lookup/devices" in paths
+
+
+def test_revision_moves_on_every_registry_change_and_only_then(
+    api: tuple[TestClient, dict[str, dict[str, str]]], engine: Engine, tmp_path: Path
+) -> None:
+    client, h = api
+
+    def revision() -> int:
+        r = client.get(f"{API}/lookup/revision", headers=h["crew"])
+        assert r.status_code == 200, r.text
+        return int(r.json()["revision"])
+
+    start = revision()
+    assert start >= 1  # the import that filled the registry counted
+    assert client.get(f"{API}/lookup/revision").status_code == 401
+    # Reading, and re-importing the same ledger, change nothing.
+    client.get(f"{API}/assets", headers=h["admin"])
+    assert import_ledger(engine, xlsx(ledger(compounds=2, assets_per_compound=12), tmp_path / "again.xlsx")).ok
+    assert revision() == start
+    # Tokens are not registry data.
+    assert client.post(f"{API}/tokens", json={"role": "bureau"}, headers=h["admin"]).status_code in (200, 201)
+    assert revision() == start
+    # An ORM write through the API, and a bulk import with a change, each move it once.
+    asset = client.get(f"{API}/assets", params={"compound_code": "C0001"}, headers=h["admin"]).json()["items"][0]
+    r = client.patch(f"{API}/assets/{asset['id']}", json={"manufacturer": "三菱电梯"}, headers=h["admin"])
+    assert r.status_code == 200, r.text
+    assert revision() == start + 1
+    assert import_ledger(engine, xlsx(ledger(compounds=3, assets_per_compound=12), tmp_path / "more.xlsx")).ok
+    assert revision() == start + 2
+    # A refused write does not.
+    r = client.patch(f"{API}/assets/{asset['id']}", json={"install_date": "not a date"}, headers=h["admin"])
+    assert r.status_code == 422
+    assert revision() == start + 2

@@ -24,14 +24,14 @@ def test_upgrade_from_empty_and_downgrade_to_base(url: str) -> None:
     engine = create_engine_for(url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     downgrade(engine, "base")
     assert current_revision(engine) is None
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)  # and up again
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     engine.dispose()
 
 
@@ -49,3 +49,15 @@ def test_migration_scripts_ship_with_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert list((MIGRATIONS / "versions").glob("0001_*.py"))
+
+
+def test_downgrade_one_step_keeps_the_initial_schema(url: str) -> None:
+    engine = create_engine_for(url)
+    upgrade(engine)
+    downgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    tables = set(inspect(engine).get_table_names())
+    assert "registry_revision" not in tables and "assets" in tables
+    upgrade(engine)
+    assert "registry_revision" in set(inspect(engine).get_table_names())
+    engine.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
+from . import revision as _revision  # noqa: F401  (registers the change counter's session events)
 
 if TYPE_CHECKING:
     from alembic.config import Config

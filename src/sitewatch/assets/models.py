@@ -303,3 +303,13 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     org: Mapped[Organisation | None] = relationship()
+
+
+class RegistryRevision(Base):
+    """One row counting committed changes to the registry, so caches (ingest's lookup) know when to
+    refresh. Bumped by ``sitewatch.assets.revision`` on every commit that wrote registry data."""
+
+    __tablename__ = "registry_revision"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)

@@ -357,3 +357,10 @@ class LookupResponse(BaseModel):
 
     found: dict[str, DeviceLookup]
     unknown: list[str]
+
+
+class RevisionResponse(BaseModel):
+    """The registry's change counter: a cache of lookups is stale once ``revision`` moved."""
+
+    revision: int
+    changed_at: UtcTime

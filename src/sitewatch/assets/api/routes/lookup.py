@@ -23,7 +23,8 @@ from ...models import (
 )
 from ..deps import Principal, PrincipalDep, SessionDep
 from ..errors import RESPONSES, not_found
-from ..schemas import DeviceLookup, LookupRequest, LookupResponse
+from ... import revision
+from ..schemas import DeviceLookup, LookupRequest, LookupResponse, RevisionResponse
 from ..scope import assets_visible
 
 router = APIRouter(prefix="/lookup", tags=["lookup"], responses=RESPONSES)
@@ -90,3 +91,10 @@ def lookup_many(body: LookupRequest, session: SessionDep, principal: PrincipalDe
     """Look up to 1,000 devices at once; ids not bound (or not visible) are listed in ``unknown``."""
     found = lookup_devices(session, principal, body.device_ids)
     return LookupResponse(found=found, unknown=[d for d in dict.fromkeys(body.device_ids) if d not in found])
+
+
+@router.get("/revision", response_model=RevisionResponse)
+async def lookup_revision(session: SessionDep, _principal: PrincipalDep) -> RevisionResponse:
+    """The registry's change counter; poll it and refresh cached lookups when it moves."""
+    number, changed_at = revision.current(session)
+    return RevisionResponse(revision=number, changed_at=changed_at)
