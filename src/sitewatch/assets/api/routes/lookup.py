@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
+from ... import revision
 from ...models import (
     Asset,
     Building,
@@ -23,7 +24,6 @@ from ...models import (
 )
 from ..deps import Principal, PrincipalDep, SessionDep
 from ..errors import RESPONSES, not_found
-from ... import revision
 from ..schemas import DeviceLookup, LookupRequest, LookupResponse, RevisionResponse
 from ..scope import assets_visible
 
