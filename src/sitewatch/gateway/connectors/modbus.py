@@ -1,0 +1,302 @@
+"""Modbus TCP polling for water meters and elevator controllers (pymodbus async client).
+
+Every device is polled by its own task over its own connection, so a slow or dead device only
+delays itself. Register maps (see modbus_map.py) turn registers into contract metrics. A failed
+poll backs off exponentially up to ``backoff_max_s``; after ``offline_after`` failed polls in a
+row the device is reported offline, and online again on its first good poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+from ...contract import DeviceInfo, DeviceKind, Event, Sample, device_id, now_ms
+from .base import ConnectorConfigError, ConnectorContext, Sink
+from .modbus_map import ReadBlock, RegisterSpec, RegisterType, decode_block, parse_register_map, plan_reads
+
+log = logging.getLogger(__name__)
+
+MODBUS_KINDS = (DeviceKind.WATER_METER, DeviceKind.ELEVATOR)
+_EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    10: "gateway path unavailable",
+    11: "gateway target failed to respond",
+}
+_DEFAULTS: dict[str, float] = {"poll_interval_s": 10.0, "timeout_s": 2.0, "backoff_max_s": 300.0}
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusDevice:
+    """One polled device: where it is and what to read."""
+
+    device: str
+    kind: DeviceKind
+    host: str
+    port: int
+    unit: int
+    registers: tuple[RegisterSpec, ...]
+    poll_interval_s: float = 10.0
+    timeout_s: float = 2.0
+    backoff_max_s: float = 300.0
+    offline_after: int = 2
+
+    @property
+    def blocks(self) -> list[ReadBlock]:
+        """The read requests one poll makes."""
+        return plan_reads(self.registers)
+
+    def backoff_s(self, failures: int) -> float:
+        """Delay before the next attempt after ``failures`` failed polls in a row."""
+        if failures <= 0:
+            return self.poll_interval_s
+        return float(min(self.poll_interval_s * 2 ** (failures - 1), self.backoff_max_s))
+
+
+def _number(spec: Mapping[str, Any], key: str, default: float, where: str, lo: float, hi: float) -> float:
+    value = spec.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConnectorConfigError(f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+def _local_id(raw: Any, compound: str, where: str) -> str:
+    text = str(raw or "")
+    local = text[len(compound) + 1 :] if text.startswith(compound + "-") else text
+    try:
+        return device_id(compound, local)
+    except ValueError:
+        raise ConnectorConfigError(
+            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -)"
+        ) from None
+
+
+def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str) -> list[ModbusDevice]:
+    """Devices of a ``type: modbus`` configuration entry; raises ConnectorConfigError when invalid."""
+    maps = spec.get("register_maps", {})
+    if not isinstance(maps, Mapping):
+        raise ConnectorConfigError(f"{where}.register_maps: must map a name to a list of registers")
+    entries = spec.get("devices")
+    if not isinstance(entries, list) or not entries:
+        raise ConnectorConfigError(f"{where}.devices: list at least one device (device, kind, host, map)")
+    defaults = {k: _number(spec, k, v, where, 0.01, 86_400) for k, v in _DEFAULTS.items()}
+    offline_after = int(_number(spec, "offline_after", 2, where, 1, 1000))
+    devices: list[ModbusDevice] = []
+    for i, entry in enumerate(entries):
+        at = f"{where}.devices[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConnectorConfigError(f"{at}: must be a mapping")
+        try:
+            kind = DeviceKind(str(entry.get("kind")))
+        except ValueError:
+            kind = DeviceKind.GATEWAY  # refused just below
+        if kind not in MODBUS_KINDS:
+            names = ", ".join(k.value for k in MODBUS_KINDS)
+            raise ConnectorConfigError(f"{at}: kind must be one of {names}, got {entry.get('kind')!r}")
+        raw_map = entry.get("map")
+        if isinstance(raw_map, str):
+            if raw_map not in maps:
+                raise ConnectorConfigError(f"{at}: register map {raw_map!r} is not in register_maps")
+            registers = parse_register_map(kind, maps[raw_map], f"{where}.register_maps.{raw_map}")
+        else:
+            registers = parse_register_map(kind, raw_map, f"{at}.map")
+        host = entry.get("host")
+        if not isinstance(host, str) or not host:
+            raise ConnectorConfigError(f"{at}: host is required (IP address or name)")
+        devices.append(
+            ModbusDevice(
+                device=_local_id(entry.get("device"), context.compound, at),
+                kind=kind,
+                host=host,
+                port=int(_number(entry, "port", 502, at, 1, 65535)),
+                unit=int(_number(entry, "unit", 1, at, 0, 255)),
+                registers=registers,
+                poll_interval_s=_number(
+                    entry, "poll_interval_s", defaults["poll_interval_s"], at, 0.01, 86_400
+                ),
+                timeout_s=_number(entry, "timeout_s", defaults["timeout_s"], at, 0.01, 600),
+                backoff_max_s=_number(entry, "backoff_max_s", defaults["backoff_max_s"], at, 0.01, 86_400),
+                offline_after=int(_number(entry, "offline_after", offline_after, at, 1, 1000)),
+            )
+        )
+    seen: set[str] = set()
+    for dev in devices:
+        if dev.device in seen:
+            raise ConnectorConfigError(f"{where}.devices: device {dev.device} is listed twice")
+        seen.add(dev.device)
+    return devices
+
+
+class _PollFailed(Exception):
+    """A poll failed in a way that makes the device unreachable (counted already)."""
+
+
+class ModbusConnector:
+    """Polls Modbus TCP devices concurrently; one task and one connection per device."""
+
+    def __init__(self, name: str, devices: list[ModbusDevice]) -> None:
+        self.name = name
+        self._devices = devices
+        self._counters: Counter[str] = Counter()
+        self._online: dict[str, bool | None] = {d.device: None for d in devices}
+        self._garbage_seen: Counter[tuple[str, str]] = Counter()
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> ModbusConnector:
+        """Build from a ``type: modbus`` entry of gateway.yaml."""
+        name = str(spec.get("name") or "modbus")
+        return cls(name, parse_devices(spec, context, f"connectors.{name}"))
+
+    def devices(self) -> list[DeviceInfo]:
+        """Devices this connector polls."""
+        return [DeviceInfo(d.device, d.kind, "modbus") for d in self._devices]
+
+    def counters(self) -> Mapping[str, int]:
+        """reads, readings, errors, timeouts, exceptions, connect_errors, garbage, events."""
+        keys = (
+            "reads",
+            "readings",
+            "errors",
+            "timeouts",
+            "exceptions",
+            "connect_errors",
+            "garbage",
+            "events",
+        )
+        return {k: self._counters[k] for k in keys}
+
+    def online(self) -> Mapping[str, bool | None]:
+        """Each device's last known state (None before its first poll)."""
+        return dict(self._online)
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        """Poll every device until ``stop`` is set."""
+        await asyncio.gather(*(self._serve(d, sink, stop) for d in self._devices))
+
+    async def _serve(self, dev: ModbusDevice, sink: Sink, stop: asyncio.Event) -> None:
+        client = AsyncModbusTcpClient(
+            dev.host, port=dev.port, timeout=dev.timeout_s, retries=0, reconnect_delay=0, name=dev.device
+        )
+        failures = 0
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                started = loop.time()
+                try:
+                    await self._poll(client, dev, sink)
+                    failures = 0
+                    if self._online[dev.device] is not True:
+                        self._liveness(dev, sink, online=True)
+                except _PollFailed:
+                    failures += 1
+                    client.close()
+                    if failures >= dev.offline_after and self._online[dev.device] is not False:
+                        self._liveness(dev, sink, online=False)
+                except Exception:  # one device's surprise must not stop the others
+                    failures += 1
+                    self._counters["errors"] += 1
+                    log.exception("modbus %s: unexpected error polling %s", self.name, dev.device)
+                    client.close()
+                delay = dev.backoff_s(failures) - (loop.time() - started if failures == 0 else 0.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(delay, 0.0))
+        finally:
+            client.close()
+
+    def _liveness(self, dev: ModbusDevice, sink: Sink, *, online: bool) -> None:
+        self._online[dev.device] = online
+        self._counters["events"] += 1
+        log.info("modbus %s: %s is %s", self.name, dev.device, "online" if online else "offline")
+        sink.events([Event(dev.device, dev.kind, now_ms(), "online" if online else "offline")])
+
+    async def _poll(self, client: AsyncModbusTcpClient, dev: ModbusDevice, sink: Sink) -> None:
+        if not client.connected:
+            connected = await client.connect()
+            if not connected:
+                self._fail(dev, "connect_errors", f"cannot connect to {dev.host}:{dev.port}")
+        values: dict[str, float] = {}
+        answered = False
+        for block in dev.blocks:
+            words = await self._read(client, dev, block)
+            if words is None:
+                answered = True  # an exception response: the device is there but refused the read
+                continue
+            answered = True
+            decoded, garbage = decode_block(dev.kind, block, words)
+            values.update(decoded)
+            for bad in garbage:
+                self._counters["garbage"] += 1
+                seen = self._garbage_seen[(dev.device, bad.metric)] = (
+                    self._garbage_seen[(dev.device, bad.metric)] + 1
+                )
+                if seen == 1 or seen % 100 == 0:  # a stuck register must not flood the log
+                    log.warning(
+                        "modbus %s: %s garbage register refused (%d times): %s",
+                        self.name,
+                        dev.device,
+                        seen,
+                        bad.detail,
+                    )
+        if not answered:
+            return
+        self._counters["reads"] += 1
+        if values:
+            self._counters["readings"] += len(values)
+            sink.samples([Sample(dev.device, dev.kind, now_ms(), values)])
+
+    async def _read(
+        self, client: AsyncModbusTcpClient, dev: ModbusDevice, block: ReadBlock
+    ) -> list[int] | None:
+        """Registers of one block, None after a Modbus exception; raises _PollFailed when unreachable."""
+        what = f"{block.register.value} {block.address}..{block.address + block.count - 1} unit {dev.unit}"
+        reader = (
+            client.read_holding_registers
+            if block.register is RegisterType.HOLDING
+            else client.read_input_registers
+        )
+        try:
+            # the client has its own timeout; the outer one guards against a connection that hangs
+            response = await asyncio.wait_for(
+                reader(block.address, count=block.count, device_id=dev.unit), dev.timeout_s * 2 + 1
+            )
+        except (ModbusIOException, TimeoutError):
+            self._fail(dev, "timeouts", f"no answer within {dev.timeout_s:g} s reading {what}")
+        except ConnectionException as exc:
+            self._fail(dev, "connect_errors", f"connection lost reading {what}: {exc}")
+        except ModbusException as exc:
+            self._fail(dev, "errors", f"reading {what}: {exc}")
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            self._counters["exceptions"] += 1
+            self._counters["errors"] += 1
+            log.warning(
+                "modbus %s: %s answered %s with exception %d (%s)",
+                self.name,
+                dev.device,
+                what,
+                code,
+                _EXCEPTION_NAMES.get(code, "unknown"),
+            )
+            return None
+        registers = list(getattr(response, "registers", []))
+        return registers
+
+    def _fail(self, dev: ModbusDevice, counter: str, detail: str) -> NoReturn:
+        self._counters[counter] += 1
+        if counter != "errors":
+            self._counters["errors"] += 1
+        log.warning("modbus %s: %s (%s:%d): %s", self.name, dev.device, dev.host, dev.port, detail)
+        raise _PollFailed(detail)

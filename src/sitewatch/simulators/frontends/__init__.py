@@ -1,0 +1,1 @@
+"""Simulated devices behind real protocols: Modbus TCP servers, OCPP charge points, MQTT devices."""

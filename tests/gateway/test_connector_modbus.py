@@ -1,0 +1,314 @@
+"""Modbus connector: register decoding (pure) and polling real pymodbus servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from sitewatch.contract import DeviceKind, Event, Sample
+from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
+from sitewatch.gateway.connectors.modbus import ModbusConnector
+from sitewatch.gateway.connectors.modbus_map import (
+    DataType,
+    RegisterSpec,
+    RegisterType,
+    decode_block,
+    decode_words,
+    encode_value,
+    plan_reads,
+)
+from sitewatch.services import free_port
+from sitewatch.simulators.frontends.modbus_devices import (
+    REGISTER_MAPS,
+    ModbusDeviceServer,
+    ModbusUnit,
+    register_map_config,
+)
+
+CTX = ConnectorContext(compound="C001", gateway="gw1")
+
+
+class ListSink:
+    """Collects what a connector delivers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sample_list: list[Sample] = []
+        self.event_list: list[Event] = []
+
+    def samples(self, samples: Sequence[Sample]) -> None:
+        with self.lock:
+            self.sample_list.extend(samples)
+
+    def events(self, events: Sequence[Event]) -> None:
+        with self.lock:
+            self.event_list.extend(events)
+
+    def of(self, device: str) -> list[Sample]:
+        return [s for s in self.sample_list if s.device == device]
+
+    def names(self, device: str) -> list[str]:
+        return [e.name for e in self.event_list if e.device == device]
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+# --- pure decoding -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("type_", list(DataType))
+@pytest.mark.parametrize("order", ["big", "little"])
+def test_encode_decode_roundtrip(type_: DataType, order: str) -> None:
+    value = {DataType.U16: 65000, DataType.I16: -1234, DataType.U32: 4_000_000_000, DataType.I32: -70000}.get(
+        type_, 12.5
+    )
+    words = encode_value(value, type_, order)
+    assert len(words) == type_.words
+    assert decode_words(words, type_, order) == pytest.approx(value)
+
+
+def test_word_order_matters() -> None:
+    assert decode_words([0x0001, 0x0000], DataType.U32, "big") == 65536
+    assert decode_words([0x0001, 0x0000], DataType.U32, "little") == 1
+
+
+def test_plan_reads_groups_and_splits() -> None:
+    specs = [
+        RegisterSpec("trip_count", 0, RegisterType.HOLDING, DataType.U32),
+        RegisterSpec("door_cycles", 2, RegisterType.HOLDING, DataType.U32),
+        RegisterSpec("car_load", 200, RegisterType.HOLDING),
+        RegisterSpec("run_state", 5, RegisterType.INPUT),
+    ]
+    blocks = plan_reads(specs)
+    assert [(b.register, b.address, b.count) for b in blocks] == [
+        (RegisterType.HOLDING, 0, 4),
+        (RegisterType.HOLDING, 200, 1),
+        (RegisterType.INPUT, 5, 1),
+    ]
+
+
+def test_decode_refuses_garbage() -> None:
+    specs = [
+        RegisterSpec("battery", 0, scale=0.1),
+        RegisterSpec("flow", 1, type=DataType.F32),
+        RegisterSpec("tamper", 3),
+    ]
+    (block,) = plan_reads(specs)
+    nan = encode_value(math.nan, DataType.F32)
+    values, garbage = decode_block(DeviceKind.WATER_METER, block, [0xFFFF, *nan, 1])
+    assert values == {"tamper": 1.0}
+    assert {g.metric for g in garbage} == {"battery", "flow"}
+    assert "outside" in next(g.detail for g in garbage if g.metric == "battery")
+    assert "finite" in next(g.detail for g in garbage if g.metric == "flow")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "camera"}, "kind must be one of"),
+        ({"host": ""}, "host is required"),
+        ({"map": [{"metric": "speed", "address": 0}]}, "has no metric 'speed'"),
+        ({"map": [{"metric": "battery", "address": 0, "type": "u64"}]}, "u16|i16|u32|i32|f32"),
+        ({"map": [{"metric": "battery", "address": 0, "unit": "V"}]}, "convert with scale"),
+        ({"map": [{"metric": "battery", "address": -1}]}, "address must be an integer"),
+        ({"map": "nope"}, "not in register_maps"),
+        ({"port": 70000}, "port must be a number"),
+    ],
+)
+def test_config_errors_are_clear(change: dict[str, Any], message: str) -> None:
+    device = {"device": "WM-1", "kind": "water_meter", "host": "127.0.0.1", "map": "wm"}
+    spec: dict[str, Any] = {
+        "type": "modbus",
+        "register_maps": {"wm": register_map_config(DeviceKind.WATER_METER)},
+    }
+    spec["devices"] = [{**device, **change}]
+    with pytest.raises(ConnectorConfigError, match=message):
+        build_connector(spec, CTX)
+
+
+# --- against real servers --------------------------------------------------------------------------
+
+
+class MeterModel:
+    """A water meter whose register advances on every read."""
+
+    def __init__(self) -> None:
+        self.volume = 1234.5
+
+    def __call__(self) -> dict[str, float]:
+        self.volume += 0.01
+        return {
+            "volume_register": round(self.volume, 3),
+            "flow": 1.25,
+            "pressure": 0.32,
+            "battery": 87.5,
+            "tamper": 0,
+            "reverse_flow": 0,
+        }
+
+
+def elevator_model() -> dict[str, float]:
+    return {
+        "trip_count": 120_000,
+        "door_cycles": 250_000,
+        "door_faults": 3,
+        "vibration_rms": 0.25,
+        "motor_current": 18.4,
+        "levelling_error": -4,
+        "car_load": 35.0,
+        "run_state": 1,
+        "entrapment": 0,
+    }
+
+
+async def mute_server(port: int) -> asyncio.Server:
+    """Accepts connections and reads requests but never answers (a hung device)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while await reader.read(1024):
+                pass
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+
+def device(local: str, kind: str, port: int, unit: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "device": local,
+        "kind": kind,
+        "host": "127.0.0.1",
+        "port": port,
+        "unit": unit,
+        "map": kind,
+        **extra,
+    }
+
+
+def connector_spec(devices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "modbus",
+        "name": "meters",
+        "poll_interval_s": 0.05,
+        "timeout_s": 0.3,
+        "backoff_max_s": 0.4,
+        "register_maps": {k.value: register_map_config(k) for k in REGISTER_MAPS},
+        "devices": devices,
+        **extra,
+    }
+
+
+def test_polls_real_server_and_isolates_faulty_devices() -> None:
+    async def scenario() -> None:
+        port, mute_port, closed_port = free_port(), free_port(), free_port()
+        meter = ModbusUnit(1, REGISTER_MAPS[DeviceKind.WATER_METER], MeterModel())
+        lift = ModbusUnit(2, REGISTER_MAPS[DeviceKind.ELEVATOR], elevator_model)
+        broken = ModbusUnit(3, REGISTER_MAPS[DeviceKind.WATER_METER], MeterModel(), fault="exception")
+        junk = ModbusUnit(4, REGISTER_MAPS[DeviceKind.WATER_METER], MeterModel(), fault="garbage")
+        server = ModbusDeviceServer([meter, lift, broken, junk], port=port)
+        await server.start()
+        hung = await mute_server(mute_port)
+        connector = build_connector(
+            connector_spec(
+                [
+                    device("WM-1", "water_meter", port, 1),
+                    device("EL-1", "elevator", port, 2),
+                    device("WM-EXC", "water_meter", port, 3),
+                    device("WM-JUNK", "water_meter", port, 4),
+                    device("WM-HUNG", "water_meter", mute_port, 1),
+                    device("WM-GONE", "water_meter", closed_port, 1),
+                ]
+            ),
+            CTX,
+        )
+        assert isinstance(connector, ModbusConnector)
+        assert {d.device for d in connector.devices()} >= {"C001-WM-1", "C001-EL-1"}
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        try:
+            await wait_for(
+                lambda: (
+                    "offline" in sink.names("C001-WM-HUNG")
+                    and "offline" in sink.names("C001-WM-GONE")
+                    and len(sink.of("C001-WM-1")) >= 5
+                )
+            )
+            # the hung device takes 0.3 s per timeout; the good meter is polled every 0.05 s meanwhile
+            hung_since = len(sink.of("C001-WM-1"))
+            await asyncio.sleep(0.7)
+            assert len(sink.of("C001-WM-1")) - hung_since >= 5
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            hung.close()
+            await server.stop()
+
+        first = sink.of("C001-WM-1")[0]
+        assert first.kind is DeviceKind.WATER_METER
+        assert first.values["flow"] == pytest.approx(1.25)
+        assert first.values["pressure"] == pytest.approx(0.32)
+        assert first.values["battery"] == pytest.approx(87.5)
+        assert first.values["volume_register"] > 1234.5
+        volumes = [s.values["volume_register"] for s in sink.of("C001-WM-1")]
+        assert volumes == sorted(volumes) and volumes[-1] > volumes[0]
+        lift_values = sink.of("C001-EL-1")[0].values
+        assert lift_values["trip_count"] == 120_000
+        assert lift_values["levelling_error"] == -4
+        assert lift_values["motor_current"] == pytest.approx(18.4)
+        assert sink.names("C001-WM-1")[0] == "online"
+        assert sink.names("C001-WM-HUNG") == ["offline"]
+        assert sink.names("C001-WM-GONE") == ["offline"]
+        # an exception answer: counted, no sample, and the device is still reachable
+        assert sink.of("C001-WM-EXC") == []
+        assert sink.names("C001-WM-EXC") == ["online"]
+        # garbage registers: counted and refused, never a reading (all-ones is a legal u32 volume)
+        junk_samples = sink.of("C001-WM-JUNK")
+        assert junk_samples and all(set(s.values) == {"volume_register"} for s in junk_samples)
+        counters = connector.counters()
+        assert counters["exceptions"] >= 1
+        assert counters["garbage"] >= 6
+        assert counters["timeouts"] >= 1
+        assert counters["connect_errors"] >= 1
+        assert counters["reads"] >= 10
+        assert counters["events"] == len(sink.event_list)
+
+    asyncio.run(scenario())
+
+
+def test_device_goes_offline_and_comes_back() -> None:
+    async def scenario() -> None:
+        port = free_port()
+        meter = ModbusUnit(1, REGISTER_MAPS[DeviceKind.WATER_METER], MeterModel())
+        server = ModbusDeviceServer([meter], port=port)
+        await server.start()
+        connector = build_connector(connector_spec([device("WM-1", "water_meter", port, 1)]), CTX)
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        try:
+            await wait_for(lambda: sink.names("C001-WM-1") == ["online"])
+            await server.stop()
+            await wait_for(lambda: sink.names("C001-WM-1") == ["online", "offline"])
+            before = len(sink.of("C001-WM-1"))
+            server = ModbusDeviceServer([meter], port=port)
+            await server.start()
+            await wait_for(lambda: sink.names("C001-WM-1") == ["online", "offline", "online"])
+            await wait_for(lambda: len(sink.of("C001-WM-1")) > before)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            await server.stop()
+
+    asyncio.run(scenario())
