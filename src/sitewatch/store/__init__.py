@@ -12,10 +12,13 @@ from .base import (
     StoredSample,
     StoreUnavailable,
 )
+from .checks import InvalidPoint
+from .factory import open_store
 
 __all__ = [
     "TAG_KEYS",
     "Aggregation",
+    "InvalidPoint",
     "Latest",
     "Point",
     "SeriesKey",
@@ -24,4 +27,5 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
     "StoredSample",
+    "open_store",
 ]

@@ -1,0 +1,103 @@
+"""Checks both backends apply to a batch before writing any of it, so both refuse the same input."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from .base import TAG_KEYS, StoredEvent, StoredSample
+
+# Metric (field) names: what the contract's metric names look like; never a name the schema uses.
+METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+RESERVED_METRICS = frozenset({"time", "flagged"})
+EXTRA_TAG_KEYS = frozenset(TAG_KEYS) - {"compound", "device", "kind"}
+MAX_TAG_CHARS = 256
+# Line protocol cannot carry these in a tag value, and a person never means them in a name.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InvalidPoint(ValueError):
+    """A sample or event the store refuses; nothing of its batch was written."""
+
+    def __init__(self, index: int, device: str, reason: str) -> None:
+        super().__init__(f"item {index} (device {device!r}): {reason}")
+        self.index = index
+        self.device = device
+        self.reason = reason
+
+
+def tag_problem(key: str, value: str) -> str | None:
+    """Why a tag value cannot be stored, or None when it can."""
+    if not isinstance(value, str):
+        return f"tag {key!r} must be a string, got {type(value).__name__}"
+    if not value:
+        return f"tag {key!r} is empty"
+    if len(value) > MAX_TAG_CHARS:
+        return f"tag {key!r} is longer than {MAX_TAG_CHARS} characters"
+    if _CONTROL_RE.search(value):
+        return f"tag {key!r} contains a control character (newline, tab, ...)"
+    if value.endswith("\\"):
+        return f"tag {key!r} ends with a backslash"
+    return None
+
+
+def _extra_tags_problem(tags: Mapping[str, str]) -> str | None:
+    for key, value in tags.items():
+        if key not in EXTRA_TAG_KEYS:
+            return f"tag {key!r} is not one of {sorted(EXTRA_TAG_KEYS)}"
+        problem = tag_problem(key, value)
+        if problem:
+            return problem
+    return None
+
+
+def sample_problem(item: StoredSample) -> str | None:
+    """Why a stored sample cannot be written, or None when it can."""
+    sample = item.sample
+    for key, value in (("device", sample.device), ("compound", item.compound)):
+        problem = tag_problem(key, value)
+        if problem:
+            return problem
+    if isinstance(sample.ts_ms, bool) or not isinstance(sample.ts_ms, int) or sample.ts_ms < 0:
+        return f"timestamp {sample.ts_ms!r} is not a non-negative integer of milliseconds"
+    if not sample.values:
+        return "no values"
+    for metric, number in sample.values.items():
+        if not METRIC_RE.match(metric) or metric in RESERVED_METRICS:
+            return f"metric name {metric!r} is not allowed"
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            return f"{metric}={number!r} is not a finite number"
+    return _extra_tags_problem(item.tags)
+
+
+def event_problem(item: StoredEvent) -> str | None:
+    """Why a stored event cannot be written, or None when it can."""
+    event = item.event
+    for key, value in (("device", event.device), ("compound", item.compound), ("event", event.name)):
+        problem = tag_problem(key, value)
+        if problem:
+            return problem
+    if isinstance(event.ts_ms, bool) or not isinstance(event.ts_ms, int) or event.ts_ms < 0:
+        return f"timestamp {event.ts_ms!r} is not a non-negative integer of milliseconds"
+    for key, value in event.attrs.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            return "event attributes must map strings to strings"
+    return _extra_tags_problem(item.tags)
+
+
+def check_batch(samples: Sequence[StoredSample], events: Sequence[StoredEvent]) -> None:
+    """Raise InvalidPoint for the first item that cannot be stored."""
+    for index, sample in enumerate(samples):
+        problem = sample_problem(sample)
+        if problem:
+            raise InvalidPoint(index, str(sample.sample.device), problem)
+    for index, event in enumerate(events):
+        problem = event_problem(event)
+        if problem:
+            raise InvalidPoint(len(samples) + index, str(event.event.device), problem)
+
+
+def window_start(ts_ms: int, window_ms: int) -> int:
+    """Start of the epoch-aligned window holding ``ts_ms``."""
+    return ts_ms - ts_ms % window_ms

@@ -1,0 +1,361 @@
+"""EmbeddedStore: the time-series store in one SQLite file (WAL), no server.
+
+One writer (any one thread of the owning process) and any number of readers, in this process or
+others: SQLite's write-ahead log lets readers see the last committed batch while a batch is written.
+Readings are keyed by (series, ts) where a series is (device, metric), so writing the same point
+again replaces it: the last write wins, as in InfluxDB.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..contract import DeviceKind, Event
+from .base import (
+    Aggregation,
+    Latest,
+    Point,
+    SeriesKey,
+    SeriesQuery,
+    StoredEvent,
+    StoredSample,
+    StoreUnavailable,
+)
+from .checks import check_batch
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    compound TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (device, metric)
+);
+CREATE INDEX IF NOT EXISTS series_compound ON series (compound, device);
+CREATE INDEX IF NOT EXISTS series_kind ON series (kind, device);
+CREATE TABLE IF NOT EXISTS readings (
+    series_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    value REAL NOT NULL,
+    flagged INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    device TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    compound TEXT NOT NULL,
+    active INTEGER,
+    attrs TEXT NOT NULL DEFAULT '{}',
+    tags TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (device, ts, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+"""
+
+_AGG_SQL = {
+    Aggregation.MEAN: "avg(r.value)",
+    Aggregation.MIN: "min(r.value)",
+    Aggregation.MAX: "max(r.value)",
+    Aggregation.COUNT: "count(*)",
+}
+
+
+def _in(column: str, values: Sequence[str], params: list[Any]) -> str:
+    params.extend(values)
+    return f"{column} IN ({','.join('?' * len(values))})"
+
+
+class EmbeddedStore:
+    """The Store in a single SQLite file; see the module docstring for the concurrency rules."""
+
+    def __init__(self, path: Path | str, *, create: bool = True, timeout_s: float = 30.0) -> None:
+        """Open (and with ``create``, create) the store file; FileNotFoundError if it is missing."""
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise FileNotFoundError(f"no store file at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
+        self._db = sqlite3.connect(
+            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed batch survives a crash of the process (not of the OS)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        self._db.execute("PRAGMA cache_size=-65536")
+        if create:
+            script = (
+                "BEGIN IMMEDIATE;"
+                + _SCHEMA
+                + (f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+            )
+            try:
+                self._db.executescript(script)
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        self._series_ids: dict[tuple[str, str], int] = {}
+        self._series_meta: dict[int, tuple[str, str, str]] = {}  # id -> (kind, compound, tags json)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.path)!r})"
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _series_id(self, device: str, metric: str, kind: str, compound: str, tags: str) -> int:
+        key = (device, metric)
+        sid = self._series_ids.get(key)
+        if sid is not None and self._series_meta[sid] == (kind, compound, tags):
+            return sid
+        row = self._db.execute(
+            "INSERT INTO series (device, metric, kind, compound, tags) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (device, metric) DO UPDATE SET kind=excluded.kind, "
+            "compound=excluded.compound, tags=excluded.tags RETURNING id",
+            (device, metric, kind, compound, tags),
+        ).fetchone()
+        sid = int(row[0])
+        self._series_ids[key] = sid
+        self._series_meta[sid] = (kind, compound, tags)
+        return sid
+
+    def write(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> None:
+        """Store a batch in one transaction; InvalidPoint (nothing written) on input it cannot hold."""
+        if not samples and not events:
+            return
+        check_batch(samples, events)
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._write_locked(samples, events)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    # series rows created in the failed transaction are gone: forget them
+                    self._series_ids.clear()
+                    self._series_meta.clear()
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
+
+    def _write_locked(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent]) -> None:
+        rows: list[tuple[int, int, float, int]] = []
+        append = rows.append
+        series_id = self._series_id
+        ids = self._series_ids
+        no_tags = "{}"
+        for item in samples:
+            sample = item.sample
+            device = sample.device
+            kind = sample.kind.value
+            tags = orjson.dumps(dict(sorted(item.tags.items()))).decode() if item.tags else no_tags
+            ts = sample.ts_ms
+            flagged = 1 if item.flagged else 0
+            for metric, value in sample.values.items():
+                sid = ids.get((device, metric))
+                if sid is None or self._series_meta[sid] != (kind, item.compound, tags):
+                    sid = series_id(device, metric, kind, item.compound, tags)
+                append((sid, ts, float(value), flagged))
+        if rows:
+            self._db.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", rows)
+        if events:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [_event_row(e) for e in events],
+            )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Iterable[Any]) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
+
+    def query(self, query: SeriesQuery) -> list[Point]:
+        """Points of a time range, ordered by device, metric, time."""
+        if not query.metrics or query.end_ms <= query.start_ms:
+            return []
+        params: list[Any] = []
+        where = ["s.kind = ?"]
+        params.append(query.kind.value)
+        where.append(_in("s.metric", query.metrics, params))
+        if query.devices:
+            where.append(_in("s.device", query.devices, params))
+        if query.compound is not None:
+            where.append("s.compound = ?")
+            params.append(query.compound)
+        where.append("r.ts >= ? AND r.ts < ?")
+        params += [query.start_ms, query.end_ms]
+        base = f"FROM series s JOIN readings r ON r.series_id = s.id WHERE {' AND '.join(where)}"
+        if query.window_ms is None:
+            sql = f"SELECT s.device, s.metric, r.ts, r.value {base} ORDER BY s.device, s.metric, r.ts"
+        else:
+            if query.window_ms <= 0:
+                raise ValueError(f"window_ms must be positive, got {query.window_ms}")
+            w = int(query.window_ms)
+            win = f"(r.ts - r.ts % {w})"
+            agg = query.aggregation
+            if agg in _AGG_SQL:
+                sql = (
+                    f"SELECT s.device, s.metric, {win} AS win, {_AGG_SQL[agg]} {base} "
+                    "GROUP BY s.id, win ORDER BY s.device, s.metric, win"
+                )
+            elif agg is Aggregation.LAST:
+                # SQLite returns the bare column r.value from the row holding max(r.ts)
+                sql = (
+                    f"SELECT s.device, s.metric, {win} AS win, r.value, max(r.ts) {base} "
+                    "GROUP BY s.id, win ORDER BY s.device, s.metric, win"
+                )
+            else:  # DIFFERENCE: last - first within the window
+                sql = (
+                    f"WITH b AS (SELECT s.id AS sid, s.device, s.metric, {win} AS win, "
+                    f"min(r.ts) AS t0, max(r.ts) AS t1 {base} GROUP BY s.id, win) "
+                    "SELECT b.device, b.metric, b.win, "
+                    "(SELECT value FROM readings WHERE series_id = b.sid AND ts = b.t1) - "
+                    "(SELECT value FROM readings WHERE series_id = b.sid AND ts = b.t0) "
+                    "FROM b ORDER BY b.device, b.metric, b.win"
+                )
+        return [Point(d, m, int(t), float(v)) for d, m, t, v, *_ in self._rows(sql, params)]
+
+    def latest(
+        self, *, compound: str | None = None, devices: Sequence[str] = (), kind: DeviceKind | None = None
+    ) -> list[Latest]:
+        """Last value of each metric and the last-seen time (newest reading) per device."""
+        params: list[Any] = []
+        where = _series_filter(compound, devices, kind, params)
+        sql = (
+            "SELECT s.device, s.kind, s.compound, s.metric, r.ts, r.value FROM series s "
+            "JOIN readings r ON r.series_id = s.id "
+            "AND r.ts = (SELECT max(ts) FROM readings WHERE series_id = s.id) "
+            f"{where} ORDER BY s.device, s.metric"
+        )
+        out: list[Latest] = []
+        current: dict[str, Any] | None = None
+        for device, kind_, compound_, metric, ts, value in self._rows(sql, params):
+            if current is None or current["device"] != device:
+                if current is not None:
+                    out.append(Latest(**current))
+                current = {
+                    "device": device,
+                    "kind": DeviceKind(kind_),
+                    "compound": compound_,
+                    "last_seen_ms": int(ts),
+                    "values": {},
+                }
+            current["values"][metric] = float(value)
+            current["last_seen_ms"] = max(current["last_seen_ms"], int(ts))
+        if current is not None:
+            out.append(Latest(**current))
+        return out
+
+    def events(
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        compound: str | None = None,
+        devices: Sequence[str] = (),
+        kind: DeviceKind | None = None,
+    ) -> list[StoredEvent]:
+        """Events in a time range, ordered by time, device, then event name."""
+        params: list[Any] = [start_ms, end_ms]
+        where = ["ts >= ? AND ts < ?"]
+        if compound is not None:
+            where.append("compound = ?")
+            params.append(compound)
+        if devices:
+            where.append(_in("device", devices, params))
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind.value)
+        sql = (
+            "SELECT device, ts, name, kind, compound, active, attrs, tags FROM events "
+            f"WHERE {' AND '.join(where)} ORDER BY ts, device, name"
+        )
+        return [
+            StoredEvent(
+                Event(
+                    device=device,
+                    kind=DeviceKind(kind_),
+                    ts_ms=int(ts),
+                    name=name,
+                    active=None if active is None else bool(active),
+                    attrs=orjson.loads(attrs),
+                ),
+                compound=compound_,
+                tags=orjson.loads(tags),
+            )
+            for device, ts, name, kind_, compound_, active, attrs, tags in self._rows(sql, params)
+        ]
+
+    def series(self, *, compound: str | None = None, kind: DeviceKind | None = None) -> list[SeriesKey]:
+        """Stored series, ordered by device then metric."""
+        params: list[Any] = []
+        where = _series_filter(compound, (), kind, params)
+        sql = (
+            "SELECT s.compound, s.device, s.kind, s.metric FROM series s "
+            f"{where} {'AND' if where else 'WHERE'} "
+            "EXISTS (SELECT 1 FROM readings WHERE series_id = s.id) ORDER BY s.device, s.metric"
+        )
+        return [SeriesKey(c, d, DeviceKind(k), m) for c, d, k, m in self._rows(sql, params)]
+
+    def count_readings(self, *, compound: str | None = None) -> int:
+        """Number of stored readings (metric values)."""
+        if compound is None:
+            return int(self._rows("SELECT count(*) FROM readings", ())[0][0])
+        sql = "SELECT count(*) FROM series s JOIN readings r ON r.series_id = s.id WHERE s.compound = ?"
+        return int(self._rows(sql, (compound,))[0][0])
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._db.close()
+
+
+def _series_filter(
+    compound: str | None, devices: Sequence[str], kind: DeviceKind | None, params: list[Any]
+) -> str:
+    where: list[str] = []
+    if compound is not None:
+        where.append("s.compound = ?")
+        params.append(compound)
+    if devices:
+        where.append(_in("s.device", devices, params))
+    if kind is not None:
+        where.append("s.kind = ?")
+        params.append(kind.value)
+    return f"WHERE {' AND '.join(where)}" if where else ""
+
+
+def _event_row(item: StoredEvent) -> tuple[Any, ...]:
+    e = item.event
+    return (
+        e.device,
+        e.ts_ms,
+        e.name,
+        e.kind.value,
+        item.compound,
+        None if e.active is None else int(e.active),
+        orjson.dumps(dict(sorted(e.attrs.items()))).decode(),
+        orjson.dumps(dict(sorted(item.tags.items()))).decode(),
+    )

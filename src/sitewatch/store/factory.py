@@ -1,0 +1,19 @@
+"""Build the configured store from settings."""
+
+from __future__ import annotations
+
+from ..settings import Settings, StoreBackend
+from .base import Store
+
+
+def open_store(settings: Settings, *, create: bool = True) -> Store:
+    """The store ``settings.store`` describes: the embedded file or an InfluxDB server.
+
+    ``create=False`` opens an existing embedded file only (FileNotFoundError otherwise) and, for
+    InfluxDB, does not create the database; readers such as ``sitewatch query`` use it.
+    """
+    if settings.store.backend is StoreBackend.INFLUXDB:
+        raise NotImplementedError("the InfluxDB backend is not available in this version yet")
+    from .embedded_store import EmbeddedStore
+
+    return EmbeddedStore(settings.store_path, create=create)
