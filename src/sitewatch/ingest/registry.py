@@ -1,0 +1,125 @@
+"""A cached client of the asset registry's device lookup (``POST /api/v1/lookup/devices``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+LOOKUP_PATH = "/api/v1/lookup/devices"
+LOOKUP_CHUNK = 1000  # the registry answers up to 1,000 ids per request
+UNKNOWN_TTL_S = 30.0  # a device bound in the registry a moment ago is picked up within this time
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """What ingest needs from the registry about one device."""
+
+    device: str
+    kind: str
+    compound: str
+    district: str
+    street: str
+    community: str
+    building: str | None
+
+    def tags(self) -> dict[str, str]:
+        """Store tags (see store.base.TAG_KEYS) from the registry's hierarchy."""
+        out = {"district": self.district, "street": self.street, "community": self.community}
+        if self.building:
+            out["building"] = self.building
+        return out
+
+
+class RegistryUnavailable(RuntimeError):
+    """The registry did not answer the lookup."""
+
+
+class RegistryClient:
+    """Looks devices up in batches and caches the answers (known for ``ttl_s``, unknown for 30 s)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        ttl_s: float = 300.0,
+        unknown_ttl_s: float = UNKNOWN_TTL_S,
+        timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
+        )
+        self.ttl_s = ttl_s
+        self.unknown_ttl_s = unknown_ttl_s
+        self._clock = clock
+        self._cache: dict[str, tuple[float, DeviceRecord | None]] = {}
+        self.requests = 0
+
+    def lookup(self, devices: Collection[str]) -> dict[str, DeviceRecord | None]:
+        """Record (or None when unknown) for each device; stale entries are refreshed.
+
+        Raises RegistryUnavailable when a needed answer is not cached and the registry fails;
+        entries past their time are then still used rather than refused.
+        """
+        now = self._clock()
+        out: dict[str, DeviceRecord | None] = {}
+        wanted: list[str] = []
+        for device in dict.fromkeys(devices):
+            entry = self._cache.get(device)
+            if entry is not None and entry[0] > now:
+                out[device] = entry[1]
+            else:
+                wanted.append(device)
+        if not wanted:
+            return out
+        try:
+            fetched = self._fetch(wanted)
+        except RegistryUnavailable:
+            stale = {d: self._cache[d][1] for d in wanted if d in self._cache}
+            if len(stale) < len(wanted):
+                raise
+            log.warning("registry unavailable; using %d cached answers past their time", len(stale))
+            return out | stale
+        for device in wanted:
+            record = fetched.get(device)
+            self._cache[device] = (now + (self.ttl_s if record else self.unknown_ttl_s), record)
+            out[device] = record
+        return out
+
+    def _fetch(self, devices: list[str]) -> dict[str, DeviceRecord]:
+        found: dict[str, DeviceRecord] = {}
+        for start in range(0, len(devices), LOOKUP_CHUNK):
+            chunk = devices[start : start + LOOKUP_CHUNK]
+            self.requests += 1
+            try:
+                response = self._http.post(LOOKUP_PATH, json={"device_ids": chunk})
+            except httpx.HTTPError as exc:
+                raise RegistryUnavailable(f"registry lookup failed: {exc}") from exc
+            if response.status_code != 200:
+                raise RegistryUnavailable(
+                    f"registry lookup answered {response.status_code}: {response.text[:200]}"
+                )
+            for device, item in response.json().get("found", {}).items():
+                found[device] = DeviceRecord(
+                    device=device,
+                    kind=str(item["kind"]),
+                    compound=str(item["compound_code"]),
+                    district=str(item["district"]),
+                    street=str(item["street"]),
+                    community=str(item["community"]),
+                    building=item.get("building_no"),
+                )
+        return found
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()

@@ -1,0 +1,354 @@
+"""The ingest service: MQTT (persistent session, manual acks) → decode → enrich → store → ack.
+
+Threads: paho's network thread receives and queues messages (never blocks); one writer thread
+decodes, batches (by size and by time), writes to the store with retry and backoff, publishes dead
+letters, and only then acknowledges the messages of the batch. The broker never has more than
+``mqtt.max_inflight`` unacknowledged messages out to this client (MQTT 5 Receive Maximum), so a
+store outage stops reading instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ..contract import DEADLETTER_TOPIC, Channel, now_ms, shared, subscription
+from ..settings import Settings
+from ..store.base import Store
+from ..store.checks import InvalidPoint
+from .deadletter import dead_letter_payload
+from .gaps import SequenceTracker
+from .pipeline import Batch, Inbound, Processed, build_batch, decode, drop_item, limits_from
+from .registry import RegistryClient
+from .stats import IngestStats, StatsSnapshot, format_line
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscriptions and queued messages this long
+RETRY_MIN_S = 0.1
+DEADLETTER_CONFIRM_S = 10.0  # a dead letter not confirmed by the broker in time: its message is not acked
+LATENCY_SAMPLES = 50_000
+
+
+class IngestService:
+    """Subscribe, validate, enrich, store in batches, dead-letter, acknowledge after storing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        client_id: str | None = None,
+        registry: RegistryClient | None = None,
+        retry_max_s: float = 5.0,
+        log_interval_s: float = 10.0,
+        on_batch: Callable[[StatsSnapshot], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.client_id = client_id or f"{settings.mqtt.client_id}-ingest"
+        self.registry = registry
+        self.retry_max_s = retry_max_s
+        self.log_interval_s = log_interval_s
+        self.on_batch = on_batch
+        self.stats = IngestStats()
+        self.tracker = SequenceTracker() if not settings.ingest.shared_group else None
+        self.latencies_ms: deque[int] = deque(maxlen=LATENCY_SAMPLES)  # sent → stored, per message
+        self._limits = limits_from(settings.contract)
+        self._queue: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._ack_lock = threading.Lock()  # an ack and a reconnect never interleave
+        self._generation = 0
+        self._confirm = threading.Condition()
+        self._confirmed: set[int] = set()
+        self._writer: threading.Thread | None = None
+        self._client = self._make_client()
+
+    # --- MQTT -------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        m = self.settings.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if m.username:
+            client.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
+        if m.tls:
+            client.tls_set(
+                ca_certs=str(m.ca_file) if m.ca_file else None,
+                certfile=str(m.cert_file) if m.cert_file else None,
+                keyfile=str(m.key_file) if m.key_file else None,
+            )
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    def topic_filters(self) -> list[str]:
+        """What this worker subscribes to (shared when ingest.shared_group is set)."""
+        filters = [subscription(Channel.DATA), subscription(Channel.EVENT)]
+        group = self.settings.ingest.shared_group
+        return [shared(group, f) for f in filters] if group else filters
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        with self._ack_lock:
+            self._generation += 1
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.topic_filters()])
+        self.stats.connected = True
+        self._connected.set()
+        log.info(
+            "connected to %s:%s as %s (session %s), subscribed to %s",
+            self.settings.mqtt.host, self.settings.mqtt.port, self.client_id,
+            "resumed" if flags.session_present else "new", ", ".join(self.topic_filters()),
+        )  # fmt: skip
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.stats.connected = False
+        self._connected.clear()
+        if not self._stopping.is_set():
+            log.warning("lost the broker (%s); reconnecting, unacknowledged messages will come again", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self.stats.add(received=1, in_flight=1)
+        self._queue.put(
+            Inbound(
+                self._generation, message.mid, message.qos, message.topic, bytes(message.payload), now_ms()
+            )
+        )
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._confirm:
+            self._confirmed.add(mid)
+            self._confirm.notify_all()
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (retrying until the broker answers) and start the writer thread."""
+        m = self.settings.mqtt
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = m.max_inflight
+        self._client.connect_async(m.host, m.port, m.keepalive_s, clean_start=False, properties=props)
+        self._client.loop_start()
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected and subscribed (or ``timeout``)."""
+        return self._connected.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading, store and acknowledge what is pending if the store allows, disconnect."""
+        self._stopping.set()
+        self._queue.put(None)
+        if self._writer is not None:
+            self._writer.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self.registry is not None:
+            self.registry.close()
+        log.info("ingest stopped: %s", format_line(self.stats.snapshot(), None))
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, logging the counters every ``log_interval_s``."""
+        self.start()
+        before: StatsSnapshot | None = None
+        while not stop.wait(self.log_interval_s):
+            now = self.stats.snapshot()
+            log.info("%s", format_line(now, before))
+            before = now
+        self.stop()
+
+    # --- writer -----------------------------------------------------------------------------
+
+    def _flush_limits(self) -> tuple[int, int, float]:
+        ingest = self.settings.ingest
+        # with few readings per message, the in-flight window fills before the reading budget:
+        # write when half of it waits, so the broker keeps sending while we write
+        return ingest.batch_readings, max(1, self.settings.mqtt.max_inflight // 2), ingest.batch_interval_s
+
+    def _write_loop(self) -> None:
+        max_readings, max_messages, interval = self._flush_limits()
+        pending: list[Processed] = []
+        readings = 0
+        deadline = 0.0
+        while True:
+            timeout = max(0.0, deadline - time.monotonic()) if pending else 0.5
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+                if self._stopping.is_set() and not pending:
+                    return
+            if item is not None:
+                processed = decode(item, self._limits)
+                if not pending:
+                    deadline = time.monotonic() + interval
+                pending.append(processed)
+                readings += processed.readings
+            stopping = self._stopping.is_set()
+            if pending and (
+                readings >= max_readings
+                or len(pending) >= max_messages
+                or time.monotonic() >= deadline
+                or stopping
+            ):
+                self._flush(pending)
+                pending, readings = [], 0
+            if stopping and item is None and not pending:
+                return
+
+    def _flush(self, pending: list[Processed]) -> None:
+        self._track_gaps(pending)
+        batch = build_batch(pending, self.registry, self.settings.ingest.unknown_devices)
+        if batch.registry_error:
+            self.stats.add(registry_errors=1)
+        if not self._write(batch):
+            return  # stopping while the store is down: nothing acked, the broker redelivers later
+        dead_mids = self._dead_letter(pending)
+        unconfirmed = self._wait_confirmed(dead_mids)
+        stored_at = now_ms()
+        acked = dropped = 0
+        with self._ack_lock:
+            for p in pending:
+                inbound = p.inbound
+                if inbound.generation != self._generation or id(p) in unconfirmed:
+                    dropped += 1  # its connection is gone: the broker sends it again, the store dedups
+                    continue
+                self._client.ack(inbound.mid, inbound.qos)
+                acked += 1
+                if p.envelope is not None and p.readings:
+                    self.latencies_ms.append(stored_at - p.envelope.sent_ms)
+        with self.stats.lock:
+            self.stats.devices.update(s.sample.device for s in batch.samples)
+        self.stats.add(
+            stored_readings=batch.readings,
+            stored_samples=len(batch.samples),
+            stored_events=len(batch.events),
+            flagged_readings=batch.flagged_readings,
+            acked=acked,
+            in_flight=-(acked + dropped),
+            batches=1,
+        )
+        if self.on_batch is not None:
+            self.on_batch(self.stats.snapshot())
+
+    def _write(self, batch: Batch) -> bool:
+        """Write until the store accepts, backing off; False only when asked to stop meanwhile."""
+        if not batch.samples and not batch.events:
+            return True
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                self.store.write(batch.samples, batch.events)
+                return True
+            except InvalidPoint as exc:  # one item the store refuses must not block the rest
+                log.warning("store refused %s; dead-lettering it", exc)
+                drop_item(batch, exc.index, exc.reason)
+                if not batch.samples and not batch.events:
+                    return True
+                continue
+            except Exception as exc:  # StoreUnavailable, or anything else the backend raises
+                self.stats.add(store_retries=1)
+                log.warning(
+                    "store write of %d readings failed (%s); holding acks, retrying in %.1f s",
+                    batch.readings, exc, delay,
+                )  # fmt: skip
+                if self._stopping.wait(delay):
+                    return False
+                delay = min(delay * 2, self.retry_max_s)
+
+    def _track_gaps(self, pending: list[Processed]) -> None:
+        if self.tracker is None:
+            return
+        for p in pending:
+            if p.envelope is None:
+                continue
+            gap = self.tracker.see(p.envelope)
+            if gap is not None:
+                self.stats.add(gaps=1, missing_messages=gap.missing)
+                log.warning(
+                    "gateway %s/%s: %d message(s) missing between seq %d and %d (bdseq %d)",
+                    gap.compound, gap.gateway, gap.missing, gap.after_seq, gap.next_seq, gap.bdseq,
+                )  # fmt: skip
+
+    def _dead_letter(self, pending: list[Processed]) -> dict[int, int]:
+        """Publish one dead letter per message with rejections; returns {mqtt mid: id(processed)}."""
+        mids: dict[int, int] = {}
+        for p in pending:
+            if not p.rejections:
+                continue
+            for rejection in p.rejections:
+                self.stats.reject(str(rejection.reason))
+            body = dead_letter_payload(
+                p.inbound.topic,
+                p.inbound.payload,
+                p.rejections,
+                received_ms=p.inbound.received_ms,
+                worker=self.client_id,
+            )
+            info = self._client.publish(DEADLETTER_TOPIC, body, qos=1)
+            mids[info.mid] = id(p)
+            self.stats.add(dead_lettered=1)
+        return mids
+
+    def _wait_confirmed(self, mids: dict[int, int]) -> set[int]:
+        """Wait for the broker to confirm the dead letters; the ids of the unconfirmed messages."""
+        if not mids:
+            return set()
+        deadline = time.monotonic() + DEADLETTER_CONFIRM_S
+        with self._confirm:
+            while not mids.keys() <= self._confirmed and time.monotonic() < deadline:
+                if self._stopping.is_set() and not self._connected.is_set():
+                    break
+                self._confirm.wait(0.1)
+            missing = {pid for mid, pid in mids.items() if mid not in self._confirmed}
+            self._confirmed.difference_update(mids)
+        if missing:
+            log.warning(
+                "%d dead letter(s) not confirmed by the broker; their messages stay unacked", len(missing)
+            )
+        return missing
