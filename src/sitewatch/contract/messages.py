@@ -88,10 +88,11 @@ class Envelope:
     bdseq: int  # boot sequence: incremented each time the gateway (re)connects
     seq: int  # message sequence, 0..255 wrapping, over data and event messages
     sent_ms: int
+    replay: bool = False  # True: sent from the gateway's backlog after an outage (optional field)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready header fields."""
-        return {
+        """JSON-ready header fields (``replay`` only when true)."""
+        out: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "compound": self.compound,
             "gateway": self.gateway,
@@ -99,6 +100,9 @@ class Envelope:
             "seq": self.seq,
             "sent": self.sent_ms,
         }
+        if self.replay:
+            out["replay"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)

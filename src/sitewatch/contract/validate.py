@@ -187,7 +187,17 @@ def _envelope(body: dict[str, Any], parts: TopicParts) -> Envelope:
         bdseq=_int_field(body, "bdseq", 0, 2**53),
         seq=_int_field(body, "seq", 0, 255),
         sent_ms=_int_field(body, "sent", 0, 2**53),
+        replay=_replay_field(body),
     )
+
+
+def _replay_field(body: dict[str, Any]) -> bool:
+    value = body.get("replay", False)
+    if not isinstance(value, bool):
+        raise _Reject(
+            RejectReason.BAD_SHAPE, f"header field 'replay' must be true or false, got {_short(value)}"
+        )
+    return value
 
 
 def _topic(topic: str, expected: Channel) -> TopicParts:
