@@ -10,11 +10,13 @@ from .base import TAG_KEYS, StoredEvent, StoredSample
 
 # Metric (field) names: what the contract's metric names look like; never a name the schema uses.
 METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-RESERVED_METRICS = frozenset({"time", "flagged"})
+RESERVED_METRICS = frozenset({"time", "flagged", "event", "active", "attrs", *TAG_KEYS})
 EXTRA_TAG_KEYS = frozenset(TAG_KEYS) - {"compound", "device", "kind"}
 MAX_TAG_CHARS = 256
 # Line protocol cannot carry these in a tag value, and a person never means them in a name.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# InfluxDB's line protocol cannot tell these from its own escapes (``\,`` is an escaped comma).
+_BACKSLASH_RE = re.compile(r"\\([ ,=]|$)")
 
 
 class InvalidPoint(ValueError):
@@ -37,8 +39,8 @@ def tag_problem(key: str, value: str) -> str | None:
         return f"tag {key!r} is longer than {MAX_TAG_CHARS} characters"
     if _CONTROL_RE.search(value):
         return f"tag {key!r} contains a control character (newline, tab, ...)"
-    if value.endswith("\\"):
-        return f"tag {key!r} ends with a backslash"
+    if _BACKSLASH_RE.search(value):
+        return f"tag {key!r} has a backslash before a space, comma, equals sign or at its end"
     return None
 
 

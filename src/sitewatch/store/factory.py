@@ -13,7 +13,9 @@ def open_store(settings: Settings, *, create: bool = True) -> Store:
     InfluxDB, does not create the database; readers such as ``sitewatch query`` use it.
     """
     if settings.store.backend is StoreBackend.INFLUXDB:
-        raise NotImplementedError("the InfluxDB backend is not available in this version yet")
+        from .influx_store import InfluxStore
+
+        return InfluxStore.from_settings(settings.store, create_database=create)
     from .embedded_store import EmbeddedStore
 
     return EmbeddedStore(settings.store_path, create=create)
