@@ -1,0 +1,465 @@
+"""OCPP 1.6J central system for the compound's EV chargers (``ocpp`` library over websockets).
+
+Charge points connect to ``ws://<gateway>:<port>/<ocpp_id>`` with the ``ocpp1.6`` subprotocol.
+The connection itself is the charger's liveness: online when it opens, offline when it closes
+(websockets' ping/pong closes dead connections). A charger that reconnects without sending a
+BootNotification is served like any other. Each connection has a token-bucket rate limit; calls
+over the limit get a CallError and are counted. Payloads failing the OCPP schema get the library's
+CallError and are counted as ``invalid``. The payload mapping lives in ocpp_map.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from ocpp.exceptions import GenericError, NotImplementedError, NotSupportedError, OCPPError
+from ocpp.messages import MessageType, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as _ChargePoint
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ...contract import (
+    OCPP_ERROR_CODES,
+    OCPP_STATUSES,
+    DeviceInfo,
+    DeviceKind,
+    Event,
+    Sample,
+    device_id,
+    now_ms,
+)
+from .base import ConnectorConfigError, ConnectorContext, Sink
+from .ocpp_map import KIND, energy_sample, meter_samples, parse_timestamp, status_update
+
+log = logging.getLogger(__name__)
+SUBPROTOCOL = "ocpp1.6"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerSpec:
+    """One charge point: its OCPP identity and the device(s) it reports as."""
+
+    ocpp_id: str
+    device: str
+    connectors: Mapping[int, str] = field(default_factory=dict)  # connector id → device, when split
+
+    def device_for(self, connector_id: int) -> str:
+        """Device of a connector (the charger's own device unless the connector is mapped)."""
+        return self.connectors.get(connector_id, self.device)
+
+    @property
+    def all_devices(self) -> list[str]:
+        """Every device of this charge point."""
+        return list(dict.fromkeys([self.device, *self.connectors.values()]))
+
+
+class TokenBucket:
+    """At most ``rate`` calls per second on average, with bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Whether one more call is allowed now."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
+    value = spec.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConnectorConfigError(f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+def _device(raw: Any, compound: str, where: str) -> str:
+    text = str(raw or "")
+    local = text[len(compound) + 1 :] if text.startswith(compound + "-") else text
+    try:
+        return device_id(compound, local)
+    except ValueError:
+        raise ConnectorConfigError(
+            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -)"
+        ) from None
+
+
+class _CentralChargePoint(_ChargePoint):
+    """The central system's side of one charge point connection."""
+
+    def __init__(
+        self, spec: ChargerSpec, connection: ServerConnection, owner: OcppConnector, sink: Sink
+    ) -> None:
+        super().__init__(spec.ocpp_id, connection, logger=logging.getLogger("ocpp.sitewatch"))
+        self.spec, self.owner, self.sink = spec, owner, sink
+        self.bucket = TokenBucket(owner.rate_per_s, owner.burst)
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """Rate-limit, then route; invalid and unsupported calls are counted and answered with a CallError."""
+        owner = self.owner
+        if not self.bucket.take():
+            owner.count("rate_limited", f"{self.id}: over {owner.rate_per_s:g} calls/s, call refused")
+            with contextlib.suppress(OCPPError):
+                msg = unpack(raw_msg)
+                if msg.message_type_id == MessageType.Call:
+                    error = GenericError(description="rate limit exceeded, slow down")
+                    await self._send(msg.create_call_error(error).to_json())
+            return
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError as exc:
+            owner.count(
+                "invalid", f"{self.id}: not an OCPP-J message ({exc.description}): {str(raw_msg)[:120]!r}"
+            )
+            return
+        if msg.message_type_id != MessageType.Call:
+            self._response_queue.put_nowait(msg)
+            return
+        try:
+            await self._handle_call(msg)
+        except (NotImplementedError, NotSupportedError) as exc:
+            owner.count("unsupported", f"{self.id}: {msg.action} not supported ({exc.description})")
+            await self._send(msg.create_call_error(exc).to_json())
+        except OCPPError as exc:
+            owner.count("invalid", f"{self.id}: {msg.action} refused: {exc.description} {exc.details or ''}")
+            await self._send(msg.create_call_error(exc).to_json())
+
+    @on(Action.boot_notification)
+    def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any) -> Any:
+        """Accept the charger and tell it the heartbeat interval."""
+        self.owner.counters_["boots"] += 1
+        log.info(
+            "ocpp %s: %s booted (%s %s)", self.owner.name, self.id, charge_point_vendor, charge_point_model
+        )
+        return call_result.BootNotification(
+            current_time=_iso_now(),
+            interval=int(self.owner.heartbeat_interval_s),
+            status=RegistrationStatus.accepted,
+        )
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> Any:
+        """Answer with the central system's time."""
+        self.owner.counters_["heartbeats"] += 1
+        return call_result.Heartbeat(current_time=_iso_now())
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str, **_: Any) -> Any:
+        """Accept every id tag (authorisation is the operator's billing system's business)."""
+        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.status_notification)
+    def on_status(self, connector_id: int, error_code: str, status: str, **kw: Any) -> Any:
+        """Status and error code → metrics and events."""
+        self.owner.status(self.spec, connector_id, status, error_code, kw.get("timestamp"), self.sink)
+        return call_result.StatusNotification()
+
+    @on(Action.meter_values)
+    def on_meter_values(self, connector_id: int, meter_value: list[Any], **_: Any) -> Any:
+        """Sampled values → readings."""
+        self.owner.meter(self.spec.device_for(connector_id), meter_value, self.sink)
+        return call_result.MeterValues()
+
+    @on(Action.start_transaction)
+    def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any) -> Any:
+        """Open a session: energy register reading and a session_started event."""
+        tx = self.owner.start(self.spec, connector_id, meter_start, timestamp, self.sink)
+        return call_result.StartTransaction(
+            transaction_id=tx, id_tag_info={"status": AuthorizationStatus.accepted}
+        )
+
+    @on(Action.stop_transaction)
+    def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any) -> Any:
+        """Close a session: energy register reading and a session_stopped event."""
+        self.owner.stop(self.spec, transaction_id, meter_stop, timestamp, kw, self.sink)
+        return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
+
+
+class OcppConnector:
+    """An OCPP 1.6J central system serving the compound's charge points."""
+
+    def __init__(
+        self,
+        name: str,
+        chargers: list[ChargerSpec],
+        *,
+        host: str = "0.0.0.0",
+        port: int = 9000,
+        heartbeat_interval_s: float = 60,
+        rate_per_s: float = 5,
+        burst: float = 20,
+        over_temperature_c: float = 70,
+    ) -> None:
+        self.name = name
+        self.host, self.port = host, port
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.rate_per_s, self.burst = rate_per_s, burst
+        self.over_temperature_c = over_temperature_c
+        self.chargers = {c.ocpp_id: c for c in chargers}
+        self.counters_: Counter[str] = Counter()
+        self.bound_port: int | None = None  # the port actually listened on (``port: 0`` picks one)
+        self.listening = asyncio.Event()
+        self._connections: dict[str, ServerConnection] = {}
+        self._status: dict[str, str] = {}
+        self._hot: set[str] = set()
+        self._transactions: dict[int, tuple[str, float]] = {}
+        self._next_tx = int(time.time()) % 1_000_000_000
+        self._logged: Counter[str] = Counter()
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> OcppConnector:
+        """Build from a ``type: ocpp`` entry of gateway.yaml."""
+        name = str(spec.get("name") or "ocpp")
+        where = f"connectors.{name}"
+        entries = spec.get("chargers")
+        if not isinstance(entries, list) or not entries:
+            raise ConnectorConfigError(f"{where}.chargers: list at least one charger (device, ocpp_id)")
+        chargers: list[ChargerSpec] = []
+        for i, entry in enumerate(entries):
+            at = f"{where}.chargers[{i}]"
+            if not isinstance(entry, Mapping):
+                raise ConnectorConfigError(f"{at}: must be a mapping with device and ocpp_id")
+            device = _device(entry.get("device"), context.compound, at)
+            ocpp_id = str(entry.get("ocpp_id") or device.removeprefix(context.compound + "-"))
+            if not ocpp_id.isprintable() or "/" in ocpp_id or len(ocpp_id) > 64:
+                raise ConnectorConfigError(
+                    f"{at}: ocpp_id {ocpp_id!r} must be printable, without '/', ≤ 64 chars"
+                )
+            raw_connectors = entry.get("connectors") or {}
+            if not isinstance(raw_connectors, Mapping):
+                raise ConnectorConfigError(f"{at}.connectors: must map connector ids to device names")
+            connectors: dict[int, str] = {}
+            for key, value in raw_connectors.items():
+                if not str(key).isdigit() or int(key) < 1:
+                    raise ConnectorConfigError(
+                        f"{at}.connectors: connector id {key!r} must be an integer ≥ 1"
+                    )
+                connectors[int(key)] = _device(value, context.compound, f"{at}.connectors.{key}")
+            chargers.append(ChargerSpec(ocpp_id, device, connectors))
+        ids = [c.ocpp_id for c in chargers]
+        if len(set(ids)) != len(ids):
+            raise ConnectorConfigError(f"{where}.chargers: an ocpp_id is listed twice")
+        host = spec.get("host", "0.0.0.0")
+        if not isinstance(host, str) or not host:
+            raise ConnectorConfigError(f"{where}.host: must be an address to listen on, e.g. 0.0.0.0")
+        return cls(
+            name,
+            chargers,
+            host=host,
+            port=int(_number(spec, "port", 9000, 0, 65535, where)),
+            heartbeat_interval_s=_number(spec, "heartbeat_interval_s", 60, 1, 86_400, where),
+            rate_per_s=_number(spec, "rate_limit_per_s", 5, 0.01, 10_000, where),
+            burst=_number(spec, "rate_burst", 20, 1, 100_000, where),
+            over_temperature_c=_number(spec, "over_temperature_c", 70, -40, 150, where),
+        )
+
+    def devices(self) -> list[DeviceInfo]:
+        """Every charger device."""
+        return [
+            DeviceInfo(d, DeviceKind.CHARGER, "ocpp") for c in self.chargers.values() for d in c.all_devices
+        ]
+
+    def counters(self) -> Mapping[str, int]:
+        """connections, boots, heartbeats, status, meter_values, transactions, readings, invalid,
+        unsupported, rate_limited, rejected (values), unknown_charger, events."""
+        keys = (
+            "connections", "boots", "heartbeats", "status", "meter_values", "transactions", "readings",
+            "invalid", "unsupported", "rate_limited", "rejected", "unknown_charger", "events",
+        )  # fmt: skip
+        return {k: self.counters_[k] for k in keys}
+
+    def connected(self) -> list[str]:
+        """OCPP ids of the chargers connected now."""
+        return sorted(self._connections)
+
+    def count(self, counter: str, detail: str) -> None:
+        """Count a refusal and log it (the first time and every 100th time per kind)."""
+        self.counters_[counter] += 1
+        self._logged[counter] += 1
+        if self._logged[counter] == 1 or self._logged[counter] % 100 == 0:
+            log.warning("ocpp %s: %s (%s #%d)", self.name, detail, counter, self._logged[counter])
+
+    # --- transport ---------------------------------------------------------------------------
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        """Listen for charge points until ``stop`` is set."""
+
+        async def handler(connection: ServerConnection) -> None:
+            await self._serve(connection, sink)
+
+        async with serve(
+            handler,
+            self.host,
+            self.port,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            process_request=self._check_request,
+        ) as server:
+            self.bound_port = _port_of(server)
+            self.listening.set()
+            log.info("ocpp %s: central system listening on %s:%s", self.name, self.host, self.bound_port)
+            await stop.wait()
+        self.listening.clear()
+
+    def _charger_of(self, path: str) -> ChargerSpec | None:
+        return self.chargers.get(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self._charger_of(request.path) is None:
+            self.count(
+                "unknown_charger", f"connection for unknown charge point path {request.path!r} refused"
+            )
+            return Response(HTTPStatus.NOT_FOUND.value, "Not Found", Headers(), b"unknown charge point\n")
+        return None
+
+    async def _serve(self, connection: ServerConnection, sink: Sink) -> None:
+        spec = self._charger_of(connection.request.path if connection.request else "")
+        if spec is None:
+            return
+        if connection.subprotocol != SUBPROTOCOL:
+            self.count("invalid", f"{spec.ocpp_id}: connected without the ocpp1.6 subprotocol; closed")
+            await connection.close(1002, "ocpp1.6 subprotocol required")
+            return
+        previous = self._connections.get(spec.ocpp_id)
+        if previous is not None:  # the charger reconnected before the old socket timed out
+            await previous.close(1000, "replaced by a new connection")
+        self._connections[spec.ocpp_id] = connection
+        self.counters_["connections"] += 1
+        self._liveness(spec, sink, online=True)
+        point = _CentralChargePoint(spec, connection, self, sink)
+        try:
+            await point.start()
+        except ConnectionClosed:
+            pass
+        finally:
+            if self._connections.get(spec.ocpp_id) is connection:
+                del self._connections[spec.ocpp_id]
+                self._liveness(spec, sink, online=False)
+
+    def _liveness(self, spec: ChargerSpec, sink: Sink, *, online: bool) -> None:
+        name = "online" if online else "offline"
+        log.info("ocpp %s: %s is %s", self.name, spec.ocpp_id, name)
+        self._emit(sink, [Event(d, KIND, now_ms(), name) for d in spec.all_devices])
+
+    def _emit(self, sink: Sink, events: list[Event]) -> None:
+        if events:
+            self.counters_["events"] += len(events)
+            sink.events(events)
+
+    def _put(self, sink: Sink, samples: list[Sample]) -> None:
+        if samples:
+            self.counters_["readings"] += sum(len(s.values) for s in samples)
+            sink.samples(samples)
+
+    # --- mapping -----------------------------------------------------------------------------
+
+    def status(
+        self, spec: ChargerSpec, connector_id: int, status: str, error_code: str, timestamp: Any, sink: Sink
+    ) -> None:
+        """Handle a StatusNotification (connector 0 is the whole charge point)."""
+        self.counters_["status"] += 1
+        if status not in OCPP_STATUSES or error_code not in OCPP_ERROR_CODES:
+            self.count("rejected", f"{spec.ocpp_id}: unknown status {status!r} or error code {error_code!r}")
+            return
+        ts = parse_timestamp(timestamp) or now_ms()
+        targets = spec.all_devices if connector_id == 0 else [spec.device_for(connector_id)]
+        for device in targets:
+            sample, events = status_update(
+                device, self._status.get(device), status, error_code, connector_id, ts
+            )
+            self._status[device] = status
+            self._put(sink, [sample])
+            self._emit(sink, events)
+
+    def meter(self, device: str, meter_value: list[Any], sink: Sink) -> None:
+        """Handle the meter values of MeterValues or StopTransaction."""
+        self.counters_["meter_values"] += 1
+        samples, refused = meter_samples(device, meter_value)
+        for bad in refused:
+            self.count("rejected", f"{device}: {bad.detail}")
+        self._put(sink, samples)
+        events: list[Event] = []
+        for sample in samples:
+            temperature = sample.values.get("temperature")
+            if temperature is None:
+                continue
+            hot = temperature > self.over_temperature_c
+            if hot != (device in self._hot):
+                (self._hot.add if hot else self._hot.discard)(device)
+                attrs = {"temperature": f"{temperature:g}", "limit": f"{self.over_temperature_c:g}"}
+                events.append(Event(device, KIND, sample.ts_ms, "over_temperature", hot, attrs))
+        self._emit(sink, events)
+
+    def start(
+        self, spec: ChargerSpec, connector_id: int, meter_start: int, timestamp: Any, sink: Sink
+    ) -> int:
+        """Handle StartTransaction; returns the new transaction id."""
+        self.counters_["transactions"] += 1
+        self._next_tx += 1
+        tx = self._next_tx
+        device = spec.device_for(connector_id)
+        sample, ts = energy_sample(device, meter_start, timestamp, now_ms())
+        if sample is None:
+            self.count("rejected", f"{device}: meterStart {meter_start!r} Wh out of range")
+        else:
+            self._put(sink, [sample])
+        self._transactions[tx] = (device, meter_start / 1000.0)
+        attrs = {
+            "transaction_id": str(tx),
+            "connector": str(connector_id),
+            "meter_start_kwh": f"{meter_start / 1000:g}",
+        }
+        self._emit(sink, [Event(device, KIND, ts, "session_started", None, attrs)])
+        return tx
+
+    def stop(
+        self,
+        spec: ChargerSpec,
+        tx: int,
+        meter_stop: int,
+        timestamp: Any,
+        extra: Mapping[str, Any],
+        sink: Sink,
+    ) -> None:
+        """Handle StopTransaction (a transaction id from before a restart maps to the charger's device)."""
+        device, start_kwh = self._transactions.pop(tx, (spec.device, None))
+        if extra.get("transaction_data"):
+            self.meter(device, extra["transaction_data"], sink)
+        sample, ts = energy_sample(device, meter_stop, timestamp, now_ms())
+        if sample is None:
+            self.count("rejected", f"{device}: meterStop {meter_stop!r} Wh out of range")
+        else:
+            self._put(sink, [sample])
+        attrs = {"transaction_id": str(tx), "reason": str(extra.get("reason") or "Local")}
+        if start_kwh is not None:
+            attrs["energy_kwh"] = f"{meter_stop / 1000 - start_kwh:.3f}"
+        self._emit(sink, [Event(device, KIND, ts, "session_stopped", None, attrs)])
+
+
+def _port_of(server: Server) -> int:
+    for sock in server.sockets:
+        return int(sock.getsockname()[1])
+    raise RuntimeError("the OCPP server has no listening socket")

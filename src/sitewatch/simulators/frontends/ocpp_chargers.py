@@ -1,0 +1,219 @@
+"""Simulated EV chargers: OCPP 1.6J charge points (the ``ocpp`` library's client side) over websockets.
+
+:class:`SimChargePoint` sends the calls a real charge point sends (BootNotification, Heartbeat,
+StatusNotification, Start/StopTransaction, MeterValues). :class:`ChargerDevice` drives one charge
+point from a simple charging-session model: sessions start at random (seeded), draw about the
+rated power and advance the energy register, and send meter values every ``interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ocpp.v16 import ChargePoint, call
+from websockets.asyncio.client import ClientConnection, connect
+
+log = logging.getLogger(__name__)
+
+# contract metric → (OCPP measurand, OCPP unit, factor from contract unit)
+_MEASURANDS: Mapping[str, tuple[str, str, float]] = {
+    "energy_register": ("Energy.Active.Import.Register", "Wh", 1000.0),
+    "power": ("Power.Active.Import", "W", 1000.0),
+    "voltage": ("Voltage", "V", 1.0),
+    "current": ("Current.Import", "A", 1.0),
+    "temperature": ("Temperature", "Celsius", 1.0),
+}
+
+
+def iso(ts: datetime | None = None) -> str:
+    """An OCPP timestamp (UTC, ISO 8601 with Z)."""
+    return (ts or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sampled_values(values: Mapping[str, float]) -> list[dict[str, str]]:
+    """OCPP sampledValue entries for contract metric values (kWh sent as Wh, kW as W)."""
+    out = []
+    for metric, value in values.items():
+        measurand, unit, factor = _MEASURANDS[metric]
+        out.append(
+            {
+                "value": f"{value * factor:.3f}",
+                "measurand": measurand,
+                "unit": unit,
+                "context": "Sample.Periodic",
+            }
+        )
+    return out
+
+
+class SimChargePoint(ChargePoint):
+    """The charge point side of OCPP 1.6J, with one method per call a charger makes."""
+
+    async def boot(self, vendor: str = "sitewatch-sim", model: str = "AC7") -> str:
+        """BootNotification; returns the registration status."""
+        result = await self.call(call.BootNotification(charge_point_model=model, charge_point_vendor=vendor))
+        return str(result.status)
+
+    async def heartbeat(self) -> str:
+        """Heartbeat; returns the central system's time."""
+        result = await self.call(call.Heartbeat())
+        return str(result.current_time) if result else ""
+
+    async def status(self, connector_id: int, status: str, error_code: str = "NoError") -> None:
+        """StatusNotification."""
+        await self.call(
+            call.StatusNotification(
+                connector_id=connector_id, error_code=error_code, status=status, timestamp=iso()
+            )
+        )
+
+    async def meter(
+        self, connector_id: int, values: Mapping[str, float], transaction_id: int | None = None
+    ) -> None:
+        """MeterValues with the given contract metric values."""
+        await self.call(
+            call.MeterValues(
+                connector_id=connector_id,
+                transaction_id=transaction_id,
+                meter_value=[{"timestamp": iso(), "sampledValue": sampled_values(values)}],
+            )
+        )
+
+    async def start_transaction(
+        self, connector_id: int, meter_start_wh: int, id_tag: str = "SIMCARD01"
+    ) -> int:
+        """StartTransaction; returns the transaction id the central system gave."""
+        result = await self.call(
+            call.StartTransaction(
+                connector_id=connector_id, id_tag=id_tag, meter_start=meter_start_wh, timestamp=iso()
+            )
+        )
+        return int(result.transaction_id)
+
+    async def stop_transaction(self, transaction_id: int, meter_stop_wh: int, reason: str = "Local") -> None:
+        """StopTransaction."""
+        await self.call(
+            call.StopTransaction(
+                meter_stop=meter_stop_wh, timestamp=iso(), transaction_id=transaction_id, reason=reason
+            )
+        )
+
+
+@contextlib.asynccontextmanager
+async def charge_point(url: str, ocpp_id: str, response_timeout: float = 10) -> AsyncIterator[SimChargePoint]:
+    """Connect a simulated charge point to ``url/<ocpp_id>`` and serve its socket while in use."""
+    async with connect(f"{url.rstrip('/')}/{ocpp_id}", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        point = SimChargePoint(ocpp_id, ws, response_timeout=response_timeout)
+        task = asyncio.create_task(point.start())
+        try:
+            yield point
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def connection_of(point: SimChargePoint) -> ClientConnection:
+    """The websocket under a simulated charge point (tests send raw frames through it)."""
+    connection: ClientConnection = point._connection
+    return connection
+
+
+@dataclass
+class ChargerModel:
+    """A charger's state: idle or charging, its energy register and its temperature."""
+
+    rated_kw: float = 7.0
+    energy_kwh: float = 1000.0
+    charging: bool = False
+    temperature: float = 25.0
+    voltage: float = 230.0
+    fault: str | None = None  # an OCPP error code to report as Faulted, e.g. "GroundFailure"
+
+    def readings(self) -> dict[str, float]:
+        """The metrics a MeterValues call carries now."""
+        power = self.rated_kw if self.charging else 0.0
+        return {
+            "energy_register": round(self.energy_kwh, 3),
+            "power": power,
+            "voltage": self.voltage,
+            "current": round(power * 1000 / self.voltage, 2),
+            "temperature": self.temperature,
+        }
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass: energy flows while charging, the charger warms and cools."""
+        if self.charging:
+            self.energy_kwh += self.rated_kw * seconds / 3600
+        target = 40.0 if self.charging else 25.0
+        self.temperature += (target - self.temperature) * min(1.0, seconds / 600)
+
+
+class ChargerDevice:
+    """Runs one simulated charge point against a central system until stopped (reconnecting)."""
+
+    def __init__(
+        self,
+        url: str,
+        ocpp_id: str,
+        model: ChargerModel | None = None,
+        *,
+        interval_s: float = 10.0,
+        session_probability: float = 0.05,
+        seed: int = 0,
+    ) -> None:
+        self.url, self.ocpp_id = url, ocpp_id
+        self.model = model or ChargerModel()
+        self.interval_s = interval_s
+        self.session_probability = session_probability
+        self.random = random.Random(seed)
+        self.sent = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, boot, and report until ``stop`` is set; reconnect after a lost connection."""
+        booted = False
+        while not stop.is_set():
+            try:
+                async with charge_point(self.url, self.ocpp_id) as point:
+                    if not booted:  # a real charger boots once, then only reconnects
+                        await point.boot()
+                        booted = True
+                    await point.status(1, "Charging" if self.model.charging else "Available")
+                    await self._report(point, stop)
+            except Exception as exc:  # a simulated device never dies of a network error
+                log.debug("simulated charger %s: %s; reconnecting", self.ocpp_id, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _report(self, point: SimChargePoint, stop: asyncio.Event) -> None:
+        tx: int | None = None
+        m = self.model
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval_s)
+            if stop.is_set():
+                break
+            m.advance(self.interval_s)
+            if m.fault:
+                await point.status(1, "Faulted", m.fault)
+                continue
+            if not m.charging and self.random.random() < self.session_probability:
+                await point.status(1, "Preparing")
+                tx = await point.start_transaction(1, int(m.energy_kwh * 1000))
+                m.charging = True
+                await point.status(1, "Charging")
+            elif m.charging and self.random.random() < self.session_probability * 2:
+                m.charging = False
+                if tx is not None:
+                    await point.stop_transaction(tx, int(m.energy_kwh * 1000))
+                tx = None
+                await point.status(1, "Available")
+            await point.meter(1, m.readings(), tx)
+            await point.heartbeat()
+            self.sent += 1

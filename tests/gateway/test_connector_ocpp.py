@@ -1,0 +1,257 @@
+"""OCPP connector: payload mapping (pure) and a central system serving real ocpp charge points."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from sitewatch.contract import OCPP_STATUSES, DeviceKind, Event, Sample
+from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
+from sitewatch.gateway.connectors.ocpp import OcppConnector
+from sitewatch.gateway.connectors.ocpp_map import meter_samples, parse_timestamp, status_update
+from sitewatch.simulators.frontends.ocpp_chargers import charge_point, connection_of
+
+CTX = ConnectorContext(compound="C001", gateway="gw1")
+
+
+class ListSink:
+    """Collects what a connector delivers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sample_list: list[Sample] = []
+        self.event_list: list[Event] = []
+
+    def samples(self, samples: Sequence[Sample]) -> None:
+        with self.lock:
+            self.sample_list.extend(samples)
+
+    def events(self, events: Sequence[Event]) -> None:
+        with self.lock:
+            self.event_list.extend(events)
+
+    def values(self, device: str, metric: str) -> list[float]:
+        return [s.values[metric] for s in self.sample_list if s.device == device and metric in s.values]
+
+    def named(self, device: str, name: str) -> list[Event]:
+        return [e for e in self.event_list if e.device == device and e.name == name]
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+# --- pure mapping -------------------------------------------------------------------------------
+
+
+def test_status_events() -> None:
+    sample, events = status_update("C001-CH-1", "Charging", "Faulted", "GroundFailure", 1, 1000)
+    assert sample.values == {"status": float(OCPP_STATUSES.index("Faulted")), "error_code": 3.0}
+    assert [(e.name, e.active) for e in events] == [("status_changed", None), ("faulted", True)]
+    assert events[0].attrs["previous"] == "Charging"
+    _, events = status_update("C001-CH-1", "Faulted", "Available", "NoError", 1, 2000)
+    assert [(e.name, e.active) for e in events] == [("status_changed", None), ("faulted", False)]
+    _, events = status_update("C001-CH-1", "Available", "Available", "NoError", 1, 3000)
+    assert events == []
+
+
+def test_meter_values_units_and_phases() -> None:
+    entry = {
+        "timestamp": "2026-01-01T00:00:00Z",
+        "sampledValue": [
+            {"value": "123456", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"},
+            {"value": "230", "measurand": "Voltage", "phase": "L1-N"},
+            {"value": "232", "measurand": "Voltage", "phase": "L2-N"},
+            {"value": "400", "measurand": "Voltage", "phase": "L1-L2"},
+            {"value": "10", "measurand": "Current.Import", "phase": "L1"},
+            {"value": "12", "measurand": "Current.Import", "phase": "L2"},
+            {"value": "104", "measurand": "Temperature", "unit": "Fahrenheit"},
+            {"value": "55", "measurand": "SoC", "unit": "Percent"},
+        ],
+    }
+    samples, refused = meter_samples("C001-CH-1", [entry])
+    assert refused == []
+    (sample,) = samples
+    assert sample.ts_ms == parse_timestamp("2026-01-01T00:00:00Z") == 1767225600000
+    assert sample.values == pytest.approx(
+        {"energy_register": 123.456, "power": 7.2, "voltage": 231.0, "current": 12.0, "temperature": 40.0}
+    )
+
+
+def test_meter_values_refusals() -> None:
+    bad = [
+        {"timestamp": "yesterday", "sampledValue": [{"value": "1"}]},
+        {
+            "timestamp": "2026-01-01T00:00:00+08:00",
+            "sampledValue": [
+                {"value": "abc", "measurand": "Voltage"},
+                {"value": "NaN", "measurand": "Current.Import"},
+                {"value": "9000000", "measurand": "Power.Active.Import", "unit": "kW"},
+                {"value": "5", "measurand": "Voltage", "unit": "A"},
+                {"value": "10", "measurand": "Temperature"},
+            ],
+        },
+    ]
+    samples, refused = meter_samples("C001-CH-1", bad)
+    assert [s.values for s in samples] == [{"temperature": 10.0}]
+    assert samples[0].ts_ms == 1767196800000  # +08:00 honoured
+    details = " | ".join(r.detail for r in refused)
+    for part in ("ISO 8601", "not a number", "not finite", "outside", "cannot be converted"):
+        assert part in details
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ConnectorConfigError, match="list at least one charger"):
+        build_connector({"type": "ocpp"}, CTX)
+    with pytest.raises(ConnectorConfigError, match="listed twice"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "ocpp_id": "X"}] * 2}, CTX)
+    with pytest.raises(ConnectorConfigError, match="rate_limit_per_s"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1"}], "rate_limit_per_s": -1}, CTX)
+    with pytest.raises(ConnectorConfigError, match="connector id"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "connectors": {"x": "CH-2"}}]}, CTX)
+
+
+# --- against real charge points -----------------------------------------------------------------
+
+
+@asynccontextmanager
+async def central(**extra: Any) -> AsyncIterator[tuple[OcppConnector, ListSink, str]]:
+    spec = {
+        "type": "ocpp",
+        "name": "chargers",
+        "host": "127.0.0.1",
+        "port": 0,
+        "chargers": [{"device": "CH-1", "ocpp_id": "CP-1"}, {"device": "CH-2", "ocpp_id": "CP-2"}],
+        **extra,
+    }
+    connector = build_connector(spec, CTX)
+    assert isinstance(connector, OcppConnector)
+    sink, stop = ListSink(), asyncio.Event()
+    task = asyncio.create_task(connector.run(sink, stop))
+    await asyncio.wait_for(connector.listening.wait(), 5)
+    try:
+        yield connector, sink, f"ws://127.0.0.1:{connector.bound_port}"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+def test_boot_status_meter_values_and_transactions() -> None:
+    async def scenario() -> None:
+        async with central() as (connector, sink, url):
+            async with charge_point(url, "CP-1") as cp:
+                assert await cp.boot() == "Accepted"
+                assert await cp.heartbeat()
+                await cp.status(1, "Available")
+                await cp.status(1, "Preparing")
+                tx = await cp.start_transaction(1, 1_000_000)
+                await cp.status(1, "Charging")
+                await cp.meter(
+                    1, {"energy_register": 1002.5, "power": 7.1, "voltage": 229.5, "current": 31.0}, tx
+                )
+                await cp.stop_transaction(tx, 1_005_000, "EVDisconnected")
+                await cp.status(1, "Faulted", "GroundFailure")
+                await cp.status(1, "Available")
+            await wait_for(lambda: len(sink.named("C001-CH-1", "offline")) == 1)
+            counters = connector.counters()
+
+        dev = "C001-CH-1"
+        assert sink.values(dev, "energy_register") == [1000.0, 1002.5, 1005.0]
+        assert sink.values(dev, "power") == [pytest.approx(7.1)]
+        assert sink.values(dev, "voltage") == [229.5]
+        assert sink.values(dev, "current") == [31.0]
+        statuses = [OCPP_STATUSES[int(v)] for v in sink.values(dev, "status")]
+        assert statuses == ["Available", "Preparing", "Charging", "Faulted", "Available"]
+        assert [e.active for e in sink.named(dev, "faulted")] == [True, False]
+        assert sink.named(dev, "faulted")[0].attrs["error_code"] == "GroundFailure"
+        (started,) = sink.named(dev, "session_started")
+        (stopped,) = sink.named(dev, "session_stopped")
+        assert started.attrs["transaction_id"] == stopped.attrs["transaction_id"]
+        assert stopped.attrs["energy_kwh"] == "5.000" and stopped.attrs["reason"] == "EVDisconnected"
+        assert [e.name for e in sink.event_list if e.name in ("online", "offline")] == ["online", "offline"]
+        assert all(s.kind is DeviceKind.CHARGER for s in sink.sample_list)
+        assert counters["boots"] == 1 and counters["heartbeats"] == 1 and counters["transactions"] == 1
+        assert counters["invalid"] == 0 and counters["rate_limited"] == 0
+
+    asyncio.run(scenario())
+
+
+def test_reconnect_without_boot_and_replaced_connection() -> None:
+    async def scenario() -> None:
+        async with central() as (connector, sink, url):
+            async with charge_point(url, "CP-2") as cp:
+                await cp.boot()
+            async with charge_point(url, "CP-2") as cp:  # no BootNotification this time
+                await cp.meter(1, {"energy_register": 50.0, "temperature": 85.0})
+                await cp.meter(1, {"energy_register": 50.5, "temperature": 45.0})
+                await cp.status(1, "Available")
+                # a second socket for the same charger replaces the first
+                async with charge_point(url, "CP-2") as again:
+                    await again.heartbeat()
+                    assert connector.connected() == ["CP-2"]
+            await wait_for(lambda: connector.connected() == [])
+        dev = "C001-CH-2"
+        assert sink.values(dev, "energy_register") == [50.0, 50.5]
+        assert [e.active for e in sink.named(dev, "over_temperature")] == [True, False]
+        assert len(sink.named(dev, "online")) == 3
+        assert len(sink.named(dev, "offline")) == 3
+        assert connector.counters()["boots"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_invalid_messages_unknown_charger_and_flood() -> None:
+    async def scenario() -> None:
+        async with central(rate_limit_per_s=2, rate_burst=5) as (connector, sink, url):
+            with pytest.raises(InvalidStatus):
+                async with connect(f"{url}/NOT-OURS", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+                    pass
+            async with connect(f"{url}/CP-1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+                await ws.send("this is not OCPP")
+                bad_status = [
+                    2,
+                    "m1",
+                    "StatusNotification",
+                    {"connectorId": 1, "errorCode": "NoError", "status": "Exploded"},
+                ]
+                await ws.send(json.dumps(bad_status))
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert reply[0] == 4 and reply[1] == "m1"  # a CallError for the invalid call
+                await ws.send(json.dumps([2, "m2", "Reset", {"type": "Hard"}]))
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert reply[0] == 4 and reply[2] in ("NotImplemented", "NotSupported")
+            async with charge_point(url, "CP-1") as flooder, charge_point(url, "CP-2") as calm:
+                answered = 0
+                for _ in range(30):
+                    if await flooder.heartbeat():
+                        answered += 1
+                assert answered <= 8  # the burst, plus what the rate refilled meanwhile
+                assert await calm.heartbeat()  # the other charger is not affected
+                await calm.meter(1, {"energy_register": 7.0})
+                # the raw socket still works for the flooder once it slows down
+                await asyncio.sleep(0.6)
+                assert await flooder.heartbeat()
+                assert connection_of(flooder) is not None
+            counters = connector.counters()
+        assert counters["unknown_charger"] == 1
+        assert counters["invalid"] == 2
+        assert counters["unsupported"] == 1
+        assert counters["rate_limited"] >= 20
+        assert sink.values("C001-CH-2", "energy_register") == [7.0]
+        assert sink.values("C001-CH-1", "status") == []
+
+    asyncio.run(scenario())
