@@ -1,0 +1,167 @@
+"""One compound's devices, grouped into blocks (one model per kind and reporting interval), stepped
+over time windows. Live mode and backfill both run on this engine, so they behave the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..contract import DeviceKind
+from .faults import FAULT_TYPES, FaultLabel, FaultView, plan_faults
+from .models import MODELS, KindModel
+from .models.base import F64, I64, RawEvent
+from .site import SIMULATED_KINDS, Device, Site
+
+KIND_INDEX = {k: i for i, k in enumerate(SIMULATED_KINDS)}
+
+
+@dataclass(slots=True)
+class Block:
+    """Devices of one kind sharing a reporting interval, with their model and fault view."""
+
+    kind: DeviceKind
+    interval_ms: int
+    devices: list[Device]
+    ids: list[str]
+    phase_ms: I64  # each device reports at phase + k * interval
+    model: KindModel
+    faults: FaultView
+
+
+@dataclass(slots=True)
+class Chunk:
+    """What devices ``rows`` of ``block`` reported at ``times`` (rows x n); NaN values were not reported."""
+
+    block: Block
+    rows: I64
+    times: I64
+    values: dict[str, F64]
+    events: list[RawEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEvent:
+    """An event of one device (by id), before it becomes a contract Event."""
+
+    device: str
+    kind: DeviceKind
+    ts_ms: int
+    name: str
+    active: bool | None
+    attrs: dict[str, str]
+
+
+def fault_events(label: FaultLabel) -> list[tuple[int, str, bool | None, dict[str, str]]]:
+    """Events a fault raises on its own: (ts, name, active, attrs) at its start and at its end."""
+    spec = FAULT_TYPES[label.fault]
+    out: list[tuple[int, str, bool | None, dict[str, str]]] = []
+    if spec.event == "offline":  # liveness events are not stateful in the contract
+        out += [(label.start_ms, "offline", None, {}), (label.end_ms, "online", None, {})]
+    elif spec.event is not None:
+        attrs = dict(label.detail)
+        out += [(label.start_ms, spec.event, True, attrs), (label.end_ms, spec.event, False, attrs)]
+    if label.fault == "entrapment":
+        out.append((label.start_ms + 45_000, "emergency_call", None, {}))
+    return out
+
+
+class SiteEngine:
+    """Blocks of one site, its fault labels, and window-by-window generation."""
+
+    def __init__(self, site: Site, *, seed: int = 0, start_ms: int, site_index: int | None = None) -> None:
+        self.site = site
+        index = site_index if site_index is not None else _stable(site.compound)
+        self.rng = np.random.default_rng([seed, index, 0])
+        self.labels: list[FaultLabel] = []  # every fault injected: the ground truth
+        self._pending: list[FaultLabel] = []  # faults whose events are not all emitted yet
+        self.blocks: list[Block] = []
+        for kind in SIMULATED_KINDS:
+            devices = site.of_kind(kind)
+            model_cls = MODELS[kind]
+            by_interval: dict[int, list[Device]] = {}
+            for d in devices:
+                by_interval.setdefault(model_cls.interval_for(d), []).append(d)
+            for interval_s, group in sorted(by_interval.items()):
+                rng = np.random.default_rng([seed, index, KIND_INDEX[kind] + 1, interval_s])
+                model = model_cls(site, group, interval_s, rng, start_ms)
+                ids = [d.device for d in group]
+                phase = rng.integers(0, interval_s * 1000, len(group)).astype(np.int64)
+                view = FaultView({d: i for i, d in enumerate(ids)})
+                self.blocks.append(Block(kind, interval_s * 1000, group, ids, phase, model, view))
+
+    def devices_by_kind(self) -> dict[DeviceKind, list[str]]:
+        """Device ids per kind."""
+        out: dict[DeviceKind, list[str]] = {}
+        for b in self.blocks:
+            out.setdefault(b.kind, []).extend(b.ids)
+        return out
+
+    def add_labels(self, labels: Sequence[FaultLabel]) -> None:
+        """Inject faults (they take effect in the windows they overlap)."""
+        for label in labels:
+            if any(b.faults.add(label) for b in self.blocks):
+                self.labels.append(label)
+                self._pending.append(label)
+            else:
+                raise ValueError(f"device {label.device!r} is not a simulated device of {self.site.compound}")
+
+    def plan(self, start_ms: int, end_ms: int, *, mode: str, rate: float = 1.0) -> list[FaultLabel]:
+        """Plan and inject faults for [start_ms, end_ms); returns the new labels."""
+        labels = plan_faults(self.devices_by_kind(), self.site.compound, start_ms, end_ms, self.rng,
+                             mode=mode, rate=rate)  # fmt: skip
+        self.add_labels(labels)
+        return labels
+
+    def window(self, a: int, b: int) -> tuple[list[Chunk], list[SiteEvent]]:
+        """Everything reported in [a, b): chunks of readings and the fault events (not the model events)."""
+        chunks: list[Chunk] = []
+        for block in self.blocks:
+            for rows, times in _grids(block, a, b):
+                out = block.model.generate(rows, times, block.faults)
+                chunks.append(Chunk(block, rows, times, out.values, out.events))
+        events: list[SiteEvent] = []
+        for label in self._pending:
+            if label.end_ms < a or label.start_ms >= b:
+                continue
+            for ts, name, active, attrs in fault_events(label):
+                if a <= ts < b:
+                    events.append(SiteEvent(label.device, label.kind, ts, name, active, attrs))
+            if a <= label.end_ms < b:
+                for block in self.blocks:
+                    row = block.faults.row_of.get(label.device)
+                    if row is not None:
+                        block.model.fault_ended(row, label)
+        return chunks, events
+
+    def prune(self, before_ms: int) -> None:
+        """Forget faults that ended before ``before_ms``, keeping live memory bounded."""
+        self._pending = [lab for lab in self._pending if lab.end_ms >= before_ms]
+        for block in self.blocks:
+            block.faults.prune(before_ms)
+
+
+def _grids(block: Block, a: int, b: int) -> Iterator[tuple[I64, I64]]:
+    """(rows, times) grids of the reports in [a, b): one rectangular grid per distinct report count."""
+    interval = block.interval_ms
+    first = a + np.mod(block.phase_ms - a, interval)
+    counts = np.where(first < b, (b - first + interval - 1) // interval, 0)
+    for c in np.unique(counts):
+        if c <= 0:
+            continue
+        rows = np.flatnonzero(counts == c).astype(np.int64)
+        times = first[rows, None] + np.arange(int(c), dtype=np.int64)[None, :] * interval
+        yield rows, times
+
+
+def _stable(text: str) -> int:
+    return sum((i + 1) * ord(ch) for i, ch in enumerate(text)) % 1_000_003
+
+
+def iter_events(chunks: Sequence[Chunk]) -> Iterator[SiteEvent]:
+    """The model events of ``chunks`` as site events."""
+    for chunk in chunks:
+        ids, kind = chunk.block.ids, chunk.block.kind
+        for pos, ts, name, active, attrs in chunk.events:
+            yield SiteEvent(ids[int(chunk.rows[pos])], kind, ts, name, active, attrs)

@@ -1,0 +1,140 @@
+"""Live mode: a stateful simulated compound that reports, step by step, what its devices send.
+
+Usage (the API the demo, the gateway's protocol front-ends and the ingest benchmarks build on)::
+
+    site = load_sites("ledger.xlsx")[0]
+    live = LiveSite(site, seed=1)
+    births = live.device_infos()                 # for the gateway's birth message
+    samples, events = live.step(now_ms())        # call again and again with a later now_ms
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..contract import DeviceInfo, Event, Sample, now_ms
+from .clock import MS_PER_DAY
+from .engine import Chunk, SiteEngine, iter_events
+from .faults import FAULT_TYPES, FaultLabel, make_label
+from .site import Site
+
+MAX_CATCH_UP_MS = 3_600_000  # a step never generates more than the last hour (a paused process skips ahead)
+
+
+class LiveSite:
+    """One compound in real time: ``step(now_ms)`` returns what its devices reported since the last step.
+
+    - The first step reports one sample of every device at ``now_ms`` (their current values).
+    - Later steps report each device at its own reporting interval and phase, timestamps in
+      (previous now_ms, now_ms], and the events raised in that span, both in time order.
+    - Faults are drawn at ``fault_rate`` times the yearly rates of each fault type (``faults="random"``),
+      or not at all (``"none"``); :meth:`inject` adds one on purpose. :attr:`labels` lists them all.
+    """
+
+    def __init__(
+        self, site: Site, *, seed: int = 0, faults: str = "random", fault_rate: float = 1.0,
+        site_index: int | None = None, start_ms: int | None = None,
+    ) -> None:  # fmt: skip
+        if faults not in ("none", "random", "all"):
+            raise ValueError(f"unknown fault mode {faults!r} (none, random, all)")
+        self.site = site
+        self.compound = site.compound
+        self.gateway = site.gateway
+        self.fault_mode = faults
+        self.fault_rate = fault_rate
+        self._start = now_ms() if start_ms is None else start_ms
+        self._engine = SiteEngine(site, seed=seed, start_ms=self._start, site_index=site_index)
+        self._rng = np.random.default_rng([seed, 7, len(site.devices)])
+        self._last: int | None = None
+        self._planned_until = 0
+
+    @property
+    def labels(self) -> list[FaultLabel]:
+        """Every fault injected so far (ground truth), in the order they were planned."""
+        return list(self._engine.labels)
+
+    def device_infos(self) -> tuple[DeviceInfo, ...]:
+        """The devices of this compound as the gateway's birth message declares them."""
+        return tuple(d.info() for d in self.site.devices)
+
+    def inject(self, device: str, fault: str, start_ms: int, end_ms: int) -> FaultLabel:
+        """Inject fault ``fault`` (a name of FAULT_TYPES) on ``device`` for [start_ms, end_ms)."""
+        if fault not in FAULT_TYPES:
+            raise ValueError(f"unknown fault type {fault!r}; known: {', '.join(FAULT_TYPES)}")
+        if end_ms <= start_ms:
+            raise ValueError("a fault must end after it starts")
+        kinds = {d.device: d.kind for d in self.site.devices}
+        if device not in kinds:
+            raise ValueError(f"{device!r} is not a device of compound {self.compound}")
+        if kinds[device] is not FAULT_TYPES[fault].kind:
+            raise ValueError(f"fault {fault!r} is for {FAULT_TYPES[fault].kind}, not {kinds[device]}")
+        label = make_label(fault, device, self.compound, start_ms, end_ms, self._rng)
+        self._engine.add_labels([label])
+        return label
+
+    def step(self, now_ms: int) -> tuple[list[Sample], list[Event]]:
+        """Samples and events reported since the previous step, up to and including ``now_ms``."""
+        if self._last is None:
+            self._last = now_ms
+            self._plan(now_ms)
+            return self._initial(now_ms), []
+        if now_ms <= self._last:
+            return [], []
+        a = max(self._last + 1, now_ms + 1 - MAX_CATCH_UP_MS)
+        b = now_ms + 1
+        self._last = now_ms
+        self._plan(now_ms)
+        chunks, site_events = self._engine.window(a, b)
+        samples = _samples(chunks)
+        events = [Event(e.device, e.kind, e.ts_ms, e.name, e.active, e.attrs) for e in site_events]
+        events += [Event(e.device, e.kind, e.ts_ms, e.name, e.active, e.attrs) for e in iter_events(chunks)]
+        events = [e for e in events if a <= e.ts_ms < b]
+        samples.sort(key=lambda s: s.ts_ms)
+        events.sort(key=lambda e: e.ts_ms)
+        self._engine.prune(a)
+        return samples, events
+
+    def _plan(self, now_ms: int) -> None:
+        """Draw random faults one day ahead."""
+        if self.fault_mode == "none" or now_ms + MS_PER_DAY // 2 < self._planned_until:
+            return
+        start = max(now_ms, self._planned_until)
+        end = start + MS_PER_DAY
+        self._engine.plan(start, end, mode=self.fault_mode if not self._planned_until else "random",
+                          rate=self.fault_rate)  # fmt: skip
+        self._planned_until = end
+
+    def _initial(self, now_ms: int) -> list[Sample]:
+        """One sample of every device at ``now_ms``."""
+        chunks = []
+        for block in self._engine.blocks:
+            rows = np.arange(len(block.ids), dtype=np.int64)
+            times = np.full((len(rows), 1), now_ms, dtype=np.int64)
+            out = block.model.generate(rows, times, block.faults)
+            chunks.append(Chunk(block, rows, times, out.values, []))
+        return _samples(chunks)
+
+
+def _samples(chunks: Sequence[Chunk]) -> list[Sample]:
+    """Contract samples from generated chunks (one per device and timestamp, NaN values left out)."""
+    out: list[Sample] = []
+    for chunk in chunks:
+        ids, kind = chunk.block.ids, chunk.block.kind
+        names = list(chunk.values)
+        stacked = np.stack([chunk.values[m] for m in names], axis=-1)  # rows x n x metrics
+        rows = chunk.rows.tolist()
+        times = chunk.times.tolist()
+        for i, row in enumerate(rows):
+            device = ids[row]
+            for j, ts in enumerate(times[i]):
+                values = {
+                    name: v
+                    for name, v in zip(names, stacked[i, j].tolist(), strict=True)
+                    if not math.isnan(v)
+                }
+                if values:
+                    out.append(Sample(device, kind, ts, values))
+    return out
