@@ -115,6 +115,12 @@ class EmbeddedStore:
         self._series_ids: dict[tuple[str, str], int] = {}
         self._series_meta: dict[int, tuple[str, str, str]] = {}  # id -> (kind, compound, tags json)
 
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path)!r})"
 

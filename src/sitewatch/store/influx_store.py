@@ -144,6 +144,12 @@ class InfluxStore:
             create_database=create_database,
         )
 
+    def __enter__(self) -> InfluxStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"InfluxStore({self.url!r}, {self.database!r})"
 

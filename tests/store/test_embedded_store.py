@@ -1,0 +1,157 @@
+"""EmbeddedStore beyond the shared suite: one writer thread, readers in other processes, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from sitewatch.settings import load_settings
+from sitewatch.store import open_store
+from sitewatch.store.bench import measure_direct_write, synthetic_samples
+from sitewatch.store.embedded_store import EmbeddedStore
+
+from .conftest import T0, sample
+
+S = 1000
+
+READER = textwrap.dedent(
+    """
+    import json, sys, time
+    from sitewatch.store.embedded_store import EmbeddedStore
+    store = EmbeddedStore(sys.argv[1], create=False, timeout_s=5)
+    seen = []
+    print("ready", flush=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        count = store.count_readings()
+        latest = store.latest()
+        seen.append([count, len(latest)])
+        if count >= int(sys.argv[2]):
+            break
+    print(json.dumps(seen), flush=True)
+    """
+)
+
+
+def test_writer_thread_while_another_process_reads(tmp_path: Path) -> None:
+    path = tmp_path / "readings.db"
+    store = EmbeddedStore(path)
+    store.write([sample("C1-EL000", T0, {"motor_current": 1.0})])
+    batches, per_batch = 40, 500
+    total = 1 + batches * per_batch
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path), str(total)], stdout=subprocess.PIPE, text=True
+    )
+    assert reader.stdout is not None
+    assert reader.stdout.readline().strip() == "ready"
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for b in range(batches):
+                store.write([sample(f"C1-EL{b:03d}", T0 + (i + 1) * S, {"motor_current": float(i)})
+                             for i in range(per_batch)])  # fmt: skip
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)  # the store was opened in another thread
+    writer.start()
+    writer.join(60)
+    out, _ = reader.communicate(timeout=60)
+    assert errors == []
+    assert reader.returncode == 0
+    seen = json.loads(out)
+    counts = [c for c, _ in seen]
+    assert counts == sorted(counts)  # a reader never sees a batch disappear
+    assert all((c - 1) % per_batch == 0 for c in counts)  # nor half a batch
+    assert counts[-1] == total
+    assert store.count_readings() == total
+    store.close()
+
+
+def test_open_existing_only(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no store file"):
+        EmbeddedStore(tmp_path / "missing.db", create=False)
+    settings = load_settings(data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError):
+        open_store(settings, create=False)
+    open_store(settings).close()
+    assert settings.store_path.exists()
+    open_store(settings, create=False).close()
+
+
+def test_data_survives_reopen(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path / "r.db") as store:
+        store.write([sample("C1-EL001", T0, {"motor_current": 1.0, "car_load": 2.0})])
+    with EmbeddedStore(tmp_path / "r.db") as store:
+        assert store.count_readings() == 2
+        # the series cache starts empty: writing the same points again still stores them once
+        store.write([sample("C1-EL001", T0, {"motor_current": 1.0, "car_load": 2.0})])
+        assert store.count_readings() == 2
+
+
+CRASHER = textwrap.dedent(
+    """
+    import sys
+    from sitewatch.contract import DeviceKind, Sample
+    from sitewatch.store import StoredSample
+    from sitewatch.store.embedded_store import EmbeddedStore
+    store = EmbeddedStore(sys.argv[1])
+    for b in range(1_000_000):
+        store.write([StoredSample(Sample(f"C1-EL{i:03d}", DeviceKind.ELEVATOR, 1_700_000_000_000 + b, {"car_load": 1.0}), "C1")
+                     for i in range(100)])
+        print(b, flush=True)
+    """
+)
+
+
+def test_committed_batches_survive_a_killed_writer(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    acknowledged = -1
+    with subprocess.Popen(
+        [sys.executable, "-c", CRASHER, str(path)], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            acknowledged = int(line)
+            if acknowledged >= 20:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    with EmbeddedStore(path) as store:
+        count = store.count_readings()
+    # every acknowledged batch is there, whole; at most the batches after it too
+    assert count >= (acknowledged + 1) * 100
+    assert count % 100 == 0
+
+
+def test_the_store_changes_tags_of_a_device_that_moved(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path / "r.db") as store:
+        store.write([sample("C1-EL001", T0, {"motor_current": 1.0}, tags={"building": "B1"})])
+        store.write(
+            [sample("C1-EL001", T0 + S, {"motor_current": 2.0}, compound="C2", tags={"building": "B2"})]
+        )
+        assert store.latest()[0].compound == "C2"
+        assert store.count_readings(compound="C2") == 2
+
+
+def test_measure_direct_write_counts_every_reading(tmp_path: Path) -> None:
+    samples = synthetic_samples(20, 30)
+    calls: list[int] = []
+    with EmbeddedStore(tmp_path / "r.db") as store:
+        rate = measure_direct_write(store, samples, batch_size=100, progress=calls.append)
+        readings = sum(len(s.sample.values) for s in samples)
+        assert store.count_readings() == readings
+    assert rate > 0
+    assert sum(calls) == readings
+    assert all(c >= 100 for c in calls[:-1])
+    with pytest.raises(ValueError, match="batch_size"):
+        measure_direct_write(store, samples, batch_size=0)

@@ -1,0 +1,224 @@
+"""InfluxStore beyond the shared suite: outages, retries, database creation, auth, batching, RPs."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from sitewatch.contract import DeviceKind
+from sitewatch.services import InfluxDBService, LocalService
+from sitewatch.settings import load_settings
+from sitewatch.store import SeriesQuery, StoredSample, StoreUnavailable, open_store
+from sitewatch.store.influx_store import InfluxStore, quote_string
+
+from .conftest import T0, event, influx_settings, sample
+
+S = 1000
+
+
+def _batch(n: int, device: str = "C1-EL001") -> list[StoredSample]:
+    return [sample(device, T0 + i * S, {"motor_current": float(i), "car_load": 50.0}) for i in range(n)]
+
+
+# -- against a real InfluxDB ----------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_store_unavailable_when_influxdb_is_stopped_then_recovers(
+    service_factory: Callable[..., LocalService],
+) -> None:
+    service = service_factory("influxdb")
+    assert isinstance(service, InfluxDBService)
+    store = InfluxStore(service.url, "outage", retries=2, backoff_s=0.05, timeout_s=2)
+    store.write(_batch(10))
+    service.stop()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="unavailable for write after 3 attempts"):
+        store.write(_batch(20))
+    assert time.monotonic() - started < 10  # bounded: retries with backoff, then give up
+    with pytest.raises(StoreUnavailable, match="unavailable for query"):
+        store.count_readings()
+    service.start()
+    store.write(_batch(20))  # the caller retries the same batch: stored once
+    assert store.count_readings() == 40
+    store.close()
+
+
+@pytest.mark.integration
+def test_database_created_on_first_write(influxdb: InfluxDBService, influx_database: str) -> None:
+    store = InfluxStore(influxdb.url, influx_database)
+    assert store.count_readings() == 0  # missing database reads as empty
+    store.write(_batch(3))
+    names = httpx.post(f"{influxdb.url}/query", data={"q": "SHOW DATABASES"}).json()
+    assert [influx_database] in names["results"][0]["series"][0]["values"]
+    assert store.count_readings() == 6
+    store.close()
+
+
+@pytest.mark.integration
+def test_missing_database_not_created_when_told_not_to(
+    influxdb: InfluxDBService, influx_database: str
+) -> None:
+    store = open_store(influx_settings(influxdb, influx_database), create=False)
+    with pytest.raises(StoreUnavailable, match="database not found"):
+        store.write(_batch(1))
+    assert store.latest() == []
+    store.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("gzip_body", [True, False])
+def test_batches_split_into_requests(
+    influxdb: InfluxDBService, influx_database: str, gzip_body: bool
+) -> None:
+    store = InfluxStore(influxdb.url, influx_database, batch_size=7, gzip_body=gzip_body)
+    store.write(_batch(100), [event("C1-EL001", T0 + i, "door_fault") for i in range(9)])
+    assert store.count_readings() == 200
+    assert len(store.events(T0, T0 + 10)) == 9
+    store.close()
+
+
+@pytest.mark.integration
+def test_retention_policy(influxdb: InfluxDBService, influx_database: str) -> None:
+    with InfluxStore(influxdb.url, influx_database) as creator:
+        creator.ensure_database()
+    q = f'CREATE RETENTION POLICY "week" ON "{influx_database}" DURATION 3650d REPLICATION 1'
+    assert "error" not in httpx.post(f"{influxdb.url}/query", data={"q": q}).json()["results"][0]
+    settings = influx_settings(influxdb, influx_database, influx_retention_policy="week")
+    store = open_store(settings)
+    store.write(_batch(5))
+    assert store.count_readings() == 10
+    # the points are in the policy "week", not in the default one
+    default = InfluxStore(influxdb.url, influx_database)
+    assert default.count_readings() == 0
+    raw = httpx.post(
+        f"{influxdb.url}/query",
+        data={"db": influx_database, "q": f'SELECT count(*) FROM "{influx_database}"."week"."elevator"'},
+    ).json()
+    assert raw["results"][0]["series"][0]["values"][0][1:] == [5, 5]
+    store.close()
+    default.close()
+
+
+@pytest.mark.integration
+def test_flagged_marker_and_schema(influxdb: InfluxDBService, influx_database: str) -> None:
+    store = InfluxStore(influxdb.url, influx_database)
+    store.write(
+        [sample("C1-EL001", T0, {"motor_current": 1.0}, flagged=True, tags={"building": "B 1"})],
+        [event("C1-EL001", T0, "entrapment", active=True, attrs={"floor": "3"})],
+    )
+    rows = httpx.post(
+        f"{influxdb.url}/query",
+        data={"db": influx_database, "epoch": "ms",
+              "q": "SELECT * FROM elevator; SELECT * FROM events; SHOW TAG KEYS FROM elevator"},
+    ).json()["results"]  # fmt: skip
+    sample_row = dict(zip(rows[0]["series"][0]["columns"], rows[0]["series"][0]["values"][0], strict=True))
+    assert sample_row == {
+        "time": T0, "building": "B 1", "compound": "C1", "device": "C1-EL001", "kind": "elevator",
+        "flagged": True, "motor_current": 1.0,
+    }  # fmt: skip
+    event_row = dict(zip(rows[1]["series"][0]["columns"], rows[1]["series"][0]["values"][0], strict=True))
+    assert event_row == {
+        "time": T0, "active": True, "attrs": '{"floor":"3"}', "compound": "C1", "device": "C1-EL001",
+        "event": "entrapment", "kind": "elevator",
+    }  # fmt: skip
+    assert [r[0] for r in rows[2]["series"][0]["values"]] == ["building", "compound", "device", "kind"]
+    store.close()
+
+
+@pytest.mark.integration
+def test_extreme_float_values_round_trip(influxdb: InfluxDBService, influx_database: str) -> None:
+    store = InfluxStore(influxdb.url, influx_database)
+    values = [1e16, 1e-7, -123.456, 0.0, 2.0**53, 1.7976931348623157e308]
+    store.write([sample("C1-EL001", T0 + i, {"levelling_error": v}) for i, v in enumerate(values)])
+    got = store.query(SeriesQuery(DeviceKind.ELEVATOR, ("levelling_error",), T0, T0 + 100))
+    assert [p.value for p in got] == values
+    store.close()
+
+
+# -- the HTTP exchange, against an in-memory transport (no server) --------------------------------
+
+
+class Recorder:
+    """An httpx transport answering from a script and recording the requests."""
+
+    def __init__(self, *answers: int | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if self.answers else 204
+        if isinstance(answer, Exception):
+            raise answer
+        body = {"error": "partial write: field type conflict"} if answer == 400 else None
+        return httpx.Response(answer, json=body) if body else httpx.Response(answer)
+
+
+def _store(recorder: Recorder, **kwargs: object) -> InfluxStore:
+    args: dict[str, object] = {"backoff_s": 0.001, "transport": httpx.MockTransport(recorder)}
+    args.update(kwargs)
+    return InfluxStore("http://influx.example:8086", "db", **args)  # type: ignore[arg-type]
+
+
+def test_retries_with_backoff_then_succeeds() -> None:
+    recorder = Recorder(503, httpx.ConnectError("refused"), 429, 204)
+    store = _store(recorder, retries=3)
+    store.write(_batch(2))
+    assert len(recorder.requests) == 4
+
+
+def test_gives_up_after_retries() -> None:
+    recorder = Recorder(*([503] * 10))
+    store = _store(recorder, retries=2)
+    with pytest.raises(StoreUnavailable, match="after 3 attempts: HTTP 503"):
+        store.write(_batch(2))
+    assert len(recorder.requests) == 3
+
+
+def test_refused_write_is_not_retried() -> None:
+    recorder = Recorder(400)
+    store = _store(recorder, retries=5)
+    with pytest.raises(StoreUnavailable, match="refused the write \\(400\\): partial write"):
+        store.write(_batch(2))
+    assert len(recorder.requests) == 1
+
+
+def test_token_auth_header_and_gzip_line_protocol() -> None:
+    recorder = Recorder()
+    store = _store(recorder, token="s3cret", retention_policy="autogen")
+    store.write([sample("C1-EL001", T0, {"motor_current": 2.5}, tags={"building": "3号楼 东,=x"})])
+    (request,) = recorder.requests
+    assert request.headers["Authorization"] == "Token s3cret"
+    assert request.headers["Content-Encoding"] == "gzip"
+    assert dict(request.url.params) == {"db": "db", "precision": "ms", "rp": "autogen"}
+    line = gzip.decompress(request.content).decode()
+    assert line == (
+        "elevator,building=3号楼\\ 东\\,\\=x,compound=C1,device=C1-EL001,kind=elevator "
+        f"motor_current=2.5 {T0}"
+    )
+
+
+def test_basic_auth_from_settings() -> None:
+    settings = load_settings(
+        store={
+            "backend": "influxdb",
+            "influx_username": "writer",
+            "influx_password": "pw",
+            "influx_gzip": False,
+        }
+    )
+    store = InfluxStore.from_settings(settings.store)
+    assert store.gzip_body is False
+    request = store._client.build_request("GET", "/ping")
+    flow = store._client._auth.sync_auth_flow(request)  # type: ignore[union-attr]
+    assert next(flow).headers["Authorization"].startswith("Basic ")
+    store.close()
+
+
+def test_influxql_string_quoting() -> None:
+    assert quote_string("it's a \\ test") == "'it\\'s a \\\\ test'"
