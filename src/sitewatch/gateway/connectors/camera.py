@@ -1,0 +1,169 @@
+"""Camera health: periodic RTSP/TCP reachability probes (see camera_probe.py).
+
+Each probe gives a sample with ``online`` (1/0) and, when reachable, ``latency`` (ms). After
+``offline_after`` failed probes in a row the camera is reported offline; its first good probe
+reports it online. Every camera is probed by its own task, so a camera that times out only
+delays itself. ONVIF device-management queries are not implemented: probes see reachability and
+the RTSP service, not recording storage or tamper alarms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...contract import DeviceInfo, DeviceKind, Event, Sample, device_id, now_ms
+from .base import ConnectorConfigError, ConnectorContext, Sink
+from .camera_probe import ProbeMode, ProbeResult, probe
+
+log = logging.getLogger(__name__)
+KIND = DeviceKind.CAMERA
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSpec:
+    """One probed camera."""
+
+    device: str
+    host: str
+    port: int = 554
+    mode: ProbeMode = ProbeMode.AUTO
+    path: str = ""
+    interval_s: float = 30.0
+    timeout_s: float = 3.0
+    offline_after: int = 2
+
+
+def _number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
+    value = spec.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConnectorConfigError(f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+class CameraConnector:
+    """Probes cameras concurrently and reports online state and latency."""
+
+    def __init__(self, name: str, cameras: list[CameraSpec]) -> None:
+        self.name = name
+        self.cameras = cameras
+        self._counters: Counter[str] = Counter()
+        self._online: dict[str, bool | None] = {c.device: None for c in cameras}
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> CameraConnector:
+        """Build from a ``type: camera`` entry of gateway.yaml."""
+        name = str(spec.get("name") or "camera")
+        where = f"connectors.{name}"
+        entries = spec.get("cameras")
+        if not isinstance(entries, list) or not entries:
+            raise ConnectorConfigError(f"{where}.cameras: list at least one camera (device, host)")
+        interval = _number(spec, "interval_s", 30, 0.01, 86_400, where)
+        timeout = _number(spec, "timeout_s", 3, 0.01, 600, where)
+        offline_after = int(_number(spec, "offline_after", 2, 1, 1000, where))
+        cameras: list[CameraSpec] = []
+        for i, entry in enumerate(entries):
+            at = f"{where}.cameras[{i}]"
+            if not isinstance(entry, Mapping):
+                raise ConnectorConfigError(f"{at}: must be a mapping with device and host")
+            raw = str(entry.get("device") or "")
+            local = raw[len(context.compound) + 1 :] if raw.startswith(context.compound + "-") else raw
+            try:
+                device = device_id(context.compound, local)
+            except ValueError:
+                raise ConnectorConfigError(
+                    f"{at}: invalid device name {raw!r} (letters, digits, _ . : -)"
+                ) from None
+            host = entry.get("host")
+            if not isinstance(host, str) or not host:
+                raise ConnectorConfigError(f"{at}: host is required (IP address or name)")
+            try:
+                mode = ProbeMode(str(entry.get("probe", "auto")))
+            except ValueError:
+                raise ConnectorConfigError(
+                    f"{at}: probe must be auto, rtsp or tcp, got {entry.get('probe')!r}"
+                ) from None
+            cameras.append(
+                CameraSpec(
+                    device=device,
+                    host=host,
+                    port=int(_number(entry, "port", 554, 1, 65535, at)),
+                    mode=mode,
+                    path=str(entry.get("path") or ""),
+                    interval_s=_number(entry, "interval_s", interval, 0.01, 86_400, at),
+                    timeout_s=_number(entry, "timeout_s", timeout, 0.01, 600, at),
+                    offline_after=int(_number(entry, "offline_after", offline_after, 1, 1000, at)),
+                )
+            )
+        if len({c.device for c in cameras}) != len(cameras):
+            raise ConnectorConfigError(f"{where}.cameras: a device is listed twice")
+        return cls(name, cameras)
+
+    def devices(self) -> list[DeviceInfo]:
+        """Every probed camera."""
+        return [DeviceInfo(c.device, KIND, f"camera-{c.mode.value}") for c in self.cameras]
+
+    def counters(self) -> Mapping[str, int]:
+        """probes, failures, timeouts, readings, events."""
+        return {k: self._counters[k] for k in ("probes", "failures", "timeouts", "readings", "events")}
+
+    def online(self) -> Mapping[str, bool | None]:
+        """Each camera's last known state (None before its first probe)."""
+        return dict(self._online)
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        """Probe every camera until ``stop`` is set."""
+        await asyncio.gather(*(self._watch(c, sink, stop) for c in self.cameras))
+
+    async def _watch(self, cam: CameraSpec, sink: Sink, stop: asyncio.Event) -> None:
+        failures = 0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                result = await probe(cam.host, cam.port, cam.mode, cam.timeout_s, cam.path)
+            except Exception as exc:  # a probe bug must not stop the other cameras
+                log.exception("camera %s: probing %s failed unexpectedly", self.name, cam.device)
+                result = ProbeResult(False, None, "", f"probe error: {exc}")
+            failures = 0 if result.ok else failures + 1
+            self._record(cam, result, failures, sink)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, cam.interval_s - (loop.time() - started)))
+
+    def _record(self, cam: CameraSpec, result: ProbeResult, failures: int, sink: Sink) -> None:
+        self._counters["probes"] += 1
+        values: dict[str, float] = {"online": 1.0 if result.ok else 0.0}
+        if result.ok and result.latency_ms is not None:
+            values["latency"] = round(min(result.latency_ms, 60_000.0), 3)
+        else:
+            self._counters["failures"] += 1
+            self._counters["timeouts"] += int(result.timeout)
+            if failures == 1 or failures % 100 == 0:
+                log.warning(
+                    "camera %s: %s (%s:%d) probe failed: %s",
+                    self.name,
+                    cam.device,
+                    cam.host,
+                    cam.port,
+                    result.detail,
+                )
+        self._counters["readings"] += len(values)
+        sink.samples([Sample(cam.device, KIND, now_ms(), values)])
+        state = self._online[cam.device]
+        if result.ok and state is not True:
+            self._liveness(cam, sink, True, result)
+        elif not result.ok and failures >= cam.offline_after and state is not False:
+            self._liveness(cam, sink, False, result)
+
+    def _liveness(self, cam: CameraSpec, sink: Sink, online: bool, result: ProbeResult) -> None:
+        self._online[cam.device] = online
+        self._counters["events"] += 1
+        name = "online" if online else "offline"
+        log.info("camera %s: %s is %s (%s)", self.name, cam.device, name, result.detail)
+        attrs = {"protocol": result.protocol} if online else {"reason": result.detail[:200]}
+        sink.events([Event(cam.device, KIND, now_ms(), name, None, attrs)])

@@ -1,0 +1,171 @@
+"""Camera connector: RTSP/TCP probes against real sockets (an RTSP server, a plain TCP port, a closed port)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from sitewatch.contract import DeviceKind, Event, Sample
+from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
+from sitewatch.gateway.connectors.camera import CameraConnector
+from sitewatch.gateway.connectors.camera_probe import ProbeMode, parse_status_line, probe, rtsp_options
+from sitewatch.services import free_port
+from sitewatch.simulators.frontends.rtsp_cameras import RtspCamera
+
+CTX = ConnectorContext(compound="C001", gateway="gw1")
+
+
+class ListSink:
+    """Collects what a connector delivers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sample_list: list[Sample] = []
+        self.event_list: list[Event] = []
+
+    def samples(self, samples: Sequence[Sample]) -> None:
+        with self.lock:
+            self.sample_list.extend(samples)
+
+    def events(self, events: Sequence[Event]) -> None:
+        with self.lock:
+            self.event_list.extend(events)
+
+    def of(self, device: str) -> list[Sample]:
+        return [s for s in self.sample_list if s.device == device]
+
+    def names(self, device: str) -> list[str]:
+        return [e.name for e in self.event_list if e.device == device]
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def plain_tcp_server(greeting: bytes = b"") -> asyncio.Server:
+    """A port that accepts connections but speaks no RTSP (sends ``greeting``, then waits)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            with contextlib.suppress(OSError):
+                if greeting:
+                    writer.write(greeting)
+                    await writer.drain()
+                while await reader.read(4096):
+                    pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def test_rtsp_helpers() -> None:
+    request = rtsp_options("10.0.0.5", 554, "/stream1", 7)
+    assert request.startswith(b"OPTIONS rtsp://10.0.0.5:554/stream1 RTSP/1.0\r\nCSeq: 7\r\n")
+    assert request.endswith(b"\r\n\r\n")
+    assert parse_status_line(b"RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\n\r\n") == "RTSP/1.0 401 Unauthorized"
+    assert parse_status_line(b"HTTP/1.1 200 OK\r\n\r\n") is None
+    assert parse_status_line(b"") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"host": None}, "host is required"),
+        ({"probe": "onvif"}, "probe must be auto, rtsp or tcp"),
+        ({"port": 0}, "port must be a number"),
+        ({"device": "bad/name"}, "invalid device name"),
+    ],
+)
+def test_config_errors(change: dict[str, Any], message: str) -> None:
+    camera = {"device": "CA-1", "host": "127.0.0.1", **change}
+    with pytest.raises(ConnectorConfigError, match=message):
+        build_connector({"type": "camera", "cameras": [camera]}, CTX)
+
+
+def test_probe_modes_against_real_sockets() -> None:
+    async def scenario() -> None:
+        camera = RtspCamera(port=0)
+        await camera.start()
+        plain = await plain_tcp_server(b"SSH-2.0-OpenSSH_9.0\r\n\r\n")
+        plain_port = int(plain.sockets[0].getsockname()[1])
+        closed = free_port()
+        try:
+            rtsp = await probe("127.0.0.1", camera.port, ProbeMode.AUTO, 1.0, "/live")
+            assert rtsp.ok and rtsp.protocol == "rtsp" and rtsp.detail == "RTSP/1.0 200 OK"
+            assert rtsp.latency_ms is not None and 0 <= rtsp.latency_ms < 1000
+            tcp = await probe("127.0.0.1", plain_port, ProbeMode.AUTO, 0.3)
+            assert tcp.ok and tcp.protocol == "tcp"
+            strict = await probe("127.0.0.1", plain_port, ProbeMode.RTSP, 0.3)
+            assert not strict.ok and "does not speak RTSP" in strict.detail
+            gone = await probe("127.0.0.1", closed, ProbeMode.TCP, 0.3)
+            assert not gone.ok and "connect failed" in gone.detail
+            assert camera.requests == 1
+        finally:
+            plain.close()
+            await camera.stop()
+
+    asyncio.run(scenario())
+
+
+def test_connector_reports_state_latency_and_changes() -> None:
+    async def scenario() -> None:
+        port = free_port()
+        camera = RtspCamera(port=port)
+        await camera.start()
+        silent = await plain_tcp_server()  # accepts, never answers: RTSP probe times out
+        silent_port = int(silent.sockets[0].getsockname()[1])
+        closed = free_port()
+        spec = {
+            "type": "camera",
+            "name": "cams",
+            "interval_s": 0.05,
+            "timeout_s": 0.3,
+            "offline_after": 2,
+            "cameras": [
+                {"device": "CA-1", "host": "127.0.0.1", "port": port, "probe": "rtsp", "path": "/ch1"},
+                {"device": "CA-SILENT", "host": "127.0.0.1", "port": silent_port, "probe": "rtsp"},
+                {"device": "CA-GONE", "host": "127.0.0.1", "port": closed, "probe": "tcp"},
+            ],
+        }
+        connector = build_connector(spec, CTX)
+        assert isinstance(connector, CameraConnector)
+        assert [d.kind for d in connector.devices()] == [DeviceKind.CAMERA] * 3
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        try:
+            await wait_for(lambda: sink.names("C001-CA-1") == ["online"] and len(sink.of("C001-CA-1")) >= 3)
+            await wait_for(lambda: sink.names("C001-CA-SILENT") == ["offline"])
+            await wait_for(lambda: sink.names("C001-CA-GONE") == ["offline"])
+            await camera.stop()
+            await wait_for(lambda: sink.names("C001-CA-1") == ["online", "offline"])
+            camera = RtspCamera(port=port)
+            await camera.start()
+            await wait_for(lambda: sink.names("C001-CA-1") == ["online", "offline", "online"])
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            silent.close()
+            await camera.stop()
+        good = [s for s in sink.of("C001-CA-1") if s.values["online"] == 1.0]
+        assert good and all(0 <= s.values["latency"] < 1000 for s in good)
+        assert any(s.values == {"online": 0.0} for s in sink.of("C001-CA-1"))
+        assert all(s.values == {"online": 0.0} for s in sink.of("C001-CA-GONE"))
+        offline = next(e for e in sink.event_list if e.device == "C001-CA-SILENT")
+        assert "no RTSP answer" in offline.attrs["reason"]
+        counters = connector.counters()
+        assert counters["timeouts"] >= 2
+        assert counters["failures"] >= counters["timeouts"] + 2
+        assert counters["events"] == len(sink.event_list) == 5
+
+    asyncio.run(scenario())
