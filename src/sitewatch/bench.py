@@ -11,6 +11,7 @@ BENCHMARKS = {
     "gateway": "sitewatch.gateway.bench:bench_gateway",
     "ingest": "sitewatch.ingest.bench:bench_ingest",
     "assets": "sitewatch.assets.bench:bench_assets",
+    "store": "sitewatch.store.bench:bench_store",
 }
 
 
