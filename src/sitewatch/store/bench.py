@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
+
+import click
 
 from ..contract import KINDS, DeviceKind, Sample
 from .base import Store, StoredSample
@@ -65,3 +68,115 @@ def measure_direct_write(
             progress(written)
     elapsed = time.perf_counter() - started
     return readings / elapsed if elapsed > 0 else float("inf")
+
+
+EMBEDDED_TARGET = 100_000  # readings/s the embedded store must accept (design, section 6)
+
+
+def _measure_one(
+    label: str, store: Store, samples: Sequence[StoredSample], batch_size: int, quiet: bool
+) -> dict[str, object]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    readings = sum(len(s.sample.values) for s in samples)
+    figures: dict[str, object] = {"readings": readings, "batch_readings": batch_size}
+    for phase in ("first_write", "rewrite"):
+        with Progress(
+            TextColumn(f"{label} {phase.replace('_', ' ')}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), transient=True, disable=quiet,
+        ) as bar:  # fmt: skip
+            task = bar.add_task(phase, total=readings)
+            rate = measure_direct_write(store, samples, batch_size, partial(bar.advance, task))
+        figures[f"{phase}_readings_per_s"] = round(rate)
+    figures["stored"] = store.count_readings()
+    return figures
+
+
+@click.command("store")
+@click.option(
+    "--backend", type=click.Choice(["embedded", "influxdb", "both"]), default="embedded", show_default=True,
+    help="Which store to measure.",
+)  # fmt: skip
+@click.option(
+    "--devices", type=click.IntRange(min=1), default=1000, show_default=True, help="Elevators written."
+)
+@click.option(
+    "--samples", type=click.IntRange(min=1), default=200, show_default=True, help="Samples per device."
+)
+@click.option(
+    "--batch", "batch_size", type=click.IntRange(min=1), default=20_000, show_default=True,
+    help="Readings per write (ingest's default batch).",
+)  # fmt: skip
+@click.option(
+    "--influx-url",
+    help="InfluxDB to measure (a database 'sitewatch_bench' is created and dropped); "
+    "default: a throw-away local InfluxDB 1.x.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_store(
+    backend: str, devices: int, samples: int, batch_size: int, influx_url: str | None, as_json: bool
+) -> None:
+    """Write readings directly to a store (no MQTT, no ingest) and print readings per second.
+
+    Each backend is measured twice on the same points: the first write, and a rewrite (a replay
+    after an outage: every point already stored, so nothing is added). The figure for the
+    embedded store is judged against its target of 100,000 readings/s.
+    """
+    import json
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
+    data = synthetic_samples(devices, samples)
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="sitewatch-bench-store-") as tmp:
+        work = Path(tmp)
+        if backend in ("embedded", "both"):
+            from .embedded_store import EmbeddedStore
+
+            with EmbeddedStore(work / "readings.db") as embedded:
+                results["embedded"] = _measure_one("embedded", embedded, data, batch_size, as_json)
+        if backend in ("influxdb", "both"):
+            results["influxdb"] = _bench_influx(work, influx_url, data, batch_size, as_json)
+    if as_json:
+        click.echo(json.dumps({"target_embedded_readings_per_s": EMBEDDED_TARGET, **results}, indent=2))
+        return
+    for name, f in results.items():
+        verdict = ""
+        if name == "embedded":
+            ok = int(f["first_write_readings_per_s"]) >= EMBEDDED_TARGET  # type: ignore[call-overload]
+            verdict = f"  target >= {EMBEDDED_TARGET:,}/s: {'PASS' if ok else 'MISS'}"
+        click.echo(
+            f"{name:>8} direct write: {f['first_write_readings_per_s']:,} readings/s first write, "
+            f"{f['rewrite_readings_per_s']:,} readings/s rewrite; {f['stored']:,} of {f['readings']:,} "
+            f"readings stored (batches of {batch_size:,}){verdict}"
+        )
+
+
+def _bench_influx(
+    work: object, url: str | None, data: Sequence[StoredSample], batch_size: int, quiet: bool
+) -> dict[str, object]:
+    from pathlib import Path
+
+    import httpx
+
+    from ..services import InfluxDBService
+    from .influx_store import InfluxStore
+
+    service = None
+    if url is None:
+        service = InfluxDBService(Path(str(work)) / "influxdb")
+        service.start()
+        url = service.url
+    database = "sitewatch_bench"
+    try:
+        with InfluxStore(url, database) as influx:
+            httpx.post(f"{url}/query", data={"q": f'DROP DATABASE "{database}"'}, timeout=30)
+            figures = _measure_one("influxdb", influx, data, batch_size, quiet)
+            figures["url"] = url
+            httpx.post(f"{url}/query", data={"q": f'DROP DATABASE "{database}"'}, timeout=30)
+    finally:
+        if service is not None:
+            service.stop()
+    return figures
