@@ -81,7 +81,7 @@ SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
 
 
 def _local(kind: DeviceKind, n: int) -> str:
-    width = 5 if kind is DeviceKind.WATER_METER else 4
+    width = {DeviceKind.WATER_METER: 5, DeviceKind.GATEWAY: 2}.get(kind, 4)
     return f"{KINDS[kind].code}{n:0{width}d}"
 
 
