@@ -22,6 +22,7 @@ CONNECTOR_TYPES: dict[str, str] = {
     "ocpp": "sitewatch.gateway.connectors.ocpp:OcppConnector",
     "camera": "sitewatch.gateway.connectors.camera:CameraConnector",
     "mqtt": "sitewatch.gateway.connectors.mqtt_bridge:MqttBridgeConnector",
+    "synthetic": "sitewatch.gateway.connectors.synthetic:SyntheticConnector",  # load generator
 }
 
 
