@@ -1,0 +1,308 @@
+"""The gateway's durable, bounded queue: an SQLite (WAL) file between the connectors and the broker.
+
+A sample or event is written here before anything tries to send it, and removed only when the
+broker has acknowledged the MQTT message that carried it (:meth:`DiskQueue.delete_range` on
+PUBACK). Row ids only grow (AUTOINCREMENT), so "oldest first" is "lowest id first" and a claimed
+batch is exactly the rows between its first and last id. When the disk budget is full, the oldest
+rows that are not in flight go, and :meth:`DiskQueue.put` reports how many readings that cost.
+The same file keeps the gateway's boot sequence number (bdseq) and its last counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .config import SyncMode
+
+log = logging.getLogger(__name__)
+
+ROW_OVERHEAD = 64  # bytes counted per row beyond its body: id, columns and b-tree cell, roughly
+_DROP_CHUNK = 2000
+
+
+class Kind(IntEnum):
+    """What a queued row carries."""
+
+    SAMPLE = 0
+    EVENT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One sample or event to enqueue: its JSON body and how many readings it holds."""
+
+    kind: Kind
+    device: str
+    readings: int  # metric values of a sample; 0 for an event
+    body: bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes this item counts against the budget."""
+        return len(self.body) + ROW_OVERHEAD
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A queued item as read back for sending."""
+
+    id: int
+    kind: Kind
+    readings: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What making room cost: rows, readings and events removed unsent."""
+
+    rows: int = 0
+    readings: int = 0
+    events: int = 0
+
+    def __add__(self, other: Dropped) -> Dropped:
+        return Dropped(self.rows + other.rows, self.readings + other.readings, self.events + other.events)
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What an acknowledgement removed."""
+
+    rows: int = 0
+    readings: int = 0
+    events: int = 0
+
+
+class DiskQueue:
+    """SQLite-backed FIFO with a byte budget; all methods are thread-safe."""
+
+    def __init__(self, path: Path, budget_bytes: int, sync: SyncMode = SyncMode.NORMAL) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.budget_bytes = budget_bytes
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        pages = max(64, min(1000, budget_bytes // 8 // 4096))
+        for pragma in (
+            "journal_mode=WAL",
+            f"synchronous={'FULL' if sync is SyncMode.FULL else 'NORMAL'}",
+            f"wal_autocheckpoint={pages}",
+            f"journal_size_limit={pages * 4096}",
+            "busy_timeout=5000",
+        ):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " kind INTEGER NOT NULL, device TEXT NOT NULL, readings INTEGER NOT NULL,"
+            " size INTEGER NOT NULL, body BLOB NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);"
+        )
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(readings), 0),"
+            " COALESCE(SUM(kind = 1), 0) FROM items"
+        ).fetchone()
+        self._rows, self._bytes, self._readings, self._events = (int(v) for v in row)
+        self._inflight: dict[int, int] = {}  # lo -> hi of claimed, unacknowledged ranges
+
+    # ---- sizes -------------------------------------------------------------------------------
+    @property
+    def rows(self) -> int:
+        """Rows (samples plus events) waiting."""
+        return self._rows
+
+    @property
+    def bytes(self) -> int:
+        """Bytes counted against the budget."""
+        return self._bytes
+
+    @property
+    def readings(self) -> int:
+        """Readings (metric values) waiting."""
+        return self._readings
+
+    @property
+    def events(self) -> int:
+        """Events waiting."""
+        return self._events
+
+    def file_bytes(self) -> int:
+        """Size of the database and its write-ahead log on disk."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{self.path}{suffix}")
+            if path.exists():
+                total += path.stat().st_size
+        return total
+
+    # ---- writing -----------------------------------------------------------------------------
+    def put(self, items: Sequence[Item]) -> Dropped:
+        """Append ``items`` durably (returns once committed); drop the oldest first if over budget."""
+        if not items:
+            return Dropped()
+        incoming = list(items)
+        with self._lock:
+            dropped = Dropped()
+            need = self._bytes + sum(i.size for i in incoming) - self.budget_bytes
+            if need > 0:
+                dropped = self._drop_oldest(need)
+                need = self._bytes + sum(i.size for i in incoming) - self.budget_bytes
+                while need > 0 and incoming:  # rows in flight cannot go: the newest data can't fit
+                    first = incoming.pop(0)
+                    need -= first.size
+                    dropped = dropped + Dropped(1, first.readings, int(first.kind is Kind.EVENT))
+            if incoming:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT INTO items (kind, device, readings, size, body) VALUES (?, ?, ?, ?, ?)",
+                        [(int(i.kind), i.device, i.readings, i.size, i.body) for i in incoming],
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._rows += len(incoming)
+                self._bytes += sum(i.size for i in incoming)
+                self._readings += sum(i.readings for i in incoming)
+                self._events += sum(1 for i in incoming if i.kind is Kind.EVENT)
+        if dropped.rows:
+            log.warning(
+                "disk queue over its budget of %s bytes: dropped the %s oldest rows (%s readings, %s events)"
+                " / 缓存超出预算，丢弃最旧的 %s 条读数",
+                self.budget_bytes,
+                dropped.rows,
+                dropped.readings,
+                dropped.events,
+                dropped.readings,
+            )
+        return dropped
+
+    def _in_flight(self, row_id: int) -> bool:
+        return any(lo <= row_id <= hi for lo, hi in self._inflight.items())
+
+    def _drop_oldest(self, need: int) -> Dropped:
+        victims: list[tuple[int]] = []
+        freed = readings = events = 0
+        after = 0
+        while freed < need:
+            chunk = self._db.execute(
+                "SELECT id, kind, readings, size FROM items WHERE id > ? ORDER BY id LIMIT ?",
+                (after, _DROP_CHUNK),
+            ).fetchall()
+            if not chunk:
+                break
+            for row_id, kind, n, size in chunk:
+                after = row_id
+                if self._in_flight(row_id):
+                    continue
+                victims.append((row_id,))
+                freed += size
+                readings += n
+                events += kind == Kind.EVENT
+                if freed >= need:
+                    break
+        if victims:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM items WHERE id = ?", victims)
+            self._db.execute("COMMIT")
+            self._rows -= len(victims)
+            self._bytes -= freed
+            self._readings -= readings
+            self._events -= events
+        return Dropped(len(victims), readings, events)
+
+    # ---- sending -----------------------------------------------------------------------------
+    def max_id(self) -> int:
+        """Highest id ever queued that is still waiting (0 when empty)."""
+        with self._lock:
+            value = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
+        return int(value)
+
+    def claim(self, after: int, upto: int | None, limit_rows: int, max_bytes: int) -> list[Row]:
+        """The oldest rows with ``after < id <= upto``, at most ``limit_rows`` rows / ``max_bytes``.
+
+        The rows are marked in flight (never dropped for space) until acknowledged or released.
+        """
+        with self._lock:
+            query = "SELECT id, kind, readings, body FROM items WHERE id > ?"
+            args: list[Any] = [after]
+            if upto is not None:
+                query += " AND id <= ?"
+                args.append(upto)
+            rows = self._db.execute(query + " ORDER BY id LIMIT ?", (*args, limit_rows)).fetchall()
+            out: list[Row] = []
+            total = 0
+            for row_id, kind, readings, body in rows:
+                total += len(body)
+                if out and total > max_bytes:
+                    break
+                out.append(Row(row_id, Kind(kind), readings, body))
+            if out:
+                self._inflight[out[0].id] = out[-1].id
+            return out
+
+    def delete_range(self, lo: int, hi: int) -> Removed:
+        """Remove rows ``lo..hi`` (a claimed batch the broker acknowledged)."""
+        with self._lock:
+            self._inflight.pop(lo, None)
+            self._db.execute("BEGIN IMMEDIATE")
+            gone = self._db.execute(
+                "DELETE FROM items WHERE id BETWEEN ? AND ? RETURNING kind, readings, size", (lo, hi)
+            ).fetchall()
+            self._db.execute("COMMIT")
+            readings = sum(r[1] for r in gone)
+            events = sum(1 for r in gone if r[0] == Kind.EVENT)
+            self._rows -= len(gone)
+            self._bytes -= sum(r[2] for r in gone)
+            self._readings -= readings
+            self._events -= events
+            return Removed(len(gone), readings, events)
+
+    def release_all(self) -> None:
+        """Forget every claim (the connection dropped; unacknowledged rows will be sent again)."""
+        with self._lock:
+            self._inflight.clear()
+
+    # ---- metadata ----------------------------------------------------------------------------
+    def next_bdseq(self) -> int:
+        """Increment and return the persisted boot sequence number (0 on the very first call)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'bdseq'").fetchone()
+            value = 0 if row is None else int(row[0]) + 1
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bdseq', ?)", (value,))
+            self._db.execute("COMMIT")
+            return value
+
+    def save_meta(self, key: str, value: Any) -> None:
+        """Store a JSON-ready value under ``key`` (e.g. the last counters)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, orjson.dumps(value))
+            )
+
+    def load_meta(self, key: str) -> Any:
+        """The value stored under ``key``, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        value = row[0]
+        return orjson.loads(value) if isinstance(value, bytes) else value
+
+    def close(self) -> None:
+        """Checkpoint and close the file."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.close()

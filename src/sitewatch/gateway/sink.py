@@ -1,0 +1,130 @@
+"""The connectors' ``Sink``: check each sample and event against the contract, then queue it on disk."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import orjson
+
+from ..contract import KINDS, DeviceKind, Event, Sample, device_belongs_to
+from .counters import Counters
+from .queue import DiskQueue, Dropped, Item, Kind
+
+log = logging.getLogger(__name__)
+
+_WARN_EVERY_S = 10.0
+
+
+class QueueSink:
+    """Writes what connectors read into the disk queue; refuses what the centre would refuse."""
+
+    def __init__(
+        self,
+        queue: DiskQueue,
+        counters: Counters,
+        compound: str,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.queue = queue
+        self.counters = counters
+        self.compound = compound
+        self.wake = wake
+        self.offline: set[str] = set()  # devices whose last liveness event was "offline"
+        self._warned: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def samples(self, samples: Sequence[Sample]) -> None:
+        """Check and queue ``samples``; returns once they are on disk."""
+        items: list[Item] = []
+        read = rejected = 0
+        for sample in samples:
+            read += len(sample.values)
+            problem = self._identity(sample.device, sample.kind, sample.ts_ms)
+            if problem:
+                rejected += len(sample.values)
+                self._warn(problem, f"sample refused: {problem}")
+                continue
+            values: dict[str, float] = {}
+            specs = KINDS[DeviceKind(sample.kind)].metrics
+            for metric, value in sample.values.items():
+                spec = specs.get(metric)
+                why = (
+                    f"{sample.kind} has no metric {metric!r}"
+                    if spec is None
+                    else f"{metric}={value!r} is not a finite number"
+                    if isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not math.isfinite(value)
+                    else spec.check(float(value))
+                )
+                if why:
+                    rejected += 1
+                    self._warn(f"{sample.device}:{metric}", f"{sample.device}: value refused: {why}")
+                else:
+                    values[metric] = float(value)
+            if values:
+                body = orjson.dumps(
+                    {"device": sample.device, "kind": str(sample.kind), "ts": sample.ts_ms, "values": values}
+                )
+                items.append(Item(Kind.SAMPLE, sample.device, len(values), body))
+        self.counters.add("read", read)
+        self.counters.add("rejected", rejected)
+        if items:
+            self._account(self.queue.put(items))
+            self.counters.add("buffered", sum(i.readings for i in items))
+            self.wake()
+
+    def events(self, events: Sequence[Event]) -> None:
+        """Check and queue ``events``; returns once they are on disk."""
+        items: list[Item] = []
+        rejected = 0
+        for event in events:
+            problem = self._identity(event.device, event.kind, event.ts_ms)
+            if not problem and event.name not in KINDS[DeviceKind(event.kind)].events:
+                problem = f"{event.kind} has no event {event.name!r}"
+            if problem:
+                rejected += 1
+                self._warn(problem, f"event refused: {problem}")
+                continue
+            if event.name in ("online", "offline"):
+                with self._lock:
+                    (self.offline.add if event.name == "offline" else self.offline.discard)(event.device)
+            items.append(Item(Kind.EVENT, event.device, 0, orjson.dumps(event.to_json())))
+        self.counters.add("events_read", len(events))
+        self.counters.add("events_rejected", rejected)
+        if items:
+            self._account(self.queue.put(items))
+            self.wake()
+
+    def _identity(self, device: str, kind: object, ts: object) -> str | None:
+        if not isinstance(device, str) or not device_belongs_to(device, self.compound):
+            return f"device {device!r} is not a device of compound {self.compound!r}"
+        try:
+            DeviceKind(str(kind))
+        except ValueError:
+            return f"{device}: unknown device kind {kind!r}"
+        if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
+            return f"{device}: timestamp {ts!r} is not integer epoch milliseconds"
+        return None
+
+    def _account(self, dropped: Dropped) -> None:
+        self.counters.add("dropped", dropped.readings)
+        self.counters.add("events_dropped", dropped.events)
+
+    def _warn(self, key: str, message: str) -> None:
+        """Log a refusal, at most once per 10 s for the same cause (with how many were hidden)."""
+        now = time.monotonic()
+        with self._lock:
+            last, hidden = self._warned.get(key, (-math.inf, 0))
+            if now - last < _WARN_EVERY_S:
+                self._warned[key] = (last, hidden + 1)
+                return
+            self._warned[key] = (now, 0)
+            if len(self._warned) > 10_000:
+                self._warned.clear()
+        suffix = f" ({hidden} more like it in the last {_WARN_EVERY_S:.0f} s)" if hidden else ""
+        log.warning("%s%s / 数据被拒收", message, suffix)

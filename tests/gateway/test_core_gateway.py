@@ -1,0 +1,200 @@
+"""The gateway against a real Mosquitto: PUBACK deletion, birth/death, bdseq, seq, commands, counters."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import paho.mqtt.publish as publish
+import pytest
+import yaml
+from gwtools import (
+    COMPOUND,
+    GATEWAY,
+    GatewayThread,
+    Recorder,
+    config,
+    device_readings,
+    first_arrivals,
+    read_journal,
+    wait_for,
+)
+
+from sitewatch.contract import Channel, DeviceKind, topic
+from sitewatch.gateway.runtime import Gateway
+from sitewatch.services import LocalService, MosquittoService
+
+pytestmark = pytest.mark.integration
+
+CMD = topic(COMPOUND, GATEWAY, Channel.CMD)
+
+
+def _recorder(broker: MosquittoService, name: str) -> Recorder:
+    return Recorder(broker.port, f"sitewatch/v1/{COMPOUND}/#", f"rec-{name}-{os.getpid()}")
+
+
+def test_everything_arrives_and_leaves_the_queue_only_on_puback(
+    service_factory: Callable[..., LocalService], tmp_path: Path
+) -> None:
+    broker = service_factory("mosquitto")
+    assert isinstance(broker, MosquittoService) and broker.proc is not None
+    recorder = _recorder(broker, "puback")
+    gw = Gateway(config(tmp_path, broker.port))
+    runner = GatewayThread(gw)
+    try:
+        wait_for(lambda: gw.publisher.connected and gw.counters.get("acknowledged") > 0, 20, "first PUBACKs")
+        # Freeze the broker: publishes still leave (TCP), PUBACKs stop. Nothing may leave the queue.
+        os.kill(broker.proc.pid, signal.SIGSTOP)
+        try:
+            acked, sent = gw.counters.get("acknowledged"), gw.counters.get("sent")
+            wait_for(lambda: gw.counters.get("sent") > sent, 10, "publishes while the broker is frozen")
+            wait_for(lambda: gw.queue.readings > 0, 10, "rows waiting")
+            assert gw.counters.get("acknowledged") == acked
+            waiting = gw.queue.readings
+            assert gw.counters.get("buffered") - acked == waiting
+        finally:
+            os.kill(broker.proc.pid, signal.SIGCONT)
+        journal = tmp_path / "journal.tsv"
+        wait_for(lambda: len(read_journal(journal)) == 800, 30, "all samples produced")
+        wait_for(lambda: gw.queue.rows == 0, 30, "queue drained")
+        snap = gw.snapshot()
+        assert snap["read"] == snap["buffered"] == snap["acknowledged"] == 800 * 6
+        assert snap["dropped"] == snap["rejected"] == 0
+    finally:
+        runner.stop()
+    produced = {(d, ts) for d, _, ts in read_journal(tmp_path / "journal.tsv")}
+    wait_for(lambda: len(first_arrivals(device_readings(recorder.readings()))) == 800 * 6, 10, "arrivals")
+    arrived = {(r.device, r.ts) for r in device_readings(recorder.readings())}
+    assert arrived == produced
+    recorder.close()
+
+
+def test_birth_death_bdseq_and_seq(mosquitto: MosquittoService, tmp_path: Path) -> None:
+    recorder = _recorder(mosquitto, "birth")
+    cfg = config(tmp_path, mosquitto.port)
+    bdseqs = []
+    for _ in range(2):  # two boots on the same queue file
+        gw = Gateway(cfg)
+        runner = GatewayThread(gw)
+        wait_for(lambda gw=gw: gw.queue.rows == 0 and gw.counters.get("acknowledged") == 800 * 6, 30, "drain")
+        bdseqs.append(gw.publisher.bdseq)
+        runner.stop()
+    assert bdseqs[1] > bdseqs[0] >= 0
+    wait_for(lambda: len([s for s in recorder.states() if not s.online]) >= 2, 10, "deaths")
+    states = recorder.states()
+    births = [s for s in states if s.online]
+    assert [s.bdseq for s in births] == bdseqs
+    assert [s.bdseq for s in states if not s.online] == bdseqs  # graceful deaths, same bdseq
+    devices = {d.device: d.kind for d in births[0].devices}
+    assert devices[GATEWAY] is DeviceKind.GATEWAY
+    assert sorted(d for d, k in devices.items() if k is DeviceKind.WATER_METER) == [
+        f"{COMPOUND}-SYNWM{i:04d}" for i in range(1, 5)
+    ]
+    # seq: 0, 1, 2 ... (mod 256) over the data and event messages of one bdseq, restarting at birth
+    for bdseq in bdseqs:
+        seqs = []
+        for t, payload, _ in recorder.snapshot():
+            body = orjson.loads(payload)
+            if t.endswith(("/data", "/event")) and body["bdseq"] == bdseq:
+                seqs.append(body["seq"])
+        assert seqs and seqs == [i % 256 for i in range(len(seqs))]
+    recorder.close()
+
+
+def test_will_announces_death_when_the_gateway_vanishes(mosquitto: MosquittoService, tmp_path: Path) -> None:
+    """A killed connection makes the broker publish the will: offline, with the session's bdseq."""
+    recorder = _recorder(mosquitto, "will")
+    gw = Gateway(config(tmp_path, mosquitto.port, connectors=[]))
+    runner = GatewayThread(gw)
+    try:
+        wait_for(lambda: gw.publisher.connected, 10, "connected")
+        bdseq = gw.publisher.bdseq
+        session = gw.publisher._session
+        assert session is not None
+        sock = session.client.socket()
+        assert sock is not None
+        sock.close()  # the network drops without a DISCONNECT
+        wait_for(lambda: any(not s.online and s.bdseq == bdseq for s in recorder.states()), 10, "will")
+        wait_for(lambda: gw.publisher.connected and gw.publisher.bdseq > bdseq, 10, "reconnect, new bdseq")
+        births = [s.bdseq for s in recorder.states() if s.online]
+        assert births[-1] == gw.publisher.bdseq
+    finally:
+        runner.stop()
+        recorder.close()
+
+
+def test_commands_rebirth_reload_and_garbage(mosquitto: MosquittoService, tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    data = {
+        "compound": COMPOUND,
+        "gateway": GATEWAY,
+        "mqtt": {"url": mosquitto.url},
+        "queue": {"path": "queue.db"},
+        "counters_interval_s": 60,
+        "connectors": [{"type": "synthetic", "name": "m", "devices": 3, "interval_s": 0.5}],
+    }
+    path.write_text(yaml.safe_dump(data))
+    from sitewatch.gateway.config import load_config
+
+    recorder = _recorder(mosquitto, "cmd")
+    gw = Gateway(load_config(path), config_path=path)
+    runner = GatewayThread(gw)
+    try:
+        wait_for(lambda: len(recorder.states()) == 1, 10, "birth")
+
+        def send(payload: bytes) -> None:
+            publish.single(CMD, payload, qos=1, hostname="127.0.0.1", port=mosquitto.port)
+
+        for garbage in (
+            b"not json",
+            b"[1]",
+            b'{"command": "selfdestruct"}',
+            b'{"v": 9, "command": "rebirth"}',
+        ):
+            send(garbage)
+        wait_for(lambda: gw.counters.get("commands_rejected") == 4, 10, "garbage refused")
+        send(b'{"command": "rebirth"}')
+        wait_for(lambda: len(recorder.states()) == 2, 10, "rebirth")
+        first, again = recorder.states()
+        assert again.online and again.bdseq == first.bdseq and len(again.devices) == 4
+
+        data["connectors"][0]["devices"] = 1  # type: ignore[index]
+        path.write_text(yaml.safe_dump(data))
+        send(b'{"command": "reload"}')
+        wait_for(lambda: len(recorder.states()) == 3, 10, "birth after reload")
+        assert len(recorder.states()[-1].devices) == 2  # the gateway and one meter
+
+        path.write_text("compound: [")  # a broken file: refused, the running set-up stays
+        send(b'{"command": "reload"}')
+        wait_for(lambda: gw.counters.get("reloads_failed") == 1, 10, "reload refused")
+        assert gw.counters.get("commands") == 2 and len(gw.connectors) == 1
+        assert gw.publisher.connected
+    finally:
+        runner.stop()
+        recorder.close()
+
+
+def test_counters_are_published_as_contract_valid_gateway_samples(
+    mosquitto: MosquittoService, tmp_path: Path
+) -> None:
+    recorder = _recorder(mosquitto, "counters")
+    gw = Gateway(config(tmp_path, mosquitto.port, counters_interval_s=0.3))
+    runner = GatewayThread(gw)
+    try:
+        wait_for(lambda: gw.queue.rows == 0 and gw.counters.get("acknowledged") == 800 * 6, 30, "drain")
+        wait_for(
+            lambda: any(r.metric == "acked_total" and r.value == 800 * 6 for r in recorder.readings()),
+            10,
+            "a counter sample after the drain",
+        )
+    finally:
+        runner.stop()
+        recorder.close()
+    own = [r for r in recorder.readings() if r.device == GATEWAY]  # decode_data accepted them all
+    metrics = {r.metric for r in own}
+    assert {"read_total", "acked_total", "queue_depth", "dropped_total", "devices_online"} <= metrics
+    assert max(r.value for r in own if r.metric == "devices_online") == 4
+    assert gw.queue.load_meta is not None

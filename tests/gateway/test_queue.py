@@ -1,0 +1,142 @@
+"""The disk queue on its own: order, PUBACK-range deletion, the budget, persistence, bdseq."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import orjson
+import pytest
+
+from sitewatch.contract import DeviceKind, Event, Sample
+from sitewatch.gateway.counters import Counters
+from sitewatch.gateway.queue import ROW_OVERHEAD, DiskQueue, Item, Kind
+from sitewatch.gateway.sink import QueueSink
+
+C = "330102-0007"
+
+
+def _item(i: int, size: int = 100) -> Item:
+    body = orjson.dumps({"device": f"{C}-D{i % 3}", "i": i, "pad": "x" * (size - len(str(i)))})
+    return Item(Kind.SAMPLE, f"{C}-D{i % 3}", 2, body)
+
+
+def test_fifo_claim_and_range_delete(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q.put([_item(i) for i in range(10)])
+    assert (q.rows, q.readings) == (10, 20)
+    first = q.claim(0, None, 4, 10**6)
+    assert [orjson.loads(r.body)["i"] for r in first] == [0, 1, 2, 3]
+    second = q.claim(first[-1].id, None, 100, 10**6)
+    assert [orjson.loads(r.body)["i"] for r in second] == list(range(4, 10))
+    removed = q.delete_range(second[0].id, second[-1].id)  # acknowledged out of order: fine
+    assert (removed.rows, removed.readings) == (6, 12)
+    assert q.rows == 4
+    assert q.delete_range(first[0].id, first[-1].id).rows == 4
+    assert (q.rows, q.bytes, q.readings) == (0, 0, 0)
+
+
+def test_claim_respects_message_size_and_upper_bound(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q.put([_item(i, size=1000) for i in range(10)])
+    rows = q.claim(0, None, 100, 3500)
+    assert len(rows) == 3  # 3 bodies of ~1,030 bytes fit in 3,500
+    ids = [r.id for r in q.claim(0, rows[1].id, 100, 10**6)]
+    assert ids == [rows[0].id, rows[1].id]
+
+
+def test_budget_drops_oldest_and_reports_it(tmp_path: Path) -> None:
+    one = _item(0).size
+    q = DiskQueue(tmp_path / "q.db", budget_bytes=one * 10)
+    assert not q.put([_item(i) for i in range(10)]).rows
+    dropped = q.put([_item(i) for i in range(10, 13)])
+    assert (dropped.rows, dropped.readings) == (3, 6)
+    assert q.bytes <= q.budget_bytes
+    kept = [orjson.loads(r.body)["i"] for r in q.claim(0, None, 100, 10**7)]
+    assert kept == list(range(3, 13))
+
+
+def test_rows_in_flight_are_never_dropped(tmp_path: Path) -> None:
+    one = _item(0).size
+    q = DiskQueue(tmp_path / "q.db", budget_bytes=one * 5)
+    q.put([_item(i) for i in range(5)])
+    claimed = q.claim(0, None, 2, 10**6)  # rows 0 and 1 are on the wire
+    dropped = q.put([_item(i) for i in range(5, 8)])
+    assert dropped.rows == 3
+    q.release_all()
+    left = [orjson.loads(r.body)["i"] for r in q.claim(0, None, 100, 10**6)]
+    assert left == [0, 1, 5, 6, 7]
+    assert claimed[0].id == q.claim(0, None, 1, 10**6)[0].id
+
+
+def test_newest_data_that_cannot_fit_is_dropped_too(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / "q.db", budget_bytes=20_000)
+    dropped = q.put([_item(i, size=1000) for i in range(40)])
+    assert dropped.rows > 0 and q.bytes <= q.budget_bytes
+    assert q.rows + dropped.rows == 40
+
+
+def test_contents_bdseq_and_counters_survive_reopening(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / "q.db", 10**7)
+    assert q.next_bdseq() == 0
+    assert q.next_bdseq() == 1
+    q.put([_item(i) for i in range(7)])
+    q.save_meta("counters", {"read": 5})
+    q.close()
+    q = DiskQueue(tmp_path / "q.db", 10**7)
+    assert (q.rows, q.readings) == (7, 14)
+    assert q.bytes == sum(_item(i).size for i in range(7))
+    assert q.next_bdseq() == 2
+    assert q.load_meta("counters") == {"read": 5}
+    assert q.claim(0, None, 1, 10**6)[0].id < q.max_id()
+
+
+def test_item_size_counts_the_row_overhead() -> None:
+    assert _item(0).size == len(_item(0).body) + ROW_OVERHEAD
+
+
+def test_sink_refuses_foreign_devices_and_bad_values(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / "q.db", 10**7)
+    counters = Counters()
+    woken: list[int] = []
+    sink = QueueSink(q, counters, C, lambda: woken.append(1))
+    sink.samples(
+        [
+            Sample(f"{C}-WM1", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": 1.0, "battery": 80.0}),
+            Sample("999999-0001-WM1", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": 1.0}),
+            Sample(f"{C}-WM2", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": math.nan, "bogus": 1.0}),
+            Sample(f"{C}-WM3", DeviceKind.WATER_METER, 1_700_000_000_000, {"battery": 150.0, "flow": 2.0}),
+        ]
+    )
+    snap = counters.snapshot()
+    assert snap["read"] == 7
+    assert snap["rejected"] == 4  # foreign device (1), NaN and unknown metric (2), out of range (1)
+    assert snap["buffered"] == 3
+    assert q.readings == 3 and woken
+    bodies = [orjson.loads(r.body) for r in q.claim(0, None, 10, 10**6)]
+    assert [b["device"] for b in bodies] == [f"{C}-WM1", f"{C}-WM3"]
+    assert bodies[1]["values"] == {"flow": 2.0}
+
+
+def test_sink_events_and_liveness(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / "q.db", 10**7)
+    counters = Counters()
+    sink = QueueSink(q, counters, C)
+    sink.events(
+        [
+            Event(f"{C}-EL1", DeviceKind.ELEVATOR, 1, "offline"),
+            Event(f"{C}-EL1", DeviceKind.ELEVATOR, 2, "no_such_event"),
+        ]
+    )
+    assert sink.offline == {f"{C}-EL1"}
+    assert counters.get("events_rejected") == 1 and q.events == 1
+    sink.events([Event(f"{C}-EL1", DeviceKind.ELEVATOR, 3, "online")])
+    assert sink.offline == set()
+
+
+@pytest.mark.parametrize("size", ["512 MiB", "2GB", 4096 * 10, "64KiB"])
+def test_budget_sizes_parse(size: object, tmp_path: Path) -> None:
+    from sitewatch.gateway.config import parse_config
+
+    cfg = parse_config({"compound": C, "gateway": "GW1", "queue": {"budget_bytes": size}})
+    assert cfg.queue.budget_bytes >= 16 * 1024
