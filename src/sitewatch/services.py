@@ -211,6 +211,9 @@ class MosquittoService(LocalService):
             "max_queued_messages 0\n"
             "max_queued_bytes 0\n"
             "max_inflight_messages 0\n"
+            # as root, Mosquitto drops to the 'mosquitto' user, which cannot write the persistence
+            # file into a root-owned temporary directory: sessions would then not survive a restart
+            f"{'user root' if os.geteuid() == 0 else ''}\n"
             f"{self.extra_config}\n"
         )
 
