@@ -1,0 +1,296 @@
+"""Devices that already speak MQTT (e.g. streetlight controllers), bridged from the site broker.
+
+The connector subscribes to the topic filters of its mappings (see mqtt_bridge_map.py) on the
+compound's own broker with paho-mqtt 2.x, which reconnects by itself and resubscribes on every
+connect. A device is online from its first good message (or an ``online`` status payload) and
+offline after ``offline_after_s`` of silence or an ``offline`` status payload (its last will).
+Messages that cannot be used are counted and logged; the others keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from .base import ConnectorConfigError, ConnectorContext, Sink
+from .mqtt_bridge_map import (
+    Decoded,
+    StatusMapping,
+    TopicMapping,
+    decode,
+    device_of,
+    match,
+    parse_mappings,
+    status_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+class MqttBridgeConnector:
+    """Subscribes to a site broker and turns device messages into samples."""
+
+    def __init__(
+        self,
+        name: str,
+        context: ConnectorContext,
+        mappings: list[TopicMapping],
+        statuses: list[StatusMapping],
+        *,
+        url: str = "mqtt://127.0.0.1:1883",
+        username: str | None = None,
+        password: str | None = None,
+        client_id: str | None = None,
+        qos: int = 1,
+        offline_after_s: float = 300.0,
+    ) -> None:
+        self.name = name
+        self.compound = context.compound
+        self.mappings, self.statuses = mappings, statuses
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self.username, self.password = username, password
+        self.client_id = client_id or f"sitewatch-{context.gateway}-{name}"
+        self.qos = qos
+        self.offline_after_s = offline_after_s
+        self.connected = threading.Event()
+        self._lock = threading.Lock()
+        self._counters: Counter[str] = Counter()
+        self._logged: Counter[str] = Counter()
+        self._kinds: dict[str, DeviceKind] = {d: m.kind for m in mappings for d in m.devices}
+        self._last_seen: dict[str, float] = {}
+        self._online: dict[str, bool] = {}
+        self._sink: Sink | None = None
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> MqttBridgeConnector:
+        """Build from a ``type: mqtt`` entry of gateway.yaml."""
+        name = str(spec.get("name") or "mqtt")
+        where = f"connectors.{name}"
+        url = str(spec.get("broker") or "mqtt://127.0.0.1:1883")
+        parts = urlsplit(url)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ConnectorConfigError(f"{where}.broker: must look like mqtt://host:1883, got {url!r}")
+        qos = spec.get("qos", 1)
+        if qos not in (0, 1, 2):
+            raise ConnectorConfigError(f"{where}.qos: must be 0, 1 or 2, got {qos!r}")
+        offline_after = spec.get("offline_after_s", 300)
+        if (
+            not isinstance(offline_after, (int, float))
+            or isinstance(offline_after, bool)
+            or offline_after < 0
+        ):
+            raise ConnectorConfigError(
+                f"{where}.offline_after_s: must be a number ≥ 0 (0: never), got {offline_after!r}"
+            )
+        mappings, statuses = parse_mappings(spec, context.compound, where)
+        return cls(
+            name,
+            context,
+            mappings,
+            statuses,
+            url=url,
+            username=spec.get("username"),
+            password=spec.get("password"),
+            client_id=spec.get("client_id"),
+            qos=int(qos),
+            offline_after_s=float(offline_after),
+        )
+
+    def devices(self) -> list[DeviceInfo]:
+        """Devices listed in the mappings, plus any seen on the broker."""
+        with self._lock:
+            return [DeviceInfo(d, k, "mqtt") for d, k in sorted(self._kinds.items())]
+
+    def counters(self) -> Mapping[str, int]:
+        """messages, readings, bad_payload, rejected (values), unknown_device, status, events, connects."""
+        keys = (
+            "messages",
+            "readings",
+            "bad_payload",
+            "rejected",
+            "unknown_device",
+            "status",
+            "events",
+            "connects",
+        )
+        with self._lock:
+            return {k: self._counters[k] for k in keys}
+
+    def _count(self, counter: str, detail: str) -> None:
+        with self._lock:
+            self._counters[counter] += 1
+            self._logged[counter] += 1
+            n = self._logged[counter]
+        if n == 1 or n % 100 == 0:
+            log.warning("mqtt %s: %s (%s #%d)", self.name, detail, counter, n)
+
+    # --- transport ---------------------------------------------------------------------------
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        """Bridge until ``stop`` is set; offline events for silent devices are checked once a second."""
+        self._sink = sink
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.connect_async(self.host, self.port, keepalive=30)
+        client.loop_start()
+        try:
+            while not stop.is_set():
+                self._expire(sink)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(1.0, max(self.offline_after_s / 4, 0.05)))
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            self.connected.clear()
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            log.warning(
+                "mqtt %s: site broker %s:%d refused the connection: %s",
+                self.name,
+                self.host,
+                self.port,
+                reason,
+            )
+            return
+        with self._lock:
+            self._counters["connects"] += 1
+        topics = [(m.topic, self.qos) for m in self.mappings] + [(s.topic, self.qos) for s in self.statuses]
+        client.subscribe(topics)
+        log.info(
+            "mqtt %s: connected to %s:%d, subscribed to %d topic filters",
+            self.name,
+            self.host,
+            self.port,
+            len(topics),
+        )
+        self.connected.set()
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
+    ) -> None:
+        self.connected.clear()
+        if reason.is_failure:
+            log.warning("mqtt %s: lost the site broker (%s); reconnecting", self.name, reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        try:
+            self.handle(message.topic, bytes(message.payload), sink)
+        except Exception:  # a surprise in one message must not kill paho's network thread
+            log.exception("mqtt %s: failed to handle a message on %s", self.name, message.topic)
+
+    # --- mapping -----------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes, sink: Sink) -> None:
+        """Turn one site-broker message into samples and events."""
+        with self._lock:
+            self._counters["messages"] += 1
+        for status in self.statuses:
+            captured = match(status.topic, topic)
+            if captured is not None:
+                self._status(status, captured, topic, payload, sink)
+                return
+        for mapping in self.mappings:
+            captured = match(mapping.topic, topic)
+            if captured is None:
+                continue
+            device = self._device(mapping.device, captured, mapping.devices, mapping.kind, topic)
+            if device is None:
+                return
+            decoded = decode(mapping, payload)
+            if isinstance(decoded, str):
+                self._count("bad_payload", f"{topic}: {decoded}")
+                return
+            self._deliver(device, mapping.kind, decoded, topic, sink)
+            return
+
+    def _device(
+        self, template: str, captured: list[str], allowed: frozenset[str], kind: DeviceKind, topic: str
+    ) -> str | None:
+        device = device_of(template, captured, self.compound)
+        if device is None or (allowed and device not in allowed):
+            self._count(
+                "unknown_device", f"{topic}: no configured device for this topic ({device or 'invalid name'})"
+            )
+            return None
+        with self._lock:
+            self._kinds.setdefault(device, kind)
+        return device
+
+    def _deliver(self, device: str, kind: DeviceKind, decoded: Decoded, topic: str, sink: Sink) -> None:
+        for problem in decoded.refused:
+            self._count("rejected", f"{topic}: {problem}")
+        if not decoded.values:
+            return
+        with self._lock:
+            self._counters["readings"] += len(decoded.values)
+        sink.samples([Sample(device, kind, decoded.ts_ms or now_ms(), decoded.values)])
+        self._seen(device, kind, sink)
+
+    def _status(
+        self, status: StatusMapping, captured: list[str], topic: str, payload: bytes, sink: Sink
+    ) -> None:
+        device = self._device(status.device, captured, frozenset(), status.kind, topic)
+        if device is None:
+            return
+        state = status_of(status, payload)
+        if state is None:
+            self._count("bad_payload", f"{topic}: status {payload[:40]!r} is neither online nor offline")
+            return
+        with self._lock:
+            self._counters["status"] += 1
+        if state:
+            self._seen(device, status.kind, sink)
+        else:
+            self._change(device, status.kind, False, sink, "reported offline")
+
+    def _seen(self, device: str, kind: DeviceKind, sink: Sink) -> None:
+        with self._lock:
+            self._last_seen[device] = time.monotonic()
+            was = self._online.get(device)
+        if was is not True:
+            self._change(device, kind, True, sink, "sending again")
+
+    def _change(self, device: str, kind: DeviceKind, online: bool, sink: Sink, why: str) -> None:
+        with self._lock:
+            if self._online.get(device) is online:
+                return
+            self._online[device] = online
+            self._counters["events"] += 1
+        name = "online" if online else "offline"
+        log.info("mqtt %s: %s is %s (%s)", self.name, device, name, why)
+        sink.events([Event(device, kind, now_ms(), name, None, {"reason": why})])
+
+    def _expire(self, sink: Sink) -> None:
+        if self.offline_after_s <= 0:
+            return
+        limit = time.monotonic() - self.offline_after_s
+        with self._lock:
+            silent = [d for d, seen in self._last_seen.items() if seen < limit and self._online.get(d)]
+            kinds = {d: self._kinds[d] for d in silent}
+        for device in silent:
+            self._change(device, kinds[device], False, sink, f"silent for {self.offline_after_s:g} s")

@@ -1,0 +1,259 @@
+"""Site-broker topic maps: topic pattern → device, JSON field → metric (no I/O).
+
+A mapping's ``topic`` is an MQTT filter whose ``+`` levels capture parts of the topic; the
+``device`` template names the device from them (``{0}`` is the first ``+``). ``fields`` maps a
+JSON field (dotted path for nested objects) to a contract metric of the mapping's kind; ``scale``
+converts a field's unit. Booleans become 1/0. Anything else that is not a finite number in the
+metric's range is refused with a reason; the rest of the message is still used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ...contract import DeviceKind, device_id, metric_spec
+from .base import ConnectorConfigError
+
+MAX_PAYLOAD = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMapping:
+    """How messages on one topic filter become samples."""
+
+    topic: str
+    kind: DeviceKind
+    device: str  # template, e.g. "SL-{0}"
+    fields: Mapping[str, str]  # JSON path → metric
+    scale: Mapping[str, float] = field(default_factory=dict)  # metric → factor
+    timestamp_field: str | None = None
+    devices: frozenset[str] = frozenset()  # allowed device ids; empty: any
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMapping:
+    """A topic whose payload says whether a device is online (e.g. its MQTT last will)."""
+
+    topic: str
+    kind: DeviceKind
+    device: str
+    online: frozenset[str] = frozenset({"online", "1", "true", "connected"})
+    offline: frozenset[str] = frozenset({"offline", "0", "false", "disconnected", "lost"})
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One message decoded: metric values, their timestamp (None: use arrival time) and refusals."""
+
+    values: dict[str, float]
+    ts_ms: int | None
+    refused: list[str]
+
+
+def match(pattern: str, topic: str) -> list[str] | None:
+    """Values of the wildcard levels when ``topic`` matches the filter ``pattern``, else None."""
+    want, have = pattern.split("/"), topic.split("/")
+    captured: list[str] = []
+    for i, level in enumerate(want):
+        if level == "#":
+            captured.append("/".join(have[i:]))
+            return captured
+        if i >= len(have):
+            return None
+        if level == "+":
+            captured.append(have[i])
+        elif level != have[i]:
+            return None
+    return captured if len(want) == len(have) else None
+
+
+def device_of(template: str, captured: list[str], compound: str) -> str | None:
+    """The device id a template gives for the captured topic levels, or None if it is not valid."""
+    try:
+        local = template.format(*captured)
+    except (IndexError, KeyError, ValueError):
+        return None
+    if local.startswith(compound + "-"):
+        local = local[len(compound) + 1 :]
+    try:
+        return device_id(compound, local)
+    except ValueError:
+        return None
+
+
+def _lookup(body: Mapping[str, Any], path: str) -> Any:
+    node: Any = body
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _timestamp(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float)) and math.isfinite(raw):
+        return int(raw * 1000) if raw < 1e11 else int(raw)  # seconds or milliseconds
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp() * 1000)
+    return None
+
+
+def decode(mapping: TopicMapping, payload: bytes) -> Decoded | str:
+    """The values of one message, or why the whole message is refused."""
+    if len(payload) > MAX_PAYLOAD:
+        return f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}"
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON: {exc}"
+    if not isinstance(body, dict):
+        return f"JSON {type(body).__name__} instead of an object"
+    values: dict[str, float] = {}
+    refused: list[str] = []
+    for path, metric in mapping.fields.items():
+        raw = _lookup(body, path)
+        if raw is None:
+            continue
+        if isinstance(raw, bool):
+            raw = 1.0 if raw else 0.0
+        if not isinstance(raw, (int, float)):
+            refused.append(f"{path}={str(raw)[:40]!r} is not a number")
+            continue
+        value = float(raw) * mapping.scale.get(metric, 1.0)
+        if not math.isfinite(value):
+            refused.append(f"{path} is not finite")
+            continue
+        problem = metric_spec(mapping.kind, metric).check(value)  # type: ignore[union-attr]
+        if problem:
+            refused.append(problem)
+            continue
+        values[metric] = value
+    ts = None
+    if mapping.timestamp_field:
+        raw_ts = _lookup(body, mapping.timestamp_field)
+        if raw_ts is not None:
+            ts = _timestamp(raw_ts)
+            if ts is None:
+                refused.append(
+                    f"{mapping.timestamp_field}={str(raw_ts)[:40]!r} is not a timestamp; arrival time used"
+                )
+    if not values and not refused:
+        refused.append(f"none of the mapped fields ({', '.join(mapping.fields)}) is present")
+    return Decoded(values, ts, refused)
+
+
+def status_of(mapping: StatusMapping, payload: bytes) -> bool | None:
+    """True/False for an online/offline status payload (plain word or JSON), None when unclear."""
+    text = payload.decode("utf-8", "replace").strip()
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        body = text
+    if isinstance(body, dict):
+        body = body.get("online", body.get("status", body.get("state")))
+    word = str(body).strip().lower()
+    if word in mapping.online:
+        return True
+    if word in mapping.offline:
+        return False
+    return None
+
+
+def _kind(raw: Any, at: str) -> DeviceKind:
+    try:
+        kind = DeviceKind(str(raw))
+    except ValueError:
+        kind = DeviceKind.GATEWAY
+    if kind is DeviceKind.GATEWAY:
+        names = ", ".join(k.value for k in DeviceKind if k is not DeviceKind.GATEWAY)
+        raise ConnectorConfigError(f"{at}: kind must be one of {names}, got {raw!r}")
+    return kind
+
+
+def _filter(raw: Any, at: str) -> str:
+    topic = str(raw or "")
+    levels = topic.split("/")
+    if (
+        not topic
+        or any(("+" in lv or "#" in lv) and lv not in ("+", "#") for lv in levels)
+        or "#" in levels[:-1]
+    ):
+        raise ConnectorConfigError(
+            f"{at}: topic must be an MQTT filter like site/lights/+/telemetry, got {raw!r}"
+        )
+    return topic
+
+
+def parse_mappings(
+    spec: Mapping[str, Any], compound: str, where: str
+) -> tuple[list[TopicMapping], list[StatusMapping]]:
+    """Topic and status mappings of a ``type: mqtt`` entry; raises ConnectorConfigError when invalid."""
+    entries = spec.get("topics")
+    if not isinstance(entries, list) or not entries:
+        raise ConnectorConfigError(
+            f"{where}.topics: list at least one topic mapping (topic, kind, device, fields)"
+        )
+    mappings: list[TopicMapping] = []
+    statuses: list[StatusMapping] = []
+    for i, entry in enumerate(entries):
+        at = f"{where}.topics[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConnectorConfigError(f"{at}: must be a mapping")
+        topic = _filter(entry.get("topic"), at)
+        kind = _kind(entry.get("kind"), at)
+        template = str(entry.get("device") or "")
+        wildcards = topic.split("/").count("+") + topic.split("/").count("#")
+        probe = device_of(template, ["x"] * wildcards, compound)
+        if probe is None:
+            raise ConnectorConfigError(
+                f"{at}: device {template!r} must name a device, using {{0}}..{{{max(wildcards - 1, 0)}}} "
+                "for the topic's wildcard levels"
+            )
+        if entry.get("status"):
+            statuses.append(StatusMapping(topic, kind, template))
+            continue
+        fields = entry.get("fields")
+        if not isinstance(fields, Mapping) or not fields:
+            raise ConnectorConfigError(
+                f"{at}.fields: map JSON fields to {kind.value} metrics, e.g. {{watts: power}}"
+            )
+        for path, metric in fields.items():
+            if metric_spec(kind, str(metric)) is None:
+                raise ConnectorConfigError(f"{at}.fields.{path}: {kind.value} has no metric {metric!r}")
+        scale = entry.get("scale") or {}
+        if not isinstance(scale, Mapping) or any(
+            not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v == 0
+            for v in scale.values()
+        ):
+            raise ConnectorConfigError(f"{at}.scale: map metrics to non-zero numbers")
+        allowed = entry.get("devices") or []
+        if not isinstance(allowed, list):
+            raise ConnectorConfigError(f"{at}.devices: must be a list of device names")
+        ids = frozenset(device_of(str(d), [], compound) or "" for d in allowed)
+        if "" in ids:
+            raise ConnectorConfigError(f"{at}.devices: invalid device name in {allowed!r}")
+        ts_field = entry.get("timestamp_field")
+        mappings.append(
+            TopicMapping(
+                topic,
+                kind,
+                template,
+                {str(k): str(v) for k, v in fields.items()},
+                {str(k): float(v) for k, v in scale.items()},
+                str(ts_field) if ts_field else None,
+                ids,
+            )
+        )
+    return mappings, statuses

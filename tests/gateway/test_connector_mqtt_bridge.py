@@ -1,0 +1,193 @@
+"""MQTT bridge: topic maps (pure) and bridging a real Mosquitto (the session ``mosquitto`` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from sitewatch.contract import DeviceKind, Event, Sample
+from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
+from sitewatch.gateway.connectors.mqtt_bridge import MqttBridgeConnector
+from sitewatch.gateway.connectors.mqtt_bridge_map import TopicMapping, decode, match
+from sitewatch.services import MosquittoService
+from sitewatch.simulators.frontends.mqtt_streetlights import (
+    StreetlightController,
+    StreetlightModel,
+    bridge_topics,
+)
+
+CTX = ConnectorContext(compound="C001", gateway="gw1")
+
+
+class ListSink:
+    """Collects what a connector delivers (from paho's network thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sample_list: list[Sample] = []
+        self.event_list: list[Event] = []
+
+    def samples(self, samples: Sequence[Sample]) -> None:
+        with self.lock:
+            self.sample_list.extend(samples)
+
+    def events(self, events: Sequence[Event]) -> None:
+        with self.lock:
+            self.event_list.extend(events)
+
+    def of(self, device: str) -> list[Sample]:
+        with self.lock:
+            return [s for s in self.sample_list if s.device == device]
+
+    def names(self, device: str) -> list[str]:
+        with self.lock:
+            return [e.name for e in self.event_list if e.device == device]
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+LIGHT = TopicMapping(
+    "site/+/lights/+/telemetry",
+    DeviceKind.STREETLIGHT,
+    "SL-{1}",
+    {"on": "lamp_on", "power.watts": "power", "amps": "lamp_current"},
+    {"lamp_current": 0.001},
+    "ts",
+)
+
+
+def test_match_and_decode() -> None:
+    assert match("site/+/lights/+/telemetry", "site/C001/lights/7/telemetry") == ["C001", "7"]
+    assert match("site/+/lights/+/telemetry", "site/C001/lights/7/status") is None
+    assert match("site/#", "site/a/b") == ["a/b"]
+    ok = decode(LIGHT, b'{"on": true, "power": {"watts": 61.5}, "amps": 270, "ts": 1767225600}')
+    assert not isinstance(ok, str)
+    assert ok.values == {"lamp_on": 1.0, "power": 61.5, "lamp_current": pytest.approx(0.27)}
+    assert ok.ts_ms == 1767225600000 and ok.refused == []
+    partial = decode(LIGHT, b'{"on": 3, "power": {"watts": "hot"}, "amps": 100, "ts": "soon"}')
+    assert not isinstance(partial, str)
+    assert partial.values == {"lamp_current": pytest.approx(0.1)} and partial.ts_ms is None
+    assert len(partial.refused) == 3
+    assert decode(LIGHT, b"{not json") == decode(LIGHT, b"{not json")
+    assert "not JSON" in str(decode(LIGHT, b"{not json"))
+    assert "instead of an object" in str(decode(LIGHT, b"[1, 2]"))
+    assert "exceeds" in str(decode(LIGHT, b" " * 70_000))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"topic": "site/li+ghts"}, "MQTT filter"),
+        ({"kind": "toaster"}, "kind must be one of"),
+        ({"fields": {"x": "speed"}}, "has no metric 'speed'"),
+        ({"device": "SL-{3}"}, "must name a device"),
+        ({"fields": {}}, "map JSON fields"),
+        ({"scale": {"power": 0}}, "non-zero"),
+    ],
+)
+def test_config_errors(change: dict[str, Any], message: str) -> None:
+    topic = {"topic": "site/lights/+/t", "kind": "streetlight", "device": "SL-{0}", "fields": {"w": "power"}}
+    with pytest.raises(ConnectorConfigError, match=message):
+        build_connector({"type": "mqtt", "topics": [{**topic, **change}]}, CTX)
+    with pytest.raises(ConnectorConfigError, match="broker"):
+        build_connector({"type": "mqtt", "broker": "http://x", "topics": [topic]}, CTX)
+
+
+def publisher(broker: MosquittoService) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:8]}")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client
+
+
+def test_bridges_real_broker(mosquitto: MosquittoService) -> None:
+    compound = f"T{uuid.uuid4().hex[:6]}"  # a topic space no other test uses
+    ctx = ConnectorContext(compound=compound, gateway="gw1")
+
+    async def scenario() -> None:
+        spec = {
+            "type": "mqtt",
+            "name": "lights",
+            "broker": mosquitto.url,
+            "offline_after_s": 0.5,
+            "topics": [
+                *bridge_topics(compound),
+                {
+                    "topic": f"site/{compound}/meters/+",
+                    "kind": "water_meter",
+                    "device": "WM-{0}",
+                    "fields": {"m3": "volume_register"},
+                    "devices": ["WM-1"],
+                },
+            ],
+        }
+        connector = build_connector(spec, ctx)
+        assert isinstance(connector, MqttBridgeConnector)
+        assert [d.device for d in connector.devices()] == [f"{compound}-WM-1"]
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        pub = publisher(mosquitto)
+        lamp = StreetlightController(
+            "127.0.0.1", mosquitto.port, compound, "SL-1", StreetlightModel(wattage_w=100)
+        )
+        try:
+            await wait_for(connector.connected.is_set)
+            lamp.start()
+            await wait_for(lambda: lamp.client.is_connected())
+            night = datetime(2026, 1, 1, 14, 0, tzinfo=UTC)  # 22:00 in China
+            lamp.report(night, 60)
+            device = f"{compound}-SL-1"
+            await wait_for(lambda: len(sink.of(device)) == 1)
+            values = sink.of(device)[0].values
+            assert values["lamp_on"] == 1.0 and values["power"] == pytest.approx(97.0)
+            assert sink.of(device)[0].ts_ms == int(night.timestamp() * 1000)
+            assert sink.names(device)[0] == "online"
+
+            prefix = f"site/{compound}/streetlight"
+            for payload in (b"{oops", b"42", b'{"on": "yes"}', b'{"watts": 1e9, "on": false}'):
+                pub.publish(f"{prefix}/SL-2/telemetry", payload, qos=1).wait_for_publish(5)
+            pub.publish(f"site/{compound}/meters/1", b'{"m3": 12.5}', qos=1).wait_for_publish(5)
+            pub.publish(f"site/{compound}/meters/99", b'{"m3": 1}', qos=1).wait_for_publish(5)
+            pub.publish(f"{prefix}/SL-2/status", b"maybe", qos=1).wait_for_publish(5)
+            await wait_for(lambda: len(sink.of(f"{compound}-WM-1")) == 1)
+            await wait_for(lambda: connector.counters()["unknown_device"] == 1)
+            await wait_for(lambda: connector.counters()["bad_payload"] == 3)
+            # only the valid part of the last SL-2 message was used
+            assert [s.values for s in sink.of(f"{compound}-SL-2")] == [{"lamp_on": 0.0}]
+            assert connector.counters()["rejected"] == 2
+
+            # the lamp's connection dies without a goodbye: the broker publishes its last will
+            sock = lamp.client.socket()
+            assert sock is not None
+            lamp.client.loop_stop()
+            sock.close()
+            await wait_for(lambda: sink.names(device) == ["online", "offline"], timeout=30)
+            # a silent device is reported offline after offline_after_s
+            await wait_for(lambda: sink.names(f"{compound}-WM-1") == ["online", "offline"])
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            pub.disconnect()
+            pub.loop_stop()
+        counters = connector.counters()
+        assert counters["connects"] == 1
+        assert counters["status"] >= 2  # online on connect, offline from the will
+        assert counters["events"] == len(sink.event_list)
+        assert {d.device for d in connector.devices()} >= {device, f"{compound}-WM-1"}
+
+    asyncio.run(scenario())
