@@ -167,7 +167,9 @@ class CityRunner:
         self.speed = speed
         self.step_s = step_s
         self.sim_start_ms = now_ms() if sim_start_ms is None else sim_start_ms
-        self._wall0 = 0.0
+        self._wall0 = time.monotonic()
+        self._due: list[float] | None = None
+        self._cursor = 0
 
     def sim_now(self) -> int:
         """Simulated time: the start plus wall time since the start times the speed."""
@@ -190,13 +192,16 @@ class CityRunner:
         self, duration_s: float | None, on_tick: Callable[[PublishStats], None] | None = None
     ) -> PublishStats:
         """Publish until ``duration_s`` of wall time has passed (forever when None)."""
-        self._wall0 = time.monotonic()
-        end = None if duration_s is None else self._wall0 + duration_s
+        began = time.monotonic()
         n = len(self.gateways)
-        # Stagger the compounds over one step so the broker sees a steady flow, not a burst per second.
-        due = [self._wall0 + self.step_s * i / max(n, 1) for i in range(n)]
-        next_misc = self._wall0 + 1.0
-        cursor = 0
+        if self._due is None:  # first run: the simulated clock starts now
+            self._wall0 = began
+            # Stagger the compounds over one step so the broker sees a steady flow, not a burst per second.
+            self._due = [began + self.step_s * i / max(n, 1) for i in range(n)]
+        due = self._due
+        end = None if duration_s is None else began + duration_s
+        next_misc = began + 1.0
+        cursor = self._cursor
         while end is None or time.monotonic() < end:
             now = time.monotonic()
             for _ in range(n):
@@ -217,6 +222,7 @@ class CityRunner:
                 0.0, min(due[cursor], next_misc, end if end is not None else next_misc) - time.monotonic()
             )
             self._poll(min(wait, 0.2))
+        self._cursor = cursor
         return self.stats
 
     def close(self, timeout: float = 10.0) -> None:
