@@ -13,6 +13,8 @@ from sitewatch.ingest import IngestService
 from sitewatch.settings import Settings, load_settings
 from sitewatch.store import Store, open_store
 
+from .traffic import IngestProcess
+
 _ids = itertools.count()
 
 
@@ -49,3 +51,13 @@ def run_ingest() -> Iterator[Callable[..., IngestService]]:
     for service, store in started:
         service.stop()
         store.close()
+
+
+@pytest.fixture
+def ingest_processes() -> Iterator[None]:
+    """Kill every ingest subprocess a test started, whatever happened."""
+    yield
+    while IngestProcess.running:
+        process = IngestProcess.running.pop()
+        if process.proc is not None and process.proc.poll() is None:
+            process.kill()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -108,11 +109,11 @@ def checksum(readings: Iterable[Reading]) -> str:
     return digest.hexdigest()
 
 
-def stored_readings(store: Store, start_ms: int, end_ms: int) -> list[Reading]:
-    """Every stored reading of the five kinds' test metrics in a time range."""
+def stored_readings(store: Store, start_ms: int, end_ms: int, compound: str | None = None) -> list[Reading]:
+    """Every stored reading of the five kinds' test metrics in a time range (of one compound)."""
     out: list[Reading] = []
     for kind, metrics in _METRICS.items():
-        for p in store.query(SeriesQuery(kind, metrics, start_ms, end_ms)):
+        for p in store.query(SeriesQuery(kind, metrics, start_ms, end_ms, compound=compound)):
             out.append((p.device, p.metric, p.ts_ms, p.value))
     return out
 
@@ -144,7 +145,7 @@ class Publisher:
         for i, (t, payload) in enumerate(messages):
             self.mids.append(self.client.publish(t, payload, qos=1).mid)
             if rate_per_s:
-                time.sleep(1 / rate_per_s) if i % 10 == 9 else None
+                time.sleep(10 / rate_per_s) if i % 10 == 9 else None
 
     def publish_raw(self, t: str, payload: bytes) -> None:
         """One message as given (for hostile input)."""
@@ -168,6 +169,8 @@ class Publisher:
 class IngestProcess:
     """``sitewatch ingest run`` in a subprocess, with its counters in a stats file."""
 
+    running: ClassVar[list[IngestProcess]] = []  # killed by the ingest_processes fixture
+
     def __init__(self, workdir: Path, env: dict[str, str], client_id: str, *extra: str) -> None:
         self.workdir = workdir
         self.stats_path = workdir / f"{client_id}.stats.json"
@@ -184,6 +187,7 @@ class IngestProcess:
         self.stats_path.unlink(missing_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        IngestProcess.running.append(self)
         wait_until(lambda: self._alive() and bool(self.stats().get("connected")), 30, "ingest process")
 
     def _alive(self) -> bool:
@@ -206,6 +210,10 @@ class IngestProcess:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(10)
+
+    def stored(self) -> int:
+        """Readings this process has stored so far."""
+        return int(str(self.stats().get("stored_readings", 0)))
 
     def stop(self) -> int:
         """SIGTERM and wait; the exit code."""

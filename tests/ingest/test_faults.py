@@ -1,0 +1,189 @@
+"""Fault tests against real processes: ingest killed, broker restarted, store stopped, shared workers.
+
+After each, the store must hold exactly the readings published: same count, same checksum over
+(device, metric, ts, value), none twice.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sitewatch.services import InfluxDBService, LocalService, MosquittoService, wait_until
+from sitewatch.settings import load_settings
+from sitewatch.store import Store, open_store
+
+from .traffic import IngestProcess, Publisher, Traffic, checksum, make_traffic, stored_readings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("ingest_processes")]
+
+MESSAGES = 300  # x 20 samples x 3 metrics = 18,000 readings per run
+# the issue asks for a 30 s InfluxDB outage; SITEWATCH_TEST_INFLUX_OUTAGE_S shortens it for quick runs
+INFLUX_OUTAGE_S = float(os.environ.get("SITEWATCH_TEST_INFLUX_OUTAGE_S", "30"))
+RATE = 100.0  # messages per second: the stream lasts ~3 s, long enough to break something in it
+
+
+def ingest_env(broker: MosquittoService, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment of an ingest subprocess on the embedded store."""
+    return {
+        "SITEWATCH_MQTT__URL": broker.url,
+        "SITEWATCH_DATA_DIR": str(data_dir),
+        "SITEWATCH_STORE__BACKEND": "embedded",
+        "SITEWATCH_INGEST__BATCH_INTERVAL_S": "0.2",
+        **extra,
+    }
+
+
+def stream(publisher: Publisher, traffic: Traffic) -> threading.Thread:
+    """Publish in the background at RATE."""
+    thread = threading.Thread(target=publisher.publish, args=(traffic.messages, RATE), daemon=True)
+    thread.start()
+    return thread
+
+
+def assert_exact(store: Store, traffic: Traffic, compound: str, timeout: float = 60) -> None:
+    """The store ends up with exactly the published readings."""
+    wait_until(
+        lambda: store.count_readings(compound=compound) >= len(traffic.readings), timeout, "all readings"
+    )
+    time.sleep(0.5)  # anything extra would show now
+    assert store.count_readings(compound=compound) == len(traffic.readings)
+    start = min(r[2] for r in traffic.readings)
+    end = max(r[2] for r in traffic.readings) + 1
+    stored = stored_readings(store, start, end, compound)
+    assert len(stored) == len(set((d, m, t) for d, m, t, _ in stored)) == len(traffic.readings)
+    assert checksum(stored) == traffic.checksum
+
+
+def test_ingest_killed_mid_stream_loses_nothing(
+    service_factory: Callable[..., LocalService], tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    broker = service_factory("mosquitto")
+    assert isinstance(broker, MosquittoService)
+    compound = unique("K")
+    traffic = make_traffic(compound, f"{compound}-GW01", messages=MESSAGES, samples_per_message=20)
+    ingest = IngestProcess(tmp_path, ingest_env(broker, tmp_path), "ingest-k")
+    ingest.start()
+    publisher = Publisher(broker.port, "pub-k")
+    thread = stream(publisher, traffic)
+    wait_until(lambda: ingest.stored() > 0, 30, "first stored batch")
+    assert ingest.stored() < len(traffic.readings)  # mid-stream
+    ingest.kill()  # SIGKILL with messages received and not yet acknowledged
+    time.sleep(0.5)
+    ingest.start()  # same client id: the broker resumes the session and redelivers
+    thread.join()
+    publisher.wait_acked()
+    store = open_store(load_settings(data_dir=tmp_path))
+    assert_exact(store, traffic, compound)
+    assert ingest.stop() == 0
+    publisher.close()
+    store.close()
+
+
+def test_broker_restarted_mid_stream_loses_nothing(
+    service_factory: Callable[..., LocalService], tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    broker = service_factory("mosquitto")
+    assert isinstance(broker, MosquittoService)
+    compound = unique("B")
+    traffic = make_traffic(compound, f"{compound}-GW01", messages=MESSAGES, samples_per_message=20)
+    ingest = IngestProcess(tmp_path, ingest_env(broker, tmp_path), "ingest-b")
+    ingest.start()
+    publisher = Publisher(broker.port, "pub-b")
+    thread = stream(publisher, traffic)
+    wait_until(lambda: ingest.stored() > 0, 30, "first stored batch")
+    assert ingest.stored() < len(traffic.readings)  # mid-stream
+    broker.restart()  # persistence on: sessions and queued messages survive
+    thread.join()
+    publisher.wait_acked(timeout=90)
+    store = open_store(load_settings(data_dir=tmp_path))
+    assert_exact(store, traffic, compound)
+    assert ingest.stop() == 0
+    publisher.close()
+    store.close()
+
+
+def test_two_workers_share_the_load(
+    service_factory: Callable[..., LocalService], tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    broker = service_factory("mosquitto")
+    assert isinstance(broker, MosquittoService)
+    group = unique("g")
+    env = ingest_env(broker, tmp_path, SITEWATCH_INGEST__SHARED_GROUP=group)
+    workers = [IngestProcess(tmp_path, env, f"ingest-w{i}") for i in range(2)]
+    for worker in workers:
+        worker.start()
+    compounds = [unique("S") for _ in range(4)]
+    traffics = [
+        make_traffic(c, f"{c}-GW01", messages=MESSAGES // 4, samples_per_message=20) for c in compounds
+    ]
+    publisher = Publisher(broker.port, "pub-s")
+    for traffic in traffics:
+        publisher.publish(traffic.messages)
+    publisher.wait_acked()
+    store = open_store(load_settings(data_dir=tmp_path))
+    for compound, traffic in zip(compounds, traffics, strict=True):
+        assert_exact(store, traffic, compound)
+    total = sum(len(t.readings) for t in traffics)
+    wait_until(lambda: sum(w.stored() for w in workers) == total, 10, "stats")
+    shares = [w.stored() for w in workers]
+    assert all(share > 0 for share in shares), shares  # each worker got a share
+    assert sum(shares) == total  # and no message went to both
+    for worker in workers:
+        assert worker.stop() == 0
+    publisher.close()
+    store.close()
+
+
+def influx_env(
+    broker: MosquittoService, influx: InfluxDBService, database: str, data_dir: Path
+) -> dict[str, str]:
+    """Environment of an ingest subprocess on InfluxDB."""
+    return ingest_env(broker, data_dir) | {
+        "SITEWATCH_STORE__BACKEND": "influxdb",
+        "SITEWATCH_STORE__INFLUX_URL": influx.url,
+        "SITEWATCH_STORE__INFLUX_DATABASE": database,
+        "SITEWATCH_STORE__INFLUX_TIMEOUT_S": "2",
+    }
+
+
+def test_influxdb_stopped_mid_stream_loses_nothing(
+    service_factory: Callable[..., LocalService],
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    influx_database: str,
+) -> None:
+    broker = service_factory("mosquitto")
+    influx = service_factory("influxdb")
+    assert isinstance(broker, MosquittoService) and isinstance(influx, InfluxDBService)
+    compound = unique("I")
+    traffic = make_traffic(compound, f"{compound}-GW01", messages=MESSAGES, samples_per_message=20)
+    ingest = IngestProcess(tmp_path, influx_env(broker, influx, influx_database, tmp_path), "ingest-i")
+    ingest.start()
+    publisher = Publisher(broker.port, "pub-i")
+    thread = stream(publisher, traffic)
+    wait_until(lambda: ingest.stored() > 0, 30, "first stored batch")
+    influx.stop()
+    time.sleep(2)  # the batch being written when it stopped, and the stats file, settle
+    stopped = ingest.stored()
+    assert stopped < len(traffic.readings)  # mid-stream
+    thread.join()
+    publisher.wait_acked()  # the broker holds what ingest may not acknowledge yet
+    time.sleep(INFLUX_OUTAGE_S)
+    stats = ingest.stats()
+    assert int(str(stats["store_retries"])) > 0 and ingest.stored() == stopped
+    assert int(str(stats["in_flight"])) <= 200  # bounded: the broker stops sending (Receive Maximum)
+    influx.start()
+    settings = load_settings(
+        store={"backend": "influxdb", "influx_url": influx.url, "influx_database": influx_database}
+    )
+    store = open_store(settings, create=False)
+    assert_exact(store, traffic, compound, timeout=90)
+    assert ingest.stop() == 0
+    publisher.close()
+    store.close()
