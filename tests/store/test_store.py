@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sitewatch.contract import DeviceKind
 from sitewatch.store import (
@@ -17,6 +20,7 @@ from sitewatch.store import (
     Store,
     StoredSample,
 )
+from sitewatch.store.checks import tag_problem
 
 from .conftest import T0, event, sample
 
@@ -321,6 +325,10 @@ def test_hostile_tag_values_are_stored_and_found(store: Store, value: str) -> No
         (sample("C1-EL001", T0, {"flagged": 1.0}), "metric name"),
         (sample("C1-EL001", T0, {}), "no values"),
         (sample("C1-EL001", -5, {"motor_current": 1.0}), "timestamp"),
+        (sample("C1-EL001", 10**16, {"motor_current": 1.0}), "timestamp"),
+        (sample("C1-EL001", T0, {"motor_current": 1.0}, tags={"building": "a\\ b"}), "backslash"),
+        (sample("C1-EL001", T0, {"motor_current": 1.0}, tags={"building": "a\\"}), "backslash"),
+        (sample("C1-EL001", T0, {"device": 1.0}), "metric name"),
         (sample("C1-EL001", T0, {"motor_current": 1.0}, tags={"owner": "x"}), "not one of"),
         (sample("C1-EL001", T0, {"motor_current": 1.0}, tags={"building": "x" * 300}), "longer"),
     ],
@@ -358,3 +366,27 @@ def test_huge_batch_is_stored_whole(store: Store) -> None:
         _q(metrics=("car_load",), devices=("C1-EL007",), window_ms=3600 * S, aggregation=Aggregation.COUNT)
     )
     assert [p.value for p in got] == [float(n_steps)]
+
+
+_examples = itertools.count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.text(min_size=1, max_size=30), number=st.floats(allow_nan=False, allow_infinity=False))
+def test_any_text_is_stored_as_written_or_refused_whole(store: Store, value: str, number: float) -> None:
+    compound = f"H{next(_examples)}"
+    device = f"{compound}-{value}"
+    item = sample(device, T0, {"motor_current": number}, compound=compound, tags={"building": value})
+    happened = event(device, T0, "door_fault", compound=compound, attrs={value: value})
+    if tag_problem("building", value) is None:
+        store.write([item], [happened])
+        assert store.latest(compound=compound) == [
+            Latest(device, EL, compound, T0, {"motor_current": number})
+        ]
+        assert store.query(_q(devices=(device,))) == [Point(device, "motor_current", T0, number)]
+        assert store.events(T0, T0 + 1, compound=compound) == [happened]
+    else:
+        with pytest.raises(InvalidPoint):
+            store.write([item], [happened])
+        assert store.count_readings(compound=compound) == 0
+        assert store.events(T0, T0 + 1, compound=compound) == []

@@ -13,6 +13,7 @@ METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RESERVED_METRICS = frozenset({"time", "flagged", "event", "active", "attrs", *TAG_KEYS})
 EXTRA_TAG_KEYS = frozenset(TAG_KEYS) - {"compound", "device", "kind"}
 MAX_TAG_CHARS = 256
+MAX_TS_MS = 9_223_372_036_853  # InfluxDB keeps nanoseconds in an int64: up to 2262-04-11
 # Line protocol cannot carry these in a tag value, and a person never means them in a name.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # InfluxDB's line protocol cannot tell these from its own escapes (``\,`` is an escaped comma).
@@ -44,6 +45,12 @@ def tag_problem(key: str, value: str) -> str | None:
     return None
 
 
+def _ts_problem(ts_ms: int) -> str | None:
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int) or not 0 <= ts_ms <= MAX_TS_MS:
+        return f"timestamp {ts_ms!r} is not an integer of milliseconds between 1970 and 2262"
+    return None
+
+
 def _extra_tags_problem(tags: Mapping[str, str]) -> str | None:
     for key, value in tags.items():
         if key not in EXTRA_TAG_KEYS:
@@ -61,8 +68,9 @@ def sample_problem(item: StoredSample) -> str | None:
         problem = tag_problem(key, value)
         if problem:
             return problem
-    if isinstance(sample.ts_ms, bool) or not isinstance(sample.ts_ms, int) or sample.ts_ms < 0:
-        return f"timestamp {sample.ts_ms!r} is not a non-negative integer of milliseconds"
+    problem = _ts_problem(sample.ts_ms)
+    if problem:
+        return problem
     if not sample.values:
         return "no values"
     for metric, number in sample.values.items():
@@ -80,8 +88,9 @@ def event_problem(item: StoredEvent) -> str | None:
         problem = tag_problem(key, value)
         if problem:
             return problem
-    if isinstance(event.ts_ms, bool) or not isinstance(event.ts_ms, int) or event.ts_ms < 0:
-        return f"timestamp {event.ts_ms!r} is not a non-negative integer of milliseconds"
+    problem = _ts_problem(event.ts_ms)
+    if problem:
+        return problem
     for key, value in event.attrs.items():
         if not isinstance(key, str) or not isinstance(value, str):
             return "event attributes must map strings to strings"
