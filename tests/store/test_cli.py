@@ -132,6 +132,17 @@ def test_latest_series_list_events_count(data_dir: Path) -> None:
     assert "共有 1 条读数" in count_zh.output
 
 
+def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "readme.txt"
+    path.write_text("hello " * 200)
+    result = CliRunner().invoke(main, ["query", "latest", "--path", str(path), "--lang", "en"])
+    assert result.exit_code == 1
+    assert (
+        "the time-series store is unavailable" in result.output
+        and "not a usable sitewatch store" in result.output
+    )
+
+
 def test_help_of_every_command() -> None:
     runner = CliRunner()
     for command in ([], ["series"], ["latest"], ["series-list"], ["events"], ["count"]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sitewatch.settings import load_settings
-from sitewatch.store import open_store
+from sitewatch.store import StoreUnavailable, open_store
 from sitewatch.store.bench import measure_direct_write, synthetic_samples
 from sitewatch.store.embedded_store import EmbeddedStore
 
@@ -155,3 +156,21 @@ def test_measure_direct_write_counts_every_reading(tmp_path: Path) -> None:
     assert all(c >= 100 for c in calls[:-1])
     with pytest.raises(ValueError, match="batch_size"):
         measure_direct_write(store, samples, batch_size=0)
+
+
+def test_a_file_that_is_not_a_store_is_refused_clearly(tmp_path: Path) -> None:
+    text = tmp_path / "notes.db"
+    text.write_text("not a database " * 100)
+    with pytest.raises(StoreUnavailable, match="is not a usable sitewatch store"):
+        EmbeddedStore(text)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StoreUnavailable, match="no such table: meta"):
+        EmbeddedStore(other, create=False)
+    newer = tmp_path / "newer.db"
+    EmbeddedStore(newer).close()
+    with sqlite3.connect(newer) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.close()
+    with pytest.raises(StoreUnavailable, match="schema version 99, this version reads 1"):
+        EmbeddedStore(newer)

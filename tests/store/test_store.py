@@ -91,6 +91,7 @@ def _q(**kwargs: object) -> SeriesQuery:
 
 
 def test_raw_query_returns_exactly_what_was_written(store: Store) -> None:
+    assert isinstance(store, Store)
     _load(store)
     got = store.query(_q(devices=("C1-EL001",), metrics=("motor_current",)))
     assert got == [

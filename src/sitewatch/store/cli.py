@@ -165,6 +165,8 @@ def _opened(path: Path | None, lang: str | None) -> Iterator[tuple[Store, Lang, 
         store = open_store(settings, create=False)
     except FileNotFoundError:
         raise click.ClickException(say("no_file", path=where)) from None
+    except StoreUnavailable as exc:
+        raise click.ClickException(say("unavailable", error=exc)) from None
     try:
         yield store, say, where
     except StoreUnavailable as exc:

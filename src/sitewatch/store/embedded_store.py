@@ -85,7 +85,11 @@ class EmbeddedStore:
     """The Store in a single SQLite file; see the module docstring for the concurrency rules."""
 
     def __init__(self, path: Path | str, *, create: bool = True, timeout_s: float = 30.0) -> None:
-        """Open (and with ``create``, create) the store file; FileNotFoundError if it is missing."""
+        """Open (with ``create``, create) the store file.
+
+        FileNotFoundError when it is missing and ``create`` is false; StoreUnavailable when the
+        file is not a store this version can read.
+        """
         self.path = Path(path)
         if not create and not self.path.exists():
             raise FileNotFoundError(f"no store file at {self.path}")
@@ -95,6 +99,15 @@ class EmbeddedStore:
         self._db = sqlite3.connect(
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
+        try:
+            self._prepare(create, timeout_s)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreUnavailable(f"{self.path} is not a usable sitewatch store: {exc}") from exc
+        self._series_ids: dict[tuple[str, str], int] = {}
+        self._series_meta: dict[int, tuple[str, str, str]] = {}  # id -> (kind, compound, tags json)
+
+    def _prepare(self, create: bool, timeout_s: float) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a committed batch survives a crash of the process (not of the OS)
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -104,7 +117,7 @@ class EmbeddedStore:
             script = (
                 "BEGIN IMMEDIATE;"
                 + _SCHEMA
-                + (f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+                + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
             )
             try:
                 self._db.executescript(script)
@@ -112,8 +125,11 @@ class EmbeddedStore:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        self._series_ids: dict[tuple[str, str], int] = {}
-        self._series_meta: dict[int, tuple[str, str, str]] = {}  # id -> (kind, compound, tags json)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or int(row[0]) > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"schema version {row[0] if row else 'missing'}, this version reads {SCHEMA_VERSION}"
+            )
 
     def __enter__(self) -> EmbeddedStore:
         return self
