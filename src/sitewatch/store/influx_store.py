@@ -350,6 +350,10 @@ class InfluxStore:
                         continue
                     out.append(Point(device, metric, int(row[0]), float(value)))
         out.sort(key=lambda p: (p.device, p.metric, p.ts_ms))
+        if query.window_ms is None:
+            # a reading rewritten after its device's tags changed sits in two series: show it once
+            out = [p for i, p in enumerate(out) if i == 0 or (p.device, p.metric, p.ts_ms) != (
+                out[i - 1].device, out[i - 1].metric, out[i - 1].ts_ms)]  # fmt: skip
         return out
 
     def _field_keys(self, kind: DeviceKind | None) -> dict[str, list[str]]:
