@@ -162,7 +162,13 @@ def _opened(path: Path | None, lang: str | None) -> Iterator[tuple[Store, Lang, 
     from .factory import open_store
 
     try:
-        store = open_store(settings, create=False)
+        if settings.store.backend is StoreBackend.INFLUXDB:
+            from .influx_store import InfluxStore
+
+            # a person is waiting: one retry, not the writer's patient backoff
+            store: Store = InfluxStore.from_settings(settings.store, create_database=False, retries=1)
+        else:
+            store = open_store(settings, create=False)
     except FileNotFoundError:
         raise click.ClickException(say("no_file", path=where)) from None
     except StoreUnavailable as exc:

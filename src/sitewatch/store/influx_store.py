@@ -129,7 +129,9 @@ class InfluxStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: StoreSettings, *, create_database: bool = True) -> InfluxStore:
+    def from_settings(
+        cls, settings: StoreSettings, *, create_database: bool = True, retries: int = 4
+    ) -> InfluxStore:
         """An InfluxStore configured by the ``store`` section of the settings."""
         return cls(
             settings.influx_url,
@@ -142,6 +144,7 @@ class InfluxStore:
             timeout_s=settings.influx_timeout_s,
             gzip_body=settings.influx_gzip,
             create_database=create_database,
+            retries=retries,
         )
 
     def __enter__(self) -> InfluxStore:
