@@ -49,6 +49,20 @@ def test_store_unavailable_when_influxdb_is_stopped_then_recovers(
 
 
 @pytest.mark.integration
+def test_acknowledged_writes_survive_influxdb_being_killed(
+    service_factory: Callable[..., LocalService],
+) -> None:
+    service = service_factory("influxdb")
+    assert isinstance(service, InfluxDBService)
+    with InfluxStore(service.url, "crash", retries=1, backoff_s=0.05) as store:
+        store.write(_batch(500))
+        service.kill()  # SIGKILL right after the 204
+        service.start()
+        assert store.count_readings() == 1000
+        assert store.latest()[0].last_seen_ms == T0 + 499 * S
+
+
+@pytest.mark.integration
 def test_database_created_on_first_write(influxdb: InfluxDBService, influx_database: str) -> None:
     store = InfluxStore(influxdb.url, influx_database)
     assert store.count_readings() == 0  # missing database reads as empty
