@@ -104,8 +104,12 @@ def test_retention_policy(influxdb: InfluxDBService, influx_database: str) -> No
     assert "error" not in httpx.post(f"{influxdb.url}/query", data={"q": q}).json()["results"][0]
     settings = influx_settings(influxdb, influx_database, influx_retention_policy="week")
     store = open_store(settings)
-    store.write(_batch(5))
+    store.write(_batch(5), [event("C1-EL001", T0, "door_fault")])
     assert store.count_readings() == 10
+    assert store.latest()[0].values == {"car_load": 50.0, "motor_current": 4.0}
+    assert len(store.query(SeriesQuery(DeviceKind.ELEVATOR, ("car_load",), T0, T0 + 10 * S))) == 5
+    assert len(store.events(T0, T0 + 1)) == 1
+    assert len(store.series()) == 2
     # the points are in the policy "week", not in the default one
     default = InfluxStore(influxdb.url, influx_database)
     assert default.count_readings() == 0
