@@ -3,6 +3,7 @@
 from .base import (
     TAG_KEYS,
     Aggregation,
+    InvalidPoint,
     Latest,
     Point,
     SeriesKey,
@@ -12,7 +13,6 @@ from .base import (
     StoredSample,
     StoreUnavailable,
 )
-from .checks import InvalidPoint
 from .factory import open_store
 
 __all__ = [

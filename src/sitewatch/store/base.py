@@ -106,12 +106,28 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be reached or refused the write; the caller retries later."""
 
 
+class InvalidPoint(ValueError):
+    """An item of a batch the store cannot hold (see docs/store.md); nothing of the batch was written.
+
+    ``index`` counts the samples first, then the events after them.
+    """
+
+    def __init__(self, index: int, device: str, reason: str) -> None:
+        super().__init__(f"item {index} (device {device!r}): {reason}")
+        self.index = index
+        self.device = device
+        self.reason = reason
+
+
 @runtime_checkable
 class Store(Protocol):
     """Time-series store. Writes are idempotent on (device, metric, timestamp)."""
 
     def write(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> None:
-        """Store a batch durably; raise StoreUnavailable if it was not (nothing is then assumed stored)."""
+        """Store a batch durably; raise StoreUnavailable if it was not (nothing is then assumed stored).
+
+        Raise InvalidPoint, before writing anything, for an item no retry can store.
+        """
         ...
 
     def query(self, query: SeriesQuery) -> list[Point]:

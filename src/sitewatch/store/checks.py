@@ -6,7 +6,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from .base import TAG_KEYS, StoredEvent, StoredSample
+from .base import TAG_KEYS, InvalidPoint, StoredEvent, StoredSample
+
+__all__ = ["InvalidPoint", "check_batch", "event_problem", "sample_problem", "tag_problem"]
 
 # Metric (field) names: what the contract's metric names look like; never a name the schema uses.
 METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -18,16 +20,6 @@ MAX_TS_MS = 9_223_372_036_853  # InfluxDB keeps nanoseconds in an int64: up to 2
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # InfluxDB's line protocol cannot tell these from its own escapes (``\,`` is an escaped comma).
 _BACKSLASH_RE = re.compile(r"\\([ ,=]|$)")
-
-
-class InvalidPoint(ValueError):
-    """A sample or event the store refuses; nothing of its batch was written."""
-
-    def __init__(self, index: int, device: str, reason: str) -> None:
-        super().__init__(f"item {index} (device {device!r}): {reason}")
-        self.index = index
-        self.device = device
-        self.reason = reason
 
 
 def tag_problem(key: str, value: str) -> str | None:
