@@ -1,0 +1,385 @@
+"""``sitewatch bench ingest``: gateways → Mosquitto → ingest → store, against the store's own limit.
+
+For each store the bench starts its own Mosquitto (and InfluxDB) in a temporary directory, then per
+repeat measures: the rate the store accepts the same points written directly (the limit); the rate
+ingest sustains end to end while publisher processes send flat out; the publish-to-stored latency
+at half that rate; and the ingest process's peak RSS. Figures are medians over the repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..contract import now_ms
+from ..services import InfluxDBService, MosquittoService, ServiceError, wait_until
+from ..settings import Settings, load_settings
+from ..store import StoredSample, open_store
+from ..store.bench import measure_direct_write
+from .loadgen import LoadResult, LoadSpec, device_list, message_samples, publish_load, readings_per_message
+
+log = logging.getLogger(__name__)
+
+RATIO_TARGET = 0.70  # end-to-end vs direct write, InfluxDB (design, section 6)
+EMBEDDED_TARGET = 100_000  # readings/s end to end on the embedded store
+LATENCY_P99_TARGET_MS = 2000
+
+
+@dataclass
+class Figures:
+    """One repeat's measurements for one store."""
+
+    direct: float = 0.0
+    end_to_end: float = 0.0
+    published: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    latency_rate: float = 0.0
+    peak_rss_mb: float = 0.0
+    rss_start_mb: float = 0.0
+    rss_end_mb: float = 0.0
+
+
+def _proc_status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+class _Ingest:
+    """``sitewatch ingest run`` as a subprocess with a stats file."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], name: str) -> None:
+        self.stats_path = workdir / f"{name}.json"
+        self.log_path = workdir / f"{name}.log"
+        args = [sys.executable, "-m", "sitewatch", "--log-level", "WARNING", "ingest", "run"]
+        args += ["--client-id", name, "--stats-file", str(self.stats_path)]
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+            )
+        wait_until(lambda: self._alive() and bool(self.stats().get("connected")), 30, "ingest")
+
+    def _alive(self) -> bool:
+        if self.proc.poll() is not None:
+            raise ServiceError(f"ingest exited: {self.log_path.read_text()[-2000:]}")
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.stats_path.read_text()))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def next_stats(self) -> dict[str, Any]:
+        """The next stats snapshot written after now."""
+        first = self.stats().get("at_s")
+        wait_until(lambda: self.stats().get("at_s") != first, 5, "ingest stats")
+        return self.stats()
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        return self.stats()
+
+
+def _run_publishers(specs: list[LoadSpec]) -> Callable[[], list[LoadResult]]:
+    """Start one process per publisher; returns a function that waits for their results."""
+    pool = multiprocessing.get_context("spawn").Pool(len(specs))
+    pending = pool.map_async(publish_load, specs)
+
+    def results() -> list[LoadResult]:
+        try:
+            return list(pending.get(timeout=300))
+        finally:
+            pool.close()
+            pool.join()
+
+    return results
+
+
+class IngestBench:
+    """Measurements on one store backend against one broker."""
+
+    def __init__(
+        self,
+        work: Path,
+        backend: str,
+        broker: MosquittoService,
+        influx: InfluxDBService | None,
+        *,
+        publishers: int,
+        samples_per_message: int,
+        duration_s: float,
+        warmup_s: float,
+    ) -> None:
+        self.work = work
+        self.backend = backend
+        self.broker = broker
+        self.influx = influx
+        self.publishers = publishers
+        self.samples_per_message = samples_per_message
+        self.duration_s = duration_s
+        self.warmup_s = warmup_s
+        self._runs = 0
+
+    def _env(self, tag: str) -> dict[str, str]:
+        env = {
+            "SITEWATCH_MQTT__URL": self.broker.url,
+            "SITEWATCH_DATA_DIR": str(self.work / tag),
+            "SITEWATCH_STORE__BACKEND": self.backend,
+        }
+        if self.influx is not None:
+            env |= {"SITEWATCH_STORE__INFLUX_URL": self.influx.url, "SITEWATCH_STORE__INFLUX_DATABASE": tag}
+        return env
+
+    def _settings(self, tag: str) -> Settings:
+        store: dict[str, Any] = {"backend": self.backend}
+        if self.influx is not None:
+            store |= {"influx_url": self.influx.url, "influx_database": tag}
+        return load_settings(data_dir=self.work / tag, store=store)
+
+    def _specs(self, tag: str, rate_total: float | None, duration: float) -> list[LoadSpec]:
+        rate = rate_total / self.publishers if rate_total else None
+        return [
+            LoadSpec(self.broker.port, f"{tag}P{i}", self.samples_per_message, 200, rate, duration)
+            for i in range(self.publishers)
+        ]
+
+    def direct(self, tag: str, readings: int) -> float:
+        """Readings/s the store accepts when the same points are written directly."""
+        settings = self._settings(tag)
+        spec = LoadSpec(0, f"{tag}D", self.samples_per_message)
+        devices = device_list(spec)
+        start = now_ms() - 30 * 86_400_000
+        samples: list[StoredSample] = []
+        for index in range(max(1, readings // readings_per_message(spec))):
+            samples.extend(
+                StoredSample(s, spec.compound) for s in message_samples(spec, devices, index, start)
+            )
+        store = open_store(settings)
+        try:
+            return measure_direct_write(store, samples, settings.ingest.batch_readings)
+        finally:
+            store.close()
+
+    def end_to_end(self, tag: str) -> tuple[float, float, float, float, float]:
+        """(stored readings/s, published readings/s, peak RSS MB, RSS at start and end MB)."""
+        Path(self.work / tag).mkdir(parents=True, exist_ok=True)
+        ingest = _Ingest(self.work / tag, self._env(tag), f"ingest-{tag}")
+        try:
+            results = _run_publishers(self._specs(tag, None, self.warmup_s + self.duration_s))
+            time.sleep(self.warmup_s)
+            first = ingest.next_stats()
+            rss_start = _proc_status_kb(ingest.proc.pid, "VmRSS") / 1024
+            time.sleep(self.duration_s)
+            last = ingest.next_stats()
+            rss_end = _proc_status_kb(ingest.proc.pid, "VmRSS") / 1024
+            peak = _proc_status_kb(ingest.proc.pid, "VmHWM") / 1024
+            done = results()
+        finally:
+            ingest.stop()
+        rate = (last["stored_readings"] - first["stored_readings"]) / (last["at_s"] - first["at_s"])
+        published = sum(r.readings for r in done) / max(r.seconds for r in done)
+        return rate, published, peak, rss_start, rss_end
+
+    def latency(self, tag: str, rate_readings: float) -> tuple[float, float, float]:
+        """(p50 ms, p99 ms, readings/s offered) publishing at ``rate_readings``."""
+        Path(self.work / tag).mkdir(parents=True, exist_ok=True)
+        ingest = _Ingest(self.work / tag, self._env(tag), f"ingest-{tag}")
+        per_message = readings_per_message(self._specs(tag, None, 1)[0])
+        try:
+            done = _run_publishers(self._specs(tag, rate_readings / per_message, self.duration_s))()
+            total = sum(r.readings for r in done)
+            wait_until(lambda: ingest.stats().get("stored_readings", 0) >= total, 60, "latency run drained")
+        finally:
+            stats = ingest.stop()
+        latency = stats.get("latency_ms", {})
+        return float(latency.get("p50", 0)), float(latency.get("p99", 0)), total / self.duration_s
+
+    def repeat(self, index: int, progress: Callable[[str], None]) -> Figures:
+        """One full round of measurements."""
+        f = Figures()
+        tag = f"{self.backend[:3]}{index}"
+        progress("end-to-end, flat out / 端到端满负荷")
+        f.end_to_end, f.published, f.peak_rss_mb, f.rss_start_mb, f.rss_end_mb = self.end_to_end(f"{tag}e")
+        progress("direct write, same points / 同样数据直写")
+        f.direct = self.direct(f"{tag}d", max(200_000, int(f.end_to_end * 3)))
+        progress("latency at half load / 半负荷时延")
+        f.latency_p50_ms, f.latency_p99_ms, f.latency_rate = self.latency(f"{tag}l", f.end_to_end / 2)
+        return f
+
+
+@contextmanager
+def _services(work: Path, backend: str) -> Iterator[tuple[MosquittoService, InfluxDBService | None]]:
+    broker = MosquittoService(work / f"mosquitto-{backend}")
+    influx = InfluxDBService(work / "influxdb") if backend == "influxdb" else None
+    broker.start()
+    try:
+        if influx is not None:
+            influx.start()
+        yield broker, influx
+    finally:
+        broker.stop()
+        if influx is not None:
+            influx.stop()
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def summarise(backend: str, runs: list[Figures]) -> dict[str, Any]:
+    """Medians over the repeats and the verdicts against the targets."""
+    out: dict[str, Any] = {
+        name: round(_median([getattr(r, name) for r in runs]), 1) for name in Figures.__dataclass_fields__
+    }
+    out["ratio"] = round(out["end_to_end"] / out["direct"], 3) if out["direct"] else 0.0
+    out["repeats"] = len(runs)
+    out["runs"] = [vars(r) for r in runs]
+    if backend == "influxdb":
+        out["ratio_target"] = RATIO_TARGET
+        out["ratio_met"] = out["ratio"] >= RATIO_TARGET
+    else:
+        out["end_to_end_target"] = EMBEDDED_TARGET
+        out["end_to_end_met"] = out["end_to_end"] >= EMBEDDED_TARGET
+    out["latency_p99_target_ms"] = LATENCY_P99_TARGET_MS
+    out["latency_met"] = out["latency_p99_ms"] < LATENCY_P99_TARGET_MS
+    return out
+
+
+def _table(results: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title="sitewatch bench ingest (medians / 中位数)")
+    table.add_column("figure / 指标")
+    for backend in results:
+        table.add_column(backend, justify="right")
+
+    def row(label: str, render: Callable[[dict[str, Any]], str]) -> None:
+        table.add_row(label, *(render(r) for r in results.values()))
+
+    def verdict(ok: bool) -> str:
+        return "[green]PASS[/]" if ok else "[red]MISS[/]"
+
+    row("end-to-end readings/s / 端到端 条/秒", lambda r: f"{r['end_to_end']:,.0f}")
+    row("published readings/s / 发布 条/秒", lambda r: f"{r['published']:,.0f}")
+    row("direct write readings/s / 直写 条/秒", lambda r: f"{r['direct']:,.0f}")
+    row(
+        "ratio (target ≥ 70%, InfluxDB) / 比例",
+        lambda r: f"{r['ratio']:.0%} " + (verdict(r["ratio_met"]) if "ratio_met" in r else ""),
+    )
+    row(
+        "embedded target ≥ 100k/s / 嵌入式目标",
+        lambda r: verdict(r["end_to_end_met"]) if "end_to_end_met" in r else "—",
+    )
+    row("latency offered readings/s / 时延测试负荷", lambda r: f"{r['latency_rate']:,.0f}")
+    row("latency p50 ms / 时延 p50", lambda r: f"{r['latency_p50_ms']:,.0f}")
+    row(
+        "latency p99 ms (target < 2000) / 时延 p99",
+        lambda r: f"{r['latency_p99_ms']:,.0f} " + verdict(r["latency_met"]),
+    )
+    row("ingest peak RSS MB / 峰值内存", lambda r: f"{r['peak_rss_mb']:,.0f}")
+    row("ingest RSS start→end MB / 内存变化", lambda r: f"{r['rss_start_mb']:,.0f} → {r['rss_end_mb']:,.0f}")
+    return table
+
+
+@click.command("ingest")
+@click.option(
+    "--store", "stores", type=click.Choice(["influxdb", "embedded", "both"]), default="both", show_default=True,
+    help="Which store ingest writes to.",
+)  # fmt: skip
+@click.option(
+    "--repeats", type=click.IntRange(1, 20), default=3, show_default=True, help="Rounds; medians shown."
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(1, 600),
+    default=5.0,
+    show_default=True,
+    help="Seconds per measured phase.",
+)
+@click.option(
+    "--warmup", type=click.FloatRange(0, 60), default=2.0, show_default=True, help="Seconds before measuring."
+)
+@click.option(
+    "--publishers", type=click.IntRange(1, 32), default=2, show_default=True, help="Publisher processes."
+)
+@click.option(
+    "--samples-per-message", type=click.IntRange(1, 10_000), default=100, show_default=True,
+    help="Samples per MQTT message (gateway batch).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_ingest(
+    stores: str,
+    repeats: int,
+    duration: float,
+    warmup: float,
+    publishers: int,
+    samples_per_message: int,
+    as_json: bool,
+) -> None:
+    """Measure ingest end to end (gateways → Mosquitto → ingest → store) against direct writes.
+
+    测量摄取服务端到端吞吐（网关 → Mosquitto → 摄取 → 存储），并与直接写入存储的速率对比。
+    Prints readings/s sustained, the store's direct-write rate, their ratio, latency p50/p99 at
+    half load and ingest's peak RSS, as medians over the repeats.
+    """
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    backends = ["influxdb", "embedded"] if stores == "both" else [stores]
+    results: dict[str, dict[str, Any]] = {}
+    console = Console(stderr=True, quiet=as_json)
+    with (
+        tempfile.TemporaryDirectory(prefix="sitewatch-bench-ingest-") as tmp,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
+        for backend in backends:
+            task = bar.add_task(backend, total=None)
+            with _services(Path(tmp) / backend, backend) as (broker, influx):
+                bench = IngestBench(
+                    Path(tmp) / backend, backend, broker, influx, publishers=publishers,
+                    samples_per_message=samples_per_message, duration_s=duration, warmup_s=warmup,
+                )  # fmt: skip
+                runs = []
+                for i in range(repeats):
+
+                    def progress(phase: str, i: int = i, backend: str = backend, task: TaskID = task) -> None:
+                        bar.update(task, description=f"{backend} {i + 1}/{repeats}: {phase}")
+
+                    runs.append(bench.repeat(i, progress))
+                results[backend] = summarise(backend, runs)
+            bar.remove_task(task)
+    settings = {"publishers": publishers, "samples_per_message": samples_per_message, "duration_s": duration}
+    if as_json:
+        click.echo(json.dumps({"settings": settings, **results}, indent=2))
+        return
+    Console().print(_table(results))
