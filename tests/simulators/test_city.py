@@ -1,0 +1,96 @@
+"""The generated city: plausible proportions, reproducible, and a ledger the registry imports cleanly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from sitewatch.assets.db import create_engine_for, upgrade
+from sitewatch.assets.importer import count_rows, import_ledger
+from sitewatch.assets.models import Asset, DeviceBinding
+from sitewatch.assets.workbook import write_xlsx
+from sitewatch.contract import DeviceKind, device_belongs_to
+from sitewatch.simulators.city import generate_city, summary
+from sitewatch.simulators.site import LedgerError, load_sites
+
+
+def test_city_of_267_compounds_has_the_programmes_proportions() -> None:
+    records = generate_city(267, seed=1)
+    s = summary(records)
+    assert s["compounds"] == 267
+    assert 1_400 <= s["buildings"] <= 2_400  # the programme: 1,865 buildings
+    assert 40_000 <= s["households"] <= 75_000  # the programme: 56,351 households
+    assert s["gateway"] == 267  # one gateway per compound
+    household_meters = sum(1 for a in records["assets"] if a.get("meter_scope") == "household")
+    building_meters = sum(1 for a in records["assets"] if a.get("meter_scope") == "building")
+    assert household_meters == s["households"]  # one water meter per household
+    assert building_meters == s["buildings"] + 267  # one per building plus one per compound
+    units = sum(b["units"] for b in records["buildings"])
+    assert 0.2 * units <= s["elevator"] <= units  # at most one elevator per entrance
+    assert s["assets"] - s["gateway"] >= 80_000  # a city deployment is ~100k devices
+    for kind in ("camera", "charger", "streetlight"):
+        assert s[kind] >= 2 * 267
+    assert all(c["year_built"] < 2000 for c in records["compounds"])
+
+
+def test_same_seed_same_city_other_seed_other_city() -> None:
+    assert generate_city(4, seed=9) == generate_city(4, seed=9)
+    assert generate_city(4, seed=9)["assets"] != generate_city(4, seed=10)["assets"]
+
+
+def test_device_ids_follow_the_contract(city: dict[str, list[dict[str, Any]]]) -> None:
+    ids = [a["device_id"] for a in city["assets"]]
+    assert len(ids) == len(set(ids))
+    assert all(device_belongs_to(a["device_id"], a["compound_code"]) for a in city["assets"])
+    gateways = [a["device_id"] for a in city["assets"] if a["kind"] == "gateway"]
+    assert gateways == [f"{c['code']}-GW01" for c in city["compounds"]]
+
+
+def test_generated_ledger_imports_cleanly_into_the_registry(
+    city: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    path = tmp_path / "city.xlsx"
+    write_xlsx(city, path)
+    engine: Engine = create_engine_for(f"sqlite:///{tmp_path / 'registry.db'}")
+    upgrade(engine)
+    report = import_ledger(engine, path)
+    assert report.ok and report.committed, report.as_dict()
+    counts = count_rows(engine)
+    assert counts["compounds"] == len(city["compounds"])
+    assert counts["buildings"] == len(city["buildings"])
+    assert counts["assets"] == len(city["assets"])
+    assert counts["contracts"] == len(city["contracts"])
+    assert counts["crews"] == len(city["crews"])
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(DeviceBinding)) == len(city["assets"])
+        meters = s.scalar(
+            select(func.count()).where(Asset.kind == "water_meter", Asset.meter_scope == "household")
+        )
+        assert meters == sum(c["households"] for c in city["compounds"])
+    engine.dispose()
+    sites = load_sites(path)
+    assert [s.compound for s in sites] == [c["code"] for c in city["compounds"]]
+    simulated = sum(1 for a in city["assets"] if a["kind"] != "gateway")
+    assert sum(len(s.devices) for s in sites) == simulated
+    assert {d.kind for s in sites for d in s.devices} == {
+        DeviceKind.ELEVATOR,
+        DeviceKind.CAMERA,
+        DeviceKind.CHARGER,
+        DeviceKind.STREETLIGHT,
+        DeviceKind.WATER_METER,
+    }
+    assert sites[0].gateway == f"{sites[0].compound}-GW01"
+    one = load_sites(path, [sites[1].compound])
+    assert len(one) == 1 and one[0] == sites[1]
+
+
+def test_unusable_ledgers_are_refused_with_a_reason(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match=r"nope\.xlsx"):
+        load_sites(tmp_path / "nope.xlsx")
+    write_xlsx(generate_city(1, seed=2), tmp_path / "one.xlsx")
+    with pytest.raises(LedgerError, match="999999-0001"):
+        load_sites(tmp_path / "one.xlsx", ["999999-0001"])

@@ -1,0 +1,115 @@
+"""Behaviour models: values within the contract's ranges, registers monotonic, daily patterns, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sitewatch.contract import KINDS, DeviceKind
+from sitewatch.simulators.backfill import BackfillResult
+from sitewatch.simulators.clock import local_hour, solar_elevation
+from sitewatch.simulators.engine import SiteEngine
+from sitewatch.simulators.site import Site
+
+from .conftest import START_MS
+
+COUNTERS = {
+    name
+    for k, spec in KINDS.items()
+    if k is not DeviceKind.GATEWAY
+    for name, m in spec.metrics.items()
+    if m.type == "counter"
+}
+
+
+def test_every_reading_is_within_its_contract_range(
+    month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, readings, _ = month
+    stats = readings.groupby(["kind", "metric"], observed=True)["value"].agg(["min", "max", "count"])
+    for key, row in stats.iterrows():
+        kind, metric = str(key[0]), str(key[1])  # type: ignore[index]
+        spec = KINDS[DeviceKind(kind)].metrics[metric]
+        assert spec.check(row["min"]) is None and spec.check(row["max"]) is None, (kind, metric, row)
+    assert np.isfinite(readings["value"]).all()
+    produced = {(k, m) for k, m in stats.index}
+    for kind in ("elevator", "camera", "charger", "streetlight", "water_meter"):
+        assert {m for k, m in produced if k == kind} == set(KINDS[DeviceKind(kind)].metrics), kind
+
+
+def test_registers_never_go_down(month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame]) -> None:
+    _, readings, _ = month
+    regs = readings[readings["metric"].isin(COUNTERS)]
+    assert len(regs) > 0
+    regs = regs.sort_values(["device", "metric", "ts_ms"])
+    steps = regs.groupby(["device", "metric"], observed=True)["value"].diff().dropna()
+    assert (steps >= 0).all()
+    assert (steps > 0).any()
+
+
+def test_each_device_reports_at_its_interval(
+    month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, readings, _ = month
+    expected = {"elevator": 60_000, "camera": 60_000, "charger": 60_000, "streetlight": 300_000}
+    for kind, interval in expected.items():
+        metric = next(iter(KINDS[DeviceKind(kind)].metrics))
+        ts = readings[(readings["kind"] == kind) & (readings["metric"] == metric)]
+        gaps = ts.sort_values(["device", "ts_ms"]).groupby("device", observed=True)["ts_ms"].diff().dropna()
+        assert set(gaps.unique()) == {interval}, kind
+    water = readings[(readings["kind"] == "water_meter") & (readings["metric"] == "volume_register")]
+    water_gaps = set(
+        water.sort_values(["device", "ts_ms"])
+        .groupby("device", observed=True)["ts_ms"]
+        .diff()
+        .dropna()
+        .unique()
+    )
+    assert water_gaps == {300_000, 900_000}  # building and household meters
+
+
+def test_daily_patterns(wide: pd.DataFrame) -> None:
+    frame = wide.reset_index()
+    frame["hour"] = local_hour(frame["ts_ms"].to_numpy())
+    households = frame[frame["device"].str.contains("-WM") & frame["pressure"].isna()]
+    flow_by_hour = households.groupby(households["hour"].astype(int))["flow"].mean()
+    assert flow_by_hour.loc[[7, 19, 20]].mean() > 5 * flow_by_hour.loc[[2, 3]].mean()  # peaks vs night
+    elevators = frame[frame["device"].str.contains("-EL")].sort_values(["device", "ts_ms"])
+    elevators["trips"] = elevators.groupby("device")["trip_count"].diff()
+    trips_by_hour = elevators.groupby(elevators["hour"].astype(int))["trips"].mean()
+    assert trips_by_hour.loc[[7, 8, 18]].mean() > 4 * trips_by_hour.loc[[2, 3, 4]].mean()
+    lights = frame[frame["device"].str.contains("-SL")]
+    on_share = lights.groupby(lights["hour"].astype(int))["lamp_on"].mean()
+    assert on_share.loc[[0, 1, 2, 22, 23]].min() > 0.9 and on_share.loc[[10, 11, 12, 13]].max() < 0.1
+    chargers = frame[frame["device"].str.contains("-CH")]
+    assert set(chargers["status"].unique()) >= {0.0, 1.0, 2.0, 4.0, 5.0}  # sessions run through OCPP states
+
+
+def test_lamps_switch_with_the_sun_of_the_season(sites: list[Site]) -> None:
+    site = sites[0]
+    summer = 1_781_971_200_000  # 2026-06-21 00:00 local
+    winter = 1_797_782_400_000  # 2026-12-21 00:00 local
+    hours = {}
+    for day in (summer, winter):
+        engine = SiteEngine(site, seed=1, start_ms=day)
+        chunks, _ = engine.window(day, day + 86_400_000)
+        lights = next(c for c in chunks if c.block.kind is DeviceKind.STREETLIGHT)
+        hours[day] = lights.values["lamp_on"].mean() * 24
+        sun = solar_elevation(lights.times[0], site.latitude, site.longitude)
+        assert (lights.values["lamp_on"][0][sun > 5]).max() == 0.0
+        assert (lights.values["lamp_on"][0][sun < -7]).min() == 1.0
+    assert hours[winter] - hours[summer] > 5.0  # long winter nights in north-east China
+
+
+def test_same_seed_same_data_other_seed_other_data(sites: list[Site]) -> None:
+    def run(seed: int) -> list[np.ndarray]:
+        engine = SiteEngine(sites[1], seed=seed, start_ms=START_MS)
+        engine.plan(START_MS, START_MS + 86_400_000, mode="all")
+        chunks, events = engine.window(START_MS, START_MS + 86_400_000)
+        return [np.nan_to_num(v, nan=-1.0) for c in chunks for v in c.values.values()] + [
+            np.array([e.ts_ms for e in events])
+        ]
+
+    a, b, c = run(4), run(4), run(5)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, c, strict=True))
