@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..cli_support import LazyGroup
 from ..settings import load_settings
 from .site import Site
 
@@ -81,7 +82,11 @@ def _sites(ledger: Path, compounds: tuple[str, ...], lang: str) -> list[Site]:
         sys.exit(2)
 
 
-@click.group()
+# Subcommands that live in other modules, loaded on first use (and listed only when installed).
+LAZY_COMMANDS = {"site": "sitewatch.simulators.frontends.cli:site"}  # devices behind real protocols
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
 def simulate() -> None:
     """Simulated devices: a synthetic city ledger, history backfill, and live compounds over MQTT."""
 
