@@ -66,7 +66,7 @@ class Recorder:
         self.client.on_message = on_message
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
-        self.client.connect("127.0.0.1", url_port, 10, clean_start=True, properties=props)
+        self.client.connect("127.0.0.1", url_port, 10, clean_start=False, properties=props)
         self.client.loop_start()
         assert self.subscribed.wait(10), "recorder could not subscribe"
 
@@ -223,3 +223,15 @@ class GatewayThread:
 
 def wait_for(check: Any, timeout: float, what: str) -> None:
     wait_until(check, timeout, what)
+
+
+def explain_missing(expected: set[tuple[str, str, int]], arrived: set[tuple[str, str, int]]) -> str:
+    """A short account of what did not arrive, for assertion messages."""
+    missing = sorted(expected - arrived, key=lambda k: k[2])
+    if not missing:
+        return "nothing missing"
+    stamps = sorted({k[2] for k in missing})
+    return (
+        f"{len(missing)} of {len(expected)} readings missing, {len(stamps)} timestamps from {stamps[0]} "
+        f"to {stamps[-1]}; devices {sorted({k[0] for k in missing})[:5]}"
+    )

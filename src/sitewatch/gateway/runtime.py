@@ -203,7 +203,7 @@ class Gateway:
         if self.publisher.connected:
             self.publisher.send_direct([self._counter_sample(snap)])
         dropped = snap["dropped"] - self._last_dropped
-        if dropped > 0:
+        if dropped > 0 and self.publisher.connected:  # one event per outage, not one the budget eats
             self._last_dropped = snap["dropped"]
             overflow = Event(
                 self.config.device,
