@@ -68,6 +68,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 """
 
+# The same point again changes nothing unless its value or flag differs (a replay is mostly reads).
+_UPSERT_READING = (
+    "INSERT INTO readings VALUES (?, ?, ?, ?) ON CONFLICT (series_id, ts) DO UPDATE SET "
+    "value = excluded.value, flagged = excluded.flagged "
+    "WHERE value IS NOT excluded.value OR flagged IS NOT excluded.flagged"
+)
+
 _AGG_SQL = {
     Aggregation.MEAN: "avg(r.value)",
     Aggregation.MIN: "min(r.value)",
@@ -197,7 +204,7 @@ class EmbeddedStore:
                     sid = series_id(device, metric, kind, item.compound, tags)
                 append((sid, ts, float(value), flagged))
         if rows:
-            self._db.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany(_UPSERT_READING, rows)
         if events:
             self._db.executemany(
                 "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
