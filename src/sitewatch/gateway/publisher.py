@@ -54,6 +54,7 @@ class _Session:
     connected: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
     connack_reason: str = ""
+    refused: bool = False  # the broker refused a publish of this session
     inflight: dict[int, _Batch | None] = field(default_factory=dict)  # mid -> batch (None: untracked)
 
 
@@ -263,7 +264,7 @@ class Publisher:
                     "connection to the broker lost; queueing on disk / 与消息服务器断开，数据暂存本地"
                 )
                 return
-            if self._refusals:
+            if session.refused:
                 log.error("disconnecting after the broker refused a publish / 发布被拒绝，断开重连")
                 client.disconnect()
                 return
@@ -374,6 +375,7 @@ class Publisher:
             batch = session.inflight.pop(mid, None)
             if failed:
                 self._refusals += 1
+                session.refused = True
                 self.counters.add("refused_by_broker")
                 log.error(
                     "broker refused a publish (%s): check this gateway's ACL / 服务器拒绝发布，请检查 ACL",
