@@ -185,3 +185,17 @@ def test_duration_and_time_parsing() -> None:
     assert parse_time_ms("now", 10_000_000) == 10_000_000
     assert parse_time_ms("1m", 10_000_000) == 10_000_000 - 60_000
     assert parse_time_ms("2026-01-01T00:00:00+08:00", 0) == 1_767_196_800_000
+
+
+def test_bench_store_prints_figures_it_measured() -> None:
+    import json
+
+    result = CliRunner().invoke(
+        main, ["bench", "store", "--devices", "5", "--samples", "4", "--batch", "50", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)["embedded"]
+    assert figures["readings"] == figures["stored"] == 5 * 4 * 9
+    assert figures["first_write_readings_per_s"] > 0 and figures["rewrite_readings_per_s"] > 0
+    text = CliRunner().invoke(main, ["bench", "store", "--devices", "2", "--samples", "2"])
+    assert "embedded direct write:" in text.output and "36 of 36 readings stored" in text.output
