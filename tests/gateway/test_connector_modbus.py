@@ -248,7 +248,7 @@ def test_polls_real_server_and_isolates_faulty_devices() -> None:
             )
             # the hung device takes 0.3 s per timeout; the good meter is polled every 0.05 s meanwhile
             hung_since = len(sink.of("C001-WM-1"))
-            await asyncio.sleep(0.7)
+            await asyncio.sleep(1.0)
             assert len(sink.of("C001-WM-1")) - hung_since >= 5
         finally:
             stop.set()

@@ -49,7 +49,7 @@ REGISTER_MAPS: Mapping[DeviceKind, tuple[RegisterSpec, ...]] = {
         _r("door_faults", 4, DataType.U32),
         _r("vibration_rms", 6, DataType.U16, 0.001),
         _r("motor_current", 7, DataType.U16, 0.1),
-        _r("levelling_error", 8, DataType.I16),
+        _r("levelling_error", 8, DataType.I16, 0.1),
         _r("car_load", 9, DataType.U16, 0.1),
         _r("run_state", 10),
         _r("entrapment", 11),
@@ -57,8 +57,9 @@ REGISTER_MAPS: Mapping[DeviceKind, tuple[RegisterSpec, ...]] = {
 }
 
 
-def register_map_config(kind: DeviceKind) -> list[dict[str, object]]:
-    """The register map of a simulated device model as gateway.yaml entries."""
+def register_map_config(registers: DeviceKind | Sequence[RegisterSpec]) -> list[dict[str, object]]:
+    """A register map (a kind's full simulated map, or the given registers) as gateway.yaml entries."""
+    specs = REGISTER_MAPS[registers] if isinstance(registers, DeviceKind) else registers
     return [
         {
             "metric": s.metric,
@@ -68,7 +69,7 @@ def register_map_config(kind: DeviceKind) -> list[dict[str, object]]:
             "word_order": s.word_order,
             "scale": s.scale,
         }
-        for s in REGISTER_MAPS[kind]
+        for s in specs
     ]
 
 
@@ -138,7 +139,7 @@ class ModbusDeviceServer:
         ]
         self._server = ModbusTcpServer(devices, address=(self.host, self.port))
         await self._server.serve_forever(background=True)
-        log.info("simulated Modbus server on %s:%d with units %s", self.host, self.port, sorted(self.units))
+        log.debug("simulated Modbus server on %s:%d with units %s", self.host, self.port, sorted(self.units))
 
     async def stop(self) -> None:
         """Stop listening and drop connections."""

@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 CST = timedelta(hours=8)  # China Standard Time: the lamps follow local dusk and dawn
 
 
+# contract metric → JSON field of the controllers' telemetry
+FIELDS: Mapping[str, str] = {
+    "lamp_on": "on",
+    "power": "watts",
+    "lamp_current": "amps",
+    "ambient_light": "lux",
+    "burning_hours": "hours",
+}
+
+
 def topic_prefix(compound: str) -> str:
     """The site-broker topic prefix of a compound's streetlights."""
     return f"site/{compound}/streetlight"
@@ -40,13 +50,7 @@ def bridge_topics(compound: str) -> list[dict[str, Any]]:
             "topic": f"{prefix}/+/telemetry",
             "kind": "streetlight",
             "device": "{0}",
-            "fields": {
-                "on": "lamp_on",
-                "watts": "power",
-                "amps": "lamp_current",
-                "lux": "ambient_light",
-                "hours": "burning_hours",
-            },
+            "fields": {field: metric for metric, field in FIELDS.items()},
             "timestamp_field": "ts",
         },
         {"topic": f"{prefix}/+/status", "kind": "streetlight", "device": "{0}", "status": True},
@@ -98,10 +102,12 @@ class StreetlightController:
         self.client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.sent = 0
+        self.announced = False  # whether telemetry was sent since the last connect
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not reason.is_failure:
             client.publish(self.status_topic, b"online", qos=1, retain=True)
+            self.announced = False
 
     def start(self) -> None:
         """Connect (in paho's network thread; reconnects by itself)."""
@@ -109,9 +115,20 @@ class StreetlightController:
         self.client.loop_start()
 
     def report(self, when: datetime, step_s: float) -> None:
-        """Publish one telemetry message."""
-        payload = orjson.dumps(self.model.readings(when, step_s))
-        self.client.publish(self.telemetry_topic, payload, qos=1)
+        """Publish one telemetry message from the controller's own lamp model."""
+        self.publish(self.model.readings(when, step_s))
+
+    def report_values(self, values: Mapping[str, float], ts_ms: int) -> None:
+        """Publish one telemetry message carrying contract metric values (from a simulator's model)."""
+        body: dict[str, Any] = {"ts": ts_ms}
+        for metric, value in values.items():
+            if metric in FIELDS:
+                body[FIELDS[metric]] = bool(value) if metric == "lamp_on" else value
+        self.publish(body)
+
+    def publish(self, body: Mapping[str, Any]) -> None:
+        """Publish a telemetry payload (QoS 1)."""
+        self.client.publish(self.telemetry_topic, orjson.dumps(body), qos=1)
         self.sent += 1
 
     def stop(self, graceful: bool = True) -> None:

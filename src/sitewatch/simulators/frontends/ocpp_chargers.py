@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
+
+from ...contract import OCPP_ERROR_CODES, OCPP_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +157,17 @@ class ChargerModel:
         self.temperature += (target - self.temperature) * min(1.0, seconds / 600)
 
 
+Source = Callable[[], Mapping[str, float] | None]
+
+
 class ChargerDevice:
-    """Runs one simulated charge point against a central system until stopped (reconnecting)."""
+    """Runs one simulated charge point against a central system until stopped (reconnecting).
+
+    Without ``source`` the charger follows its own :class:`ChargerModel`; with ``source`` (a function
+    returning the charger's current contract metric values, e.g. from a simulated compound) it
+    reports those: status changes as StatusNotification, Charging as a transaction, and the
+    electrical values as MeterValues.
+    """
 
     def __init__(
         self,
@@ -167,13 +178,18 @@ class ChargerDevice:
         interval_s: float = 10.0,
         session_probability: float = 0.05,
         seed: int = 0,
+        source: Source | None = None,
     ) -> None:
         self.url, self.ocpp_id = url, ocpp_id
         self.model = model or ChargerModel()
         self.interval_s = interval_s
         self.session_probability = session_probability
         self.random = random.Random(seed)
+        self.source = source
         self.sent = 0
+        self.connected = False
+        self._status: str | None = None
+        self._tx: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, boot, and report until ``stop`` is set; reconnect after a lost connection."""
@@ -184,12 +200,46 @@ class ChargerDevice:
                     if not booted:  # a real charger boots once, then only reconnects
                         await point.boot()
                         booted = True
-                    await point.status(1, "Charging" if self.model.charging else "Available")
-                    await self._report(point, stop)
+                    self.connected = True
+                    if self.source is None:
+                        await point.status(1, "Charging" if self.model.charging else "Available")
+                        await self._report(point, stop)
+                    else:
+                        self._status = None  # tell the central system the status again
+                        await self._follow(point, stop)
             except Exception as exc:  # a simulated device never dies of a network error
                 log.debug("simulated charger %s: %s; reconnecting", self.ocpp_id, exc)
+            self.connected = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _follow(self, point: SimChargePoint, stop: asyncio.Event) -> None:
+        assert self.source is not None
+        while not stop.is_set():
+            values = self.source()
+            if values:
+                await self._send(point, values)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval_s)
+
+    async def _send(self, point: SimChargePoint, values: Mapping[str, float]) -> None:
+        code = int(values.get("status", 0))
+        status = OCPP_STATUSES[code] if 0 <= code < len(OCPP_STATUSES) else "Available"
+        err = int(values.get("error_code", 0))
+        error = OCPP_ERROR_CODES[err] if 0 <= err < len(OCPP_ERROR_CODES) else "NoError"
+        energy_wh = int(values.get("energy_register", 0) * 1000)
+        if status != self._status:
+            if status == "Charging" and self._tx is None:
+                self._tx = await point.start_transaction(1, energy_wh)
+            elif status != "Charging" and self._tx is not None:
+                await point.stop_transaction(self._tx, energy_wh)
+                self._tx = None
+            await point.status(1, status, error)
+            self._status = status
+        meter = {k: values[k] for k in _MEASURANDS if k in values}
+        if meter:
+            await point.meter(1, meter, self._tx)
+        self.sent += 1
 
     async def _report(self, point: SimChargePoint, stop: asyncio.Event) -> None:
         tx: int | None = None

@@ -1,7 +1,8 @@
 """Simulated cameras: a minimal RTSP/1.0 server that answers OPTIONS (and refuses other methods).
 
 Enough for the gateway's health probe: the answer carries the request's CSeq and the methods a
-camera offers. ``delay_s`` makes the camera slow; stopping the server takes the camera offline.
+camera offers. ``delay_s`` makes the camera slow; ``available = False`` makes it hang up without
+answering (its RTSP service is down), and stopping the server takes it off the network.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ class RtspCamera:
     def __init__(self, host: str = "127.0.0.1", port: int = 8554, delay_s: float = 0.0) -> None:
         self.host, self.port, self.delay_s = host, port, delay_s
         self.requests = 0
+        self.available = True
         self._server: asyncio.Server | None = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await self._answer(reader, writer)
+            if self.available:
+                await self._answer(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away
         finally:
@@ -49,7 +52,7 @@ class RtspCamera:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
         if self.port == 0:
             self.port = int(self._server.sockets[0].getsockname()[1])
-        log.info("simulated camera RTSP service on %s:%d", self.host, self.port)
+        log.debug("simulated camera RTSP service on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
         """Stop answering (the camera goes offline)."""
