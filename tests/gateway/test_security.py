@@ -119,11 +119,11 @@ def test_no_anonymous_and_no_wrong_password(secured_broker: MosquittoService) ->
         if auth:
             client.username_pw_set(*auth)
         reasons: list[str] = []
-        client.on_connect = lambda c, u, f, reason, p: reasons.append(str(reason))
+        client.on_connect = lambda c, u, f, reason, p, seen=reasons: seen.append(str(reason))
         client.connect("127.0.0.1", secured_broker.port, 10)
         client.loop_start()
         try:
-            wait_for(lambda: bool(reasons), 10, "CONNACK")
+            wait_for(lambda seen=reasons: bool(seen), 10, "CONNACK")
         finally:
             client.loop_stop()
         assert reasons[0] in ("Not authorized", "Bad user name or password")

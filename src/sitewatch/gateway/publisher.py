@@ -58,7 +58,7 @@ class _Session:
     inflight: dict[int, _Batch | None] = field(default_factory=dict)  # mid -> batch (None: untracked)
 
 
-def _frame(header: dict[str, Any], key: bytes, bodies: Sequence[bytes]) -> bytes:
+def frame_payload(header: dict[str, Any], key: bytes, bodies: Sequence[bytes]) -> bytes:
     """A data/event payload from a header and already-encoded items, without re-encoding them."""
     head = orjson.dumps(header)
     return head[:-1] + b',"' + key + b'":[' + b",".join(bodies) + b"]}"
@@ -333,7 +333,7 @@ class Publisher:
     ) -> None:
         if direct is not None:  # the gateway's own samples: tracked as untracked mids only
             bodies = [orjson.dumps(s.to_json()) for s in direct]
-            payload = _frame(self._envelope(session, False), b"samples", bodies)
+            payload = frame_payload(self._envelope(session, False), b"samples", bodies)
             info = session.client.publish(self._topics[Channel.DATA], payload, qos=1)
             session.inflight[info.mid] = None
             return
@@ -352,7 +352,7 @@ class Publisher:
             run = rows[start:i]
             start = i
             events = run[0].kind is Kind.EVENT
-            payload = _frame(
+            payload = frame_payload(
                 self._envelope(session, replay), b"events" if events else b"samples", [r.body for r in run]
             )
             channel = Channel.EVENT if events else Channel.DATA

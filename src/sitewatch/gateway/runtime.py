@@ -270,3 +270,35 @@ class Gateway:
         self.publisher.rebirth()
         log.info("reloaded: %s connectors / 已重新加载", len(connectors))
         return True
+
+
+class GatewayThread:
+    """A gateway running in a background thread with its own event loop (for embedding and benches)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        import threading
+
+        self.gateway = gateway
+        self.loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self.error: BaseException | None = None
+
+        def target() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.loop.run_until_complete(gateway.run(self._stop))
+            except BaseException as exc:  # re-raised by stop()
+                self.error = exc
+            finally:
+                self.loop.close()
+
+        self.thread = threading.Thread(target=target, name="gateway", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the gateway (flush, death, close) and wait for the thread; re-raise its error."""
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+            self.thread.join(timeout)
+        if self.error is not None:
+            raise self.error
