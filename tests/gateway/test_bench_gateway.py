@@ -1,0 +1,26 @@
+"""``sitewatch bench gateway`` runs end to end on a small load and prints consistent figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sitewatch.gateway.bench import bench_gateway
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_prints_three_rates_and_ratios() -> None:
+    result = CliRunner().invoke(
+        bench_gateway, ["--readings", "6000", "--repeats", "1", "--devices", "10", "--json", "--lang", "en"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["readings"] == 6000
+    for kind in ("raw", "live", "replay"):
+        assert len(figures["repeats"][kind]) == 1 and figures["median"][kind] > 0
+    assert "replay / site live rate" in result.output
+    zh = CliRunner().invoke(bench_gateway, ["--readings", "1200", "--repeats", "1", "--devices", "5"])
+    assert zh.exit_code == 0 and "补发速率" in zh.output
