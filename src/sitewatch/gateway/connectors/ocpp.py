@@ -46,6 +46,9 @@ from .base import ConnectorConfigError, ConnectorContext, Sink
 from .ocpp_map import KIND, energy_sample, meter_samples, parse_timestamp, status_update
 
 log = logging.getLogger(__name__)
+# The ocpp library logs every frame at INFO; its own logger here stays at WARNING unless lowered.
+wire_log = logging.getLogger(__name__ + ".wire")
+wire_log.setLevel(logging.WARNING)
 SUBPROTOCOL = "ocpp1.6"
 
 
@@ -114,7 +117,7 @@ class _CentralChargePoint(_ChargePoint):
     def __init__(
         self, spec: ChargerSpec, connection: ServerConnection, owner: OcppConnector, sink: Sink
     ) -> None:
-        super().__init__(spec.ocpp_id, connection, logger=logging.getLogger("ocpp.sitewatch"))
+        super().__init__(spec.ocpp_id, connection, logger=wire_log)
         self.spec, self.owner, self.sink = spec, owner, sink
         self.bucket = TokenBucket(owner.rate_per_s, owner.burst)
 

@@ -22,6 +22,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from ...contract import OCPP_ERROR_CODES, OCPP_STATUSES
 
 log = logging.getLogger(__name__)
+wire_log = logging.getLogger(__name__ + ".wire")  # the ocpp library logs every frame at INFO
+wire_log.setLevel(logging.WARNING)
 
 # contract metric → (OCPP measurand, OCPP unit, factor from contract unit)
 _MEASURANDS: Mapping[str, tuple[str, str, float]] = {
@@ -111,7 +113,7 @@ class SimChargePoint(ChargePoint):
 async def charge_point(url: str, ocpp_id: str, response_timeout: float = 10) -> AsyncIterator[SimChargePoint]:
     """Connect a simulated charge point to ``url/<ocpp_id>`` and serve its socket while in use."""
     async with connect(f"{url.rstrip('/')}/{ocpp_id}", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
-        point = SimChargePoint(ocpp_id, ws, response_timeout=response_timeout)
+        point = SimChargePoint(ocpp_id, ws, response_timeout=response_timeout, logger=wire_log)
         task = asyncio.create_task(point.start())
         try:
             yield point
