@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -227,8 +228,9 @@ def run(
     overrides = {"mqtt": {"url": broker}} if broker else {}
     try:
         settings = load_settings(**overrides).mqtt
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).splitlines()[-1], param_hint="--broker") from None
+    except ValidationError as exc:
+        reason = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise click.BadParameter(reason, param_hint="--broker") from None
     sites = _sites(ledger, compounds, language)
     start = now_ms()
     if speed > 1 and duration is not None:

@@ -170,6 +170,7 @@ class CityRunner:
         self._wall0 = time.monotonic()
         self._due: list[float] | None = None
         self._cursor = 0
+        self._next_misc = 0.0  # keep-alives and reconnects, once a second across run() calls
 
     def sim_now(self) -> int:
         """Simulated time: the start plus wall time since the start times the speed."""
@@ -200,7 +201,7 @@ class CityRunner:
             self._due = [began + self.step_s * i / max(n, 1) for i in range(n)]
         due = self._due
         end = None if duration_s is None else began + duration_s
-        next_misc = began + 1.0
+        next_misc = self._next_misc or began + 1.0
         cursor = self._cursor
         while end is None or time.monotonic() < end:
             now = time.monotonic()
@@ -223,6 +224,7 @@ class CityRunner:
             )
             self._poll(min(wait, 0.2))
         self._cursor = cursor
+        self._next_misc = next_misc
         return self.stats
 
     def close(self, timeout: float = 10.0) -> None:
