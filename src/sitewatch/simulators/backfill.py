@@ -76,11 +76,7 @@ class _Dictionary:
     def __init__(self, sites: Sequence[Site]) -> None:
         self.devices = pa.array([d.device for s in sites for d in s.devices])
         self.compounds = pa.array([s.compound for s in sites])
-        self.device_index: dict[str, int] = {}
-        for i, s in enumerate(sites):
-            for d in s.devices:
-                self.device_index[d.device] = len(self.device_index)
-            self.device_index.setdefault(f"__site__{i}", i)
+        self.device_index = {d.device: i for i, d in enumerate(d for s in sites for d in s.devices)}
 
 
 def readings_table(chunks: Sequence[Chunk], dictionary: _Dictionary, compound_index: int) -> pa.Table:

@@ -1,0 +1,59 @@
+"""The simulate commands: city ledger, backfill with every fault type, bilingual output, clear refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from sitewatch.cli import main
+from sitewatch.simulators.faults import FAULT_TYPES
+
+
+def test_city_then_backfill_one_compound_with_every_fault(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ledger = tmp_path / "city.xlsx"
+    made = runner.invoke(main, ["simulate", "city", "--compounds", "2", "--seed", "2", "--out", str(ledger),
+                                "--lang", "en"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert ledger.exists() and "ledger written to" in made.output and "households" in made.output
+    out = tmp_path / "history"
+    done = runner.invoke(main, ["simulate", "backfill", "--ledger", str(ledger), "--compound", "220103-0002",
+                                "--days", "3", "--start", "2026-10-01", "--out", str(out), "--faults", "all",
+                                "--lang", "en"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "readings/s" in done.output and "fault labels" in done.output
+    labels = pd.read_csv(out / "labels.csv", encoding="utf-8-sig")
+    assert set(labels["fault"]) == set(FAULT_TYPES)
+    readings = pd.read_parquet(out / "readings.parquet", columns=["ts_ms", "compound"])
+    assert set(readings["compound"].astype(str)) == {"220103-0002"}
+    first = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)
+    assert first <= readings["ts_ms"].min() < first + 60_000
+    assert first + 3 * 86_400_000 - 900_000 <= readings["ts_ms"].max() < first + 3 * 86_400_000
+    assert f"{len(readings):,} readings" in done.output
+    zh = runner.invoke(main, ["simulate", "backfill", "--ledger", str(ledger), "--days", "1", "--out",
+                              str(tmp_path / "zh"), "--lang", "zh-CN", "--faults", "none"])  # fmt: skip
+    assert zh.exit_code == 0 and "条读数/秒" in zh.output
+    both = pd.read_parquet(
+        tmp_path / "zh" / "readings.parquet", columns=["device", "compound"]
+    ).drop_duplicates()
+    assert both["compound"].nunique() == 2
+    assert all(str(d).startswith(f"{c}-") for d, c in zip(both["device"], both["compound"], strict=True))
+
+
+def test_refusals_are_clear(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(
+        main, ["simulate", "backfill", "--ledger", str(tmp_path / "x.xlsx"), "--out", "o"]
+    )
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    (tmp_path / "bad.xlsx").write_bytes(b"not a workbook")
+    bad = runner.invoke(main, ["simulate", "backfill", "--ledger", str(tmp_path / "bad.xlsx"), "--out",
+                               str(tmp_path / "o"), "--lang", "en"])  # fmt: skip
+    assert bad.exit_code == 2 and "cannot use the ledger" in bad.output
+    assert runner.invoke(main, ["simulate", "city", "--compounds", "0", "--out", "x.xlsx"]).exit_code == 2
+    for command in ("city", "backfill", "run"):
+        helped = runner.invoke(main, ["simulate", command, "--help"])
+        assert helped.exit_code == 0 and "--lang" in helped.output
