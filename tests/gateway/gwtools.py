@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ class Recorder:
 
     def __init__(self, url_port: int, topic_filter: str, client_id: str, **auth: str) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.arrived_ms: list[int] = []  # wall-clock arrival of each message, same order
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -60,6 +62,7 @@ class Recorder:
         def on_message(c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
             with self.lock:
                 self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+                self.arrived_ms.append(time.time_ns() // 1_000_000)
 
         self.client.on_connect = on_connect
         self.client.on_subscribe = on_subscribe
