@@ -42,7 +42,9 @@ class CameraSpec:
 def _number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
     value = spec.get(key, default)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+        raise ConnectorConfigError(
+            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
+        )
     return float(value)
 
 
@@ -62,7 +64,9 @@ class CameraConnector:
         where = f"connectors.{name}"
         entries = spec.get("cameras")
         if not isinstance(entries, list) or not entries:
-            raise ConnectorConfigError(f"{where}.cameras: list at least one camera (device, host)")
+            raise ConnectorConfigError(
+                f"{where}.cameras: list at least one camera (device, host) / 至少列出一台摄像头（device、host）"
+            )
         interval = _number(spec, "interval_s", 30, 0.01, 86_400, where)
         timeout = _number(spec, "timeout_s", 3, 0.01, 600, where)
         offline_after = int(_number(spec, "offline_after", 2, 1, 1000, where))
@@ -70,23 +74,27 @@ class CameraConnector:
         for i, entry in enumerate(entries):
             at = f"{where}.cameras[{i}]"
             if not isinstance(entry, Mapping):
-                raise ConnectorConfigError(f"{at}: must be a mapping with device and host")
+                raise ConnectorConfigError(
+                    f"{at}: must be a mapping with device and host / 须包含 device 和 host"
+                )
             raw = str(entry.get("device") or "")
             local = raw[len(context.compound) + 1 :] if raw.startswith(context.compound + "-") else raw
             try:
                 device = device_id(context.compound, local)
             except ValueError:
                 raise ConnectorConfigError(
-                    f"{at}: invalid device name {raw!r} (letters, digits, _ . : -)"
+                    f"{at}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
                 ) from None
             host = entry.get("host")
             if not isinstance(host, str) or not host:
-                raise ConnectorConfigError(f"{at}: host is required (IP address or name)")
+                raise ConnectorConfigError(
+                    f"{at}: host is required (IP address or name) / 必须填写 host（IP 地址或主机名）"
+                )
             try:
                 mode = ProbeMode(str(entry.get("probe", "auto")))
             except ValueError:
                 raise ConnectorConfigError(
-                    f"{at}: probe must be auto, rtsp or tcp, got {entry.get('probe')!r}"
+                    f"{at}: probe must be auto, rtsp or tcp, got {entry.get('probe')!r} / probe 须为 auto、rtsp 或 tcp"
                 ) from None
             cameras.append(
                 CameraSpec(
@@ -101,7 +109,7 @@ class CameraConnector:
                 )
             )
         if len({c.device for c in cameras}) != len(cameras):
-            raise ConnectorConfigError(f"{where}.cameras: a device is listed twice")
+            raise ConnectorConfigError(f"{where}.cameras: a device is listed twice / 设备重复")
         return cls(name, cameras)
 
     def devices(self) -> list[DeviceInfo]:
@@ -128,7 +136,9 @@ class CameraConnector:
             try:
                 result = await probe(cam.host, cam.port, cam.mode, cam.timeout_s, cam.path)
             except Exception as exc:  # a probe bug must not stop the other cameras
-                log.exception("camera %s: probing %s failed unexpectedly", self.name, cam.device)
+                log.exception(
+                    "camera %s: probing %s failed unexpectedly / 探测时发生意外错误", self.name, cam.device
+                )
                 result = ProbeResult(False, None, "", f"probe error: {exc}")
             failures = 0 if result.ok else failures + 1
             self._record(cam, result, failures, sink)
@@ -145,7 +155,7 @@ class CameraConnector:
             self._counters["timeouts"] += int(result.timeout)
             if failures == 1 or failures % 100 == 0:
                 log.warning(
-                    "camera %s: %s (%s:%d) probe failed: %s",
+                    "camera %s: %s (%s:%d) probe failed: %s / 摄像头探测失败",
                     self.name,
                     cam.device,
                     cam.host,
@@ -164,6 +174,13 @@ class CameraConnector:
         self._online[cam.device] = online
         self._counters["events"] += 1
         name = "online" if online else "offline"
-        log.info("camera %s: %s is %s (%s)", self.name, cam.device, name, result.detail)
+        log.info(
+            "camera %s: %s is %s (%s) / %s",
+            self.name,
+            cam.device,
+            name,
+            result.detail,
+            "摄像头在线" if online else "摄像头离线",
+        )
         attrs = {"protocol": result.protocol} if online else {"reason": result.detail[:200]}
         sink.events([Event(cam.device, KIND, now_ms(), name, None, attrs)])

@@ -24,6 +24,7 @@ from .base import ConnectorConfigError, ConnectorContext, Sink
 from .modbus_map import ReadBlock, RegisterSpec, RegisterType, decode_block, parse_register_map, plan_reads
 
 log = logging.getLogger(__name__)
+_STATE = {True: ("online", "设备在线"), False: ("offline", "设备离线")}
 
 MODBUS_KINDS = (DeviceKind.WATER_METER, DeviceKind.ELEVATOR)
 _EXCEPTION_NAMES = {
@@ -69,7 +70,9 @@ class ModbusDevice:
 def _number(spec: Mapping[str, Any], key: str, default: float, where: str, lo: float, hi: float) -> float:
     value = spec.get(key, default)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+        raise ConnectorConfigError(
+            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
+        )
     return float(value)
 
 
@@ -80,7 +83,7 @@ def _local_id(raw: Any, compound: str, where: str) -> str:
         return device_id(compound, local)
     except ValueError:
         raise ConnectorConfigError(
-            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -)"
+            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
         ) from None
 
 
@@ -88,34 +91,44 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
     """Devices of a ``type: modbus`` configuration entry; raises ConnectorConfigError when invalid."""
     maps = spec.get("register_maps", {})
     if not isinstance(maps, Mapping):
-        raise ConnectorConfigError(f"{where}.register_maps: must map a name to a list of registers")
+        raise ConnectorConfigError(
+            f"{where}.register_maps: must map a name to a list of registers / 须把名称映射到寄存器列表"
+        )
     entries = spec.get("devices")
     if not isinstance(entries, list) or not entries:
-        raise ConnectorConfigError(f"{where}.devices: list at least one device (device, kind, host, map)")
+        raise ConnectorConfigError(
+            f"{where}.devices: list at least one device (device, kind, host, map) / 至少列出一台设备（device、kind、host、map）"
+        )
     defaults = {k: _number(spec, k, v, where, 0.01, 86_400) for k, v in _DEFAULTS.items()}
     offline_after = int(_number(spec, "offline_after", 2, where, 1, 1000))
     devices: list[ModbusDevice] = []
     for i, entry in enumerate(entries):
         at = f"{where}.devices[{i}]"
         if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(f"{at}: must be a mapping")
+            raise ConnectorConfigError(f"{at}: must be a mapping / 必须是键值映射")
         try:
             kind = DeviceKind(str(entry.get("kind")))
         except ValueError:
             kind = DeviceKind.GATEWAY  # refused just below
         if kind not in MODBUS_KINDS:
             names = ", ".join(k.value for k in MODBUS_KINDS)
-            raise ConnectorConfigError(f"{at}: kind must be one of {names}, got {entry.get('kind')!r}")
+            raise ConnectorConfigError(
+                f"{at}: kind must be one of {names}, got {entry.get('kind')!r} / 设备类型不支持"
+            )
         raw_map = entry.get("map")
         if isinstance(raw_map, str):
             if raw_map not in maps:
-                raise ConnectorConfigError(f"{at}: register map {raw_map!r} is not in register_maps")
+                raise ConnectorConfigError(
+                    f"{at}: register map {raw_map!r} is not in register_maps / 寄存器表未在 register_maps 中定义"
+                )
             registers = parse_register_map(kind, maps[raw_map], f"{where}.register_maps.{raw_map}")
         else:
             registers = parse_register_map(kind, raw_map, f"{at}.map")
         host = entry.get("host")
         if not isinstance(host, str) or not host:
-            raise ConnectorConfigError(f"{at}: host is required (IP address or name)")
+            raise ConnectorConfigError(
+                f"{at}: host is required (IP address or name) / 必须填写 host（IP 地址或主机名）"
+            )
         devices.append(
             ModbusDevice(
                 device=_local_id(entry.get("device"), context.compound, at),
@@ -135,7 +148,7 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
     seen: set[str] = set()
     for dev in devices:
         if dev.device in seen:
-            raise ConnectorConfigError(f"{where}.devices: device {dev.device} is listed twice")
+            raise ConnectorConfigError(f"{where}.devices: device {dev.device} is listed twice / 设备重复")
         seen.add(dev.device)
     return devices
 
@@ -208,7 +221,11 @@ class ModbusConnector:
                 except Exception:  # one device's surprise must not stop the others
                     failures += 1
                     self._counters["errors"] += 1
-                    log.exception("modbus %s: unexpected error polling %s", self.name, dev.device)
+                    log.exception(
+                        "modbus %s: unexpected error polling %s / 轮询设备时发生意外错误",
+                        self.name,
+                        dev.device,
+                    )
                     client.close()
                 delay = dev.backoff_s(failures) - (loop.time() - started if failures == 0 else 0.0)
                 with contextlib.suppress(TimeoutError):
@@ -219,7 +236,7 @@ class ModbusConnector:
     def _liveness(self, dev: ModbusDevice, sink: Sink, *, online: bool) -> None:
         self._online[dev.device] = online
         self._counters["events"] += 1
-        log.info("modbus %s: %s is %s", self.name, dev.device, "online" if online else "offline")
+        log.info("modbus %s: %s is %s / %s", self.name, dev.device, *_STATE[online])
         sink.events([Event(dev.device, dev.kind, now_ms(), "online" if online else "offline")])
 
     async def _poll(self, client: AsyncModbusTcpClient, dev: ModbusDevice, sink: Sink) -> None:
@@ -244,7 +261,7 @@ class ModbusConnector:
                 )
                 if seen == 1 or seen % 100 == 0:  # a stuck register must not flood the log
                     log.warning(
-                        "modbus %s: %s garbage register refused (%d times): %s",
+                        "modbus %s: %s garbage register refused (%d times): %s / 寄存器数值异常，已丢弃",
                         self.name,
                         dev.device,
                         seen,
@@ -283,7 +300,7 @@ class ModbusConnector:
             self._counters["exceptions"] += 1
             self._counters["errors"] += 1
             log.warning(
-                "modbus %s: %s answered %s with exception %d (%s)",
+                "modbus %s: %s answered %s with exception %d (%s) / 设备返回 Modbus 异常",
                 self.name,
                 dev.device,
                 what,
@@ -298,5 +315,7 @@ class ModbusConnector:
         self._counters[counter] += 1
         if counter != "errors":
             self._counters["errors"] += 1
-        log.warning("modbus %s: %s (%s:%d): %s", self.name, dev.device, dev.host, dev.port, detail)
+        log.warning(
+            "modbus %s: %s (%s:%d): %s / 设备读取失败", self.name, dev.device, dev.host, dev.port, detail
+        )
         raise _PollFailed(detail)

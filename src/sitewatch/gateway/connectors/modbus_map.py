@@ -155,17 +155,21 @@ def decode_block(
 def parse_register_map(kind: DeviceKind, entries: Any, where: str) -> tuple[RegisterSpec, ...]:
     """Register specs from a configuration list; raises ConnectorConfigError naming the bad field."""
     if not isinstance(entries, list) or not entries:
-        raise ConnectorConfigError(f"{where}: a register map must be a non-empty list of registers")
+        raise ConnectorConfigError(
+            f"{where}: a register map must be a non-empty list of registers / 寄存器表必须是非空列表"
+        )
     specs: list[RegisterSpec] = []
     for i, entry in enumerate(entries):
         at = f"{where}[{i}]"
         if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(f"{at}: each register must be a mapping with metric and address")
+            raise ConnectorConfigError(
+                f"{at}: each register must be a mapping with metric and address / 每个寄存器须包含 metric 和 address"
+            )
         specs.append(_parse_spec(kind, entry, at))
     seen: dict[str, int] = {}
     for spec in specs:
         if spec.metric in seen:
-            raise ConnectorConfigError(f"{where}: metric {spec.metric!r} is mapped twice")
+            raise ConnectorConfigError(f"{where}: metric {spec.metric!r} is mapped twice / 指标重复映射")
         seen[spec.metric] = spec.address
     return tuple(specs)
 
@@ -173,36 +177,42 @@ def parse_register_map(kind: DeviceKind, entries: Any, where: str) -> tuple[Regi
 def _parse_spec(kind: DeviceKind, entry: Mapping[str, Any], at: str) -> RegisterSpec:
     unknown = set(entry) - {"metric", "address", "register", "type", "word_order", "scale", "offset", "unit"}
     if unknown:
-        raise ConnectorConfigError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        raise ConnectorConfigError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} / 未知字段")
     metric = entry.get("metric")
     spec = metric_spec(kind, str(metric))
     if spec is None:
-        raise ConnectorConfigError(f"{at}: {kind.value} has no metric {metric!r}")
+        raise ConnectorConfigError(f"{at}: {kind.value} has no metric {metric!r} / 该设备类型没有此指标")
     unit = entry.get("unit")
     if unit is not None and str(unit) != spec.unit:
         raise ConnectorConfigError(
             f"{at}: metric {metric} is in {spec.unit or 'no unit'!r}, not {unit!r}; "
-            "convert with scale/offset and state the contract unit"
+            "convert with scale/offset and state the contract unit / 单位与数据契约不符，请用 scale/offset 换算并填写契约单位"
         )
     address = entry.get("address")
     if not isinstance(address, int) or isinstance(address, bool) or not 0 <= address <= 65535:
-        raise ConnectorConfigError(f"{at}: address must be an integer 0..65535, got {address!r}")
+        raise ConnectorConfigError(
+            f"{at}: address must be an integer 0..65535, got {address!r} / 地址须为 0..65535 的整数"
+        )
     try:
         register = RegisterType(str(entry.get("register", "holding")))
         type_ = DataType(str(entry.get("type", "u16")))
     except ValueError as exc:
         raise ConnectorConfigError(
-            f"{at}: {exc}; register is holding|input, type is u16|i16|u32|i32|f32"
+            f"{at}: {exc}; register is holding|input, type is u16|i16|u32|i32|f32 / 寄存器类型为 holding|input，数据类型为 u16|i16|u32|i32|f32"
         ) from None
     word_order = str(entry.get("word_order", "big"))
     if word_order not in ("big", "little"):
-        raise ConnectorConfigError(f"{at}: word_order must be big or little, got {word_order!r}")
+        raise ConnectorConfigError(
+            f"{at}: word_order must be big or little, got {word_order!r} / 字序须为 big 或 little"
+        )
     scale, offset = entry.get("scale", 1.0), entry.get("offset", 0.0)
     for name, number in (("scale", scale), ("offset", offset)):
         if not isinstance(number, (int, float)) or isinstance(number, bool) or not math.isfinite(number):
-            raise ConnectorConfigError(f"{at}: {name} must be a finite number, got {number!r}")
+            raise ConnectorConfigError(f"{at}: {name} must be a finite number, got {number!r} / 须为有限数值")
     if scale == 0:
-        raise ConnectorConfigError(f"{at}: scale must not be 0")
+        raise ConnectorConfigError(f"{at}: scale must not be 0 / scale 不能为 0")
     if address + type_.words - 1 > 65535:
-        raise ConnectorConfigError(f"{at}: {type_.value} at {address} runs past register 65535")
+        raise ConnectorConfigError(
+            f"{at}: {type_.value} at {address} runs past register 65535 / 超出寄存器地址 65535"
+        )
     return RegisterSpec(str(metric), address, register, type_, word_order, float(scale), float(offset))

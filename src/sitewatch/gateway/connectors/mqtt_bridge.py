@@ -83,10 +83,12 @@ class MqttBridgeConnector:
         url = str(spec.get("broker") or "mqtt://127.0.0.1:1883")
         parts = urlsplit(url)
         if parts.scheme != "mqtt" or not parts.hostname:
-            raise ConnectorConfigError(f"{where}.broker: must look like mqtt://host:1883, got {url!r}")
+            raise ConnectorConfigError(
+                f"{where}.broker: must look like mqtt://host:1883, got {url!r} / 须形如 mqtt://host:1883"
+            )
         qos = spec.get("qos", 1)
         if qos not in (0, 1, 2):
-            raise ConnectorConfigError(f"{where}.qos: must be 0, 1 or 2, got {qos!r}")
+            raise ConnectorConfigError(f"{where}.qos: must be 0, 1 or 2, got {qos!r} / QoS 须为 0、1 或 2")
         offline_after = spec.get("offline_after_s", 300)
         if (
             not isinstance(offline_after, (int, float))
@@ -94,7 +96,7 @@ class MqttBridgeConnector:
             or offline_after < 0
         ):
             raise ConnectorConfigError(
-                f"{where}.offline_after_s: must be a number ≥ 0 (0: never), got {offline_after!r}"
+                f"{where}.offline_after_s: must be a number ≥ 0 (0: never), got {offline_after!r} / 须为不小于 0 的数（0 表示从不判离线）"
             )
         mappings, statuses = parse_mappings(spec, context.compound, where)
         return cls(
@@ -136,7 +138,7 @@ class MqttBridgeConnector:
             self._logged[counter] += 1
             n = self._logged[counter]
         if n == 1 or n % 100 == 0:
-            log.warning("mqtt %s: %s (%s #%d)", self.name, detail, counter, n)
+            log.warning("mqtt %s: %s (%s #%d) / 设备消息被拒绝", self.name, detail, counter, n)
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -167,7 +169,7 @@ class MqttBridgeConnector:
     ) -> None:
         if reason.is_failure:
             log.warning(
-                "mqtt %s: site broker %s:%d refused the connection: %s",
+                "mqtt %s: site broker %s:%d refused the connection: %s / 站点消息服务器拒绝连接",
                 self.name,
                 self.host,
                 self.port,
@@ -179,7 +181,7 @@ class MqttBridgeConnector:
         topics = [(m.topic, self.qos) for m in self.mappings] + [(s.topic, self.qos) for s in self.statuses]
         client.subscribe(topics)
         log.info(
-            "mqtt %s: connected to %s:%d, subscribed to %d topic filters",
+            "mqtt %s: connected to %s:%d, subscribed to %d topic filters / 已连接站点消息服务器",
             self.name,
             self.host,
             self.port,
@@ -192,7 +194,11 @@ class MqttBridgeConnector:
     ) -> None:
         self.connected.clear()
         if reason.is_failure:
-            log.warning("mqtt %s: lost the site broker (%s); reconnecting", self.name, reason)
+            log.warning(
+                "mqtt %s: lost the site broker (%s); reconnecting / 与站点消息服务器断开，正在重连",
+                self.name,
+                reason,
+            )
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         sink = self._sink
@@ -201,7 +207,9 @@ class MqttBridgeConnector:
         try:
             self.handle(message.topic, bytes(message.payload), sink)
         except Exception:  # a surprise in one message must not kill paho's network thread
-            log.exception("mqtt %s: failed to handle a message on %s", self.name, message.topic)
+            log.exception(
+                "mqtt %s: failed to handle a message on %s / 处理消息失败", self.name, message.topic
+            )
 
     # --- mapping -----------------------------------------------------------------------------
 
@@ -282,7 +290,9 @@ class MqttBridgeConnector:
             self._online[device] = online
             self._counters["events"] += 1
         name = "online" if online else "offline"
-        log.info("mqtt %s: %s is %s (%s)", self.name, device, name, why)
+        log.info(
+            "mqtt %s: %s is %s (%s) / %s", self.name, device, name, why, "设备在线" if online else "设备离线"
+        )
         sink.events([Event(device, kind, now_ms(), name, None, {"reason": why})])
 
     def _expire(self, sink: Sink) -> None:

@@ -178,7 +178,7 @@ def _kind(raw: Any, at: str) -> DeviceKind:
         kind = DeviceKind.GATEWAY
     if kind is DeviceKind.GATEWAY:
         names = ", ".join(k.value for k in DeviceKind if k is not DeviceKind.GATEWAY)
-        raise ConnectorConfigError(f"{at}: kind must be one of {names}, got {raw!r}")
+        raise ConnectorConfigError(f"{at}: kind must be one of {names}, got {raw!r} / 设备类型不支持")
     return kind
 
 
@@ -191,7 +191,7 @@ def _filter(raw: Any, at: str) -> str:
         or "#" in levels[:-1]
     ):
         raise ConnectorConfigError(
-            f"{at}: topic must be an MQTT filter like site/lights/+/telemetry, got {raw!r}"
+            f"{at}: topic must be an MQTT filter like site/lights/+/telemetry, got {raw!r} / topic 须为 MQTT 主题过滤器"
         )
     return topic
 
@@ -203,14 +203,14 @@ def parse_mappings(
     entries = spec.get("topics")
     if not isinstance(entries, list) or not entries:
         raise ConnectorConfigError(
-            f"{where}.topics: list at least one topic mapping (topic, kind, device, fields)"
+            f"{where}.topics: list at least one topic mapping (topic, kind, device, fields) / 至少列出一个主题映射（topic、kind、device、fields）"
         )
     mappings: list[TopicMapping] = []
     statuses: list[StatusMapping] = []
     for i, entry in enumerate(entries):
         at = f"{where}.topics[{i}]"
         if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(f"{at}: must be a mapping")
+            raise ConnectorConfigError(f"{at}: must be a mapping / 必须是键值映射")
         topic = _filter(entry.get("topic"), at)
         kind = _kind(entry.get("kind"), at)
         template = str(entry.get("device") or "")
@@ -219,7 +219,7 @@ def parse_mappings(
         if probe is None:
             raise ConnectorConfigError(
                 f"{at}: device {template!r} must name a device, using {{0}}..{{{max(wildcards - 1, 0)}}} "
-                "for the topic's wildcard levels"
+                "for the topic's wildcard levels / device 模板须用 {0} 等占位符对应主题中的通配层级"
             )
         if entry.get("status"):
             statuses.append(StatusMapping(topic, kind, template))
@@ -227,23 +227,27 @@ def parse_mappings(
         fields = entry.get("fields")
         if not isinstance(fields, Mapping) or not fields:
             raise ConnectorConfigError(
-                f"{at}.fields: map JSON fields to {kind.value} metrics, e.g. {{watts: power}}"
+                f"{at}.fields: map JSON fields to {kind.value} metrics, e.g. {{watts: power}} / 须把 JSON 字段映射到该设备类型的指标"
             )
         for path, metric in fields.items():
             if metric_spec(kind, str(metric)) is None:
-                raise ConnectorConfigError(f"{at}.fields.{path}: {kind.value} has no metric {metric!r}")
+                raise ConnectorConfigError(
+                    f"{at}.fields.{path}: {kind.value} has no metric {metric!r} / 该设备类型没有此指标"
+                )
         scale = entry.get("scale") or {}
         if not isinstance(scale, Mapping) or any(
             not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v == 0
             for v in scale.values()
         ):
-            raise ConnectorConfigError(f"{at}.scale: map metrics to non-zero numbers")
+            raise ConnectorConfigError(
+                f"{at}.scale: map metrics to non-zero numbers / 须把指标映射到非零数值"
+            )
         allowed = entry.get("devices") or []
         if not isinstance(allowed, list):
-            raise ConnectorConfigError(f"{at}.devices: must be a list of device names")
+            raise ConnectorConfigError(f"{at}.devices: must be a list of device names / 须为设备名称列表")
         ids = frozenset(device_of(str(d), [], compound) or "" for d in allowed)
         if "" in ids:
-            raise ConnectorConfigError(f"{at}.devices: invalid device name in {allowed!r}")
+            raise ConnectorConfigError(f"{at}.devices: invalid device name in {allowed!r} / 设备名称无效")
         ts_field = entry.get("timestamp_field")
         mappings.append(
             TopicMapping(

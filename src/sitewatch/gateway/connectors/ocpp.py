@@ -96,7 +96,9 @@ def _iso_now() -> str:
 def _number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
     value = spec.get(key, default)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+        raise ConnectorConfigError(
+            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
+        )
     return float(value)
 
 
@@ -107,7 +109,7 @@ def _device(raw: Any, compound: str, where: str) -> str:
         return device_id(compound, local)
     except ValueError:
         raise ConnectorConfigError(
-            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -)"
+            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
         ) from None
 
 
@@ -156,7 +158,11 @@ class _CentralChargePoint(_ChargePoint):
         """Accept the charger and tell it the heartbeat interval."""
         self.owner.counters_["boots"] += 1
         log.info(
-            "ocpp %s: %s booted (%s %s)", self.owner.name, self.id, charge_point_vendor, charge_point_model
+            "ocpp %s: %s booted (%s %s) / 充电桩已启动",
+            self.owner.name,
+            self.id,
+            charge_point_vendor,
+            charge_point_model,
         )
         return call_result.BootNotification(
             current_time=_iso_now(),
@@ -240,35 +246,43 @@ class OcppConnector:
         where = f"connectors.{name}"
         entries = spec.get("chargers")
         if not isinstance(entries, list) or not entries:
-            raise ConnectorConfigError(f"{where}.chargers: list at least one charger (device, ocpp_id)")
+            raise ConnectorConfigError(
+                f"{where}.chargers: list at least one charger (device, ocpp_id) / 至少列出一台充电桩（device、ocpp_id）"
+            )
         chargers: list[ChargerSpec] = []
         for i, entry in enumerate(entries):
             at = f"{where}.chargers[{i}]"
             if not isinstance(entry, Mapping):
-                raise ConnectorConfigError(f"{at}: must be a mapping with device and ocpp_id")
+                raise ConnectorConfigError(
+                    f"{at}: must be a mapping with device and ocpp_id / 须包含 device 和 ocpp_id"
+                )
             device = _device(entry.get("device"), context.compound, at)
             ocpp_id = str(entry.get("ocpp_id") or device.removeprefix(context.compound + "-"))
             if not ocpp_id.isprintable() or "/" in ocpp_id or len(ocpp_id) > 64:
                 raise ConnectorConfigError(
-                    f"{at}: ocpp_id {ocpp_id!r} must be printable, without '/', ≤ 64 chars"
+                    f"{at}: ocpp_id {ocpp_id!r} must be printable, without '/', ≤ 64 chars / ocpp_id 须为可打印字符、不含 '/'、不超过 64 个字符"
                 )
             raw_connectors = entry.get("connectors") or {}
             if not isinstance(raw_connectors, Mapping):
-                raise ConnectorConfigError(f"{at}.connectors: must map connector ids to device names")
+                raise ConnectorConfigError(
+                    f"{at}.connectors: must map connector ids to device names / 须把枪号映射到设备名称"
+                )
             connectors: dict[int, str] = {}
             for key, value in raw_connectors.items():
                 if not str(key).isdigit() or int(key) < 1:
                     raise ConnectorConfigError(
-                        f"{at}.connectors: connector id {key!r} must be an integer ≥ 1"
+                        f"{at}.connectors: connector id {key!r} must be an integer ≥ 1 / 枪号须为不小于 1 的整数"
                     )
                 connectors[int(key)] = _device(value, context.compound, f"{at}.connectors.{key}")
             chargers.append(ChargerSpec(ocpp_id, device, connectors))
         ids = [c.ocpp_id for c in chargers]
         if len(set(ids)) != len(ids):
-            raise ConnectorConfigError(f"{where}.chargers: an ocpp_id is listed twice")
+            raise ConnectorConfigError(f"{where}.chargers: an ocpp_id is listed twice / ocpp_id 重复")
         host = spec.get("host", "0.0.0.0")
         if not isinstance(host, str) or not host:
-            raise ConnectorConfigError(f"{where}.host: must be an address to listen on, e.g. 0.0.0.0")
+            raise ConnectorConfigError(
+                f"{where}.host: must be an address to listen on, e.g. 0.0.0.0 / 须为监听地址，例如 0.0.0.0"
+            )
         return cls(
             name,
             chargers,
@@ -304,7 +318,9 @@ class OcppConnector:
         self.counters_[counter] += 1
         self._logged[counter] += 1
         if self._logged[counter] == 1 or self._logged[counter] % 100 == 0:
-            log.warning("ocpp %s: %s (%s #%d)", self.name, detail, counter, self._logged[counter])
+            log.warning(
+                "ocpp %s: %s (%s #%d) / 充电桩消息被拒绝", self.name, detail, counter, self._logged[counter]
+            )
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -323,7 +339,12 @@ class OcppConnector:
         ) as server:
             self.bound_port = _port_of(server)
             self.listening.set()
-            log.info("ocpp %s: central system listening on %s:%s", self.name, self.host, self.bound_port)
+            log.info(
+                "ocpp %s: central system listening on %s:%s / OCPP 中央系统已监听",
+                self.name,
+                self.host,
+                self.bound_port,
+            )
             await stop.wait()
         self.listening.clear()
 
@@ -364,7 +385,9 @@ class OcppConnector:
 
     def _liveness(self, spec: ChargerSpec, sink: Sink, *, online: bool) -> None:
         name = "online" if online else "offline"
-        log.info("ocpp %s: %s is %s", self.name, spec.ocpp_id, name)
+        log.info(
+            "ocpp %s: %s is %s / %s", self.name, spec.ocpp_id, name, "充电桩在线" if online else "充电桩离线"
+        )
         self._emit(sink, [Event(d, KIND, now_ms(), name) for d in spec.all_devices])
 
     def _emit(self, sink: Sink, events: list[Event]) -> None:
