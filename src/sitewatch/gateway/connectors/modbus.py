@@ -24,6 +24,8 @@ from .base import ConnectorConfigError, ConnectorContext, Sink
 from .modbus_map import ReadBlock, RegisterSpec, RegisterType, decode_block, parse_register_map, plan_reads
 
 log = logging.getLogger(__name__)
+# pymodbus logs each failed request without saying which device; this connector logs them itself
+logging.getLogger("pymodbus.logging").setLevel(logging.CRITICAL)
 _STATE = {True: ("online", "设备在线"), False: ("offline", "设备离线")}
 
 MODBUS_KINDS = (DeviceKind.WATER_METER, DeviceKind.ELEVATOR)
@@ -166,6 +168,7 @@ class ModbusConnector:
         self._counters: Counter[str] = Counter()
         self._online: dict[str, bool | None] = {d.device: None for d in devices}
         self._garbage_seen: Counter[tuple[str, str]] = Counter()
+        self._streak: Counter[str] = Counter()  # failed polls in a row, per device
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> ModbusConnector:
@@ -210,16 +213,16 @@ class ModbusConnector:
                 started = loop.time()
                 try:
                     await self._poll(client, dev, sink)
-                    failures = 0
+                    failures = self._streak[dev.device] = 0
                     if self._online[dev.device] is not True:
                         self._liveness(dev, sink, online=True)
                 except _PollFailed:
-                    failures += 1
+                    failures = self._streak[dev.device] = failures + 1
                     client.close()
                     if failures >= dev.offline_after and self._online[dev.device] is not False:
                         self._liveness(dev, sink, online=False)
                 except Exception:  # one device's surprise must not stop the others
-                    failures += 1
+                    failures = self._streak[dev.device] = failures + 1
                     self._counters["errors"] += 1
                     log.exception(
                         "modbus %s: unexpected error polling %s / 轮询设备时发生意外错误",
@@ -315,7 +318,10 @@ class ModbusConnector:
         self._counters[counter] += 1
         if counter != "errors":
             self._counters["errors"] += 1
-        log.warning(
-            "modbus %s: %s (%s:%d): %s / 设备读取失败", self.name, dev.device, dev.host, dev.port, detail
-        )
+        streak = self._streak[dev.device] + 1
+        if streak == 1 or streak % 100 == 0:  # the first failure of a streak, then every 100th
+            log.warning(
+                "modbus %s: %s (%s:%d): %s (failed %d times in a row) / 设备读取失败",
+                self.name, dev.device, dev.host, dev.port, detail, streak,
+            )  # fmt: skip
         raise _PollFailed(detail)
