@@ -12,6 +12,8 @@ BENCHMARKS = {
     "ingest": "sitewatch.ingest.bench:bench_ingest",
     "assets": "sitewatch.assets.bench:bench_assets",
     "store": "sitewatch.store.bench:bench_store",
+    "modbus": "sitewatch.gateway.connectors.modbus_bench:bench_modbus",
+    "ocpp": "sitewatch.gateway.connectors.ocpp_bench:bench_ocpp",
 }
 
 
