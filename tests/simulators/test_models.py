@@ -113,3 +113,21 @@ def test_same_seed_same_data_other_seed_other_data(sites: list[Site]) -> None:
     a, b, c = run(4), run(4), run(5)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+def test_elevators_are_maintained_every_fifteen_days(
+    month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame], wide: pd.DataFrame
+) -> None:
+    _, _, events = month
+    maint = events[events["event"] == "maintenance_mode"].sort_values("ts_ms")
+    elevators = {d for d in wide.index.get_level_values("device").unique() if "-EL" in d}
+    assert set(maint["device"]) == elevators
+    for device, rows in maint.groupby("device"):
+        starts = rows[rows["active"] == True]["ts_ms"].to_numpy()  # noqa: E712
+        ends = rows[rows["active"] == False]["ts_ms"].to_numpy()  # noqa: E712
+        assert len(starts) == 2 and len(ends) == 2  # 30 days, one visit per 15 days
+        assert np.diff(starts)[0] == 15 * 86_400_000
+        assert ((ends - starts) == 3_600_000).all()  # an hour out of use
+        during = wide.loc[device]
+        inside = during[(during.index >= starts[0]) & (during.index < ends[0])]
+        assert (inside["run_state"] == 5).all() and inside["trip_count"].nunique() == 1

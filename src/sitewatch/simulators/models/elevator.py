@@ -8,14 +8,20 @@ import numpy as np
 import numpy.typing as npt
 
 from ...contract import DeviceKind
-from ..clock import people_activity
+from ..clock import local_day, local_hour, people_activity
 from ..faults import FaultView
 from ..site import Device
 from .base import I64, KindModel, Output, RawEvent, cumulative
 
+MAINTENANCE_EVERY_DAYS = 15
+
 
 class ElevatorModel(KindModel):
-    """One elevator per renovated entrance; reports every 60 s (Modbus poll of the controller)."""
+    """One elevator per renovated entrance; reports every 60 s (Modbus poll of the controller).
+
+    Trips follow residents' routines; the contractor's half-monthly maintenance takes each elevator
+    out of use for an hour (run state ``maintenance``, event ``maintenance_mode``).
+    """
 
     kind = DeviceKind.ELEVATOR
     metrics = ("trip_count", "door_cycles", "door_faults", "vibration_rms", "motor_current",
@@ -39,6 +45,10 @@ class ElevatorModel(KindModel):
         self.door_faults = np.round(self.trips * rng.uniform(2e-4, 6e-4, n))
         self.vibration = rng.uniform(0.12, 0.28, n)
         self.rated_current = self.attr("rated_load_kg", 800.0) / 800.0 * rng.uniform(14.0, 18.0, n)
+        # Maintenance at least every 15 days (TSG T5002): each elevator has its day in the cycle and its hour.
+        self.service_day = rng.integers(0, MAINTENANCE_EVERY_DAYS, n)
+        self.service_hour = rng.choice([9.0, 10.0, 14.0, 15.0], n)
+        self.in_service = np.zeros(n, dtype=bool)
 
     def generate(self, rows: I64, times: I64, faults: FaultView) -> Output:
         """Trips as a Poisson process driven by residents' activity; faults change doors, vibration, state."""
@@ -48,8 +58,13 @@ class ElevatorModel(KindModel):
         entrapped = faults.mask("entrapment", rows, times)
         burst = faults.mask("door_fault_burst", rows, times)
         wear = faults.progress("bearing_wear", rows, times)
+        day, hour = local_day(times), local_hour(times)
+        service = (np.mod(day + self.service_day[rows, None], MAINTENANCE_EVERY_DAYS) == 0) & (
+            (hour >= self.service_hour[rows, None]) & (hour < self.service_hour[rows, None] + 1.0)
+        )
+        service &= ~entrapped
         trips = rng.poisson(self.daily_trips[rows, None] / 24.0 * act * self.dt_h).astype(np.float64)
-        trips[entrapped] = 0.0
+        trips[entrapped | service] = 0.0
         door_faults = rng.poisson(np.where(burst, self.interval_s / 420.0, 3e-4 * trips)).astype(np.float64)
         doors = 2.0 * trips + rng.poisson(0.15 * trips + door_faults)
         trip_count = cumulative(self.trips[rows], trips)
@@ -63,6 +78,7 @@ class ElevatorModel(KindModel):
         u = rng.random(shape)
         run_state = np.where(u < busy, np.where(u < busy * 0.4, 1.0, np.where(u < busy * 0.8, 2.0, 3.0)), 0.0)
         run_state = np.where(burst & (rng.random(shape) < 0.35), 3.0, run_state)  # door stuck open
+        run_state = np.where(service, 5.0, run_state)
         run_state = np.where(entrapped, 4.0, run_state)
         moving = (run_state == 1.0) | (run_state == 2.0)
         load = np.where(run_state > 0.0, np.clip(rng.gamma(2.0, 11.0, shape), 5.0, 95.0), 0.0)
@@ -86,6 +102,10 @@ class ElevatorModel(KindModel):
             "entrapment": entrapped.astype(np.float64),
         }
         events: list[RawEvent] = []
+        before = np.concatenate([self.in_service[rows, None], service[:, :-1]], axis=1)
+        for i, j in zip(*np.nonzero(service != before), strict=True):
+            events.append((int(i), int(times[i, j]), "maintenance_mode", bool(service[i, j]), {}))
+        self.in_service[rows] = service[:, -1]
         for i, j in zip(*np.nonzero(door_faults), strict=True):
             for _ in range(int(door_faults[i, j])):
                 ts = int(times[i, j]) - int(rng.integers(0, self.interval_ms))
