@@ -321,7 +321,7 @@ class ModbusConnector:
         streak = self._streak[dev.device] + 1
         if streak == 1 or streak % 100 == 0:  # the first failure of a streak, then every 100th
             log.warning(
-                "modbus %s: %s (%s:%d): %s (failed %d times in a row) / 设备读取失败",
+                "modbus %s: %s (%s:%d): %s (failure %d in a row) / 设备读取失败",
                 self.name, dev.device, dev.host, dev.port, detail, streak,
             )  # fmt: skip
         raise _PollFailed(detail)

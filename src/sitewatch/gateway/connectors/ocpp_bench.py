@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
 
@@ -99,6 +100,8 @@ async def _run(chargers: int, duration: float) -> dict[str, float]:
 @click.option("--lang", type=LANGS, default="zh-CN", show_default=True, help="Language of the output.")
 def bench_ocpp(chargers: int, duration: float, lang: str) -> None:
     """Drive the OCPP central system with simulated charge points; print calls/s and round trips."""
+    # one line per device going online would bury the figures
+    logging.getLogger("sitewatch.gateway.connectors").setLevel(logging.WARNING)
     result = asyncio.run(_run(chargers, duration))
     zh = lang.lower().startswith("zh")
     table = Table(title="OCPP 中央系统基准" if zh else "OCPP central system benchmark")
