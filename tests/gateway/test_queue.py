@@ -106,16 +106,23 @@ def test_sink_refuses_foreign_devices_and_bad_values(tmp_path: Path) -> None:
             Sample("999999-0001-WM1", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": 1.0}),
             Sample(f"{C}-WM2", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": math.nan, "bogus": 1.0}),
             Sample(f"{C}-WM3", DeviceKind.WATER_METER, 1_700_000_000_000, {"battery": 150.0, "flow": 2.0}),
+            Sample(
+                f"{C}-WM4", DeviceKind.WATER_METER, 1_700_000_000_000, {"tamper": 0.5, "reverse_flow": 1.0}
+            ),
+            Sample(f"{C}-EL1", DeviceKind.ELEVATOR, 1_700_000_000_000, {"run_state": 2.5, "trip_count": 7}),
         ]
     )
     snap = counters.snapshot()
-    assert snap["read"] == 7
-    assert snap["rejected"] == 4  # foreign device (1), NaN and unknown metric (2), out of range (1)
-    assert snap["buffered"] == 3
-    assert q.readings == 3 and woken
+    assert snap["read"] == 11
+    # foreign device (1), NaN and unknown metric (2), out of range (1), flag 0.5 (1), state 2.5 (1)
+    assert snap["rejected"] == 6
+    assert snap["buffered"] == 5
+    assert q.readings == 5 and woken
     bodies = [orjson.loads(r.body) for r in q.claim(0, None, 10, 10**6)]
-    assert [b["device"] for b in bodies] == [f"{C}-WM1", f"{C}-WM3"]
+    assert [b["device"] for b in bodies] == [f"{C}-WM1", f"{C}-WM3", f"{C}-WM4", f"{C}-EL1"]
     assert bodies[1]["values"] == {"flow": 2.0}
+    assert bodies[2]["values"] == {"reverse_flow": 1.0}
+    assert bodies[3]["values"] == {"trip_count": 7.0}  # an int is accepted as a number
 
 
 def test_sink_events_and_liveness(tmp_path: Path) -> None:

@@ -10,13 +10,28 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from ..contract import KINDS, DeviceKind, Event, Sample, device_belongs_to
+from ..contract import KINDS, DeviceKind, Event, MetricType, Sample, device_belongs_to
 from .counters import Counters
 from .queue import DiskQueue, Dropped, Item, Kind
 
 log = logging.getLogger(__name__)
 
 _WARN_EVERY_S = 10.0
+# metric -> (min, max) of the metrics whose only rule is the range (gauges and counters)
+_RANGES = {
+    kind: {
+        name: (spec.minimum, spec.maximum)
+        for name, spec in kspec.metrics.items()
+        if spec.type in (MetricType.GAUGE, MetricType.COUNTER)
+    }
+    for kind, kspec in KINDS.items()
+}
+_FLAGS = {
+    (kind, name)
+    for kind, kspec in KINDS.items()
+    for name, spec in kspec.metrics.items()
+    if spec.type is MetricType.FLAG
+}
 
 
 class QueueSink:
@@ -49,8 +64,17 @@ class QueueSink:
                 self._warn(problem, f"sample refused: {problem}")
                 continue
             values: dict[str, float] = {}
-            specs = KINDS[DeviceKind(sample.kind)].metrics
+            kind = sample.kind if type(sample.kind) is DeviceKind else DeviceKind(sample.kind)
+            ranges = _RANGES[kind]
+            specs = KINDS[kind].metrics
             for metric, value in sample.values.items():
+                bounds = ranges.get(metric)  # fast path: a float gauge/counter inside its range
+                if bounds is not None and type(value) is float and bounds[0] <= value <= bounds[1]:
+                    values[metric] = value
+                    continue
+                if (value == 0.0 or value == 1.0) and (kind, metric) in _FLAGS and type(value) is float:
+                    values[metric] = value
+                    continue
                 spec = specs.get(metric)
                 why = (
                     f"{sample.kind} has no metric {metric!r}"
@@ -68,7 +92,7 @@ class QueueSink:
                     values[metric] = float(value)
             if values:
                 body = orjson.dumps(
-                    {"device": sample.device, "kind": str(sample.kind), "ts": sample.ts_ms, "values": values}
+                    {"device": sample.device, "kind": kind.value, "ts": sample.ts_ms, "values": values}
                 )
                 items.append(Item(Kind.SAMPLE, sample.device, len(values), body))
         self.counters.add("read", read)
@@ -103,10 +127,11 @@ class QueueSink:
     def _identity(self, device: str, kind: object, ts: object) -> str | None:
         if not isinstance(device, str) or not device_belongs_to(device, self.compound):
             return f"device {device!r} is not a device of compound {self.compound!r}"
-        try:
-            DeviceKind(str(kind))
-        except ValueError:
-            return f"{device}: unknown device kind {kind!r}"
+        if type(kind) is not DeviceKind:
+            try:
+                DeviceKind(str(kind))
+            except ValueError:
+                return f"{device}: unknown device kind {kind!r}"
         if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
             return f"{device}: timestamp {ts!r} is not integer epoch milliseconds"
         return None
