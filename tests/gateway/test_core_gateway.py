@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Callable
@@ -23,7 +24,8 @@ from gwtools import (
     wait_for,
 )
 
-from sitewatch.contract import Channel, DeviceKind, topic
+from sitewatch.contract import Channel, DeviceInfo, DeviceKind, Sample, now_ms, topic
+from sitewatch.gateway.connectors.base import Sink
 from sitewatch.gateway.runtime import Gateway
 from sitewatch.services import LocalService, MosquittoService
 
@@ -198,3 +200,43 @@ def test_counters_are_published_as_contract_valid_gateway_samples(
     assert {"read_total", "acked_total", "queue_depth", "dropped_total", "devices_online"} <= metrics
     assert max(r.value for r in own if r.metric == "devices_online") == 4
     assert gw.queue.load_meta is not None
+
+
+class _FlakyConnector:
+    """Raises on its first run, then hands over a few samples and reports its own counters."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def devices(self) -> list[DeviceInfo]:
+        return [DeviceInfo(f"{COMPOUND}-FL0001", DeviceKind.STREETLIGHT, "test")]
+
+    def counters(self) -> dict[str, int]:
+        return {"reads": self.runs, "errors": 3}
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        self.runs += 1
+        if self.runs == 1:
+            raise RuntimeError("device bus exploded")
+        ts = now_ms()
+        sink.samples(
+            [Sample(f"{COMPOUND}-FL0001", DeviceKind.STREETLIGHT, ts + i, {"power": 40.0}) for i in range(5)]
+        )
+        await stop.wait()
+
+
+def test_a_crashing_connector_is_counted_and_restarted(mosquitto: MosquittoService, tmp_path: Path) -> None:
+    flaky = _FlakyConnector()
+    gw = Gateway(config(tmp_path, mosquitto.port, connectors=[]), connectors=[flaky])
+    gw.restart_delay_s = 0.1
+    runner = GatewayThread(gw)
+    try:
+        wait_for(lambda: gw.counters.get("acknowledged") == 5, 10, "samples after the restart")
+        snap = gw.snapshot()
+    finally:
+        runner.stop()
+    assert flaky.runs == 2 and snap["connector_crashes"] == 1
+    assert snap["connector_errors"] == 1 + 3  # the crash plus the connector's own errors
+    assert snap["flaky.reads"] == 2 and snap["flaky.errors"] == 3

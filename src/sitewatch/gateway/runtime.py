@@ -21,7 +21,6 @@ from .sink import QueueSink
 
 log = logging.getLogger(__name__)
 
-_RESTART_DELAY_S = 5.0
 _STATIC_FIELDS = ("compound", "gateway", "mqtt", "queue")
 
 
@@ -31,6 +30,8 @@ class Gateway:
     ``connectors`` overrides the ones built from ``config`` (for embedding and tests);
     ``config_path`` is what the ``reload`` command re-reads.
     """
+
+    restart_delay_s = 5.0  # pause before restarting a connector whose task raised
 
     def __init__(
         self,
@@ -167,10 +168,10 @@ class Gateway:
                 log.exception(
                     "connector %s failed; restarting in %.0f s / 连接器异常，稍后重启",
                     connector.name,
-                    _RESTART_DELAY_S,
+                    self.restart_delay_s,
                 )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), _RESTART_DELAY_S)
+                    await asyncio.wait_for(stop.wait(), self.restart_delay_s)
 
     async def _report_counters(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
