@@ -119,7 +119,7 @@ class ChargerModel(KindModel):
         load = power / self.rated[rows, None]
         temperature = ambient + 4.0 + 14.0 * load + rng.normal(0.0, 0.4, (k, n))
         temperature = np.where(
-            hot, ambient + rng.uniform(68.0, 78.0, (k, n)) - np.minimum(ambient, 0.0), temperature
+            hot, rng.uniform(72.0, 85.0, (k, n)) + 0.3 * np.maximum(ambient, 0.0), temperature
         )
         values: dict[str, npt.NDArray[Any]] = {
             "status": status,
