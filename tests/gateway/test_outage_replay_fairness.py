@@ -59,9 +59,9 @@ def test_live_readings_flow_while_a_backlog_drains(
     assert len(interleaved) >= 3, (
         f"{len(interleaved)} live messages during a {last_replay - first_replay}-message replay"
     )
-    # and they were fresh: a live sample waited well under a second while the backlog drained
+    # and they were fresh: no live sample waited for the backlog (2 s leaves room for a loaded CI)
     lateness = []
     for i in interleaved:
         body = orjson.loads(messages[i][1])
         lateness += [arrived[i] - s["ts"] for s in body["samples"] if s["device"] == live_device]
-    assert lateness and max(lateness) < 1000, sorted(lateness)[-5:]
+    assert lateness and max(lateness) < 2000, sorted(lateness)[-5:]
