@@ -312,3 +312,29 @@ def test_device_goes_offline_and_comes_back() -> None:
             await server.stop()
 
     asyncio.run(scenario())
+
+
+def test_devices_behind_one_endpoint_share_a_connection_pool() -> None:
+    async def scenario() -> None:
+        port = free_port()
+        units = [ModbusUnit(u, REGISTER_MAPS[DeviceKind.WATER_METER], MeterModel()) for u in range(1, 7)]
+        units[5].fault = "exception"
+        server = ModbusDeviceServer(units, port=port)
+        await server.start()
+        spec = connector_spec([device(f"WM-{u}", "water_meter", port, u) for u in range(1, 7)])
+        spec["connections_per_endpoint"] = 2
+        connector = build_connector(spec, CTX)
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        try:
+            await wait_for(lambda: all(len(sink.of(f"C001-WM-{u}")) >= 3 for u in range(1, 6)))
+            assert server._server is not None
+            assert 1 <= len(server._server.active_connections) <= 2
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            await server.stop()
+        assert sink.of("C001-WM-6") == []
+        assert connector.counters()["exceptions"] >= 1
+
+    asyncio.run(scenario())

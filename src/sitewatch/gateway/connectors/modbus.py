@@ -1,7 +1,9 @@
 """Modbus TCP polling for water meters and elevator controllers (pymodbus async client).
 
-Every device is polled by its own task over its own connection, so a slow or dead device only
-delays itself. Register maps (see modbus_map.py) turn registers into contract metrics. A failed
+Every device is polled by its own task, over its own connection or, with
+``connections_per_endpoint``, over a small pool of connections shared by the devices behind one
+address (an RS485-to-Ethernet gateway that accepts only a few clients); a slow or dead device
+delays only itself, or holds one pooled connection for at most its timeout. Register maps (see modbus_map.py) turn registers into contract metrics. A failed
 poll backs off exponentially up to ``backoff_max_s``; after ``offline_after`` failed polls in a
 row the device is reported offline, and online again on its first good poll.
 """
@@ -162,8 +164,9 @@ class _PollFailed(Exception):
 class ModbusConnector:
     """Polls Modbus TCP devices concurrently; one task and one connection per device."""
 
-    def __init__(self, name: str, devices: list[ModbusDevice]) -> None:
+    def __init__(self, name: str, devices: list[ModbusDevice], connections_per_endpoint: int = 0) -> None:
         self.name = name
+        self.connections_per_endpoint = connections_per_endpoint  # 0: one connection per device
         self._devices = devices
         self._counters: Counter[str] = Counter()
         self._online: dict[str, bool | None] = {d.device: None for d in devices}
@@ -174,7 +177,9 @@ class ModbusConnector:
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> ModbusConnector:
         """Build from a ``type: modbus`` entry of gateway.yaml."""
         name = str(spec.get("name") or "modbus")
-        return cls(name, parse_devices(spec, context, f"connectors.{name}"))
+        where = f"connectors.{name}"
+        shared = int(_number(spec, "connections_per_endpoint", 0, where, 0, 64))
+        return cls(name, parse_devices(spec, context, where), shared)
 
     def devices(self) -> list[DeviceInfo]:
         """Devices this connector polls."""
@@ -200,16 +205,44 @@ class ModbusConnector:
 
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         """Poll every device until ``stop`` is set."""
-        await asyncio.gather(*(self._serve(d, sink, stop) for d in self._devices))
+        pools: dict[tuple[str, int], asyncio.Queue[AsyncModbusTcpClient]] = {}
+        if self.connections_per_endpoint:
+            for (host, port), devs in self._endpoints().items():
+                pool: asyncio.Queue[AsyncModbusTcpClient] = asyncio.Queue()
+                timeout = max(d.timeout_s for d in devs)
+                for n in range(min(self.connections_per_endpoint, len(devs))):
+                    pool.put_nowait(_client(host, port, timeout, f"{host}:{port}#{n}"))
+                pools[(host, port)] = pool
+        try:
+            await asyncio.gather(
+                *(self._serve(d, sink, stop, pools.get((d.host, d.port))) for d in self._devices)
+            )
+        finally:
+            for pool in pools.values():
+                while not pool.empty():
+                    pool.get_nowait().close()
 
-    async def _serve(self, dev: ModbusDevice, sink: Sink, stop: asyncio.Event) -> None:
-        client = AsyncModbusTcpClient(
-            dev.host, port=dev.port, timeout=dev.timeout_s, retries=0, reconnect_delay=0, name=dev.device
-        )
+    def _endpoints(self) -> dict[tuple[str, int], list[ModbusDevice]]:
+        out: dict[tuple[str, int], list[ModbusDevice]] = {}
+        for dev in self._devices:
+            out.setdefault((dev.host, dev.port), []).append(dev)
+        return out
+
+    async def _serve(
+        self,
+        dev: ModbusDevice,
+        sink: Sink,
+        stop: asyncio.Event,
+        pool: asyncio.Queue[AsyncModbusTcpClient] | None,
+    ) -> None:
+        own = _client(dev.host, dev.port, dev.timeout_s, dev.device) if pool is None else None
         failures = 0
         loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
+                client = own or await _borrow(pool, stop)  # type: ignore[arg-type]
+                if client is None:
+                    break
                 started = loop.time()
                 try:
                     await self._poll(client, dev, sink)
@@ -230,11 +263,15 @@ class ModbusConnector:
                         dev.device,
                     )
                     client.close()
+                finally:
+                    if pool is not None:
+                        pool.put_nowait(client)
                 delay = dev.backoff_s(failures) - (loop.time() - started if failures == 0 else 0.0)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(delay, 0.0))
         finally:
-            client.close()
+            if own is not None:
+                own.close()
 
     def _liveness(self, dev: ModbusDevice, sink: Sink, *, online: bool) -> None:
         self._online[dev.device] = online
@@ -325,3 +362,22 @@ class ModbusConnector:
                 self.name, dev.device, dev.host, dev.port, detail, streak,
             )  # fmt: skip
         raise _PollFailed(detail)
+
+
+def _client(host: str, port: int, timeout: float, name: str) -> AsyncModbusTcpClient:
+    # no retries and no automatic reconnect: the connector's own backoff decides when to try again
+    return AsyncModbusTcpClient(host, port=port, timeout=timeout, retries=0, reconnect_delay=0, name=name)
+
+
+async def _borrow(
+    pool: asyncio.Queue[AsyncModbusTcpClient], stop: asyncio.Event
+) -> AsyncModbusTcpClient | None:
+    """A connection from the endpoint's pool, or None once ``stop`` is set."""
+    getter = asyncio.ensure_future(pool.get())
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if getter in done:
+        return getter.result()
+    getter.cancel()
+    return None

@@ -184,6 +184,7 @@ class SimulatedSite:
                     "timeout_s": 2.0,
                     "backoff_max_s": 300.0,
                     "offline_after": 2,
+                    "connections_per_endpoint": 4,  # a building's RS485 gateway takes few clients
                     "register_maps": dict(sorted(maps.items())),
                     "devices": devices,
                 }
