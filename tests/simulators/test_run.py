@@ -112,14 +112,15 @@ def test_compounds_publish_as_their_gateways(
         offline = [b.message for b in births if b.message and not b.message.online]
         assert len(online) == 1 and len(offline) == 1
         assert online[0].gateway == site.gateway and online[0].bdseq == offline[0].bdseq
-        assert {d.device for d in online[0].devices} == {d.device for d in site.devices}
-        readings, seqs = 0, []
+        assert {d.device for d in online[0].devices} == {d.device for d in site.devices} | {site.gateway}
+        readings, seqs, own = 0, [], []
         for t, p, retained, arrived in recorder.of(Channel.DATA, site.compound):
             assert not retained
             decoded = decode_data(t, p, now=arrived)
             assert decoded.ok, decoded.rejections[:3]
             assert decoded.message is not None and decoded.message.envelope.bdseq == online[0].bdseq
             readings += decoded.message.reading_count
+            own += [x for x in decoded.message.samples if x.kind is DeviceKind.GATEWAY]
             seqs.append((arrived, decoded.message.envelope.seq))
         for t, p, _, arrived in recorder.of(Channel.EVENT, site.compound):
             decoded_ev = decode_events(t, p, now=arrived)
@@ -127,6 +128,12 @@ def test_compounds_publish_as_their_gateways(
             assert decoded_ev.message is not None
             seqs.append((arrived, decoded_ev.message.envelope.seq))
         assert readings > len(site.devices) * 3  # the first report of every device, and more
+        assert len(own) >= 3 and all(x.device == site.gateway for x in own)  # its own metrics every minute
+        uptimes = [x.values["uptime"] for x in own]
+        assert uptimes == sorted(uptimes) and uptimes[-1] >= 180
+        last = own[-1].values
+        assert last["read_total"] >= last["sent_total"] >= last["acked_total"] > 0
+        assert last["devices_online"] <= len(site.devices) and last["dropped_total"] == 0
         ordered = [s for _, s in sorted(seqs, key=lambda x: x[0])]  # stable: arrival order within a ms
         assert sorted(ordered) == sorted((ordered[0] + i) % SEQ_MODULUS for i in range(len(ordered)))
         assert len(ordered) < SEQ_MODULUS  # so that the check above means: no gap, no repeat

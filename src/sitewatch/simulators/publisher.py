@@ -22,6 +22,8 @@ from ..contract import (
     SEQ_MODULUS,
     Channel,
     DataMessage,
+    DeviceInfo,
+    DeviceKind,
     Envelope,
     Event,
     EventMessage,
@@ -35,6 +37,7 @@ from .live import LiveSite
 
 log = logging.getLogger(__name__)
 MAX_SAMPLES_PER_MESSAGE = 500  # keeps payloads far below the contract's 1 MiB and 10,000-sample limits
+GATEWAY_REPORT_MS = 60_000  # the gateway's own metrics, once a simulated minute
 
 
 @dataclass(slots=True)
@@ -66,6 +69,12 @@ class SimulatedGateway:
         self.connected = False
         self.closing = False
         self.next_attempt = 0.0
+        # The gateway's own metrics (contract kind "gateway"), reported every GATEWAY_REPORT_MS.
+        self.started_ms: int | None = None
+        self.next_report_ms = 0
+        self.read_total = self.sent_total = self.acked_total = self.dropped_total = 0
+        self.unacked: dict[int, int] = {}  # message id -> device readings it carries
+        self.offline: set[str] = set()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"sitewatch-sim-{live.gateway}", clean_session=True
         )
@@ -107,9 +116,8 @@ class SimulatedGateway:
             return
         self.connected = True
         self.stats.connects += 1
-        birth = StateMessage(
-            self.live.compound, self.live.gateway, self.bdseq, True, now_ms(), self.live.device_infos()
-        )
+        devices = (*self.live.device_infos(), DeviceInfo(self.live.gateway, DeviceKind.GATEWAY, "internal"))
+        birth = StateMessage(self.live.compound, self.live.gateway, self.bdseq, True, now_ms(), devices)
         client.publish(self.state_topic, birth.encode(), qos=1, retain=True)
         self.stats.state_messages += 1
 
@@ -119,30 +127,66 @@ class SimulatedGateway:
             log.warning("gateway %s lost its broker connection: %s", self.live.gateway, reason)
         self.connected = False
 
-    def _on_publish(self, _c: mqtt.Client, _u: object, _mid: int, _r: object, _p: object) -> None:
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _r: object, _p: object) -> None:
         self.stats.acked += 1
+        self.acked_total += self.unacked.pop(mid, 0)
 
     def _envelope(self) -> Envelope:
         env = Envelope(self.live.compound, self.live.gateway, self.bdseq, self.seq, now_ms())
         self.seq = (self.seq + 1) % SEQ_MODULUS
         return env
 
-    def _send(self, channel_topic: str, payload: bytes) -> None:
+    def _send(self, channel_topic: str, payload: bytes, device_readings: int = 0) -> bool:
         info = self.client.publish(channel_topic, payload, qos=1)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             self.stats.dropped += 1
-        else:
-            self.stats.messages += 1
+            self.dropped_total += device_readings
+            return False
+        self.stats.messages += 1
+        self.sent_total += device_readings
+        if device_readings:
+            self.unacked[info.mid] = device_readings
+        return True
 
-    def publish(self, samples: Sequence[Sample], events: Sequence[Event]) -> None:
-        """Publish samples (batched) and events; while offline paho keeps them queued, up to a bound."""
-        for start in range(0, len(samples), MAX_SAMPLES_PER_MESSAGE):
-            part = tuple(samples[start : start + MAX_SAMPLES_PER_MESSAGE])
-            self._send(self.data_topic, DataMessage(self._envelope(), part).encode())
-            self.stats.samples += len(part)
-            self.stats.readings += sum(len(s.values) for s in part)
-        if events:
-            self._send(self.event_topic, EventMessage(self._envelope(), tuple(events)).encode())
+    def _own_sample(self, ts_ms: int) -> Sample:
+        """The gateway's own metrics at ``ts_ms``."""
+        started = self.started_ms if self.started_ms is not None else ts_ms
+        values = {
+            "uptime": max(0, ts_ms - started) // 1000, "queue_depth": sum(self.unacked.values()),
+            "read_total": self.read_total, "sent_total": self.sent_total, "acked_total": self.acked_total,
+            "dropped_total": self.dropped_total, "devices_online": len(self.live.site.devices) - len(self.offline),
+        }  # fmt: skip
+        return Sample(self.live.gateway, DeviceKind.GATEWAY, ts_ms, {k: float(v) for k, v in values.items()})
+
+    def publish(
+        self, samples: Sequence[Sample], events: Sequence[Event], sim_now_ms: int | None = None
+    ) -> None:
+        """Publish samples (batched) and events; while offline paho keeps them queued, up to a bound.
+
+        With ``sim_now_ms`` the gateway adds its own metrics once every GATEWAY_REPORT_MS.
+        """
+        self.read_total += sum(len(s.values) for s in samples)
+        for e in events:
+            if e.name == "offline":
+                self.offline.add(e.device)
+            elif e.name == "online":
+                self.offline.discard(e.device)
+        batch = list(samples)
+        if sim_now_ms is not None:
+            if self.started_ms is None:
+                self.started_ms = sim_now_ms
+                self.next_report_ms = sim_now_ms
+            if sim_now_ms >= self.next_report_ms:
+                batch.append(self._own_sample(sim_now_ms))
+                self.next_report_ms = sim_now_ms - sim_now_ms % GATEWAY_REPORT_MS + GATEWAY_REPORT_MS
+        for start in range(0, len(batch), MAX_SAMPLES_PER_MESSAGE):
+            part = tuple(batch[start : start + MAX_SAMPLES_PER_MESSAGE])
+            readings = sum(len(s.values) for s in part)
+            own = sum(len(s.values) for s in part if s.kind is DeviceKind.GATEWAY)
+            if self._send(self.data_topic, DataMessage(self._envelope(), part).encode(), readings - own):
+                self.stats.samples += len(part)
+                self.stats.readings += readings
+        if events and self._send(self.event_topic, EventMessage(self._envelope(), tuple(events)).encode()):
             self.stats.events += len(events)
 
     def close(self) -> None:
@@ -210,8 +254,9 @@ class CityRunner:
                 if due[i] > now:
                     break
                 gw = self.gateways[i]
-                samples, events = gw.live.step(self.sim_now())
-                gw.publish(samples, events)
+                sim_now = self.sim_now()
+                samples, events = gw.live.step(sim_now)
+                gw.publish(samples, events, sim_now)
                 due[i] += self.step_s
                 cursor = (cursor + 1) % n
             if now >= next_misc:
