@@ -255,3 +255,37 @@ def test_invalid_messages_unknown_charger_and_flood() -> None:
         assert sink.values("C001-CH-1", "status") == []
 
     asyncio.run(scenario())
+
+
+def test_basic_auth_and_silence_watchdog() -> None:
+    secret = "s3cret-key-0123456789"
+    chargers = [
+        {"device": "CH-1", "ocpp_id": "CP-1", "password": secret},
+        {"device": "CH-2", "ocpp_id": "CP-2"},
+    ]
+
+    async def scenario() -> None:
+        async with central(chargers=chargers, silence_timeout_s=0.5) as (connector, sink, url):
+            with pytest.raises(InvalidStatus) as refused:
+                async with charge_point(url, "CP-1"):
+                    pass
+            assert refused.value.response.status_code == 401
+            with pytest.raises(InvalidStatus):
+                async with charge_point(url, "CP-1", password="wrong-password-000000"):
+                    pass
+            async with charge_point(url, "CP-1", password=secret) as cp:
+                assert await cp.boot() == "Accepted"
+                await cp.meter(1, {"energy_register": 3.0})
+            # a charger that stays connected but sends nothing is disconnected
+            async with charge_point(url, "CP-2") as quiet:
+                await quiet.boot()
+                await wait_for(lambda: connector.counters()["silent"] == 1)
+                await wait_for(lambda: connector.connected() == [])
+            counters = connector.counters()
+        assert counters["auth_failed"] == 2
+        assert sink.values("C001-CH-1", "energy_register") == [3.0]
+        assert [e.name for e in sink.event_list if e.device == "C001-CH-2"] == ["online", "offline"]
+
+    asyncio.run(scenario())
+    with pytest.raises(ConnectorConfigError, match="16 to 40"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "password": "short"}]}, CTX)

@@ -11,7 +11,10 @@ CallError and are counted as ``invalid``. The payload mapping lives in ocpp_map.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import hmac
 import logging
 import time
 from collections import Counter
@@ -59,6 +62,7 @@ class ChargerSpec:
     ocpp_id: str
     device: str
     connectors: Mapping[int, str] = field(default_factory=dict)  # connector id → device, when split
+    password: str | None = None  # OCPP security profile 1: HTTP Basic auth (user = ocpp_id)
 
     def device_for(self, connector_id: int) -> str:
         """Device of a connector (the charger's own device unless the connector is mapped)."""
@@ -126,6 +130,7 @@ class _CentralChargePoint(_ChargePoint):
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Rate-limit, then route; invalid and unsupported calls are counted and answered with a CallError."""
         owner = self.owner
+        owner.heard(self.id)
         if not self.bucket.take():
             owner.count("rate_limited", f"{self.id}: over {owner.rate_per_s:g} calls/s, call refused")
             with contextlib.suppress(OCPPError):
@@ -222,12 +227,16 @@ class OcppConnector:
         rate_per_s: float = 5,
         burst: float = 20,
         over_temperature_c: float = 70,
+        silence_timeout_s: float | None = None,
     ) -> None:
         self.name = name
         self.host, self.port = host, port
         self.heartbeat_interval_s = heartbeat_interval_s
         self.rate_per_s, self.burst = rate_per_s, burst
         self.over_temperature_c = over_temperature_c
+        # a charger silent this long (no call at all) is disconnected; default: 3 heartbeat intervals
+        self.silence_timeout_s = 3 * heartbeat_interval_s if silence_timeout_s is None else silence_timeout_s
+        self._last_heard: dict[str, float] = {}
         self.chargers = {c.ocpp_id: c for c in chargers}
         self.counters_: Counter[str] = Counter()
         self.bound_port: int | None = None  # the port actually listened on (``port: 0`` picks one)
@@ -274,7 +283,12 @@ class OcppConnector:
                         f"{at}.connectors: connector id {key!r} must be an integer ≥ 1 / 枪号须为不小于 1 的整数"
                     )
                 connectors[int(key)] = _device(value, context.compound, f"{at}.connectors.{key}")
-            chargers.append(ChargerSpec(ocpp_id, device, connectors))
+            password = entry.get("password")
+            if password is not None and (not isinstance(password, str) or not 16 <= len(password) <= 40):
+                raise ConnectorConfigError(
+                    f"{at}.password: must be 16 to 40 characters (OCPP 1.6 AuthorizationKey) / 密码须为 16 至 40 个字符"
+                )
+            chargers.append(ChargerSpec(ocpp_id, device, connectors, password))
         ids = [c.ocpp_id for c in chargers]
         if len(set(ids)) != len(ids):
             raise ConnectorConfigError(f"{where}.chargers: an ocpp_id is listed twice / ocpp_id 重复")
@@ -283,15 +297,18 @@ class OcppConnector:
             raise ConnectorConfigError(
                 f"{where}.host: must be an address to listen on, e.g. 0.0.0.0 / 须为监听地址，例如 0.0.0.0"
             )
+        heartbeat = _number(spec, "heartbeat_interval_s", 60, 1, 86_400, where)
+        silence = 3 * heartbeat
         return cls(
             name,
             chargers,
             host=host,
             port=int(_number(spec, "port", 9000, 0, 65535, where)),
-            heartbeat_interval_s=_number(spec, "heartbeat_interval_s", 60, 1, 86_400, where),
+            heartbeat_interval_s=heartbeat,
             rate_per_s=_number(spec, "rate_limit_per_s", 5, 0.01, 10_000, where),
             burst=_number(spec, "rate_burst", 20, 1, 100_000, where),
             over_temperature_c=_number(spec, "over_temperature_c", 70, -40, 150, where),
+            silence_timeout_s=_number(spec, "silence_timeout_s", silence, 0, 864_000, where),
         )
 
     def devices(self) -> list[DeviceInfo]:
@@ -302,10 +319,11 @@ class OcppConnector:
 
     def counters(self) -> Mapping[str, int]:
         """connections, boots, heartbeats, status, meter_values, transactions, readings, invalid,
-        unsupported, rate_limited, rejected (values), unknown_charger, events."""
+        unsupported, rate_limited, rejected (values), unknown_charger, auth_failed, silent, events."""
         keys = (
             "connections", "boots", "heartbeats", "status", "meter_values", "transactions", "readings",
-            "invalid", "unsupported", "rate_limited", "rejected", "unknown_charger", "events",
+            "invalid", "unsupported", "rate_limited", "rejected", "unknown_charger", "auth_failed", "silent",
+            "events",
         )  # fmt: skip
         return {k: self.counters_[k] for k in keys}
 
@@ -345,8 +363,26 @@ class OcppConnector:
                 self.host,
                 self.bound_port,
             )
-            await stop.wait()
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                await self._close_silent()
         self.listening.clear()
+
+    def heard(self, ocpp_id: str) -> None:
+        """Note that a charger sent something (for the silence watchdog)."""
+        self._last_heard[ocpp_id] = time.monotonic()
+
+    async def _close_silent(self) -> None:
+        if not self.silence_timeout_s:
+            return
+        limit = time.monotonic() - self.silence_timeout_s
+        for ocpp_id, connection in list(self._connections.items()):
+            if self._last_heard.get(ocpp_id, limit + 1) < limit:
+                self.count(
+                    "silent", f"{ocpp_id}: nothing received for {self.silence_timeout_s:g} s; disconnected"
+                )
+                await connection.close(1001, "silent for too long")
 
     def _charger_of(self, path: str) -> ChargerSpec | None:
         return self.chargers.get(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
@@ -357,6 +393,11 @@ class OcppConnector:
                 "unknown_charger", f"connection for unknown charge point path {request.path!r} refused"
             )
             return Response(HTTPStatus.NOT_FOUND.value, "Not Found", Headers(), b"unknown charge point\n")
+        spec = self._charger_of(request.path)
+        if spec is not None and spec.password is not None and not _authorized(spec, request):
+            self.count("auth_failed", f"{spec.ocpp_id}: wrong or missing HTTP Basic credentials; refused")
+            headers = Headers([("WWW-Authenticate", 'Basic realm="ocpp", charset="UTF-8"')])
+            return Response(HTTPStatus.UNAUTHORIZED.value, "Unauthorized", headers, b"credentials required\n")
         return None
 
     async def _serve(self, connection: ServerConnection, sink: Sink) -> None:
@@ -371,6 +412,7 @@ class OcppConnector:
         if previous is not None:  # the charger reconnected before the old socket timed out
             await previous.close(1000, "replaced by a new connection")
         self._connections[spec.ocpp_id] = connection
+        self.heard(spec.ocpp_id)
         self.counters_["connections"] += 1
         self._liveness(spec, sink, online=True)
         point = _CentralChargePoint(spec, connection, self, sink)
@@ -489,3 +531,17 @@ def _port_of(server: Server) -> int:
     for sock in server.sockets:
         return int(sock.getsockname()[1])
     raise RuntimeError("the OCPP server has no listening socket")
+
+
+def _authorized(spec: ChargerSpec, request: Request) -> bool:
+    """Whether the request carries HTTP Basic credentials ``<ocpp_id>:<password>``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    expected = (spec.password or "").encode()
+    return user == spec.ocpp_id and hmac.compare_digest(password.encode(), expected)

@@ -15,6 +15,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
@@ -110,9 +111,18 @@ class SimChargePoint(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def charge_point(url: str, ocpp_id: str, response_timeout: float = 10) -> AsyncIterator[SimChargePoint]:
-    """Connect a simulated charge point to ``url/<ocpp_id>`` and serve its socket while in use."""
-    async with connect(f"{url.rstrip('/')}/{ocpp_id}", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+async def charge_point(
+    url: str, ocpp_id: str, response_timeout: float = 10, password: str | None = None
+) -> AsyncIterator[SimChargePoint]:
+    """Connect a simulated charge point to ``url/<ocpp_id>`` and serve its socket while in use.
+
+    With ``password`` the charger authenticates with HTTP Basic auth (OCPP 1.6 security profile 1).
+    """
+    target = f"{url.rstrip('/')}/{ocpp_id}"
+    if password is not None:
+        scheme, _, rest = target.partition("://")
+        target = f"{scheme}://{quote(ocpp_id, safe='')}:{quote(password, safe='')}@{rest}"
+    async with connect(target, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
         point = SimChargePoint(ocpp_id, ws, response_timeout=response_timeout, logger=wire_log)
         task = asyncio.create_task(point.start())
         try:
