@@ -59,6 +59,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "done: {readings:,} readings, {messages:,} messages, {events:,} events, {dropped} dropped, "
         "{disconnects} disconnects",
     ),
+    "ahead": (
+        "未指定 --duration：{speed:g} 倍速下模拟时间将超前于现在，超前 300 秒以上的读数会被入库拒绝",
+        "no --duration: at speed {speed:g} simulated time runs ahead of now, and ingest refuses readings "
+        "more than 300 s ahead",
+    ),
     "ledger_error": ("无法使用台账：{reason}", "cannot use the ledger: {reason}"),
 }
 
@@ -235,6 +240,8 @@ def run(
     start = now_ms()
     if speed > 1 and duration is not None:
         start -= int((speed - 1) * duration * 1000)
+    elif speed > 1:
+        Console(stderr=True).print(f"[yellow]{msg('ahead', language, speed=speed)}[/yellow]")
     lives = [LiveSite(s, seed=seed, faults=faults, fault_rate=fault_rate, start_ms=start) for s in sites]
     runner = CityRunner(lives, settings, speed=speed, step_s=step_s, sim_start_ms=start)
     devices = sum(len(s.devices) for s in sites)
