@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -14,6 +17,22 @@ from sitewatch.gateway.queue import ROW_OVERHEAD, DiskQueue, Item, Kind
 from sitewatch.gateway.sink import QueueSink
 
 C = "330102-0007"
+_open_queues: list[DiskQueue] = []
+
+
+def _queue(path: Path, budget: int) -> DiskQueue:
+    queue = DiskQueue(path, budget)
+    _open_queues.append(queue)
+    return queue
+
+
+@pytest.fixture(autouse=True)
+def _close_queues() -> Iterator[None]:
+    yield
+    while _open_queues:
+        queue = _open_queues.pop()
+        with contextlib.suppress(Exception):
+            queue.close()
 
 
 def _item(i: int, size: int = 100) -> Item:
@@ -22,7 +41,7 @@ def _item(i: int, size: int = 100) -> Item:
 
 
 def test_fifo_claim_and_range_delete(tmp_path: Path) -> None:
-    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q = _queue(tmp_path / "q.db", 10**7)
     q.put([_item(i) for i in range(10)])
     assert (q.rows, q.readings) == (10, 20)
     first = q.claim(0, None, 4, 10**6)
@@ -37,7 +56,7 @@ def test_fifo_claim_and_range_delete(tmp_path: Path) -> None:
 
 
 def test_claim_respects_message_size_and_upper_bound(tmp_path: Path) -> None:
-    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q = _queue(tmp_path / "q.db", 10**7)
     q.put([_item(i, size=1000) for i in range(10)])
     rows = q.claim(0, None, 100, 3500)
     assert len(rows) == 3  # 3 bodies of ~1,030 bytes fit in 3,500
@@ -47,7 +66,7 @@ def test_claim_respects_message_size_and_upper_bound(tmp_path: Path) -> None:
 
 def test_budget_drops_oldest_and_reports_it(tmp_path: Path) -> None:
     one = _item(0).size
-    q = DiskQueue(tmp_path / "q.db", budget_bytes=one * 10)
+    q = _queue(tmp_path / "q.db", one * 10)
     assert not q.put([_item(i) for i in range(10)]).rows
     dropped = q.put([_item(i) for i in range(10, 13)])
     assert (dropped.rows, dropped.readings) == (3, 6)
@@ -58,7 +77,7 @@ def test_budget_drops_oldest_and_reports_it(tmp_path: Path) -> None:
 
 def test_rows_in_flight_are_never_dropped(tmp_path: Path) -> None:
     one = _item(0).size
-    q = DiskQueue(tmp_path / "q.db", budget_bytes=one * 5)
+    q = _queue(tmp_path / "q.db", one * 5)
     q.put([_item(i) for i in range(5)])
     claimed = q.claim(0, None, 2, 10**6)  # rows 0 and 1 are on the wire
     dropped = q.put([_item(i) for i in range(5, 8)])
@@ -70,20 +89,20 @@ def test_rows_in_flight_are_never_dropped(tmp_path: Path) -> None:
 
 
 def test_newest_data_that_cannot_fit_is_dropped_too(tmp_path: Path) -> None:
-    q = DiskQueue(tmp_path / "q.db", budget_bytes=20_000)
+    q = _queue(tmp_path / "q.db", 20_000)
     dropped = q.put([_item(i, size=1000) for i in range(40)])
     assert dropped.rows > 0 and q.bytes <= q.budget_bytes
     assert q.rows + dropped.rows == 40
 
 
 def test_contents_bdseq_and_counters_survive_reopening(tmp_path: Path) -> None:
-    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q = _queue(tmp_path / "q.db", 10**7)
     assert q.next_bdseq() == 0
     assert q.next_bdseq() == 1
     q.put([_item(i) for i in range(7)])
     q.save_meta("counters", {"read": 5})
     q.close()
-    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q = _queue(tmp_path / "q.db", 10**7)
     assert (q.rows, q.readings) == (7, 14)
     assert q.bytes == sum(_item(i).size for i in range(7))
     assert q.next_bdseq() == 2
@@ -96,7 +115,7 @@ def test_item_size_counts_the_row_overhead() -> None:
 
 
 def test_sink_refuses_foreign_devices_and_bad_values(tmp_path: Path) -> None:
-    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q = _queue(tmp_path / "q.db", 10**7)
     counters = Counters()
     woken: list[int] = []
     sink = QueueSink(q, counters, C, lambda: woken.append(1))
@@ -126,7 +145,7 @@ def test_sink_refuses_foreign_devices_and_bad_values(tmp_path: Path) -> None:
 
 
 def test_sink_events_and_liveness(tmp_path: Path) -> None:
-    q = DiskQueue(tmp_path / "q.db", 10**7)
+    q = _queue(tmp_path / "q.db", 10**7)
     counters = Counters()
     sink = QueueSink(q, counters, C)
     sink.events(
@@ -147,3 +166,13 @@ def test_budget_sizes_parse(size: object, tmp_path: Path) -> None:
 
     cfg = parse_config({"compound": C, "gateway": "GW1", "queue": {"budget_bytes": size}})
     assert cfg.queue.budget_bytes >= 16 * 1024
+
+
+def test_a_second_gateway_on_the_same_queue_is_refused(tmp_path: Path) -> None:
+    from sitewatch.gateway.queue import QueueLockedError
+
+    first = DiskQueue(tmp_path / "q.db", 10**6)
+    with pytest.raises(QueueLockedError, match=f"pid {os.getpid()}"):
+        DiskQueue(tmp_path / "q.db", 10**6)
+    first.close()
+    DiskQueue(tmp_path / "q.db", 10**6).close()  # free again once the first is closed

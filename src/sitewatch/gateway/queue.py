@@ -10,14 +10,16 @@ The same file keeps the gateway's boot sequence number (bdseq) and its last coun
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -82,12 +84,40 @@ class Removed:
     events: int = 0
 
 
+class QueueLockedError(RuntimeError):
+    """Another gateway process already uses this queue file."""
+
+
+def _lock(path: Path) -> IO[str]:
+    """Hold an exclusive lock on ``<queue>.lock`` for as long as the returned file stays open."""
+    handle = open(f"{path}.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise QueueLockedError(
+            f"queue file {path} is in use by another gateway (pid {owner}); two gateways must not "
+            f"share a queue / 队列文件正被另一个网关进程使用"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 class DiskQueue:
-    """SQLite-backed FIFO with a byte budget; all methods are thread-safe."""
+    """SQLite-backed FIFO with a byte budget; all methods are thread-safe.
+
+    The file is locked for the queue's lifetime: a second gateway on the same file is refused.
+    """
 
     def __init__(self, path: Path, budget_bytes: int, sync: SyncMode = SyncMode.NORMAL) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock(self.path)
         self.budget_bytes = budget_bytes
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -306,3 +336,4 @@ class DiskQueue:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 self._db.close()
+                self._lock_file.close()  # releases the lock
