@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sitewatch.assets.db import create_engine_for, upgrade
 from sitewatch.assets.importer import count_rows, import_ledger
 from sitewatch.assets.models import Asset, DeviceBinding
-from sitewatch.assets.workbook import write_xlsx
+from sitewatch.assets.workbook import write_csv_dir, write_xlsx
 from sitewatch.contract import DeviceKind, device_belongs_to
 from sitewatch.simulators.city import generate_city, summary
 from sitewatch.simulators.site import LedgerError, load_sites
@@ -94,3 +94,20 @@ def test_unusable_ledgers_are_refused_with_a_reason(tmp_path: Path) -> None:
     write_xlsx(generate_city(1, seed=2), tmp_path / "one.xlsx")
     with pytest.raises(LedgerError, match="999999-0001"):
         load_sites(tmp_path / "one.xlsx", ["999999-0001"])
+
+
+@pytest.mark.slow
+def test_whole_city_ledger_imports_cleanly(tmp_path: Path) -> None:
+    records = generate_city(267, seed=1)
+    write_csv_dir(records, tmp_path / "ledger")  # CSV: the same reader and importer, a faster writer
+    engine: Engine = create_engine_for(f"sqlite:///{tmp_path / 'registry.db'}")
+    upgrade(engine)
+    report = import_ledger(engine, tmp_path / "ledger")
+    assert report.ok and report.committed, report.as_dict()
+    counts = count_rows(engine)
+    s = summary(records)
+    assert (counts["compounds"], counts["buildings"], counts["assets"]) == (267, s["buildings"], s["assets"])
+    assert counts["device_bindings"] == s["assets"]
+    engine.dispose()
+    sites = load_sites(tmp_path / "ledger")
+    assert sum(len(site.devices) for site in sites) == s["assets"] - s["gateway"]
