@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue as stdqueue
+import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -32,6 +34,23 @@ from .queue import DiskQueue, Kind, Row
 log = logging.getLogger(__name__)
 
 _MIN_BACKOFF_S = 0.2
+
+
+class _Client(mqtt.Client):
+    """paho's client, except that a failed TLS handshake closes its socket (paho 2.2 drops it open)."""
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        context = self._ssl_context
+        if context is None:
+            raise ValueError("TLS requested without a TLS context")
+        ssl_sock = context.wrap_socket(tcp_sock, server_hostname=self._host, do_handshake_on_connect=False)
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()  # the context checks the certificate and the host name
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
 
 
 @dataclass(slots=True)
@@ -149,7 +168,7 @@ class Publisher:
 
     def _new_client(self, bdseq: int) -> _Session:
         cfg = self.config.mqtt
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.config.client_id,
             protocol=mqtt.MQTTv5,
