@@ -130,7 +130,7 @@ def test_compounds_publish_as_their_gateways(
         assert readings > len(site.devices) * 3  # the first report of every device, and more
         assert len(own) >= 3 and all(x.device == site.gateway for x in own)  # its own metrics every minute
         uptimes = [x.values["uptime"] for x in own]
-        assert uptimes == sorted(uptimes) and uptimes[-1] >= 180
+        assert uptimes == sorted(uptimes) and uptimes[-1] >= 100
         last = own[-1].values
         assert last["read_total"] >= last["sent_total"] >= last["acked_total"] > 0
         assert last["devices_online"] <= len(site.devices) and last["dropped_total"] == 0

@@ -62,8 +62,13 @@ def people_activity(ts_ms: I64) -> F64:
 
 
 def water_demand(ts_ms: I64) -> F64:
-    """Household water demand: morning and evening peaks, low night flow; mean 1 over a day."""
-    return _lookup(ts_ms, _WATER_WEEKDAY, _WATER_WEEKEND)
+    """Household water demand: morning and evening peaks, low night flow; mean 1 over a day and a year.
+
+    Summer days use about 15% more than the yearly mean (showers), winter days 15% less.
+    """
+    days = ts_ms / MS_PER_DAY
+    season = 1.0 + 0.15 * np.cos(2.0 * np.pi * (np.mod(days, 365.2422) - 200.0) / 365.2422)
+    return np.asarray(_lookup(ts_ms, _WATER_WEEKDAY, _WATER_WEEKEND) * season, dtype=np.float64)
 
 
 def charging_arrivals(ts_ms: I64) -> F64:
