@@ -176,3 +176,51 @@ def test_a_second_gateway_on_the_same_queue_is_refused(tmp_path: Path) -> None:
         DiskQueue(tmp_path / "q.db", 10**6)
     first.close()
     DiskQueue(tmp_path / "q.db", 10**6).close()  # free again once the first is closed
+
+
+def test_an_unreadable_queue_file_is_a_clear_error(tmp_path: Path) -> None:
+    from sitewatch.gateway.queue import QueueError
+
+    (tmp_path / "q.db").write_bytes(b"this is not a database, it is a shopping list" * 100)
+    with pytest.raises(QueueError, match="move it aside"):
+        DiskQueue(tmp_path / "q.db", 10**6)
+    (tmp_path / "q.db").unlink()
+    DiskQueue(tmp_path / "q.db", 10**6).close()  # the lock was released
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from sitewatch.contract import DeviceKind, Sample
+from sitewatch.gateway.counters import Counters
+from sitewatch.gateway.queue import DiskQueue
+from sitewatch.gateway.sink import QueueSink
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+queue = DiskQueue(Path(sys.argv[1]), 10**9)
+resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+counters = Counters()
+sink = QueueSink(queue, counters, "C1")
+for i in range(200):
+    sink.samples([Sample("C1-WM%d" % d, DeviceKind.WATER_METER, 1_700_000_000_000 + i, {"flow": 1.0, "battery": 50.0})
+                  for d in range(50)])
+print(counters.get("buffered"), counters.get("dropped"), counters.get("queue_errors"), queue.readings)
+"""
+
+
+def test_a_full_disk_loses_the_batch_counted_and_the_gateway_goes_on(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(tmp_path / "q.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    buffered, dropped, errors, queued = (int(v) for v in result.stdout.split())
+    assert errors > 0 and dropped > 0  # writes failed, and said so
+    assert buffered + dropped == 200 * 50 * 2  # every reading is either on disk or counted as lost
+    assert queued == buffered
+    assert "disk queue write failed" in result.stderr

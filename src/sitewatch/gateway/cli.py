@@ -46,13 +46,13 @@ def gateway() -> None:
 @CONFIG
 def run(config_path: Path) -> None:
     """Run the gateway until SIGTERM or Ctrl-C (then it flushes, publishes its death and exits)."""
-    from .queue import QueueLockedError
+    from .queue import QueueError
     from .runtime import Gateway
 
     config = _load(config_path)
     try:
         gw = Gateway(config, config_path=config_path)
-    except (GatewayConfigError, QueueLockedError) as exc:
+    except (GatewayConfigError, QueueError) as exc:
         raise click.ClickException(str(exc)) from None
 
     async def main() -> None:

@@ -84,7 +84,11 @@ class Removed:
     events: int = 0
 
 
-class QueueLockedError(RuntimeError):
+class QueueError(RuntimeError):
+    """The queue file cannot be used; the message says why and what to do."""
+
+
+class QueueLockedError(QueueError):
     """Another gateway process already uses this queue file."""
 
 
@@ -120,28 +124,43 @@ class DiskQueue:
         self._lock_file = _lock(self.path)
         self.budget_bytes = budget_bytes
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        pages = max(64, min(1000, budget_bytes // 8 // 4096))
-        for pragma in (
-            "journal_mode=WAL",
-            f"synchronous={'FULL' if sync is SyncMode.FULL else 'NORMAL'}",
-            f"wal_autocheckpoint={pages}",
-            f"journal_size_limit={pages * 4096}",
-            "busy_timeout=5000",
-        ):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.executescript(
-            "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " kind INTEGER NOT NULL, device TEXT NOT NULL, readings INTEGER NOT NULL,"
-            " size INTEGER NOT NULL, body BLOB NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);"
-        )
-        row = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(readings), 0),"
-            " COALESCE(SUM(kind = 1), 0) FROM items"
-        ).fetchone()
-        self._rows, self._bytes, self._readings, self._events = (int(v) for v in row)
+        try:
+            self._db = self._open(sync)
+        except sqlite3.DatabaseError as exc:
+            self._lock_file.close()
+            raise QueueError(
+                f"queue file {self.path} cannot be used ({exc}); move it aside to start with an empty "
+                f"queue (its rows are lost) / 队列文件无法使用，请移走后重启"
+            ) from None
         self._inflight: dict[int, int] = {}  # lo -> hi of claimed, unacknowledged ranges
+
+    def _open(self, sync: SyncMode) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            pages = max(64, min(1000, self.budget_bytes // 8 // 4096))
+            for pragma in (
+                "journal_mode=WAL",
+                f"synchronous={'FULL' if sync is SyncMode.FULL else 'NORMAL'}",
+                f"wal_autocheckpoint={pages}",
+                f"journal_size_limit={pages * 4096}",
+                "busy_timeout=5000",
+            ):
+                db.execute(f"PRAGMA {pragma}")
+            db.executescript(
+                "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " kind INTEGER NOT NULL, device TEXT NOT NULL, readings INTEGER NOT NULL,"
+                " size INTEGER NOT NULL, body BLOB NOT NULL);"
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);"
+            )
+            row = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(readings), 0),"
+                " COALESCE(SUM(kind = 1), 0) FROM items"
+            ).fetchone()
+        except BaseException:
+            db.close()
+            raise
+        self._rows, self._bytes, self._readings, self._events = (int(v) for v in row)
+        return db
 
     # ---- sizes -------------------------------------------------------------------------------
     @property

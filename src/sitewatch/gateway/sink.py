@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -97,8 +98,7 @@ class QueueSink:
                 items.append(Item(Kind.SAMPLE, sample.device, len(values), body))
         self.counters.add("read", read)
         self.counters.add("rejected", rejected)
-        if items:
-            self._account(self.queue.put(items))
+        if items and self._put(items):
             self.counters.add("buffered", sum(i.readings for i in items))
             self.wake()
 
@@ -120,8 +120,7 @@ class QueueSink:
             items.append(Item(Kind.EVENT, event.device, 0, orjson.dumps(event.to_json())))
         self.counters.add("events_read", len(events))
         self.counters.add("events_rejected", rejected)
-        if items:
-            self._account(self.queue.put(items))
+        if items and self._put(items):
             self.wake()
 
     def _identity(self, device: str, kind: object, ts: object) -> str | None:
@@ -135,6 +134,25 @@ class QueueSink:
         if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
             return f"{device}: timestamp {ts!r} is not integer epoch milliseconds"
         return None
+
+    def _put(self, items: list[Item]) -> bool:
+        """Queue ``items``; a failed disk write (disk full, I/O error) loses them, counted and logged."""
+        try:
+            dropped = self.queue.put(items)
+        except sqlite3.Error as exc:
+            readings = sum(i.readings for i in items)
+            events = sum(1 for i in items if i.kind is Kind.EVENT)
+            self.counters.add("queue_errors")
+            self._account(Dropped(len(items), readings, events))
+            log.error(
+                "disk queue write failed (%s): %s readings and %s events lost / 写入磁盘队列失败，数据丢失",
+                exc,
+                readings,
+                events,
+            )
+            return False
+        self._account(dropped)
+        return True
 
     def _account(self, dropped: Dropped) -> None:
         self.counters.add("dropped", dropped.readings)
