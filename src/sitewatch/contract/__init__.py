@@ -27,6 +27,7 @@ from .messages import (
     EventMessage,
     Sample,
     StateMessage,
+    StatsMessage,
     device_belongs_to,
     device_id,
     now_ms,
@@ -43,7 +44,16 @@ from .topics import (
     subscription,
     topic,
 )
-from .validate import Decoded, Limits, Rejection, RejectReason, decode_data, decode_events, decode_state
+from .validate import (
+    Decoded,
+    Limits,
+    Rejection,
+    RejectReason,
+    decode_data,
+    decode_events,
+    decode_state,
+    decode_stats,
+)
 
 __all__ = [
     "DEADLETTER_TOPIC",
@@ -74,10 +84,12 @@ __all__ = [
     "Sample",
     "Severity",
     "StateMessage",
+    "StatsMessage",
     "TopicParts",
     "decode_data",
     "decode_events",
     "decode_state",
+    "decode_stats",
     "device_belongs_to",
     "device_id",
     "is_code",

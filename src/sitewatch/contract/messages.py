@@ -173,6 +173,30 @@ class StateMessage:
         return orjson.dumps(body)
 
 
+@dataclass(frozen=True, slots=True)
+class StatsMessage:
+    """A gateway's counters (channel ``stats``, retained): its own and ``<connector>.<name>`` ones."""
+
+    compound: str
+    gateway: str
+    bdseq: int
+    ts_ms: int
+    counters: Mapping[str, int]
+
+    def encode(self) -> bytes:
+        """JSON payload of this message."""
+        return orjson.dumps(
+            {
+                "v": SCHEMA_VERSION,
+                "compound": self.compound,
+                "gateway": self.gateway,
+                "bdseq": self.bdseq,
+                "ts": self.ts_ms,
+                "counters": dict(self.counters),
+            }
+        )
+
+
 def encode_samples(envelope: Envelope, samples: Iterable[Sample]) -> bytes:
     """Encode a data message from an envelope and samples."""
     return DataMessage(envelope, tuple(samples)).encode()

@@ -23,6 +23,7 @@ class Channel(StrEnum):
     EVENT = "event"  # device events, QoS 1
     STATE = "state"  # birth/death, retained, QoS 1
     CMD = "cmd"  # commands to the gateway (rebirth, reload), QoS 1
+    STATS = "stats"  # the gateway's counters, retained, QoS 1 (additive in schema version 1)
 
 
 @dataclass(frozen=True, slots=True)

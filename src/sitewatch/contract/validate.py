@@ -27,6 +27,7 @@ from .messages import (
     EventMessage,
     Sample,
     StateMessage,
+    StatsMessage,
     device_belongs_to,
     now_ms,
 )
@@ -424,6 +425,44 @@ def decode_state(topic: str, payload: bytes, *, limits: Limits = Limits()) -> De
             online=state == "online",
             ts_ms=_int_field(body, "ts", 0, 2**53),
             devices=tuple(devices),
+        )
+    except _Reject as exc:
+        return _whole(exc.reason, exc.detail)
+    except Exception as exc:
+        return _whole(RejectReason.BAD_SHAPE, f"undecodable payload: {type(exc).__name__}")
+    return Decoded(message)
+
+
+MAX_STATS_COUNTERS = 1000
+
+
+def decode_stats(topic: str, payload: bytes, *, limits: Limits = Limits()) -> Decoded[StatsMessage]:
+    """Decode a retained ``stats`` payload (a gateway's counters)."""
+    try:
+        parts = _topic(topic, Channel.STATS)
+        body = _parse(payload, limits)
+        if body.get("compound") != parts.compound or body.get("gateway") != parts.gateway:
+            raise _Reject(RejectReason.COMPOUND_MISMATCH, "payload compound/gateway differ from the topic")
+        counters = body.get("counters")
+        if not isinstance(counters, dict) or len(counters) > MAX_STATS_COUNTERS:
+            raise _Reject(
+                RejectReason.BAD_SHAPE,
+                f"'counters' must be an object of at most {MAX_STATS_COUNTERS} entries",
+            )
+        for name, value in counters.items():
+            if (
+                len(name) > 100
+                or isinstance(value, bool)
+                or not isinstance(value, int)
+                or abs(value) >= 2**63
+            ):
+                raise _Reject(RejectReason.BAD_SHAPE, f"counter {_short(name)} must be a 64-bit integer")
+        message = StatsMessage(
+            compound=parts.compound,
+            gateway=parts.gateway,
+            bdseq=_int_field(body, "bdseq", 0, 2**53),
+            ts_ms=_int_field(body, "ts", 0, 2**53),
+            counters=dict(counters),
         )
     except _Reject as exc:
         return _whole(exc.reason, exc.detail)
