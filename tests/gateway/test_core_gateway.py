@@ -25,7 +25,7 @@ from gwtools import (
     wait_for,
 )
 
-from sitewatch.contract import Channel, DeviceInfo, DeviceKind, Sample, now_ms, topic
+from sitewatch.contract import Channel, DeviceInfo, DeviceKind, Sample, decode_stats, now_ms, topic
 from sitewatch.gateway.connectors.base import Sink
 from sitewatch.gateway.runtime import Gateway
 from sitewatch.services import LocalService, MosquittoService
@@ -197,6 +197,17 @@ def test_counters_are_published_as_contract_valid_gateway_samples(
     finally:
         runner.stop()
         recorder.close()
+    stats = [
+        decode_stats(t, payload)
+        for t, payload, _ in recorder.snapshot()
+        if t == topic(COMPOUND, GATEWAY, Channel.STATS)
+    ]
+    assert stats and all(d.ok for d in stats)
+    last = stats[-1].message
+    assert last is not None and last.counters["meters.reads"] > 0 and last.counters["bdseq"] == last.bdseq
+    assert {"read", "acknowledged", "dropped", "replayed", "connector_errors", "queue_readings"} <= set(
+        last.counters
+    )
     own = [r for r in recorder.readings() if r.device == GATEWAY]  # decode_data accepted them all
     metrics = {r.metric for r in own}
     assert {"read_total", "acked_total", "queue_depth", "dropped_total", "devices_online"} <= metrics

@@ -107,6 +107,7 @@ class Publisher:
         self._rebirth = threading.Event()
         self._acks: stdqueue.SimpleQueue[tuple[int, int, bool, str]] = stdqueue.SimpleQueue()
         self._direct: deque[list[Sample]] = deque(maxlen=16)
+        self._raw: deque[tuple[Channel, bytes, bool]] = deque(maxlen=16)
         self._session: _Session | None = None
         self._session_id = 0
         self._refusals = 0
@@ -132,6 +133,11 @@ class Publisher:
     def send_direct(self, samples: list[Sample]) -> None:
         """Publish samples without queueing them (the gateway's own counters); lost when offline."""
         self._direct.append(samples)
+        self._wake.set()
+
+    def send_message(self, channel: Channel, payload: bytes, retain: bool = False) -> None:
+        """Publish a ready payload on one of this gateway's topics (QoS 1, not queued; lost offline)."""
+        self._raw.append((channel, payload, retain))
         self._wake.set()
 
     @property
@@ -295,6 +301,11 @@ class Publisher:
             progressed = False
             while self._direct and len(session.inflight) < window:
                 self._publish_rows(session, None, self._direct.popleft(), replay=False)
+                progressed = True
+            while self._raw and len(session.inflight) < window:
+                channel, payload, retain = self._raw.popleft()
+                info = client.publish(self._topics[channel], payload, qos=1, retain=retain)
+                session.inflight[info.mid] = None
                 progressed = True
             if len(session.inflight) < window:
                 rows = self.queue.claim(live_cursor, None, qcfg.batch_rows, qcfg.max_message_bytes)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from ..contract import Channel, DeviceInfo, DeviceKind, Event, Sample, StatsMessage, now_ms
 from .commands import CommandError, CommandName, parse_command
 from .config import GatewayConfig, GatewayConfigError, build_connectors, load_config
 from .connectors.base import Connector
@@ -203,6 +203,10 @@ class Gateway:
         )
         if self.publisher.connected:
             self.publisher.send_direct([self._counter_sample(snap)])
+            stats = StatsMessage(
+                self.config.compound, self.config.gateway, max(0, snap["bdseq"]), now_ms(), snap
+            )
+            self.publisher.send_message(Channel.STATS, stats.encode(), retain=True)
         dropped = snap["dropped"] - self._last_dropped
         if dropped > 0 and self.publisher.connected:  # one event per outage, not one the budget eats
             self._last_dropped = snap["dropped"]
