@@ -123,6 +123,13 @@ def test_fault_is_visible_in_the_data(fault: str, month: Month, wide: pd.DataFra
     elif fault == "reverse_flow":
         assert (during["flow"] < 0).all() and (during["reverse_flow"] == 1).all()
         assert (outside["reverse_flow"] == 0).all() and (outside["flow"] >= 0).all()
+    elif fault == "out_of_service":
+        assert (during["run_state"] == 6).all() and during["trip_count"].nunique() == 1
+        assert (outside["run_state"] != 6).all()
+    elif fault == "camera_tamper":
+        assert during["bitrate"].max() < 0.25 * outside["bitrate"].median()
+    elif fault == "meter_tamper":
+        assert (during["tamper"] == 1).all() and (outside["tamper"] == 0).all()
     elif fault == "battery_low":
         assert (during["battery"] < 10).all() and outside["battery"].min() > 10
     else:
@@ -137,7 +144,8 @@ def test_fault_modes(sites: list[Site]) -> None:
     assert plan_faults(devices, sites[0].compound, 0, 86_400_000, rng, mode="none") == []
     every = plan_faults(devices, sites[0].compound, 0, 86_400_000, rng, mode="all")
     assert {lab.fault for lab in every} == set(FAULT_TYPES)
-    assert all(lab.start_ms >= 0 and lab.end_ms <= 86_400_000 for lab in every if lab.fault != "x")
+    inside = {lab.fault for lab in every if 0 <= lab.start_ms < lab.end_ms <= 86_400_000}
+    assert inside == set(FAULT_TYPES)  # each type at least once inside the window
     many = plan_faults(devices, sites[0].compound, 0, 30 * 86_400_000, rng, mode="random", rate=50.0)
     few = plan_faults(devices, sites[0].compound, 0, 30 * 86_400_000, rng, mode="random", rate=0.0)
     assert len(many) > 20 and few == []

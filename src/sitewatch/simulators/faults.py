@@ -46,9 +46,12 @@ FAULT_TYPES: Mapping[str, FaultType] = MappingProxyType({
                   (72, 240), 0.3),
         FaultType("entrapment", _K.ELEVATOR, "passenger trapped in the car", "困人", (0.15, 1.0), 1.0,
                   "entrapment"),
+        FaultType("out_of_service", _K.ELEVATOR, "elevator stopped, waiting for repair", "停梯待修", (4, 72), 0.5,
+                  "out_of_service"),
         FaultType("camera_offline", _K.CAMERA, "camera stops answering", "摄像头离线", (0.5, 24), 4, "offline"),
         FaultType("video_loss", _K.CAMERA, "no video signal", "视频丢失", (0.25, 12), 2, "video_loss"),
         FaultType("storage_full", _K.CAMERA, "recording storage full", "存储已满", (24, 120), 0.5, "storage_full"),
+        FaultType("camera_tamper", _K.CAMERA, "camera covered or turned away", "遮挡/移位", (1, 48), 0.3, "tamper"),
         FaultType("charger_faulted", _K.CHARGER, "OCPP Faulted with an error code", "充电桩故障", (1, 48), 3,
                   "faulted"),
         FaultType("over_temperature", _K.CHARGER, "internal temperature above limit", "过温", (0.3, 2), 1,
@@ -67,6 +70,7 @@ FAULT_TYPES: Mapping[str, FaultType] = MappingProxyType({
                   "reverse_flow"),
         FaultType("battery_low", _K.WATER_METER, "battery nearly empty", "电池电量低", (72, 336), 0.1,
                   "battery_low"),
+        FaultType("meter_tamper", _K.WATER_METER, "meter opened or removed", "水表被拆", (1, 72), 0.02, "tamper"),
     )
 })  # fmt: skip
 
@@ -134,7 +138,7 @@ def plan_faults(
 
     ``mode`` is ``none``, ``random`` (each device draws faults at ``rate`` times the yearly rates)
     or ``all`` (random, plus at least one fault of every type of every kind present, on distinct
-    devices where the compound has enough of them).
+    devices where the compound has enough of them, else in disjoint time slots of a device).
     """
     if mode not in ("none", "random", "all"):
         raise ValueError(f"unknown fault mode {mode!r} (none, random, all)")
@@ -154,10 +158,15 @@ def plan_faults(
                     labels.append(make_label(fault, ids[int(i)], compound, t0, t0 + dur, rng))
         if mode == "all" and ids:
             order = rng.permutation(len(ids))
-            for j, fault in enumerate(FAULTS_BY_KIND.get(kind, ())):
+            names = FAULTS_BY_KIND.get(kind, ())
+            # When a kind has fewer devices than fault types, a device takes several, in disjoint slots.
+            slots = -(-len(names) // len(ids))
+            slot_ms = span // slots
+            for j, fault in enumerate(names):
                 spec = FAULT_TYPES[fault]
-                dur = _duration_ms(spec, rng, max(span // 2, 60_000))
-                t0 = _start_ms(spec, rng, start_ms, end_ms - dur)
+                a = start_ms + (j // len(ids)) * slot_ms
+                dur = _duration_ms(spec, rng, max(slot_ms // 2, 60_000))
+                t0 = _start_ms(spec, rng, a, a + slot_ms - dur)
                 labels.append(make_label(fault, ids[int(order[j % len(ids)])], compound, t0, t0 + dur, rng))
     labels.sort(key=lambda lab: (lab.start_ms, lab.device))
     return labels

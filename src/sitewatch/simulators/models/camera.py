@@ -37,10 +37,13 @@ class CameraModel(KindModel):
         offline = faults.mask("camera_offline", rows, times)
         lost = faults.mask("video_loss", rows, times)
         full = faults.mask("storage_full", rows, times)
+        covered = faults.mask("camera_tamper", rows, times)
         night = solar_elevation(times, self.site.latitude, self.site.longitude) < -3.0
         motion = people_activity(times)
         bitrate = self.bitrate[rows, None] * (0.8 + 0.12 * motion) * np.where(night, 1.2, 1.0)
         bitrate = bitrate * rng.lognormal(0.0, 0.05, shape)
+        # A covered lens sees a still, dark picture: the encoder needs a fraction of the usual bitrate.
+        bitrate = np.where(covered, bitrate * rng.uniform(0.08, 0.15, shape), bitrate)
         bitrate = np.where(lost, rng.uniform(16.0, 64.0, shape), bitrate)
         fps = self.fps[rows, None] - np.where(rng.random(shape) < 0.02, rng.integers(1, 4, shape), 0)
         fps = np.where(lost, 0.0, fps)

@@ -62,9 +62,10 @@ class ElevatorModel(KindModel):
         service = (np.mod(day + self.service_day[rows, None], MAINTENANCE_EVERY_DAYS) == 0) & (
             (hour >= self.service_hour[rows, None]) & (hour < self.service_hour[rows, None] + 1.0)
         )
-        service &= ~entrapped
+        stopped = faults.mask("out_of_service", rows, times) & ~entrapped
+        service &= ~entrapped & ~stopped
         trips = rng.poisson(self.daily_trips[rows, None] / 24.0 * act * self.dt_h).astype(np.float64)
-        trips[entrapped | service] = 0.0
+        trips[entrapped | service | stopped] = 0.0
         door_faults = rng.poisson(np.where(burst, self.interval_s / 420.0, 3e-4 * trips)).astype(np.float64)
         doors = 2.0 * trips + rng.poisson(0.15 * trips + door_faults)
         trip_count = cumulative(self.trips[rows], trips)
@@ -79,6 +80,7 @@ class ElevatorModel(KindModel):
         run_state = np.where(u < busy, np.where(u < busy * 0.4, 1.0, np.where(u < busy * 0.8, 2.0, 3.0)), 0.0)
         run_state = np.where(burst & (rng.random(shape) < 0.35), 3.0, run_state)  # door stuck open
         run_state = np.where(service, 5.0, run_state)
+        run_state = np.where(stopped, 6.0, run_state)
         run_state = np.where(entrapped, 4.0, run_state)
         moving = (run_state == 1.0) | (run_state == 2.0)
         load = np.where(run_state > 0.0, np.clip(rng.gamma(2.0, 11.0, shape), 5.0, 95.0), 0.0)

@@ -58,6 +58,7 @@ class WaterMeterModel(KindModel):
         stuck = faults.mask("stuck_register", rows, times)
         reverse = faults.mask("reverse_flow", rows, times)
         low = faults.mask("battery_low", rows, times)
+        opened = faults.mask("meter_tamper", rows, times)
         volume = volume + np.where(leak, self.leak_rate[rows, None] * self.dt_h, 0.0)
         volume = volume + np.where(burst, self.burst_rate[rows, None] * self.dt_h, 0.0)
         counted = np.where(stuck | reverse, 0.0, volume)
@@ -76,7 +77,7 @@ class WaterMeterModel(KindModel):
             "flow": np.round(flow, 4),
             "pressure": np.where(building, np.round(np.clip(pressure, 0.0, 2.5), 3), np.nan),
             "battery": np.round(np.clip(battery, 0.0, 100.0), 1),
-            "tamper": np.zeros(shape),
+            "tamper": opened.astype(np.float64),
             "reverse_flow": reverse.astype(np.float64),
         }
         return Output(values)
