@@ -133,7 +133,14 @@ def test_connector_reports_state_latency_and_changes() -> None:
             "timeout_s": 0.3,
             "offline_after": 2,
             "cameras": [
-                {"device": "CA-1", "host": "127.0.0.1", "port": port, "probe": "rtsp", "path": "/ch1"},
+                {
+                    "device": "CA-1",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "probe": "rtsp",
+                    "path": "/ch1",
+                    "timeout_s": 2,
+                },
                 {"device": "CA-SILENT", "host": "127.0.0.1", "port": silent_port, "probe": "rtsp"},
                 {"device": "CA-GONE", "host": "127.0.0.1", "port": closed, "probe": "tcp"},
             ],

@@ -224,10 +224,11 @@ def test_polls_real_server_and_isolates_faulty_devices() -> None:
         connector = build_connector(
             connector_spec(
                 [
-                    device("WM-1", "water_meter", port, 1),
-                    device("EL-1", "elevator", port, 2),
-                    device("WM-EXC", "water_meter", port, 3),
-                    device("WM-JUNK", "water_meter", port, 4),
+                    # answering devices get a generous timeout so a loaded machine cannot make them flap
+                    device("WM-1", "water_meter", port, 1, timeout_s=2),
+                    device("EL-1", "elevator", port, 2, timeout_s=2),
+                    device("WM-EXC", "water_meter", port, 3, timeout_s=2),
+                    device("WM-JUNK", "water_meter", port, 4, timeout_s=2),
                     device("WM-HUNG", "water_meter", mute_port, 1),
                     device("WM-GONE", "water_meter", closed_port, 1),
                 ]
