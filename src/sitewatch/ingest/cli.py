@@ -60,13 +60,22 @@ def ingest() -> None:
 @click.option(
     "--stats-file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the counters as JSON to this file every second (for scripts and benchmarks).",
+    help="Write the counters as JSON to this file every --stats-interval (for scripts and benchmarks).",
 )
 @click.option(
-    "--log-interval", type=float, default=10.0, show_default=True, help="Seconds between log lines."
-)
+    "--stats-interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True,
+    help="Seconds between stats-file writes.",
+)  # fmt: skip
+@click.option(
+    "--log-interval", type=click.FloatRange(0.1, 86400), default=10.0, show_default=True,
+    help="Seconds between log lines.",
+)  # fmt: skip
 def run(
-    client_id: str | None, shared_group: str | None, stats_file: Path | None, log_interval: float
+    client_id: str | None,
+    shared_group: str | None,
+    stats_file: Path | None,
+    stats_interval: float,
+    log_interval: float,
 ) -> None:
     """Run the ingest service until SIGINT/SIGTERM (运行摄取服务，Ctrl-C 停止).
 
@@ -93,7 +102,7 @@ def run(
         path = stats_file
 
         def keep_writing() -> None:
-            while not stop.wait(1.0):
+            while not stop.wait(stats_interval):
                 write_stats(service, path)
 
         writer = threading.Thread(target=keep_writing, name="ingest-stats", daemon=True)

@@ -45,6 +45,7 @@ class LoadSpec:
     duration_s: float = 10.0
     start_ms: int = 0  # first sample timestamp; 0: 30 days ago
     window: int = 200  # messages published and not yet acknowledged
+    messages: int | None = None  # stop after this many (within duration_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ def publish_load(spec: LoadSpec) -> LoadResult:
     messages = 0
     started = time.monotonic()
     deadline = started + spec.duration_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (spec.messages is None or messages < spec.messages):
         if spec.rate_msgs:
             due = started + messages / spec.rate_msgs
             pause = due - time.monotonic()

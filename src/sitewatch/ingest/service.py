@@ -251,13 +251,13 @@ class IngestService:
         dead_mids = self._dead_letter(pending)
         unconfirmed = self._wait_confirmed(dead_mids)
         stored_at = now_ms()
-        acked = dropped = 0
+        self.stats.add(in_flight=-len(pending))  # before the acks: the broker refills the window at once
+        acked = 0
         with self._ack_lock:
             for p in pending:
                 inbound = p.inbound
                 if inbound.generation != self._generation or id(p) in unconfirmed:
-                    dropped += 1  # its connection is gone: the broker sends it again, the store dedups
-                    continue
+                    continue  # its connection is gone: the broker sends it again, the store dedups
                 self._client.ack(inbound.mid, inbound.qos)
                 acked += 1
                 if p.envelope is not None and p.readings:
@@ -270,7 +270,6 @@ class IngestService:
             stored_events=len(batch.events),
             flagged_readings=batch.flagged_readings,
             acked=acked,
-            in_flight=-(acked + dropped),
             batches=1,
         )
         if self.on_batch is not None:
