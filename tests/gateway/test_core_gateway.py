@@ -25,7 +25,7 @@ from gwtools import (
     wait_for,
 )
 
-from sitewatch.contract import Channel, DeviceInfo, DeviceKind, Sample, decode_stats, now_ms, topic
+from sitewatch.contract import Channel, DeviceInfo, DeviceKind, Event, Sample, decode_stats, now_ms, topic
 from sitewatch.gateway.connectors.base import Sink
 from sitewatch.gateway.runtime import Gateway
 from sitewatch.services import LocalService, MosquittoService
@@ -253,3 +253,40 @@ def test_a_crashing_connector_is_counted_and_restarted(mosquitto: MosquittoServi
     assert flaky.runs == 2 and snap["connector_crashes"] == 1
     assert snap["connector_errors"] == 1 + 3  # the crash plus the connector's own errors
     assert snap["flaky.reads"] == 2 and snap["flaky.errors"] == 3
+
+
+def test_samples_and_events_keep_their_order_across_channels(
+    mosquitto: MosquittoService, tmp_path: Path
+) -> None:
+    """A batch mixing samples and events goes out as data, event, data messages, in queue order."""
+    recorder = _recorder(mosquitto, "mixed")
+    mosquitto_port = mosquitto.port
+    gw = Gateway(config(tmp_path, mosquitto_port, connectors=[]))
+    dev = f"{COMPOUND}-EL0001"
+    t0 = now_ms()
+    gw.sink.samples([Sample(dev, DeviceKind.ELEVATOR, t0 + i, {"car_load": 10.0 + i}) for i in range(3)])
+    gw.sink.events([Event(dev, DeviceKind.ELEVATOR, t0 + 3, "door_fault")])
+    gw.sink.samples([Sample(dev, DeviceKind.ELEVATOR, t0 + 4 + i, {"car_load": 20.0 + i}) for i in range(2)])
+    runner = GatewayThread(gw)  # everything above is backlog: one claimed batch
+    try:
+        wait_for(lambda: gw.queue.rows == 0, 10, "drain")
+    finally:
+        runner.stop()
+    wait_for(lambda: len(recorder.events()) == 1, 10, "the event")
+    sequence = []
+    for t, payload, _ in recorder.snapshot():
+        if t.endswith(("/data", "/event")):
+            body = orjson.loads(payload)
+            items = body.get("samples") or body.get("events")
+            if items and items[0]["device"] == dev:
+                sequence.append(
+                    (t.rsplit("/", 1)[1], [i["ts"] - t0 for i in items], body["seq"], body["replay"])
+                )
+    recorder.close()
+    assert [(channel, offsets) for channel, offsets, _, _ in sequence] == [
+        ("data", [0, 1, 2]),
+        ("event", [3]),
+        ("data", [4, 5]),
+    ]
+    seqs = [s for _, _, s, _ in sequence]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2] and all(r for *_, r in sequence)
