@@ -114,7 +114,9 @@ class CameraConnector:
 
     def devices(self) -> list[DeviceInfo]:
         """Every probed camera."""
-        return [DeviceInfo(c.device, KIND, "tcp" if c.mode is ProbeMode.TCP else "rtsp") for c in self.cameras]
+        return [
+            DeviceInfo(c.device, KIND, "tcp" if c.mode is ProbeMode.TCP else "rtsp") for c in self.cameras
+        ]
 
     def counters(self) -> Mapping[str, int]:
         """probes, failures, timeouts, readings, events."""

@@ -285,13 +285,12 @@ class ModbusConnector:
             if not connected:
                 self._fail(dev, "connect_errors", f"cannot connect to {dev.host}:{dev.port}")
         values: dict[str, float] = {}
-        answered = False
+        read = False
         for block in dev.blocks:
             words = await self._read(client, dev, block)
             if words is None:
-                answered = True  # an exception response: the device is there but refused the read
-                continue
-            answered = True
+                continue  # an exception answer: the device is there (online) but refused the read
+            read = True
             decoded, garbage = decode_block(dev.kind, block, words)
             values.update(decoded)
             for bad in garbage:
@@ -307,7 +306,7 @@ class ModbusConnector:
                         seen,
                         bad.detail,
                     )
-        if not answered:
+        if not read:
             return
         self._counters["reads"] += 1
         if values:
