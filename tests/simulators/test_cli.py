@@ -54,6 +54,11 @@ def test_refusals_are_clear(tmp_path: Path) -> None:
                                str(tmp_path / "o"), "--lang", "en"])  # fmt: skip
     assert bad.exit_code == 2 and "cannot use the ledger" in bad.output
     assert runner.invoke(main, ["simulate", "city", "--compounds", "0", "--out", "x.xlsx"]).exit_code == 2
+    csv_name = runner.invoke(main, ["simulate", "city", "--compounds", "1", "--out", str(tmp_path / "x.csv"),
+                                    "--lang", "en"])  # fmt: skip
+    assert csv_name.exit_code == 2 and "directory without extension" in csv_name.output
+    as_csv = runner.invoke(main, ["simulate", "city", "--compounds", "1", "--out", str(tmp_path / "csv")])
+    assert as_csv.exit_code == 0 and (tmp_path / "csv" / "assets.csv").exists()
     for command in ("city", "backfill", "run"):
         helped = runner.invoke(main, ["simulate", command, "--help"])
         assert helped.exit_code == 0 and "--lang" in helped.output

@@ -64,6 +64,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "no --duration: at speed {speed:g} simulated time runs ahead of now, and ingest refuses readings "
         "more than 300 s ahead",
     ),
+    "bad_out": (
+        "{path}：请使用 .xlsx 文件，或不带扩展名的目录（每个工作表一个 CSV）",
+        "{path}: give an .xlsx file, or a directory without extension (one CSV per sheet)",
+    ),
     "ledger_error": ("无法使用台账：{reason}", "cannot use the ledger: {reason}"),
 }
 
@@ -112,6 +116,8 @@ def city(compounds: int, seed: int, out: Path, headers: str, lang: str | None) -
     from .city import generate_city, summary
 
     language = _lang(lang)
+    if out.suffix.lower() not in ("", ".xlsx"):
+        raise click.BadParameter(msg("bad_out", language, path=out), param_hint="--out")
     started = time.perf_counter()
     console = Console(stderr=True)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
