@@ -158,6 +158,7 @@ class Publisher:
     def _run(self) -> None:
         backoff = _MIN_BACKOFF_S
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 ok = self._serve_one_session()
             except Exception:  # never let the publisher die: log, back off, try again
@@ -165,7 +166,8 @@ class Publisher:
                 ok = False
             if self._stopping.is_set():
                 break
-            if ok and not self._refusals:
+            # a session that lasted a while earns an immediate reconnect; a flapping one backs off
+            if ok and not self._refusals and time.monotonic() - started > 5 * _MIN_BACKOFF_S:
                 backoff = _MIN_BACKOFF_S
                 continue
             wait = backoff * (2 ** min(self._refusals, 8))
