@@ -104,6 +104,8 @@ def test_hostile_battery_dead_lettered_and_valid_readings_kept(
 
     by_reason = sorted(str(d["reason"]) for d in dead.items)
     assert by_reason == sorted(r for _, r in hostile)
+    expected_messages = len(hostile) + len(valid.messages)
+    wait_until(lambda: service.stats.snapshot().acked == expected_messages, 30, "every message acknowledged")
     stats = service.stats.snapshot()
     assert stats.rejected == {r: by_reason.count(r) for r in set(by_reason)}
     assert stats.dead_lettered == len(hostile)
