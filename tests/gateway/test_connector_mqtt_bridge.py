@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -191,3 +192,51 @@ def test_bridges_real_broker(mosquitto: MosquittoService) -> None:
         assert {d.device for d in connector.devices()} >= {device, f"{compound}-WM-1"}
 
     asyncio.run(scenario())
+
+
+def test_retained_messages(mosquitto: MosquittoService) -> None:
+    compound = f"T{uuid.uuid4().hex[:6]}"
+    ctx = ConnectorContext(compound=compound, gateway="gw1")
+    pub = publisher(mosquitto)
+    prefix = f"site/{compound}/streetlight"
+    old = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    pub.publish(
+        f"{prefix}/SL-1/telemetry", orjson.dumps({"ts": old, "watts": 55.0}), qos=1, retain=True
+    ).wait_for_publish(5)
+    pub.publish(f"{prefix}/SL-2/telemetry", b'{"watts": 40.0}', qos=1, retain=True).wait_for_publish(5)
+    pub.publish(f"site/{compound}/meters/7", b'{"m3": 3.5}', qos=1, retain=True).wait_for_publish(5)
+
+    async def scenario() -> None:
+        spec = {
+            "type": "mqtt",
+            "broker": mosquitto.url,
+            "topics": [
+                *bridge_topics(compound),
+                {
+                    "topic": f"site/{compound}/meters/+",
+                    "kind": "water_meter",
+                    "device": "WM-{0}",
+                    "fields": {"m3": "volume_register"},
+                },
+            ],
+        }
+        connector = build_connector(spec, ctx)
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        try:
+            await wait_for(lambda: connector.counters()["stale"] == 2 and len(sink.sample_list) == 1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+        # the retained report with its own timestamp is used, at that timestamp, and proves nothing about now
+        (sample,) = sink.sample_list
+        assert (sample.device, sample.ts_ms, sample.values) == (f"{compound}-SL-1", old, {"power": 55.0})
+        assert sink.event_list == []
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        for topic in (f"{prefix}/SL-1/telemetry", f"{prefix}/SL-2/telemetry", f"site/{compound}/meters/7"):
+            pub.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear the retained copies
+        pub.disconnect()
+        pub.loop_stop()

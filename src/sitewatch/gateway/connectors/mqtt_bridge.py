@@ -118,13 +118,14 @@ class MqttBridgeConnector:
             return [DeviceInfo(d, k, "mqtt") for d, k in sorted(self._kinds.items())]
 
     def counters(self) -> Mapping[str, int]:
-        """messages, readings, bad_payload, rejected (values), unknown_device, status, events, connects."""
+        """messages, readings, bad_payload, rejected (values), unknown_device, stale, status, events, connects."""
         keys = (
             "messages",
             "readings",
             "bad_payload",
             "rejected",
             "unknown_device",
+            "stale",
             "status",
             "events",
             "connects",
@@ -205,7 +206,7 @@ class MqttBridgeConnector:
         if sink is None:
             return
         try:
-            self.handle(message.topic, bytes(message.payload), sink)
+            self.handle(message.topic, bytes(message.payload), sink, retained=bool(message.retain))
         except Exception:  # a surprise in one message must not kill paho's network thread
             log.exception(
                 "mqtt %s: failed to handle a message on %s / 处理消息失败", self.name, message.topic
@@ -213,8 +214,13 @@ class MqttBridgeConnector:
 
     # --- mapping -----------------------------------------------------------------------------
 
-    def handle(self, topic: str, payload: bytes, sink: Sink) -> None:
-        """Turn one site-broker message into samples and events."""
+    def handle(self, topic: str, payload: bytes, sink: Sink, *, retained: bool = False) -> None:
+        """Turn one site-broker message into samples and events.
+
+        A retained telemetry message (the broker's copy of a device's last report, sent on
+        subscribe) is used only when it carries its own timestamp, and does not prove the device
+        is online now.
+        """
         with self._lock:
             self._counters["messages"] += 1
         for status in self.statuses:
@@ -229,11 +235,17 @@ class MqttBridgeConnector:
             device = self._device(mapping.device, captured, mapping.devices, mapping.kind, topic)
             if device is None:
                 return
+            if retained and mapping.timestamp_field is None:
+                self._count("stale", f"{topic}: retained message without a timestamp field ignored")
+                return
             decoded = decode(mapping, payload)
             if isinstance(decoded, str):
                 self._count("bad_payload", f"{topic}: {decoded}")
                 return
-            self._deliver(device, mapping.kind, decoded, topic, sink)
+            if retained and decoded.ts_ms is None:
+                self._count("stale", f"{topic}: retained message without a usable timestamp ignored")
+                return
+            self._deliver(device, mapping.kind, decoded, topic, sink, live=not retained)
             return
 
     def _device(
@@ -249,7 +261,9 @@ class MqttBridgeConnector:
             self._kinds.setdefault(device, kind)
         return device
 
-    def _deliver(self, device: str, kind: DeviceKind, decoded: Decoded, topic: str, sink: Sink) -> None:
+    def _deliver(
+        self, device: str, kind: DeviceKind, decoded: Decoded, topic: str, sink: Sink, *, live: bool = True
+    ) -> None:
         for problem in decoded.refused:
             self._count("rejected", f"{topic}: {problem}")
         if not decoded.values:
@@ -257,7 +271,8 @@ class MqttBridgeConnector:
         with self._lock:
             self._counters["readings"] += len(decoded.values)
         sink.samples([Sample(device, kind, decoded.ts_ms or now_ms(), decoded.values)])
-        self._seen(device, kind, sink)
+        if live:
+            self._seen(device, kind, sink)
 
     def _status(
         self, status: StatusMapping, captured: list[str], topic: str, payload: bytes, sink: Sink

@@ -2,7 +2,7 @@
 
 Each controller has its own MQTT connection with a retained last will: ``<prefix>/<id>/status``
 is ``online`` while it is connected and ``offline`` once the broker loses it. Telemetry goes to
-``<prefix>/<id>/telemetry`` as JSON: ``{"ts": ms, "on": bool, "watts": W, "amps": A, "lux": lx,
+``<prefix>/<id>/telemetry`` (retained, with its timestamp) as JSON: ``{"ts": ms, "on": bool, "watts": W, "amps": A, "lux": lx,
 "hours": h}``. The lamp is on from dusk to dawn; a ``lamp_failure`` fault keeps it on without
 current.
 """
@@ -127,8 +127,8 @@ class StreetlightController:
         self.publish(body)
 
     def publish(self, body: Mapping[str, Any]) -> None:
-        """Publish a telemetry payload (QoS 1)."""
-        self.client.publish(self.telemetry_topic, orjson.dumps(body), qos=1)
+        """Publish a telemetry payload (QoS 1, retained: a gateway that subscribes later gets the last one)."""
+        self.client.publish(self.telemetry_topic, orjson.dumps(body), qos=1, retain=True)
         self.sent += 1
 
     def stop(self, graceful: bool = True) -> None:
