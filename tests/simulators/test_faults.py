@@ -8,6 +8,8 @@ import pytest
 
 from sitewatch.contract import OCPP_ERROR_CODES, OCPP_STATUSES, DeviceKind
 from sitewatch.simulators.backfill import BackfillResult
+from sitewatch.simulators.clock import local_hour
+from sitewatch.simulators.engine import SiteEngine
 from sitewatch.simulators.faults import FAULT_TYPES, FAULTS_BY_KIND, FaultLabel, plan_faults
 from sitewatch.simulators.site import Site
 
@@ -151,3 +153,50 @@ def test_fault_modes(sites: list[Site]) -> None:
     assert len(many) > 20 and few == []
     with pytest.raises(ValueError, match="unknown fault mode"):
         plan_faults(devices, sites[0].compound, 0, 1, rng, mode="some")
+
+
+def test_a_household_leak_raises_the_night_flow_of_the_meters_upstream(sites: list[Site]) -> None:
+    site = sites[0]
+    meters = [d for d in site.devices if d.kind is DeviceKind.WATER_METER]
+    household = next(d for d in meters if d.attrs.get("meter_scope") == "household")
+    building = next(
+        d
+        for d in meters
+        if d.attrs.get("meter_scope") == "building" and d.building_no == household.building_no
+    )
+    compound = next(d for d in meters if d.attrs.get("meter_scope") == "building" and d.building_no is None)
+    start = 1_789_920_000_000  # a local midnight
+    days = 6
+
+    def night_flow(with_leak: bool) -> dict[str, float]:
+        engine = SiteEngine(site, seed=4, start_ms=start)
+        if with_leak:
+            label = FaultLabel(household.device, site.compound, DeviceKind.WATER_METER, "leak",
+                               start + 3 * 86_400_000, start + days * 86_400_000)  # fmt: skip
+            engine.add_labels([label])
+        flows: dict[str, list[float]] = {}
+        for day in range(3, days):
+            chunks, _ = engine.window(start + day * 86_400_000, start + (day + 1) * 86_400_000)
+            for chunk in chunks:
+                night = (local_hour(chunk.times) >= 2) & (local_hour(chunk.times) < 4)
+                for pos, row in enumerate(chunk.rows):
+                    device = chunk.block.ids[int(row)]
+                    flows.setdefault(device, []).extend(chunk.values["flow"][pos][night[pos]].tolist()
+                                                        if "flow" in chunk.values else [])  # fmt: skip
+        return {d: float(np.mean(v)) for d, v in flows.items() if v}
+
+    base, leaking = night_flow(False), night_flow(True)
+    assert engine_labels_only_the_injected_one(site, household.device)
+    for meter in (household, building, compound):
+        assert leaking[meter.device] - base[meter.device] > 0.02, meter.device  # the 0.025–0.045 m³/h leak
+    other = next(
+        d for d in meters if d.attrs.get("meter_scope") == "household" and d.device != household.device
+    )
+    assert leaking[other.device] == base[other.device]  # a neighbour's meter sees nothing
+
+
+def engine_labels_only_the_injected_one(site: Site, device: str) -> bool:
+    """Derived upstream effects are not labels: the labels table lists only what was injected."""
+    engine = SiteEngine(site, seed=4, start_ms=0)
+    engine.add_labels([FaultLabel(device, site.compound, DeviceKind.WATER_METER, "leak", 0, 1)])
+    return [lab.device for lab in engine.labels] == [device]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..contract import DeviceKind
 from .faults import FAULT_TYPES, FaultLabel, FaultView, plan_faults
-from .models import MODELS, KindModel
+from .models import MODELS, KindModel, WaterMeterModel
 from .models.base import F64, I64, RawEvent
 from .site import SIMULATED_KINDS, Device, Site
 
@@ -90,6 +90,14 @@ class SiteEngine:
                 phase = rng.integers(0, interval_s * 1000, len(group)).astype(np.int64)
                 view = FaultView({d: i for i, d in enumerate(ids)})
                 self.blocks.append(Block(kind, interval_s * 1000, group, ids, phase, model, view))
+        self._upstream = _upstream_meters(site)
+
+    def _block_of(self, device: str) -> tuple[Block, int] | None:
+        for block in self.blocks:
+            row = block.faults.row_of.get(device)
+            if row is not None:
+                return block, row
+        return None
 
     def devices_by_kind(self) -> dict[DeviceKind, list[str]]:
         """Device ids per kind."""
@@ -101,11 +109,21 @@ class SiteEngine:
     def add_labels(self, labels: Sequence[FaultLabel]) -> None:
         """Inject faults (they take effect in the windows they overlap)."""
         for label in labels:
-            if any(b.faults.add(label) for b in self.blocks):
-                self.labels.append(label)
-                self._pending.append(label)
-            else:
+            found = self._block_of(label.device)
+            if found is None:
                 raise ValueError(f"device {label.device!r} is not a simulated device of {self.site.compound}")
+            block, row = found
+            block.faults.add(label)
+            self.labels.append(label)
+            self._pending.append(label)
+            if label.fault in ("leak", "burst") and isinstance(block.model, WaterMeterModel):
+                # Water lost behind a meter also passes the building and compound meters upstream of it.
+                rate = (block.model.leak_rate if label.fault == "leak" else block.model.burst_rate)[row]
+                for meter in self._upstream.get(label.device, ()):
+                    up = self._block_of(meter)
+                    if up is not None:
+                        up[0].faults.add(FaultLabel(meter, label.compound, label.kind, f"upstream_{label.fault}",
+                                                    label.start_ms, label.end_ms, {"rate_m3h": f"{rate:.5f}"}))  # fmt: skip
 
     def plan(self, start_ms: int, end_ms: int, *, mode: str, rate: float = 1.0) -> list[FaultLabel]:
         """Plan and inject faults for [start_ms, end_ms); returns the new labels."""
@@ -153,6 +171,24 @@ def _grids(block: Block, a: int, b: int) -> Iterator[tuple[I64, I64]]:
         rows = np.flatnonzero(counts == c).astype(np.int64)
         times = first[rows, None] + np.arange(int(c), dtype=np.int64)[None, :] * interval
         yield rows, times
+
+
+def _upstream_meters(site: Site) -> dict[str, list[str]]:
+    """For each water meter, the meters its water passes first: its building's meter, the compound's."""
+    meters = site.of_kind(DeviceKind.WATER_METER)
+    scope = {m.device: m.attrs.get("meter_scope") for m in meters}
+    compound_meter = [m.device for m in meters if scope[m.device] == "building" and m.building_no is None]
+    building_meter = {
+        m.building_no: m.device for m in meters if scope[m.device] == "building" and m.building_no
+    }
+    out: dict[str, list[str]] = {}
+    for m in meters:
+        if scope[m.device] == "household":
+            first = [building_meter[m.building_no]] if m.building_no in building_meter else []
+            out[m.device] = first + compound_meter
+        elif m.building_no is not None:
+            out[m.device] = list(compound_meter)
+    return out
 
 
 def _stable(text: str) -> int:

@@ -61,6 +61,9 @@ class WaterMeterModel(KindModel):
         opened = faults.mask("meter_tamper", rows, times)
         volume = volume + np.where(leak, self.leak_rate[rows, None] * self.dt_h, 0.0)
         volume = volume + np.where(burst, self.burst_rate[rows, None] * self.dt_h, 0.0)
+        for upstream in ("upstream_leak", "upstream_burst"):  # a leak or burst behind this meter
+            for i, m, label in faults.spans(upstream, rows, times):
+                volume[i] += np.where(m, float(label.detail["rate_m3h"]) * self.dt_h, 0.0)
         counted = np.where(stuck | reverse, 0.0, volume)
         register = cumulative(self.volume[rows], counted)
         self.volume[rows] = register[:, -1]
