@@ -224,3 +224,24 @@ def test_a_full_disk_loses_the_batch_counted_and_the_gateway_goes_on(tmp_path: P
     assert buffered + dropped == 200 * 50 * 2  # every reading is either on disk or counted as lost
     assert queued == buffered
     assert "disk queue write failed" in result.stderr
+
+
+def test_rows_carry_their_queue_time_and_old_files_are_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the schema before queued_ms existed
+        db.execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL,"
+            " device TEXT NOT NULL, readings INTEGER NOT NULL, size INTEGER NOT NULL, body BLOB NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO items (kind, device, readings, size, body) VALUES (0, 'C-D1', 1, 70, x'7b7d')"
+        )
+    q = _queue(path, 10**6)
+    before = time.time_ns() // 1_000_000
+    q.put([_item(1)])
+    old, new = q.claim(0, None, 10, 10**6)
+    assert old.queued_ms == 0 and before <= new.queued_ms <= time.time_ns() // 1_000_000
+    assert q.rows == 2

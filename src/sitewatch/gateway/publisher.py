@@ -60,6 +60,7 @@ class _Batch:
     readings: int
     events: int
     replay: bool
+    queued_ms: int = 0  # when its oldest row was queued
     pending: int = 0  # messages of this batch not yet acknowledged
 
 
@@ -107,6 +108,8 @@ class Publisher:
         self._rebirth = threading.Event()
         self._acks: stdqueue.SimpleQueue[tuple[int, int, bool, str]] = stdqueue.SimpleQueue()
         self._direct: deque[list[Sample]] = deque(maxlen=16)
+        # queued -> acknowledged, ms, of the oldest row of each recent live batch
+        self.live_latency_ms: deque[int] = deque(maxlen=10_000)
         self._raw: deque[tuple[Channel, bytes, bool]] = deque(maxlen=16)
         self._session: _Session | None = None
         self._session_id = 0
@@ -376,6 +379,7 @@ class Publisher:
             sum(r.readings for r in rows),
             sum(1 for r in rows if r.kind is Kind.EVENT),
             replay,
+            rows[0].queued_ms,
         )
         start = 0
         for i in range(1, len(rows) + 1):  # one message per run of same-kind rows, in queue order
@@ -420,6 +424,8 @@ class Publisher:
             self.counters.add("messages_acknowledged")
             batch.pending -= 1
             if batch.pending == 0:
+                if not batch.replay and batch.queued_ms:
+                    self.live_latency_ms.append(now_ms() - batch.queued_ms)
                 removed = self.queue.delete_range(batch.lo, batch.hi)
                 self.counters.add("acknowledged", removed.readings)
                 self.counters.add("events_acknowledged", removed.events)

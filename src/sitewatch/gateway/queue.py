@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -61,6 +62,7 @@ class Row:
     kind: Kind
     readings: int
     body: bytes
+    queued_ms: int = 0  # when the sink wrote it (epoch ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +151,12 @@ class DiskQueue:
             db.executescript(
                 "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " kind INTEGER NOT NULL, device TEXT NOT NULL, readings INTEGER NOT NULL,"
-                " size INTEGER NOT NULL, body BLOB NOT NULL);"
+                " size INTEGER NOT NULL, body BLOB NOT NULL, queued_ms INTEGER NOT NULL DEFAULT 0);"
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);"
             )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
+            if "queued_ms" not in columns:  # a queue file written before the column existed
+                db.execute("ALTER TABLE items ADD COLUMN queued_ms INTEGER NOT NULL DEFAULT 0")
             row = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(readings), 0),"
                 " COALESCE(SUM(kind = 1), 0) FROM items"
@@ -209,11 +214,13 @@ class DiskQueue:
                     need -= first.size
                     dropped = dropped + Dropped(1, first.readings, int(first.kind is Kind.EVENT))
             if incoming:
+                now = time.time_ns() // 1_000_000
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.executemany(
-                        "INSERT INTO items (kind, device, readings, size, body) VALUES (?, ?, ?, ?, ?)",
-                        [(int(i.kind), i.device, i.readings, i.size, i.body) for i in incoming],
+                        "INSERT INTO items (kind, device, readings, size, body, queued_ms)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        [(int(i.kind), i.device, i.readings, i.size, i.body, now) for i in incoming],
                     )
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -282,7 +289,7 @@ class DiskQueue:
         The rows are marked in flight (never dropped for space) until acknowledged or released.
         """
         with self._lock:
-            query = "SELECT id, kind, readings, body FROM items WHERE id > ?"
+            query = "SELECT id, kind, readings, body, queued_ms FROM items WHERE id > ?"
             args: list[Any] = [after]
             if upto is not None:
                 query += " AND id <= ?"
@@ -290,11 +297,11 @@ class DiskQueue:
             rows = self._db.execute(query + " ORDER BY id LIMIT ?", (*args, limit_rows)).fetchall()
             out: list[Row] = []
             total = 0
-            for row_id, kind, readings, body in rows:
+            for row_id, kind, readings, body, queued_ms in rows:
                 total += len(body)
                 if out and total > max_bytes:
                     break
-                out.append(Row(row_id, Kind(kind), readings, body))
+                out.append(Row(row_id, Kind(kind), readings, body, queued_ms))
             if out:
                 self._inflight[out[0].id] = out[-1].id
             return out

@@ -93,6 +93,10 @@ class Gateway:
             connected=int(self.publisher.connected),
             uptime_s=int(time.monotonic() - self.started),
         )
+        latencies = sorted(self.publisher.live_latency_ms)
+        if latencies:  # the last 10,000 live batches: queued -> acknowledged
+            out["live_latency_p50_ms"] = latencies[len(latencies) // 2]
+            out["live_latency_max_ms"] = latencies[-1]
         return out
 
     def _counter_sample(self, snap: dict[str, int]) -> Sample:
