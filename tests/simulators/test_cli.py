@@ -9,6 +9,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from sitewatch.cli import main
+from sitewatch.simulators.backfill import read_backfill
 from sitewatch.simulators.faults import FAULT_TYPES
 
 
@@ -33,6 +34,11 @@ def test_city_then_backfill_one_compound_with_every_fault(tmp_path: Path) -> Non
     assert first <= readings["ts_ms"].min() < first + 60_000
     assert first + 3 * 86_400_000 - 900_000 <= readings["ts_ms"].max() < first + 3 * 86_400_000
     assert f"{len(readings):,} readings" in done.output
+    history = read_backfill(out)
+    assert len(history.readings) == len(readings) and len(history.labels) == len(labels)
+    lights = history.wide("streetlight")
+    assert set(lights.columns) == {"lamp_on", "power", "lamp_current", "ambient_light", "burning_hours"}
+    assert set(history.events["event"]) >= {"status_changed", "session_started", "flicker", "entrapment"}
     zh = runner.invoke(main, ["simulate", "backfill", "--ledger", str(ledger), "--days", "1", "--out",
                               str(tmp_path / "zh"), "--lang", "zh-CN", "--faults", "none"])  # fmt: skip
     assert zh.exit_code == 0 and "条读数/秒" in zh.output

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -26,6 +27,9 @@ from .engine import Chunk, SiteEngine, SiteEvent, iter_events
 from .faults import FaultLabel
 from .models import MODELS
 from .site import SIMULATED_KINDS, Site
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRICS: tuple[str, ...] = tuple(dict.fromkeys(m for k in SIMULATED_KINDS for m in MODELS[k].metrics))
 _METRIC_INDEX = {m: i for i, m in enumerate(METRICS)}
@@ -193,3 +197,30 @@ def backfill(
     write_labels(result.labels, out_dir)
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A backfill read back: readings (long form), events and labels, as pandas DataFrames."""
+
+    readings: pd.DataFrame
+    events: pd.DataFrame
+    labels: pd.DataFrame
+
+    def wide(self, kind: str | None = None) -> pd.DataFrame:
+        """Readings with one column per metric, indexed by (device, ts_ms); optionally one kind only."""
+        frame = self.readings if kind is None else self.readings[self.readings["kind"] == kind]
+        frame = frame.assign(device=frame["device"].astype(str), metric=frame["metric"].astype(str))
+        return frame.pivot_table(index=["device", "ts_ms"], columns="metric", values="value", aggfunc="first")
+
+
+def read_backfill(out_dir: Path | str) -> History:
+    """Read the files a backfill wrote to ``out_dir``."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    return History(
+        pd.read_parquet(out / "readings.parquet"),
+        pd.read_parquet(out / "events.parquet"),
+        pd.read_parquet(out / "labels.parquet"),
+    )
