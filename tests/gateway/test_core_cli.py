@@ -72,10 +72,25 @@ def test_status_shows_the_queue_and_saved_counters(tmp_path: Path) -> None:
     queue = DiskQueue(tmp_path / "q.db", 10**6)
     queue.put([Item(Kind.SAMPLE, "C1-WM1", 3, b'{"x":1}')] * 4)
     queue.next_bdseq()
-    queue.save_meta("counters", {"read": 12, "dropped": 0, "meters.reads": 4})
+    queue.save_meta("counters", {"read": 12, "dropped": 0, "meters.reads": 4, "live_latency_p50_ms": 3})
     queue.close()
     result = runner.invoke(main, ["gateway", "status", "--config", str(path), "--lang", "en"])
     assert result.exit_code == 0, result.output
     assert "queued readings" in result.output and "12" in result.output and "meters.reads" in result.output
+    assert "live_latency_p50_ms" in result.output
     zh = runner.invoke(main, ["gateway", "status", "--config", str(path)])
     assert zh.exit_code == 0 and "排队读数" in zh.output
+
+
+def test_run_refuses_a_bad_file_and_a_queue_in_use(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text("compound: C1\ngateway: G1\nqueue: {budget_bytes: 1}\n")
+    result = CliRunner().invoke(main, ["gateway", "run", "--config", str(path)])
+    assert result.exit_code == 1 and "queue.budget_bytes" in result.output
+    path.write_text(yaml.safe_dump({"compound": "C1", "gateway": "C1-GW1", "queue": {"path": "q.db"}}))
+    holder = DiskQueue(tmp_path / "q.db", 10**6)  # another gateway holds the queue
+    try:
+        result = CliRunner().invoke(main, ["gateway", "run", "--config", str(path)])
+    finally:
+        holder.close()
+    assert result.exit_code == 1 and "in use by another gateway" in result.output

@@ -143,6 +143,18 @@ def status(config_path: Path, lang: str) -> None:
         for name, value in sorted(counters.items()):
             if "." in name:
                 table.add_row(name, f"{value:,}", "连接器计数" if zh else "connector counter")
+        gauges = {
+            "connected": ("connected to the broker then (1/0)", "保存时是否在线（1/0）"),
+            "live_latency_p50_ms": (
+                "live data, queue to PUBACK, median ms",
+                "实时数据入队到确认，中位数毫秒",
+            ),
+            "live_latency_max_ms": ("live data, queue to PUBACK, max ms", "实时数据入队到确认，最大毫秒"),
+            "uptime_s": ("seconds the gateway had been running", "运行秒数"),
+        }
+        for name, (en, zh_text) in gauges.items():
+            if name in counters:
+                table.add_row(name, f"{counters[name]:,}", zh_text if zh else en)
         console.print(table)
 
 
