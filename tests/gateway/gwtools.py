@@ -74,7 +74,10 @@ class Recorder:
         assert self.subscribed.wait(10), "recorder could not subscribe"
 
     def close(self) -> None:
-        self.client.disconnect()
+        """Disconnect and end the persistent session, so the broker stops queueing for it."""
+        props = Properties(PacketTypes.DISCONNECT)
+        props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
         self.client.loop_stop()
 
     def snapshot(self) -> list[tuple[str, bytes, bool]]:
