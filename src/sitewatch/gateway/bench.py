@@ -196,7 +196,11 @@ def _raw(port: int, samples: list[Sample], batch_rows: int, inflight: int) -> fl
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON too.")
 @click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"], case_sensitive=False), default="zh-CN", show_default=True
+    "--lang",
+    type=click.Choice(["zh-CN", "en"], case_sensitive=False),
+    default="zh-CN",
+    show_default=True,
+    help="Language of the output.",
 )
 def bench_gateway(
     readings: int,
