@@ -18,6 +18,7 @@ from sitewatch.contract import (
     decode_events,
     topic,
 )
+from sitewatch.simulators.faults import FAULT_TYPES
 from sitewatch.simulators.live import LiveSite
 from sitewatch.simulators.site import Site
 
@@ -133,3 +134,20 @@ def test_a_long_pause_does_not_flood(sites: list[Site]) -> None:
     live.step(T0)
     samples, _ = live.step(T0 + 10 * 86_400_000)  # ten days later: only the last hour is generated
     assert samples and min(s.ts_ms for s in samples) > T0 + 10 * 86_400_000 - 3_600_001
+
+
+def test_live_faults_start_while_watched_and_raise_their_events(sites: list[Site]) -> None:
+    live = LiveSite(sites[2], seed=6, faults="all", start_ms=T0)
+    live.step(T0)
+    events = []
+    for k in range(1, 24 * 60 + 1):  # one day in steps of a minute
+        _, e = live.step(T0 + k * 60_000)
+        events += e
+    labels = [lab for lab in live.labels if lab.start_ms < T0 + 86_400_000]
+    assert {lab.fault for lab in labels} == set(FAULT_TYPES)  # "all": every type in the first day
+    assert all(lab.start_ms > T0 for lab in labels)
+    seen = {(e.device, e.name, e.ts_ms) for e in events}
+    for lab in labels:
+        name = FAULT_TYPES[lab.fault].event
+        if name is not None:
+            assert (lab.device, name, lab.start_ms) in seen, lab

@@ -125,10 +125,12 @@ class SiteEngine:
                         up[0].faults.add(FaultLabel(meter, label.compound, label.kind, f"upstream_{label.fault}",
                                                     label.start_ms, label.end_ms, {"rate_m3h": f"{rate:.5f}"}))  # fmt: skip
 
-    def plan(self, start_ms: int, end_ms: int, *, mode: str, rate: float = 1.0) -> list[FaultLabel]:
+    def plan(
+        self, start_ms: int, end_ms: int, *, mode: str, rate: float = 1.0, open_start: bool = True
+    ) -> list[FaultLabel]:
         """Plan and inject faults for [start_ms, end_ms); returns the new labels."""
         labels = plan_faults(self.devices_by_kind(), self.site.compound, start_ms, end_ms, self.rng,
-                             mode=mode, rate=rate)  # fmt: skip
+                             mode=mode, rate=rate, open_start=open_start)  # fmt: skip
         self.add_labels(labels)
         return labels
 

@@ -132,13 +132,15 @@ def _start_ms(spec: FaultType, rng: np.random.Generator, a: int, latest: int) ->
 
 def plan_faults(
     devices: Mapping[DeviceKind, Sequence[str]], compound: str, start_ms: int, end_ms: int,
-    rng: np.random.Generator, *, mode: str = "random", rate: float = 1.0,
+    rng: np.random.Generator, *, mode: str = "random", rate: float = 1.0, open_start: bool = True,
 ) -> list[FaultLabel]:  # fmt: skip
     """Faults for the devices of one compound in [start_ms, end_ms).
 
     ``mode`` is ``none``, ``random`` (each device draws faults at ``rate`` times the yearly rates)
     or ``all`` (random, plus at least one fault of every type of every kind present, on distinct
     devices where the compound has enough of them, else in disjoint time slots of a device).
+    With ``open_start`` a random fault may already be running at ``start_ms`` (as in any history);
+    live mode plans without it, so that every fault starts, with its events, while it is watched.
     """
     if mode not in ("none", "random", "all"):
         raise ValueError(f"unknown fault mode {mode!r} (none, random, all)")
@@ -154,7 +156,7 @@ def plan_faults(
             for i in np.flatnonzero(counts):
                 for _ in range(int(counts[i])):
                     dur = _duration_ms(spec, rng, span)
-                    t0 = _start_ms(spec, rng, start_ms - dur // 2, end_ms)
+                    t0 = _start_ms(spec, rng, start_ms - dur // 2 if open_start else start_ms, end_ms)
                     labels.append(make_label(fault, ids[int(i)], compound, t0, t0 + dur, rng))
         if mode == "all" and ids:
             order = rng.permutation(len(ids))

@@ -103,8 +103,8 @@ class LiveSite:
             return
         start = max(now_ms, self._planned_until)
         end = start + MS_PER_DAY
-        self._engine.plan(start, end, mode=self.fault_mode if not self._planned_until else "random",
-                          rate=self.fault_rate)  # fmt: skip
+        mode = self.fault_mode if not self._planned_until else "random"
+        self._engine.plan(start, end, mode=mode, rate=self.fault_rate, open_start=False)
         self._planned_until = end
 
     def _initial(self, now_ms: int) -> list[Sample]:
