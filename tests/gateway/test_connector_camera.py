@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ import pytest
 from sitewatch.contract import DeviceKind, Event, Sample
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.camera import CameraConnector
+from sitewatch.gateway.connectors.camera_onvif import OnvifError, http_request, parse_response
 from sitewatch.gateway.connectors.camera_probe import ProbeMode, parse_status_line, probe, rtsp_options
 from sitewatch.services import free_port
+from sitewatch.simulators.frontends.onvif_cameras import _ENVELOPE, OnvifCamera, date_time_response
 from sitewatch.simulators.frontends.rtsp_cameras import RtspCamera
 
 CTX = ConnectorContext(compound="C001", gateway="gw1")
@@ -82,7 +85,7 @@ def test_rtsp_helpers() -> None:
     ("change", "message"),
     [
         ({"host": None}, "host is required"),
-        ({"probe": "onvif"}, "probe must be auto, rtsp or tcp"),
+        ({"probe": "onvif2"}, "probe must be auto, rtsp, onvif or tcp"),
         ({"port": 0}, "port must be a number"),
         ({"device": "bad/name"}, "invalid device name"),
     ],
@@ -174,5 +177,79 @@ def test_connector_reports_state_latency_and_changes() -> None:
         assert counters["timeouts"] >= 2
         assert counters["failures"] >= counters["timeouts"] + 2
         assert counters["events"] == len(sink.event_list) == 5
+
+    asyncio.run(scenario())
+
+
+def test_onvif_response_parsing() -> None:
+    now = datetime(2026, 11, 25, 8, 30, 15, tzinfo=UTC)
+    body = _ENVELOPE.format(body=date_time_response(now)).encode()
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\n\r\n" + body
+    assert parse_response(ok) == now
+    for raw, reason in [
+        (b"HTTP/1.1 401 Unauthorized\r\n\r\n", "HTTP 401"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP response"),
+        (b"HTTP/1.1 200 OK\r\n\r\n<not xml", "not XML"),
+        (b"HTTP/1.1 200 OK\r\n\r\n<a/>", "no UTCDateTime"),
+        (b'HTTP/1.1 200 OK\r\n\r\n<!DOCTYPE x [<!ENTITY a "b">]><a/>', "DOCTYPE"),
+        (b"HTTP/1.1 200 OK\r\n", "no complete HTTP response"),
+    ]:
+        with pytest.raises(OnvifError, match=reason):
+            parse_response(raw)
+    request = http_request("10.0.0.9", 80, "/onvif/device_service")
+    assert request.startswith(b"POST /onvif/device_service HTTP/1.1\r\nHost: 10.0.0.9:80\r\n")
+    assert request.endswith(b"</s:Envelope>") and b"GetSystemDateAndTime" in request
+
+
+def test_onvif_probe_against_a_real_http_server() -> None:
+    async def scenario() -> None:
+        good = OnvifCamera(port=0)
+        drifting = OnvifCamera(port=0, clock_offset_s=-600)
+        await good.start()
+        await drifting.start()
+        rtsp_only = RtspCamera(port=0)
+        await rtsp_only.start()
+        spec = {
+            "type": "camera",
+            "interval_s": 0.05,
+            "timeout_s": 2,
+            "cameras": [
+                {"device": "CA-1", "host": "127.0.0.1", "port": good.port, "probe": "onvif"},
+                {"device": "CA-2", "host": "127.0.0.1", "port": drifting.port, "probe": "onvif"},
+                {
+                    "device": "CA-3",
+                    "host": "127.0.0.1",
+                    "port": rtsp_only.port,
+                    "probe": "onvif",
+                    "offline_after": 1,
+                },
+            ],
+        }
+        connector = build_connector(spec, CTX)
+        assert {d.protocol for d in connector.devices()} == {"onvif"}
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        try:
+            await wait_for(
+                lambda: (
+                    sink.names("C001-CA-1") == ["online"]
+                    and sink.names("C001-CA-2") == ["online"]
+                    and sink.names("C001-CA-3") == ["offline"]
+                )
+            )
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            for server in (good, drifting, rtsp_only):
+                await server.stop()
+        online = {e.device: e.attrs for e in sink.event_list if e.name == "online"}
+        assert abs(float(online["C001-CA-1"]["clock_offset_s"])) <= 2
+        assert -602 <= float(online["C001-CA-2"]["clock_offset_s"]) <= -598
+        assert online["C001-CA-1"]["protocol"] == "onvif"
+        offline = next(e for e in sink.event_list if e.device == "C001-CA-3")
+        assert "ONVIF" in offline.attrs["reason"]
+        assert connector.counters()["clock_drift"] == 1
+        assert all(s.values["latency"] < 2000 for s in sink.of("C001-CA-1"))
+        assert good.requests >= 1
 
     asyncio.run(scenario())

@@ -80,7 +80,7 @@ def test_site_devices_flow_through_the_real_connectors(mosquitto: MosquittoServi
     options = SiteOptions(site_broker=mosquitto.url, modbus_poll_s=0.2, camera_interval_s=0.2,
                           charger_interval_s=0.2, step_s=0.2)  # fmt: skip
     simulated = SimulatedSite(LiveSite(site, seed=2, faults="none"), options)
-    assert simulated.device_count() == {"modbus": 6, "ocpp": 3, "rtsp": 3, "mqtt": 3}
+    assert simulated.device_count() == {"modbus": 6, "ocpp": 3, "camera": 3, "mqtt": 3}
     config = parse_config(simulated.gateway_config(mosquitto.url, tmp_path / "q.db"), "gateway.yaml")
     connectors = build_connectors(config)
     assert [c.name for c in connectors] == ["modbus", "ocpp", "cameras", "streetlights"]
@@ -130,7 +130,7 @@ def test_site_devices_flow_through_the_real_connectors(mosquitto: MosquittoServi
             counters = connector.counters()
             for bad in ("garbage", "invalid", "bad_payload", "rejected", "unknown_device", "unknown_charger"):
                 assert counters.get(bad, 0) == 0, (connector.name, bad, counters)
-        assert simulated.stats.modbus_reads > 0 and simulated.stats.rtsp_requests > 0
+        assert simulated.stats.modbus_reads > 0 and simulated.stats.camera_requests > 0
         assert simulated.stats.ocpp_reports > 0 and simulated.stats.mqtt_messages > 0
 
     asyncio.run(scenario())
@@ -147,13 +147,15 @@ def test_simulate_site_command_writes_a_valid_gateway_config(tmp_path: Path) -> 
     result = CliRunner().invoke(
         main,
         ["simulate", "site", "--ledger", str(ledger), "--compound", compound, "--out", str(out),
-         "--kinds", "elevator,camera", "--duration", "0.5", "--broker", "mqtt://127.0.0.1:1", "--lang", "en"],
+         "--kinds", "elevator,camera", "--camera-probe", "onvif", "--duration", "0.5",
+         "--broker", "mqtt://127.0.0.1:1", "--lang", "en"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "gateway configuration written to" in result.output and "stopped." in result.output
     config = parse_config(yaml.safe_load(out.read_text(encoding="utf-8")), str(out))
     assert config.compound == compound
     assert [c["type"] for c in config.connectors] == ["modbus", "camera"]
+    assert {c["probe"] for c in config.connectors[1]["cameras"]} == {"onvif"}
     assert len(build_connectors(config)) == 2
 
     result = CliRunner().invoke(

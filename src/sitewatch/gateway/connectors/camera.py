@@ -1,10 +1,10 @@
-"""Camera health: periodic RTSP/TCP reachability probes (see camera_probe.py).
+"""Camera health: periodic RTSP, ONVIF or TCP reachability probes (see camera_probe.py).
 
 Each probe gives a sample with ``online`` (1/0) and, when reachable, ``latency`` (ms). After
 ``offline_after`` failed probes in a row the camera is reported offline; its first good probe
 reports it online. Every camera is probed by its own task, so a camera that times out only
-delays itself. ONVIF device-management queries are not implemented: probes see reachability and
-the RTSP service, not recording storage or tamper alarms.
+delays itself. The ONVIF probe calls GetSystemDateAndTime only (and reports a drifting camera
+clock); recording storage, tamper and video-loss alarms are not queried.
 """
 
 from __future__ import annotations
@@ -51,11 +51,13 @@ def _number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: fl
 class CameraConnector:
     """Probes cameras concurrently and reports online state and latency."""
 
-    def __init__(self, name: str, cameras: list[CameraSpec]) -> None:
+    def __init__(self, name: str, cameras: list[CameraSpec], max_clock_offset_s: float = 60.0) -> None:
         self.name = name
         self.cameras = cameras
         self._counters: Counter[str] = Counter()
         self._online: dict[str, bool | None] = {c.device: None for c in cameras}
+        self._drifting: set[str] = set()
+        self.max_clock_offset_s = max_clock_offset_s
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> CameraConnector:
@@ -94,13 +96,13 @@ class CameraConnector:
                 mode = ProbeMode(str(entry.get("probe", "auto")))
             except ValueError:
                 raise ConnectorConfigError(
-                    f"{at}: probe must be auto, rtsp or tcp, got {entry.get('probe')!r} / probe 须为 auto、rtsp 或 tcp"
+                    f"{at}: probe must be auto, rtsp, onvif or tcp, got {entry.get('probe')!r} / probe 须为 auto、rtsp、onvif 或 tcp"
                 ) from None
             cameras.append(
                 CameraSpec(
                     device=device,
                     host=host,
-                    port=int(_number(entry, "port", 554, 1, 65535, at)),
+                    port=int(_number(entry, "port", 80 if mode is ProbeMode.ONVIF else 554, 1, 65535, at)),
                     mode=mode,
                     path=str(entry.get("path") or ""),
                     interval_s=_number(entry, "interval_s", interval, 0.01, 86_400, at),
@@ -110,17 +112,19 @@ class CameraConnector:
             )
         if len({c.device for c in cameras}) != len(cameras):
             raise ConnectorConfigError(f"{where}.cameras: a device is listed twice / 设备重复")
-        return cls(name, cameras)
+        return cls(name, cameras, _number(spec, "max_clock_offset_s", 60, 1, 86_400 * 365, where))
 
     def devices(self) -> list[DeviceInfo]:
         """Every probed camera."""
         return [
-            DeviceInfo(c.device, KIND, "tcp" if c.mode is ProbeMode.TCP else "rtsp") for c in self.cameras
+            DeviceInfo(c.device, KIND, c.mode.value if c.mode is not ProbeMode.AUTO else "rtsp")
+            for c in self.cameras
         ]
 
     def counters(self) -> Mapping[str, int]:
-        """probes, failures, timeouts, readings, events."""
-        return {k: self._counters[k] for k in ("probes", "failures", "timeouts", "readings", "events")}
+        """probes, failures, timeouts, readings, events, clock_drift."""
+        keys = ("probes", "failures", "timeouts", "readings", "events", "clock_drift")
+        return {k: self._counters[k] for k in keys}
 
     def online(self) -> Mapping[str, bool | None]:
         """Each camera's last known state (None before its first probe)."""
@@ -152,6 +156,7 @@ class CameraConnector:
         values: dict[str, float] = {"online": 1.0 if result.ok else 0.0}
         if result.ok and result.latency_ms is not None:
             values["latency"] = round(min(result.latency_ms, 60_000.0), 3)
+            self._check_clock(cam, result)
         else:
             self._counters["failures"] += 1
             self._counters["timeouts"] += int(result.timeout)
@@ -172,6 +177,20 @@ class CameraConnector:
         elif not result.ok and failures >= cam.offline_after and state is not False:
             self._liveness(cam, sink, False, result)
 
+    def _check_clock(self, cam: CameraSpec, result: ProbeResult) -> None:
+        """Warn when an ONVIF camera's clock drifts past ``max_clock_offset_s`` (its recordings' times are off)."""
+        offset = result.clock_offset_s
+        if offset is None:
+            return
+        drifting = abs(offset) > self.max_clock_offset_s
+        if drifting and cam.device not in self._drifting:
+            self._counters["clock_drift"] += 1
+            log.warning(
+                "camera %s: %s clock is %+.0f s off the gateway's / 摄像头时钟偏差 %+.0f 秒",
+                self.name, cam.device, offset, offset,
+            )  # fmt: skip
+        (self._drifting.add if drifting else self._drifting.discard)(cam.device)
+
     def _liveness(self, cam: CameraSpec, sink: Sink, online: bool, result: ProbeResult) -> None:
         self._online[cam.device] = online
         self._counters["events"] += 1
@@ -185,4 +204,6 @@ class CameraConnector:
             "摄像头在线" if online else "摄像头离线",
         )
         attrs = {"protocol": result.protocol} if online else {"reason": result.detail[:200]}
+        if online and result.clock_offset_s is not None:
+            attrs["clock_offset_s"] = f"{result.clock_offset_s:.0f}"
         sink.events([Event(cam.device, KIND, now_ms(), name, None, attrs)])

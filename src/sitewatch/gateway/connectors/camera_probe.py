@@ -1,9 +1,11 @@
-"""Reachability probes for cameras: an RTSP OPTIONS request, or a plain TCP connect.
+"""Reachability probes for cameras: an RTSP OPTIONS request, an ONVIF call, or a plain TCP connect.
 
 ``rtsp``: connect, send ``OPTIONS``, and require an ``RTSP/1.x`` status line (any status: a 401
 means the camera's RTSP service is alive and asks for credentials). ``tcp``: the connect alone.
 ``auto``: try RTSP; a port that accepts the connection but does not speak RTSP counts as reachable
-over TCP. The latency is the time from connect start to the answer (or to the connect, for TCP).
+over TCP. ``onvif``: GetSystemDateAndTime on the ONVIF device service (see camera_onvif.py), which
+also gives the camera's clock offset. The latency is the time from connect start to the answer
+(or to the connect, for TCP).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .camera_onvif import OnvifError, get_system_date_and_time
+
 
 class ProbeMode(StrEnum):
     """How a camera is probed."""
@@ -21,6 +25,7 @@ class ProbeMode(StrEnum):
     AUTO = "auto"
     RTSP = "rtsp"
     TCP = "tcp"
+    ONVIF = "onvif"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,7 @@ class ProbeResult:
     protocol: str  # "rtsp", "tcp" or "" when unreachable
     detail: str  # the RTSP status line, or why the probe failed
     timeout: bool = False
+    clock_offset_s: float | None = None  # ONVIF: camera clock minus gateway clock
 
 
 def rtsp_options(host: str, port: int, path: str, cseq: int = 1) -> bytes:
@@ -51,6 +57,8 @@ def parse_status_line(data: bytes) -> str | None:
 
 async def probe(host: str, port: int, mode: ProbeMode, timeout_s: float, path: str = "") -> ProbeResult:
     """Probe one camera; never raises for network errors."""
+    if mode is ProbeMode.ONVIF:
+        return await _probe_onvif(host, port, timeout_s, path)
     started = time.perf_counter()
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
@@ -82,3 +90,15 @@ async def probe(host: str, port: int, mode: ProbeMode, timeout_s: float, path: s
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+async def _probe_onvif(host: str, port: int, timeout_s: float, path: str) -> ProbeResult:
+    try:
+        latency_ms, offset = await get_system_date_and_time(host, port, path, timeout_s)
+    except TimeoutError:
+        return ProbeResult(False, None, "", f"no ONVIF answer within {timeout_s:g} s", timeout=True)
+    except OnvifError as exc:
+        return ProbeResult(False, None, "", f"ONVIF: {exc}")
+    except OSError as exc:
+        return ProbeResult(False, None, "", f"TCP connect failed: {exc.strerror or exc}")
+    return ProbeResult(True, latency_ms, "onvif", "ONVIF GetSystemDateAndTime", clock_offset_s=offset)

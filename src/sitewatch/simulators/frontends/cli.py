@@ -28,9 +28,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "status": (
         "已运行 {seconds:.0f} 秒：模型步数 {steps}，Modbus 读取 {modbus:,}，OCPP 上报 {ocpp:,}（在线充电桩 {chargers}），"
-        "RTSP 请求 {rtsp:,}，MQTT 消息 {mqtt:,}",
+        "摄像头探测应答 {cameras:,}，MQTT 消息 {mqtt:,}",
         "{seconds:.0f} s: {steps} model steps, {modbus:,} Modbus reads, {ocpp:,} OCPP reports "
-        "({chargers} chargers connected), {rtsp:,} RTSP requests, {mqtt:,} MQTT messages",
+        "({chargers} chargers connected), {cameras:,} camera probes answered, {mqtt:,} MQTT messages",
     ),
     "stopped": ("已停止。", "stopped."),
     "no_devices": ("小区 {compound} 没有可模拟的设备", "compound {compound} has no device to simulate"),
@@ -42,7 +42,7 @@ ENDPOINTS = {
         "充电桩连接到 ws://{host}:{port}/<OCPP编号>",
         "chargers connect to ws://{host}:{port}/<ocpp_id>",
     ),
-    "rtsp": ("每个摄像头一个 RTSP 端口", "one RTSP port per camera"),
+    "camera": ("每个摄像头一个 {camera} 端口", "one {camera} port per camera"),
     "mqtt": ("站点 MQTT 服务器 {broker}", "site MQTT broker {broker}"),
 }
 
@@ -71,6 +71,8 @@ def msg(key: str, lang: str, **params: object) -> str:
               help="Seconds between two Modbus polls of one device (written to gateway.yaml).")  # fmt: skip
 @click.option("--camera-interval", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
               help="Seconds between two camera probes (written to gateway.yaml).")  # fmt: skip
+@click.option("--camera-probe", type=click.Choice(["rtsp", "onvif"]), default="rtsp", show_default=True,
+              help="What the simulated cameras serve and the gateway probes: RTSP OPTIONS or ONVIF.")  # fmt: skip
 @click.option("--charger-interval", type=click.FloatRange(0.1, 3600), default=10.0, show_default=True,
               help="Seconds between two meter-value reports of a charger.")  # fmt: skip
 @click.option("--kinds", default="elevator,water_meter,charger,camera,streetlight", show_default=True,
@@ -84,7 +86,7 @@ def msg(key: str, lang: str, **params: object) -> str:
 @click.option("--lang", type=LANGS, default="zh-CN", show_default=True, help="Language of the output.")
 def site(
     ledger: Path, compound: str, out: Path, broker: str | None, site_broker: str | None, host: str, ocpp_port: int,
-    modbus_poll: float, camera_interval: float, charger_interval: float, kinds: str, duration: float | None,
+    modbus_poll: float, camera_interval: float, camera_probe: str, charger_interval: float, kinds: str, duration: float | None,
     seed: int, faults: str, lang: str,
 ) -> None:  # fmt: skip
     """Run one compound's devices behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT) and write
@@ -108,7 +110,8 @@ def site(
         sys.exit(2)
     options = SiteOptions(
         host=host, site_broker=site_broker or central, ocpp_port=ocpp_port, modbus_poll_s=modbus_poll,
-        camera_interval_s=camera_interval, charger_interval_s=charger_interval, kinds=wanted,
+        camera_interval_s=camera_interval, camera_probe=camera_probe, charger_interval_s=charger_interval,
+        kinds=wanted,
     )  # fmt: skip
     simulated = SimulatedSite(LiveSite(sites[0], seed=seed, faults=faults), options)
     counts = simulated.device_count()
@@ -132,6 +135,7 @@ def _print_plan(simulated: Any, counts: dict[str, int], lang: str, out: Path) ->
         "host": simulated.options.host,
         "port": simulated.ocpp_port,
         "broker": simulated.options.site_broker,
+        "camera": "ONVIF" if simulated.options.camera_probe == "onvif" else "RTSP",
     }
     for protocol, n in counts.items():
         if n:
@@ -173,11 +177,11 @@ async def _serve(simulated: Any, duration: float | None, lang: str, console: Con
 
 
 def _zero() -> dict[str, Any]:
-    return {"seconds": 0, "steps": 0, "modbus": 0, "ocpp": 0, "chargers": 0, "rtsp": 0, "mqtt": 0}
+    return {"seconds": 0, "steps": 0, "modbus": 0, "ocpp": 0, "chargers": 0, "cameras": 0, "mqtt": 0}
 
 
 def _status(stats: Any, seconds: float, lang: str) -> str:
     return msg(
         "status", lang, seconds=seconds, steps=stats.steps, modbus=stats.modbus_reads, ocpp=stats.ocpp_reports,
-        chargers=stats.chargers_connected, rtsp=stats.rtsp_requests, mqtt=stats.mqtt_messages,
+        chargers=stats.chargers_connected, cameras=stats.camera_requests, mqtt=stats.mqtt_messages,
     )  # fmt: skip

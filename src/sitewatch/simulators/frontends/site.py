@@ -31,6 +31,7 @@ from ..site import Device, Site
 from .modbus_devices import REGISTER_MAPS, ModbusDeviceServer, ModbusUnit, register_map_config
 from .mqtt_streetlights import StreetlightController, bridge_topics
 from .ocpp_chargers import ChargerDevice
+from .onvif_cameras import OnvifCamera
 from .rtsp_cameras import RtspCamera
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class SiteStats:
     samples: int = 0
     modbus_reads: int = 0
     ocpp_reports: int = 0
-    rtsp_requests: int = 0
+    camera_requests: int = 0
     mqtt_messages: int = 0
     chargers_connected: int = 0
 
@@ -59,6 +60,7 @@ class SiteOptions:
     ocpp_port: int = 0  # 0: pick a free port
     modbus_poll_s: float = 10.0
     camera_interval_s: float = 30.0
+    camera_probe: str = "rtsp"  # what the simulated cameras serve and the gateway probes: rtsp or onvif
     charger_interval_s: float = 10.0
     step_s: float = 1.0
     kinds: tuple[DeviceKind, ...] = field(
@@ -82,7 +84,7 @@ class SimulatedSite:
         self.latest: dict[str, dict[str, float]] = {}
         self.stats = SiteStats()
         opts = self.options
-        self.cameras: dict[str, tuple[Device, RtspCamera]] = {}
+        self.cameras: dict[str, tuple[Device, RtspCamera | OnvifCamera]] = {}
         self.lights: dict[str, StreetlightController] = {}
         self.step()  # the first step gives every device its current values (and shows which it has)
         self.ocpp_port = opts.ocpp_port or free_port()
@@ -105,9 +107,7 @@ class SimulatedSite:
                     port=free_port(),
                 )
                 self.modbus.append((server, units))
-        self.cameras = {
-            d.device: (d, RtspCamera(opts.host, free_port())) for d in wanted if d.kind is DeviceKind.CAMERA
-        }
+        self.cameras = {d.device: (d, self._camera(opts)) for d in wanted if d.kind is DeviceKind.CAMERA}
         url = f"ws://{opts.host}:{self.ocpp_port}"
         self.chargers = {
             d.device: (
@@ -138,6 +138,12 @@ class SimulatedSite:
         missing = [s.metric for s in REGISTER_MAPS[device.kind] if s not in self.registers_of(device)]
         return device.kind.value + "".join(f"_no_{m}" for m in missing)
 
+    @staticmethod
+    def _camera(opts: SiteOptions) -> RtspCamera | OnvifCamera:
+        if opts.camera_probe == "onvif":
+            return OnvifCamera(opts.host, free_port())
+        return RtspCamera(opts.host, free_port())
+
     def _values_of(self, device: str) -> Callable[[], Mapping[str, float]]:
         return lambda: self.latest.get(device, {})
 
@@ -145,11 +151,11 @@ class SimulatedSite:
         return lambda: self.latest.get(device)
 
     def device_count(self) -> dict[str, int]:
-        """Simulated devices per protocol."""
+        """Simulated devices per protocol (camera: RTSP or ONVIF, as configured)."""
         return {
             "modbus": sum(len(units) for _, units in self.modbus),
             "ocpp": len(self.chargers),
-            "rtsp": len(self.cameras),
+            "camera": len(self.cameras),
             "mqtt": len(self.lights),
         }
 
@@ -215,8 +221,8 @@ class SimulatedSite:
                             "device": d.local,
                             "host": opts.host,
                             "port": cam.port,
-                            "probe": "rtsp",
-                            "path": "/stream1",
+                            "probe": opts.camera_probe,
+                            "path": "/onvif/device_service" if opts.camera_probe == "onvif" else "/stream1",
                         }
                         for d, cam in self.cameras.values()
                     ],
@@ -269,7 +275,7 @@ class SimulatedSite:
         s.modbus_reads = sum(u.reads for server, _ in self.modbus for u in server.units.values())
         s.ocpp_reports = sum(c.sent for _, c in self.chargers.values())
         s.chargers_connected = sum(c.connected for _, c in self.chargers.values())
-        s.rtsp_requests = sum(cam.requests for _, cam in self.cameras.values())
+        s.camera_requests = sum(cam.requests for _, cam in self.cameras.values())
         s.mqtt_messages = sum(c.sent for c in self.lights.values())
 
     async def start(self) -> None:
