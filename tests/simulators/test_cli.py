@@ -65,6 +65,9 @@ def test_refusals_are_clear(tmp_path: Path) -> None:
     assert csv_name.exit_code == 2 and "directory without extension" in csv_name.output
     as_csv = runner.invoke(main, ["simulate", "city", "--compounds", "1", "--out", str(tmp_path / "csv")])
     assert as_csv.exit_code == 0 and (tmp_path / "csv" / "assets.csv").exists()
-    for command in ("city", "backfill", "run"):
+    listed = runner.invoke(main, ["simulate", "faults", "--lang", "en"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and all(name in listed.output for name in FAULT_TYPES)
+    assert "困人" in runner.invoke(main, ["simulate", "faults", "--lang", "zh-CN"]).output
+    for command in ("city", "backfill", "run", "faults"):
         helped = runner.invoke(main, ["simulate", command, "--help"])
         assert helped.exit_code == 0 and "--lang" in helped.output

@@ -68,6 +68,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path}：请使用 .xlsx 文件，或不带扩展名的目录（每个工作表一个 CSV）",
         "{path}: give an .xlsx file, or a directory without extension (one CSV per sheet)",
     ),
+    "faults_catalogue": ("模拟故障类型", "Simulated fault types"),
+    "col_kind": ("设备类型", "kind"),
+    "col_fault": ("故障", "fault"),
+    "col_what": ("说明", "what happens"),
+    "col_hours": ("持续(小时)", "duration (h)"),
+    "col_per_year": ("每台每年", "per device-year"),
+    "col_event": ("事件", "event"),
     "ledger_error": ("无法使用台账：{reason}", "cannot use the ledger: {reason}"),
 }
 
@@ -136,6 +143,23 @@ def city(compounds: int, seed: int, out: Path, headers: str, lang: str | None) -
         table.add_row(name, f"{value:,}")
     Console().print(table)
     click.echo(msg("written", language, path=out, seconds=time.perf_counter() - started))
+
+
+@simulate.command()
+@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_WEB__LANGUAGE).")
+def faults(lang: str | None) -> None:
+    """List the fault types the simulators inject, per device kind, with their labels' events."""
+    from .faults import FAULT_TYPES
+
+    language = _lang(lang)
+    zh = language.lower().startswith("zh")
+    table = Table(title=msg("faults_catalogue", language))
+    for col in ("kind", "fault", "what", "hours", "per_year", "event"):
+        table.add_column(msg(f"col_{col}", language))
+    for f in FAULT_TYPES.values():
+        table.add_row(f.kind.value, f.name, f.description_zh if zh else f.description,
+                      f"{f.hours[0]:g}–{f.hours[1]:g}", f"{f.per_year:g}", f.event or "—")  # fmt: skip
+    Console().print(table)
 
 
 def _start_ms(start: str | None, days: int) -> int:
