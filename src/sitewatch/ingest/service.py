@@ -54,6 +54,7 @@ class IngestService:
         retry_max_s: float = 5.0,
         log_interval_s: float = 10.0,
         on_batch: Callable[[StatsSnapshot], None] | None = None,
+        mqtt5: bool = True,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -62,6 +63,11 @@ class IngestService:
         self.retry_max_s = retry_max_s
         self.log_interval_s = log_interval_s
         self.on_batch = on_batch
+        self.mqtt5 = mqtt5
+        if not mqtt5 and settings.ingest.shared_group:
+            raise ValueError(
+                "shared subscriptions need MQTT 5; ingest.shared_group cannot be used with MQTT 3.1.1"
+            )
         self.stats = IngestStats()
         self.tracker = SequenceTracker() if not settings.ingest.shared_group else None
         self.latencies_ms: deque[int] = deque(maxlen=LATENCY_SAMPLES)  # sent → stored, per message
@@ -80,12 +86,18 @@ class IngestService:
 
     def _make_client(self) -> mqtt.Client:
         m = self.settings.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        if self.mqtt5:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+            )
+        else:  # MQTT 3.1.1 brokers (the demo's embedded one): a persistent session, no Receive Maximum
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
         if m.username:
             client.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
         if m.tls:
@@ -121,7 +133,10 @@ class IngestService:
             return
         with self._ack_lock:
             self._generation += 1
-        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.topic_filters()])
+        if self.mqtt5:
+            client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.topic_filters()])
+        else:
+            client.subscribe([(f, 1) for f in self.topic_filters()])
         self.stats.connected = True
         self._connected.set()
         log.info(
@@ -168,10 +183,13 @@ class IngestService:
     def start(self) -> None:
         """Connect (retrying until the broker answers) and start the writer thread."""
         m = self.settings.mqtt
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = m.max_inflight
-        self._client.connect_async(m.host, m.port, m.keepalive_s, clean_start=False, properties=props)
+        if self.mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = m.max_inflight
+            self._client.connect_async(m.host, m.port, m.keepalive_s, clean_start=False, properties=props)
+        else:
+            self._client.connect_async(m.host, m.port, m.keepalive_s)
         self._client.loop_start()
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         self._writer.start()

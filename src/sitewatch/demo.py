@@ -1,0 +1,313 @@
+"""``sitewatch demo``: a simulated city flowing through an MQTT broker and ingest into the embedded store.
+
+Starts a broker (Mosquitto when installed, otherwise the embedded amqtt broker), a few simulated
+compounds with all five device kinds, each publishing as its own site gateway, and ingest into the
+embedded store under ``settings.data_dir``; shows a live view until the duration ends or Ctrl-C.
+The data stays in the store for ``sitewatch query``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .contract import now_ms
+from .settings import Settings, StoreBackend, load_settings
+
+log = logging.getLogger(__name__)
+
+MAX_BEHIND_MS = 80 * 86_400_000  # the validator refuses readings older than 90 days
+ONLINE_WINDOW_MS = 30 * 60_000  # a device heard within this simulated time counts as online
+
+TEXT: dict[str, dict[str, str]] = {
+    "title": {"en": "sitewatch demo", "zh-CN": "sitewatch 演示"},
+    "broker": {"en": "MQTT broker", "zh-CN": "MQTT 代理"},
+    "compounds": {"en": "compounds (gateways)", "zh-CN": "小区（网关）"},
+    "devices": {"en": "devices", "zh-CN": "设备"},
+    "online": {"en": "devices online", "zh-CN": "在线设备"},
+    "rate": {"en": "readings/s stored", "zh-CN": "入库速率（条/秒）"},
+    "stored": {"en": "readings stored", "zh-CN": "已入库读数"},
+    "events": {"en": "events stored", "zh-CN": "已入库事件"},
+    "faults": {"en": "faults injected", "zh-CN": "已注入故障"},
+    "dead": {"en": "dead letters", "zh-CN": "死信（被拒消息）"},
+    "sim_time": {"en": "simulated time", "zh-CN": "仿真时间"},
+    "speed": {"en": "speed", "zh-CN": "倍速"},
+    "store": {"en": "store", "zh-CN": "存储"},
+    "stop_hint": {"en": "Ctrl-C stops everything cleanly", "zh-CN": "按 Ctrl-C 安全停止"},
+    "starting": {
+        "en": "Starting: {broker} broker, {compounds} simulated compounds ({devices} devices), ingest → {store}",
+        "zh-CN": "正在启动：{broker} 代理，{compounds} 个仿真小区（{devices} 台设备），摄取 → {store}",
+    },
+    "no_mosquitto": {
+        "en": "Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1)",
+        "zh-CN": "未找到 Mosquitto：使用内置 amqtt 代理（MQTT 3.1.1）",
+    },
+    "present": {
+        "en": "Simulated time reached the present: stopping",
+        "zh-CN": "仿真时间已到当前时刻：停止",
+    },
+    "stopping": {"en": "Stopping…", "zh-CN": "正在停止…"},
+    "done": {
+        "en": "Stored {readings:,} readings and {events:,} events of {kinds} device kinds in {path}",
+        "zh-CN": "已在 {path} 存入 {readings:,} 条读数、{events:,} 条事件，涉及 {kinds} 类设备",
+    },
+    "query_hint": {
+        "en": "Look at them: sitewatch query latest --path {path} --compound {compound}",
+        "zh-CN": "查看数据：sitewatch query latest --path {path} --compound {compound}",
+    },
+}
+
+
+def say(key: str, lang: str, **values: Any) -> str:
+    """A user-facing message in ``lang`` (zh-CN or en)."""
+    return TEXT[key]["zh-CN" if lang.startswith("zh") else "en"].format(**values)
+
+
+@dataclass
+class _View:
+    """What the live display shows."""
+
+    broker: str
+    compounds: int
+    devices: int
+    speed: float
+    store_path: Path
+    online: int = 0
+    rate: float = 0.0
+    stored: int = 0
+    events: int = 0
+    faults: int = 0
+    dead: int = 0
+    sim_ms: int = 0
+
+    def table(self, lang: str) -> Table:
+        table = Table(title=say("title", lang), caption=say("stop_hint", lang), show_header=False)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        sim = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.sim_ms / 1000)) if self.sim_ms else "—"
+        for key, value in (
+            ("broker", self.broker),
+            ("compounds", f"{self.compounds}"),
+            ("devices", f"{self.devices:,}"),
+            ("online", f"{self.online:,}"),
+            ("rate", f"{self.rate:,.0f}"),
+            ("stored", f"{self.stored:,}"),
+            ("events", f"{self.events:,}"),
+            ("faults", f"{self.faults}"),
+            ("dead", f"{self.dead}"),
+            ("sim_time", sim),
+            ("speed", f"×{self.speed:g}"),
+            ("store", str(self.store_path)),
+        ):
+            table.add_row(say(key, lang), value)
+        return table
+
+
+class _Stop(Exception):
+    """SIGTERM: stop like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _broker(settings: Settings, choice: str, console: Console, lang: str) -> Iterator[tuple[Any, str]]:
+    """Start Mosquitto (if chosen or available) or the embedded broker; yields (service, label)."""
+    from .ingest.amqtt_broker import EmbeddedBroker
+    from .services import MosquittoService, find_binary
+
+    service: Any
+    if choice == "mosquitto" or (choice == "auto" and find_binary("mosquitto", "/usr/sbin")):
+        service, label = MosquittoService(settings.data_dir / "mosquitto"), "Mosquitto"
+    else:
+        if choice == "auto":
+            console.print(f"[yellow]{say('no_mosquitto', lang)}[/]")
+        service, label = EmbeddedBroker(), "amqtt"
+    service.start()
+    try:
+        yield service, label
+    finally:
+        service.stop()
+
+
+def _inject_faults(lives: list[Any], start_ms: int) -> None:
+    """One fault per kind early in the run, so that every demo shows some."""
+    from .simulators import FAULTS_BY_KIND
+
+    kinds = list(FAULTS_BY_KIND)
+    for i, kind in enumerate(kinds):
+        live = lives[i % len(lives)]
+        devices = [d.device for d in live.site.devices if d.kind is kind]
+        if not devices:
+            continue
+        fault = FAULTS_BY_KIND[kind][0]
+        begin = start_ms + (i + 1) * 5 * 60_000  # one every five simulated minutes
+        live.inject(devices[0], fault, begin, begin + 3_600_000)
+
+
+def run_demo(
+    settings: Settings, *, compounds: int, speed: float, duration: float | None, lang: str, seed: int,
+    broker: str, fault_rate: float, console: Console,
+) -> dict[str, Any]:  # fmt: skip
+    """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
+    from .ingest import IngestService
+    from .simulators import LiveSite, sites_from_records
+    from .simulators.city import generate_city
+    from .simulators.publisher import CityRunner
+    from .store import open_store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sites = sites_from_records(generate_city(compounds, seed))
+    devices = sum(len(s.devices) + 1 for s in sites)  # and each compound's gateway
+    horizon_s = duration if duration is not None else 3600.0
+    behind = min(int((speed - 1) * horizon_s * 1000), MAX_BEHIND_MS) if speed > 1 else 0
+    start = now_ms() - behind
+    until_present = duration is None and speed > 1
+    if until_present:
+        duration = behind / 1000 / (speed - 1)  # wall time until simulated time reaches now
+    lives = [
+        LiveSite(s, seed=seed + i, faults="random", fault_rate=fault_rate, start_ms=start)
+        for i, s in enumerate(sites)
+    ]
+    _inject_faults(lives, start)
+    figures: dict[str, Any] = {}
+    with _broker(settings, broker, console, lang) as (service, label):
+        console.print(
+            say(
+                "starting",
+                lang,
+                broker=label,
+                compounds=len(sites),
+                devices=devices,
+                store=settings.store_path,
+            )
+        )
+        mqtt = settings.mqtt.model_copy(update={"url": service.url})
+        settings = settings.model_copy(update={"mqtt": mqtt})
+        store = open_store(settings)
+        reader = open_store(settings)
+        ingest = IngestService(settings, store, client_id="sitewatch-demo-ingest", mqtt5=label == "Mosquitto")
+        ingest.start()
+        ingest.wait_connected(10)
+        runner = CityRunner(lives, mqtt, speed=speed, sim_start_ms=start)
+        view = _View(f"{label} {service.url}", len(sites), devices, speed, settings.store_path)
+        began = time.monotonic()
+        last = (began, 0)
+        try:
+            runner.connect()
+            with Live(view.table(lang), console=console, auto_refresh=False, transient=False) as live:
+                while duration is None or time.monotonic() - began < duration:
+                    left = None if duration is None else duration - (time.monotonic() - began)
+                    runner.run(min(1.0, left) if left is not None else 1.0)
+                    snap = ingest.stats.snapshot()
+                    now = time.monotonic()
+                    view.rate = (snap.stored_readings - last[1]) / max(now - last[0], 1e-6)
+                    last = (now, snap.stored_readings)
+                    view.stored, view.events = snap.stored_readings, snap.stored_events
+                    view.dead = snap.dead_lettered
+                    view.sim_ms = runner.sim_now()
+                    view.faults = sum(1 for lv in lives for lb in lv.labels if lb.start_ms <= view.sim_ms)
+                    view.online = sum(
+                        1 for d in reader.latest() if d.last_seen_ms >= view.sim_ms - ONLINE_WINDOW_MS
+                    )
+                    live.update(view.table(lang), refresh=True)
+            console.line()
+            if until_present:
+                console.print(say("present", lang))
+        except (KeyboardInterrupt, _Stop):
+            console.print(say("stopping", lang))
+        finally:
+            runner.close()
+            # let ingest store what the broker already holds before it stops
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                snap = ingest.stats.snapshot()
+                if snap.in_flight == 0 and time.monotonic() - last[0] > 0.5:
+                    break
+                time.sleep(0.2)
+            ingest.stop()
+            store.close()
+            kinds = {s.kind for s in reader.series()}
+            figures = {
+                "readings": reader.count_readings(),
+                "events": ingest.stats.snapshot().stored_events,
+                "kinds": sorted(k.value for k in kinds),
+                "dead_letters": ingest.stats.snapshot().dead_lettered,
+                "faults": view.faults,
+                "compound": sites[0].compound,
+            }
+            reader.close()
+    console.print(
+        say("done", lang, readings=figures["readings"], events=figures["events"], kinds=len(figures["kinds"]),
+            path=settings.store_path)
+    )  # fmt: skip
+    console.print(say("query_hint", lang, path=settings.store_path, compound=figures["compound"]))
+    return figures
+
+
+@click.command()
+@click.option(
+    "--compounds", type=click.IntRange(1, 50), default=3, show_default=True, help="Simulated compounds."
+)
+@click.option(
+    "--speed", type=click.FloatRange(0.1, 10_000), default=60.0, show_default=True,
+    help="Simulated seconds per second. Above 1, simulated time starts in the past and ends at the present.",
+)  # fmt: skip
+@click.option(
+    "--duration", type=click.FloatRange(1, None),
+    help="Stop after this many seconds (default: when simulated time reaches the present, or Ctrl-C).",
+)  # fmt: skip
+@click.option(
+    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_WEB__LANGUAGE)."
+)
+@click.option(
+    "--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto", show_default=True,
+    help="MQTT broker: Mosquitto if installed (auto), or the embedded amqtt broker.",
+)  # fmt: skip
+@click.option(
+    "--fault-rate", type=click.FloatRange(0, 1e6), default=50.0, show_default=True,
+    help="Multiplier of the yearly fault rates (a demo wants to see some).",
+)  # fmt: skip
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the city.")
+def demo(
+    compounds: int,
+    speed: float,
+    duration: float | None,
+    lang: str | None,
+    broker: str,
+    fault_rate: float,
+    seed: int,
+) -> None:
+    """Run the whole chain on one machine: simulated compounds → MQTT → ingest → embedded store.
+
+    一条命令运行完整链路：仿真小区 → MQTT → 摄取 → 内置存储。数据保存在 SITEWATCH_DATA_DIR
+    （默认 .sitewatch），结束后可用 `sitewatch query` 查询。
+    """
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"store": settings.store.model_copy(update={"backend": StoreBackend.EMBEDDED})}
+    )
+    language = lang or settings.web.language
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise _Stop()
+
+    signal.signal(signal.SIGTERM, on_term)
+    # the live view says what ingest does; its periodic log lines would scroll it away
+    logging.getLogger("sitewatch.ingest").setLevel(logging.WARNING)
+    run_demo(
+        settings, compounds=compounds, speed=speed, duration=duration, lang=language, seed=seed, broker=broker,
+        fault_rate=fault_rate, console=Console(),
+    )  # fmt: skip
+
+
+__all__ = ["demo", "run_demo"]

@@ -1,0 +1,79 @@
+"""``sitewatch demo`` end to end in a subprocess: ends cleanly, stops on SIGINT, runs on amqtt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sitewatch.contract import DeviceKind
+from sitewatch.services import wait_until
+from sitewatch.settings import load_settings
+from sitewatch.store import open_store
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FIVE = {
+    DeviceKind.ELEVATOR,
+    DeviceKind.CAMERA,
+    DeviceKind.CHARGER,
+    DeviceKind.STREETLIGHT,
+    DeviceKind.WATER_METER,
+}
+
+
+def demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "SITEWATCH_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "120"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sitewatch", "demo", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def stored_kinds(tmp_path: Path) -> tuple[int, set[DeviceKind]]:
+    store = open_store(load_settings(data_dir=tmp_path / "data"), create=False)
+    try:
+        return store.count_readings(), {s.kind for s in store.series()}
+    finally:
+        store.close()
+
+
+def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> None:
+    proc = demo(tmp_path, "--duration", "20", "--lang", "en")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    readings, kinds = stored_kinds(tmp_path)
+    assert readings > 1000 and kinds >= FIVE, out
+    assert "Stored" in out and "sitewatch query latest --path" in out
+    assert "dead letters" in out and "faults injected" in out
+
+
+def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -> None:
+    proc = demo(tmp_path, "--compounds", "1", "--lang", "zh-CN")  # no duration: runs until stopped
+    store_file = tmp_path / "data" / "readings.db"
+    wait_until(
+        lambda: proc.poll() is None and store_file.exists() and stored_kinds(tmp_path)[0] > 0, 60, "demo data"
+    )
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "正在停止" in out and "已在" in out
+    query = subprocess.run(
+        [sys.executable, "-m", "sitewatch", "query", "latest", "--path", str(store_file), "--csv"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stderr
+    assert len(query.stdout.splitlines()) > 10
+
+
+def test_demo_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
+    proc = demo(tmp_path, "--broker", "amqtt", "--compounds", "1", "--duration", "10", "--lang", "en")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "amqtt mqtt://127.0.0.1:" in out
+    readings, kinds = stored_kinds(tmp_path)
+    assert readings > 100 and kinds >= FIVE, out
