@@ -123,3 +123,25 @@ def test_hostile_battery_dead_lettered_and_valid_readings_kept(
     publisher.close()
     dead.close()
     store.close()
+
+
+def test_sequence_gaps_counted_per_gateway(
+    mosquitto: MosquittoService,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    run_ingest: Callable[..., IngestService],
+) -> None:
+    compound = unique("G")
+    gw = f"{compound}-GW01"
+    service = run_ingest(make_settings(mosquitto.url, tmp_path), unique("ingest-gaps"))
+    publisher = Publisher(mosquitto.port, unique("pub"))
+    traffic = make_traffic(compound, gw, messages=10, samples_per_message=1)
+    kept = [m for i, m in enumerate(traffic.messages) if i not in (3, 4, 5, 8)]  # seq 3-5 and 8 lost
+    for message in kept:  # one at a time: the order the gateway sent them
+        publisher.publish([message])
+        publisher.wait_acked()
+    wait_until(lambda: service.stats.snapshot().acked == len(kept), 30, "messages stored")
+    stats = service.stats.snapshot()
+    assert (stats.gaps, stats.missing_messages) == (2, 4)
+    assert service.tracker is not None and service.tracker.gateways()[(compound, gw)] == (1, 9)
+    publisher.close()

@@ -1,0 +1,115 @@
+"""Enrichment from the real asset registry (FastAPI over SQLite, served by uvicorn) through a real broker."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from sitewatch.assets.api.app import create_app
+from sitewatch.assets.db import create_engine_for, transaction, upgrade
+from sitewatch.assets.importer import import_ledger
+from sitewatch.assets.models import Role
+from sitewatch.assets.tokens import create_token
+from sitewatch.assets.workbook import HeaderStyle, write_xlsx
+from sitewatch.contract import (
+    Channel,
+    DataMessage,
+    DeviceKind,
+    Envelope,
+    Event,
+    EventMessage,
+    Sample,
+    now_ms,
+    topic,
+)
+from sitewatch.ingest import IngestService
+from sitewatch.ingest.registry import RegistryClient
+from sitewatch.services import MosquittoService, free_port, port_open, wait_until
+from sitewatch.simulators import sites_from_records
+from sitewatch.simulators.city import generate_city
+from sitewatch.store import open_store
+
+from .conftest import make_settings
+from .traffic import Publisher
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, list[object]]]:
+    """A registry of one simulated compound, served on a free port: (url, bureau token, sites)."""
+    tmp = tmp_path_factory.mktemp("registry")
+    records = generate_city(1, seed=3)
+    write_xlsx(records, tmp / "city.xlsx", HeaderStyle("zh"))
+    engine = create_engine_for(f"sqlite:///{tmp / 'registry.db'}")
+    upgrade(engine)
+    assert import_ledger(engine, tmp / "city.xlsx").committed
+    with transaction(engine) as session:
+        token, _ = create_token(session, Role.BUREAU)
+    port = free_port()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(engine=engine), "127.0.0.1", port, log_level="warning")
+        )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: port_open(port), 30, "registry API")
+    yield f"http://127.0.0.1:{port}", token, list(sites_from_records(records))
+    server.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("policy", ["deadletter", "flag"])
+def test_registry_enrichment_and_unknown_devices(
+    registry: tuple[str, str, list[object]],
+    mosquitto: MosquittoService,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    run_ingest: Callable[..., IngestService],
+    policy: str,
+) -> None:
+    url, token, sites = registry
+    site = sites[0]
+    compound, gateway = site.compound, site.gateway  # type: ignore[attr-defined]
+    elevator = next(d.device for d in site.devices if d.kind is DeviceKind.ELEVATOR)  # type: ignore[attr-defined]
+    camera = next(d.device for d in site.devices if d.kind is DeviceKind.CAMERA)  # type: ignore[attr-defined]
+    settings = make_settings(mosquitto.url, tmp_path, unknown_devices=policy)
+    client = RegistryClient(url, token)
+    service = run_ingest(settings, unique("ingest-reg"), registry=client)
+    ts = now_ms() - 10_000
+    samples = (
+        Sample(elevator, DeviceKind.ELEVATOR, ts, {"car_load": 10.0, "motor_current": 3.5}),
+        Sample(camera, DeviceKind.CHARGER, ts, {"power": 1.0}),  # registered as a camera
+        Sample(f"{compound}-EL9999", DeviceKind.ELEVATOR, ts, {"car_load": 1.0}),  # not in the registry
+    )
+    event = Event(elevator, DeviceKind.ELEVATOR, ts, "door_fault")
+    publisher = Publisher(mosquitto.port, unique("pub"))
+    publisher.publish(
+        [
+            (topic(compound, gateway, Channel.DATA), DataMessage(Envelope(compound, gateway, 1, 0, ts), samples).encode()),
+            (topic(compound, gateway, Channel.EVENT), EventMessage(Envelope(compound, gateway, 1, 1, ts), (event,)).encode()),
+        ]
+    )  # fmt: skip
+    publisher.wait_acked()
+    wait_until(lambda: service.stats.snapshot().acked == 2, 30, "both messages stored and acknowledged")
+    stats = service.stats.snapshot()
+    store = open_store(settings)
+    if policy == "deadletter":
+        assert store.count_readings(compound=compound) == 2
+        assert stats.rejected == {"kind_mismatch": 1, "unknown_device": 1}
+        assert stats.flagged_readings == 0
+    else:
+        assert store.count_readings(compound=compound) == 3
+        assert stats.rejected == {"kind_mismatch": 1} and stats.flagged_readings == 1
+    [stored_event] = store.events(ts, ts + 1, compound=compound)
+    assert stored_event.tags.keys() >= {"district", "street", "community"}
+    assert stats.registry_errors == 0 and client.requests == 1  # one batched lookup, then the cache
+    store.close()
+    publisher.close()
