@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,7 +22,7 @@ from sitewatch.contract import DeviceKind, Event, Sample
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.mqtt_bridge import MqttBridgeConnector
 from sitewatch.gateway.connectors.mqtt_bridge_map import TopicMapping, decode, match
-from sitewatch.services import MosquittoService
+from sitewatch.services import LocalService, MosquittoService, free_port
 from sitewatch.simulators.frontends.mqtt_streetlights import (
     StreetlightController,
     StreetlightModel,
@@ -240,3 +243,70 @@ def test_retained_messages(mosquitto: MosquittoService) -> None:
             pub.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear the retained copies
         pub.disconnect()
         pub.loop_stop()
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("the openssl command is needed to make test certificates (apt-get install openssl)")
+    folder.mkdir()
+    p = {n: folder / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "san")}
+    p["san"].write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["ca.key"]), "-out", str(p["ca.crt"]),
+        "-days", "2", "-subj", "/CN=sitewatch site CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["server.key"]), "-out", str(p["server.csr"]),
+        "-subj", "/CN=127.0.0.1")  # fmt: skip
+    run("x509", "-req", "-in", str(p["server.csr"]), "-CA", str(p["ca.crt"]), "-CAkey", str(p["ca.key"]),
+        "-CAcreateserial", "-out", str(p["server.crt"]), "-days", "2", "-extfile", str(p["san"]))  # fmt: skip
+    return p
+
+
+def test_site_broker_over_tls(service_factory: Callable[..., LocalService], tmp_path: Path) -> None:
+    certs = _certificates(tmp_path / "certs")
+    tls_port = free_port()
+    broker = service_factory(
+        "mosquitto",
+        extra_config=f"listener {tls_port} 127.0.0.1\ncafile {certs['ca.crt']}\n"
+        f"certfile {certs['server.crt']}\nkeyfile {certs['server.key']}\n",
+    )
+    assert isinstance(broker, MosquittoService)
+    topics = [
+        {"topic": "site/lights/+/t", "kind": "streetlight", "device": "SL-{0}", "fields": {"w": "power"}}
+    ]
+
+    async def scenario() -> None:
+        trusting = build_connector(
+            {"type": "mqtt", "broker": f"mqtts://127.0.0.1:{tls_port}", "ca_file": str(certs["ca.crt"]),
+             "topics": topics},
+            CTX,
+        )  # fmt: skip
+        doubting = build_connector(
+            {"type": "mqtt", "name": "doubting", "broker": f"mqtts://127.0.0.1:{tls_port}", "topics": topics},
+            CTX,
+        )
+        assert isinstance(trusting, MqttBridgeConnector) and isinstance(doubting, MqttBridgeConnector)
+        sink, stop = ListSink(), asyncio.Event()
+        tasks = [asyncio.create_task(c.run(sink, stop)) for c in (trusting, doubting)]
+        try:
+            await wait_for(trusting.connected.is_set)
+            pub = publisher(broker)  # plain listener of the same broker
+            pub.publish("site/lights/9/t", b'{"w": 42.0}', qos=1).wait_for_publish(5)
+            await wait_for(lambda: len(sink.of("C001-SL-9")) == 1)
+            pub.disconnect()
+            pub.loop_stop()
+            assert doubting.counters()["connects"] == 0  # an untrusted certificate: never connected
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        assert sink.of("C001-SL-9")[0].values == {"power": 42.0}
+
+    asyncio.run(scenario())
+    with pytest.raises(ConnectorConfigError, match="no such file"):
+        build_connector(
+            {"type": "mqtt", "broker": "mqtts://h", "ca_file": "/nope.crt", "topics": topics}, CTX
+        )

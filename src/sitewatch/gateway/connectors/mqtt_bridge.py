@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +43,23 @@ from .mqtt_bridge_map import (
 log = logging.getLogger(__name__)
 
 
+class _Client(mqtt.Client):
+    """paho's client, except that a failed TLS handshake closes its socket (paho 2.2 leaves it open)."""
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        context = self._ssl_context
+        if context is None:
+            raise ValueError("TLS requested without a TLS context")
+        ssl_sock = context.wrap_socket(tcp_sock, server_hostname=self._host, do_handshake_on_connect=False)
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()  # the context checks the certificate and the host name
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
+
+
 class MqttBridgeConnector:
     """Subscribes to a site broker and turns device messages into samples."""
 
@@ -56,12 +76,17 @@ class MqttBridgeConnector:
         client_id: str | None = None,
         qos: int = 1,
         offline_after_s: float = 300.0,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
     ) -> None:
         self.name = name
         self.compound = context.compound
         self.mappings, self.statuses = mappings, statuses
         parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
+        self.tls = parts.scheme == "mqtts"
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or (8883 if self.tls else 1883)
+        self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
         self.username, self.password = username, password
         self.client_id = client_id or f"sitewatch-{context.gateway}-{name}"
         self.qos = qos
@@ -82,10 +107,19 @@ class MqttBridgeConnector:
         where = f"connectors.{name}"
         url = str(spec.get("broker") or "mqtt://127.0.0.1:1883")
         parts = urlsplit(url)
-        if parts.scheme != "mqtt" or not parts.hostname:
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ConnectorConfigError(
-                f"{where}.broker: must look like mqtt://host:1883, got {url!r} / 须形如 mqtt://host:1883"
+                f"{where}.broker: must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}"
+                " / 须形如 mqtt://host:1883 或 mqtts://host:8883"
             )
+        files: dict[str, str | None] = {}
+        for key in ("ca_file", "cert_file", "key_file"):
+            value = spec.get(key)
+            if value is not None and not Path(str(value)).is_file():
+                raise ConnectorConfigError(f"{where}.{key}: no such file {value!r} / 文件不存在")
+            files[key] = str(value) if value is not None else None
+        if (files["cert_file"] is None) != (files["key_file"] is None):
+            raise ConnectorConfigError(f"{where}: cert_file and key_file go together / 证书与私钥须同时提供")
         qos = spec.get("qos", 1)
         if qos not in (0, 1, 2):
             raise ConnectorConfigError(f"{where}.qos: must be 0, 1 or 2, got {qos!r} / QoS 须为 0、1 或 2")
@@ -110,6 +144,7 @@ class MqttBridgeConnector:
             client_id=spec.get("client_id"),
             qos=int(qos),
             offline_after_s=float(offline_after),
+            **files,
         )
 
     def devices(self) -> list[DeviceInfo]:
@@ -146,9 +181,11 @@ class MqttBridgeConnector:
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         """Bridge until ``stop`` is set; offline events for silent devices are checked once a second."""
         self._sink = sink
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
+        client = _Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
         if self.username:
             client.username_pw_set(self.username, self.password)
+        if self.tls:  # the broker's certificate is checked against ca_file (or the system's CAs)
+            client.tls_set(ca_certs=self.ca_file, certfile=self.cert_file, keyfile=self.key_file)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
