@@ -78,11 +78,14 @@ class FakeRegistry:
         self.devices = devices
         self.calls = 0
         self.down = False
+        self.revision = 1
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
         if self.down:
             raise httpx.ConnectError("refused")
+        if request.url.path == "/api/v1/lookup/revision":
+            return httpx.Response(200, json={"revision": self.revision, "changed_at": "2026-01-01T00:00:00Z"})
+        self.calls += 1
         assert request.url.path == "/api/v1/lookup/devices"
         assert request.headers["authorization"] == "Bearer tok"
         ids = orjson.loads(request.content)["device_ids"]
@@ -152,3 +155,21 @@ def test_batch_enrichment_policies() -> None:
     batch = build_batch([p], None, UnknownDevicePolicy.DEADLETTER)
     drop_item(batch, 1, "tag contains a newline")
     assert batch.readings == 3 and p.rejections[0].reason is RejectReason.BAD_VALUE
+
+
+def test_registry_change_empties_the_cache() -> None:
+    fake = FakeRegistry({"C1-EL0001": ("elevator", "C1")})
+    clock = [0.0]
+    client = RegistryClient(
+        "http://reg", "tok", ttl_s=1000, revision_check_s=5, clock=lambda: clock[0],
+        transport=httpx.MockTransport(fake),
+    )  # fmt: skip
+    client.lookup(["C1-EL0001"])
+    clock[0] = 6
+    client.lookup(["C1-EL0001"])
+    assert fake.calls == 1  # same revision: cached
+    fake.revision = 2  # e.g. the device was rebound to another compound
+    fake.devices["C1-EL0001"] = ("elevator", "C9")
+    clock[0] = 12
+    record = client.lookup(["C1-EL0001"])["C1-EL0001"]
+    assert fake.calls == 2 and record is not None and record.compound == "C9"

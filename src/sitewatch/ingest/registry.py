@@ -12,6 +12,8 @@ import httpx
 log = logging.getLogger(__name__)
 
 LOOKUP_PATH = "/api/v1/lookup/devices"
+REVISION_PATH = "/api/v1/lookup/revision"
+REVISION_CHECK_S = 5.0  # how often the registry's change counter is asked; a change empties the cache
 LOOKUP_CHUNK = 1000  # the registry answers up to 1,000 ids per request
 UNKNOWN_TTL_S = 30.0  # a device bound in the registry a moment ago is picked up within this time
 
@@ -51,6 +53,7 @@ class RegistryClient:
         ttl_s: float = 300.0,
         unknown_ttl_s: float = UNKNOWN_TTL_S,
         timeout_s: float = 5.0,
+        revision_check_s: float = REVISION_CHECK_S,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -63,6 +66,9 @@ class RegistryClient:
         self._clock = clock
         self._cache: dict[str, tuple[float, DeviceRecord | None]] = {}
         self.requests = 0
+        self.revision_check_s = revision_check_s
+        self._revision: int | None = None
+        self._next_revision_check = 0.0
 
     def lookup(self, devices: Collection[str]) -> dict[str, DeviceRecord | None]:
         """Record (or None when unknown) for each device; stale entries are refreshed.
@@ -71,6 +77,7 @@ class RegistryClient:
         entries past their time are then still used rather than refused.
         """
         now = self._clock()
+        self._check_revision(now)
         out: dict[str, DeviceRecord | None] = {}
         wanted: list[str] = []
         for device in dict.fromkeys(devices):
@@ -94,6 +101,27 @@ class RegistryClient:
             self._cache[device] = (now + (self.ttl_s if record else self.unknown_ttl_s), record)
             out[device] = record
         return out
+
+    def _check_revision(self, now: float) -> None:
+        """Empty the cache when the registry changed (bindings moved, devices added) since we filled it."""
+        if now < self._next_revision_check:
+            return
+        self._next_revision_check = now + self.revision_check_s
+        try:
+            response = self._http.get(REVISION_PATH)
+            revision = int(response.json()["revision"]) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            revision = None  # an older registry without the counter: entries expire by time only
+        if revision is None:
+            return
+        if self._revision is not None and revision != self._revision:
+            log.info(
+                "asset registry changed (revision %s → %s): refreshing device lookups",
+                self._revision,
+                revision,
+            )
+            self._cache.clear()
+        self._revision = revision
 
     def _fetch(self, devices: list[str]) -> dict[str, DeviceRecord]:
         found: dict[str, DeviceRecord] = {}
