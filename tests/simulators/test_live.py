@@ -151,3 +151,18 @@ def test_live_faults_start_while_watched_and_raise_their_events(sites: list[Site
         name = FAULT_TYPES[lab.fault].event
         if name is not None:
             assert (lab.device, name, lab.start_ms) in seen, lab
+
+
+def test_every_door_fault_of_the_register_is_reported_as_an_event(sites: list[Site]) -> None:
+    site = sites[2]
+    live = LiveSite(site, seed=1, faults="none", start_ms=T0)
+    elevator = site.of_kind(DeviceKind.ELEVATOR)[0].device
+    live.inject(elevator, "door_fault_burst", T0 + 60_000, T0 + 3_600_000)
+    first, _ = live.step(T0)
+    start = next(s.values["door_faults"] for s in first if s.device == elevator)
+    last, faults = start, 0
+    for k in range(1, 3901):
+        samples, events = live.step(T0 + k * 1000)
+        last = next((s.values["door_faults"] for s in samples if s.device == elevator), last)
+        faults += sum(1 for e in events if e.device == elevator and e.name == "door_fault")
+    assert last - start >= 5 and faults == last - start

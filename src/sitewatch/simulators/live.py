@@ -29,7 +29,9 @@ class LiveSite:
 
     - The first step reports one sample of every device at ``now_ms`` (their current values).
     - Later steps report each device at its own reporting interval and phase, timestamps in
-      (previous now_ms, now_ms], and the events raised in that span, both in time order.
+      (previous now_ms, now_ms], and the events raised in that span, both in time order (an event a
+      device reports with a sample, such as a door fault, carries the time it happened, which may
+      lie up to one reporting interval before that sample).
     - Faults are drawn at ``fault_rate`` times the yearly rates of each fault type (``faults="random"``),
       or not at all (``"none"``); :meth:`inject` adds one on purpose. :attr:`labels` lists them all.
     """
@@ -89,9 +91,10 @@ class LiveSite:
         self._plan(now_ms)
         chunks, site_events = self._engine.window(a, b)
         samples = _samples(chunks)
+        # Fault events fall in [a, b). A device's own events may carry an earlier time: a door fault
+        # is timed when it happened, since the device's previous report, and reported with this one.
         events = [Event(e.device, e.kind, e.ts_ms, e.name, e.active, e.attrs) for e in site_events]
         events += [Event(e.device, e.kind, e.ts_ms, e.name, e.active, e.attrs) for e in iter_events(chunks)]
-        events = [e for e in events if a <= e.ts_ms < b]
         samples.sort(key=lambda s: s.ts_ms)
         events.sort(key=lambda e: e.ts_ms)
         self._engine.prune(a)
