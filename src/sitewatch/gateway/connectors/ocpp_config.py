@@ -1,0 +1,132 @@
+"""OCPP connector configuration: the chargers, their credentials, and the per-charger rate limit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.http11 import Request
+
+from ...contract import device_id
+from .base import ConnectorConfigError, ConnectorContext
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerSpec:
+    """One charge point: its OCPP identity and the device(s) it reports as."""
+
+    ocpp_id: str
+    device: str
+    connectors: Mapping[int, str] = field(default_factory=dict)  # connector id → device, when split
+    password: str | None = None  # OCPP security profile 1: HTTP Basic auth (user = ocpp_id)
+
+    def device_for(self, connector_id: int) -> str:
+        """Device of a connector (the charger's own device unless the connector is mapped)."""
+        return self.connectors.get(connector_id, self.device)
+
+    @property
+    def all_devices(self) -> list[str]:
+        """Every device of this charge point."""
+        return list(dict.fromkeys([self.device, *self.connectors.values()]))
+
+
+class TokenBucket:
+    """At most ``rate`` calls per second on average, with bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Whether one more call is allowed now."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
+    value = spec.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConnectorConfigError(
+            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
+        )
+    return float(value)
+
+
+def _device(raw: Any, compound: str, where: str) -> str:
+    text = str(raw or "")
+    local = text[len(compound) + 1 :] if text.startswith(compound + "-") else text
+    try:
+        return device_id(compound, local)
+    except ValueError:
+        raise ConnectorConfigError(
+            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
+        ) from None
+
+
+def parse_chargers(spec: Mapping[str, Any], context: ConnectorContext, where: str) -> list[ChargerSpec]:
+    """The ``chargers:`` of a ``type: ocpp`` entry; raises ConnectorConfigError naming the bad field."""
+    entries = spec.get("chargers")
+    if not isinstance(entries, list) or not entries:
+        raise ConnectorConfigError(
+            f"{where}.chargers: list at least one charger (device, ocpp_id) / 至少列出一台充电桩（device、ocpp_id）"
+        )
+    chargers: list[ChargerSpec] = []
+    for i, entry in enumerate(entries):
+        at = f"{where}.chargers[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConnectorConfigError(
+                f"{at}: must be a mapping with device and ocpp_id / 须包含 device 和 ocpp_id"
+            )
+        device = _device(entry.get("device"), context.compound, at)
+        ocpp_id = str(entry.get("ocpp_id") or device.removeprefix(context.compound + "-"))
+        if not ocpp_id.isprintable() or "/" in ocpp_id or len(ocpp_id) > 64:
+            raise ConnectorConfigError(
+                f"{at}: ocpp_id {ocpp_id!r} must be printable, without '/', ≤ 64 chars / ocpp_id 须为可打印字符、不含 '/'、不超过 64 个字符"
+            )
+        raw_connectors = entry.get("connectors") or {}
+        if not isinstance(raw_connectors, Mapping):
+            raise ConnectorConfigError(
+                f"{at}.connectors: must map connector ids to device names / 须把枪号映射到设备名称"
+            )
+        connectors: dict[int, str] = {}
+        for key, value in raw_connectors.items():
+            if not str(key).isdigit() or int(key) < 1:
+                raise ConnectorConfigError(
+                    f"{at}.connectors: connector id {key!r} must be an integer ≥ 1 / 枪号须为不小于 1 的整数"
+                )
+            connectors[int(key)] = _device(value, context.compound, f"{at}.connectors.{key}")
+        password = entry.get("password")
+        if password is not None and (not isinstance(password, str) or not 16 <= len(password) <= 40):
+            raise ConnectorConfigError(
+                f"{at}.password: must be 16 to 40 characters (OCPP 1.6 AuthorizationKey) / 密码须为 16 至 40 个字符"
+            )
+        chargers.append(ChargerSpec(ocpp_id, device, connectors, password))
+    ids = [c.ocpp_id for c in chargers]
+    if len(set(ids)) != len(ids):
+        raise ConnectorConfigError(f"{where}.chargers: an ocpp_id is listed twice / ocpp_id 重复")
+    return chargers
+
+
+def authorized(spec: ChargerSpec, request: Request) -> bool:
+    """Whether the request carries HTTP Basic credentials ``<ocpp_id>:<password>``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    expected = (spec.password or "").encode()
+    return user == spec.ocpp_id and hmac.compare_digest(password.encode(), expected)
