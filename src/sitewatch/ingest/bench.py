@@ -427,6 +427,7 @@ def bench_ingest(
     half load and ingest's peak RSS, as medians over the repeats.
     """
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("sitewatch.store").setLevel(logging.WARNING)  # "created database" per phase
     backends = ["influxdb", "embedded"] if stores == "both" else [stores]
     results: dict[str, dict[str, Any]] = {}
     console = Console(stderr=True, quiet=as_json)
