@@ -64,8 +64,12 @@ def test_status_events() -> None:
     assert events[0].attrs["previous"] == "Charging"
     _, events = status_update("C001-CH-1", "Faulted", "Available", "NoError", 1, 2000)
     assert [(e.name, e.active) for e in events] == [("status_changed", None), ("faulted", False)]
-    _, events = status_update("C001-CH-1", "Available", "Available", "NoError", 1, 3000)
+    _, events = status_update("C001-CH-1", "Available", "Available", "NoError", 1, 3000, "NoError")
     assert events == []
+    _, events = status_update("C001-CH-1", "Available", "Available", "WeakSignal", 1, 4000, "NoError")
+    assert [(e.name, e.attrs["error_code"], e.attrs["previous_error_code"]) for e in events] == [
+        ("status_changed", "WeakSignal", "NoError")
+    ]
 
 
 def test_meter_values_units_and_phases() -> None:

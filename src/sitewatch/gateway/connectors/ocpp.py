@@ -182,7 +182,7 @@ class OcppConnector:
         self.bound_port: int | None = None  # the port actually listened on (``port: 0`` picks one)
         self.listening = asyncio.Event()
         self._connections: dict[str, ServerConnection] = {}
-        self._status: dict[str, str] = {}
+        self._status: dict[str, tuple[str, str]] = {}  # device → last (status, error code)
         self._hot: set[str] = set()
         self._transactions: dict[int, tuple[str, float]] = {}
         self._next_tx = int(time.time()) % 1_000_000_000
@@ -357,10 +357,17 @@ class OcppConnector:
         ts = parse_timestamp(timestamp) or now_ms()
         targets = spec.all_devices if connector_id == 0 else [spec.device_for(connector_id)]
         for device in targets:
+            last = self._status.get(device)
             sample, events = status_update(
-                device, self._status.get(device), status, error_code, connector_id, ts
+                device,
+                last[0] if last else None,
+                status,
+                error_code,
+                connector_id,
+                ts,
+                last[1] if last else None,
             )
-            self._status[device] = status
+            self._status[device] = (status, error_code)
             self._put(sink, [sample])
             self._emit(sink, events)
 

@@ -76,18 +76,23 @@ def status_update(
     error_code: str,
     connector_id: int,
     ts_ms: int,
+    previous_error: str | None = None,
 ) -> tuple[Sample, list[Event]]:
-    """The sample and events of one StatusNotification (``previous``: the last known status)."""
+    """The sample and events of one StatusNotification (``previous``: the last known status and
+    ``previous_error`` its error code). ``status_changed`` fires when either changes."""
     values = {
         "status": float(OCPP_STATUSES.index(status)),
         "error_code": float(OCPP_ERROR_CODES.index(error_code)),
     }
     events: list[Event] = []
     attrs = {"status": status, "error_code": error_code, "connector": str(connector_id)}
+    error_changed = previous_error is not None and error_code != previous_error
+    if status != previous or error_changed:
+        changed = {**attrs, "previous": previous or ""}
+        if previous_error is not None:
+            changed["previous_error_code"] = previous_error
+        events.append(Event(device, KIND, ts_ms, "status_changed", None, changed))
     if status != previous:
-        events.append(
-            Event(device, KIND, ts_ms, "status_changed", None, {**attrs, "previous": previous or ""})
-        )
         if status == "Faulted":
             events.append(Event(device, KIND, ts_ms, "faulted", True, attrs))
         elif previous == "Faulted":
