@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 from click.testing import CliRunner
 
+from sitewatch.assets.workbook import write_xlsx
 from sitewatch.cli import main
 from sitewatch.simulators.backfill import read_backfill
+from sitewatch.simulators.city import generate_city
 from sitewatch.simulators.faults import FAULT_TYPES
 
 
@@ -60,6 +62,10 @@ def test_refusals_are_clear(tmp_path: Path) -> None:
                                str(tmp_path / "o"), "--lang", "en"])  # fmt: skip
     assert bad.exit_code == 2 and "cannot use the ledger" in bad.output
     assert runner.invoke(main, ["simulate", "city", "--compounds", "0", "--out", "x.xlsx"]).exit_code == 2
+    write_xlsx(generate_city(1, seed=3), tmp_path / "one.xlsx")
+    bad_day = runner.invoke(main, ["simulate", "backfill", "--ledger", str(tmp_path / "one.xlsx"), "--out",
+                                   str(tmp_path / "o"), "--start", "2026-13-01", "--lang", "en"])  # fmt: skip
+    assert bad_day.exit_code == 2 and "YYYY-MM-DD" in bad_day.output
     csv_name = runner.invoke(main, ["simulate", "city", "--compounds", "1", "--out", str(tmp_path / "x.csv"),
                                     "--lang", "en"])  # fmt: skip
     assert csv_name.exit_code == 2 and "directory without extension" in csv_name.output

@@ -75,6 +75,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col_hours": ("持续(小时)", "duration (h)"),
     "col_per_year": ("每台每年", "per device-year"),
     "col_event": ("事件", "event"),
+    "bad_start": ("{value}：日期格式应为 YYYY-MM-DD", "{value}: a date must look like YYYY-MM-DD"),
     "ledger_error": ("无法使用台账：{reason}", "cannot use the ledger: {reason}"),
 }
 
@@ -195,7 +196,10 @@ def backfill(
 
     language = _lang(lang)
     sites = _sites(ledger, compounds, language)
-    start_ms = _start_ms(start, days)
+    try:
+        start_ms = _start_ms(start, days)
+    except ValueError:
+        raise click.BadParameter(msg("bad_start", language, value=start), param_hint="--start") from None
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[readings]:,} readings"), TimeElapsedColumn(), console=console,
