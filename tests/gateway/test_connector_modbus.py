@@ -339,3 +339,58 @@ def test_devices_behind_one_endpoint_share_a_connection_pool() -> None:
         assert connector.counters()["exceptions"] >= 1
 
     asyncio.run(scenario())
+
+
+def test_flag_registers_raise_and_clear_stateful_events() -> None:
+    async def scenario() -> None:
+        port = free_port()
+        lift_values = elevator_model()
+        meter = MeterModel()
+        tampered = {"tamper": 1}
+        units = [
+            ModbusUnit(1, REGISTER_MAPS[DeviceKind.ELEVATOR], lambda: lift_values),
+            ModbusUnit(2, REGISTER_MAPS[DeviceKind.WATER_METER], lambda: {**meter(), **tampered}),
+        ]
+        server = ModbusDeviceServer(units, port=port)
+        await server.start()
+        spec = connector_spec(
+            [
+                device("EL-1", "elevator", port, 1, timeout_s=2),
+                device("WM-1", "water_meter", port, 2, timeout_s=2),
+            ],
+            flag_events={"elevator": {"entrapment": "entrapment"}, "water_meter": {"tamper": "tamper"}},
+        )
+        connector = build_connector(spec, CTX)
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+
+        def flags(device: str, name: str) -> list[bool | None]:
+            return [e.active for e in sink.event_list if e.device == device and e.name == name]
+
+        try:
+            # a flag already set at the first read raises its event; a clear flag raises nothing
+            await wait_for(lambda: flags("C001-WM-1", "tamper") == [True] and len(sink.of("C001-EL-1")) >= 2)
+            assert flags("C001-EL-1", "entrapment") == []
+            lift_values["entrapment"] = 1
+            await wait_for(lambda: flags("C001-EL-1", "entrapment") == [True])
+            lift_values["entrapment"] = 0
+            tampered["tamper"] = 0
+            await wait_for(
+                lambda: (
+                    flags("C001-EL-1", "entrapment") == [True, False]
+                    and flags("C001-WM-1", "tamper") == [True, False]
+                )
+            )
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            await server.stop()
+        raised = next(e for e in sink.event_list if e.name == "entrapment")
+        assert raised.attrs == {"source": "entrapment"} and raised.kind is DeviceKind.ELEVATOR
+
+    asyncio.run(scenario())
+    base = connector_spec([device("EL-1", "elevator", 1502, 1)])
+    with pytest.raises(ConnectorConfigError, match="no flag metric"):
+        build_connector({**base, "flag_events": {"elevator": {"car_load": "overload"}}}, CTX)
+    with pytest.raises(ConnectorConfigError, match="not a stateful"):
+        build_connector({**base, "flag_events": {"elevator": {"entrapment": "emergency_call"}}}, CTX)

@@ -23,7 +23,15 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, device_id, now_ms
 from .base import ConnectorConfigError, ConnectorContext, Sink
-from .modbus_map import ReadBlock, RegisterSpec, RegisterType, decode_block, parse_register_map, plan_reads
+from .modbus_map import (
+    ReadBlock,
+    RegisterSpec,
+    RegisterType,
+    decode_block,
+    parse_flag_events,
+    parse_register_map,
+    plan_reads,
+)
 
 log = logging.getLogger(__name__)
 # pymodbus logs each failed request without saying which device; this connector logs them itself
@@ -58,6 +66,7 @@ class ModbusDevice:
     timeout_s: float = 2.0
     backoff_max_s: float = 300.0
     offline_after: int = 2
+    flag_events: tuple[tuple[str, str], ...] = ()  # (flag metric, stateful event) raised as the flag changes
 
     @property
     def blocks(self) -> list[ReadBlock]:
@@ -105,6 +114,11 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
         )
     defaults = {k: _number(spec, k, v, where, 0.01, 86_400) for k, v in _DEFAULTS.items()}
     offline_after = int(_number(spec, "offline_after", 2, where, 1, 1000))
+    flag_defaults = spec.get("flag_events") or {}  # kind → {flag metric: event}
+    if not isinstance(flag_defaults, Mapping):
+        raise ConnectorConfigError(
+            f"{where}.flag_events: must map a kind to {{flag metric: event}} / 须按设备类型映射标志量与事件"
+        )
     devices: list[ModbusDevice] = []
     for i, entry in enumerate(entries):
         at = f"{where}.devices[{i}]"
@@ -128,6 +142,8 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
             registers = parse_register_map(kind, maps[raw_map], f"{where}.register_maps.{raw_map}")
         else:
             registers = parse_register_map(kind, raw_map, f"{at}.map")
+        flag_map = entry.get("flag_events", flag_defaults.get(kind.value))
+        flag_events = parse_flag_events(kind, flag_map, registers, f"{at}.flag_events")
         host = entry.get("host")
         if not isinstance(host, str) or not host:
             raise ConnectorConfigError(
@@ -147,6 +163,7 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
                 timeout_s=_number(entry, "timeout_s", defaults["timeout_s"], at, 0.01, 600),
                 backoff_max_s=_number(entry, "backoff_max_s", defaults["backoff_max_s"], at, 0.01, 86_400),
                 offline_after=int(_number(entry, "offline_after", offline_after, at, 1, 1000)),
+                flag_events=flag_events,
             )
         )
     seen: set[str] = set()
@@ -172,6 +189,7 @@ class ModbusConnector:
         self._online: dict[str, bool | None] = {d.device: None for d in devices}
         self._garbage_seen: Counter[tuple[str, str]] = Counter()
         self._streak: Counter[str] = Counter()  # failed polls in a row, per device
+        self._flags: dict[tuple[str, str], bool] = {}  # (device, event) → active
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> ModbusConnector:
@@ -310,8 +328,25 @@ class ModbusConnector:
             return
         self._counters["reads"] += 1
         if values:
+            ts = now_ms()
             self._counters["readings"] += len(values)
-            sink.samples([Sample(dev.device, dev.kind, now_ms(), values)])
+            sink.samples([Sample(dev.device, dev.kind, ts, values)])
+            self._flag_events(dev, values, ts, sink)
+
+    def _flag_events(self, dev: ModbusDevice, values: Mapping[str, float], ts: int, sink: Sink) -> None:
+        """Raise or clear the stateful events tied to flag registers (a flag already set at the first read raises)."""
+        events: list[Event] = []
+        for metric, event in dev.flag_events:
+            if metric not in values:
+                continue
+            active = values[metric] >= 0.5
+            last = self._flags.get((dev.device, event))
+            if last != active and (last is not None or active):
+                events.append(Event(dev.device, dev.kind, ts, event, active, {"source": metric}))
+            self._flags[(dev.device, event)] = active
+        if events:
+            self._counters["events"] += len(events)
+            sink.events(events)
 
     async def _read(
         self, client: AsyncModbusTcpClient, dev: ModbusDevice, block: ReadBlock

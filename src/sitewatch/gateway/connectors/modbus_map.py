@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ...contract import DeviceKind, metric_spec
+from ...contract import KINDS, DeviceKind, MetricType, metric_spec
 from .base import ConnectorConfigError
 
 MAX_BLOCK = 125  # registers per read request (Modbus limit for function codes 3 and 4)
@@ -216,3 +216,30 @@ def _parse_spec(kind: DeviceKind, entry: Mapping[str, Any], at: str) -> Register
             f"{at}: {type_.value} at {address} runs past register 65535 / 超出寄存器地址 65535"
         )
     return RegisterSpec(str(metric), address, register, type_, word_order, float(scale), float(offset))
+
+
+def parse_flag_events(
+    kind: DeviceKind, raw: Any, registers: tuple[RegisterSpec, ...], where: str
+) -> tuple[tuple[str, str], ...]:
+    """``{flag metric: stateful event}`` pairs: the event is raised and cleared as the flag changes."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise ConnectorConfigError(f"{where}: must map flag metrics to events / 须把标志量指标映射到事件")
+    mapped = {s.metric for s in registers}
+    pairs: list[tuple[str, str]] = []
+    for metric, event in raw.items():
+        spec = metric_spec(kind, str(metric))
+        if spec is None or spec.type is not MetricType.FLAG:
+            raise ConnectorConfigError(
+                f"{where}.{metric}: {kind.value} has no flag metric {metric!r} / 该设备类型没有此标志量指标"
+            )
+        if metric not in mapped:
+            continue  # this device's map has no such register: nothing to watch
+        event_spec = KINDS[kind].events.get(str(event))
+        if event_spec is None or not event_spec.stateful:
+            raise ConnectorConfigError(
+                f"{where}.{metric}: {event!r} is not a stateful {kind.value} event / 不是该设备类型的状态型事件"
+            )
+        pairs.append((str(metric), str(event)))
+    return tuple(pairs)

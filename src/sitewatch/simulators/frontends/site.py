@@ -191,6 +191,10 @@ class SimulatedSite:
                     "backoff_max_s": 300.0,
                     "offline_after": 2,
                     "connections_per_endpoint": 4,  # a building's RS485 gateway takes few clients
+                    "flag_events": {
+                        "elevator": {"entrapment": "entrapment"},
+                        "water_meter": {"tamper": "tamper", "reverse_flow": "reverse_flow"},
+                    },
                     "register_maps": dict(sorted(maps.items())),
                     "devices": devices,
                 }
