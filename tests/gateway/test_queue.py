@@ -245,3 +245,21 @@ def test_rows_carry_their_queue_time_and_old_files_are_upgraded(tmp_path: Path) 
     old, new = q.claim(0, None, 10, 10**6)
     assert old.queued_ms == 0 and before <= new.queued_ms <= time.time_ns() // 1_000_000
     assert q.rows == 2
+
+
+def test_drops_are_logged_as_sums_not_once_per_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import re as regex
+
+    q = DiskQueue(tmp_path / "q.db", _item(0).size * 10)
+    total = 0
+    with caplog.at_level(logging.WARNING, logger="sitewatch.gateway.queue"):
+        for i in range(300):
+            total += q.put([_item(i)]).readings
+        q.close()
+    lines = [r.getMessage() for r in caplog.records if "over its budget" in r.getMessage()]
+    assert total == 290 * 2 and 1 <= len(lines) <= 3  # the first drop, then sums (and one at close)
+    reported = sum(int(regex.search(r"\((\d+) readings", line).group(1)) for line in lines)  # type: ignore[union-attr]
+    assert reported == total

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ROW_OVERHEAD = 64  # bytes counted per row beyond its body: id, columns and b-tree cell, roughly
 _DROP_CHUNK = 2000
+DROP_LOG_EVERY_S = 10.0  # a long outage on a full budget drops on every write: log the sum
 
 
 class Kind(IntEnum):
@@ -135,6 +136,8 @@ class DiskQueue:
                 f"queue (its rows are lost) / 队列文件无法使用，请移走后重启"
             ) from None
         self._inflight: dict[int, int] = {}  # lo -> hi of claimed, unacknowledged ranges
+        self._unlogged = Dropped()
+        self._last_drop_log = -DROP_LOG_EVERY_S
 
     def _open(self, sync: SyncMode) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -231,16 +234,26 @@ class DiskQueue:
                 self._readings += sum(i.readings for i in incoming)
                 self._events += sum(1 for i in incoming if i.kind is Kind.EVENT)
         if dropped.rows:
-            log.warning(
-                "disk queue over its budget of %s bytes: dropped the %s oldest rows (%s readings, %s events)"
-                " / 缓存超出预算，丢弃最旧的 %s 条读数",
-                self.budget_bytes,
-                dropped.rows,
-                dropped.readings,
-                dropped.events,
-                dropped.readings,
-            )
+            self._log_drops(dropped)
         return dropped
+
+    def _log_drops(self, dropped: Dropped) -> None:
+        """One warning at the first drop, then at most one per DROP_LOG_EVERY_S with the totals."""
+        now = time.monotonic()
+        with self._lock:
+            self._unlogged = self._unlogged + dropped
+            if now - self._last_drop_log < DROP_LOG_EVERY_S:
+                return
+            total, self._unlogged, self._last_drop_log = self._unlogged, Dropped(), now
+        log.warning(
+            "disk queue over its budget of %s bytes: dropped the %s oldest rows (%s readings, %s events)"
+            " since the last report / 缓存超出预算，丢弃最旧的 %s 条读数",
+            self.budget_bytes,
+            total.rows,
+            total.readings,
+            total.events,
+            total.readings,
+        )
 
     def _in_flight(self, row_id: int) -> bool:
         return any(lo <= row_id <= hi for lo, hi in self._inflight.items())
@@ -356,7 +369,10 @@ class DiskQueue:
         return orjson.loads(value) if isinstance(value, bytes) else value
 
     def close(self) -> None:
-        """Checkpoint and close the file."""
+        """Report drops not yet logged, checkpoint and close the file."""
+        self._last_drop_log = -DROP_LOG_EVERY_S
+        if self._unlogged.rows:
+            self._log_drops(Dropped())
         with self._lock:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
