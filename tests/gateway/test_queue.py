@@ -11,12 +11,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sitewatch.contract import DeviceKind, Event, Sample
+from sitewatch.contract import DeviceKind, Event, Sample, now_ms
 from sitewatch.gateway.counters import Counters
 from sitewatch.gateway.queue import ROW_OVERHEAD, DiskQueue, Item, Kind
 from sitewatch.gateway.sink import QueueSink
 
 C = "330102-0007"
+NOW = now_ms()
 _open_queues: list[DiskQueue] = []
 
 
@@ -121,14 +122,12 @@ def test_sink_refuses_foreign_devices_and_bad_values(tmp_path: Path) -> None:
     sink = QueueSink(q, counters, C, lambda: woken.append(1))
     sink.samples(
         [
-            Sample(f"{C}-WM1", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": 1.0, "battery": 80.0}),
-            Sample("999999-0001-WM1", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": 1.0}),
-            Sample(f"{C}-WM2", DeviceKind.WATER_METER, 1_700_000_000_000, {"flow": math.nan, "bogus": 1.0}),
-            Sample(f"{C}-WM3", DeviceKind.WATER_METER, 1_700_000_000_000, {"battery": 150.0, "flow": 2.0}),
-            Sample(
-                f"{C}-WM4", DeviceKind.WATER_METER, 1_700_000_000_000, {"tamper": 0.5, "reverse_flow": 1.0}
-            ),
-            Sample(f"{C}-EL1", DeviceKind.ELEVATOR, 1_700_000_000_000, {"run_state": 2.5, "trip_count": 7}),
+            Sample(f"{C}-WM1", DeviceKind.WATER_METER, NOW, {"flow": 1.0, "battery": 80.0}),
+            Sample("999999-0001-WM1", DeviceKind.WATER_METER, NOW, {"flow": 1.0}),
+            Sample(f"{C}-WM2", DeviceKind.WATER_METER, NOW, {"flow": math.nan, "bogus": 1.0}),
+            Sample(f"{C}-WM3", DeviceKind.WATER_METER, NOW, {"battery": 150.0, "flow": 2.0}),
+            Sample(f"{C}-WM4", DeviceKind.WATER_METER, NOW, {"tamper": 0.5, "reverse_flow": 1.0}),
+            Sample(f"{C}-EL1", DeviceKind.ELEVATOR, NOW, {"run_state": 2.5, "trip_count": 7}),
         ]
     )
     snap = counters.snapshot()
@@ -150,13 +149,13 @@ def test_sink_events_and_liveness(tmp_path: Path) -> None:
     sink = QueueSink(q, counters, C)
     sink.events(
         [
-            Event(f"{C}-EL1", DeviceKind.ELEVATOR, 1, "offline"),
-            Event(f"{C}-EL1", DeviceKind.ELEVATOR, 2, "no_such_event"),
+            Event(f"{C}-EL1", DeviceKind.ELEVATOR, NOW + 1, "offline"),
+            Event(f"{C}-EL1", DeviceKind.ELEVATOR, NOW + 2, "no_such_event"),
         ]
     )
     assert sink.offline == {f"{C}-EL1"}
     assert counters.get("events_rejected") == 1 and q.events == 1
-    sink.events([Event(f"{C}-EL1", DeviceKind.ELEVATOR, 3, "online")])
+    sink.events([Event(f"{C}-EL1", DeviceKind.ELEVATOR, NOW + 3, "online")])
     assert sink.offline == set()
 
 
@@ -189,20 +188,21 @@ def test_an_unreadable_queue_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 _FULL_DISK = """
-import resource, signal, sys
+import resource, signal, sys, time
 from pathlib import Path
 from sitewatch.contract import DeviceKind, Sample
 from sitewatch.gateway.counters import Counters
 from sitewatch.gateway.queue import DiskQueue
 from sitewatch.gateway.sink import QueueSink
 
+NOW = int(time.time() * 1000)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
 queue = DiskQueue(Path(sys.argv[1]), 10**9)
 resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
 counters = Counters()
 sink = QueueSink(queue, counters, "C1")
 for i in range(200):
-    sink.samples([Sample("C1-WM%d" % d, DeviceKind.WATER_METER, 1_700_000_000_000 + i, {"flow": 1.0, "battery": 50.0})
+    sink.samples([Sample("C1-WM%d" % d, DeviceKind.WATER_METER, NOW + i, {"flow": 1.0, "battery": 50.0})
                   for d in range(50)])
 print(counters.get("buffered"), counters.get("dropped"), counters.get("queue_errors"), queue.readings)
 """
@@ -264,3 +264,18 @@ def test_drops_are_logged_as_sums_not_once_per_write(
     found = [regex.search(r"\((\d+) readings", line) for line in lines]
     reported = sum(int(m.group(1)) for m in found if m is not None)
     assert reported == total
+
+
+def test_sink_refuses_timestamps_the_centre_would_refuse(tmp_path: Path) -> None:
+    q = _queue(tmp_path / "q.db", 10**7)
+    counters = Counters()
+    sink = QueueSink(q, counters, C)
+    day = 86_400_000
+    sink.samples(
+        [
+            Sample(f"{C}-WM1", DeviceKind.WATER_METER, NOW - 89 * day, {"flow": 1.0}),  # old but kept
+            Sample(f"{C}-WM1", DeviceKind.WATER_METER, NOW - 91 * day, {"flow": 1.0}),  # past max age
+            Sample(f"{C}-WM1", DeviceKind.WATER_METER, NOW + 3_600_000, {"flow": 1.0}),  # clock an hour fast
+        ]
+    )
+    assert counters.get("rejected") == 2 and q.readings == 1

@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from ..contract import KINDS, DeviceKind, Event, MetricType, Sample, device_belongs_to
+from ..contract import KINDS, DeviceKind, Event, Limits, MetricType, Sample, device_belongs_to
 from .counters import Counters
 from .queue import DiskQueue, Dropped, Item, Kind
 
 log = logging.getLogger(__name__)
 
 _WARN_EVERY_S = 10.0
+_LIMITS = Limits()  # the contract's default bounds
 # metric -> (min, max) of the metrics whose only rule is the range (gauges and counters)
 _RANGES = {
     kind: {
@@ -44,8 +45,10 @@ class QueueSink:
         counters: Counters,
         compound: str,
         wake: Callable[[], None] = lambda: None,
+        limits: Limits = _LIMITS,
     ) -> None:
         self.queue = queue
+        self.limits = limits  # the centre's own bounds: what it would refuse is refused here
         self.counters = counters
         self.compound = compound
         self.wake = wake
@@ -133,6 +136,11 @@ class QueueSink:
                 return f"{device}: unknown device kind {kind!r}"
         if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
             return f"{device}: timestamp {ts!r} is not integer epoch milliseconds"
+        now = time.time_ns() // 1_000_000
+        if ts > now + self.limits.max_future_ms:
+            return f"{device}: timestamp {ts} is {(ts - now) / 1000:.0f} s in the future (device clock?)"
+        if ts < now - self.limits.max_age_ms:
+            return f"{device}: timestamp {ts} is {(now - ts) / 86_400_000:.1f} days old"
         return None
 
     def _put(self, items: list[Item]) -> bool:
