@@ -178,9 +178,11 @@ class Gateway:
                     await asyncio.wait_for(stop.wait(), self.restart_delay_s)
 
     async def _report_counters(self, stop: asyncio.Event) -> None:
+        wait = min(5.0, self.config.counters_interval_s)  # a first report soon after start
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_counters.wait(), self.config.counters_interval_s)
+                await asyncio.wait_for(self._wake_counters.wait(), wait)
+            wait = self.config.counters_interval_s
             self._wake_counters.clear()
             if stop.is_set():
                 return
