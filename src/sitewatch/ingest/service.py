@@ -1,8 +1,9 @@
 """The ingest service: MQTT (persistent session, manual acks) → decode → enrich → store → ack.
 
-Threads: paho's network thread receives and queues messages (never blocks); one writer thread
-decodes, batches (by size and by time), writes to the store with retry and backoff, publishes dead
-letters, and only then acknowledges the messages of the batch. The broker never has more than
+Threads: paho's network thread receives and queues messages (never blocks); a decoder thread
+decodes, enriches and cuts batches (by size and by time); a store thread writes each batch with
+retry and backoff, publishes its dead letters, and only then acknowledges its messages, while the
+decoder cuts the next batch. The broker never has more than
 ``mqtt.max_inflight`` unacknowledged messages out to this client (MQTT 5 Receive Maximum), so a
 store outage stops reading instead of filling memory.
 """
@@ -79,7 +80,9 @@ class IngestService:
         self._generation = 0
         self._confirm = threading.Condition()
         self._confirmed: set[int] = set()
-        self._writer: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        # batches cut and not yet stored: one being written, up to two waiting
+        self._batches: queue.Queue[tuple[list[Processed], Batch] | None] = queue.Queue(maxsize=2)
         self._client = self._make_client()
 
     # --- MQTT -------------------------------------------------------------------------------
@@ -191,8 +194,12 @@ class IngestService:
         else:
             self._client.connect_async(m.host, m.port, m.keepalive_s)
         self._client.loop_start()
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._writer.start()
+        self._threads = [
+            threading.Thread(target=self._decode_loop, name="ingest-decoder", daemon=True),
+            threading.Thread(target=self._store_loop, name="ingest-store", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected and subscribed (or ``timeout``)."""
@@ -202,8 +209,9 @@ class IngestService:
         """Stop reading, store and acknowledge what is pending if the store allows, disconnect."""
         self._stopping.set()
         self._queue.put(None)
-        if self._writer is not None:
-            self._writer.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._client.disconnect()
         self._client.loop_stop()
         if self.registry is not None:
@@ -228,44 +236,61 @@ class IngestService:
         # write when half of it waits, so the broker keeps sending while we write
         return ingest.batch_readings, max(1, self.settings.mqtt.max_inflight // 2), ingest.batch_interval_s
 
-    def _write_loop(self) -> None:
+    def _decode_loop(self) -> None:
+        """Decode messages and cut batches; the store thread writes one batch while the next is cut."""
         max_readings, max_messages, interval = self._flush_limits()
         pending: list[Processed] = []
         readings = 0
         deadline = 0.0
-        while True:
-            timeout = max(0.0, deadline - time.monotonic()) if pending else 0.5
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-                if self._stopping.is_set() and not pending:
+        try:
+            while True:
+                timeout = max(0.0, deadline - time.monotonic()) if pending else 0.5
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                    if self._stopping.is_set() and not pending:
+                        return
+                if item is not None:
+                    processed = decode(item, self._limits)
+                    if not pending:
+                        deadline = time.monotonic() + interval
+                    pending.append(processed)
+                    readings += processed.readings
+                stopping = self._stopping.is_set()
+                if pending and (
+                    readings >= max_readings
+                    or len(pending) >= max_messages
+                    or time.monotonic() >= deadline
+                    or stopping
+                ):
+                    self._cut(pending)
+                    pending, readings = [], 0
+                if stopping and item is None and not pending:
                     return
-            if item is not None:
-                processed = decode(item, self._limits)
-                if not pending:
-                    deadline = time.monotonic() + interval
-                pending.append(processed)
-                readings += processed.readings
-            stopping = self._stopping.is_set()
-            if pending and (
-                readings >= max_readings
-                or len(pending) >= max_messages
-                or time.monotonic() >= deadline
-                or stopping
-            ):
-                self._flush(pending)
-                pending, readings = [], 0
-            if stopping and item is None and not pending:
-                return
+        finally:
+            self._batches.put(None)
 
-    def _flush(self, pending: list[Processed]) -> None:
+    def _cut(self, pending: list[Processed]) -> None:
+        """Track gaps, enrich, and hand the batch to the store thread (waits while two are queued)."""
         self._track_gaps(pending)
         batch = build_batch(pending, self.registry, self.settings.ingest.unknown_devices)
         if batch.registry_error:
             self.stats.add(registry_errors=1)
-        if not self._write(batch):
-            return  # stopping while the store is down: nothing acked, the broker redelivers later
+        self._batches.put((pending, batch))
+
+    def _store_loop(self) -> None:
+        """Write batches in order; dead-letter and acknowledge each once it is stored."""
+        while True:
+            item = self._batches.get()
+            if item is None:
+                return
+            pending, batch = item
+            if not self._write(batch):
+                continue  # stopping while the store is down: nothing acked, the broker redelivers later
+            self._finish(pending, batch)
+
+    def _finish(self, pending: list[Processed], batch: Batch) -> None:
         dead_mids = self._dead_letter(pending)
         unconfirmed = self._wait_confirmed(dead_mids)
         stored_at = now_ms()
