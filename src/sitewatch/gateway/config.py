@@ -60,6 +60,7 @@ class QueueConfig(BaseModel):
     batch_rows: int = Field(500, ge=1, le=10_000)  # samples or events per MQTT message
     max_message_bytes: int = Field(256 * 1024, ge=4096, le=1_000_000)
     sync: SyncMode = SyncMode.NORMAL
+    replay_readings_per_s: float = Field(0.0, ge=0)  # cap on backlog replay (0: as fast as possible)
 
     @field_validator("budget_bytes", mode="before")
     @classmethod

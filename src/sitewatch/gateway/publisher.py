@@ -285,6 +285,8 @@ class Publisher:
         live_cursor = backlog_end
         window = self.config.mqtt.max_inflight
         qcfg = self.config.queue
+        rate = qcfg.replay_readings_per_s
+        tokens, stamp = rate, time.monotonic()  # replay token bucket: one second's worth of burst
         while True:
             self._wake.clear()
             self._process_acks(session)
@@ -318,16 +320,23 @@ class Publisher:
                     live_cursor = rows[-1].id
                     self._publish_rows(session, rows, None, replay=False)
                     progressed = True
-            if len(session.inflight) < window and backlog_cursor < backlog_end:
+            if rate:
+                now = time.monotonic()
+                tokens, stamp = min(rate, tokens + (now - stamp) * rate), now
+            if len(session.inflight) < window and backlog_cursor < backlog_end and (not rate or tokens > 0):
                 rows = self.queue.claim(backlog_cursor, backlog_end, qcfg.batch_rows, qcfg.max_message_bytes)
                 backlog_cursor = rows[-1].id if rows else backlog_end
                 if rows:
                     self._publish_rows(session, rows, None, replay=True)
+                    tokens -= sum(r.readings for r in rows)
                     progressed = True
                 else:
                     log.info("backlog replayed / 积压数据补发完毕")
             if not progressed:
-                self._wake.wait(0.25)
+                pause = 0.25
+                if rate and tokens <= 0 and backlog_cursor < backlog_end:
+                    pause = min(pause, -tokens / rate + 0.001)  # until the bucket allows the next batch
+                self._wake.wait(pause)
 
     def _finish(self, session: _Session) -> bool:
         """While stopping: True once drained (or out of time), after publishing the death."""
