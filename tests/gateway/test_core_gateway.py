@@ -290,3 +290,44 @@ def test_samples_and_events_keep_their_order_across_channels(
     ]
     seqs = [s for _, _, s, _ in sequence]
     assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2] and all(r for *_, r in sequence)
+
+
+class _GrowingConnector:
+    """A connector that discovers a second device after a while (as the MQTT bridge does)."""
+
+    name = "growing"
+
+    def __init__(self) -> None:
+        self.known = [DeviceInfo(f"{COMPOUND}-SL0001", DeviceKind.STREETLIGHT, "mqtt")]
+
+    def devices(self) -> list[DeviceInfo]:
+        return list(self.known)
+
+    def counters(self) -> dict[str, int]:
+        return {"reads": 0, "errors": 0}
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+
+def test_a_changed_device_list_is_announced_with_a_new_birth(
+    mosquitto: MosquittoService, tmp_path: Path
+) -> None:
+    recorder = _recorder(mosquitto, "growing")
+    growing = _GrowingConnector()
+    gw = Gateway(
+        config(tmp_path, mosquitto.port, connectors=[], counters_interval_s=0.2), connectors=[growing]
+    )
+    runner = GatewayThread(gw)
+    try:
+        wait_for(lambda: len(recorder.states()) == 1, 10, "first birth")
+        time.sleep(0.6)  # a few counter ticks with nothing new: no extra birth
+        assert len(recorder.states()) == 1
+        growing.known.append(DeviceInfo(f"{COMPOUND}-SL0002", DeviceKind.STREETLIGHT, "mqtt"))
+        wait_for(lambda: len(recorder.states()) == 2, 10, "birth with the new device")
+    finally:
+        runner.stop()
+        recorder.close()
+    first, second = recorder.states()[:2]
+    assert second.bdseq == first.bdseq
+    assert {d.device for d in second.devices} - {d.device for d in first.devices} == {f"{COMPOUND}-SL0002"}

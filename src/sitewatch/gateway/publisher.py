@@ -101,6 +101,7 @@ class Publisher:
         self.devices = devices
         self.on_command = on_command
         self.bdseq = -1
+        self.birth_devices: frozenset[DeviceInfo] = frozenset()  # as listed in the last birth
         self._seq = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -357,6 +358,7 @@ class Publisher:
 
     def _publish_birth(self, session: _Session) -> None:
         devices = tuple(self.devices())
+        self.birth_devices = frozenset(devices)
         birth = StateMessage(
             self.config.compound, self.config.gateway, session.bdseq, True, now_ms(), devices
         )

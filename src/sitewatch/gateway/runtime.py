@@ -208,6 +208,9 @@ class Gateway:
             {k: v for k, v in snap.items() if "." in k},
         )
         if self.publisher.connected:
+            if self.publisher.birth_devices and frozenset(self.devices()) != self.publisher.birth_devices:
+                log.info("the device list changed; publishing a new birth / 设备列表变化，重新发布上线消息")
+                self.publisher.rebirth()
             self.publisher.send_direct([self._counter_sample(snap)])
             stats = StatsMessage(
                 self.config.compound, self.config.gateway, max(0, snap["bdseq"]), now_ms(), snap
