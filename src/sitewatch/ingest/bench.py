@@ -33,7 +33,14 @@ from ..services import InfluxDBService, MosquittoService, ServiceError, wait_unt
 from ..settings import Settings, load_settings
 from ..store import StoredSample, open_store
 from ..store.bench import measure_direct_write
-from .loadgen import LoadResult, LoadSpec, device_list, message_samples, publish_load, readings_per_message
+from .loadgen import (
+    LoadResult,
+    LoadSpec,
+    device_list,
+    message_samples,
+    publisher_process,
+    readings_per_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,18 +151,31 @@ class _Ingest:
 
 
 def _run_publishers(specs: list[LoadSpec]) -> Callable[[], list[LoadResult]]:
-    """Start one process per publisher; returns a function that waits for their results."""
-    pool = multiprocessing.get_context("spawn").Pool(len(specs))
-    pending = pool.map_async(publish_load, specs)
+    """Start one process per publisher, let them encode their payloads, then start them together.
 
-    def results() -> list[LoadResult]:
-        try:
-            return list(pending.get(timeout=300))
-        finally:
-            pool.close()
-            pool.join()
+    Returns a function that waits for their results.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    results: Any = ctx.Queue()
+    started = []
+    for spec in specs:
+        ready = ctx.Event()
+        proc = ctx.Process(target=publisher_process, args=(spec, go, ready, results), daemon=True)
+        proc.start()
+        started.append((proc, ready))
+    for proc, ready in started:
+        if not ready.wait(120):
+            raise ServiceError(f"publisher process {proc.pid} did not get ready")
+    go.set()
 
-    return results
+    def collect() -> list[LoadResult]:
+        out = [results.get(timeout=300) for _ in started]
+        for proc, _ in started:
+            proc.join(10)
+        return out
+
+    return collect
 
 
 class IngestBench:

@@ -7,14 +7,18 @@ valid values and distinct timestamps; ``sent`` is stamped when the message is pu
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ..contract import KINDS, Channel, DataMessage, DeviceKind, Envelope, Sample, now_ms, topic
+from ..contract import KINDS, Channel, DeviceKind, Envelope, Sample, now_ms, topic
 
 _KINDS = (
     DeviceKind.ELEVATOR,
@@ -92,11 +96,27 @@ def readings_per_message(spec: LoadSpec) -> int:
     return sum(len(_METRICS[_KINDS[(i % spec.devices) % 5]]) for i in range(spec.samples_per_message))
 
 
-def publish_load(spec: LoadSpec) -> LoadResult:
-    """Publish for ``spec.duration_s`` (paced or flat out), wait for the acks, report."""
+def encoded_bodies(spec: LoadSpec, count: int, start_ms: int) -> list[bytes]:
+    """The ``samples`` arrays of ``count`` messages, encoded ahead so that publishing costs little."""
+    devices = device_list(spec)
+    return [
+        orjson.dumps([s.to_json() for s in message_samples(spec, devices, i, start_ms)]) for i in range(count)
+    ]
+
+
+def frame(spec: LoadSpec, gateway: str, seq: int, body: bytes) -> bytes:
+    """A complete data payload around a pre-encoded samples array, ``sent`` stamped now."""
+    header = Envelope(spec.compound, gateway, 1, seq % 256, now_ms()).to_json()
+    return orjson.dumps(header)[:-1] + b',"samples":' + body + b"}"
+
+
+def publish_load(spec: LoadSpec, go: Event | None = None, ready: Event | None = None) -> LoadResult:
+    """Publish ``spec.messages`` (or ``rate × duration``) messages, paced or flat out; wait for the acks.
+
+    The payloads are encoded first; ``ready`` is set then, and publishing starts when ``go`` is set.
+    """
     gateway = f"{spec.compound}-GW01"
     data_topic = topic(spec.compound, gateway, Channel.DATA)
-    devices = device_list(spec)
     acked = 0
     window = threading.Semaphore(spec.window)
     lock = threading.Lock()
@@ -116,20 +136,26 @@ def publish_load(spec: LoadSpec) -> LoadResult:
     client.loop_start()
     start_ms = spec.start_ms or now_ms() - 30 * 86_400_000
     per_message = readings_per_message(spec)
+    count = (
+        spec.messages if spec.messages is not None else math.ceil((spec.rate_msgs or 1000) * spec.duration_s)
+    )
+    bodies = encoded_bodies(spec, count, start_ms)
+    if ready is not None:
+        ready.set()
+    if go is not None:
+        go.wait(120)
     messages = 0
     started = time.monotonic()
     deadline = started + spec.duration_s
-    while time.monotonic() < deadline and (spec.messages is None or messages < spec.messages):
+    while messages < count and time.monotonic() < deadline:
         if spec.rate_msgs:
             due = started + messages / spec.rate_msgs
             pause = due - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-        samples = message_samples(spec, devices, messages, start_ms)
         if not window.acquire(timeout=30):
             break
-        envelope = Envelope(spec.compound, gateway, 1, messages % 256, now_ms())
-        client.publish(data_topic, DataMessage(envelope, tuple(samples)).encode(), qos=1)
+        client.publish(data_topic, frame(spec, gateway, messages, bodies[messages]), qos=1)
         messages += 1
     wait_until = time.monotonic() + 60
     while time.monotonic() < wait_until:
@@ -141,3 +167,8 @@ def publish_load(spec: LoadSpec) -> LoadResult:
     client.disconnect()
     client.loop_stop()
     return LoadResult(spec.compound, messages, messages * per_message, acked, seconds)
+
+
+def publisher_process(spec: LoadSpec, go: Event, ready: Event, results: Queue[LoadResult]) -> None:
+    """Entry point of a publisher process (see publish_load)."""
+    results.put(publish_load(spec, go, ready))
