@@ -41,3 +41,15 @@ def test_stats_only_on_the_stats_topic() -> None:
     payload = StatsMessage(C, GW, 4, 1, {}).encode()
     assert decode_stats(topic(C, GW, Channel.STATE), payload).rejections[0].reason is RejectReason.BAD_TOPIC
     assert decode_stats(T, b"\xff").rejections[0].reason is RejectReason.BAD_JSON
+
+
+def test_host_state_round_trip_and_refusals() -> None:
+    from sitewatch.contract import HOST_STATE_TOPIC, HostState, decode_host_state
+
+    for online in (True, False):
+        decoded = decode_host_state(HOST_STATE_TOPIC, HostState(online, 1_790_000_000_000).encode())
+        assert decoded.ok and decoded.message == HostState(online, 1_790_000_000_000)
+    assert decode_host_state(T, HostState(True, 1).encode()).rejections[0].reason is RejectReason.BAD_TOPIC
+    bad = orjson.dumps({"v": 1, "state": "sleepy", "ts": 1})
+    assert decode_host_state(HOST_STATE_TOPIC, bad).rejections[0].reason is RejectReason.BAD_SHAPE
+    assert decode_host_state(HOST_STATE_TOPIC, b"online").rejections[0].reason is RejectReason.BAD_JSON

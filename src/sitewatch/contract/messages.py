@@ -197,6 +197,24 @@ class StatsMessage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class HostState:
+    """Whether the central ingest is online (retained on ``sitewatch/v1/_host/state``).
+
+    Ingest publishes ``online`` when it starts and sets ``offline`` as its MQTT will; gateways
+    configured to wait for the host keep readings on disk while it is offline.
+    """
+
+    online: bool
+    ts_ms: int
+
+    def encode(self) -> bytes:
+        """JSON payload of this message."""
+        return orjson.dumps(
+            {"v": SCHEMA_VERSION, "state": "online" if self.online else "offline", "ts": self.ts_ms}
+        )
+
+
 def encode_samples(envelope: Envelope, samples: Iterable[Sample]) -> bytes:
     """Encode a data message from an envelope and samples."""
     return DataMessage(envelope, tuple(samples)).encode()

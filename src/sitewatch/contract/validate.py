@@ -25,13 +25,14 @@ from .messages import (
     Envelope,
     Event,
     EventMessage,
+    HostState,
     Sample,
     StateMessage,
     StatsMessage,
     device_belongs_to,
     now_ms,
 )
-from .topics import DEVICE_LOCAL_PATTERN, Channel, TopicParts, parse_topic
+from .topics import DEVICE_LOCAL_PATTERN, HOST_STATE_TOPIC, Channel, TopicParts, parse_topic
 
 T = TypeVar("T")
 
@@ -426,6 +427,23 @@ def decode_state(topic: str, payload: bytes, *, limits: Limits = Limits()) -> De
             ts_ms=_int_field(body, "ts", 0, 2**53),
             devices=tuple(devices),
         )
+    except _Reject as exc:
+        return _whole(exc.reason, exc.detail)
+    except Exception as exc:
+        return _whole(RejectReason.BAD_SHAPE, f"undecodable payload: {type(exc).__name__}")
+    return Decoded(message)
+
+
+def decode_host_state(topic: str, payload: bytes, *, limits: Limits = Limits()) -> Decoded[HostState]:
+    """Decode the central host's retained state (``sitewatch/v1/_host/state``)."""
+    try:
+        if topic != HOST_STATE_TOPIC:
+            raise _Reject(RejectReason.BAD_TOPIC, f"topic {topic!r} is not {HOST_STATE_TOPIC}")
+        body = _parse(payload, limits)
+        state = body.get("state")
+        if state not in ("online", "offline"):
+            raise _Reject(RejectReason.BAD_SHAPE, f"state must be 'online' or 'offline', got {_short(state)}")
+        message = HostState(online=state == "online", ts_ms=_int_field(body, "ts", 0, 2**53))
     except _Reject as exc:
         return _whole(exc.reason, exc.detail)
     except Exception as exc:
