@@ -28,12 +28,14 @@ ACL = f"""\
 user central
 topic readwrite sitewatch/v1/#
 
-# each gateway: its own compound only
+# each gateway: its own compound only (plus, with wait_for_host, the host state)
 user gw-{A}
 topic readwrite sitewatch/v1/{A}/#
+topic read sitewatch/v1/_host/state
 
 user gw-{B}
 topic readwrite sitewatch/v1/{B}/#
+topic read sitewatch/v1/_host/state
 """
 PASSWORDS = {"central": "central-secret", f"gw-{A}": "a-secret", f"gw-{B}": "b-secret"}
 
@@ -127,3 +129,28 @@ def test_no_anonymous_and_no_wrong_password(secured_broker: MosquittoService) ->
         finally:
             client.loop_stop()
         assert reasons[0] in ("Not authorized", "Bad user name or password")
+
+
+def test_a_gateway_cannot_fake_the_central_host(secured_broker: MosquittoService) -> None:
+    """Gateways may read the host state, never write it (a gateway must not unblock its peers)."""
+    from sitewatch.contract import HOST_STATE_TOPIC, HostState
+
+    central = Recorder(
+        secured_broker.port, HOST_STATE_TOPIC, "host-rec", username="central", password=PASSWORDS["central"]
+    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-a-fake-host", protocol=mqtt.MQTTv5)
+    client.username_pw_set(f"gw-{A}", PASSWORDS[f"gw-{A}"])
+    reasons: list[str] = []
+    client.on_publish = lambda c, u, mid, reason, p: reasons.append(str(reason))
+    client.connect("127.0.0.1", secured_broker.port, 10)
+    client.loop_start()
+    try:
+        client.publish(HOST_STATE_TOPIC, HostState(True, 1).encode(), qos=1, retain=True)
+        wait_for(lambda: bool(reasons), 10, "PUBACK")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert reasons == ["Not authorized"]
+    time.sleep(0.3)
+    assert central.snapshot() == []
+    central.close()

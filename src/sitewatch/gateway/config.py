@@ -81,6 +81,7 @@ class GatewayConfig(BaseModel):
     connect_timeout_s: float = Field(10.0, gt=0, le=300)
     reconnect_max_s: float = Field(30.0, ge=0.1, le=3600)
     drain_timeout_s: float = Field(5.0, ge=0, le=3600)  # on a graceful stop: time to flush the queue
+    wait_for_host: bool = False  # hold readings on disk while the central host says it is offline
     connectors: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("compound", "gateway")

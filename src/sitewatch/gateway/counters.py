@@ -26,6 +26,8 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "disconnects": ("connections lost", "断线次数"),
     "refused_by_broker": ("publishes the broker refused (not authorised)", "被服务器拒绝"),
     "births": ("birth messages published", "上线消息"),
+    "host_offline": ("times the central host went offline (wait_for_host)", "中心离线次数"),
+    "host_state_rejected": ("invalid central host state messages", "无效中心状态消息"),
     "commands": ("commands executed", "执行命令"),
     "commands_rejected": ("invalid commands refused", "拒绝命令"),
     "reloads_failed": ("reloads refused for an invalid configuration", "重载失败"),

@@ -26,7 +26,18 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ..contract import SEQ_MODULUS, Channel, DeviceInfo, Envelope, Sample, StateMessage, now_ms, topic
+from ..contract import (
+    HOST_STATE_TOPIC,
+    SEQ_MODULUS,
+    Channel,
+    DeviceInfo,
+    Envelope,
+    Sample,
+    StateMessage,
+    decode_host_state,
+    now_ms,
+    topic,
+)
 from .config import GatewayConfig
 from .counters import Counters
 from .queue import DiskQueue, Kind, Row
@@ -102,6 +113,7 @@ class Publisher:
         self.on_command = on_command
         self.bdseq = -1
         self.birth_devices: frozenset[DeviceInfo] = frozenset()  # as listed in the last birth
+        self.host_online: bool | None = None  # the central host's state (wait_for_host); None: unknown
         self._seq = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -220,9 +232,12 @@ class Publisher:
 
         def on_message(c: mqtt.Client, u: Any, message: mqtt.MQTTMessage) -> None:
             try:
-                self.on_command(bytes(message.payload))
+                if message.topic == HOST_STATE_TOPIC:
+                    self._host_state(bytes(message.payload))
+                else:
+                    self.on_command(bytes(message.payload))
             except Exception:
-                log.exception("command handler failed")
+                log.exception("handling a message on %s failed", message.topic)
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -280,6 +295,11 @@ class Publisher:
     def _publish_session(self, session: _Session) -> None:
         client = session.client
         client.subscribe(self._topics[Channel.CMD], qos=1)
+        wait_for_host = self.config.wait_for_host
+        if wait_for_host:
+            self.host_online = None  # the broker hands over the retained state on subscription
+            client.subscribe(HOST_STATE_TOPIC, qos=1)
+        held = wait_for_host
         self._publish_birth(session)
         backlog_end = self.queue.max_id()
         backlog_cursor = 0
@@ -307,6 +327,12 @@ class Publisher:
                 self._rebirth.clear()
                 self._publish_birth(session)
             progressed = False
+            hold = wait_for_host and not self.host_online
+            if held and not hold and backlog_cursor >= backlog_end:
+                # the host is back: what was held is backlog again (replayed, marked as such)
+                backlog_cursor, backlog_end = live_cursor, self.queue.max_id()
+                live_cursor = backlog_end
+            held = hold
             while self._direct and len(session.inflight) < window:
                 self._publish_rows(session, None, self._direct.popleft(), replay=False)
                 progressed = True
@@ -315,7 +341,7 @@ class Publisher:
                 info = client.publish(self._topics[channel], payload, qos=1, retain=retain)
                 session.inflight[info.mid] = None
                 progressed = True
-            if len(session.inflight) < window:
+            if len(session.inflight) < window and not hold:
                 rows = self.queue.claim(live_cursor, None, qcfg.batch_rows, qcfg.max_message_bytes)
                 if rows:
                     live_cursor = rows[-1].id
@@ -324,7 +350,8 @@ class Publisher:
             if rate:
                 now = time.monotonic()
                 tokens, stamp = min(rate, tokens + (now - stamp) * rate), now
-            if len(session.inflight) < window and backlog_cursor < backlog_end and (not rate or tokens > 0):
+            replay_ok = not hold and (not rate or tokens > 0)
+            if len(session.inflight) < window and backlog_cursor < backlog_end and replay_ok:
                 rows = self.queue.claim(backlog_cursor, backlog_end, qcfg.batch_rows, qcfg.max_message_bytes)
                 backlog_cursor = rows[-1].id if rows else backlog_end
                 if rows:
@@ -338,6 +365,23 @@ class Publisher:
                 if rate and tokens <= 0 and backlog_cursor < backlog_end:
                     pause = min(pause, -tokens / rate + 0.001)  # until the bucket allows the next batch
                 self._wake.wait(pause)
+
+    def _host_state(self, payload: bytes) -> None:
+        decoded = decode_host_state(HOST_STATE_TOPIC, payload)
+        if decoded.message is None:
+            self.counters.add("host_state_rejected")
+            detail = decoded.rejections[0].detail if decoded.rejections else "?"
+            log.warning("central host state refused: %s / 中心状态消息无效", detail)
+            return
+        online = decoded.message.online
+        if online != self.host_online:
+            if online:
+                log.info("central host online: sending / 中心在线，开始发送")
+            else:
+                self.counters.add("host_offline")
+                log.warning("central host offline: holding readings on disk / 中心离线，数据暂存本地")
+        self.host_online = online
+        self._wake.set()
 
     def _finish(self, session: _Session) -> bool:
         """While stopping: True once drained (or out of time), after publishing the death."""

@@ -93,6 +93,9 @@ class Gateway:
             connected=int(self.publisher.connected),
             uptime_s=int(time.monotonic() - self.started),
         )
+        if self.config.wait_for_host:
+            host = self.publisher.host_online
+            out["host_online"] = -1 if host is None else int(host)  # -1: not heard yet
         latencies = sorted(self.publisher.live_latency_ms)
         if latencies:  # the last 10,000 live batches: queued -> acknowledged
             out["live_latency_p50_ms"] = latencies[len(latencies) // 2]
