@@ -283,7 +283,13 @@ def bench_gateway(
         )
     waits = sorted(live_waits) or [0]
     p50, p99, worst = waits[len(waits) // 2], waits[min(len(waits) - 1, int(len(waits) * 0.99))], waits[-1]
-    if zh:
+    if not live_waits:
+        click.echo(
+            "补发太快，期间没有实时批次完成；用更大的 --readings 测量时延"
+            if zh
+            else "replay too short for a live batch to complete meanwhile; use a larger --readings"
+        )
+    elif zh:
         click.echo(
             f"补发期间实时数据（每 5 毫秒一条）从入队到确认的时延：中位数 {p50} 毫秒，p99 {p99} 毫秒，"
             f"最大 {worst} 毫秒（{len(live_waits)} 批）"
