@@ -425,7 +425,7 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
     help="Readings queued in the broker for the capacity phase (and written directly).",
 )  # fmt: skip
 @click.option(
-    "--workers", type=click.IntRange(1, 16), default=2, show_default=True,
+    "--workers", type=click.IntRange(1, 16), default=3, show_default=True,
     help="Ingest processes sharing the load (MQTT 5 shared subscription).",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
