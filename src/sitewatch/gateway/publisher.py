@@ -41,6 +41,7 @@ from ..contract import (
 from .config import GatewayConfig
 from .counters import Counters
 from .queue import DiskQueue, Kind, Row
+from .streams import Streams
 
 log = logging.getLogger(__name__)
 
@@ -301,13 +302,11 @@ class Publisher:
             client.subscribe(HOST_STATE_TOPIC, qos=1)
         held = wait_for_host
         self._publish_birth(session)
-        backlog_end = self.queue.max_id()
-        backlog_cursor = 0
-        live_cursor = backlog_end
-        window = self.config.mqtt.max_inflight
         qcfg = self.config.queue
-        rate = qcfg.replay_readings_per_s
-        tokens, stamp = rate, time.monotonic()  # replay token bucket: one second's worth of burst
+        streams = Streams.start(
+            self.queue, qcfg.batch_rows, qcfg.max_message_bytes, qcfg.replay_readings_per_s
+        )
+        window = self.config.mqtt.max_inflight
         while True:
             self._wake.clear()
             self._process_acks(session)
@@ -328,10 +327,8 @@ class Publisher:
                 self._publish_birth(session)
             progressed = False
             hold = wait_for_host and not self.host_online
-            if held and not hold and backlog_cursor >= backlog_end:
-                # the host is back: what was held is backlog again (replayed, marked as such)
-                backlog_cursor, backlog_end = live_cursor, self.queue.max_id()
-                live_cursor = backlog_end
+            if held and not hold:
+                streams.restart_backlog()  # what was held goes out as replay
             held = hold
             while self._direct and len(session.inflight) < window:
                 self._publish_rows(session, None, self._direct.popleft(), replay=False)
@@ -341,30 +338,15 @@ class Publisher:
                 info = client.publish(self._topics[channel], payload, qos=1, retain=retain)
                 session.inflight[info.mid] = None
                 progressed = True
-            if len(session.inflight) < window and not hold:
-                rows = self.queue.claim(live_cursor, None, qcfg.batch_rows, qcfg.max_message_bytes)
-                if rows:
-                    live_cursor = rows[-1].id
-                    self._publish_rows(session, rows, None, replay=False)
-                    progressed = True
-            if rate:
-                now = time.monotonic()
-                tokens, stamp = min(rate, tokens + (now - stamp) * rate), now
-            replay_ok = not hold and (not rate or tokens > 0)
-            if len(session.inflight) < window and backlog_cursor < backlog_end and replay_ok:
-                rows = self.queue.claim(backlog_cursor, backlog_end, qcfg.batch_rows, qcfg.max_message_bytes)
-                backlog_cursor = rows[-1].id if rows else backlog_end
-                if rows:
-                    self._publish_rows(session, rows, None, replay=True)
-                    tokens -= sum(r.readings for r in rows)
-                    progressed = True
-                else:
-                    log.info("backlog replayed / 积压数据补发完毕")
+            # one live batch, then one backlog batch: neither stream waits for the other
+            if not hold and len(session.inflight) < window and (rows := streams.next_live()):
+                self._publish_rows(session, rows, None, replay=False)
+                progressed = True
+            if not hold and len(session.inflight) < window and (rows := streams.next_backlog()):
+                self._publish_rows(session, rows, None, replay=True)
+                progressed = True
             if not progressed:
-                pause = 0.25
-                if rate and tokens <= 0 and backlog_cursor < backlog_end:
-                    pause = min(pause, -tokens / rate + 0.001)  # until the bucket allows the next batch
-                self._wake.wait(pause)
+                self._wake.wait(streams.pause_s())
 
     def _host_state(self, payload: bytes) -> None:
         decoded = decode_host_state(HOST_STATE_TOPIC, payload)
