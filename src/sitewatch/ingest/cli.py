@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from pydantic import ValidationError
 
 from ..settings import Settings, load_settings
 from .service import IngestService
@@ -81,13 +82,18 @@ def run(
 
     Settings: SITEWATCH_MQTT__URL, SITEWATCH_STORE__BACKEND, SITEWATCH_INGEST__* (docs/ingest.md).
     """
-    overrides = {}
-    settings = load_settings()
-    if shared_group:
-        overrides["shared_group"] = shared_group
-    if overrides:
-        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update=overrides)})
-    service = build_service(settings, client_id)
+    try:
+        settings = load_settings()
+        if shared_group:
+            settings = settings.model_copy(
+                update={"ingest": settings.ingest.model_copy(update={"shared_group": shared_group})}
+            )
+        service = build_service(settings, client_id)
+    except ValidationError as exc:
+        reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"invalid settings / 配置无效: {reason}") from None
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot start ingest / 无法启动摄取服务: {exc}") from None
     service.log_interval_s = log_interval
     stop = threading.Event()
 
@@ -113,3 +119,30 @@ def run(
         service.store.close()
         if stats_file is not None:
             write_stats(service, stats_file)
+
+
+@ingest.command("deadletters")
+@click.option(
+    "--count", type=click.IntRange(1), help="Stop after this many dead letters (default: run until Ctrl-C)."
+)
+@click.option("--timeout", type=click.FloatRange(0.1), help="Stop after this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print each dead letter as one JSON line.")
+@click.option(
+    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_WEB__LANGUAGE)."
+)
+def deadletters(count: int | None, timeout: float | None, as_json: bool, lang: str | None) -> None:
+    """Show what ingest refuses, as it happens (查看被拒绝的消息：死信).
+
+    Subscribes to sitewatch/v1/_deadletter on SITEWATCH_MQTT__URL and prints the reason, the
+    topic and the detail of each dead letter.
+    """
+    from .deadletters import watch
+
+    settings = load_settings()
+    shown = watch(
+        settings.mqtt, count=count, timeout_s=timeout, as_json=as_json, lang=lang or settings.web.language
+    )
+    if count is not None and shown < count:
+        raise click.ClickException(
+            f"{shown} of {count} dead letters received before the timeout / 超时前只收到 {shown} 条"
+        )

@@ -69,6 +69,7 @@ class IngestService:
             raise ValueError(
                 "shared subscriptions need MQTT 5; ingest.shared_group cannot be used with MQTT 3.1.1"
             )
+        self.topic_filters()  # an invalid shared group is refused here, not in the network thread
         self.stats = IngestStats()
         self.tracker = SequenceTracker() if not settings.ingest.shared_group else None
         self.latencies_ms: deque[int] = deque(maxlen=LATENCY_SAMPLES)  # sent → stored, per message

@@ -1,0 +1,68 @@
+"""``sitewatch ingest`` commands in subprocesses: clear refusals, the dead-letter watcher."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sitewatch.contract import Channel, topic
+from sitewatch.ingest import IngestService
+from sitewatch.services import MosquittoService
+
+from .conftest import make_settings
+from .traffic import Publisher
+
+pytestmark = pytest.mark.integration
+
+
+def sitewatch(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sitewatch", *args], env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_invalid_shared_group_is_refused_with_a_reason(tmp_path: Path) -> None:
+    proc = sitewatch(
+        "ingest", "run", "--shared-group", "bad/group", env={"SITEWATCH_DATA_DIR": str(tmp_path)}
+    )
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "cannot start ingest / 无法启动摄取服务" in err and "bad/group" in err
+
+
+def test_invalid_setting_is_refused_with_a_reason(tmp_path: Path) -> None:
+    env = {"SITEWATCH_DATA_DIR": str(tmp_path), "SITEWATCH_INGEST__BATCH_READINGS": "0"}
+    proc = sitewatch("ingest", "run", env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "ingest.batch_readings" in err and "配置无效" in err
+
+
+def test_deadletters_command_shows_refused_input(
+    mosquitto: MosquittoService,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    run_ingest: Callable[..., IngestService],
+) -> None:
+    run_ingest(make_settings(mosquitto.url, tmp_path), unique("ingest-cli"))
+    watcher = sitewatch(
+        "ingest", "deadletters", "--count", "1", "--timeout", "30", "--lang", "en",
+        env={"SITEWATCH_MQTT__URL": mosquitto.url},
+    )  # fmt: skip
+    time.sleep(1.5)  # the watcher subscribes before the bad message goes out
+    compound = unique("D")
+    publisher = Publisher(mosquitto.port, unique("pub"))
+    publisher.publish_raw(topic(compound, f"{compound}-GW01", Channel.DATA), b"\x00\x01 not json")
+    publisher.wait_acked()
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    assert (
+        out.startswith("bad_json") and compound in out and "(1 rejection(s), 11 bytes): not valid JSON" in out
+    )
+    publisher.close()
