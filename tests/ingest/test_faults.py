@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from sitewatch.contract import HOST_STATE_TOPIC, decode_host_state
 from sitewatch.services import InfluxDBService, LocalService, MosquittoService, wait_until
 from sitewatch.settings import load_settings
 from sitewatch.store import Store, open_store
 
-from .traffic import IngestProcess, Publisher, Traffic, checksum, make_traffic, stored_readings
+from .traffic import IngestProcess, Publisher, Traffic, checksum, make_traffic, retained, stored_readings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("ingest_processes")]
 
@@ -73,9 +74,18 @@ def test_ingest_killed_mid_stream_loses_nothing(
     thread = stream(publisher, traffic)
     wait_until(lambda: ingest.stored() > 0, 30, "first stored batch")
     assert ingest.stored() < len(traffic.readings)  # mid-stream
+    assert decode_host_state(HOST_STATE_TOPIC, retained(broker.port, HOST_STATE_TOPIC)).message.online  # type: ignore[union-attr]
     ingest.kill()  # SIGKILL with messages received and not yet acknowledged
-    time.sleep(0.5)
+    # its will tells the gateways that the host is gone
+    wait_until(
+        lambda: not decode_host_state(HOST_STATE_TOPIC, retained(broker.port, HOST_STATE_TOPIC)).message.online,  # type: ignore[union-attr]
+        30, "host state offline",
+    )  # fmt: skip
     ingest.start()  # same client id: the broker resumes the session and redelivers
+    wait_until(
+        lambda: decode_host_state(HOST_STATE_TOPIC, retained(broker.port, HOST_STATE_TOPIC)).message.online,  # type: ignore[union-attr]
+        30, "host state online again",
+    )  # fmt: skip
     thread.join()
     publisher.wait_acked()
     store = open_store(load_settings(data_dir=tmp_path))

@@ -226,3 +226,19 @@ class IngestProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         return int(self.proc.returncode)
+
+
+def retained(port: int, topic_name: str, timeout: float = 10) -> bytes:
+    """The retained message of a topic, read by a fresh subscriber."""
+    got: list[bytes] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, u, m: got.append(bytes(m.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic_name, qos=1)
+    client.loop_start()
+    try:
+        wait_until(lambda: bool(got), timeout, f"retained message on {topic_name}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0]

@@ -10,6 +10,7 @@ store outage stops reading instead of filling memory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -24,7 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ..contract import DEADLETTER_TOPIC, Channel, now_ms, shared, subscription
+from ..contract import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, HostState, now_ms, shared, subscription
 from ..settings import Settings
 from ..store.base import Store
 from ..store.checks import InvalidPoint
@@ -40,6 +41,7 @@ SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscriptions and queued m
 RETRY_MIN_S = 0.1
 DEADLETTER_CONFIRM_S = 10.0  # a dead letter not confirmed by the broker in time: its message is not acked
 LATENCY_SAMPLES = 50_000
+HOST_REFRESH_S = 10.0  # "online" is published again this often: one worker's will must not silence the rest
 
 
 class IngestService:
@@ -82,6 +84,7 @@ class IngestService:
         self._confirm = threading.Condition()
         self._confirmed: set[int] = set()
         self._threads: list[threading.Thread] = []
+        self._host_published = 0.0
         # batches cut and not yet stored: one being written, up to two waiting
         self._batches: queue.Queue[tuple[list[Processed], Batch] | None] = queue.Queue(maxsize=2)
         self._client = self._make_client()
@@ -112,6 +115,8 @@ class IngestService:
             )
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.max_queued_messages_set(0)
+        # Sparkplug primary host: gateways that wait for the host hold readings while it is offline
+        client.will_set(HOST_STATE_TOPIC, HostState(False, now_ms()).encode(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -141,6 +146,7 @@ class IngestService:
             client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.topic_filters()])
         else:
             client.subscribe([(f, 1) for f in self.topic_filters()])
+        self._publish_host_state(True)
         self.stats.connected = True
         self._connected.set()
         log.info(
@@ -148,6 +154,12 @@ class IngestService:
             self.settings.mqtt.host, self.settings.mqtt.port, self.client_id,
             "resumed" if flags.session_present else "new", ", ".join(self.topic_filters()),
         )  # fmt: skip
+
+    def _publish_host_state(self, online: bool) -> mqtt.MQTTMessageInfo:
+        self._host_published = time.monotonic()
+        return self._client.publish(
+            HOST_STATE_TOPIC, HostState(online, now_ms()).encode(), qos=1, retain=True
+        )
 
     def _on_disconnect(
         self,
@@ -213,6 +225,12 @@ class IngestService:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._connected.is_set():  # a clean disconnect does not fire the will: say it ourselves
+            info = self._publish_host_state(False)
+            deadline = time.monotonic() + 2.0
+            with contextlib.suppress(RuntimeError, ValueError):  # the connection went meanwhile
+                while not info.is_published() and time.monotonic() < deadline:
+                    time.sleep(0.02)
         self._client.disconnect()
         self._client.loop_stop()
         if self.registry is not None:
@@ -246,6 +264,8 @@ class IngestService:
         try:
             while True:
                 timeout = max(0.0, deadline - time.monotonic()) if pending else 0.5
+                if self._connected.is_set() and time.monotonic() - self._host_published > HOST_REFRESH_S:
+                    self._publish_host_state(True)
                 try:
                     item = self._queue.get(timeout=timeout)
                 except queue.Empty:
