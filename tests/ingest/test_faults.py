@@ -61,14 +61,28 @@ def assert_exact(store: Store, traffic: Traffic, compound: str, timeout: float =
     assert checksum(stored) == traffic.checksum
 
 
+@pytest.mark.parametrize("backend", ["embedded", "influxdb"])
 def test_ingest_killed_mid_stream_loses_nothing(
-    service_factory: Callable[..., LocalService], tmp_path: Path, unique: Callable[[str], str]
+    service_factory: Callable[..., LocalService],
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    influx_database: str,
+    backend: str,
 ) -> None:
     broker = service_factory("mosquitto")
     assert isinstance(broker, MosquittoService)
     compound = unique("K")
     traffic = make_traffic(compound, f"{compound}-GW01", messages=MESSAGES, samples_per_message=20)
-    ingest = IngestProcess(tmp_path, ingest_env(broker, tmp_path), "ingest-k")
+    env = ingest_env(broker, tmp_path)
+    settings = load_settings(data_dir=tmp_path)
+    if backend == "influxdb":
+        influx = service_factory("influxdb")
+        assert isinstance(influx, InfluxDBService)
+        env = influx_env(broker, influx, influx_database, tmp_path)
+        settings = load_settings(
+            store={"backend": "influxdb", "influx_url": influx.url, "influx_database": influx_database}
+        )
+    ingest = IngestProcess(tmp_path, env, "ingest-k")
     ingest.start()
     publisher = Publisher(broker.port, "pub-k")
     thread = stream(publisher, traffic)
@@ -88,7 +102,7 @@ def test_ingest_killed_mid_stream_loses_nothing(
     )  # fmt: skip
     thread.join()
     publisher.wait_acked()
-    store = open_store(load_settings(data_dir=tmp_path))
+    store = open_store(settings, create=False)
     assert_exact(store, traffic, compound)
     assert ingest.stop() == 0
     publisher.close()
