@@ -143,5 +143,6 @@ def test_sequence_gaps_counted_per_gateway(
     wait_until(lambda: service.stats.snapshot().acked == len(kept), 30, "messages stored")
     stats = service.stats.snapshot()
     assert (stats.gaps, stats.missing_messages) == (2, 4)
+    assert stats.missing_by_gateway == {f"{compound}/{gw}": 4}
     assert service.tracker is not None and service.tracker.gateways()[(compound, gw)] == (1, 9)
     publisher.close()

@@ -372,7 +372,7 @@ class IngestService:
                 continue
             gap = self.tracker.see(p.envelope)
             if gap is not None:
-                self.stats.add(gaps=1, missing_messages=gap.missing)
+                self.stats.gap(f"{gap.compound}/{gap.gateway}", gap.missing)
                 log.warning(
                     "gateway %s/%s: %d message(s) missing between seq %d and %d (bdseq %d)",
                     gap.compound, gap.gateway, gap.missing, gap.after_seq, gap.next_seq, gap.bdseq,

@@ -29,6 +29,7 @@ class StatsSnapshot:
     in_flight: int  # messages received and not yet acknowledged
     connected: bool
     devices_seen: int  # distinct devices with a stored reading
+    missing_by_gateway: dict[str, int]  # "<compound>/<gateway>" → messages missing in its sequence
 
     @property
     def rejected_total(self) -> int:
@@ -59,6 +60,7 @@ class IngestStats:
     in_flight: int = 0
     connected: bool = False
     rejected: Counter[str] = field(default_factory=Counter)
+    missing_by_gateway: Counter[str] = field(default_factory=Counter)
     devices: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -72,6 +74,13 @@ class IngestStats:
         """Count a rejection."""
         with self.lock:
             self.rejected[reason] += count
+
+    def gap(self, gateway: str, missing: int) -> None:
+        """Count a sequence gap of ``gateway`` ("<compound>/<gateway>")."""
+        with self.lock:
+            self.gaps += 1
+            self.missing_messages += missing
+            self.missing_by_gateway[gateway] += missing
 
     def snapshot(self) -> StatsSnapshot:
         """Copy every counter under the lock."""
@@ -94,6 +103,7 @@ class IngestStats:
                 in_flight=self.in_flight,
                 connected=self.connected,
                 devices_seen=len(self.devices),
+                missing_by_gateway=dict(self.missing_by_gateway),
             )
 
 
