@@ -176,10 +176,12 @@ class IngestService:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.stats.add(received=1, in_flight=1)
+        try:
+            topic_name = message.topic
+        except UnicodeDecodeError:  # brokers should refuse such topics; if one passes, dead-letter it
+            topic_name = bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
         self._queue.put(
-            Inbound(
-                self._generation, message.mid, message.qos, message.topic, bytes(message.payload), now_ms()
-            )
+            Inbound(self._generation, message.mid, message.qos, topic_name, bytes(message.payload), now_ms())
         )
 
     def _on_publish(
