@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import orjson
@@ -13,6 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import DEADLETTER_TOPIC, Channel, now_ms, topic
 from sitewatch.ingest import IngestService
+from sitewatch.ingest.registry import DeviceRecord, RegistryClient
 from sitewatch.services import MosquittoService, wait_until
 from sitewatch.store import open_store
 
@@ -145,4 +146,29 @@ def test_sequence_gaps_counted_per_gateway(
     assert (stats.gaps, stats.missing_messages) == (2, 4)
     assert stats.missing_by_gateway == {f"{compound}/{gw}": 4}
     assert service.tracker is not None and service.tracker.gateways()[(compound, gw)] == (1, 9)
+    publisher.close()
+
+
+class BrokenRegistry(RegistryClient):
+    """A registry client with a bug: raises what the service does not expect."""
+
+    def lookup(self, devices: Collection[str]) -> dict[str, DeviceRecord | None]:
+        raise RuntimeError("a bug")
+
+
+def test_internal_error_stops_ingest_without_acknowledging(
+    mosquitto: MosquittoService,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    run_ingest: Callable[..., IngestService],
+) -> None:
+    compound = unique("E")
+    settings = make_settings(mosquitto.url, tmp_path)
+    service = run_ingest(settings, unique("ingest-bug"), registry=BrokenRegistry("http://127.0.0.1:9"))
+    publisher = Publisher(mosquitto.port, unique("pub"))
+    publisher.publish(make_traffic(compound, f"{compound}-GW01", messages=1).messages)
+    publisher.wait_acked()
+    assert service.failed.wait(30)
+    stats = service.stats.snapshot()
+    assert stats.received == 1 and stats.acked == 0 and stats.stored_readings == 0
     publisher.close()

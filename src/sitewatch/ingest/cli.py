@@ -119,6 +119,10 @@ def run(
         service.store.close()
         if stats_file is not None:
             write_stats(service, stats_file)
+    if service.failed.is_set():
+        raise click.ClickException(
+            "ingest stopped after an internal error (see the log) / 摄取服务因内部错误停止"
+        )
 
 
 @ingest.command("deadletters")

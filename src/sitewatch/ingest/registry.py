@@ -136,16 +136,19 @@ class RegistryClient:
                 raise RegistryUnavailable(
                     f"registry lookup answered {response.status_code}: {response.text[:200]}"
                 )
-            for device, item in response.json().get("found", {}).items():
-                found[device] = DeviceRecord(
-                    device=device,
-                    kind=str(item["kind"]),
-                    compound=str(item["compound_code"]),
-                    district=str(item["district"]),
-                    street=str(item["street"]),
-                    community=str(item["community"]),
-                    building=item.get("building_no"),
-                )
+            try:
+                for device, item in response.json().get("found", {}).items():
+                    found[device] = DeviceRecord(
+                        device=device,
+                        kind=str(item["kind"]),
+                        compound=str(item["compound_code"]),
+                        district=str(item["district"]),
+                        street=str(item["street"]),
+                        community=str(item["community"]),
+                        building=item.get("building_no"),
+                    )
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise RegistryUnavailable(f"registry lookup answer not understood: {exc!r}") from exc
         return found
 
     def close(self) -> None:

@@ -78,6 +78,7 @@ class IngestService:
         self._limits = limits_from(settings.contract)
         self._queue: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
+        self.failed = threading.Event()  # set when a worker thread died of an unexpected error
         self._connected = threading.Event()
         self._ack_lock = threading.Lock()  # an ack and a reconnect never interleave
         self._generation = 0
@@ -210,11 +211,27 @@ class IngestService:
             self._client.connect_async(m.host, m.port, m.keepalive_s)
         self._client.loop_start()
         self._threads = [
-            threading.Thread(target=self._decode_loop, name="ingest-decoder", daemon=True),
-            threading.Thread(target=self._store_loop, name="ingest-store", daemon=True),
+            threading.Thread(
+                target=self._guard, args=(self._decode_loop,), name="ingest-decoder", daemon=True
+            ),
+            threading.Thread(target=self._guard, args=(self._store_loop,), name="ingest-store", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
+
+    def _guard(self, loop: Callable[[], None]) -> None:
+        """Run a worker loop; a bug in it stops the service (nothing unstored is acknowledged)."""
+        try:
+            loop()
+        except Exception:
+            log.exception(
+                "ingest %s failed; stopping (unacknowledged messages stay with the broker)", loop.__name__
+            )
+            self.failed.set()
+            self._stopping.set()
+            self._queue.put(None)
+            with contextlib.suppress(queue.Full):
+                self._batches.put_nowait(None)
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected and subscribed (or ``timeout``)."""
@@ -243,10 +260,13 @@ class IngestService:
         """Run until ``stop`` is set, logging the counters every ``log_interval_s``."""
         self.start()
         before: StatsSnapshot | None = None
-        while not stop.wait(self.log_interval_s):
-            now = self.stats.snapshot()
-            log.info("%s", format_line(now, before))
-            before = now
+        next_log = time.monotonic() + self.log_interval_s
+        while not stop.wait(0.2) and not self.failed.is_set():
+            if time.monotonic() >= next_log:
+                next_log += self.log_interval_s
+                now = self.stats.snapshot()
+                log.info("%s", format_line(now, before))
+                before = now
         self.stop()
 
     # --- writer -----------------------------------------------------------------------------
