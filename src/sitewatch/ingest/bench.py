@@ -263,6 +263,10 @@ class IngestBench:
             last = ingest.stats()
         finally:
             ingest.stop()
+        if last["at_s"] <= first["at_s"]:
+            raise click.ClickException(
+                f"the backlog of {total:,} readings drained between two counter snapshots: raise --backlog"
+            )
         return float((last["stored_readings"] - first["stored_readings"]) / (last["at_s"] - first["at_s"]))
 
     def end_to_end(self, tag: str, offered: float) -> tuple[float, float, float, float, float, int]:
