@@ -403,6 +403,11 @@ class IngestService:
     def _dead_letter(self, pending: list[Processed]) -> dict[int, int]:
         """Publish one dead letter per message with rejections; returns {mqtt mid: id(processed)}."""
         mids: dict[int, int] = {}
+        if any(p.rejections for p in pending):
+            # forget confirmations of other publishes (host state, dead letters that timed out):
+            # packet ids are reused, and an old one must not pass for a new dead letter's
+            with self._confirm:
+                self._confirmed.clear()
         for p in pending:
             if not p.rejections:
                 continue
