@@ -23,7 +23,6 @@ def test_live_readings_flow_while_a_backlog_drains(
 ) -> None:
     broker = service_factory("mosquitto")
     assert isinstance(broker, MosquittoService)
-    recorder = Recorder(broker.port, f"sitewatch/v1/{COMPOUND}/+/data", f"rec-fair-{os.getpid()}")
     live_device = f"{COMPOUND}-LIVE0001"
     cfg = config(
         tmp_path,
@@ -42,9 +41,12 @@ def test_live_readings_flow_while_a_backlog_drains(
     ]
     for i in range(0, len(backlog), 1000):
         gw.sink.samples(backlog[i : i + 1000])
+    broker.start()
+    # subscribed before the gateway connects, so that no replayed message can pass unrecorded
+    recorder = Recorder(broker.port, f"sitewatch/v1/{COMPOUND}/+/data", f"rec-fair-{os.getpid()}")
+    wait_for(recorder.subscribed.is_set, 30, "recorder subscribed")
     runner = GatewayThread(gw)
     try:
-        broker.start()
         wait_for(lambda: gw.counters.get("replayed") >= len(backlog), 120, "backlog replayed")
         wait_for(lambda: gw.queue.rows < 50, 30, "queue drained")
     finally:
