@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from sitewatch.settings import StoreBackend, load_settings
+from sitewatch.settings import Settings, StoreBackend, load_settings
 
 
 def test_defaults_run_without_any_server(tmp_path: Path) -> None:
@@ -60,3 +60,21 @@ def test_production_refuses_plain_anonymous_mqtt(monkeypatch: pytest.MonkeyPatch
 def test_unknown_setting_is_refused() -> None:
     with pytest.raises(ValidationError):
         load_settings(no_such_thing=1)
+
+
+def _variables(model: type[BaseModel], prefix: str) -> list[str]:
+    out = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out += _variables(ann, f"{prefix}{name.upper()}__")
+        else:
+            out.append(f"{prefix}{name.upper()}")
+    return out
+
+
+def test_every_setting_is_documented() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    variables = _variables(Settings, "SITEWATCH_")
+    assert len(variables) > 30
+    assert [v for v in variables if f"`{v}`" not in doc] == []
