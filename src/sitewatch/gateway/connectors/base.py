@@ -23,6 +23,7 @@ CONNECTOR_TYPES: dict[str, str] = {
     "camera": "sitewatch.gateway.connectors.camera:CameraConnector",
     "mqtt": "sitewatch.gateway.connectors.mqtt_bridge:MqttBridgeConnector",
     "synthetic": "sitewatch.gateway.connectors.synthetic:SyntheticConnector",  # load generator
+    "simulated": "sitewatch.gateway.connectors.simulated:SimulatedConnector",  # simulator LiveSite
 }
 
 
