@@ -128,6 +128,11 @@ def test_a_simulated_compound_through_the_gateway_and_broker(
     )
     recorder = Recorder(mosquitto.port, f"sitewatch/v1/{SITE.compound}/#", "sim-recorder")
     gateway = Gateway(config)
+    connector = gateway.connectors[0]
+    assert isinstance(connector, SimulatedConnector)
+    camera = SITE.of_kind(DeviceKind.CAMERA)[0].device
+    begin = connector.clock.start_ms + 60_000
+    connector.live.inject(camera, "camera_offline", begin, begin + 3_600_000)  # an event for sure
     thread = GatewayThread(gateway)
     try:
         wait_until(lambda: gateway.connector_counters()["simulated"]["steps"] >= 8, 30, "simulated steps")
