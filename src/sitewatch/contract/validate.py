@@ -97,6 +97,22 @@ class Decoded(Generic[T]):
 
 
 _DEVICE_LOCAL_RE = re.compile(rf"^{DEVICE_LOCAL_PATTERN}$")
+_KIND_OF: dict[str, DeviceKind] = {k.value: k for k in DeviceKind}
+# Metrics whose only test is a finite range (gauges and counters): the hot path of decode_data
+# checks these inline; every other case (and every refusal) goes through _value for its reason.
+_RANGES: dict[DeviceKind, dict[str, tuple[float, float]]] = {
+    kind: {
+        name: (spec.minimum, spec.maximum)
+        for name, spec in kspec.metrics.items()
+        if spec.type in (MetricType.GAUGE, MetricType.COUNTER)
+        and math.isfinite(spec.minimum)
+        and math.isfinite(spec.maximum)
+    }
+    for kind, kspec in KINDS.items()
+}
+# Device ids already found valid, with the compound they were checked for (bounded).
+_VALID_DEVICES: dict[str, str] = {}
+_VALID_DEVICES_MAX = 200_000
 _STATE_LABELS = {
     (kind, name): {label: float(i) for i, label in enumerate(spec.states)}
     for kind, kspec in KINDS.items()
@@ -270,6 +286,27 @@ def _device_kind_ts(
     return device, kind, ts
 
 
+def _known_head(item: Any, compound: str, oldest: int, newest: int) -> tuple[str, DeviceKind, int] | None:
+    """(device, kind, ts) when the item is plainly valid: a device already checked, a known kind,
+    a timestamp in range; None when anything needs the full check of _device_kind_ts."""
+    if type(item) is not dict:
+        return None
+    device, kind, ts = item.get("device"), item.get("kind"), item.get("ts")
+    if type(kind) is not str or type(ts) is not int or not oldest <= ts <= newest:
+        return None
+    if type(device) is not str or _VALID_DEVICES.get(device) != compound:
+        return None
+    found = _KIND_OF.get(kind)
+    return None if found is None else (device, found, ts)
+
+
+def _remember_device(device: str, compound: str) -> None:
+    """Note a device id that passed the full check for ``compound``."""
+    if len(_VALID_DEVICES) >= _VALID_DEVICES_MAX:
+        _VALID_DEVICES.clear()
+    _VALID_DEVICES[device] = compound
+
+
 def _value(kind: DeviceKind, metric: str, raw: Any) -> float | str:
     """The metric value as a float, or a reason string when it is refused."""
     spec = KINDS[kind].metrics.get(metric)
@@ -307,22 +344,39 @@ def decode_data(
         return _whole(RejectReason.BAD_SHAPE, f"undecodable payload: {type(exc).__name__}")
     samples: list[Sample] = []
     rejections: list[Rejection] = []
+    compound = envelope.compound
+    oldest, newest = now - limits.max_age_ms, now + limits.max_future_ms
     for item in items:
-        head = _device_kind_ts(item, envelope.compound, now, limits)
-        if isinstance(head, Rejection):
-            rejections.append(head)
-            continue
+        head = _known_head(item, compound, oldest, newest)
+        if head is None:  # not plainly valid: the full check finds the precise reason, if any
+            full = _device_kind_ts(item, compound, now, limits)
+            if isinstance(full, Rejection):
+                rejections.append(full)
+                continue
+            head = full
+            _remember_device(head[0], compound)
         device, kind, ts = head
         raw_values = item.get("values")
-        if not isinstance(raw_values, dict) or not raw_values:
+        if type(raw_values) is not dict or not raw_values:
             rejections.append(
                 Rejection(
                     RejectReason.BAD_SHAPE, "sample needs a non-empty 'values' object", device, _safe(item)
                 )
             )
             continue
+        ranges = _RANGES[kind]
         values: dict[str, float] = {}
         for metric, raw in raw_values.items():
+            bounds = ranges.get(metric)
+            if bounds is not None:
+                # a finite-range gauge or counter: a float (or int) inside the range is all it needs
+                if type(raw) is float:
+                    if bounds[0] <= raw <= bounds[1]:
+                        values[metric] = raw
+                        continue
+                elif type(raw) is int and bounds[0] <= raw <= bounds[1]:
+                    values[metric] = float(raw)
+                    continue
             value = _value(kind, metric, raw)
             if isinstance(value, str):
                 reason, _, detail = value.partition(":")

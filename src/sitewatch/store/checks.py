@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 
 from .base import TAG_KEYS, InvalidPoint, StoredEvent, StoredSample
 
-__all__ = ["InvalidPoint", "check_batch", "event_problem", "sample_problem", "tag_problem"]
+__all__ = [
+    "InvalidPoint",
+    "check_batch",
+    "event_problem",
+    "metric_problem",
+    "sample_problem",
+    "tag_problem",
+]
 
 # Metric (field) names: what the contract's metric names look like; never a name the schema uses.
 METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -22,8 +29,41 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _BACKSLASH_RE = re.compile(r"\\([ ,=]|$)")
 
 
+# Tag values and metric names already found acceptable (bounded): a device's id, its compound and
+# its kind's metric names come in every batch, and their verdict never changes.
+_GOOD_TAG_VALUES: set[str] = set()
+_GOOD_METRICS: set[str] = set()
+_GOOD_MAX = 200_000
+_INF = math.inf
+
+
+def _remember(good: set[str], value: str) -> None:
+    if len(good) >= _GOOD_MAX:
+        good.clear()
+    good.add(value)
+
+
 def tag_problem(key: str, value: str) -> str | None:
     """Why a tag value cannot be stored, or None when it can."""
+    if type(value) is str and value in _GOOD_TAG_VALUES:
+        return None
+    problem = _tag_value_problem(key, value)
+    if problem is None and type(value) is str:
+        _remember(_GOOD_TAG_VALUES, value)
+    return problem
+
+
+def metric_problem(metric: str) -> str | None:
+    """Why a metric (field) name cannot be stored, or None when it can."""
+    if type(metric) is str and metric in _GOOD_METRICS:
+        return None
+    if not isinstance(metric, str) or not METRIC_RE.match(metric) or metric in RESERVED_METRICS:
+        return f"metric name {metric!r} is not allowed"
+    _remember(_GOOD_METRICS, metric)
+    return None
+
+
+def _tag_value_problem(key: str, value: str) -> str | None:
     if not isinstance(value, str):
         return f"tag {key!r} must be a string, got {type(value).__name__}"
     if not value:
@@ -66,11 +106,14 @@ def sample_problem(item: StoredSample) -> str | None:
     if not sample.values:
         return "no values"
     for metric, number in sample.values.items():
-        if not METRIC_RE.match(metric) or metric in RESERVED_METRICS:
-            return f"metric name {metric!r} is not allowed"
+        problem = metric_problem(metric)
+        if problem:
+            return problem
+        if type(number) is float and -_INF < number < _INF:
+            continue  # the common case, decided without the general test below
         if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
             return f"{metric}={number!r} is not a finite number"
-    return _extra_tags_problem(item.tags)
+    return _extra_tags_problem(item.tags) if item.tags else None
 
 
 def event_problem(item: StoredEvent) -> str | None:

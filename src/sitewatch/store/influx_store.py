@@ -126,6 +126,7 @@ class InfluxStore:
             base_url=self.url, headers=headers, auth=auth, timeout=timeout_s, transport=transport
         )
         self._prefixes: dict[tuple[Any, ...], str] = {}
+        self._sample_prefixes: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -251,15 +252,32 @@ class InfluxStore:
             self._prefixes[key] = prefix
         return prefix
 
+    def _sample_prefix(self, item: StoredSample) -> str:
+        """Measurement and tags of a sample's series, built once per device and tag set."""
+        s = item.sample
+        tags = item.tags
+        key = (s.kind, item.compound, s.device, *sorted(tags.items())) if tags else (
+            s.kind, item.compound, s.device)  # fmt: skip
+        prefix = self._sample_prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefix(
+                s.kind.value, {**tags, "compound": item.compound, "device": s.device, "kind": s.kind.value}
+            )
+            if len(self._sample_prefixes) > 1_000_000:  # bounded: devices x tag sets
+                self._sample_prefixes.clear()
+            self._sample_prefixes[key] = prefix
+        return prefix
+
     def _sample_line(self, item: StoredSample) -> str:
         s = item.sample
-        prefix = self._prefix(
-            s.kind.value, {**item.tags, "compound": item.compound, "device": s.device, "kind": s.kind.value}
+        # metric names passed check_batch (no character to escape); repr() of a float is what
+        # InfluxDB parses back to the same float
+        fields = ",".join(
+            [f"{m}={v!r}" if type(v) is float else f"{m}={_float(v)}" for m, v in s.values.items()]
         )
-        fields = ",".join(f"{m}={_float(v)}" for m, v in s.values.items())
         if item.flagged:
             fields += ",flagged=true"
-        return f"{prefix} {fields} {s.ts_ms}"
+        return f"{self._sample_prefix(item)} {fields} {s.ts_ms}"
 
     def _event_line(self, item: StoredEvent) -> str:
         e = item.event

@@ -1,0 +1,110 @@
+"""The validator's hot path (known devices, range-only metrics) decides exactly as the full checks do."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+
+from sitewatch.contract import KINDS, Channel, MetricType, Sample, decode_data, topic
+from sitewatch.contract import validate as validate_module
+from sitewatch.contract.validate import Limits, Rejection
+
+NOW = 1_790_000_000_000
+C, GW = "330102-0001", "330102-0001-GW01"
+OTHER = "330102-0002"
+LIMITS = Limits(max_future_ms=300_000, max_age_ms=86_400_000)
+
+
+def payload(compound: str, samples: list[object]) -> bytes:
+    head = {"v": 1, "compound": compound, "gateway": f"{compound}-GW01", "bdseq": 1, "seq": 0, "sent": NOW}
+    return orjson.dumps({**head, "samples": samples})
+
+
+def awkward_samples(compound: str) -> list[object]:
+    """Valid and invalid samples of every kind: boundary values, wrong types, stale and future times."""
+    out: list[object] = []
+    for kind, spec in KINDS.items():
+        device = f"{compound}-{spec.code}0001"
+        for metric in spec.metrics.values():
+            lo, hi = metric.minimum, metric.maximum
+            values: list[object] = [lo, hi, (lo + hi) / 2, lo - 1, hi + 1, int(lo), True, "x", None, [1]]
+            if metric.type is MetricType.STATE and metric.states:
+                values.append(metric.states[0])
+            for value in values:
+                out.append({"device": device, "kind": kind.value, "ts": NOW, "values": {metric.name: value}})
+        for ts in (NOW + 300_000, NOW + 300_001, NOW - 86_400_000, NOW - 86_400_001, "1", True, 1.5):
+            first = next(iter(spec.metrics))
+            out.append({"device": device, "kind": kind.value, "ts": ts, "values": {first: 0.0}})
+        out.append({"device": device, "kind": kind.value, "ts": NOW, "values": {"no_such_metric": 1.0}})
+        out.append({"device": device, "kind": kind.value, "ts": NOW, "values": {}})
+        out.append({"device": device, "kind": "toaster", "ts": NOW, "values": {"x": 1.0}})
+        out.append({"device": device, "kind": ["elevator"], "ts": NOW, "values": {"x": 1.0}})
+    out += [
+        {"device": f"{OTHER}-EL0001", "kind": "elevator", "ts": NOW, "values": {"car_load": 1.0}},
+        {"device": f"{compound}-bad id", "kind": "elevator", "ts": NOW, "values": {"car_load": 1.0}},
+        {"device": 7, "kind": "elevator", "ts": NOW, "values": {"car_load": 1.0}},
+        "not an object",
+    ]
+    return out
+
+
+def test_known_devices_decide_as_unknown_ones() -> None:
+    samples = awkward_samples(C)
+    data_topic = topic(C, GW, Channel.DATA)
+    expected_samples: list[Sample] = []
+    expected_rejections: list[Rejection] = []
+    for item in samples:  # each alone, no device known beforehand: the full checks decide
+        validate_module._VALID_DEVICES.clear()
+        alone = decode_data(data_topic, payload(C, [item]), limits=LIMITS, now=NOW)
+        expected_samples += alone.message.samples if alone.message else ()
+        expected_rejections += alone.rejections
+    decode_data(data_topic, payload(C, samples), limits=LIMITS, now=NOW)  # every valid device known
+    warm = decode_data(data_topic, payload(C, samples), limits=LIMITS, now=NOW)
+    assert warm.message is not None
+    assert list(warm.message.samples) == expected_samples
+    assert list(warm.rejections) == expected_rejections
+    kept = sum(len(s.values) for s in warm.message.samples)
+    assert kept > 0 and kept + len(warm.rejections) == len(samples)  # one value per sample
+
+
+def test_every_refusal_is_kept_with_its_reason_when_devices_are_known() -> None:
+    validate_module._VALID_DEVICES.clear()
+    data = payload(C, awkward_samples(C))
+    reasons = [
+        str(r.reason)
+        for r in decode_data(topic(C, GW, Channel.DATA), data, limits=LIMITS, now=NOW).rejections
+    ]
+    for reason in ("out_of_range", "bad_value", "ts_future", "ts_past", "bad_timestamp", "unknown_metric",
+                   "unknown_kind", "foreign_device", "bad_device_id", "bad_shape"):  # fmt: skip
+        assert reason in reasons, reason
+
+
+def test_a_device_known_in_one_compound_is_foreign_in_another() -> None:
+    validate_module._VALID_DEVICES.clear()
+    item = {"device": f"{C}-EL0001", "kind": "elevator", "ts": NOW, "values": {"car_load": 1.0}}
+    first = decode_data(topic(C, GW, Channel.DATA), payload(C, [item]), limits=LIMITS, now=NOW)
+    assert first.ok
+    other = decode_data(
+        topic(OTHER, f"{OTHER}-GW01", Channel.DATA), payload(OTHER, [item]), limits=LIMITS, now=NOW
+    )
+    assert other.message is None
+    assert [r.reason.value for r in other.rejections] == ["foreign_device"]
+
+
+def test_integers_in_range_become_floats_and_ranges_are_inclusive() -> None:
+    spec = KINDS[next(iter(KINDS))]
+    gauges = [m for m in spec.metrics.values() if m.type in (MetricType.GAUGE, MetricType.COUNTER)]
+    for metric, value in itertools.product(gauges[:3], ("min", "max")):
+        raw = metric.minimum if value == "min" else metric.maximum
+        item = {
+            "device": f"{C}-{spec.code}0001",
+            "kind": spec.kind.value,
+            "ts": NOW,
+            "values": {metric.name: int(raw)},
+        }
+        decoded = decode_data(topic(C, GW, Channel.DATA), payload(C, [item]), limits=LIMITS, now=NOW)
+        if int(raw) == raw:
+            assert decoded.ok and decoded.message is not None
+            stored = decoded.message.samples[0].values[metric.name]
+            assert type(stored) is float and stored == raw
