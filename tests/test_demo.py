@@ -1,8 +1,9 @@
-"""``sitewatch demo`` end to end in a subprocess: ends cleanly, stops on SIGINT, runs on amqtt."""
+"""``sitewatch demo`` end to end in a subprocess: through real gateways, ends cleanly, stops on SIGINT, amqtt."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,6 +43,18 @@ def stored_kinds(tmp_path: Path) -> tuple[int, set[DeviceKind]]:
         store.close()
 
 
+def gateway_figures(out: str, pattern: str) -> tuple[int, int, int, int]:
+    """(published, acknowledged, dropped, left queued) from the demo's closing gateway line."""
+    match = re.search(pattern, " ".join(out.split()))
+    assert match, out
+    published, acknowledged, dropped, queued = (int(g.replace(",", "")) for g in match.groups())
+    return published, acknowledged, dropped, queued
+
+
+EN_LINE = r"Gateways: ([\d,]+) readings published, ([\d,]+) acknowledged \(PUBACK\), ([\d,]+) dropped, ([\d,]+) left"
+ZH_LINE = r"网关：已发布 ([\d,]+) 条读数，代理已确认 ([\d,]+) 条，丢弃 ([\d,]+) 条， ?队列剩余 ([\d,]+) 条"
+
+
 def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> None:
     proc = demo(tmp_path, "--duration", "20", "--lang", "en")
     out, _ = proc.communicate(timeout=120)
@@ -50,6 +63,13 @@ def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> 
     assert readings > 1000 and kinds >= FIVE, out
     assert "Stored" in out and "sitewatch query latest --path" in out
     assert "dead letters" in out and "faults injected" in out
+    # the readings came through one real gateway per compound: queued on disk, published, PUBACKed
+    assert "acknowledged by the broker" in out and "gateway queues (readings)" in out
+    published, acknowledged, dropped, queued = gateway_figures(out, EN_LINE)
+    assert published == acknowledged > 1000 and dropped == 0 and queued == 0, out
+    assert acknowledged <= readings  # what was stored also holds the gateways' own counter samples
+    queues = sorted(p.name for p in (tmp_path / "data" / "gateways").glob("*.db"))
+    assert len(queues) == 3 and all(name.endswith("-GW01.db") for name in queues), queues
 
 
 def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -> None:
@@ -62,6 +82,8 @@ def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "正在停止" in out and "已在" in out
+    published, acknowledged, dropped, queued = gateway_figures(out, ZH_LINE)
+    assert published == acknowledged > 0 and dropped == 0 and queued == 0, out  # drained, nothing left
     query = subprocess.run(
         [sys.executable, "-m", "sitewatch", "query", "latest", "--path", str(store_file), "--csv"],
         capture_output=True, text=True, timeout=60,
@@ -75,5 +97,6 @@ def test_demo_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "amqtt mqtt://127.0.0.1:" in out
+    assert "compounds publish directly" in out and "Gateways:" not in out  # the gateway needs MQTT 5
     readings, kinds = stored_kinds(tmp_path)
     assert readings > 100 and kinds >= FIVE, out

@@ -1,9 +1,14 @@
 """``sitewatch demo``: a simulated city flowing through an MQTT broker and ingest into the embedded store.
 
 Starts a broker (Mosquitto when installed, otherwise the embedded amqtt broker), a few simulated
-compounds with all five device kinds, each publishing as its own site gateway, and ingest into the
-embedded store under ``settings.data_dir``; shows a live view until the duration ends or Ctrl-C.
-The data stays in the store for ``sitewatch query``.
+compounds with all five device kinds, and ingest into the embedded store under ``settings.data_dir``;
+shows a live view until the duration ends or Ctrl-C. The data stays in the store for ``sitewatch query``.
+
+On Mosquitto each compound runs through a real site gateway (:class:`sitewatch.gateway.runtime.Gateway`
+with the ``simulated`` connector): its readings pass the gateway's contract checks, its durable queue
+under ``<data_dir>/gateways/`` and its publisher (birth, bdseq/seq, deletion on PUBACK). The gateway
+speaks MQTT 5, which amqtt (MQTT 3.1.1) does not: there the simulators' publisher sends each compound
+as its gateway would, and the demo says so.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ TEXT: dict[str, dict[str, str]] = {
     "events": {"en": "events stored", "zh-CN": "已入库事件"},
     "faults": {"en": "faults injected", "zh-CN": "已注入故障"},
     "dead": {"en": "dead letters", "zh-CN": "死信（被拒消息）"},
+    "gw_queued": {"en": "gateway queues (readings)", "zh-CN": "网关队列（读数）"},
+    "gw_acked": {"en": "acknowledged by the broker", "zh-CN": "代理已确认读数"},
+    "gw_dropped": {"en": "dropped by gateways", "zh-CN": "网关丢弃读数"},
     "sim_time": {"en": "simulated time", "zh-CN": "仿真时间"},
     "speed": {"en": "speed", "zh-CN": "倍速"},
     "store": {"en": "store", "zh-CN": "存储"},
@@ -54,6 +62,16 @@ TEXT: dict[str, dict[str, str]] = {
     "no_mosquitto": {
         "en": "Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1)",
         "zh-CN": "未找到 Mosquitto：使用内置 amqtt 代理（MQTT 3.1.1）",
+    },
+    "direct": {
+        "en": "The site gateway speaks MQTT 5 and amqtt only 3.1.1: compounds publish directly (simulators' publisher)",
+        "zh-CN": "站点网关使用 MQTT 5，amqtt 仅支持 3.1.1：各小区由仿真发布器直接发布",
+    },
+    "gateways": {
+        "en": "Gateways: {sent:,} readings published, {acknowledged:,} acknowledged (PUBACK), {dropped:,} dropped, "
+        "{queued:,} left in their queues ({path})",
+        "zh-CN": "网关：已发布 {sent:,} 条读数，代理已确认 {acknowledged:,} 条，丢弃 {dropped:,} 条，"
+        "队列剩余 {queued:,} 条（{path}）",
     },
     "present": {
         "en": "Simulated time reached the present: stopping",
@@ -92,6 +110,7 @@ class _View:
     faults: int = 0
     dead: int = 0
     sim_ms: int = 0
+    gateways: dict[str, int] | None = None  # summed gateway counters (None: no gateway in the path)
 
     def table(self, lang: str) -> Table:
         table = Table(title=say("title", lang), caption=say("stop_hint", lang), show_header=False)
@@ -108,6 +127,15 @@ class _View:
             ("events", f"{self.events:,}"),
             ("faults", f"{self.faults}"),
             ("dead", f"{self.dead}"),
+            *(
+                (
+                    ("gw_queued", f"{self.gateways['queue_readings']:,}"),
+                    ("gw_acked", f"{self.gateways['acknowledged']:,}"),
+                    ("gw_dropped", f"{self.gateways['dropped']:,}"),
+                )
+                if self.gateways is not None
+                else ()
+            ),
             ("sim_time", sim),
             ("speed", f"×{self.speed:g}"),
             ("store", str(self.store_path)),
@@ -155,6 +183,116 @@ def _inject_faults(lives: list[Any], start_ms: int) -> None:
         live.inject(devices[0], fault, begin, begin + 3_600_000)
 
 
+GATEWAY_COUNTERS = (
+    "read",
+    "buffered",
+    "sent",
+    "acknowledged",
+    "dropped",
+    "rejected",
+    "births",
+    "queue_readings",
+)
+
+
+class _GatewayFeed:
+    """One real site gateway per compound (``simulated`` connector on a shared clock), each in a thread."""
+
+    def __init__(self, lives: list[Any], url: str, queue_dir: Path, speed: float, start_ms: int) -> None:
+        from .gateway.config import parse_config
+        from .gateway.connectors.simulated import SimClock, SimulatedConnector
+        from .gateway.runtime import Gateway
+
+        queue_dir.mkdir(parents=True, exist_ok=True)
+        self.queue_dir = queue_dir
+        self.clock = SimClock(start_ms, speed)
+        self.gateways = []
+        for i, live in enumerate(lives):
+            config = parse_config(
+                {
+                    "compound": live.compound,
+                    "gateway": live.gateway,
+                    "mqtt": {"url": url},  # no client_id: each gateway connects under its own id
+                    "queue": {"path": str(queue_dir / f"{live.gateway}.db"), "budget_bytes": "256 MiB"},
+                    "counters_interval_s": 10,
+                },
+                "demo",
+            )
+            # staggered over one second, so that the broker sees a steady flow rather than bursts
+            connector = SimulatedConnector(live, self.clock, phase_s=i / len(lives))
+            self.gateways.append(Gateway(config, connectors=[connector]))
+        self.threads: list[Any] = []
+
+    def start(self) -> None:
+        """Start the clock and every gateway."""
+        from .gateway.runtime import GatewayThread
+
+        self.clock.begin()
+        self.threads = [GatewayThread(gw) for gw in self.gateways]
+
+    def wait(self, seconds: float) -> None:
+        """The gateways work in their own threads: only let time pass."""
+        time.sleep(seconds)
+
+    def sim_now(self) -> int:
+        """Simulated time."""
+        return self.clock.now()
+
+    def counters(self) -> dict[str, int]:
+        """The gateways' counters, summed."""
+        total = dict.fromkeys(GATEWAY_COUNTERS, 0)
+        for gw in self.gateways:
+            snap = gw.snapshot()
+            for key in GATEWAY_COUNTERS:
+                total[key] += snap.get(key, 0)
+        return total
+
+    def close(self) -> None:
+        """Stop every gateway at once: flush its queue, publish its death, close the queue file."""
+        import threading
+
+        def stop(thread: Any) -> None:
+            try:
+                thread.stop()
+            except Exception:
+                log.exception("gateway %s did not stop cleanly", thread.gateway.config.gateway)
+
+        stoppers = [threading.Thread(target=stop, args=(t,)) for t in self.threads]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+
+
+class _DirectFeed:
+    """The simulators' publisher: every compound publishes as its gateway would (MQTT 3.1.1 brokers)."""
+
+    def __init__(self, lives: list[Any], mqtt: Any, speed: float, start_ms: int) -> None:
+        from .simulators.publisher import CityRunner
+
+        self.runner = CityRunner(lives, mqtt, speed=speed, sim_start_ms=start_ms)
+
+    def start(self) -> None:
+        """Connect every compound."""
+        self.runner.connect()
+
+    def wait(self, seconds: float) -> None:
+        """Publish for ``seconds``."""
+        self.runner.run(seconds)
+
+    def sim_now(self) -> int:
+        """Simulated time."""
+        return self.runner.sim_now()
+
+    def counters(self) -> dict[str, int] | None:
+        """No gateway in the path."""
+        return None
+
+    def close(self) -> None:
+        """Publish the deaths, wait for acknowledgements, disconnect."""
+        self.runner.close()
+
+
 def run_demo(
     settings: Settings, *, compounds: int, speed: float, duration: float | None, lang: str, seed: int,
     broker: str, fault_rate: float, console: Console,
@@ -163,7 +301,6 @@ def run_demo(
     from .ingest import IngestService
     from .simulators import LiveSite, sites_from_records
     from .simulators.city import generate_city
-    from .simulators.publisher import CityRunner
     from .store import open_store
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -199,24 +336,30 @@ def run_demo(
         ingest = IngestService(settings, store, client_id="sitewatch-demo-ingest", mqtt5=label == "Mosquitto")
         ingest.start()
         ingest.wait_connected(10)
-        runner = CityRunner(lives, mqtt, speed=speed, sim_start_ms=start)
+        feed: _GatewayFeed | _DirectFeed
+        if label == "Mosquitto":
+            feed = _GatewayFeed(lives, service.url, settings.data_dir / "gateways", speed, start)
+        else:
+            console.print(f"[yellow]{say('direct', lang)}[/]")
+            feed = _DirectFeed(lives, mqtt, speed, start)
         view = _View(f"{label} {service.url}", len(sites), devices, speed, settings.store_path)
         began = time.monotonic()
         last = (began, 0)
         next_online = began
         try:
-            runner.connect()
+            feed.start()
             with Live(view.table(lang), console=console, auto_refresh=False, transient=False) as live:
                 while duration is None or time.monotonic() - began < duration:
                     left = None if duration is None else duration - (time.monotonic() - began)
-                    runner.run(min(1.0, left) if left is not None else 1.0)
+                    feed.wait(min(1.0, left) if left is not None else 1.0)
+                    view.gateways = feed.counters()
                     snap = ingest.stats.snapshot()
                     now = time.monotonic()
                     view.rate = (snap.stored_readings - last[1]) / max(now - last[0], 1e-6)
                     last = (now, snap.stored_readings)
                     view.stored, view.events = snap.stored_readings, snap.stored_events
                     view.dead = snap.dead_lettered
-                    view.sim_ms = runner.sim_now()
+                    view.sim_ms = feed.sim_now()
                     view.faults = sum(1 for lv in lives for lb in lv.labels if lb.start_ms <= view.sim_ms)
                     if now >= next_online:  # a query over every device: not on every tick
                         next_online = now + ONLINE_REFRESH_S
@@ -230,7 +373,8 @@ def run_demo(
         except (KeyboardInterrupt, _Stop):
             console.print(say("stopping", lang))
         finally:
-            runner.close()
+            feed.close()
+            gateways = feed.counters()
             # let ingest store what the broker already holds before it stops
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -248,12 +392,18 @@ def run_demo(
                 "dead_letters": ingest.stats.snapshot().dead_lettered,
                 "faults": view.faults,
                 "compound": sites[0].compound,
+                "gateways": gateways,
             }
             reader.close()
     console.print(
         say("done", lang, readings=figures["readings"], events=figures["events"], kinds=len(figures["kinds"]),
             path=settings.store_path)
     )  # fmt: skip
+    if gateways is not None:
+        console.print(
+            say("gateways", lang, sent=gateways["sent"], acknowledged=gateways["acknowledged"],
+                dropped=gateways["dropped"], queued=gateways["queue_readings"], path=settings.data_dir / "gateways")
+        )  # fmt: skip
     console.print(say("query_hint", lang, path=settings.store_path, compound=figures["compound"]))
     return figures
 
@@ -306,8 +456,9 @@ def demo(
         raise _Stop()
 
     signal.signal(signal.SIGTERM, on_term)
-    # the live view says what ingest does; its periodic log lines would scroll it away
-    logging.getLogger("sitewatch.ingest").setLevel(logging.WARNING)
+    # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
+    for name in ("sitewatch.ingest", "sitewatch.gateway"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
         settings, compounds=compounds, speed=speed, duration=duration, lang=language, seed=seed, broker=broker,
         fault_rate=fault_rate, console=Console(),
