@@ -68,6 +68,10 @@ def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> 
     published, acknowledged, dropped, queued = gateway_figures(out, EN_LINE)
     assert published == acknowledged > 1000 and dropped == 0 and queued == 0, out
     assert acknowledged <= readings  # what was stored also holds the gateways' own counter samples
+    ran = re.search(
+        r"Ran \d+ s \(ready after [\d.]+ s\): ([\d,]+) readings/s stored on average, CPU (\d+)%", out
+    )
+    assert ran and int(ran.group(1).replace(",", "")) > 100, out
     queues = sorted(p.name for p in (tmp_path / "data" / "gateways").glob("*.db"))
     assert len(queues) == 3 and all(name.endswith("-GW01.db") for name in queues), queues
 
