@@ -104,3 +104,23 @@ def test_demo_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
     assert "compounds publish directly" in out and "Gateways:" not in out  # the gateway needs MQTT 5
     readings, kinds = stored_kinds(tmp_path)
     assert readings > 100 and kinds >= FIVE, out
+
+
+def test_demo_through_real_device_protocols(tmp_path: Path) -> None:
+    proc = demo(tmp_path, "--protocols", "--duration", "20", "--lang", "en")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT)" in out
+    # every kind was read by the gateway's own connector for its protocol, then stored
+    readings, kinds = stored_kinds(tmp_path)
+    assert readings > 1000 and kinds >= FIVE, out
+    published, acknowledged, dropped, queued = gateway_figures(out, EN_LINE)
+    assert published == acknowledged > 1000 and dropped == 0 and queued == 0, out
+    assert "WARNING" not in out and "ERROR" not in out, out
+
+
+def test_protocols_refused_on_amqtt_with_the_reason(tmp_path: Path) -> None:
+    proc = demo(tmp_path, "--protocols", "--broker", "amqtt", "--lang", "en")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "--protocols needs Mosquitto" in out

@@ -74,6 +74,15 @@ TEXT: dict[str, dict[str, str]] = {
         "zh-CN": "网关：已发布 {sent:,} 条读数，代理已确认 {acknowledged:,} 条，丢弃 {dropped:,} 条，"
         "队列剩余 {queued:,} 条（{path}）",
     },
+    "protocols": {
+        "en": "One compound in real time behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT), "
+        "read by the gateway's own connectors",
+        "zh-CN": "一个小区实时运行于真实协议之后（Modbus TCP、OCPP 1.6J、RTSP、MQTT），由网关自身的连接器采集",
+    },
+    "protocols_need_mosquitto": {
+        "en": "--protocols needs Mosquitto (the site gateway speaks MQTT 5); install it or use --broker mosquitto",
+        "zh-CN": "--protocols 需要 Mosquitto（站点网关使用 MQTT 5）；请安装或使用 --broker mosquitto",
+    },
     "present": {
         "en": "Simulated time reached the present: stopping",
         "zh-CN": "仿真时间已到当前时刻：停止",
@@ -277,6 +286,73 @@ class _GatewayFeed:
             stopper.join()
 
 
+class _ProtocolFeed(_GatewayFeed):
+    """One compound in real time behind real protocols, read by a gateway with its real connectors."""
+
+    def __init__(self, live: Any, url: str, queue_dir: Path) -> None:
+        from .gateway.config import parse_config
+        from .gateway.runtime import Gateway
+        from .simulators.frontends.site import SimulatedSite, SiteOptions
+
+        queue_dir.mkdir(parents=True, exist_ok=True)
+        self.queue_dir = queue_dir
+        # streetlight controllers publish on the demo's broker, which the gateway's mqtt connector reads
+        self.site = SimulatedSite(live, SiteOptions(site_broker=url))
+        config = self.site.gateway_config(url, queue_dir / f"{live.gateway}.db")
+        config["counters_interval_s"] = 10
+        self.gateways = [Gateway(parse_config(config, "demo"))]
+        self.threads = []
+        self._site_thread: Any = None
+        self._site_stop: Any = None
+        self._site_loop: Any = None
+
+    def start(self) -> None:
+        """Start the devices' servers, then the gateway that reads them, then the chargers that call it."""
+        import asyncio
+        import threading
+
+        from .gateway.runtime import GatewayThread
+
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+        started, go = threading.Event(), threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+
+            async def main() -> None:
+                await self.site.start()  # Modbus servers, cameras, streetlight controllers
+                started.set()
+                await asyncio.to_thread(go.wait, 30)
+                await self.site.run(stop)  # chargers connect (and retry) to the gateway's OCPP server
+
+            try:
+                loop.run_until_complete(main())
+            except Exception:
+                log.exception("the simulated devices stopped with an error")
+            finally:
+                started.set()
+                loop.close()
+
+        self._site_loop, self._site_stop = loop, stop
+        self._site_thread = threading.Thread(target=serve, name="demo-devices", daemon=True)
+        self._site_thread.start()
+        started.wait(30)
+        self.threads = [GatewayThread(gw) for gw in self.gateways]
+        go.set()
+
+    def sim_now(self) -> int:
+        """Real time: the devices run at the speed of the clock on the wall."""
+        return now_ms()
+
+    def close(self) -> None:
+        """Stop the gateway (flush, death), then the simulated devices."""
+        super().close()
+        if self._site_thread is not None and self._site_thread.is_alive():
+            self._site_loop.call_soon_threadsafe(self._site_stop.set)
+            self._site_thread.join(30)
+
+
 class _DirectFeed:
     """The simulators' publisher: every compound publishes as its gateway would (MQTT 3.1.1 brokers)."""
 
@@ -308,7 +384,7 @@ class _DirectFeed:
 
 def run_demo(
     settings: Settings, *, compounds: int, speed: float, duration: float | None, lang: str, seed: int,
-    broker: str, fault_rate: float, console: Console,
+    broker: str, fault_rate: float, console: Console, protocols: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
     from .ingest import IngestService
@@ -318,6 +394,12 @@ def run_demo(
 
     t0, cpu0, broker_cpu0 = time.monotonic(), time.process_time(), _children_cpu()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if protocols:  # one compound, in real time: the protocol front-ends serve the present values
+        from .services import find_binary
+
+        if broker == "amqtt" or not find_binary("mosquitto", "/usr/sbin"):
+            raise click.UsageError(say("protocols_need_mosquitto", lang))
+        compounds, speed, broker = 1, 1.0, "mosquitto"
     sites = sites_from_records(generate_city(compounds, seed))
     devices = sum(len(s.devices) + 1 for s in sites)  # and each compound's gateway
     horizon_s = duration if duration is not None else 3600.0
@@ -351,7 +433,10 @@ def run_demo(
         ingest.start()
         ingest.wait_connected(10)
         feed: _GatewayFeed | _DirectFeed
-        if label == "Mosquitto":
+        if protocols:
+            console.print(say("protocols", lang))
+            feed = _ProtocolFeed(lives[0], service.url, settings.data_dir / "gateways")
+        elif label == "Mosquitto":
             feed = _GatewayFeed(lives, service.url, settings.data_dir / "gateways", speed, start)
         else:
             console.print(f"[yellow]{say('direct', lang)}[/]")
@@ -457,6 +542,11 @@ def run_demo(
     "--fault-rate", type=click.FloatRange(0, 1e6), default=50.0, show_default=True,
     help="Multiplier of the yearly fault rates (a demo wants to see some).",
 )  # fmt: skip
+@click.option(
+    "--protocols", is_flag=True,
+    help="Run ONE compound in real time behind real device protocols (Modbus TCP servers, OCPP 1.6J charge "
+    "points, RTSP cameras, MQTT streetlights), read by the gateway's own connectors. Needs Mosquitto.",
+)  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the city.")
 def demo(
     compounds: int,
@@ -465,6 +555,7 @@ def demo(
     lang: str | None,
     broker: str,
     fault_rate: float,
+    protocols: bool,
     seed: int,
 ) -> None:
     """Run the whole chain on one machine: simulated compounds → MQTT → ingest → embedded store.
@@ -483,11 +574,11 @@ def demo(
 
     signal.signal(signal.SIGTERM, on_term)
     # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
-    for name in ("sitewatch.ingest", "sitewatch.gateway"):
+    for name in ("sitewatch.ingest", "sitewatch.gateway", "websockets"):
         logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
         settings, compounds=compounds, speed=speed, duration=duration, lang=language, seed=seed, broker=broker,
-        fault_rate=fault_rate, console=Console(),
+        fault_rate=fault_rate, console=Console(), protocols=protocols,
     )  # fmt: skip
 
 
