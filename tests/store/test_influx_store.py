@@ -253,3 +253,36 @@ def test_basic_auth_from_settings() -> None:
 
 def test_influxql_string_quoting() -> None:
     assert quote_string("it's a \\ test") == "'it\\'s a \\\\ test'"
+
+
+def test_line_protocol_of_a_batch_keeps_each_sample_its_own_fields() -> None:
+    recorder = Recorder()
+    store = _store(recorder, gzip_body=False)
+    store.write(
+        [
+            sample("C1-EL001", T0, {"motor_current": 2.5, "car_load": 10}),  # "10": a float to InfluxDB
+            sample("C1-EL002", T0 + 1, {"levelling_error": -0.0}, flagged=True),
+            sample("C1-EL001", T0 + 2, {"motor_current": 1e-7}, tags={"building": "B1"}),
+        ]
+    )
+    store.write([sample("C1-EL001", T0 + 3, {"car_load": 2**70, "motor_current": 1e-7})])  # beyond 64 bits
+    lines = [line.decode() for request in recorder.requests for line in request.content.splitlines()]
+    assert lines == [
+        f"elevator,compound=C1,device=C1-EL001,kind=elevator motor_current=2.5,car_load=10 {T0}",
+        f"elevator,compound=C1,device=C1-EL002,kind=elevator levelling_error=-0.0,flagged=true {T0 + 1}",
+        f"elevator,building=B1,compound=C1,device=C1-EL001,kind=elevator motor_current=1e-7 {T0 + 2}",
+        "elevator,compound=C1,device=C1-EL001,kind=elevator "
+        f"car_load=1.1805916207174113e+21,motor_current=1e-07 {T0 + 3}",
+    ]
+
+
+@pytest.mark.integration
+def test_every_float_text_parses_back_to_the_same_value(
+    influxdb: InfluxDBService, influx_database: str
+) -> None:
+    store = InfluxStore(influxdb.url, influx_database)
+    values = [5e-324, 2.2250738585072014e-308, 0.1 + 0.2, -1e-300, 123456789.123456789, 3, 1e22, 1e21]
+    store.write([sample("C1-EL001", T0 + i, {"levelling_error": v}) for i, v in enumerate(values)])
+    got = store.query(SeriesQuery(DeviceKind.ELEVATOR, ("levelling_error",), T0, T0 + 100))
+    assert [p.value for p in got] == [float(v) for v in values]
+    store.close()
