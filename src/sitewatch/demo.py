@@ -289,46 +289,69 @@ class _GatewayFeed:
 class _ProtocolFeed(_GatewayFeed):
     """One compound in real time behind real protocols, read by a gateway with its real connectors."""
 
+    attempts = 3  # the devices' ports are picked free, then bound: another process may take one between
+
     def __init__(self, live: Any, url: str, queue_dir: Path) -> None:
-        from .gateway.config import parse_config
-        from .gateway.runtime import Gateway
         from .simulators.frontends.site import SimulatedSite, SiteOptions
 
         queue_dir.mkdir(parents=True, exist_ok=True)
         self.queue_dir = queue_dir
+        self.live, self.url = live, url
         # streetlight controllers publish on the demo's broker, which the gateway's mqtt connector reads
-        self.site = SimulatedSite(live, SiteOptions(site_broker=url))
-        config = self.site.gateway_config(url, queue_dir / f"{live.gateway}.db")
-        config["counters_interval_s"] = 10
-        self.gateways = [Gateway(parse_config(config, "demo"))]
+        self.options = SiteOptions(site_broker=url)
+        self.site = SimulatedSite(live, self.options)
+        self.gateways = []
         self.threads = []
         self._site_thread: Any = None
         self._site_stop: Any = None
         self._site_loop: Any = None
+
+    async def _start_site(self) -> None:
+        """Start the devices' servers; on a port taken meanwhile, again on new ports."""
+        from .simulators.frontends.site import SimulatedSite
+
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await self.site.start()
+                return
+            except OSError as exc:
+                if attempt == self.attempts:
+                    raise
+                log.debug("a simulated device's port was taken (%s): new ports", exc)
+                with contextlib.suppress(Exception):
+                    await self.site.close()
+                latest = self.site.latest
+                self.site = SimulatedSite(self.live, self.options)
+                for device, values in self.site.latest.items():  # the present values, kept
+                    latest.setdefault(device, {}).update(values)
+                self.site.latest = latest
 
     def start(self) -> None:
         """Start the devices' servers, then the gateway that reads them, then the chargers that call it."""
         import asyncio
         import threading
 
-        from .gateway.runtime import GatewayThread
+        from .gateway.config import parse_config
+        from .gateway.runtime import Gateway, GatewayThread
 
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()
         started, go = threading.Event(), threading.Event()
+        failed: list[BaseException] = []
 
         def serve() -> None:
             asyncio.set_event_loop(loop)
 
             async def main() -> None:
-                await self.site.start()  # Modbus servers, cameras, streetlight controllers
+                await self._start_site()  # Modbus servers, cameras, streetlight controllers
                 started.set()
                 await asyncio.to_thread(go.wait, 30)
                 await self.site.run(stop)  # chargers connect (and retry) to the gateway's OCPP server
 
             try:
                 loop.run_until_complete(main())
-            except Exception:
+            except Exception as exc:
+                failed.append(exc)
                 log.exception("the simulated devices stopped with an error")
             finally:
                 started.set()
@@ -338,6 +361,11 @@ class _ProtocolFeed(_GatewayFeed):
         self._site_thread = threading.Thread(target=serve, name="demo-devices", daemon=True)
         self._site_thread.start()
         started.wait(30)
+        if failed:
+            raise RuntimeError(f"the simulated devices could not start: {failed[0]}")
+        config = self.site.gateway_config(self.url, self.queue_dir / f"{self.live.gateway}.db")
+        config["counters_interval_s"] = 10
+        self.gateways = [Gateway(parse_config(config, "demo"))]
         self.threads = [GatewayThread(gw) for gw in self.gateways]
         go.set()
 
