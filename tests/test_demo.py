@@ -72,6 +72,7 @@ def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> 
         r"Ran \d+ s \(ready after [\d.]+ s\): ([\d,]+) readings/s stored on average, CPU (\d+)%", out
     )
     assert ran and int(ran.group(1).replace(",", "")) > 100, out
+    assert "checked by ingest: 0 gaps, 0 messages missing" in out, out  # every seq arrived, in order
     queues = sorted(p.name for p in (tmp_path / "data" / "gateways").glob("*.db"))
     assert len(queues) == 3 and all(name.endswith("-GW01.db") for name in queues), queues
 
@@ -88,6 +89,7 @@ def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -
     assert "正在停止" in out and "已在" in out
     published, acknowledged, dropped, queued = gateway_figures(out, ZH_LINE)
     assert published == acknowledged > 0 and dropped == 0 and queued == 0, out  # drained, nothing left
+    assert "0 处断号，缺失 0 条消息" in out, out
     query = subprocess.run(
         [sys.executable, "-m", "sitewatch", "query", "latest", "--path", str(store_file), "--csv"],
         capture_output=True, text=True, timeout=60,

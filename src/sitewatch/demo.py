@@ -83,6 +83,10 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "--protocols needs Mosquitto (the site gateway speaks MQTT 5); install it or use --broker mosquitto",
         "zh-CN": "--protocols 需要 Mosquitto（站点网关使用 MQTT 5）；请安装或使用 --broker mosquitto",
     },
+    "sequence": {
+        "en": "Sequence numbers (bdseq/seq) checked by ingest: {gaps:,} gaps, {missing:,} messages missing",
+        "zh-CN": "摄取端校验序号（bdseq/seq）：{gaps:,} 处断号，缺失 {missing:,} 条消息",
+    },
     "present": {
         "en": "Simulated time reached the present: stopping",
         "zh-CN": "仿真时间已到当前时刻：停止",
@@ -520,6 +524,8 @@ def run_demo(
                 "events": ingest.stats.snapshot().stored_events,
                 "kinds": sorted(k.value for k in kinds),
                 "dead_letters": ingest.stats.snapshot().dead_lettered,
+                "gaps": ingest.stats.snapshot().gaps,
+                "missing_messages": ingest.stats.snapshot().missing_messages,
                 "faults": view.faults,
                 "compound": sites[0].compound,
                 "gateways": gateways,
@@ -543,6 +549,7 @@ def run_demo(
             say("gateways", lang, sent=gateways["sent"], acknowledged=gateways["acknowledged"],
                 dropped=gateways["dropped"], queued=gateways["queue_readings"], path=settings.data_dir / "gateways")
         )  # fmt: skip
+    console.print(say("sequence", lang, gaps=figures["gaps"], missing=figures["missing_messages"]))
     console.print(say("query_hint", lang, path=settings.store_path, compound=figures["compound"]))
     return figures
 
