@@ -571,7 +571,8 @@ def run_demo(
 )
 @click.option(
     "--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto", show_default=True,
-    help="MQTT broker: Mosquitto if installed (auto), or the embedded amqtt broker.",
+    help="MQTT broker: Mosquitto if installed (auto; each compound through a real site gateway), or the "
+    "embedded amqtt broker (MQTT 3.1.1: compounds publish directly, without the gateway).",
 )  # fmt: skip
 @click.option(
     "--fault-rate", type=click.FloatRange(0, 1e6), default=50.0, show_default=True,
@@ -593,9 +594,9 @@ def demo(
     protocols: bool,
     seed: int,
 ) -> None:
-    """Run the whole chain on one machine: simulated compounds → MQTT → ingest → embedded store.
+    """Run the whole chain on one machine: simulated compounds → site gateways → MQTT → ingest → embedded store.
 
-    一条命令运行完整链路：仿真小区 → MQTT → 摄取 → 内置存储。数据保存在 SITEWATCH_DATA_DIR
+    一条命令运行完整链路：仿真小区 → 站点网关 → MQTT → 摄取 → 内置存储。数据保存在 SITEWATCH_DATA_DIR
     （默认 .sitewatch），结束后可用 `sitewatch query` 查询。
     """
     settings = load_settings()
