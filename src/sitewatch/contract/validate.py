@@ -365,6 +365,13 @@ def decode_data(
             )
             continue
         ranges = _RANGES[kind]
+        for metric, raw in raw_values.items():
+            bounds = ranges.get(metric)
+            if bounds is None or type(raw) is not float or not bounds[0] <= raw <= bounds[1]:
+                break
+        else:  # every value a float gauge or counter inside its range: the decoded dict is the values
+            samples.append(Sample(device, kind, ts, raw_values))
+            continue
         values: dict[str, float] = {}
         for metric, raw in raw_values.items():
             bounds = ranges.get(metric)
