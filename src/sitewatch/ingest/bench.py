@@ -418,6 +418,22 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def _print_steps(samples_per_message: int, as_json: bool) -> None:
+    from .steps import step_costs
+
+    costs = step_costs(samples_per_message)
+    if as_json:
+        click.echo(json.dumps({"us_per_reading": {k: round(v, 3) for k, v in costs.items()}}, indent=2))
+        return
+    table = Table(title="ingest steps, CPU per reading / 摄取各步骤每条读数的 CPU 开销")
+    table.add_column("step / 步骤")
+    table.add_column("µs per reading / 微秒每条", justify="right")
+    for name, value in costs.items():
+        table.add_row(name, f"{value:.3f}")
+    table.add_row("total / 合计", f"{sum(costs.values()):.3f}")
+    Console().print(table)
+
+
 @click.command("ingest")
 @click.option(
     "--store", "stores", type=click.Choice(["influxdb", "embedded", "both"]), default="both", show_default=True,
@@ -452,6 +468,10 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
     help="Ingest processes sharing the load (MQTT 5 shared subscription).",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--steps", is_flag=True,
+    help="Only print the CPU cost per reading of each ingest step in this process (no servers).",
+)  # fmt: skip
 def bench_ingest(
     stores: str,
     repeats: int,
@@ -462,6 +482,7 @@ def bench_ingest(
     backlog: int,
     workers: int,
     as_json: bool,
+    steps: bool,
 ) -> None:
     """Measure ingest end to end (gateways → Mosquitto → ingest → store) against direct writes.
 
@@ -469,6 +490,9 @@ def bench_ingest(
     Prints readings/s sustained, the store's direct-write rate, their ratio, latency p50/p99 at
     half load and ingest's peak RSS, as medians over the repeats.
     """
+    if steps:
+        _print_steps(samples_per_message, as_json)
+        return
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("sitewatch.store").setLevel(logging.WARNING)  # "created database" per phase
     backends = ["influxdb", "embedded"] if stores == "both" else [stores]
