@@ -139,7 +139,14 @@ def build_batch(
         if p.envelope is None:
             continue
         compound = p.envelope.compound
-        for sample in p.samples:
+        if registry is None and p.samples:  # nothing to look up: every sample goes in as it is
+            flagged = batch.registry_error
+            batch.samples += [StoredSample(sample, compound, {}, flagged) for sample in p.samples]
+            batch.owners += [p] * len(p.samples)
+            readings = p.readings
+            batch.readings += readings
+            batch.flagged_readings += readings if flagged else 0
+        for sample in p.samples if registry is not None else ():
             tags: dict[str, str] = {}
             flagged = batch.registry_error
             if registry is not None:
