@@ -24,3 +24,11 @@ def test_steps_option_prints_json_and_a_table() -> None:
     table = CliRunner().invoke(bench_ingest, ["--steps", "--samples-per-message", "10"])
     assert table.exit_code == 0, table.output
     assert "line protocol" in table.output and "合计" in table.output
+
+
+def test_the_garbage_collector_is_left_as_it_was() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    step_costs(samples_per_message=5, messages=5, rounds=1)
+    assert gc.get_threshold() == before
