@@ -134,7 +134,12 @@ def test_deleting_a_compound_removes_what_it_holds(api: tuple[TestClient, dict[s
     compound = client.get(f"{API}/compounds", params={"q": "C0002"}, headers=h["admin"]).json()["items"][0]
     assert client.delete(f"{API}/compounds/{compound['id']}", headers=h["admin"]).status_code == 204
     assert client.get(f"{API}/compounds/{compound['id']}", headers=h["admin"]).status_code == 404
-    assert client.get(f"{API}/assets", params={"compound_id": compound["id"]}, headers=h["admin"]).json()["total"] == 0
+    assert (
+        client.get(f"{API}/assets", params={"compound_id": compound["id"]}, headers=h["admin"]).json()[
+            "total"
+        ]
+        == 0
+    )
     assert client.get(f"{API}/lookup/devices/C0002-CA0001", headers=h["admin"]).status_code == 404
     assert client.get(f"{API}/assets", headers=h["admin"]).json()["total"] == 12
 
@@ -175,13 +180,17 @@ def test_revision_moves_on_every_registry_change_and_only_then(
     assert client.get(f"{API}/lookup/revision").status_code == 401
     # Reading, and re-importing the same ledger, change nothing.
     client.get(f"{API}/assets", headers=h["admin"])
-    assert import_ledger(engine, xlsx(ledger(compounds=2, assets_per_compound=12), tmp_path / "again.xlsx")).ok
+    assert import_ledger(
+        engine, xlsx(ledger(compounds=2, assets_per_compound=12), tmp_path / "again.xlsx")
+    ).ok
     assert revision() == start
     # Tokens are not registry data.
     assert client.post(f"{API}/tokens", json={"role": "bureau"}, headers=h["admin"]).status_code in (200, 201)
     assert revision() == start
     # An ORM write through the API, and a bulk import with a change, each move it once.
-    asset = client.get(f"{API}/assets", params={"compound_code": "C0001"}, headers=h["admin"]).json()["items"][0]
+    asset = client.get(f"{API}/assets", params={"compound_code": "C0001"}, headers=h["admin"]).json()[
+        "items"
+    ][0]
     r = client.patch(f"{API}/assets/{asset['id']}", json={"manufacturer": "三菱电梯"}, headers=h["admin"])
     assert r.status_code == 200, r.text
     assert revision() == start + 1
