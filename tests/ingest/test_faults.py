@@ -24,7 +24,7 @@ from .traffic import IngestProcess, Publisher, Traffic, checksum, make_traffic, 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("ingest_processes")]
 
 MESSAGES = 300  # x 20 samples x 3 metrics = 18,000 readings per run
-# the issue asks for a 30 s InfluxDB outage; SITEWATCH_TEST_INFLUX_OUTAGE_S shortens it for quick runs
+# a 30 s InfluxDB outage by default; SITEWATCH_TEST_INFLUX_OUTAGE_S shortens it for quick runs
 INFLUX_OUTAGE_S = float(os.environ.get("SITEWATCH_TEST_INFLUX_OUTAGE_S", "30"))
 RATE = 100.0  # messages per second: the stream lasts ~3 s, long enough to break something in it
 
