@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -41,8 +42,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, list[object]]]:
-    """A registry of one simulated compound, served on a free port: (url, bureau token, sites)."""
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, list[object], str]]:
+    """A registry of one simulated compound, served on a free port: (url, bureau token, sites, admin token)."""
     tmp = tmp_path_factory.mktemp("registry")
     records = generate_city(1, seed=3)
     write_xlsx(records, tmp / "city.xlsx", HeaderStyle("zh"))
@@ -51,6 +52,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
     assert import_ledger(engine, tmp / "city.xlsx").committed
     with transaction(engine) as session:
         token, _ = create_token(session, Role.BUREAU)
+        admin, _ = create_token(session, Role.ADMIN)
     port = free_port()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -60,7 +62,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: port_open(port), 30, "registry API")
-    yield f"http://127.0.0.1:{port}", token, list(sites_from_records(records))
+    yield f"http://127.0.0.1:{port}", token, list(sites_from_records(records)), admin
     server.should_exit = True
     thread.join(10)
     engine.dispose()
@@ -68,14 +70,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
 
 @pytest.mark.parametrize("policy", ["deadletter", "flag"])
 def test_registry_enrichment_and_unknown_devices(
-    registry: tuple[str, str, list[object]],
+    registry: tuple[str, str, list[object], str],
     mosquitto: MosquittoService,
     tmp_path: Path,
     unique: Callable[[str], str],
     run_ingest: Callable[..., IngestService],
     policy: str,
 ) -> None:
-    url, token, sites = registry
+    url, token, sites, _admin = registry
     site = sites[0]
     compound, gateway = site.compound, site.gateway  # type: ignore[attr-defined]
     elevator = next(d.device for d in site.devices if d.kind is DeviceKind.ELEVATOR)  # type: ignore[attr-defined]
@@ -113,3 +115,32 @@ def test_registry_enrichment_and_unknown_devices(
     assert stats.registry_errors == 0 and client.requests == 1  # one batched lookup, then the cache
     store.close()
     publisher.close()
+
+
+def test_cached_lookups_follow_registry_changes(registry: tuple[str, str, list[object], str]) -> None:
+    """A device unbound and bound again through the API is seen at the next lookup, long before the
+    cache entries would expire, because the registry's revision counter moved."""
+    url, token, sites, admin = registry
+    site = sites[0]
+    device = next(d.device for d in site.devices if d.kind is DeviceKind.CHARGER)  # type: ignore[attr-defined]
+    client = RegistryClient(url, token, ttl_s=3600, unknown_ttl_s=3600, revision_check_s=0.0)
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    try:
+        record = client.lookup([device])[device]
+        assert record is not None and record.kind == "charger"
+        asset_id = api.get(f"/api/v1/lookup/devices/{device}").json()["asset_id"]
+        requests = client.requests
+        assert client.lookup([device])[device] == record and client.requests == requests  # cached
+
+        assert api.delete(f"/api/v1/devices/{device}").status_code == 204  # unbound
+        assert client.lookup([device])[device] is None
+        assert (
+            client.lookup([device])[device] is None and client.requests == requests + 1
+        )  # cached as unknown
+
+        r = api.post("/api/v1/devices", json={"device_id": device, "asset_id": asset_id})
+        assert r.status_code in (200, 201), r.text
+        assert client.lookup([device])[device] == record
+    finally:
+        api.close()
+        client.close()
