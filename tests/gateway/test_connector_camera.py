@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-import time
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from sitewatch.contract import DeviceKind, Event, Sample
+from sinktools import ListSink, wait_for
+from sitewatch.contract import DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.camera import CameraConnector
 from sitewatch.gateway.connectors.camera_onvif import OnvifError, http_request, parse_response
@@ -22,37 +20,6 @@ from sitewatch.simulators.frontends.onvif_cameras import _ENVELOPE, OnvifCamera,
 from sitewatch.simulators.frontends.rtsp_cameras import RtspCamera
 
 CTX = ConnectorContext(compound="C001", gateway="gw1")
-
-
-class ListSink:
-    """Collects what a connector delivers."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sample_list: list[Sample] = []
-        self.event_list: list[Event] = []
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        with self.lock:
-            self.sample_list.extend(samples)
-
-    def events(self, events: Sequence[Event]) -> None:
-        with self.lock:
-            self.event_list.extend(events)
-
-    def of(self, device: str) -> list[Sample]:
-        return [s for s in self.sample_list if s.device == device]
-
-    def names(self, device: str) -> list[str]:
-        return [e.name for e in self.event_list if e.device == device]
-
-
-async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def plain_tcp_server(greeting: bytes = b"") -> asyncio.Server:

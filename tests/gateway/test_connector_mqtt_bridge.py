@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sitewatch.contract import DeviceKind, Event, Sample
+from sinktools import ListSink, wait_for
+from sitewatch.contract import DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.mqtt_bridge import MqttBridgeConnector
 from sitewatch.gateway.connectors.mqtt_bridge_map import TopicMapping, decode, match
@@ -30,39 +29,6 @@ from sitewatch.simulators.frontends.mqtt_streetlights import (
 )
 
 CTX = ConnectorContext(compound="C001", gateway="gw1")
-
-
-class ListSink:
-    """Collects what a connector delivers (from paho's network thread)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sample_list: list[Sample] = []
-        self.event_list: list[Event] = []
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        with self.lock:
-            self.sample_list.extend(samples)
-
-    def events(self, events: Sequence[Event]) -> None:
-        with self.lock:
-            self.event_list.extend(events)
-
-    def of(self, device: str) -> list[Sample]:
-        with self.lock:
-            return [s for s in self.sample_list if s.device == device]
-
-    def names(self, device: str) -> list[str]:
-        with self.lock:
-            return [e.name for e in self.event_list if e.device == device]
-
-
-async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 LIGHT = TopicMapping(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,44 +13,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from sitewatch.contract import OCPP_STATUSES, DeviceKind, Event, Sample
+from sinktools import ListSink, wait_for
+from sitewatch.contract import OCPP_STATUSES, DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.ocpp import OcppConnector
 from sitewatch.gateway.connectors.ocpp_map import meter_samples, parse_timestamp, status_update
 from sitewatch.simulators.frontends.ocpp_chargers import charge_point, connection_of
 
 CTX = ConnectorContext(compound="C001", gateway="gw1")
-
-
-class ListSink:
-    """Collects what a connector delivers."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sample_list: list[Sample] = []
-        self.event_list: list[Event] = []
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        with self.lock:
-            self.sample_list.extend(samples)
-
-    def events(self, events: Sequence[Event]) -> None:
-        with self.lock:
-            self.event_list.extend(events)
-
-    def values(self, device: str, metric: str) -> list[float]:
-        return [s.values[metric] for s in self.sample_list if s.device == device and metric in s.values]
-
-    def named(self, device: str, name: str) -> list[Event]:
-        return [e for e in self.event_list if e.device == device and e.name == name]
-
-
-async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 # --- pure mapping -------------------------------------------------------------------------------

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from gwtools import Recorder
 
-from sitewatch.contract import DeviceKind, Event, Sample, now_ms
+from sinktools import ListSink
+from sitewatch.contract import DeviceKind, now_ms
 from sitewatch.gateway.config import GatewayConfigError, build_connectors, parse_config
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.simulated import SimClock, SimulatedConnector
@@ -22,23 +21,6 @@ from sitewatch.simulators.city import generate_city
 
 SITE = sites_from_records(generate_city(1, 1))[0]
 CONTEXT = ConnectorContext(compound=SITE.compound, gateway=SITE.gateway)
-
-
-class ListSink:
-    """Keeps what the connector hands over (a unit-test double of the gateway's queue sink)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Sample]] = []
-        self.event_list: list[Event] = []
-        self.lock = threading.Lock()
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        with self.lock:
-            self.batches.append(list(samples))
-
-    def events(self, events: Sequence[Event]) -> None:
-        with self.lock:
-            self.event_list.extend(events)
 
 
 def test_sim_clock_runs_at_its_speed_and_never_passes_the_present() -> None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from sinktools import ListSink, wait_for
 from sitewatch.cli import main
-from sitewatch.contract import OCPP_STATUSES, DeviceKind, Event, Sample
+from sitewatch.contract import OCPP_STATUSES, DeviceKind
 from sitewatch.gateway.config import build_connectors, parse_config
 from sitewatch.services import MosquittoService
 from sitewatch.simulators.city import generate_city
@@ -22,39 +20,6 @@ from sitewatch.simulators.frontends.ocpp_chargers import ChargerModel
 from sitewatch.simulators.frontends.site import SimulatedSite, SiteOptions
 from sitewatch.simulators.live import LiveSite
 from sitewatch.simulators.site import Site, sites_from_records
-
-
-class ListSink:
-    """Collects what the connectors deliver."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sample_list: list[Sample] = []
-        self.event_list: list[Event] = []
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        with self.lock:
-            self.sample_list.extend(samples)
-
-    def events(self, events: Sequence[Event]) -> None:
-        with self.lock:
-            self.event_list.extend(events)
-
-    def devices(self, kind: DeviceKind) -> set[str]:
-        with self.lock:
-            return {s.device for s in self.sample_list if s.kind is kind}
-
-    def last(self, device: str) -> Sample:
-        with self.lock:
-            return [s for s in self.sample_list if s.device == device][-1]
-
-
-async def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in time: {what()}")
-        await asyncio.sleep(0.05)
 
 
 def small_site() -> Site:
@@ -97,7 +62,8 @@ def test_site_devices_flow_through_the_real_connectors(mosquitto: MosquittoServi
             for kind in (DeviceKind.ELEVATOR, DeviceKind.WATER_METER, DeviceKind.CHARGER, DeviceKind.CAMERA,
                          DeviceKind.STREETLIGHT):  # fmt: skip
                 await wait_for(
-                    lambda k=kind: len(sink.devices(k)) == 3,  # type: ignore[misc]
+                    lambda k=kind: len(sink.devices(k)) == 3,
+                    timeout=20,  # type: ignore[misc]
                     what=lambda k=kind: f"{k}: {sink.devices(k)}; {[c.counters() for c in connectors]}",  # type: ignore[misc]
                 )
         finally:

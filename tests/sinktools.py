@@ -1,0 +1,62 @@
+"""A list-collecting connector sink and an async wait, shared by the connector and front-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from sitewatch.contract import DeviceKind, Event, Sample
+
+
+class ListSink:
+    """Collects what connectors deliver (thread-safe: some deliver from paho's network thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batches: list[list[Sample]] = []  # as handed over, one list per samples() call
+        self.sample_list: list[Sample] = []
+        self.event_list: list[Event] = []
+
+    def samples(self, samples: Sequence[Sample]) -> None:
+        with self.lock:
+            self.batches.append(list(samples))
+            self.sample_list.extend(samples)
+
+    def events(self, events: Sequence[Event]) -> None:
+        with self.lock:
+            self.event_list.extend(events)
+
+    def of(self, device: str) -> list[Sample]:
+        with self.lock:
+            return [s for s in self.sample_list if s.device == device]
+
+    def last(self, device: str) -> Sample:
+        return self.of(device)[-1]
+
+    def values(self, device: str, metric: str) -> list[float]:
+        return [s.values[metric] for s in self.of(device) if metric in s.values]
+
+    def devices(self, kind: DeviceKind) -> set[str]:
+        with self.lock:
+            return {s.device for s in self.sample_list if s.kind is kind}
+
+    def named(self, device: str, name: str) -> list[Event]:
+        with self.lock:
+            return [e for e in self.event_list if e.device == device and e.name == name]
+
+    def names(self, device: str) -> list[str]:
+        with self.lock:
+            return [e.name for e in self.event_list if e.device == device]
+
+
+async def wait_for(
+    check: Callable[[], bool], timeout: float = 10.0, what: Callable[[], str] = lambda: ""
+) -> None:
+    """Poll ``check`` until it holds; AssertionError (with ``what()``) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in time {what()}".rstrip())
+        await asyncio.sleep(0.02)
