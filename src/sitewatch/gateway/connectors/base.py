@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ...contract import DeviceInfo, Event, Sample
+from ...contract import DeviceInfo, Event, Sample, device_id
 
 # Connector type name in gateway.yaml → "module:class". The class has a ``from_config`` classmethod.
 CONNECTOR_TYPES: dict[str, str] = {
@@ -29,6 +29,30 @@ CONNECTOR_TYPES: dict[str, str] = {
 
 class ConnectorConfigError(ValueError):
     """A connector's configuration is invalid; the message says which field and what to do."""
+
+
+def config_number(
+    spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str
+) -> float:
+    """``spec[key]`` (or ``default``) as a number in [lo, hi]; ConnectorConfigError naming the field otherwise."""
+    value = spec.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConnectorConfigError(
+            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
+        )
+    return float(value)
+
+
+def config_device(raw: Any, compound: str, where: str) -> str:
+    """The contract device id of a configured device name, given with or without its compound prefix."""
+    text = str(raw or "")
+    local = text[len(compound) + 1 :] if text.startswith(compound + "-") else text
+    try:
+        return device_id(compound, local)
+    except ValueError:
+        raise ConnectorConfigError(
+            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
+        ) from None
 
 
 class Sink(Protocol):

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...contract import DeviceInfo, DeviceKind, Event, Sample, device_id, now_ms
-from .base import ConnectorConfigError, ConnectorContext, Sink
+from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
 from .camera_probe import ProbeMode, ProbeResult, probe
 
 log = logging.getLogger(__name__)
@@ -37,15 +37,6 @@ class CameraSpec:
     interval_s: float = 30.0
     timeout_s: float = 3.0
     offline_after: int = 2
-
-
-def _number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
-    value = spec.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(
-            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
-        )
-    return float(value)
 
 
 class CameraConnector:
@@ -69,9 +60,9 @@ class CameraConnector:
             raise ConnectorConfigError(
                 f"{where}.cameras: list at least one camera (device, host) / 至少列出一台摄像头（device、host）"
             )
-        interval = _number(spec, "interval_s", 30, 0.01, 86_400, where)
-        timeout = _number(spec, "timeout_s", 3, 0.01, 600, where)
-        offline_after = int(_number(spec, "offline_after", 2, 1, 1000, where))
+        interval = config_number(spec, "interval_s", 30, 0.01, 86_400, where)
+        timeout = config_number(spec, "timeout_s", 3, 0.01, 600, where)
+        offline_after = int(config_number(spec, "offline_after", 2, 1, 1000, where))
         cameras: list[CameraSpec] = []
         for i, entry in enumerate(entries):
             at = f"{where}.cameras[{i}]"
@@ -79,14 +70,7 @@ class CameraConnector:
                 raise ConnectorConfigError(
                     f"{at}: must be a mapping with device and host / 须包含 device 和 host"
                 )
-            raw = str(entry.get("device") or "")
-            local = raw[len(context.compound) + 1 :] if raw.startswith(context.compound + "-") else raw
-            try:
-                device = device_id(context.compound, local)
-            except ValueError:
-                raise ConnectorConfigError(
-                    f"{at}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
-                ) from None
+            device = config_device(entry.get("device"), context.compound, at)
             host = entry.get("host")
             if not isinstance(host, str) or not host:
                 raise ConnectorConfigError(
@@ -102,17 +86,19 @@ class CameraConnector:
                 CameraSpec(
                     device=device,
                     host=host,
-                    port=int(_number(entry, "port", 80 if mode is ProbeMode.ONVIF else 554, 1, 65535, at)),
+                    port=int(
+                        config_number(entry, "port", 80 if mode is ProbeMode.ONVIF else 554, 1, 65535, at)
+                    ),
                     mode=mode,
                     path=str(entry.get("path") or ""),
-                    interval_s=_number(entry, "interval_s", interval, 0.01, 86_400, at),
-                    timeout_s=_number(entry, "timeout_s", timeout, 0.01, 600, at),
-                    offline_after=int(_number(entry, "offline_after", offline_after, 1, 1000, at)),
+                    interval_s=config_number(entry, "interval_s", interval, 0.01, 86_400, at),
+                    timeout_s=config_number(entry, "timeout_s", timeout, 0.01, 600, at),
+                    offline_after=int(config_number(entry, "offline_after", offline_after, 1, 1000, at)),
                 )
             )
         if len({c.device for c in cameras}) != len(cameras):
             raise ConnectorConfigError(f"{where}.cameras: a device is listed twice / 设备重复")
-        return cls(name, cameras, _number(spec, "max_clock_offset_s", 60, 1, 86_400 * 365, where))
+        return cls(name, cameras, config_number(spec, "max_clock_offset_s", 60, 1, 86_400 * 365, where))
 
     def devices(self) -> list[DeviceInfo]:
         """Every probed camera."""

@@ -21,8 +21,8 @@ from typing import Any, NoReturn
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from ...contract import DeviceInfo, DeviceKind, Event, Sample, device_id, now_ms
-from .base import ConnectorConfigError, ConnectorContext, Sink
+from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
 from .modbus_map import (
     ReadBlock,
     RegisterSpec,
@@ -80,26 +80,6 @@ class ModbusDevice:
         return float(min(self.poll_interval_s * 2 ** (failures - 1), self.backoff_max_s))
 
 
-def _number(spec: Mapping[str, Any], key: str, default: float, where: str, lo: float, hi: float) -> float:
-    value = spec.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(
-            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
-        )
-    return float(value)
-
-
-def _local_id(raw: Any, compound: str, where: str) -> str:
-    text = str(raw or "")
-    local = text[len(compound) + 1 :] if text.startswith(compound + "-") else text
-    try:
-        return device_id(compound, local)
-    except ValueError:
-        raise ConnectorConfigError(
-            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
-        ) from None
-
-
 def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str) -> list[ModbusDevice]:
     """Devices of a ``type: modbus`` configuration entry; raises ConnectorConfigError when invalid."""
     maps = spec.get("register_maps", {})
@@ -112,8 +92,8 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
         raise ConnectorConfigError(
             f"{where}.devices: list at least one device (device, kind, host, map) / 至少列出一台设备（device、kind、host、map）"
         )
-    defaults = {k: _number(spec, k, v, where, 0.01, 86_400) for k, v in _DEFAULTS.items()}
-    offline_after = int(_number(spec, "offline_after", 2, where, 1, 1000))
+    defaults = {k: config_number(spec, k, v, 0.01, 86_400, where) for k, v in _DEFAULTS.items()}
+    offline_after = int(config_number(spec, "offline_after", 2, 1, 1000, where))
     flag_defaults = spec.get("flag_events") or {}  # kind → {flag metric: event}
     if not isinstance(flag_defaults, Mapping):
         raise ConnectorConfigError(
@@ -151,18 +131,20 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
             )
         devices.append(
             ModbusDevice(
-                device=_local_id(entry.get("device"), context.compound, at),
+                device=config_device(entry.get("device"), context.compound, at),
                 kind=kind,
                 host=host,
-                port=int(_number(entry, "port", 502, at, 1, 65535)),
-                unit=int(_number(entry, "unit", 1, at, 0, 255)),
+                port=int(config_number(entry, "port", 502, 1, 65535, at)),
+                unit=int(config_number(entry, "unit", 1, 0, 255, at)),
                 registers=registers,
-                poll_interval_s=_number(
-                    entry, "poll_interval_s", defaults["poll_interval_s"], at, 0.01, 86_400
+                poll_interval_s=config_number(
+                    entry, "poll_interval_s", defaults["poll_interval_s"], 0.01, 86_400, at
                 ),
-                timeout_s=_number(entry, "timeout_s", defaults["timeout_s"], at, 0.01, 600),
-                backoff_max_s=_number(entry, "backoff_max_s", defaults["backoff_max_s"], at, 0.01, 86_400),
-                offline_after=int(_number(entry, "offline_after", offline_after, at, 1, 1000)),
+                timeout_s=config_number(entry, "timeout_s", defaults["timeout_s"], 0.01, 600, at),
+                backoff_max_s=config_number(
+                    entry, "backoff_max_s", defaults["backoff_max_s"], 0.01, 86_400, at
+                ),
+                offline_after=int(config_number(entry, "offline_after", offline_after, 1, 1000, at)),
                 flag_events=flag_events,
             )
         )
@@ -196,7 +178,7 @@ class ModbusConnector:
         """Build from a ``type: modbus`` entry of gateway.yaml."""
         name = str(spec.get("name") or "modbus")
         where = f"connectors.{name}"
-        shared = int(_number(spec, "connections_per_endpoint", 0, where, 0, 64))
+        shared = int(config_number(spec, "connections_per_endpoint", 0, 0, 64, where))
         return cls(name, parse_devices(spec, context, where), shared)
 
     def devices(self) -> list[DeviceInfo]:

@@ -42,8 +42,8 @@ from ...contract import (
     Sample,
     now_ms,
 )
-from .base import ConnectorConfigError, ConnectorContext, Sink
-from .ocpp_config import ChargerSpec, TokenBucket, authorized, number, parse_chargers
+from .base import ConnectorConfigError, ConnectorContext, Sink, config_number
+from .ocpp_config import ChargerSpec, TokenBucket, authorized, parse_chargers
 from .ocpp_map import KIND, energy_sample, meter_samples, parse_timestamp, status_update
 
 log = logging.getLogger(__name__)
@@ -199,18 +199,18 @@ class OcppConnector:
             raise ConnectorConfigError(
                 f"{where}.host: must be an address to listen on, e.g. 0.0.0.0 / 须为监听地址，例如 0.0.0.0"
             )
-        heartbeat = number(spec, "heartbeat_interval_s", 60, 1, 86_400, where)
+        heartbeat = config_number(spec, "heartbeat_interval_s", 60, 1, 86_400, where)
         silence = 3 * heartbeat
         return cls(
             name,
             chargers,
             host=host,
-            port=int(number(spec, "port", 9000, 0, 65535, where)),
+            port=int(config_number(spec, "port", 9000, 0, 65535, where)),
             heartbeat_interval_s=heartbeat,
-            rate_per_s=number(spec, "rate_limit_per_s", 5, 0.01, 10_000, where),
-            burst=number(spec, "rate_burst", 20, 1, 100_000, where),
-            over_temperature_c=number(spec, "over_temperature_c", 70, -40, 150, where),
-            silence_timeout_s=number(spec, "silence_timeout_s", silence, 0, 864_000, where),
+            rate_per_s=config_number(spec, "rate_limit_per_s", 5, 0.01, 10_000, where),
+            burst=config_number(spec, "rate_burst", 20, 1, 100_000, where),
+            over_temperature_c=config_number(spec, "over_temperature_c", 70, -40, 150, where),
+            silence_timeout_s=config_number(spec, "silence_timeout_s", silence, 0, 864_000, where),
         )
 
     def devices(self) -> list[DeviceInfo]:

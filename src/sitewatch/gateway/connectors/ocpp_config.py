@@ -12,8 +12,7 @@ from typing import Any
 
 from websockets.http11 import Request
 
-from ...contract import device_id
-from .base import ConnectorConfigError, ConnectorContext
+from .base import ConnectorConfigError, ConnectorContext, config_device
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,26 +53,6 @@ class TokenBucket:
         return False
 
 
-def number(spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
-    value = spec.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(
-            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
-        )
-    return float(value)
-
-
-def _device(raw: Any, compound: str, where: str) -> str:
-    text = str(raw or "")
-    local = text[len(compound) + 1 :] if text.startswith(compound + "-") else text
-    try:
-        return device_id(compound, local)
-    except ValueError:
-        raise ConnectorConfigError(
-            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
-        ) from None
-
-
 def parse_chargers(spec: Mapping[str, Any], context: ConnectorContext, where: str) -> list[ChargerSpec]:
     """The ``chargers:`` of a ``type: ocpp`` entry; raises ConnectorConfigError naming the bad field."""
     entries = spec.get("chargers")
@@ -88,7 +67,7 @@ def parse_chargers(spec: Mapping[str, Any], context: ConnectorContext, where: st
             raise ConnectorConfigError(
                 f"{at}: must be a mapping with device and ocpp_id / 须包含 device 和 ocpp_id"
             )
-        device = _device(entry.get("device"), context.compound, at)
+        device = config_device(entry.get("device"), context.compound, at)
         ocpp_id = str(entry.get("ocpp_id") or device.removeprefix(context.compound + "-"))
         if not ocpp_id.isprintable() or "/" in ocpp_id or len(ocpp_id) > 64:
             raise ConnectorConfigError(
@@ -105,7 +84,7 @@ def parse_chargers(spec: Mapping[str, Any], context: ConnectorContext, where: st
                 raise ConnectorConfigError(
                     f"{at}.connectors: connector id {key!r} must be an integer ≥ 1 / 枪号须为不小于 1 的整数"
                 )
-            connectors[int(key)] = _device(value, context.compound, f"{at}.connectors.{key}")
+            connectors[int(key)] = config_device(value, context.compound, f"{at}.connectors.{key}")
         password = entry.get("password")
         if password is not None and (not isinstance(password, str) or not 16 <= len(password) <= 40):
             raise ConnectorConfigError(
