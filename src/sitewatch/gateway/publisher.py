@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue as stdqueue
-import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -38,6 +36,7 @@ from ..contract import (
     now_ms,
     topic,
 )
+from ..mqtt_client import Client
 from .config import GatewayConfig
 from .counters import Counters
 from .queue import DiskQueue, Kind, Row
@@ -46,23 +45,6 @@ from .streams import Streams
 log = logging.getLogger(__name__)
 
 _MIN_BACKOFF_S = 0.2
-
-
-class _Client(mqtt.Client):
-    """paho's client, except that a failed TLS handshake closes its socket (paho 2.2 drops it open)."""
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        context = self._ssl_context
-        if context is None:
-            raise ValueError("TLS requested without a TLS context")
-        ssl_sock = context.wrap_socket(tcp_sock, server_hostname=self._host, do_handshake_on_connect=False)
-        try:
-            ssl_sock.settimeout(self._connect_timeout)
-            ssl_sock.do_handshake()  # the context checks the certificate and the host name
-        except BaseException:
-            ssl_sock.close()
-            raise
-        return ssl_sock
 
 
 @dataclass(slots=True)
@@ -193,7 +175,7 @@ class Publisher:
 
     def _new_client(self, bdseq: int) -> _Session:
         cfg = self.config.mqtt
-        client = _Client(
+        client = Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.config.client_id,
             protocol=mqtt.MQTTv5,

@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..contract import DEADLETTER_TOPIC
+from ..mqtt_client import Client
 from ..settings import MqttSettings
 
 _LINE = {
@@ -40,7 +41,7 @@ def watch(
 ) -> int:
     """Print dead letters until ``count`` were shown, ``timeout_s`` passed or Ctrl-C; how many were shown."""
     received: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     if settings.username:
         client.username_pw_set(
             settings.username, settings.password.get_secret_value() if settings.password else None

@@ -26,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..contract import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, HostState, now_ms, shared, subscription
+from ..mqtt_client import Client
 from ..settings import Settings
 from ..store.base import Store
 from ..store.checks import InvalidPoint
@@ -95,11 +96,11 @@ class IngestService:
     def _make_client(self) -> mqtt.Client:
         m = self.settings.mqtt
         if self.mqtt5:
-            client = mqtt.Client(
+            client = Client(
                 CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
             )
         else:  # MQTT 3.1.1 brokers (the demo's embedded one): a persistent session, no Receive Maximum
-            client = mqtt.Client(
+            client = Client(
                 CallbackAPIVersion.VERSION2,
                 client_id=self.client_id,
                 protocol=mqtt.MQTTv311,

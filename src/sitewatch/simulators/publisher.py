@@ -32,6 +32,7 @@ from ..contract import (
     now_ms,
     topic,
 )
+from ..mqtt_client import Client
 from ..settings import MqttSettings
 from .live import LiveSite
 
@@ -75,7 +76,7 @@ class SimulatedGateway:
         self.read_total = self.sent_total = self.acked_total = self.dropped_total = 0
         self.unacked: dict[int, int] = {}  # message id -> device readings it carries
         self.offline: set[str] = set()
-        self.client = mqtt.Client(
+        self.client = Client(
             CallbackAPIVersion.VERSION2, client_id=f"sitewatch-sim-{live.gateway}", clean_session=True
         )
         self.client.max_inflight_messages_set(settings.max_inflight)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-import ssl
 import threading
 import time
 from collections import Counter
@@ -28,6 +26,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from ...mqtt_client import Client
 from .base import ConnectorConfigError, ConnectorContext, Sink
 from .mqtt_bridge_map import (
     Decoded,
@@ -41,23 +40,6 @@ from .mqtt_bridge_map import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class _Client(mqtt.Client):
-    """paho's client, except that a failed TLS handshake closes its socket (paho 2.2 leaves it open)."""
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        context = self._ssl_context
-        if context is None:
-            raise ValueError("TLS requested without a TLS context")
-        ssl_sock = context.wrap_socket(tcp_sock, server_hostname=self._host, do_handshake_on_connect=False)
-        try:
-            ssl_sock.settimeout(self._connect_timeout)
-            ssl_sock.do_handshake()  # the context checks the certificate and the host name
-        except BaseException:
-            ssl_sock.close()
-            raise
-        return ssl_sock
 
 
 class MqttBridgeConnector:
@@ -181,7 +163,7 @@ class MqttBridgeConnector:
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         """Bridge until ``stop`` is set; offline events for silent devices are checked once a second."""
         self._sink = sink
-        client = _Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
+        client = Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
         if self.username:
             client.username_pw_set(self.username, self.password)
         if self.tls:  # the broker's certificate is checked against ca_file (or the system's CAs)
