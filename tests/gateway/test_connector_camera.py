@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sinktools import ListSink, wait_for
+from peertools import ListSink, wait_for
 from sitewatch.contract import DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.camera import CameraConnector

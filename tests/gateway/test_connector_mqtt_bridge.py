@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sinktools import ListSink, wait_for
+from peertools import ListSink, make_certificates, wait_for
 from sitewatch.contract import DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.mqtt_bridge import MqttBridgeConnector
@@ -211,29 +209,8 @@ def test_retained_messages(mosquitto: MosquittoService) -> None:
         pub.loop_stop()
 
 
-def _certificates(folder: Path) -> dict[str, Path]:
-    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl command."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("the openssl command is needed to make test certificates (apt-get install openssl)")
-    folder.mkdir()
-    p = {n: folder / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "san")}
-    p["san"].write_text("subjectAltName=IP:127.0.0.1\n")
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], check=True, capture_output=True)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["ca.key"]), "-out", str(p["ca.crt"]),
-        "-days", "2", "-subj", "/CN=sitewatch site CA")  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["server.key"]), "-out", str(p["server.csr"]),
-        "-subj", "/CN=127.0.0.1")  # fmt: skip
-    run("x509", "-req", "-in", str(p["server.csr"]), "-CA", str(p["ca.crt"]), "-CAkey", str(p["ca.key"]),
-        "-CAcreateserial", "-out", str(p["server.crt"]), "-days", "2", "-extfile", str(p["san"]))  # fmt: skip
-    return p
-
-
 def test_site_broker_over_tls(service_factory: Callable[..., LocalService], tmp_path: Path) -> None:
-    certs = _certificates(tmp_path / "certs")
+    certs = make_certificates(tmp_path / "certs")
     tls_port = free_port()
     broker = service_factory(
         "mosquitto",

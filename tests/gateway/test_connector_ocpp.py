@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from sinktools import ListSink, wait_for
+from peertools import ListSink, wait_for
 from sitewatch.contract import OCPP_STATUSES, DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.ocpp import OcppConnector

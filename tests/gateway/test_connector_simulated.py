@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gwtools import Recorder
 
-from sinktools import ListSink
+from peertools import ListSink
 from sitewatch.contract import DeviceKind, now_ms
 from sitewatch.gateway.config import GatewayConfigError, build_connectors, parse_config
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sinktools import ListSink, wait_for
+from peertools import ListSink, wait_for
 from sitewatch.cli import main
 from sitewatch.contract import OCPP_STATUSES, DeviceKind
 from sitewatch.gateway.config import build_connectors, parse_config

@@ -1,11 +1,16 @@
-"""A list-collecting connector sink and an async wait, shared by the connector and front-end tests."""
+"""Shared test tools: a list-collecting connector sink, an async wait, throw-away TLS certificates."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
 
 from sitewatch.contract import DeviceKind, Event, Sample
 
@@ -60,3 +65,26 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met in time {what()}".rstrip())
         await asyncio.sleep(0.02)
+
+
+def make_certificates(folder: Path) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("the openssl command is needed to make test certificates (apt-get install openssl)")
+    folder.mkdir()
+    p = {
+        name: folder / name for name in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "san")
+    }
+    p["san"].write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["ca.key"]), "-out", str(p["ca.crt"]),
+        "-days", "2", "-subj", "/CN=sitewatch test CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["server.key"]), "-out", str(p["server.csr"]),
+        "-subj", "/CN=127.0.0.1")  # fmt: skip
+    run("x509", "-req", "-in", str(p["server.csr"]), "-CA", str(p["ca.crt"]), "-CAkey", str(p["ca.key"]),
+        "-CAcreateserial", "-out", str(p["server.crt"]), "-days", "2", "-extfile", str(p["san"]))  # fmt: skip
+    return p
