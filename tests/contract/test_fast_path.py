@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+import math
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sitewatch.contract import KINDS, Channel, MetricType, Sample, decode_data, topic
 from sitewatch.contract import validate as validate_module
@@ -108,3 +112,81 @@ def test_integers_in_range_become_floats_and_ranges_are_inclusive() -> None:
             assert decoded.ok and decoded.message is not None
             stored = decoded.message.samples[0].values[metric.name]
             assert type(stored) is float and stored == raw
+
+
+# --- the typed decode (msgspec) against the full path ------------------------------------------
+
+
+def both_paths(data_topic: str, data: bytes) -> None:
+    """decode_data (typed path first) and the full path give equal results, in either device state."""
+    for remembered in (False, True):
+        if not remembered:
+            validate_module._VALID_DEVICES.clear()
+        full = validate_module._decode_data_full(data_topic, data, LIMITS, NOW)
+        if not remembered:
+            validate_module._VALID_DEVICES.clear()
+        assert decode_data(data_topic, data, limits=LIMITS, now=NOW) == full
+
+
+def test_every_awkward_sample_alone_decodes_as_the_full_path_does() -> None:
+    data_topic = topic(C, GW, Channel.DATA)
+    for item in awkward_samples(C):
+        both_paths(data_topic, payload(C, [item]))
+
+
+HEADER_VARIANTS: list[tuple[str, object]] = [
+    ("v", 1.0), ("v", 2), ("v", "1"), ("v", True), ("bdseq", True), ("bdseq", -1), ("bdseq", 2**53 + 1),
+    ("seq", 256), ("seq", 255), ("seq", 1.0), ("sent", None), ("replay", "yes"), ("replay", True),
+    ("compound", OTHER), ("gateway", f"{C}-GW02"), ("samples", {}), ("samples", []), ("extra", [1, 2]),
+]  # fmt: skip
+
+
+def test_header_variants_decode_as_the_full_path_does() -> None:
+    data_topic = topic(C, GW, Channel.DATA)
+    item = {"device": f"{C}-EL0001", "kind": "elevator", "ts": NOW, "values": {"car_load": 1.0}}
+    good = orjson.loads(payload(C, [item]))
+    for name, value in HEADER_VARIANTS:
+        both_paths(data_topic, orjson.dumps({**good, name: value}))
+    for name in good:
+        both_paths(data_topic, orjson.dumps({k: v for k, v in good.items() if k != name}))
+    for other_topic in (topic(C, f"{C}-GW02", Channel.DATA), topic(C, GW, Channel.EVENT), "x/y"):
+        both_paths(other_topic, orjson.dumps(good))
+    for raw in (b"", b"[]", b"{", b'{"v":1,"samples":[NaN]}', b"\xff\xfe", orjson.dumps(good) + b"x"):
+        both_paths(data_topic, raw)
+
+
+_metric_items = [(kind, name, spec) for kind, kspec in KINDS.items() for name, spec in kspec.metrics.items()]
+
+
+@st.composite
+def sample_items(draw: st.DrawFn) -> object:
+    """A sample item near the edges: most parts valid, any part possibly not."""
+    kind, name, spec = draw(st.sampled_from(_metric_items))
+    lo = spec.minimum if math.isfinite(spec.minimum) else -1e6
+    hi = spec.maximum if math.isfinite(spec.maximum) else 1e6
+    value = draw(
+        st.one_of(
+            st.floats(lo, hi),
+            st.floats(allow_nan=False),
+            st.integers(int(lo) - 2, int(hi) + 2),
+            st.sampled_from([True, None, "x", *spec.states, 10**30, -0.0]),
+        )
+    )
+    code = KINDS[kind].code
+    devices = [f"{C}-{code}0001", f"{C}-{code}0002", f"{OTHER}-EL0001", f"{C}-", "x" * 200, f"{C}-a b"]
+    device = draw(st.sampled_from(devices))
+    ts = draw(st.one_of(st.integers(NOW - 86_400_100, NOW + 300_100), st.just(NOW)))
+    values = {
+        name: value,
+        **draw(st.dictionaries(st.sampled_from(list(KINDS[kind].metrics)), st.floats(lo, hi), max_size=2)),
+    }
+    kind_name = draw(st.sampled_from([kind.value, kind.value, "toaster"]))
+    return {"device": device, "kind": kind_name, "ts": ts, "values": values}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(sample_items(), max_size=6))
+def test_random_samples_decode_as_the_full_path_does(items: list[object]) -> None:
+    # the standard encoder: it writes integers beyond 64 bits and Infinity, as some gateways would
+    body = json.loads(payload(C, []))
+    both_paths(topic(C, GW, Channel.DATA), json.dumps({**body, "samples": items}).encode())

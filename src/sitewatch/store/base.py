@@ -11,19 +11,24 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+import msgspec
+
 from ..contract import DeviceKind, Event, Sample
 
 # Tags kept on every stored point (bounded cardinality): the device and where it is.
 TAG_KEYS: tuple[str, ...] = ("compound", "device", "kind", "district", "street", "community", "building")
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSample:
-    """A validated sample with the tags ingest attached (compound always; hierarchy when known)."""
+class StoredSample(msgspec.Struct, frozen=True, gc=False):
+    """A validated sample with the tags ingest attached (compound always; hierarchy when known).
+
+    A ``msgspec.Struct`` like ``Sample``: ingest builds one per sample, and a Struct costs a
+    fraction of a frozen dataclass to build.
+    """
 
     sample: Sample
     compound: str
-    tags: Mapping[str, str] = field(default_factory=dict)  # optional extra tags among TAG_KEYS
+    tags: Mapping[str, str] = msgspec.field(default_factory=dict)  # optional extra tags among TAG_KEYS
     flagged: bool = False  # accepted although the registry does not know the device
 
     @property
