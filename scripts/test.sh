@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: install what the tests need, then run lint, types and the whole suite.
-#   - Debian packages for the real services (Mosquitto, InfluxDB, PostgreSQL) when missing;
+#   - Debian packages for the real services (Mosquitto, InfluxDB, PostgreSQL) and Mosquitto's
+#     command-line clients when missing;
 #   - a virtual environment in .venv with sitewatch and its test extras.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k contract`.
 set -euo pipefail
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)  # the ingest benchmark's load
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from sitewatch.contract import DeviceKind
 from sitewatch.services import InfluxDBService, LocalService
 from sitewatch.settings import load_settings
 from sitewatch.store import SeriesQuery, StoredSample, StoreUnavailable, open_store
+from sitewatch.store.embedded_store import EmbeddedStore
 from sitewatch.store.influx_store import InfluxStore, quote_string
 
 from .conftest import T0, event, influx_settings, sample
@@ -286,3 +288,20 @@ def test_every_float_text_parses_back_to_the_same_value(
     got = store.query(SeriesQuery(DeviceKind.ELEVATOR, ("levelling_error",), T0, T0 + 100))
     assert [p.value for p in got] == [float(v) for v in values]
     store.close()
+
+
+def test_prepare_needs_no_server_and_write_prepared_refuses_another_stores_batch(tmp_path: Path) -> None:
+    dead = InfluxStore("http://127.0.0.1:9", "nowhere", retries=0)  # nothing listens there
+    try:
+        prepared = dead.prepare([sample("C1-EL001", T0, {"motor_current": 1.0})])
+        assert isinstance(prepared.encoded, list) and len(prepared.encoded) == 1
+        with pytest.raises(StoreUnavailable):
+            dead.write_prepared(prepared)
+        embedded = EmbeddedStore(tmp_path / "x.db")
+        try:
+            with pytest.raises(TypeError, match="prepared by an InfluxStore"):
+                dead.write_prepared(embedded.prepare([sample("C1-EL001", T0, {"motor_current": 1.0})]))
+        finally:
+            embedded.close()
+    finally:
+        dead.close()

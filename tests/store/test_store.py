@@ -227,6 +227,26 @@ def test_same_point_twice_is_stored_once(store: Store) -> None:
     assert got == [Point("C1-EL001", "motor_current", T0, 99.0)]
 
 
+def test_a_prepared_batch_is_written_like_a_batch_and_may_be_written_again(store: Store) -> None:
+    items = [sample("C1-EL001", T0, {"motor_current": 1.0}), sample("C1-EL002", T0, {"car_load": 2.0})]
+    prepared = store.prepare(items, [event("C1-EL001", T0, "door_fault", active=True)])
+    assert store.count_readings() == 0  # preparing stores nothing
+    store.write_prepared(prepared)
+    store.write_prepared(prepared)  # a retry after a failure: idempotent
+    assert store.count_readings() == 2
+    assert len(store.events(0, T0 * 2)) == 1
+    assert store.prepare([], []).empty
+    store.write_prepared(store.prepare([], []))
+    assert store.count_readings() == 2
+
+
+def test_prepare_refuses_what_write_refuses(store: Store) -> None:
+    good = sample("C1-EL001", T0, {"motor_current": 2.0})
+    with pytest.raises(InvalidPoint, match="finite") as info:
+        store.prepare([good, sample("C1-EL001", T0 + S, {"motor_current": float("nan")})])
+    assert info.value.index == 1
+
+
 def test_flagged_samples_are_stored_like_others(store: Store) -> None:
     store.write([sample("C9-EL001", T0, {"motor_current": 1.0}, compound="C9", flagged=True)])
     assert store.count_readings(compound="C9") == 1

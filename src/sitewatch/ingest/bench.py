@@ -1,9 +1,10 @@
 """``sitewatch bench ingest``: gateways → Mosquitto → ingest → store, against the store's own limit.
 
 For each store the bench starts its own Mosquitto (and InfluxDB) in a temporary directory, then per
-repeat measures: the rate the store accepts the same points written directly (the limit); the rate
-ingest sustains end to end while publisher processes send flat out; the publish-to-stored latency
-at half that rate; and the ingest process's peak RSS. Figures are medians over the repeats.
+repeat measures: the rate the store accepts the same points written directly, by one writer and by
+as many writer processes as ingest has workers (the faster of the two is the limit); the rate ingest
+sustains end to end while publisher processes send flat out; the publish-to-stored latency at half
+that rate; and the ingest processes' peak RSS. Figures are medians over the repeats.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from multiprocessing.queues import Queue as MpQueue
+from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ from rich.table import Table
 
 from ..contract import now_ms
 from ..services import InfluxDBService, MosquittoService, ServiceError, wait_until
-from ..settings import Settings, load_settings
+from ..settings import load_settings
 from ..store import StoredSample, open_store
 from ..store.bench import measure_direct_write
 from .loadgen import (
@@ -49,11 +52,27 @@ EMBEDDED_TARGET = 100_000  # readings/s end to end on the embedded store
 LATENCY_P99_TARGET_MS = 2000
 
 
+@dataclass(frozen=True)
+class Rate:
+    """Readings/s, with the CPU spent per reading (µs) by the client processes and by the server."""
+
+    per_s: float
+    cpu_us: float
+    server_cpu_us: float
+
+
 @dataclass
 class Figures:
     """One repeat's measurements for one store."""
 
-    direct: float = 0.0
+    direct: float = 0.0  # the limit: the faster of the two direct writes below
+    direct_one_writer: float = 0.0
+    direct_writers: float = 0.0  # as many writer processes as ingest has workers
+    # CPU per reading (µs) while draining the backlog, and while writing directly (the limit's run)
+    ingest_cpu_us: float = 0.0
+    server_cpu_us: float = 0.0  # InfluxDB; 0 for the embedded store (it works inside ingest)
+    direct_cpu_us: float = 0.0
+    direct_server_cpu_us: float = 0.0
     capacity: float = 0.0  # draining a backlog
     end_to_end: float = 0.0  # sustained while publishers send at the capacity
     backlog: int = 0  # readings published and not yet stored when the sustained phase ended
@@ -64,6 +83,15 @@ class Figures:
     peak_rss_mb: float = 0.0
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) process ``pid`` has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_status_kb(pid: int, field: str) -> int:
@@ -135,6 +163,10 @@ class _Ingest:
         )
         return self.stats()
 
+    def cpu_s(self) -> float:
+        """CPU seconds the workers have used."""
+        return sum(_cpu_s(proc.pid) for proc in self.procs)
+
     def rss_kb(self, field: str) -> int:
         """Largest ``field`` (VmRSS, VmHWM) of the workers."""
         return max(_proc_status_kb(proc.pid, field) for proc in self.procs)
@@ -151,19 +183,56 @@ class _Ingest:
         return self.stats()
 
 
-def _snapshots_until(ingest: _Ingest, total: int, timeout: float) -> list[dict[str, Any]]:
-    """Every distinct counter snapshot of the workers until ``total`` readings are stored."""
+def _snapshots_until(
+    ingest: _Ingest, total: int, timeout: float, server_cpu: Callable[[], float]
+) -> list[dict[str, Any]]:
+    """Every distinct counter snapshot of the workers until ``total`` readings are stored.
+
+    Each snapshot also holds the CPU seconds the workers (``cpu_s``) and the store's server
+    (``server_cpu_s``) had used when it was read.
+    """
     snapshots: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ingest.alive()
         stats = ingest.stats()
         if stats and (not snapshots or stats["at_s"] != snapshots[-1]["at_s"]):
-            snapshots.append(stats)
+            snapshots.append(stats | {"cpu_s": ingest.cpu_s(), "server_cpu_s": server_cpu()})
             if stats["stored_readings"] >= total:
                 return snapshots
         time.sleep(0.02)
     raise ServiceError(f"backlog of {total:,} readings not drained after {timeout:.0f} s")
+
+
+def _direct_writer(
+    store_options: dict[str, Any],
+    data_dir: str,
+    spec: LoadSpec,
+    readings: int,
+    go: MpEvent,
+    ready: MpEvent,
+    results: MpQueue[tuple[float, float, int, float]],
+) -> None:
+    """One direct writer process: build its points, wait for ``go``, write them as ingest would.
+
+    Puts (start, end, readings, CPU seconds of the write) on ``results``.
+    """
+    settings = load_settings(data_dir=Path(data_dir), store=store_options)
+    devices = device_list(spec)
+    start = now_ms() - 30 * 86_400_000
+    samples: list[StoredSample] = []
+    for index in range(max(1, readings // readings_per_message(spec))):
+        samples.extend(StoredSample(s, spec.compound) for s in message_samples(spec, devices, index, start))
+    store = open_store(settings)
+    try:
+        ready.set()
+        go.wait(120)
+        began, cpu = time.monotonic(), time.process_time()  # monotonic: the same clock in every process
+        measure_direct_write(store, samples, settings.ingest.batch_readings)
+        cpu = time.process_time() - cpu
+        results.put((began, time.monotonic(), sum(s.reading_count for s in samples), cpu))
+    finally:
+        store.close()
 
 
 def _run_publishers(specs: list[LoadSpec]) -> Callable[[], list[LoadResult]]:
@@ -232,11 +301,11 @@ class IngestBench:
             env |= {"SITEWATCH_STORE__INFLUX_URL": self.influx.url, "SITEWATCH_STORE__INFLUX_DATABASE": tag}
         return env
 
-    def _settings(self, tag: str) -> Settings:
+    def _store_options(self, tag: str) -> dict[str, Any]:
         store: dict[str, Any] = {"backend": self.backend}
         if self.influx is not None:
             store |= {"influx_url": self.influx.url, "influx_database": tag}
-        return load_settings(data_dir=self.work / tag, store=store)
+        return store
 
     def _specs(self, tag: str, rate_total: float | None, duration: float) -> list[LoadSpec]:
         rate = rate_total / self.publishers if rate_total else None
@@ -245,24 +314,47 @@ class IngestBench:
             for i in range(self.publishers)
         ]
 
-    def direct(self, tag: str, readings: int) -> float:
-        """Readings/s the store accepts when the same points are written directly."""
-        settings = self._settings(tag)
-        spec = LoadSpec(0, f"{tag}D", self.samples_per_message)
-        devices = device_list(spec)
-        start = now_ms() - 30 * 86_400_000
-        samples: list[StoredSample] = []
-        for index in range(max(1, readings // readings_per_message(spec))):
-            samples.extend(
-                StoredSample(s, spec.compound) for s in message_samples(spec, devices, index, start)
-            )
-        store = open_store(settings)
-        try:
-            return measure_direct_write(store, samples, settings.ingest.batch_readings)
-        finally:
-            store.close()
+    def _server_cpu_s(self) -> float:
+        """CPU seconds the InfluxDB server has used (0 for the embedded store: it has no server)."""
+        proc = self.influx.proc if self.influx is not None else None
+        return _cpu_s(proc.pid) if proc is not None else 0.0
 
-    def capacity(self, tag: str, readings: int) -> float:
+    def direct(self, tag: str, readings: int, writers: int = 1) -> Rate:
+        """Readings/s the store accepts when the same points are written directly by ``writers``.
+
+        Each writer is a process of its own with its own share of the points (its own compound), as
+        each ingest worker is; the rate counts from the first writer's start to the last one's end.
+        """
+        ctx = multiprocessing.get_context("spawn")
+        go = ctx.Event()
+        results: Any = ctx.Queue()
+        started = []
+        for w in range(writers):
+            spec = LoadSpec(0, f"{tag}D{w}", self.samples_per_message)
+            ready = ctx.Event()
+            proc = ctx.Process(
+                target=_direct_writer,
+                args=(self._store_options(tag), str(self.work / tag), spec, readings // writers, go, ready, results),
+                daemon=True,
+            )  # fmt: skip
+            proc.start()
+            started.append((proc, ready))
+        for proc, ready in started:
+            if not ready.wait(120):
+                raise ServiceError(f"direct writer process {proc.pid} did not get ready")
+        server_cpu = self._server_cpu_s()
+        go.set()
+        spans = [results.get(timeout=300) for _ in started]
+        server_cpu = self._server_cpu_s() - server_cpu
+        for proc, _ in started:
+            proc.join(10)
+        written = sum(span[2] for span in spans)
+        seconds = max(span[1] for span in spans) - min(span[0] for span in spans)
+        return Rate(
+            written / seconds, sum(span[3] for span in spans) * 1e6 / written, server_cpu * 1e6 / written
+        )
+
+    def capacity(self, tag: str, readings: int) -> Rate:
         """Readings/s ingest drains from a broker holding a backlog (its session filled while it was down)."""
         Path(self.work / tag).mkdir(parents=True, exist_ok=True)
         name = f"ingest-{tag}"
@@ -274,7 +366,7 @@ class IngestBench:
         ingest = _Ingest(self.work / tag, self._env(tag), name, self.workers)
         try:
             wait_until(lambda: ingest.stats().get("stored_readings", 0) > 0, 60, "first stored batch")
-            snapshots = _snapshots_until(ingest, total, 300)
+            snapshots = _snapshots_until(ingest, total, 300, self._server_cpu_s)
         finally:
             ingest.stop()
         first = snapshots[0]
@@ -286,7 +378,12 @@ class IngestBench:
             raise click.ClickException(
                 f"the backlog of {total:,} readings drained between two counter snapshots: raise --backlog"
             )
-        return float((last["stored_readings"] - first["stored_readings"]) / (last["at_s"] - first["at_s"]))
+        stored = last["stored_readings"] - first["stored_readings"]
+        return Rate(
+            stored / (last["at_s"] - first["at_s"]),
+            (last["cpu_s"] - first["cpu_s"]) * 1e6 / stored,
+            (last["server_cpu_s"] - first["server_cpu_s"]) * 1e6 / stored,
+        )
 
     def end_to_end(self, tag: str, offered: float) -> tuple[float, float, float, float, float, int]:
         """Publishing at ``offered`` readings/s: (stored/s, published/s, peak RSS MB, RSS start and end MB, backlog)."""
@@ -332,13 +429,21 @@ class IngestBench:
         f = Figures()
         tag = f"{self.backend[:3]}{index}"
         progress("capacity: draining a backlog / 积压消化能力")
-        f.capacity = self.capacity(f"{tag}c", self.backlog_readings)
+        drain = self.capacity(f"{tag}c", self.backlog_readings)
+        f.capacity, f.ingest_cpu_us, f.server_cpu_us = drain.per_s, drain.cpu_us, drain.server_cpu_us
         progress("end-to-end, sustained / 端到端持续负荷")
         f.end_to_end, f.published, f.peak_rss_mb, f.rss_start_mb, f.rss_end_mb, f.backlog = self.end_to_end(
             f"{tag}e", f.capacity
         )
-        progress("direct write, same points / 同样数据直写")
-        f.direct = self.direct(f"{tag}d", self.backlog_readings)
+        progress("direct write, same points, one writer / 同样数据直写（单写入进程）")
+        limit = self.direct(f"{tag}d", self.backlog_readings)
+        f.direct_one_writer = limit.per_s
+        if self.workers > 1:
+            progress(f"direct write, {self.workers} writers / 同样数据直写（{self.workers} 个写入进程）")
+            writers = self.direct(f"{tag}w", self.backlog_readings, self.workers)
+            f.direct_writers = writers.per_s
+            limit = max(limit, writers, key=lambda r: r.per_s)
+        f.direct, f.direct_cpu_us, f.direct_server_cpu_us = limit.per_s, limit.cpu_us, limit.server_cpu_us
         progress("latency at half load / 半负荷时延")
         f.latency_p50_ms, f.latency_p99_ms, f.latency_rate = self.latency(f"{tag}l", f.end_to_end / 2)
         return f
@@ -366,9 +471,13 @@ def _median(values: list[float]) -> float:
 def summarise(backend: str, runs: list[Figures]) -> dict[str, Any]:
     """Medians over the repeats and the verdicts against the targets."""
     out: dict[str, Any] = {
-        name: round(_median([getattr(r, name) for r in runs]), 1) for name in Figures.__dataclass_fields__
+        name: round(_median([getattr(r, name) for r in runs]), 2 if name.endswith("_us") else 1)
+        for name in Figures.__dataclass_fields__
     }
-    out["ratio"] = round(out["end_to_end"] / out["direct"], 3) if out["direct"] else 0.0
+    # the ratio of each repeat, then their median: a repeat's phases run within a minute of each
+    # other, while the machine's speed drifts between repeats (medians of each figure apart would
+    # pair an end-to-end rate from a slow minute with a direct rate from a fast one)
+    out["ratio"] = round(_median([r.end_to_end / r.direct for r in runs if r.direct]), 3)
     out["repeats"] = len(runs)
     out["runs"] = [vars(r) for r in runs]
     if backend == "influxdb":
@@ -398,7 +507,12 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
     row("end-to-end sustained readings/s / 端到端持续 条/秒", lambda r: f"{r['end_to_end']:,.0f}")
     row("  offered by publishers / 发布速率", lambda r: f"{r['published']:,.0f}")
     row("  backlog at the end / 结束时积压", lambda r: f"{r['backlog']:,.0f}")
-    row("direct write readings/s / 直写 条/秒", lambda r: f"{r['direct']:,.0f}")
+    row("direct write, one writer / 直写（单进程）条/秒", lambda r: f"{r['direct_one_writer']:,.0f}")
+    row(
+        "direct write, one writer per worker / 直写（每工作进程一个）",
+        lambda r: f"{r['direct_writers']:,.0f}" if r["direct_writers"] else "—",
+    )
+    row("limit: the faster direct write / 上限：较快的直写", lambda r: f"{r['direct']:,.0f}")
     row(
         "ratio (target ≥ 70%, InfluxDB) / 比例",
         lambda r: f"{r['ratio']:.0%} " + (verdict(r["ratio_met"]) if "ratio_met" in r else ""),
@@ -412,6 +526,19 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
     row(
         "latency p99 ms (target < 2000) / 时延 p99",
         lambda r: f"{r['latency_p99_ms']:,.0f} " + verdict(r["latency_met"]),
+    )
+    row(
+        "CPU µs per reading: ingest / 摄取每条读数 CPU 微秒",
+        lambda r: f"{r['ingest_cpu_us']:.2f}",
+    )
+    row(
+        "  server (InfluxDB) while ingest drains / 服务器",
+        lambda r: f"{r['server_cpu_us']:.2f}" if r["server_cpu_us"] else "—",
+    )
+    row("  direct writers / 直写进程", lambda r: f"{r['direct_cpu_us']:.2f}")
+    row(
+        "  server while written directly / 直写时服务器",
+        lambda r: f"{r['direct_server_cpu_us']:.2f}" if r["direct_server_cpu_us"] else "—",
     )
     row("ingest peak RSS MB / 峰值内存", lambda r: f"{r['peak_rss_mb']:,.0f}")
     row("ingest RSS start→end MB / 内存变化", lambda r: f"{r['rss_start_mb']:,.0f} → {r['rss_end_mb']:,.0f}")

@@ -21,7 +21,7 @@ from ..contract import (
     decode_events,
 )
 from ..settings import ContractSettings, UnknownDevicePolicy
-from ..store.base import StoredEvent, StoredSample
+from ..store.base import PreparedBatch, StoredEvent, StoredSample
 from .registry import DeviceRecord, RegistryClient, RegistryUnavailable
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class Batch:
     readings: int = 0
     flagged_readings: int = 0
     registry_error: bool = False
+    prepared: PreparedBatch | None = None  # the store's check and encoding, once the batch is cut
 
 
 def _check(

@@ -316,11 +316,19 @@ class IngestService:
             self._batches.put(None)
 
     def _cut(self, pending: list[Processed]) -> None:
-        """Track gaps, enrich, and hand the batch to the store thread (waits while two are queued)."""
+        """Track gaps, enrich, let the store check and encode the batch, and hand it to the store
+        thread (waits while two are queued): the next batch is encoded while one is being written."""
         self._track_gaps(pending)
         batch = build_batch(pending, self.registry, self.settings.ingest.unknown_devices)
         if batch.registry_error:
             self.stats.add(registry_errors=1)
+        while True:
+            try:
+                batch.prepared = self.store.prepare(batch.samples, batch.events)
+                break
+            except InvalidPoint as exc:  # one item the store refuses must not block the rest
+                log.warning("store refused %s; dead-lettering it", exc)
+                drop_item(batch, exc.index, exc.reason)
         self._batches.put((pending, batch))
 
     def _store_loop(self) -> None:
@@ -364,19 +372,14 @@ class IngestService:
 
     def _write(self, batch: Batch) -> bool:
         """Write until the store accepts, backing off; False only when asked to stop meanwhile."""
-        if not batch.samples and not batch.events:
+        prepared = batch.prepared
+        if prepared is None or prepared.empty:
             return True
         delay = RETRY_MIN_S
         while True:
             try:
-                self.store.write(batch.samples, batch.events)
+                self.store.write_prepared(prepared)
                 return True
-            except InvalidPoint as exc:  # one item the store refuses must not block the rest
-                log.warning("store refused %s; dead-lettering it", exc)
-                drop_item(batch, exc.index, exc.reason)
-                if not batch.samples and not batch.events:
-                    return True
-                continue
             except Exception as exc:  # StoreUnavailable, or anything else the backend raises
                 self.stats.add(store_retries=1)
                 log.warning(

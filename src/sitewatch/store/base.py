@@ -46,6 +46,22 @@ class StoredEvent:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch checked by a store's ``prepare``, with that store's own encoding of it (if any)."""
+
+    samples: Sequence[StoredSample]
+    events: Sequence[StoredEvent]
+    encoded: object = (
+        None  # InfluxStore: the request bodies; EmbeddedStore: nothing (it encodes in its transaction)
+    )
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to write."""
+        return not self.samples and not self.events
+
+
 class Aggregation(StrEnum):
     """How values are combined within a time window."""
 
@@ -132,7 +148,20 @@ class Store(Protocol):
         """Store a batch durably; raise StoreUnavailable if it was not (nothing is then assumed stored).
 
         Raise InvalidPoint, before writing anything, for an item no retry can store.
+        The same as ``write_prepared(prepare(samples, events))``.
         """
+        ...
+
+    def prepare(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> PreparedBatch:
+        """Check and encode a batch for ``write_prepared``, without any I/O.
+
+        Raise InvalidPoint for an item no retry can store. Ingest prepares the next batch while the
+        previous one is being written; a prepared batch may be written again after a failure.
+        """
+        ...
+
+    def write_prepared(self, batch: PreparedBatch) -> None:
+        """Store a batch this store prepared; raise StoreUnavailable if it was not."""
         ...
 
     def query(self, query: SeriesQuery) -> list[Point]:

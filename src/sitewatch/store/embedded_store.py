@@ -22,6 +22,7 @@ from .base import (
     Aggregation,
     Latest,
     Point,
+    PreparedBatch,
     SeriesKey,
     SeriesQuery,
     StoredEvent,
@@ -167,9 +168,19 @@ class EmbeddedStore:
 
     def write(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> None:
         """Store a batch in one transaction; InvalidPoint (nothing written) on input it cannot hold."""
+        self.write_prepared(self.prepare(samples, events))
+
+    def prepare(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> PreparedBatch:
+        """Check the batch (its rows are built inside the write's transaction: they need series ids)."""
+        if samples or events:
+            check_batch(samples, events)
+        return PreparedBatch(samples, events)
+
+    def write_prepared(self, batch: PreparedBatch) -> None:
+        """Store a checked batch in one transaction."""
+        samples, events = batch.samples, batch.events
         if not samples and not events:
             return
-        check_batch(samples, events)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")

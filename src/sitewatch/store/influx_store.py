@@ -31,6 +31,7 @@ from .base import (
     Aggregation,
     Latest,
     Point,
+    PreparedBatch,
     SeriesKey,
     SeriesQuery,
     StoredEvent,
@@ -321,19 +322,32 @@ class InfluxStore:
 
         A failed batch may be partly stored; writing it again is harmless (idempotent).
         """
+        self.write_prepared(self.prepare(samples, events))
+
+    def prepare(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> PreparedBatch:
+        """Check the batch and encode its request bodies (line protocol, gzip when configured)."""
         if not samples and not events:
-            return
+            return PreparedBatch(samples, events, [])
         check_batch(samples, events)
         with self._lock:
             lines = self._sample_lines(samples) + [self._event_line(e) for e in events]
+        bodies = []
         for start in range(0, len(lines), self.batch_size):
-            self._post_lines(lines[start : start + self.batch_size])
+            body = "\n".join(lines[start : start + self.batch_size]).encode()
+            bodies.append(gzip.compress(body, compresslevel=1) if self.gzip_body else body)
+        return PreparedBatch(samples, events, bodies)
 
-    def _post_lines(self, lines: list[str]) -> None:
-        body = "\n".join(lines).encode()
+    def write_prepared(self, batch: PreparedBatch) -> None:
+        """Send the request bodies of a batch this store prepared; StoreUnavailable if any failed."""
+        bodies = batch.encoded
+        if not isinstance(bodies, list):
+            raise TypeError("write_prepared takes a batch prepared by an InfluxStore")
+        for body in bodies:
+            self._post_body(body)
+
+    def _post_body(self, body: bytes) -> None:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip_body:
-            body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         params = {"db": self.database, "precision": "ms"}
         if self.retention_policy:
