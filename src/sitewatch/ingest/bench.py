@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 RATIO_TARGET = 0.70  # end-to-end vs direct write, InfluxDB (design, section 6)
 EMBEDDED_TARGET = 100_000  # readings/s end to end on the embedded store
 LATENCY_P99_TARGET_MS = 2000
+SETTLE_WINDOW_S = 0.5  # the store's server counts as idle when it used < 0.1 core over this window
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,21 @@ class IngestBench:
         proc = self.influx.proc if self.influx is not None else None
         return _cpu_s(proc.pid) if proc is not None else 0.0
 
+    def settle(self, idle_cores: float = 0.1, timeout_s: float = 60.0) -> None:
+        """Wait until the store's server is idle: what it still does for an earlier phase (InfluxDB
+        compacts what was just written) must not slow the next phase down."""
+        if self.influx is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        before = self._server_cpu_s()
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_WINDOW_S)
+            now = self._server_cpu_s()
+            if (now - before) / SETTLE_WINDOW_S < idle_cores:
+                return
+            before = now
+        log.warning("InfluxDB was still busy after %.0f s; measuring anyway", timeout_s)
+
     def direct(self, tag: str, readings: int, writers: int = 1) -> Rate:
         """Readings/s the store accepts when the same points are written directly by ``writers``.
 
@@ -342,6 +358,7 @@ class IngestBench:
         for proc, ready in started:
             if not ready.wait(120):
                 raise ServiceError(f"direct writer process {proc.pid} did not get ready")
+        self.settle()
         server_cpu = self._server_cpu_s()
         go.set()
         spans = [results.get(timeout=300) for _ in started]
@@ -363,6 +380,7 @@ class IngestBench:
         count = max(1, readings // per_message // self.publishers)
         specs = [replace(spec, messages=count, duration_s=600) for spec in self._specs(tag, None, 600)]
         total = sum(r.readings for r in _run_publishers(specs)())
+        self.settle()
         ingest = _Ingest(self.work / tag, self._env(tag), name, self.workers)
         try:
             wait_until(lambda: ingest.stats().get("stored_readings", 0) > 0, 60, "first stored batch")
@@ -388,6 +406,7 @@ class IngestBench:
     def end_to_end(self, tag: str, offered: float) -> tuple[float, float, float, float, float, int]:
         """Publishing at ``offered`` readings/s: (stored/s, published/s, peak RSS MB, RSS start and end MB, backlog)."""
         Path(self.work / tag).mkdir(parents=True, exist_ok=True)
+        self.settle()
         ingest = _Ingest(self.work / tag, self._env(tag), f"ingest-{tag}", self.workers)
         per_message = readings_per_message(self._specs(tag, None, 1)[0])
         try:
@@ -413,6 +432,7 @@ class IngestBench:
     def latency(self, tag: str, rate_readings: float) -> tuple[float, float, float]:
         """(p50 ms, p99 ms, readings/s offered) publishing at ``rate_readings``."""
         Path(self.work / tag).mkdir(parents=True, exist_ok=True)
+        self.settle()
         ingest = _Ingest(self.work / tag, self._env(tag), f"ingest-{tag}", self.workers)
         per_message = readings_per_message(self._specs(tag, None, 1)[0])
         try:
