@@ -1,4 +1,4 @@
-"""The paho-mqtt client every TLS-capable sitewatch component uses.
+"""The paho-mqtt client every TLS-capable sitewatch component uses, and its set-up from the settings.
 
 paho-mqtt 2.2 leaves the TCP socket open when the TLS handshake fails (a wrong CA, an expired
 certificate), so a client retrying against a misconfigured broker leaks one socket per attempt.
@@ -11,6 +11,8 @@ import socket
 import ssl
 
 import paho.mqtt.client as mqtt
+
+from .settings import MqttSettings
 
 
 class Client(mqtt.Client):
@@ -28,3 +30,17 @@ class Client(mqtt.Client):
             ssl_sock.close()
             raise
         return ssl_sock
+
+
+def apply_credentials(client: mqtt.Client, settings: MqttSettings) -> None:
+    """Set the user name and password, and TLS (the CA, a client certificate) of ``settings``."""
+    if settings.username:
+        password = settings.password.get_secret_value() if settings.password else None
+        client.username_pw_set(settings.username, password)
+    if settings.tls:
+        client.tls_set(
+            ca_certs=str(settings.ca_file) if settings.ca_file else None,
+            certfile=str(settings.cert_file) if settings.cert_file else None,
+            keyfile=str(settings.key_file) if settings.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )

@@ -36,7 +36,7 @@ from ..contract import (
     now_ms,
     topic,
 )
-from ..mqtt_client import Client
+from ..mqtt_client import Client, apply_credentials
 from .config import GatewayConfig
 from .counters import Counters
 from .queue import DiskQueue, Kind, Row
@@ -184,14 +184,7 @@ class Publisher:
         self._session_id += 1
         sid = self._session_id
         session = _Session(client, bdseq, sid)
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
-        if cfg.tls:
-            client.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                keyfile=str(cfg.key_file) if cfg.key_file else None,
-            )
+        apply_credentials(client, cfg)
         client.max_inflight_messages_set(cfg.max_inflight)
         client.connect_timeout = self.config.connect_timeout_s
         death = StateMessage(self.config.compound, self.config.gateway, bdseq, False, now_ms())

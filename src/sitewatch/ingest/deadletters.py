@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..contract import DEADLETTER_TOPIC
-from ..mqtt_client import Client
+from ..mqtt_client import Client, apply_credentials
 from ..settings import MqttSettings
 
 _LINE = {
@@ -42,12 +42,7 @@ def watch(
     """Print dead letters until ``count`` were shown, ``timeout_s`` passed or Ctrl-C; how many were shown."""
     received: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     client = Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    if settings.username:
-        client.username_pw_set(
-            settings.username, settings.password.get_secret_value() if settings.password else None
-        )
-    if settings.tls:
-        client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+    apply_credentials(client, settings)
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(DEADLETTER_TOPIC, qos=1)
     client.on_message = lambda c, u, m: received.put(bytes(m.payload))
     client.connect(settings.host, settings.port, settings.keepalive_s)

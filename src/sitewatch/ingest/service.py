@@ -26,7 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..contract import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, HostState, now_ms, shared, subscription
-from ..mqtt_client import Client
+from ..mqtt_client import Client, apply_credentials
 from ..settings import Settings
 from ..store.base import Store
 from ..store.checks import InvalidPoint
@@ -107,14 +107,7 @@ class IngestService:
                 clean_session=False,
                 manual_ack=True,
             )
-        if m.username:
-            client.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
-        if m.tls:
-            client.tls_set(
-                ca_certs=str(m.ca_file) if m.ca_file else None,
-                certfile=str(m.cert_file) if m.cert_file else None,
-                keyfile=str(m.key_file) if m.key_file else None,
-            )
+        apply_credentials(client, m)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.max_queued_messages_set(0)
         # Sparkplug primary host: gateways that wait for the host hold readings while it is offline

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import select
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from ..contract import (
     now_ms,
     topic,
 )
-from ..mqtt_client import Client
+from ..mqtt_client import Client, apply_credentials
 from ..settings import MqttSettings
 from .live import LiveSite
 
@@ -81,16 +80,7 @@ class SimulatedGateway:
         )
         self.client.max_inflight_messages_set(settings.max_inflight)
         self.client.max_queued_messages_set(max_queued)
-        if settings.username:
-            password = settings.password.get_secret_value() if settings.password else None
-            self.client.username_pw_set(settings.username, password)
-        if settings.tls:
-            self.client.tls_set(
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                certfile=str(settings.cert_file) if settings.cert_file else None,
-                keyfile=str(settings.key_file) if settings.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        apply_credentials(self.client, settings)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
