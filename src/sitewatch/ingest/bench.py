@@ -390,9 +390,10 @@ class IngestBench:
         first = snapshots[0]
         # end at the last snapshot taken while the backlog was still draining: the idle time
         # between the last store and the next snapshot (up to a stats interval) is not capacity
-        draining = [s for s in snapshots if s["stored_readings"] < total]
-        last = draining[-1] if len(draining) >= 2 else snapshots[-1]
-        if last["at_s"] <= first["at_s"]:
+        # (a snapshot that stored nothing since the first cannot end the span: it would measure 0)
+        draining = [s for s in snapshots if first["stored_readings"] < s["stored_readings"] < total]
+        last = draining[-1] if draining else snapshots[-1]
+        if last["at_s"] <= first["at_s"] or last["stored_readings"] <= first["stored_readings"]:
             raise click.ClickException(
                 f"the backlog of {total:,} readings drained between two counter snapshots: raise --backlog"
             )
