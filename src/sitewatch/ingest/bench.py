@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -111,8 +115,10 @@ class _Ingest:
     def __init__(self, workdir: Path, env: dict[str, str], name: str, workers: int = 1) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.paths: list[Path] = []
+        self.client_ids: list[str] = []
         for w in range(workers):
             wname = f"{name}-w{w}" if workers > 1 else name
+            self.client_ids.append(wname)
             self.paths.append(workdir / f"{wname}.json")
             args = [sys.executable, "-m", "sitewatch", "--log-level", "WARNING", "ingest", "run"]
             args += ["--client-id", wname, "--stats-file", str(self.paths[-1]), "--stats-interval", "0.25"]
@@ -182,6 +188,25 @@ class _Ingest:
                 proc.kill()
                 proc.wait(10)
         return self.stats()
+
+
+def _forget_sessions(port: int, client_ids: list[str]) -> None:
+    """End the broker's persistent sessions of ``client_ids``.
+
+    A stopped worker's session stays subscribed to every compound: left alone, the broker would
+    queue every message of the later phases for it, and each phase would run slower than the last.
+    """
+    for client_id in client_ids:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0  # with a clean start: the old session goes, the new one at disconnect
+        client.connect("127.0.0.1", port, 30, clean_start=True, properties=props)
+        client.loop_start()
+        try:
+            wait_until(client.is_connected, 10, f"broker session of {client_id}")
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
 
 def _snapshots_until(
@@ -387,6 +412,7 @@ class IngestBench:
             snapshots = _snapshots_until(ingest, total, 300, self._server_cpu_s)
         finally:
             ingest.stop()
+            _forget_sessions(self.broker.port, ingest.client_ids)
         first = snapshots[0]
         # end at the last snapshot taken while the backlog was still draining: the idle time
         # between the last store and the next snapshot (up to a stats interval) is not capacity
@@ -426,6 +452,7 @@ class IngestBench:
             backlog = published_total - int(ingest.next_stats()["stored_readings"])
         finally:
             ingest.stop()
+            _forget_sessions(self.broker.port, ingest.client_ids)
         rate = (last["stored_readings"] - first["stored_readings"]) / (last["at_s"] - first["at_s"])
         published = published_total / max(r.seconds for r in done)
         return rate, published, peak, rss_start, rss_end, backlog
@@ -442,6 +469,7 @@ class IngestBench:
             wait_until(lambda: ingest.stats().get("stored_readings", 0) >= total, 60, "latency run drained")
         finally:
             stats = ingest.stop()
+            _forget_sessions(self.broker.port, ingest.client_ids)
         latency = stats.get("latency_ms", {})
         return float(latency.get("p50", 0)), float(latency.get("p99", 0)), total / self.duration_s
 
