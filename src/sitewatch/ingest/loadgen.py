@@ -1,8 +1,9 @@
 """Load generator for the ingest benchmark: simulated gateways publishing contract messages at QoS 1.
 
 Each publisher is one gateway of its own compound, run in its own process so that publishing does
-not share an interpreter with the measurement. Messages carry samples of all five kinds with
-valid values and distinct timestamps; ``sent`` is stamped when the message is published.
+not share an interpreter with the measurement, and through ``mosquitto_pub`` when it is installed.
+Messages carry samples of all five kinds with valid values and distinct timestamps; ``sent`` is
+stamped when the message is handed to the client.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class _PahoPublisher:
 
 class _ToolPublisher:
     """Publishes through ``mosquitto_pub -l`` (Mosquitto's own C client: one message per stdin line),
-    which costs the machine several times less per message than a Python client."""
+    which costs the machine less per message than a Python client."""
 
     def __init__(self, tool: str, spec: LoadSpec, data_topic: str) -> None:
         self.sent = 0

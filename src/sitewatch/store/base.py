@@ -52,9 +52,8 @@ class PreparedBatch:
 
     samples: Sequence[StoredSample]
     events: Sequence[StoredEvent]
-    encoded: object = (
-        None  # InfluxStore: the request bodies; EmbeddedStore: nothing (it encodes in its transaction)
-    )
+    # InfluxStore: the request bodies; EmbeddedStore: nothing (it builds its rows in the transaction)
+    encoded: object = None
 
     @property
     def empty(self) -> bool:
