@@ -12,9 +12,13 @@ import asyncio
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
 
 from ...contract import DeviceInfo, Event, Sample, device_id
+
+M = TypeVar("M", bound=BaseModel)
 
 # Connector type name in gateway.yaml → "module:class". The class has a ``from_config`` classmethod.
 CONNECTOR_TYPES: dict[str, str] = {
@@ -29,6 +33,16 @@ CONNECTOR_TYPES: dict[str, str] = {
 
 class ConnectorConfigError(ValueError):
     """A connector's configuration is invalid; the message says which field and what to do."""
+
+
+def parse_config(model: type[M], spec: Mapping[str, Any]) -> M:
+    """A connector's ``connectors:`` entry validated by its pydantic model; ConnectorConfigError
+    naming every field in trouble otherwise."""
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConnectorConfigError(problems) from None
 
 
 def config_number(

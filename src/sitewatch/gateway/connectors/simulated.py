@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...contract import DeviceInfo, now_ms
-from .base import ConnectorConfigError, ConnectorContext, Sink
+from .base import ConnectorConfigError, ConnectorContext, Sink, parse_config
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,7 @@ class SimulatedConnector:
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> SimulatedConnector:
         """Build from one ``connectors:`` entry: the site whose code is the gateway's compound."""
-        try:
-            config = SimulatedConfig.model_validate(dict(spec))
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConnectorConfigError(problems) from None
+        config = parse_config(SimulatedConfig, spec)
         from ...simulators import LedgerError, LiveSite, load_sites, sites_from_records
         from ...simulators.city import generate_city
 

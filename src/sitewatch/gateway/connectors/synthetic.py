@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...contract import KINDS, DeviceInfo, DeviceKind, MetricType, Sample, device_id
-from .base import ConnectorConfigError, ConnectorContext, Sink
+from .base import ConnectorConfigError, ConnectorContext, Sink, parse_config
 
 
 class SyntheticConfig(BaseModel):
@@ -72,11 +72,7 @@ class SyntheticConnector:
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> SyntheticConnector:
         """Build from one ``connectors:`` entry."""
-        try:
-            config = SyntheticConfig.model_validate(dict(spec))
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConnectorConfigError(problems) from None
+        config = parse_config(SyntheticConfig, spec)
         return cls(config, context)
 
     def devices(self) -> list[DeviceInfo]:
