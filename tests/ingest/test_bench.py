@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sitewatch.ingest.bench import _forget_sessions
+from sitewatch.services import MosquittoService, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,3 +36,31 @@ def test_bench_ingest_small_run_prints_the_figures() -> None:
     assert run["direct_one_writer"] > 0 and run["direct_writers"] > 0
     assert run["direct"] == max(run["direct_one_writer"], run["direct_writers"])
     assert figures["end_to_end_target"] == 100_000 and isinstance(figures["end_to_end_met"], bool)
+
+
+def test_a_phase_leaves_no_broker_session_behind(mosquitto: MosquittoService) -> None:
+    # a worker's persistent session, as ingest leaves it when stopped ...
+    client_id = "bench-forget-w0"
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    worker = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    worker.connect("127.0.0.1", mosquitto.port, clean_start=False, properties=props)
+    worker.loop_start()
+    wait_until(worker.is_connected, 10, "worker connected")
+    worker.subscribe("sitewatch/v1/+/+/data", qos=1)
+    time.sleep(0.3)
+    worker.disconnect()
+    worker.loop_stop()
+    # ... is ended by the bench, so nothing published later is queued for it
+    _forget_sessions(mosquitto.port, [client_id])
+    present: list[bool] = []
+    again = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    again.on_connect = lambda c, u, flags, rc, p: present.append(flags.session_present)
+    again.connect("127.0.0.1", mosquitto.port, clean_start=False, properties=props)
+    again.loop_start()
+    try:
+        wait_until(lambda: bool(present), 10, "reconnected")
+    finally:
+        again.disconnect()
+        again.loop_stop()
+    assert present == [False]
