@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from sitewatch.contract import KINDS, Channel, MetricType, Sample, decode_data, topic
 from sitewatch.contract import validate as validate_module
 from sitewatch.contract.validate import Limits, Rejection
+from sitewatch.store import StoredSample
+from sitewatch.store.checks import metric_problem, sample_problem
 
 NOW = 1_790_000_000_000
 C, GW = "330102-0001", "330102-0001-GW01"
@@ -190,3 +192,28 @@ def test_random_samples_decode_as_the_full_path_does(items: list[object]) -> Non
     # the standard encoder: it writes integers beyond 64 bits and Infinity, as some gateways would
     body = json.loads(payload(C, []))
     both_paths(topic(C, GW, Channel.DATA), json.dumps({**body, "samples": items}).encode())
+
+
+def store_refusals(data_topic: str, data: bytes) -> list[str]:
+    """Why the store would refuse any sample the validator accepted from ``data`` (none, we expect)."""
+    decoded = decode_data(data_topic, data, limits=LIMITS, now=NOW)
+    samples = decoded.message.samples if decoded.message else ()
+    return [p for s in samples if (p := sample_problem(StoredSample(s, C))) is not None]
+
+
+def test_the_store_accepts_every_metric_name_and_value_the_validator_accepts() -> None:
+    # ingest's store skips the checks the validator made (check_batch(validated=True)): its rules
+    # must be the narrower ones, for every kind and metric, at the edges of every range
+    assert [m for kind in KINDS.values() for m in kind.metrics if metric_problem(m)] == []
+    data_topic = topic(C, GW, Channel.DATA)
+    for devices_known in (False, True):
+        if not devices_known:
+            validate_module._VALID_DEVICES.clear()
+        assert store_refusals(data_topic, payload(C, awkward_samples(C))) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(sample_items(), max_size=6))
+def test_the_store_accepts_every_random_sample_the_validator_accepts(items: list[object]) -> None:
+    body = json.loads(payload(C, []))
+    assert store_refusals(topic(C, GW, Channel.DATA), json.dumps({**body, "samples": items}).encode()) == []

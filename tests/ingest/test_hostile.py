@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sitewatch.contract import DEADLETTER_TOPIC, Channel, now_ms, topic
+from sitewatch.contract import DEADLETTER_TOPIC, KINDS, Channel, now_ms, topic
 from sitewatch.ingest import IngestService
 from sitewatch.ingest.registry import DeviceRecord, RegistryClient
 from sitewatch.services import MosquittoService, wait_until
@@ -172,3 +172,53 @@ def test_internal_error_stops_ingest_without_acknowledging(
     stats = service.stats.snapshot()
     assert stats.received == 1 and stats.acked == 0 and stats.stored_readings == 0
     publisher.close()
+
+
+class BadTagRegistry(RegistryClient):
+    """A registry whose record of one device carries a building no store can hold (a newline in it)."""
+
+    def __init__(self, bad_device: str) -> None:
+        super().__init__("http://127.0.0.1:9")
+        self.bad_device = bad_device
+
+    def lookup(self, devices: Collection[str]) -> dict[str, DeviceRecord | None]:
+        def record(device: str) -> DeviceRecord:
+            building = "3\n号楼" if device == self.bad_device else "3号楼"
+            compound = device.rsplit("-", 1)[0]
+            kind = next(k for k, spec in KINDS.items() if device.rsplit("-", 1)[1].startswith(spec.code))
+            return DeviceRecord(device, kind.value, compound, "西湖区", "北山街道", "小区", building)
+
+        return {d: record(d) for d in devices}
+
+
+def test_a_tag_the_registry_attached_is_checked_by_the_store(
+    mosquitto: MosquittoService,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    run_ingest: Callable[..., IngestService],
+) -> None:
+    # the store skips the checks the validator made, never the ones on tags attached after it
+    compound = unique("T")
+    traffic = make_traffic(compound, f"{compound}-GW01", messages=2, samples_per_message=5, devices=5)
+    bad = f"{compound}-EL0000"
+    settings = make_settings(mosquitto.url, tmp_path)
+    dead = DeadLetters(mosquitto.port)
+    service = run_ingest(settings, unique("ingest-tags"), registry=BadTagRegistry(bad))
+    publisher = Publisher(mosquitto.port, unique("pub"))
+    publisher.publish(traffic.messages)
+    publisher.wait_acked()
+    good = [r for r in traffic.readings if r[0] != bad]
+    store = open_store(settings)
+    wait_until(
+        lambda: store.count_readings(compound=compound) == len(good), 30, "the other devices' readings"
+    )
+    wait_until(
+        lambda: service.stats.snapshot().acked == len(traffic.messages), 30, "every message acknowledged"
+    )
+    assert {d["reason"] for d in dead.items} == {"bad_value"}
+    refused = [r for d in dead.items for r in d["rejections"]]  # type: ignore[attr-defined]
+    assert refused and all("control character" in r["detail"] and r["device"] == bad for r in refused)
+    assert store.count_readings(compound=compound) == len(good)
+    publisher.close()
+    dead.close()
+    store.close()

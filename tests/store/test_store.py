@@ -247,6 +247,25 @@ def test_prepare_refuses_what_write_refuses(store: Store) -> None:
     assert info.value.index == 1
 
 
+def test_validated_samples_still_have_their_tags_timestamps_and_events_checked(store: Store) -> None:
+    # what the contract's validator already checked is skipped; what it never saw is not
+    good = sample("C1-EL001", T0, {"motor_current": 2.0})
+    refused = [
+        (sample("C1-EL001", T0, {"motor_current": 2.0}, tags={"building": "3\n号楼"}), "control character"),
+        (sample("C1-EL001", T0, {"motor_current": 2.0}, tags={"colour": "red"}), "not one of"),
+        (sample("C1-EL001", -1, {"motor_current": 2.0}), "between 1970 and 2262"),
+    ]
+    for bad, words in refused:
+        with pytest.raises(InvalidPoint, match=words) as info:
+            store.prepare([good, bad], validated=True)
+        assert info.value.index == 1
+    with pytest.raises(InvalidPoint, match="control character") as info:
+        store.prepare([good], [event("C1-EL001", T0, "door\nfault")], validated=True)
+    assert info.value.index == 1
+    store.write_prepared(store.prepare([good], validated=True))
+    assert store.count_readings() == 1
+
+
 def test_flagged_samples_are_stored_like_others(store: Store) -> None:
     store.write([sample("C9-EL001", T0, {"motor_current": 1.0}, compound="C9", flagged=True)])
     assert store.count_readings(compound="C9") == 1

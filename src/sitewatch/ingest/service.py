@@ -310,14 +310,16 @@ class IngestService:
 
     def _cut(self, pending: list[Processed]) -> None:
         """Track gaps, enrich, let the store check and encode the batch, and hand it to the store
-        thread (waits while two are queued): the next batch is encoded while one is being written."""
+        thread (waits while two are queued): the next batch is encoded while one is being written.
+
+        The samples come from the contract's validator: the store skips the checks it made."""
         self._track_gaps(pending)
         batch = build_batch(pending, self.registry, self.settings.ingest.unknown_devices)
         if batch.registry_error:
             self.stats.add(registry_errors=1)
         while True:
             try:
-                batch.prepared = self.store.prepare(batch.samples, batch.events)
+                batch.prepared = self.store.prepare(batch.samples, batch.events, validated=True)
                 break
             except InvalidPoint as exc:  # one item the store refuses must not block the rest
                 log.warning("store refused %s; dead-lettering it", exc)

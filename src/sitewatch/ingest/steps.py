@@ -60,7 +60,7 @@ def step_costs(samples_per_message: int = 100, messages: int = 400, rounds: int 
             ]
             started = note("enrich", started)
             for batch in batches:
-                check_batch(batch.samples, batch.events)
+                check_batch(batch.samples, batch.events, validated=True)  # as ingest's prepare does
             started = note("checks", started)
             lines = [store._sample_lines(batch.samples) for batch in batches]
             started = note("line protocol", started)

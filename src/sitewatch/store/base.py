@@ -151,11 +151,15 @@ class Store(Protocol):
         """
         ...
 
-    def prepare(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> PreparedBatch:
+    def prepare(
+        self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = (), *, validated: bool = False
+    ) -> PreparedBatch:
         """Check and encode a batch for ``write_prepared``, without any I/O.
 
         Raise InvalidPoint for an item no retry can store. Ingest prepares the next batch while the
         previous one is being written; a prepared batch may be written again after a failure.
+        ``validated`` says the samples come from the contract's validator: the checks it already
+        made are not repeated (``checks.check_batch``).
         """
         ...
 

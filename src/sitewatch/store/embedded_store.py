@@ -170,10 +170,12 @@ class EmbeddedStore:
         """Store a batch in one transaction; InvalidPoint (nothing written) on input it cannot hold."""
         self.write_prepared(self.prepare(samples, events))
 
-    def prepare(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> PreparedBatch:
+    def prepare(
+        self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = (), *, validated: bool = False
+    ) -> PreparedBatch:
         """Check the batch (its rows are built inside the write's transaction: they need series ids)."""
         if samples or events:
-            check_batch(samples, events)
+            check_batch(samples, events, validated=validated)
         return PreparedBatch(samples, events)
 
     def write_prepared(self, batch: PreparedBatch) -> None:

@@ -324,11 +324,13 @@ class InfluxStore:
         """
         self.write_prepared(self.prepare(samples, events))
 
-    def prepare(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> PreparedBatch:
+    def prepare(
+        self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = (), *, validated: bool = False
+    ) -> PreparedBatch:
         """Check the batch and encode its request bodies (line protocol, gzip when configured)."""
         if not samples and not events:
             return PreparedBatch(samples, events, [])
-        check_batch(samples, events)
+        check_batch(samples, events, validated=validated)
         with self._lock:
             lines = self._sample_lines(samples) + [self._event_line(e) for e in events]
         bodies = []
