@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -13,8 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sitewatch.ingest.bench import _forget_sessions
-from sitewatch.services import MosquittoService, wait_until
+from sitewatch.ingest.bench import _children_ready, _forget_sessions, _gather
+from sitewatch.services import MosquittoService, ServiceError, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,3 +67,20 @@ def test_a_phase_leaves_no_broker_session_behind(mosquitto: MosquittoService) ->
         again.disconnect()
         again.loop_stop()
     assert present == [False]
+
+
+def test_a_child_process_that_dies_is_reported_at_once() -> None:
+    # a publisher or direct writer that crashes must stop the bench now, not after its 300 s wait
+    ctx = multiprocessing.get_context("spawn")
+    results: Any = ctx.Queue()
+    ready = ctx.Event()
+    child = ctx.Process(target=os._exit, args=(3,), daemon=True)
+    child.start()
+    began = time.monotonic()
+    with pytest.raises(ServiceError, match=r"exited \(code 3\) before it was ready"):
+        _children_ready([(child, ready)], "direct writer")
+    child = ctx.Process(target=os._exit, args=(4,), daemon=True)
+    child.start()
+    with pytest.raises(ServiceError, match=r"direct writer process \d+ failed \(exit code 4\)"):
+        _gather(results, [child], "direct writer")
+    assert time.monotonic() - began < 30
