@@ -2,7 +2,7 @@
 
 For each store the bench starts its own Mosquitto (and InfluxDB) in a temporary directory, then per
 repeat measures: the rate ingest drains a backlog the broker holds (its capacity); the rate it
-sustains end to end while publisher processes offer 10% more than that; the rate the store accepts
+sustains end to end while publisher processes offer that capacity; the rate the store accepts
 the same points written directly, by one writer and by as many writer processes as ingest has
 workers (the faster of the two is the limit); the publish-to-stored latency at half the sustained
 rate; and the ingest processes' peak RSS. Figures are medians over the repeats.
@@ -62,9 +62,6 @@ SETTLE_WINDOW_S = 0.5  # the store's server counts as idle when it used < 0.1 co
 # readings per capacity and direct-write phase: several seconds of work at each store's rate, so that
 # start-up and the store's first flush weigh little in the figure
 BACKLOG_READINGS = {"influxdb": 3_000_000, "embedded": 1_000_000}
-# the sustained phase offers a little more than the drain rate: a capacity measured low in a noisy
-# moment must not cap the sustained figure (what ingest cannot take piles up: the "backlog" row)
-OFFER_OVER_CAPACITY = 1.1
 GATEWAY_BATCH_ROWS = QueueConfig.model_fields["batch_rows"].default  # samples per message under load
 
 
@@ -519,7 +516,7 @@ class IngestBench:
         f.capacity, f.ingest_cpu_us, f.server_cpu_us = drain.per_s, drain.cpu_us, drain.server_cpu_us
         progress("end-to-end, sustained / 端到端持续负荷")
         f.end_to_end, f.published, f.peak_rss_mb, f.rss_start_mb, f.rss_end_mb, f.backlog = self.end_to_end(
-            f"{tag}e", f.capacity * OFFER_OVER_CAPACITY
+            f"{tag}e", f.capacity
         )
         progress("direct write, same points, one writer / 同样数据直写（单写入进程）")
         limit = self.direct(f"{tag}d", self.backlog_readings)
