@@ -48,11 +48,10 @@ class Processed:
     samples: tuple[Sample, ...] = ()
     events: tuple[Event, ...] = ()
     rejections: list[Rejection] = field(default_factory=list)
+    readings: int = field(init=False)  # metric values carried by the valid samples
 
-    @property
-    def readings(self) -> int:
-        """Metric values carried by the valid samples."""
-        return sum(len(s.values) for s in self.samples)
+    def __post_init__(self) -> None:
+        self.readings = sum(len(s.values) for s in self.samples)  # once: three steps read it
 
 
 def limits_from(settings: ContractSettings) -> Limits:
