@@ -88,7 +88,7 @@ class StoreSettings(BaseModel):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     influx_token: SecretStr | None = None  # InfluxDB 2.x / 3 Core: sent as "Authorization: Token ..."
-    influx_batch_size: int = Field(5000, ge=1, le=100_000)
+    influx_batch_size: int = Field(10_000, ge=1, le=100_000)  # lines (samples) per request
     influx_timeout_s: float = Field(10.0, gt=0, le=300)
     influx_gzip: bool = True
 

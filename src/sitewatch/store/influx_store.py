@@ -120,7 +120,7 @@ class InfluxStore:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
-        batch_size: int = 5000,
+        batch_size: int = 10_000,
         timeout_s: float = 10.0,
         gzip_body: bool = True,
         create_database: bool = True,
