@@ -84,7 +84,8 @@ def _as_json(value: object) -> object:
 def _fields_of(values: list[Mapping[str, float]]) -> list[str]:
     """The line-protocol field set (``m1=v1,m2=v2``) of each sample's values.
 
-    Metric names passed check_batch, so they need no escaping and hold no quote, colon or brace;
+    Metric names passed check_batch (or the contract's narrower validator), so they need no escaping
+    and hold no quote, colon or brace;
     orjson writes every float as the shortest text that parses back to the same number (as repr()
     does), and one call formats a whole batch several times faster than repr() value by value.
     """
