@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from sitewatch.settings import Settings, StoreBackend, load_settings
+from sitewatch.settings import Settings, StoreBackend, load_settings, validation_problems
 
 
 def test_defaults_run_without_any_server(tmp_path: Path) -> None:
@@ -78,3 +78,33 @@ def test_every_setting_is_documented() -> None:
     variables = _variables(Settings, "SITEWATCH_")
     assert len(variables) > 30
     assert [v for v in variables if f"`{v}`" not in doc] == []
+
+
+def test_validation_problems_say_where_and_what_for_people() -> None:
+    from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+    class Inner(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        port: int
+        name: str = "x"
+
+        @field_validator("name")
+        @classmethod
+        def _no_spaces(cls, value: str) -> str:
+            if " " in value:
+                raise ValueError("no spaces in a name")
+            return value
+
+    class Outer(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        inner: Inner
+
+    with pytest.raises(ValidationError) as raised:
+        Outer.model_validate({"inner": {"name": "a b", "prot": 1}, "extra": 2})
+    problems = validation_problems(raised.value, "docs/gateway.md")
+    assert problems == [
+        "inner.port: required field is missing (缺少必填项)",
+        "inner.name: no spaces in a name",
+        "inner.prot: unknown field (未知字段); check the spelling against docs/gateway.md",
+        "extra: unknown field (未知字段); check the spelling against docs/gateway.md",
+    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -172,3 +172,19 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""
     return Settings(**overrides)
+
+
+def validation_problems(exc: ValidationError, docs: str = "docs/configuration.md") -> list[str]:
+    """Each problem of a pydantic validation as ``where: what`` for people (settings, gateway and
+    connector configuration): a missing field and an unknown one (a misspelling, usually) say so in
+    both languages, and the latter where to look (``docs``)."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required field is missing (缺少必填项)"
+        elif error["type"] == "extra_forbidden":
+            message = f"unknown field (未知字段); check the spelling against {docs}"
+        problems.append(f"{where}: {message}")
+    return problems

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..contract import device_belongs_to, is_code
-from ..settings import MqttSettings
+from ..settings import MqttSettings, validation_problems
 from .connectors.base import CONNECTOR_TYPES, ConnectorConfigError, ConnectorContext, build_connector
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
@@ -128,16 +128,7 @@ class GatewayConfig(BaseModel):
 
 
 def _describe(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "required field is missing (缺少必填项)"
-        elif error["type"] == "extra_forbidden":
-            message = "unknown field (未知字段); check the spelling against docs/gateway.md"
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
+    return "\n".join(f"  {problem}" for problem in validation_problems(exc, "docs/gateway.md"))
 
 
 def parse_config(data: Any, source: str = "gateway.yaml", base_dir: Path | None = None) -> GatewayConfig:

@@ -14,7 +14,7 @@ from types import FrameType
 import click
 from pydantic import ValidationError
 
-from ..settings import Settings, load_settings
+from ..settings import Settings, load_settings, validation_problems
 from .service import IngestService
 from .stats import latency_summary
 
@@ -98,7 +98,7 @@ def run(
             )
         service = build_service(settings, client_id)
     except ValidationError as exc:
-        reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        reason = "; ".join(validation_problems(exc))
         raise click.ClickException(f"invalid settings / 配置无效: {reason}") from None
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot start ingest / 无法启动摄取服务: {exc}") from None

@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..cli_support import LazyGroup
-from ..settings import load_settings
+from ..settings import load_settings, validation_problems
 from .site import Site
 
 LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
@@ -268,8 +268,7 @@ def run(
     try:
         settings = load_settings(**overrides).mqtt
     except ValidationError as exc:
-        reason = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise click.BadParameter(reason, param_hint="--broker") from None
+        raise click.BadParameter("; ".join(validation_problems(exc)), param_hint="--broker") from None
     sites = _sites(ledger, compounds, language)
     start = now_ms()
     if speed > 1 and duration is not None:

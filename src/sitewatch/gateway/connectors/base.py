@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ValidationError
 
 from ...contract import DeviceInfo, Event, Sample, device_id
+from ...settings import validation_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,8 +42,7 @@ def parse_config(model: type[M], spec: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(dict(spec))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConnectorConfigError(problems) from None
+        raise ConnectorConfigError("; ".join(validation_problems(exc, "docs/gateway.md"))) from None
 
 
 def config_number(
