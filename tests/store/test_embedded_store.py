@@ -174,3 +174,33 @@ def test_a_file_that_is_not_a_store_is_refused_clearly(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreUnavailable, match="schema version 99, this version reads 1"):
         EmbeddedStore(newer)
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from sitewatch.contract import DeviceKind, Sample
+    from sitewatch.store import StoredSample
+    from sitewatch.store.embedded_store import EmbeddedStore
+    path, go, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    while not go.exists():
+        time.sleep(0.001)
+    with EmbeddedStore(path) as store:
+        sample = Sample(f"C1-EL{n:03d}", DeviceKind.ELEVATOR, 1_790_000_000_000, {"motor_current": 1.0})
+        store.write([StoredSample(sample, "C1")])
+    """
+)
+
+
+def test_workers_opening_a_new_store_file_at_once_all_get_it(tmp_path: Path) -> None:
+    # several ingest workers start together on one new store file (the demo, the ingest bench)
+    for round_ in range(3):
+        path, go = tmp_path / f"r{round_}" / "readings.db", tmp_path / f"go{round_}"
+        args = [[sys.executable, "-c", OPENER, str(path), str(go), str(n)] for n in range(6)]
+        openers = [subprocess.Popen(a, stderr=subprocess.PIPE, text=True) for a in args]
+        go.touch()
+        errors = [p.communicate(timeout=60)[1] for p in openers]
+        assert [p.returncode for p in openers] == [0] * 6, errors
+        with EmbeddedStore(path, create=False) as store:
+            assert store.count_readings() == 6
