@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,35 @@ def test_workers_opening_a_new_store_file_at_once_all_get_it(tmp_path: Path) -> 
         assert [p.returncode for p in openers] == [0] * 6, errors
         with EmbeddedStore(path, create=False) as store:
             assert store.count_readings() == 6
+
+
+def test_opening_waits_out_a_writer_that_holds_the_file(tmp_path: Path) -> None:
+    # A connection writing in SQLite's rollback-journal mode (what a new file starts in) holds a
+    # lock that makes the switch to WAL fail at once, without SQLite's busy wait: the race that
+    # lost an ingest worker when several opened one new store file together.
+    path = tmp_path / "readings.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE scratch (x)")
+    timer = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    timer.start()
+    try:
+        with EmbeddedStore(path, timeout_s=10) as store:
+            store.write([sample("C1-EL001", T0, {"motor_current": 1.0})])
+            assert store.count_readings() == 1
+    finally:
+        timer.join()
+        other.close()
+
+
+def test_opening_gives_up_on_a_file_held_past_the_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "readings.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE scratch (x)")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="database is locked"):
+        EmbeddedStore(path, timeout_s=0.3)
+    assert time.monotonic() - started >= 0.3
+    other.execute("ROLLBACK")
+    other.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,13 @@ _AGG_SQL = {
 }
 
 
+_OPEN_RETRY_S = 0.02
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _in(column: str, values: Sequence[str], params: list[Any]) -> str:
     params.extend(values)
     return f"{column} IN ({','.join('?' * len(values))})"
@@ -107,11 +115,19 @@ class EmbeddedStore:
         self._db = sqlite3.connect(
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
-        try:
-            self._prepare(create, timeout_s)
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise StoreUnavailable(f"{self.path} is not a usable sitewatch store: {exc}") from exc
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._prepare(create, timeout_s)
+                break
+            except sqlite3.Error as exc:
+                # SQLite skips its busy wait where waiting could deadlock (switching a new file to
+                # WAL while another connection writes it): wait here, as it would have
+                if _is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(_OPEN_RETRY_S)
+                    continue
+                self._db.close()
+                raise StoreUnavailable(f"{self.path} is not a usable sitewatch store: {exc}") from exc
         self._series_ids: dict[tuple[str, str], int] = {}
         self._series_meta: dict[int, tuple[str, str, str]] = {}  # id -> (kind, compound, tags json)
 
