@@ -35,8 +35,9 @@ def step_costs(samples_per_message: int = 100, messages: int = 400, rounds: int 
         frame(spec, gateway, i, body)
         for i, body in enumerate(encoded_bodies(spec, messages, now_ms() - 30 * 86_400_000))
     ]
-    limits = limits_from(load_settings().contract)
-    per_batch = max(1, 20_000 // readings_per_message(spec))
+    settings = load_settings()
+    limits = limits_from(settings.contract)
+    per_batch = max(1, settings.ingest.batch_readings // readings_per_message(spec))
     store = InfluxStore("http://127.0.0.1:9", "steps")  # never contacted: only lines are built
     readings = messages * readings_per_message(spec)
     best = dict.fromkeys(STEPS, float("inf"))

@@ -9,6 +9,7 @@ from functools import partial
 import click
 
 from ..contract import KINDS, DeviceKind, Sample
+from ..settings import IngestSettings
 from .base import Store, StoredSample
 
 
@@ -104,8 +105,8 @@ def _measure_one(
     "--samples", type=click.IntRange(min=1), default=200, show_default=True, help="Samples per device."
 )
 @click.option(
-    "--batch", "batch_size", type=click.IntRange(min=1), default=20_000, show_default=True,
-    help="Readings per write (ingest's default batch).",
+    "--batch", "batch_size", type=click.IntRange(min=1), default=IngestSettings().batch_readings,
+    show_default=True, help="Readings per write (ingest's default batch).",
 )  # fmt: skip
 @click.option(
     "--influx-url",
