@@ -15,7 +15,8 @@ from sitewatch.contract import DEADLETTER_TOPIC, KINDS, Channel, now_ms, topic
 from sitewatch.ingest import IngestService
 from sitewatch.ingest.registry import DeviceRecord, RegistryClient
 from sitewatch.services import MosquittoService, wait_until
-from sitewatch.store import open_store
+from sitewatch.store import embedded_store, open_store
+from sitewatch.store.checks import check_batch as real_check_batch
 
 from .conftest import make_settings
 from .traffic import Publisher, checksum, make_traffic, stored_readings
@@ -196,8 +197,16 @@ def test_a_tag_the_registry_attached_is_checked_by_the_store(
     tmp_path: Path,
     unique: Callable[[str], str],
     run_ingest: Callable[..., IngestService],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # the store skips the checks the validator made, never the ones on tags attached after it
+    checked: list[bool] = []
+
+    def check_batch(samples: object, events: object, *, validated: bool = False) -> None:
+        checked.append(validated)
+        real_check_batch(samples, events, validated=validated)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedded_store, "check_batch", check_batch)
     compound = unique("T")
     traffic = make_traffic(compound, f"{compound}-GW01", messages=2, samples_per_message=5, devices=5)
     bad = f"{compound}-EL0000"
@@ -219,6 +228,7 @@ def test_a_tag_the_registry_attached_is_checked_by_the_store(
     refused = [r for d in dead.items for r in d["rejections"]]  # type: ignore[attr-defined]
     assert refused and all("control character" in r["detail"] and r["device"] == bad for r in refused)
     assert store.count_readings(compound=compound) == len(good)
+    assert checked and all(checked)  # every batch ingest prepared came from the validator
     publisher.close()
     dead.close()
     store.close()

@@ -10,7 +10,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import Channel, decode_data, subscription
-from sitewatch.ingest.loadgen import LoadSpec, publish_load, readings_per_message
+from sitewatch.ingest.loadgen import (
+    LoadSpec,
+    device_list,
+    message_samples,
+    publish_load,
+    readings_per_message,
+)
 from sitewatch.services import MosquittoService, wait_until
 
 pytestmark = pytest.mark.integration
@@ -55,3 +61,16 @@ def test_every_published_message_arrives_once_and_decodes(
     assert all(d.ok for d in decoded), [d.rejections for d in decoded if not d.ok][:1]
     seqs = [d.message.envelope.seq for d in decoded if d.message]
     assert seqs == [i % 256 for i in range(result.messages)]  # in order, none twice
+
+
+@pytest.mark.parametrize(("per_message", "devices"), [(20, 40), (500, 200), (7, 3)])
+def test_every_reading_is_a_distinct_point(per_message: int, devices: int) -> None:
+    # a message larger than the device list must not send a device twice at one timestamp: the
+    # store keeps one point per (device, metric, ts), and the bench counts every reading as stored
+    spec = LoadSpec(0, "LGDIST", samples_per_message=per_message, devices=devices)
+    device_kinds = device_list(spec)
+    points = [(s.device, s.ts_ms) for i in range(12) for s in message_samples(spec, device_kinds, i, 1_000)]
+    assert len(points) == 12 * per_message
+    assert len(set(points)) == len(points)
+    per_device = {d: sorted(ts for dd, ts in points if dd == d) for d, _ in device_kinds}
+    assert all(ts == sorted(set(ts)) for ts in per_device.values())  # each device's clock moves forward

@@ -87,12 +87,16 @@ def device_list(spec: LoadSpec) -> list[tuple[str, DeviceKind]]:
 def message_samples(
     spec: LoadSpec, devices: list[tuple[str, DeviceKind]], index: int, start_ms: int
 ) -> list[Sample]:
-    """The samples of message ``index``: one ms per message, so every (device, ts) is distinct."""
+    """The samples of message ``index``: the devices in turn, one ms per round of the device list.
+
+    Sample ``i`` of the stream is device ``i % devices`` at ``start_ms + i // devices``, so every
+    (device, ts) is distinct however many samples a message holds, and each device's clock moves on.
+    """
     samples = []
     n = index * spec.samples_per_message
     for i in range(n, n + spec.samples_per_message):
         device, kind = devices[i % spec.devices]
-        samples.append(Sample(device, kind, start_ms + index, _values(kind, i)))
+        samples.append(Sample(device, kind, start_ms + i // spec.devices, _values(kind, i)))
     return samples
 
 
