@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sitewatch.contract import HOST_STATE_TOPIC, decode_host_state
+from sitewatch.ingest import IngestService
 from sitewatch.services import InfluxDBService, LocalService, MosquittoService, wait_until
 from sitewatch.settings import load_settings
 from sitewatch.store import Store, open_store
@@ -210,4 +211,63 @@ def test_influxdb_stopped_mid_stream_loses_nothing(
     assert_exact(store, traffic, compound, timeout=90)
     assert ingest.stop() == 0
     publisher.close()
+    store.close()
+
+
+class SlowStore:
+    """A real store whose every write takes ``delay_s`` longer: acknowledgements trickle back."""
+
+    def __init__(self, store: Store, delay_s: float) -> None:
+        self._store, self._delay_s = store, delay_s
+
+    def write_prepared(self, batch: object) -> None:
+        time.sleep(self._delay_s)
+        self._store.write_prepared(batch)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+def test_memory_stays_bounded_when_the_broker_overruns_the_window(
+    mosquitto: MosquittoService, tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    # Mosquitto before 2.0.13 (Debian 12 ships 2.0.11) sends a client more unacknowledged messages
+    # than its Receive Maximum once acknowledgements flow; ingest must not queue them without end
+    window = 4
+    settings = load_settings(
+        data_dir=tmp_path,
+        mqtt={"url": mosquitto.url, "max_inflight": window},
+        store={"backend": "embedded"},
+        ingest={"batch_interval_s": 0.2},
+    )
+    compound = unique("W")
+    traffic = make_traffic(compound, f"{compound}-GW01", messages=150, samples_per_message=5, devices=5)
+    store = open_store(settings)
+    service = IngestService(settings, SlowStore(store, 0.05), client_id=unique("ingest-window"))  # type: ignore[arg-type]
+    service.start()
+    assert service.wait_connected(10)
+    held: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            held.append(service.stats.snapshot().in_flight)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    publisher = Publisher(mosquitto.port, unique("pub-window"))
+    try:
+        publisher.publish(traffic.messages)
+        publisher.wait_acked()
+        assert_exact(store, traffic, compound)
+    finally:
+        done.set()
+        watcher.join()
+        service.stop()
+        publisher.close()
+    # the decoder's queue (window), the batch being cut and the three batches after it (window / 2
+    # messages each), and the one message the network thread holds while it waits
+    assert max(held) <= window + 4 * (window // 2) + 1, max(held)
+    assert service.stats.snapshot().acked == len(traffic.messages)
     store.close()

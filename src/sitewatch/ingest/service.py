@@ -1,11 +1,13 @@
 """The ingest service: MQTT (persistent session, manual acks) → decode → enrich → store → ack.
 
-Threads: paho's network thread receives and queues messages (never blocks); a decoder thread
-decodes, enriches and cuts batches (by size and by time); a store thread writes each batch with
-retry and backoff, publishes its dead letters, and only then acknowledges its messages, while the
-decoder cuts the next batch. The broker never has more than
-``mqtt.max_inflight`` unacknowledged messages out to this client (MQTT 5 Receive Maximum), so a
-store outage stops reading instead of filling memory.
+Threads: paho's network thread receives and queues messages; a decoder thread decodes, enriches
+and cuts batches (by size and by time); a store thread writes each batch with retry and backoff,
+publishes its dead letters, and only then acknowledges its messages, while the decoder cuts the
+next batch. The broker should have no more than ``mqtt.max_inflight`` unacknowledged messages out
+to this client (MQTT 5 Receive Maximum), so a store outage stops reading instead of filling memory.
+Not every broker keeps to it (Mosquitto before 2.0.13 sends more once acknowledgements flow, and
+MQTT 3.1.1 has no such limit), so the queue to the decoder holds at most that many messages: when it
+is full the network thread waits, stops reading the socket, and TCP holds the broker back.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class IngestService:
         self.tracker = SequenceTracker() if not settings.ingest.shared_group else None
         self.latencies_ms: deque[int] = deque(maxlen=LATENCY_SAMPLES)  # sent → stored, per message
         self._limits = limits_from(settings.contract)
-        self._queue: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
+        # bounded whatever the broker does: see the module docstring
+        self._queue: queue.Queue[Inbound | None] = queue.Queue(maxsize=max(1, settings.mqtt.max_inflight))
+        self._overrun_logged = False
         self._stopping = threading.Event()
         self.failed = threading.Event()  # set when a worker thread died of an unexpected error
         self._connected = threading.Event()
@@ -175,9 +179,39 @@ class IngestService:
             topic_name = message.topic
         except UnicodeDecodeError:  # brokers should refuse such topics; if one passes, dead-letter it
             topic_name = bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
-        self._queue.put(
-            Inbound(self._generation, message.mid, message.qos, topic_name, bytes(message.payload), now_ms())
+        inbound = Inbound(
+            self._generation, message.mid, message.qos, topic_name, bytes(message.payload), now_ms()
         )
+        try:
+            self._queue.put_nowait(inbound)
+        except queue.Full:
+            self._hold_back(inbound)
+
+    def _hold_back(self, inbound: Inbound) -> None:
+        """The broker sent more unacknowledged messages than the Receive Maximum allows: wait (and
+        so stop reading the socket) until the decoder makes room. Stopping meanwhile drops the
+        message unacknowledged; the broker sends it again."""
+        self.stats.add(window_overruns=1)
+        if not self._overrun_logged:
+            self._overrun_logged = True
+            log.warning(
+                "the broker sent more than %d unacknowledged messages (mqtt.max_inflight, MQTT 5 "
+                "Receive Maximum); ingest stops reading until it has room (Mosquitto before 2.0.13 "
+                "does this: upgrade it to keep the window exact)",
+                self.settings.mqtt.max_inflight,
+            )
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(inbound, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        self.stats.add(in_flight=-1)
+
+    def _wake_decoder(self) -> None:
+        """Wake the decoder to see that the service is stopping (it drains a full queue first)."""
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
 
     def _on_publish(
         self,
@@ -223,7 +257,7 @@ class IngestService:
             )
             self.failed.set()
             self._stopping.set()
-            self._queue.put(None)
+            self._wake_decoder()
             with contextlib.suppress(queue.Full):
                 self._batches.put_nowait(None)
 
@@ -234,7 +268,7 @@ class IngestService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop reading, store and acknowledge what is pending if the store allows, disconnect."""
         self._stopping.set()
-        self._queue.put(None)
+        self._wake_decoder()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

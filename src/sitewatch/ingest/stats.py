@@ -27,6 +27,7 @@ class StatsSnapshot:
     registry_errors: int  # registry lookups that failed (devices then accepted and flagged)
     batches: int
     in_flight: int  # messages received and not yet acknowledged
+    window_overruns: int  # messages the broker sent beyond the Receive Maximum (reading then waits)
     connected: bool
     devices_seen: int  # distinct devices with a stored reading
     missing_by_gateway: dict[str, int]  # "<compound>/<gateway>" → messages missing in its sequence
@@ -58,6 +59,7 @@ class IngestStats:
     registry_errors: int = 0
     batches: int = 0
     in_flight: int = 0
+    window_overruns: int = 0
     connected: bool = False
     rejected: Counter[str] = field(default_factory=Counter)
     missing_by_gateway: Counter[str] = field(default_factory=Counter)
@@ -101,6 +103,7 @@ class IngestStats:
                 registry_errors=self.registry_errors,
                 batches=self.batches,
                 in_flight=self.in_flight,
+                window_overruns=self.window_overruns,
                 connected=self.connected,
                 devices_seen=len(self.devices),
                 missing_by_gateway=dict(self.missing_by_gateway),
