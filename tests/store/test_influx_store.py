@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import time
 from collections.abc import Callable
@@ -72,6 +73,30 @@ def test_database_created_on_first_write(influxdb: InfluxDBService, influx_datab
     names = httpx.post(f"{influxdb.url}/query", data={"q": "SHOW DATABASES"}).json()
     assert [influx_database] in names["results"][0]["series"][0]["values"]
     assert store.count_readings() == 6
+    store.close()
+
+
+@pytest.mark.integration
+def test_a_write_leaves_no_garbage_for_the_cyclic_collector(
+    influxdb: InfluxDBService, influx_database: str
+) -> None:
+    # ingest runs the cyclic collector rarely: a cycle per request would hold its body until then
+    store = InfluxStore(influxdb.url, influx_database)
+    store.write(_batch(3))  # the database exists, the connection is open
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for i in range(5):
+            store.write(_batch(1000, device=f"C1-EL1{i:02d}"))
+        assert store.count_readings() == 6 + 5 * 2000
+        gc.collect()
+        left = [type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not [name for name in left if name.startswith(("httpx", "httpcore"))], left[:10]
     store.close()
 
 
