@@ -1,13 +1,16 @@
-"""Shared test tools: a list-collecting connector sink, an async wait, throw-away TLS certificates."""
+"""Shared test tools: a list-collecting connector sink, an async wait, throw-away TLS certificates,
+the cyclic garbage a piece of code leaves."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,3 +91,23 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     run("x509", "-req", "-in", str(p["server.csr"]), "-CA", str(p["ca.crt"]), "-CAkey", str(p["ca.key"]),
         "-CAcreateserial", "-out", str(p["server.crt"]), "-days", "2", "-extfile", str(p["san"]))  # fmt: skip
     return p
+
+
+@contextmanager
+def cyclic_garbage() -> Iterator[list[str]]:
+    """The "module.qualname" of every object the block left in reference cycles (filled on exit).
+
+    The cyclic collector is off inside the block, so nothing is freed before it is counted.
+    """
+    left: list[str] = []
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield left
+        gc.collect()
+        left += [f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

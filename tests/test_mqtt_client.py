@@ -2,54 +2,40 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from peertools import cyclic_garbage
 from sitewatch.mqtt_client import Client
 from sitewatch.services import MosquittoService, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def _subscriber(broker: MosquittoService, name: str) -> tuple[Client, list[str], list[str]]:
+def test_a_message_leaves_no_garbage_and_topic_callbacks_still_match(mosquitto: MosquittoService) -> None:
     plain: list[str] = []
     filtered: list[str] = []
-    client = Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+    subscribed = threading.Event()
+    client = Client(CallbackAPIVersion.VERSION2, client_id="mqtt-client-gc", protocol=mqtt.MQTTv5)
     client.on_message = lambda c, u, m: plain.append(m.topic)
-    client.connect("127.0.0.1", broker.port)
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
-    return client, plain, filtered
-
-
-def test_a_message_leaves_no_garbage_and_topic_callbacks_still_match(mosquitto: MosquittoService) -> None:
-    client, plain, filtered = _subscriber(mosquitto, "mqtt-client-gc")
-    done = threading.Event()
-    client.subscribe("gc/#", qos=1, options=None)
-    client.on_subscribe = lambda *a: done.set()
-    wait_until(done.is_set, 10, "subscribed")
+    client.subscribe("gc/#", qos=1)
+    wait_until(subscribed.is_set, 10, "subscribed")
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
     try:
-        gc.collect()
-        gc.disable()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
+        with cyclic_garbage() as left:
             for i in range(50):
                 publisher.publish(f"gc/{i}", b"x", qos=1)
             wait_until(lambda: len(plain) == 50, 10, "the messages")
-            gc.collect()
-            left = [type(o).__qualname__ for o in gc.garbage]
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
         # paho's own matcher left a function, its cells and a list per message
-        assert left.count("function") < 5, left[:20]
+        assert left.count("builtins.function") < 5, left[:20]
         # with a per-topic callback the matcher still matches, and on_message gets the rest
         client.message_callback_add("gc/special/+", lambda c, u, m: filtered.append(m.topic))
         publisher.publish("gc/special/1", b"x", qos=1)

@@ -228,11 +228,18 @@ class SlowStore:
         return getattr(self._store, name)
 
 
+@pytest.mark.parametrize("mqtt5", [True, False])
 def test_memory_stays_bounded_when_the_broker_overruns_the_window(
-    mosquitto: MosquittoService, tmp_path: Path, unique: Callable[[str], str]
+    mosquitto: MosquittoService,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+    mqtt5: bool,
 ) -> None:
-    # Mosquitto before 2.0.13 (Debian 12 ships 2.0.11) sends a client more unacknowledged messages
-    # than its Receive Maximum once acknowledgements flow; ingest must not queue them without end
+    # Mosquitto before 2.0.13 (Debian 12 ships 2.0.11) sends an MQTT 5 client more unacknowledged
+    # messages than its Receive Maximum once acknowledgements flow; an MQTT 3.1.1 client has no
+    # Receive Maximum at all (and the test broker sets no max_inflight_messages). Ingest must not
+    # queue them without end.
     window = 4
     settings = load_settings(
         data_dir=tmp_path,
@@ -243,7 +250,12 @@ def test_memory_stays_bounded_when_the_broker_overruns_the_window(
     compound = unique("W")
     traffic = make_traffic(compound, f"{compound}-GW01", messages=150, samples_per_message=5, devices=5)
     store = open_store(settings)
-    service = IngestService(settings, SlowStore(store, 0.05), client_id=unique("ingest-window"))  # type: ignore[arg-type]
+    service = IngestService(
+        settings,
+        SlowStore(store, 0.05),  # type: ignore[arg-type]
+        client_id=unique("ingest-window"),
+        mqtt5=mqtt5,
+    )
     service.start()
     assert service.wait_connected(10)
     held: list[int] = []
@@ -270,4 +282,8 @@ def test_memory_stays_bounded_when_the_broker_overruns_the_window(
     # messages each), and the one message the network thread holds while it waits
     assert max(held) <= window + 4 * (window // 2) + 1, max(held)
     assert service.stats.snapshot().acked == len(traffic.messages)
+    if not mqtt5:  # every Mosquitto overruns a window it was never told: counted, and said once
+        assert service.stats.snapshot().window_overruns > 0
+        warnings = [r for r in caplog.records if "unacknowledged messages (mqtt.max_inflight" in r.message]
+        assert len(warnings) == 1
     store.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import gzip
 import time
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from peertools import cyclic_garbage
 from sitewatch.contract import DeviceKind
 from sitewatch.services import InfluxDBService, LocalService
 from sitewatch.settings import load_settings
@@ -83,19 +83,10 @@ def test_a_write_leaves_no_garbage_for_the_cyclic_collector(
     # ingest runs the cyclic collector rarely: a cycle per request would hold its body until then
     store = InfluxStore(influxdb.url, influx_database)
     store.write(_batch(3))  # the database exists, the connection is open
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with cyclic_garbage() as left:
         for i in range(5):
             store.write(_batch(1000, device=f"C1-EL1{i:02d}"))
         assert store.count_readings() == 6 + 5 * 2000
-        gc.collect()
-        left = [type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
     assert not [name for name in left if name.startswith(("httpx", "httpcore"))], left[:10]
     store.close()
 
