@@ -122,6 +122,9 @@ class IngestSettings(BaseModel):
 
     batch_readings: int = Field(36_000, ge=1)  # about one full InfluxDB request
     batch_interval_s: float = Field(0.5, gt=0, le=60)
+    # batches a worker writes at once: InfluxDB serves one request on about one core, so a single
+    # write in flight leaves it idle between requests (the store may allow fewer: concurrent_writes)
+    store_writers: int = Field(3, ge=1, le=16)
     shared_group: str | None = None  # MQTT 5 shared subscription group
     unknown_devices: UnknownDevicePolicy = UnknownDevicePolicy.DEADLETTER
     registry_url: str | None = None  # REST API of the asset registry, for device lookups

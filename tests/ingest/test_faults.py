@@ -215,14 +215,29 @@ def test_influxdb_stopped_mid_stream_loses_nothing(
 
 
 class SlowStore:
-    """A real store whose every write takes ``delay_s`` longer: acknowledgements trickle back."""
+    """A real store whose every write takes ``delay_s`` longer: acknowledgements trickle back.
 
-    def __init__(self, store: Store, delay_s: float) -> None:
+    It serves ``concurrent_writes`` writes at once (the delays overlap; the real store's own
+    writes do what that store does) and records the most it had in flight.
+    """
+
+    def __init__(self, store: Store, delay_s: float, concurrent_writes: int = 1) -> None:
         self._store, self._delay_s = store, delay_s
+        self.concurrent_writes = concurrent_writes
+        self._lock = threading.Lock()
+        self._active = 0
+        self.most_active = 0
 
     def write_prepared(self, batch: object) -> None:
-        time.sleep(self._delay_s)
-        self._store.write_prepared(batch)  # type: ignore[arg-type]
+        with self._lock:
+            self._active += 1
+            self.most_active = max(self.most_active, self._active)
+        try:
+            time.sleep(self._delay_s)
+            self._store.write_prepared(batch)  # type: ignore[arg-type]
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
@@ -252,7 +267,7 @@ def test_memory_stays_bounded_when_the_broker_overruns_the_window(
     store = open_store(settings)
     service = IngestService(
         settings,
-        SlowStore(store, 0.05),  # type: ignore[arg-type]
+        SlowStore(store, 0.05, concurrent_writes=3),  # type: ignore[arg-type]
         client_id=unique("ingest-window"),
         mqtt5=mqtt5,
     )
@@ -278,12 +293,47 @@ def test_memory_stays_bounded_when_the_broker_overruns_the_window(
         watcher.join()
         service.stop()
         publisher.close()
-    # the decoder's queue (window), the batch being cut and the three batches after it (window / 2
-    # messages each), and the one message the network thread holds while it waits
-    assert max(held) <= window + 4 * (window // 2) + 1, max(held)
+    # the decoder's queue (window), the batch being cut, the two waiting and one per store thread
+    # (window / 2 messages each), and the one message the network thread holds while it waits
+    assert service.store_writers == 3
+    assert max(held) <= window + (3 + service.store_writers) * (window // 2) + 1, max(held)
     assert service.stats.snapshot().acked == len(traffic.messages)
     if not mqtt5:  # every Mosquitto overruns a window it was never told: counted, and said once
         assert service.stats.snapshot().window_overruns > 0
         warnings = [r for r in caplog.records if "unacknowledged messages (mqtt.max_inflight" in r.message]
         assert len(warnings) == 1
+    store.close()
+
+
+def test_concurrent_store_writes_lose_and_double_nothing(
+    mosquitto: MosquittoService, tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    # each store thread writes its own batch while the others write theirs; every message is
+    # acknowledged once its own batch is stored, whatever order the writes end in
+    settings = load_settings(
+        data_dir=tmp_path,
+        mqtt={"url": mosquitto.url},
+        store={"backend": "embedded"},
+        ingest={"batch_readings": 300, "store_writers": 3},
+    )
+    compound = unique("C")
+    traffic = make_traffic(compound, f"{compound}-GW01", messages=200, samples_per_message=10, devices=10)
+    store = open_store(settings)
+    assert IngestService(settings, store).store_writers == 1  # SQLite: one writer at a time
+    slow = SlowStore(store, 0.1, concurrent_writes=8)
+    service = IngestService(settings, slow, client_id=unique("ingest-writers"))  # type: ignore[arg-type]
+    assert service.store_writers == 3  # the setting, under what the store allows
+    service.start()
+    assert service.wait_connected(10)
+    publisher = Publisher(mosquitto.port, unique("pub-writers"))
+    try:
+        publisher.publish(traffic.messages)
+        publisher.wait_acked()
+        assert_exact(store, traffic, compound)
+        wait_until(lambda: service.stats.snapshot().acked == len(traffic.messages), 10, "every message acked")
+    finally:
+        service.stop()
+        publisher.close()
+    assert slow.most_active == 3
+    assert service.stats.snapshot().in_flight == 0
     store.close()

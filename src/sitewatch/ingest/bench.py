@@ -3,8 +3,8 @@
 For each store the bench starts its own Mosquitto (and InfluxDB) in a temporary directory, then per
 repeat measures: the rate ingest drains a backlog the broker holds (its capacity); the rate it
 sustains end to end while publisher processes offer that capacity; the rate the store accepts
-the same points written directly, by one writer and by as many writer processes as ingest has
-workers (the faster of the two is the limit); the publish-to-stored latency at half the sustained
+the same points written directly, by one writer process and by ``direct_writers`` of them (the
+faster of the two is the limit); the publish-to-stored latency at half the sustained
 rate; and the ingest processes' peak RSS. Figures are medians over the repeats.
 """
 
@@ -80,7 +80,7 @@ class Figures:
 
     direct: float = 0.0  # the limit: the faster of the two direct writes below
     direct_one_writer: float = 0.0
-    direct_writers: float = 0.0  # as many writer processes as ingest has workers
+    direct_writers: float = 0.0  # --direct-writers processes, each with its own compound
     # CPU per reading (µs) while draining the backlog, and while writing directly (the limit's run)
     ingest_cpu_us: float = 0.0
     server_cpu_us: float = 0.0  # InfluxDB; 0 for the embedded store (it works inside ingest)
@@ -343,6 +343,7 @@ class IngestBench:
         warmup_s: float,
         backlog_readings: int,
         workers: int = 1,
+        direct_writers: int = 3,
     ) -> None:
         self.work = work
         self.backend = backend
@@ -354,6 +355,7 @@ class IngestBench:
         self.warmup_s = warmup_s
         self.backlog_readings = backlog_readings
         self.workers = workers
+        self.direct_writers = direct_writers
 
     def _env(self, tag: str) -> dict[str, str]:
         env = {
@@ -521,9 +523,10 @@ class IngestBench:
         progress("direct write, same points, one writer / 同样数据直写（单写入进程）")
         limit = self.direct(f"{tag}d", self.backlog_readings)
         f.direct_one_writer = limit.per_s
-        if self.workers > 1:
-            progress(f"direct write, {self.workers} writers / 同样数据直写（{self.workers} 个写入进程）")
-            writers = self.direct(f"{tag}w", self.backlog_readings, self.workers)
+        if self.direct_writers > 1:
+            n = self.direct_writers
+            progress(f"direct write, {n} writers / 同样数据直写（{n} 个写入进程）")
+            writers = self.direct(f"{tag}w", self.backlog_readings, n)
             f.direct_writers = writers.per_s
             limit = max(limit, writers, key=lambda r: r.per_s)
         f.direct, f.direct_cpu_us, f.direct_server_cpu_us = limit.per_s, limit.cpu_us, limit.server_cpu_us
@@ -592,7 +595,7 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
     row("  backlog at the end / 结束时积压", lambda r: f"{r['backlog']:,.0f}")
     row("direct write, one writer / 直写（单进程）条/秒", lambda r: f"{r['direct_one_writer']:,.0f}")
     row(
-        "direct write, one writer per worker / 直写（每工作进程一个）",
+        "direct write, --direct-writers processes / 直写（多进程）",
         lambda r: f"{r['direct_writers']:,.0f}" if r["direct_writers"] else "—",
     )
     row("limit: the faster direct write / 上限：较快的直写", lambda r: f"{r['direct']:,.0f}")
@@ -676,8 +679,14 @@ def _print_steps(samples_per_message: int, as_json: bool) -> None:
     "embedded store: several seconds of work each).",
 )  # fmt: skip
 @click.option(
-    "--workers", type=click.IntRange(1, 16), default=3, show_default=True,
-    help="Ingest processes sharing the load (MQTT 5 shared subscription).",
+    "--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+    help="Ingest processes sharing the load (more than one: an MQTT 5 shared subscription). Each "
+    "keeps ingest.store_writers writes in flight (SITEWATCH_INGEST__STORE_WRITERS).",
+)  # fmt: skip
+@click.option(
+    "--direct-writers", type=click.IntRange(1, 16), default=3, show_default=True,
+    help="Writer processes of the second direct write, each with its own points; the limit is the "
+    "faster of one writer and these.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option(
@@ -693,6 +702,7 @@ def bench_ingest(
     samples_per_message: int,
     backlog: int | None,
     workers: int,
+    direct_writers: int,
     as_json: bool,
     steps: bool,
 ) -> None:
@@ -727,6 +737,7 @@ def bench_ingest(
                     Path(tmp) / backend, backend, broker, influx, publishers=publishers,
                     samples_per_message=samples_per_message, duration_s=duration, warmup_s=warmup,
                     backlog_readings=backlog or BACKLOG_READINGS[backend], workers=workers,
+                    direct_writers=direct_writers,
                 )  # fmt: skip
                 runs = []
                 for i in range(repeats):
@@ -738,7 +749,8 @@ def bench_ingest(
                 results[backend] = summarise(backend, runs)
             bar.remove_task(task)
     settings = {
-        "publishers": publishers, "workers": workers, "samples_per_message": samples_per_message,
+        "publishers": publishers, "workers": workers, "direct_writers": direct_writers,
+        "store_writers": load_settings().ingest.store_writers, "samples_per_message": samples_per_message,
         "duration_s": duration, "repeats": repeats,
         "backlog_readings": {b: backlog or BACKLOG_READINGS[b] for b in backends},
     }  # fmt: skip

@@ -1,13 +1,17 @@
 """The ingest service: MQTT (persistent session, manual acks) → decode → enrich → store → ack.
 
 Threads: paho's network thread receives and queues messages; a decoder thread decodes, enriches
-and cuts batches (by size and by time); a store thread writes each batch with retry and backoff,
-publishes its dead letters, and only then acknowledges its messages, while the decoder cuts the
-next batch. The broker should have no more than ``mqtt.max_inflight`` unacknowledged messages out
-to this client (MQTT 5 Receive Maximum), so a store outage stops reading instead of filling memory.
-Not every broker keeps to it (Mosquitto before 2.0.13 sends more once acknowledgements flow, and
-MQTT 3.1.1 has no such limit), so the queue to the decoder holds at most that many messages: when it
-is full the network thread waits, stops reading the socket, and TCP holds the broker back.
+and cuts batches (by size and by time); ``ingest.store_writers`` store threads (no more than the
+store's ``concurrent_writes``) each write a batch with retry and backoff, publish its dead letters,
+and only then acknowledge its messages, while the decoder cuts the next batch. Several writes in
+flight keep InfluxDB busy on every core, and each device's points still reach it in about the order
+they were measured, which several workers on one shared subscription do not give it.
+
+The broker should have no more than ``mqtt.max_inflight`` unacknowledged messages out to this
+client (MQTT 5 Receive Maximum), so a store outage stops reading instead of filling memory. Not
+every broker keeps to it (Mosquitto before 2.0.13 sends more once acknowledgements flow, and MQTT
+3.1.1 has no such limit), so the queue to the decoder holds at most that many messages: when it is
+full the network thread waits, stops reading the socket, and TCP holds the broker back.
 """
 
 from __future__ import annotations
@@ -91,8 +95,10 @@ class IngestService:
         self._confirmed: set[int] = set()
         self._threads: list[threading.Thread] = []
         self._host_published = 0.0
-        # batches cut and not yet stored: one being written, up to two waiting
+        self.store_writers = max(1, min(settings.ingest.store_writers, store.concurrent_writes))
+        # batches cut and not yet stored: one per store thread being written, up to two waiting
         self._batches: queue.Queue[tuple[list[Processed], Batch] | None] = queue.Queue(maxsize=2)
+        self._finish_lock = threading.Lock()  # one batch at a time dead-letters and acknowledges
         self._client = self._make_client()
 
     # --- MQTT -------------------------------------------------------------------------------
@@ -228,7 +234,7 @@ class IngestService:
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Connect (retrying until the broker answers) and start the writer thread."""
+        """Connect (retrying until the broker answers) and start the decoder and store threads."""
         m = self.settings.mqtt
         if self.mqtt5:
             props = Properties(PacketTypes.CONNECT)
@@ -242,7 +248,11 @@ class IngestService:
             threading.Thread(
                 target=self._guard, args=(self._decode_loop,), name="ingest-decoder", daemon=True
             ),
-            threading.Thread(target=self._guard, args=(self._store_loop,), name="ingest-store", daemon=True),
+        ] + [
+            threading.Thread(
+                target=self._guard, args=(self._store_loop,), name=f"ingest-store-{i}", daemon=True
+            )
+            for i in range(self.store_writers)
         ]
         for thread in self._threads:
             thread.start()
@@ -306,7 +316,7 @@ class IngestService:
         return ingest.batch_readings, max(1, self.settings.mqtt.max_inflight // 2), ingest.batch_interval_s
 
     def _decode_loop(self) -> None:
-        """Decode messages and cut batches; the store thread writes one batch while the next is cut."""
+        """Decode messages and cut batches; store threads write earlier batches while the next is cut."""
         max_readings, max_messages, interval = self._flush_limits()
         pending: list[Processed] = []
         readings = 0
@@ -340,11 +350,13 @@ class IngestService:
                 if stopping and item is None and not pending:
                     return
         finally:
-            self._batches.put(None)
+            for _ in range(self.store_writers):
+                self._batches.put(None)
 
     def _cut(self, pending: list[Processed]) -> None:
         """Track gaps, enrich, let the store check and encode the batch, and hand it to the store
-        thread (waits while two are queued): the next batch is encoded while one is being written.
+        threads (waits while two are queued and every store thread writes): the next batch is encoded
+        while others are being written.
 
         The samples come from the contract's validator: the store skips the checks it made."""
         self._track_gaps(pending)
@@ -361,7 +373,8 @@ class IngestService:
         self._batches.put((pending, batch))
 
     def _store_loop(self) -> None:
-        """Write batches in order; dead-letter and acknowledge each once it is stored."""
+        """Write the next batch cut (others may be written meanwhile by the other store threads);
+        dead-letter and acknowledge each once it is stored."""
         while True:
             item = self._batches.get()
             if item is None:
@@ -369,7 +382,8 @@ class IngestService:
             pending, batch = item
             if not self._write(batch):
                 continue  # stopping while the store is down: nothing acked, the broker redelivers later
-            self._finish(pending, batch)
+            with self._finish_lock:
+                self._finish(pending, batch)
 
     def _finish(self, pending: list[Processed], batch: Batch) -> None:
         dead_mids = self._dead_letter(pending)

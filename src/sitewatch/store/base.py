@@ -143,6 +143,9 @@ class InvalidPoint(ValueError):
 class Store(Protocol):
     """Time-series store. Writes are idempotent on (device, metric, timestamp)."""
 
+    #: writes the store serves at once from one process; a caller keeps no more in flight
+    concurrent_writes: int
+
     def write(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> None:
         """Store a batch durably; raise StoreUnavailable if it was not (nothing is then assumed stored).
 

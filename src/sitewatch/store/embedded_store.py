@@ -100,6 +100,8 @@ def _in(column: str, values: Sequence[str], params: list[Any]) -> str:
 class EmbeddedStore:
     """The Store in a single SQLite file; see the module docstring for the concurrency rules."""
 
+    concurrent_writes = 1  # SQLite has one writer at a time: a second write would only wait
+
     def __init__(self, path: Path | str, *, create: bool = True, timeout_s: float = 30.0) -> None:
         """Open (with ``create``, create) the store file.
 

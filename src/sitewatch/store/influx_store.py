@@ -112,6 +112,8 @@ class _Series:
 class InfluxStore:
     """The Store on an InfluxDB server; thread-safe (one HTTP client with a connection pool)."""
 
+    concurrent_writes = 16  # requests in flight at once: the server spreads them over its cores
+
     def __init__(
         self,
         url: str,
