@@ -2,10 +2,10 @@
 
 For each store the bench starts its own Mosquitto (and InfluxDB) in a temporary directory, then per
 repeat measures: the rate ingest drains a backlog the broker holds (its capacity); the rate it
-sustains end to end while publisher processes offer that capacity; the rate the store accepts
-the same points written directly, by one writer process and by ``direct_writers`` of them (the
-faster of the two is the limit); the publish-to-stored latency at half the sustained
-rate; and the ingest processes' peak RSS. Figures are medians over the repeats.
+sustains end to end while publisher processes offer that capacity; the rate the store accepts the
+same points written directly, by one writer process and by ``direct_writers`` of them (the faster
+of the two is the limit); the publish-to-stored latency at half the sustained rate; and the ingest
+processes' peak RSS. Figures are medians over the repeats.
 """
 
 from __future__ import annotations
