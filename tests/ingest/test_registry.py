@@ -11,6 +11,7 @@ import httpx
 import pytest
 import uvicorn
 
+from peertools import cyclic_garbage
 from sitewatch.assets.api.app import create_app
 from sitewatch.assets.db import create_engine_for, transaction, upgrade
 from sitewatch.assets.importer import import_ledger
@@ -143,4 +144,23 @@ def test_cached_lookups_follow_registry_changes(registry: tuple[str, str, list[o
         assert client.lookup([device])[device] == record
     finally:
         api.close()
+        client.close()
+
+
+def test_lookups_leave_no_garbage_for_the_cyclic_collector(
+    registry: tuple[str, str, list[object], str],
+) -> None:
+    # ingest runs the cyclic collector rarely, and checks the registry's revision every 5 s whatever
+    # its load: a reference cycle per request would hold each request until a full collection
+    url, token, sites, _ = registry
+    devices = [d.device for d in sites[0].devices][:50]  # type: ignore[attr-defined]
+    client = RegistryClient(url, token, ttl_s=0.0, unknown_ttl_s=0.0, revision_check_s=0.0)
+    try:
+        assert client.lookup(devices[:1])  # the connection is open
+        with cyclic_garbage() as left:
+            for _ in range(5):
+                assert all(client.lookup(devices).values())  # fetched again: nothing stays cached
+        assert client.requests == 6
+        assert not [name for name in left if name.startswith(("httpx", "httpcore"))], left[:10]
+    finally:
         client.close()

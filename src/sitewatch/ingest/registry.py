@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from ..http_client import release
+
 log = logging.getLogger(__name__)
 
 LOOKUP_PATH = "/api/v1/lookup/devices"
@@ -108,7 +110,7 @@ class RegistryClient:
             return
         self._next_revision_check = now + self.revision_check_s
         try:
-            response = self._http.get(REVISION_PATH)
+            response = release(self._http.get(REVISION_PATH))
             revision = int(response.json()["revision"]) if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             revision = None  # an older registry without the counter: entries expire by time only
@@ -129,7 +131,7 @@ class RegistryClient:
             chunk = devices[start : start + LOOKUP_CHUNK]
             self.requests += 1
             try:
-                response = self._http.post(LOOKUP_PATH, json={"device_ids": chunk})
+                response = release(self._http.post(LOOKUP_PATH, json={"device_ids": chunk}))
             except httpx.HTTPError as exc:
                 raise RegistryUnavailable(f"registry lookup failed: {exc}") from exc
             if response.status_code != 200:

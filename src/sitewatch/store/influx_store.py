@@ -26,6 +26,7 @@ import httpx
 import orjson
 
 from ..contract import DeviceKind, Event
+from ..http_client import release
 from ..settings import StoreSettings
 from .base import (
     Aggregation,
@@ -196,15 +197,11 @@ class InfluxStore:
                 time.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
             try:
-                response = self._client.request(method, path, **kwargs)
+                response = release(self._client.request(method, path, **kwargs))  # no cycle left
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 log.warning("InfluxDB %s at %s failed (attempt %s): %s", what, self.url, attempt + 1, last)
                 continue
-            # httpx leaves a read response and its stream referring to each other, and the cycle
-            # holds the request with its body (up to a megabyte of line protocol) until the cyclic
-            # collector runs, which ingest does rarely (ingest.cli.GC_THRESHOLDS): break it now
-            response.stream = httpx.ByteStream(b"")
             if response.status_code not in _RETRY_STATUS:
                 return response
             last = f"HTTP {response.status_code}: {response.text[:300]}"
