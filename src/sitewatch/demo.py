@@ -4,11 +4,10 @@ Starts a broker (Mosquitto when installed, otherwise the embedded amqtt broker),
 compounds with all five device kinds, and ingest into the embedded store under ``settings.data_dir``;
 shows a live view until the duration ends or Ctrl-C. The data stays in the store for ``sitewatch query``.
 
-On Mosquitto each compound runs through a real site gateway (:class:`sitewatch.gateway.runtime.Gateway`
-with the ``simulated`` connector): its readings pass the gateway's contract checks, its durable queue
-under ``<data_dir>/gateways/`` and its publisher (birth, bdseq/seq, deletion on PUBACK). The gateway
-speaks MQTT 5, which amqtt (MQTT 3.1.1) does not: there the simulators' publisher sends each compound
-as its gateway would, and the demo says so.
+Each compound runs through a real site gateway (:class:`sitewatch.gateway.runtime.Gateway` with
+the ``simulated`` connector): its readings pass the gateway's contract checks, its durable queue
+under ``<data_dir>/gateways/`` and its publisher (birth, bdseq/seq, deletion on PUBACK). On amqtt,
+which speaks only MQTT 3.1.1, the gateways and ingest speak it too (``mqtt.protocol``).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .contract import now_ms
-from .settings import Settings, StoreBackend, load_settings
+from .settings import MqttProtocol, MqttSettings, Settings, StoreBackend, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +62,6 @@ TEXT: dict[str, dict[str, str]] = {
     "no_mosquitto": {
         "en": "Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1)",
         "zh-CN": "未找到 Mosquitto：使用内置 amqtt 代理（MQTT 3.1.1）",
-    },
-    "direct": {
-        "en": "The site gateway speaks MQTT 5 and amqtt only 3.1.1: compounds publish directly (simulators' publisher)",
-        "zh-CN": "站点网关使用 MQTT 5，amqtt 仅支持 3.1.1：各小区由仿真发布器直接发布",
     },
     "gateways": {
         "en": "Gateways: {sent:,} readings published, {acknowledged:,} acknowledged (PUBACK), {dropped:,} dropped, "
@@ -130,7 +125,7 @@ class _View:
     faults: int = 0
     dead: int = 0
     sim_ms: int = 0
-    gateways: dict[str, int] | None = None  # summed gateway counters (None: no gateway in the path)
+    gateways: dict[str, int] | None = None  # summed gateway counters (None until the first tick)
 
     def table(self, lang: str) -> Table:
         table = Table(title=say("title", lang), caption=say("stop_hint", lang), show_header=False)
@@ -224,7 +219,9 @@ GATEWAY_COUNTERS = (
 class _GatewayFeed:
     """One real site gateway per compound (``simulated`` connector on a shared clock), each in a thread."""
 
-    def __init__(self, lives: list[Any], url: str, queue_dir: Path, speed: float, start_ms: int) -> None:
+    def __init__(
+        self, lives: list[Any], mqtt: MqttSettings, queue_dir: Path, speed: float, start_ms: int
+    ) -> None:
         from .gateway.config import parse_config
         from .gateway.connectors.simulated import SimClock, SimulatedConnector
         from .gateway.runtime import Gateway
@@ -238,7 +235,8 @@ class _GatewayFeed:
                 {
                     "compound": live.compound,
                     "gateway": live.gateway,
-                    "mqtt": {"url": url},  # no client_id: each gateway connects under its own id
+                    # no client_id: each gateway connects under its own id
+                    "mqtt": {"url": mqtt.url, "protocol": mqtt.protocol.value},
                     "queue": {"path": str(queue_dir / f"{live.gateway}.db"), "budget_bytes": "256 MiB"},
                     "counters_interval_s": 10,
                 },
@@ -385,35 +383,6 @@ class _ProtocolFeed(_GatewayFeed):
             self._site_thread.join(30)
 
 
-class _DirectFeed:
-    """The simulators' publisher: every compound publishes as its gateway would (MQTT 3.1.1 brokers)."""
-
-    def __init__(self, lives: list[Any], mqtt: Any, speed: float, start_ms: int) -> None:
-        from .simulators.publisher import CityRunner
-
-        self.runner = CityRunner(lives, mqtt, speed=speed, sim_start_ms=start_ms)
-
-    def start(self) -> None:
-        """Connect every compound."""
-        self.runner.connect()
-
-    def wait(self, seconds: float) -> None:
-        """Publish for ``seconds``."""
-        self.runner.run(seconds)
-
-    def sim_now(self) -> int:
-        """Simulated time."""
-        return self.runner.sim_now()
-
-    def counters(self) -> dict[str, int] | None:
-        """No gateway in the path."""
-        return None
-
-    def close(self) -> None:
-        """Publish the deaths, wait for acknowledgements, disconnect."""
-        self.runner.close()
-
-
 def run_demo(
     settings: Settings, *, compounds: int, speed: float, duration: float | None, lang: str, seed: int,
     broker: str, fault_rate: float, console: Console, protocols: bool = False,
@@ -457,22 +426,20 @@ def run_demo(
                 store=settings.store_path,
             )
         )
-        mqtt = settings.mqtt.model_copy(update={"url": service.url})
+        protocol = MqttProtocol.V5 if label == "Mosquitto" else MqttProtocol.V311
+        mqtt = settings.mqtt.model_copy(update={"url": service.url, "protocol": protocol})
         settings = settings.model_copy(update={"mqtt": mqtt})
         store = open_store(settings)
         reader = open_store(settings)
-        ingest = IngestService(settings, store, client_id="sitewatch-demo-ingest", mqtt5=label == "Mosquitto")
+        ingest = IngestService(settings, store, client_id="sitewatch-demo-ingest")
         ingest.start()
         ingest.wait_connected(10)
-        feed: _GatewayFeed | _DirectFeed
+        feed: _GatewayFeed
         if protocols:
             console.print(say("protocols", lang))
             feed = _ProtocolFeed(lives[0], service.url, settings.data_dir / "gateways")
-        elif label == "Mosquitto":
-            feed = _GatewayFeed(lives, service.url, settings.data_dir / "gateways", speed, start)
         else:
-            console.print(f"[yellow]{say('direct', lang)}[/]")
-            feed = _DirectFeed(lives, mqtt, speed, start)
+            feed = _GatewayFeed(lives, mqtt, settings.data_dir / "gateways", speed, start)
         view = _View(f"{label} {service.url}", len(sites), devices, speed, settings.store_path)
         began = time.monotonic()
         last = (began, 0)
@@ -571,8 +538,8 @@ def run_demo(
 )
 @click.option(
     "--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto", show_default=True,
-    help="MQTT broker: Mosquitto if installed (auto; each compound through a real site gateway), or the "
-    "embedded amqtt broker (MQTT 3.1.1: compounds publish directly, without the gateway).",
+    help="MQTT broker: Mosquitto if installed (auto), or the embedded amqtt broker (MQTT 3.1.1, which the "
+    "gateways and ingest then speak). Each compound runs through a real site gateway either way.",
 )  # fmt: skip
 @click.option(
     "--fault-rate", type=click.FloatRange(0, 1e6), default=50.0, show_default=True,

@@ -37,6 +37,14 @@ class UnknownDevicePolicy(StrEnum):
     FLAG = "flag"
 
 
+class MqttProtocol(StrEnum):
+    """MQTT version spoken to the broker."""
+
+    V5 = "5"
+    V311 = "3.1.1"  # brokers without MQTT 5 (the demo's embedded amqtt): no Receive Maximum, no
+    # shared subscriptions, no reason codes (a publish the broker refuses is not reported)
+
+
 class MqttSettings(BaseModel):
     """Broker connection."""
 
@@ -49,6 +57,7 @@ class MqttSettings(BaseModel):
     client_id: str = "sitewatch"
     keepalive_s: int = Field(30, ge=5, le=3600)
     max_inflight: int = Field(200, ge=1, le=65535)
+    protocol: MqttProtocol = MqttProtocol.V5
 
     @field_validator("url")
     @classmethod

@@ -41,12 +41,20 @@ class Reading:
 class Recorder:
     """A subscriber with a persistent session that records every message under a topic filter."""
 
-    def __init__(self, url_port: int, topic_filter: str, client_id: str, **auth: str) -> None:
+    def __init__(
+        self, url_port: int, topic_filter: str, client_id: str, *, mqtt5: bool = True, **auth: str
+    ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.arrived_ms: list[int] = []  # wall-clock arrival of each message, same order
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.mqtt5 = mqtt5
+        if mqtt5:
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        else:  # brokers without MQTT 5 (amqtt)
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=False
+            )
         if auth:
             self.client.username_pw_set(auth["username"], auth["password"])
         self.client.reconnect_delay_set(1, 2)
@@ -67,17 +75,23 @@ class Recorder:
         self.client.on_connect = on_connect
         self.client.on_subscribe = on_subscribe
         self.client.on_message = on_message
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        self.client.connect("127.0.0.1", url_port, 10, clean_start=False, properties=props)
+        if mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+            self.client.connect("127.0.0.1", url_port, 10, clean_start=False, properties=props)
+        else:
+            self.client.connect("127.0.0.1", url_port, 10)
         self.client.loop_start()
         assert self.subscribed.wait(10), "recorder could not subscribe"
 
     def close(self) -> None:
-        """Disconnect and end the persistent session, so the broker stops queueing for it."""
-        props = Properties(PacketTypes.DISCONNECT)
-        props.SessionExpiryInterval = 0
-        self.client.disconnect(properties=props)
+        """Disconnect and end the persistent session (MQTT 5), so the broker stops queueing for it."""
+        if self.mqtt5:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+            self.client.disconnect(properties=props)
+        else:
+            self.client.disconnect()
         self.client.loop_stop()
 
     def snapshot(self) -> list[tuple[str, bytes, bool]]:

@@ -331,3 +331,37 @@ def test_a_changed_device_list_is_announced_with_a_new_birth(
     first, second = recorder.states()[:2]
     assert second.bdseq == first.bdseq
     assert {d.device for d in second.devices} - {d.device for d in first.devices} == {f"{COMPOUND}-SL0002"}
+
+
+def test_the_gateway_speaks_mqtt_311_where_the_broker_has_no_mqtt_5(tmp_path: Path) -> None:
+    # the demo's embedded amqtt broker speaks MQTT 3.1.1 only: mqtt.protocol "3.1.1" keeps the whole
+    # path (disk queue, birth, deletion on PUBACK) working there
+    from sitewatch.ingest.amqtt_broker import EmbeddedBroker
+
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        gw5 = Gateway(config(tmp_path / "v5", broker.port))
+        runner5 = GatewayThread(gw5)
+        try:  # MQTT 5, the default, is refused by this broker: nothing leaves the queue
+            wait_for(lambda: gw5.counters.get("connect_failures") > 0, 20, "a refused MQTT 5 connection")
+            assert not gw5.publisher.connected and gw5.counters.get("acknowledged") == 0
+        finally:
+            runner5.stop()
+        recorder = Recorder(broker.port, f"sitewatch/v1/{COMPOUND}/#", f"rec-311-{os.getpid()}", mqtt5=False)
+        gw = Gateway(config(tmp_path, broker.port, mqtt={"protocol": "3.1.1"}))
+        runner = GatewayThread(gw)
+        try:
+            wait_for(lambda: len(read_journal(tmp_path / "journal.tsv")) == 800, 30, "all samples produced")
+            wait_for(lambda: gw.queue.rows == 0, 30, "queue drained")
+            snap = gw.snapshot()
+            assert snap["read"] == snap["acknowledged"] == 800 * 6 and snap["dropped"] == 0
+        finally:
+            runner.stop()
+        produced = {(d, ts) for d, _, ts in read_journal(tmp_path / "journal.tsv")}
+        wait_for(lambda: len(first_arrivals(device_readings(recorder.readings()))) == 800 * 6, 10, "arrivals")
+        assert {(r.device, r.ts) for r in device_readings(recorder.readings())} == produced
+        assert any(s.online for s in recorder.states())  # the birth came too
+        recorder.close()
+    finally:
+        broker.stop()

@@ -187,6 +187,7 @@ mqtt:
   # cert_file: /etc/sitewatch/gw.crt
   # key_file: /etc/sitewatch/gw.key
   max_inflight: 200                # QoS 1 messages awaiting PUBACK at once
+  # protocol: "3.1.1"              # only for a broker without MQTT 5 (default "5")
 queue:
   path: gateway-queue.db           # SQLite (WAL) file, relative to this file
   budget_bytes: 1 GiB              # oldest readings are dropped beyond this

@@ -37,6 +37,7 @@ from ..contract import (
     topic,
 )
 from ..mqtt_client import Client, apply_credentials
+from ..settings import MqttProtocol
 from .config import GatewayConfig
 from .counters import Counters
 from .queue import DiskQueue, Kind, Row
@@ -175,12 +176,21 @@ class Publisher:
 
     def _new_client(self, bdseq: int) -> _Session:
         cfg = self.config.mqtt
-        client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.config.client_id,
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=False,
-        )
+        if cfg.protocol is MqttProtocol.V5:
+            client = Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.config.client_id,
+                protocol=mqtt.MQTTv5,
+                reconnect_on_failure=False,
+            )
+        else:  # the disk queue is the gateway's memory: a clean session, as with MQTT 5's clean start
+            client = Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.config.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=True,
+                reconnect_on_failure=False,
+            )
         self._session_id += 1
         sid = self._session_id
         session = _Session(client, bdseq, sid)
@@ -227,7 +237,10 @@ class Publisher:
         session = self._new_client(bdseq)
         cfg = self.config.mqtt
         try:
-            session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=True)
+            if cfg.protocol is MqttProtocol.V5:
+                session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=True)
+            else:
+                session.client.connect(cfg.host, cfg.port, cfg.keepalive_s)
         except (OSError, ValueError) as exc:
             self.counters.add("connect_failures")
             log.warning("broker %s:%s unreachable: %s / 无法连接消息服务器", cfg.host, cfg.port, exc)

@@ -33,7 +33,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..contract import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, HostState, now_ms, shared, subscription
 from ..mqtt_client import Client, apply_credentials
-from ..settings import Settings
+from ..settings import MqttProtocol, Settings
 from ..store.base import Store
 from ..store.checks import InvalidPoint
 from .deadletter import dead_letter_payload
@@ -64,7 +64,7 @@ class IngestService:
         retry_max_s: float = 5.0,
         log_interval_s: float = 10.0,
         on_batch: Callable[[StatsSnapshot], None] | None = None,
-        mqtt5: bool = True,
+        mqtt5: bool | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -73,8 +73,9 @@ class IngestService:
         self.retry_max_s = retry_max_s
         self.log_interval_s = log_interval_s
         self.on_batch = on_batch
-        self.mqtt5 = mqtt5
-        if not mqtt5 and settings.ingest.shared_group:
+        # MQTT 5 unless told otherwise, here or by mqtt.protocol
+        self.mqtt5 = settings.mqtt.protocol is MqttProtocol.V5 if mqtt5 is None else mqtt5
+        if not self.mqtt5 and settings.ingest.shared_group:
             raise ValueError(
                 "shared subscriptions need MQTT 5; ingest.shared_group cannot be used with MQTT 3.1.1"
             )
