@@ -6,6 +6,9 @@ certificate), so a client retrying against a misconfigured broker leaks one sock
 with a closure that refers to itself: a reference cycle per message, freed only by the cyclic
 collector, which ingest runs rarely (``ingest.cli.GC_THRESHOLDS``). ``Client`` skips the match when
 there are no per-topic callbacks. Both override private paho parts, which is why paho-mqtt is pinned.
+
+``client_for`` and ``connect_options`` build and connect a client for ``mqtt.protocol`` (MQTT 5, or
+3.1.1 for brokers without it), keeping the broker session or not, for the gateway and ingest alike.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.matcher import MQTTMatcher
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from .settings import MqttSettings
+from .settings import MqttProtocol, MqttSettings
 
 
 class _Matcher(MQTTMatcher):
@@ -64,3 +70,48 @@ def apply_credentials(client: mqtt.Client, settings: MqttSettings) -> None:
             keyfile=str(settings.key_file) if settings.key_file else None,
             cert_reqs=ssl.CERT_REQUIRED,
         )
+
+
+def client_for(settings: MqttSettings, client_id: str, *, keep_session: bool, **kwargs: Any) -> Client:
+    """A ``Client`` speaking ``settings.protocol``, with the credentials and TLS of ``settings``.
+
+    ``keep_session``: the broker keeps the session (subscriptions, queued messages) between
+    connections; otherwise each connection starts clean. MQTT 3.1.1 says it here (clean_session),
+    MQTT 5 at each connection: pass ``connect_options`` to ``connect``/``connect_async``.
+    ``kwargs`` go to paho's client (``manual_ack``, ``reconnect_on_failure``).
+    """
+    if settings.protocol is MqttProtocol.V5:
+        client = Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, **kwargs)
+    else:
+        client = Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=not keep_session,
+            **kwargs,
+        )
+    apply_credentials(client, settings)
+    return client
+
+
+def connect_options(
+    settings: MqttSettings,
+    *,
+    keep_session: bool,
+    session_expiry_s: int = 0,
+    receive_maximum: int | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``connect``/``connect_async`` of a ``client_for`` client: MQTT 5's clean
+    start and CONNECT properties (session expiry when the session is kept, Receive Maximum); none
+    for MQTT 3.1.1, which has neither."""
+    if settings.protocol is not MqttProtocol.V5:
+        return {}
+    options: dict[str, Any] = {"clean_start": not keep_session}
+    if keep_session or receive_maximum is not None:
+        props = Properties(PacketTypes.CONNECT)
+        if keep_session:
+            props.SessionExpiryInterval = session_expiry_s
+        if receive_maximum is not None:
+            props.ReceiveMaximum = receive_maximum
+        options["properties"] = props
+    return options

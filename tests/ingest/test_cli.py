@@ -37,6 +37,20 @@ def test_invalid_shared_group_is_refused_with_a_reason(tmp_path: Path) -> None:
     assert "cannot start ingest / 无法启动摄取服务" in err and "bad/group" in err
 
 
+def test_a_shared_group_over_mqtt_311_is_refused_with_a_reason(tmp_path: Path) -> None:
+    env = {"SITEWATCH_DATA_DIR": str(tmp_path), "SITEWATCH_MQTT__PROTOCOL": "3.1.1"}
+    proc = sitewatch("ingest", "run", "--shared-group", "ingest", env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "shared subscriptions need MQTT 5" in err, err
+
+
+def test_an_unknown_mqtt_protocol_is_refused_with_a_reason(tmp_path: Path) -> None:
+    env = {"SITEWATCH_DATA_DIR": str(tmp_path), "SITEWATCH_MQTT__PROTOCOL": "4"}
+    proc = sitewatch("ingest", "run", env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "mqtt.protocol" in err and "配置无效" in err, err
+
+
 def test_invalid_setting_is_refused_with_a_reason(tmp_path: Path) -> None:
     env = {"SITEWATCH_DATA_DIR": str(tmp_path), "SITEWATCH_INGEST__BATCH_READINGS": "0"}
     proc = sitewatch("ingest", "run", env=env)

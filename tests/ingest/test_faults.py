@@ -258,7 +258,7 @@ def test_memory_stays_bounded_when_the_broker_overruns_the_window(
     window = 4
     settings = load_settings(
         data_dir=tmp_path,
-        mqtt={"url": mosquitto.url, "max_inflight": window},
+        mqtt={"url": mosquitto.url, "max_inflight": window, "protocol": "5" if mqtt5 else "3.1.1"},
         store={"backend": "embedded"},
         ingest={"batch_interval_s": 0.2},
     )
@@ -269,8 +269,8 @@ def test_memory_stays_bounded_when_the_broker_overruns_the_window(
         settings,
         SlowStore(store, 0.05, concurrent_writes=3),  # type: ignore[arg-type]
         client_id=unique("ingest-window"),
-        mqtt5=mqtt5,
     )
+    assert service.mqtt5 is mqtt5  # from mqtt.protocol
     service.start()
     assert service.wait_connected(10)
     held: list[int] = []

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ..contract import (
     HOST_STATE_TOPIC,
@@ -36,8 +35,7 @@ from ..contract import (
     now_ms,
     topic,
 )
-from ..mqtt_client import Client, apply_credentials
-from ..settings import MqttProtocol
+from ..mqtt_client import client_for, connect_options
 from .config import GatewayConfig
 from .counters import Counters
 from .queue import DiskQueue, Kind, Row
@@ -176,25 +174,11 @@ class Publisher:
 
     def _new_client(self, bdseq: int) -> _Session:
         cfg = self.config.mqtt
-        if cfg.protocol is MqttProtocol.V5:
-            client = Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=self.config.client_id,
-                protocol=mqtt.MQTTv5,
-                reconnect_on_failure=False,
-            )
-        else:  # the disk queue is the gateway's memory: a clean session, as with MQTT 5's clean start
-            client = Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=self.config.client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=True,
-                reconnect_on_failure=False,
-            )
+        # the disk queue is the gateway's memory: every connection starts without a broker session
+        client = client_for(cfg, self.config.client_id, keep_session=False, reconnect_on_failure=False)
         self._session_id += 1
         sid = self._session_id
         session = _Session(client, bdseq, sid)
-        apply_credentials(client, cfg)
         client.max_inflight_messages_set(cfg.max_inflight)
         client.connect_timeout = self.config.connect_timeout_s
         death = StateMessage(self.config.compound, self.config.gateway, bdseq, False, now_ms())
@@ -237,10 +221,8 @@ class Publisher:
         session = self._new_client(bdseq)
         cfg = self.config.mqtt
         try:
-            if cfg.protocol is MqttProtocol.V5:
-                session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=True)
-            else:
-                session.client.connect(cfg.host, cfg.port, cfg.keepalive_s)
+            options = connect_options(cfg, keep_session=False)
+            session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, **options)
         except (OSError, ValueError) as exc:
             self.counters.add("connect_failures")
             log.warning("broker %s:%s unreachable: %s / 无法连接消息服务器", cfg.host, cfg.port, exc)

@@ -25,14 +25,12 @@ from collections import deque
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..contract import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, HostState, now_ms, shared, subscription
-from ..mqtt_client import Client, apply_credentials
+from ..mqtt_client import client_for, connect_options
 from ..settings import MqttProtocol, Settings
 from ..store.base import Store
 from ..store.checks import InvalidPoint
@@ -64,7 +62,6 @@ class IngestService:
         retry_max_s: float = 5.0,
         log_interval_s: float = 10.0,
         on_batch: Callable[[StatsSnapshot], None] | None = None,
-        mqtt5: bool | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -73,8 +70,7 @@ class IngestService:
         self.retry_max_s = retry_max_s
         self.log_interval_s = log_interval_s
         self.on_batch = on_batch
-        # MQTT 5 unless told otherwise, here or by mqtt.protocol
-        self.mqtt5 = settings.mqtt.protocol is MqttProtocol.V5 if mqtt5 is None else mqtt5
+        self.mqtt5 = settings.mqtt.protocol is MqttProtocol.V5  # 3.1.1: no Receive Maximum, no $share
         if not self.mqtt5 and settings.ingest.shared_group:
             raise ValueError(
                 "shared subscriptions need MQTT 5; ingest.shared_group cannot be used with MQTT 3.1.1"
@@ -96,7 +92,7 @@ class IngestService:
         self._confirmed: set[int] = set()
         self._threads: list[threading.Thread] = []
         self._host_published = 0.0
-        self.store_writers = max(1, min(settings.ingest.store_writers, store.concurrent_writes))
+        self.store_writers = min(settings.ingest.store_writers, store.concurrent_writes)
         # batches cut and not yet stored: one per store thread being written, up to two waiting
         self._batches: queue.Queue[tuple[list[Processed], Batch] | None] = queue.Queue(maxsize=2)
         self._finish_lock = threading.Lock()  # one batch at a time dead-letters and acknowledges
@@ -105,20 +101,7 @@ class IngestService:
     # --- MQTT -------------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        m = self.settings.mqtt
-        if self.mqtt5:
-            client = Client(
-                CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
-            )
-        else:  # MQTT 3.1.1 brokers (the demo's embedded one): a persistent session, no Receive Maximum
-            client = Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=self.client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=False,
-                manual_ack=True,
-            )
-        apply_credentials(client, m)
+        client = client_for(self.settings.mqtt, self.client_id, keep_session=True, manual_ack=True)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.max_queued_messages_set(0)
         # Sparkplug primary host: gateways that wait for the host hold readings while it is offline
@@ -237,13 +220,10 @@ class IngestService:
     def start(self) -> None:
         """Connect (retrying until the broker answers) and start the decoder and store threads."""
         m = self.settings.mqtt
-        if self.mqtt5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = m.max_inflight
-            self._client.connect_async(m.host, m.port, m.keepalive_s, clean_start=False, properties=props)
-        else:
-            self._client.connect_async(m.host, m.port, m.keepalive_s)
+        options = connect_options(
+            m, keep_session=True, session_expiry_s=SESSION_EXPIRY_S, receive_maximum=m.max_inflight
+        )
+        self._client.connect_async(m.host, m.port, m.keepalive_s, **options)
         self._client.loop_start()
         self._threads = [
             threading.Thread(
