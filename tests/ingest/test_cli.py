@@ -9,11 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+import paho.mqtt.publish as publish
 import pytest
 
 from sitewatch.contract import Channel, topic
 from sitewatch.ingest import IngestService
 from sitewatch.services import MosquittoService
+from sitewatch.settings import MqttProtocol
 
 from .conftest import make_settings
 from .traffic import Publisher
@@ -80,3 +83,34 @@ def test_deadletters_command_shows_refused_input(
         out.startswith("bad_json") and compound in out and "(1 rejection(s), 11 bytes): not valid JSON" in out
     )
     publisher.close()
+
+
+def test_deadletters_command_over_mqtt_311(
+    tmp_path: Path, unique: Callable[[str], str], run_ingest: Callable[..., IngestService]
+) -> None:
+    # the demo's embedded amqtt broker speaks only MQTT 3.1.1: the watcher follows mqtt.protocol
+    from sitewatch.ingest.amqtt_broker import EmbeddedBroker
+
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        settings = make_settings(broker.url, tmp_path)
+        settings = settings.model_copy(
+            update={"mqtt": settings.mqtt.model_copy(update={"protocol": MqttProtocol.V311})}
+        )
+        run_ingest(settings, unique("ingest-311"))
+        watcher = sitewatch(
+            "ingest", "deadletters", "--count", "1", "--timeout", "30", "--lang", "en",
+            env={"SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_MQTT__PROTOCOL": "3.1.1"},
+        )  # fmt: skip
+        time.sleep(1.5)  # the watcher subscribes before the bad message goes out
+        compound = unique("D")
+        publish.single(
+            topic(compound, f"{compound}-GW01", Channel.DATA), b"\x00\x01 not json", qos=1,
+            hostname="127.0.0.1", port=broker.port, protocol=mqtt.MQTTv311,
+        )  # fmt: skip
+        out, err = watcher.communicate(timeout=60)
+        assert watcher.returncode == 0, err
+        assert out.startswith("bad_json") and compound in out, out
+    finally:
+        broker.stop()

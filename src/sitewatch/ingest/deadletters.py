@@ -7,11 +7,9 @@ import queue
 import time
 
 import click
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ..contract import DEADLETTER_TOPIC
-from ..mqtt_client import Client, apply_credentials
+from ..mqtt_client import client_for, connect_options
 from ..settings import MqttSettings
 
 _LINE = {
@@ -41,11 +39,12 @@ def watch(
 ) -> int:
     """Print dead letters until ``count`` were shown, ``timeout_s`` passed or Ctrl-C; how many were shown."""
     received: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    client = Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    apply_credentials(client, settings)
+    client = client_for(settings, "", keep_session=False)  # the broker names it
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(DEADLETTER_TOPIC, qos=1)
     client.on_message = lambda c, u, m: received.put(bytes(m.payload))
-    client.connect(settings.host, settings.port, settings.keepalive_s)
+    client.connect(
+        settings.host, settings.port, settings.keepalive_s, **connect_options(settings, keep_session=False)
+    )
     client.loop_start()
     key = "zh-CN" if lang.startswith("zh") else "en"
     click.echo(_CONNECTING[key].format(topic=DEADLETTER_TOPIC, url=settings.url), err=True)
