@@ -19,6 +19,7 @@ from sitewatch.ingest import IngestService
 from sitewatch.services import InfluxDBService, LocalService, MosquittoService, wait_until
 from sitewatch.settings import load_settings
 from sitewatch.store import Store, open_store
+from sitewatch.store.influx_store import InfluxStore
 
 from .traffic import IngestProcess, Publisher, Traffic, checksum, make_traffic, retained, stored_readings
 
@@ -320,6 +321,9 @@ def test_concurrent_store_writes_lose_and_double_nothing(
     traffic = make_traffic(compound, f"{compound}-GW01", messages=200, samples_per_message=10, devices=10)
     store = open_store(settings)
     assert IngestService(settings, store).store_writers == 1  # SQLite: one writer at a time
+    influx = InfluxStore("http://127.0.0.1:9", "never-contacted")
+    assert IngestService(settings, influx).store_writers == 3  # InfluxDB: the setting
+    influx.close()
     slow = SlowStore(store, 0.1, concurrent_writes=8)
     service = IngestService(settings, slow, client_id=unique("ingest-writers"))  # type: ignore[arg-type]
     assert service.store_writers == 3  # the setting, under what the store allows
