@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sitewatch import i18n
 from sitewatch.services import InfluxDBService, LocalService, MosquittoService, PostgresService
 
 
@@ -18,6 +19,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SITEWATCH_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Every test starts in the default language, whatever ``sitewatch --lang`` an earlier one ran."""
+    with i18n.using(i18n.DEFAULT_LANGUAGE):
+        yield
 
 
 def _serve(service: LocalService) -> Iterator[LocalService]:

@@ -6,6 +6,7 @@ import click
 
 from . import __version__
 from .cli_support import LazyGroup, setup_logging
+from .i18n import UnknownLanguage, set_language
 
 COMMANDS = {
     "demo": "sitewatch.demo:demo",
@@ -35,10 +36,21 @@ COMMANDS = {
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="How much to log (to stderr).",
 )
-def main(log_level: str) -> None:
+@click.option(
+    "--lang",
+    envvar="SITEWATCH_LANGUAGE",
+    metavar="zh_CN|en",
+    help="Language of what people read: tables, messages, reports (default: zh_CN; also SITEWATCH_LANGUAGE).",
+)
+def main(log_level: str, lang: str | None) -> None:
     """sitewatch: monitor the equipment of renovated residential compounds and drive its maintenance.
 
     Settings come from SITEWATCH_* environment variables (see docs/configuration.md);
     each subcommand's --help explains its own options.
     """
     setup_logging(log_level)
+    if lang:
+        try:
+            set_language(lang)
+        except UnknownLanguage as exc:
+            raise click.BadParameter(str(exc), param_hint="--lang") from None

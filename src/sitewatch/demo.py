@@ -29,6 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .contract import now_ms
+from .i18n import current_language
 from .settings import MqttProtocol, MqttSettings, Settings, StoreBackend, load_settings
 
 log = logging.getLogger(__name__)
@@ -534,7 +535,7 @@ def run_demo(
     help="Stop after this many seconds (default: when simulated time reaches the present, or Ctrl-C).",
 )  # fmt: skip
 @click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_WEB__LANGUAGE)."
+    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
 )
 @click.option(
     "--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto", show_default=True,
@@ -570,7 +571,7 @@ def demo(
     settings = settings.model_copy(
         update={"store": settings.store.model_copy(update={"backend": StoreBackend.EMBEDDED})}
     )
-    language = lang or settings.web.language
+    language = lang or current_language()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise _Stop()

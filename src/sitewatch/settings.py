@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .i18n import DEFAULT_LANGUAGE
+from .i18n import normalize as normalize_language
+
 
 class Environment(StrEnum):
     """Where the process runs; production refuses insecure defaults."""
@@ -114,7 +117,6 @@ class WebSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    language: str = "zh-CN"
 
 
 class ContractSettings(BaseModel):
@@ -151,12 +153,19 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     data_dir: Path = Path(".sitewatch")
     log_level: str = "INFO"
+    # what people read (screens, reports, alerts): zh_CN or en; logs stay in English
+    language: str = DEFAULT_LANGUAGE
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     database: DatabaseSettings = DatabaseSettings()
     web: WebSettings = WebSettings()
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
+
+    @field_validator("language")
+    @classmethod
+    def _check_language(cls, value: str) -> str:
+        return normalize_language(value)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

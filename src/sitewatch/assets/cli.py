@@ -12,13 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..i18n import current_language
 from ..settings import load_settings
 
 LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
 
 
 def _lang(lang: str | None) -> str:
-    return lang or load_settings().web.language
+    return lang or current_language()
 
 
 @click.group()
@@ -46,7 +47,7 @@ def migrate(action: str, revision: str | None) -> None:
 @assets.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
-@click.option("--lang", type=LANGS, help="Language of the report (default: SITEWATCH_WEB__LANGUAGE).")
+@click.option("--lang", type=LANGS, help="Language of the report (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--max-rows", type=int, default=500_000, show_default=True, help="Rows allowed per sheet.")
 @click.option("--max-mb", type=int, default=200, show_default=True, help="Largest file accepted (MB).")

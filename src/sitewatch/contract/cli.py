@@ -6,6 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..i18n import N_, _, current_language
 from .kinds import KINDS, DeviceKind
 from .messages import SCHEMA_VERSION
 from .topics import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, subscription
@@ -21,20 +22,26 @@ def contract() -> None:
 def kinds(kind: str | None) -> None:
     """List device kinds with their metrics (unit, type, valid range) and events."""
     console = Console()
+    zh = current_language() == "zh_CN"
     for spec in KINDS.values():
         if kind and spec.kind != kind:
             continue
-        table = Table(title=f"{spec.kind} ({spec.label_zh}), id code {spec.code}")
-        table.add_column("metric", no_wrap=True)
-        for column in ("unit", "type", "range", "description", "说明"):
+        name = f"{spec.kind}（{spec.label_zh}）" if zh else spec.kind
+        table = Table(title=_("{kind}, id code {code}", kind=name, code=spec.code))
+        table.add_column(_("metric"), no_wrap=True)
+        for column in (_("unit"), _("type"), _("valid range"), _("meaning")):
             table.add_column(column)
         for m in spec.metrics.values():
             table.add_row(
-                m.name, m.unit, m.type, f"{m.minimum:g} … {m.maximum:g}", m.description, m.description_zh
+                m.name, m.unit, _(m.type), f"{m.minimum:g} … {m.maximum:g}", m.description_zh if zh else m.description
             )
         console.print(table)
-        events = ", ".join(f"{e.name} ({e.severity})" for e in spec.events.values())
-        console.print(f"events: {events}\n")
+        events = ", ".join(f"{e.name} ({_(e.severity)})" for e in spec.events.values())
+        console.print(_("events: {events}", events=events) + "\n")
+
+
+# metric types and event severities, as shown by `contract kinds`
+_WORDS = (N_("gauge"), N_("counter"), N_("flag"), N_("state"), N_("critical"), N_("warning"), N_("info"))
 
 
 @contract.command("topics")

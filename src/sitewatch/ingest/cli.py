@@ -14,6 +14,7 @@ from types import FrameType
 import click
 from pydantic import ValidationError
 
+from ..i18n import current_language
 from ..settings import Settings, load_settings, validation_problems
 from .service import IngestService
 from .stats import latency_summary
@@ -142,7 +143,7 @@ def run(
 @click.option("--timeout", type=click.FloatRange(0.1), help="Stop after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print each dead letter as one JSON line.")
 @click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_WEB__LANGUAGE)."
+    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
 )
 def deadletters(count: int | None, timeout: float | None, as_json: bool, lang: str | None) -> None:
     """Show what ingest refuses, as it happens (查看被拒绝的消息：死信).
@@ -154,7 +155,7 @@ def deadletters(count: int | None, timeout: float | None, as_json: bool, lang: s
 
     settings = load_settings()
     shown = watch(
-        settings.mqtt, count=count, timeout_s=timeout, as_json=as_json, lang=lang or settings.web.language
+        settings.mqtt, count=count, timeout_s=timeout, as_json=as_json, lang=lang or current_language()
     )
     if count is not None and shown < count:
         raise click.ClickException(

@@ -52,14 +52,15 @@ def bench_simulate(
     lang: str | None,
 ) -> None:  # fmt: skip
     """Run a whole city live at speed 1 against a local Mosquitto; print rates and CPU share per core."""
+    from ..i18n import current_language
     from ..services import MosquittoService
-    from ..settings import MqttSettings, load_settings
+    from ..settings import MqttSettings
     from .city import generate_city
     from .live import LiveSite
     from .publisher import CityRunner
     from .site import load_sites, sites_from_records
 
-    zh = (lang or load_settings().web.language).lower().startswith("zh")
+    zh = (lang or current_language()).lower().startswith("zh")
     say = (lambda *_: None) if as_json else click.echo
     sites = load_sites(ledger) if ledger else sites_from_records(generate_city(compounds, seed))
     devices = sum(len(s.devices) for s in sites)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..contract import KINDS, DeviceKind, metric_spec, now_ms
+from ..i18n import current_language
 from ..settings import Settings, StoreBackend, load_settings
 from .base import Aggregation, SeriesQuery, Store, StoreUnavailable
 
@@ -63,7 +64,7 @@ class Lang:
     """Messages in the chosen language."""
 
     def __init__(self, lang: str | None, settings: Settings) -> None:
-        self.zh = (lang or settings.web.language).lower().startswith("zh")
+        self.zh = (lang or current_language()).lower().startswith("zh")
 
     def __call__(self, key: str, **params: object) -> str:
         zh, en = TEXT[key]
@@ -133,7 +134,7 @@ def format_value(value: float) -> str:
 
 def _common(func: F) -> F:
     func = click.option(
-        "--lang", type=LANGS, help="Language of headers and messages (default: SITEWATCH_WEB__LANGUAGE)."
+        "--lang", type=LANGS, help="Language of headers and messages (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
     )(func)
     func = click.option(
         "--csv", "as_csv", is_flag=True, help="Print CSV (UTF-8, English headers) instead of a table."
