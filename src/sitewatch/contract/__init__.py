@@ -3,6 +3,14 @@
 See docs/contract.md for the topic scheme and payload examples.
 """
 
+from .findings import (
+    FINDING_SUBSCRIPTION,
+    Finding,
+    FindingState,
+    decode_finding,
+    finding_compound,
+    finding_topic,
+)
 from .kinds import (
     ELEVATOR_RUN_STATES,
     KIND_BY_CODE,
@@ -60,6 +68,7 @@ from .validate import (
 __all__ = [
     "DEADLETTER_TOPIC",
     "ELEVATOR_RUN_STATES",
+    "FINDING_SUBSCRIPTION",
     "HOST_STATE_TOPIC",
     "KINDS",
     "KIND_BY_CODE",
@@ -77,6 +86,8 @@ __all__ = [
     "Event",
     "EventMessage",
     "EventSpec",
+    "Finding",
+    "FindingState",
     "HostState",
     "KindSpec",
     "Limits",
@@ -91,11 +102,14 @@ __all__ = [
     "TopicParts",
     "decode_data",
     "decode_events",
+    "decode_finding",
     "decode_host_state",
     "decode_state",
     "decode_stats",
     "device_belongs_to",
     "device_id",
+    "finding_compound",
+    "finding_topic",
     "is_code",
     "metric_spec",
     "now_ms",

@@ -1,0 +1,241 @@
+"""Findings: what analytics concludes about a device or gateway, and what alerting consumes.
+
+A *finding* is one episode of a suspected fault on one device (or gateway): it is published when it
+starts (``state: active``) and again when it ends (``state: cleared``, with ``ended``), both with
+the same ``id``, on ``sitewatch/v1/<compound>/_analytics/finding`` (QoS 1, not retained). An
+instantaneous finding (a door fault, an emergency call) may be published once, already cleared,
+with ``ended == started``. Consumers treat (``id``, ``state``) as the identity of a message: a
+second copy (a redelivery after a crash) changes nothing.
+
+The human summary travels as a catalog message id (``message``, the English text) and its
+placeholders (``params``), so each reader gets it in their own language (``sitewatch.i18n``);
+``evidence`` holds the values behind the conclusion (metrics or model features).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from .kinds import DeviceKind, Severity
+from .messages import SCHEMA_VERSION, device_belongs_to
+from .topics import TOPIC_ROOT, is_code
+from .validate import Decoded, Limits, RejectReason, _parse, _Reject, _short, _whole
+
+ANALYTICS_LEVEL = "_analytics"  # the topic level where a gateway id would be: no gateway id starts with '_'
+FINDING_CHANNEL = "finding"
+FINDING_SUBSCRIPTION = f"{TOPIC_ROOT}/+/{ANALYTICS_LEVEL}/{FINDING_CHANNEL}"
+
+SOURCE_PATTERN = r"(rule|detector):[a-z0-9][a-z0-9_.-]{0,63}"
+FAULT_PATTERN = r"[a-z0-9][a-z0-9_]{0,63}"
+FINDING_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
+MAX_TEXT = 500  # characters of ``message`` and of each text parameter
+MAX_ENTRIES = 32  # entries of ``params`` and of ``evidence``
+_SOURCE_RE = re.compile(SOURCE_PATTERN)
+_FAULT_RE = re.compile(FAULT_PATTERN)
+_ID_RE = re.compile(FINDING_ID_PATTERN)
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+
+
+class FindingState(StrEnum):
+    """Whether the suspected fault is still there."""
+
+    ACTIVE = "active"
+    CLEARED = "cleared"
+
+
+def finding_topic(compound: str) -> str:
+    """Topic of one compound's findings; raises ValueError on an invalid code."""
+    if not is_code(compound):
+        raise ValueError(f"invalid compound code {compound!r}")
+    return f"{TOPIC_ROOT}/{compound}/{ANALYTICS_LEVEL}/{FINDING_CHANNEL}"
+
+
+def finding_compound(topic: str) -> str | None:
+    """The compound of a finding topic, or None if ``topic`` is not one."""
+    prefix, suffix = f"{TOPIC_ROOT}/", f"/{ANALYTICS_LEVEL}/{FINDING_CHANNEL}"
+    if not (topic.startswith(prefix) and topic.endswith(suffix)):
+        return None
+    compound = topic[len(prefix) : -len(suffix)]
+    return compound if is_code(compound) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One episode of a suspected fault on a device or gateway (see the module docstring)."""
+
+    id: str  # the same for the episode's active and cleared messages
+    compound: str
+    device: str  # a device id, or the gateway id for a gateway finding (kind ``gateway``)
+    kind: DeviceKind
+    source: str  # ``rule:<name>`` or ``detector:<name>``
+    fault: str | None  # the fault type suspected (the simulators' names); None: an anomaly of no known type
+    severity: Severity
+    state: FindingState
+    started_ms: int
+    ts_ms: int  # when this message was made
+    message: str  # catalog message id of the summary (English)
+    params: Mapping[str, str | int | float] = field(default_factory=dict)
+    evidence: Mapping[str, float] = field(default_factory=dict)
+    ended_ms: int | None = None  # set when cleared
+    score: float | None = None  # a detector's anomaly score, when it has one
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form of this finding."""
+        out: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "id": self.id,
+            "compound": self.compound,
+            "device": self.device,
+            "kind": self.kind.value,
+            "source": self.source,
+            "fault": self.fault,
+            "severity": self.severity.value,
+            "state": self.state.value,
+            "started": self.started_ms,
+            "ended": self.ended_ms,
+            "ts": self.ts_ms,
+            "message": self.message,
+            "params": dict(self.params),
+            "evidence": dict(self.evidence),
+        }
+        if self.score is not None:
+            out["score"] = self.score
+        return out
+
+    def encode(self) -> bytes:
+        """JSON payload of this finding."""
+        return orjson.dumps(self.to_json())
+
+
+def _text(
+    body: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None, *, optional: bool = False
+) -> Any:
+    value = body.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        raise _Reject(
+            RejectReason.BAD_SHAPE, f"field {name!r} must be a non-empty string of at most {MAX_TEXT}"
+        )
+    if pattern is not None and not pattern.fullmatch(value):
+        raise _Reject(RejectReason.BAD_SHAPE, f"field {name!r} has forbidden characters: {_short(value)}")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise _Reject(RejectReason.BAD_SHAPE, f"field {name!r} contains control characters")
+    return value
+
+
+def _maybe_time(body: dict[str, Any], name: str) -> int | None:
+    return None if body.get(name) is None else _time(body, name)
+
+
+def _time(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**53:
+        raise _Reject(
+            RejectReason.BAD_TIMESTAMP, f"field {name!r} must be epoch milliseconds, got {_short(value)}"
+        )
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Reject(RejectReason.BAD_VALUE, f"{where} must be a number, got {_short(value)}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Reject(RejectReason.NON_FINITE, f"{where} must be finite")
+    return number
+
+
+def _mapping(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name, {})
+    if not isinstance(value, dict) or len(value) > MAX_ENTRIES:
+        raise _Reject(
+            RejectReason.BAD_SHAPE, f"field {name!r} must be an object of at most {MAX_ENTRIES} entries"
+        )
+    for key in value:
+        if not _NAME_RE.fullmatch(key):
+            raise _Reject(RejectReason.BAD_SHAPE, f"{name} key {_short(key)} is not a name")
+    return value
+
+
+def _params(body: dict[str, Any]) -> dict[str, str | int | float]:
+    out: dict[str, str | int | float] = {}
+    for key, value in _mapping(body, "params").items():
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+                raise _Reject(RejectReason.BAD_SHAPE, f"params.{key} is too long or has control characters")
+            out[key] = value
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
+            out[key] = value
+        else:
+            out[key] = _number(value, f"params.{key}")
+    return out
+
+
+def decode_finding(topic: str, payload: bytes, *, limits: Limits = Limits()) -> Decoded[Finding]:  # noqa: B008
+    """Decode and check a finding; never raises (a refusal names its reason, like the other decoders)."""
+    try:
+        compound = finding_compound(topic)
+        if compound is None:
+            raise _Reject(
+                RejectReason.BAD_TOPIC,
+                f"topic {_short(topic)} is not a {TOPIC_ROOT}/<compound>/{ANALYTICS_LEVEL}/{FINDING_CHANNEL} topic",
+            )
+        body = _parse(payload, limits)
+        if body.get("compound") != compound:
+            raise _Reject(RejectReason.COMPOUND_MISMATCH, "payload compound differs from the topic")
+        try:
+            kind = DeviceKind(str(body.get("kind")))
+        except ValueError:
+            raise _Reject(RejectReason.UNKNOWN_KIND, f"unknown kind {_short(body.get('kind'))}") from None
+        device = _text(body, "device")
+        if kind is DeviceKind.GATEWAY:
+            if not is_code(device):
+                raise _Reject(RejectReason.BAD_DEVICE_ID, f"gateway id {_short(device)} is not a code")
+        elif not device_belongs_to(device, compound):
+            raise _Reject(
+                RejectReason.FOREIGN_DEVICE, f"device {_short(device)} is not of compound {compound}"
+            )
+        try:
+            severity = Severity(str(body.get("severity")))
+            state = FindingState(str(body.get("state")))
+        except ValueError:
+            raise _Reject(
+                RejectReason.BAD_SHAPE, "severity or state is not one of the known values"
+            ) from None
+        started = _time(body, "started")
+        ended = _maybe_time(body, "ended")
+        if state is FindingState.CLEARED and ended is None:
+            raise _Reject(RejectReason.BAD_SHAPE, "a cleared finding needs 'ended'")
+        if ended is not None and ended < started:
+            raise _Reject(RejectReason.BAD_TIMESTAMP, "'ended' is before 'started'")
+        score = body.get("score")
+        finding = Finding(
+            id=_text(body, "id", _ID_RE),
+            compound=compound,
+            device=device,
+            kind=kind,
+            source=_text(body, "source", _SOURCE_RE),
+            fault=_text(body, "fault", _FAULT_RE, optional=True),
+            severity=severity,
+            state=state,
+            started_ms=started,
+            ended_ms=ended,
+            ts_ms=_time(body, "ts"),
+            message=_text(body, "message"),
+            params=_params(body),
+            evidence={k: _number(v, f"evidence.{k}") for k, v in _mapping(body, "evidence").items()},
+            score=None if score is None else _number(score, "score"),
+        )
+    except _Reject as exc:
+        return _whole(exc.reason, exc.detail)
+    except Exception as exc:
+        return _whole(RejectReason.BAD_SHAPE, f"undecodable finding: {type(exc).__name__}")
+    return Decoded(finding)
