@@ -28,6 +28,8 @@ class Block:
     phase_ms: I64  # each device reports at phase + k * interval
     model: KindModel
     faults: FaultView
+    phase_order: I64  # rows sorted by phase
+    sorted_phase: I64
 
 
 @dataclass(slots=True)
@@ -89,7 +91,10 @@ class SiteEngine:
                 ids = [d.device for d in group]
                 phase = rng.integers(0, interval_s * 1000, len(group)).astype(np.int64)
                 view = FaultView({d: i for i, d in enumerate(ids)})
-                self.blocks.append(Block(kind, interval_s * 1000, group, ids, phase, model, view))
+                order = np.argsort(phase, kind="stable").astype(np.int64)
+                self.blocks.append(
+                    Block(kind, interval_s * 1000, group, ids, phase, model, view, order, phase[order])
+                )
         self._upstream = _upstream_meters(site)
 
     def _block_of(self, device: str) -> tuple[Block, int] | None:
@@ -163,16 +168,32 @@ class SiteEngine:
 
 
 def _grids(block: Block, a: int, b: int) -> Iterator[tuple[I64, I64]]:
-    """(rows, times) grids of the reports in [a, b): one rectangular grid per distinct report count."""
+    """(rows, times) grids of the reports in [a, b): one rectangular grid per distinct report count.
+
+    Every device reports ``(b - a) // interval`` times, and once more when its phase falls in the
+    remainder; the phases are kept sorted, so a short live window costs in proportion to the few
+    devices due in it, not to the whole block.
+    """
     interval = block.interval_ms
-    first = a + np.mod(block.phase_ms - a, interval)
-    counts = np.where(first < b, (b - first + interval - 1) // interval, 0)
-    for c in np.unique(counts):
-        if c <= 0:
+    full, rem = divmod(b - a, interval)
+    lo = a % interval
+    order, phases = block.phase_order, block.sorted_phase
+    i, j = np.searchsorted(phases, [lo, lo + rem])  # phases in [lo, lo + rem) get one more report
+    extra = order[i:j]
+    if lo + rem > interval:  # the remainder wraps past the end of the interval
+        extra = np.concatenate([extra, order[: np.searchsorted(phases, lo + rem - interval)]])
+    for count, rows in ((full + 1, extra), (full, None)):
+        if count <= 0:
             continue
-        rows = np.flatnonzero(counts == c).astype(np.int64)
-        times = first[rows, None] + np.arange(int(c), dtype=np.int64)[None, :] * interval
-        yield rows, times
+        if rows is None:
+            if full == 0:
+                continue
+            rows = np.setdiff1d(order, extra, assume_unique=True) if extra.size else order
+        if rows.size == 0:
+            continue
+        rows = np.sort(rows)
+        first = a + np.mod(block.phase_ms[rows] - a, interval)
+        yield rows, first[:, None] + np.arange(count, dtype=np.int64)[None, :] * interval
 
 
 def _upstream_meters(site: Site) -> dict[str, list[str]]:
