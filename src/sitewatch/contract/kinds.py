@@ -159,6 +159,8 @@ _SPECS: tuple[tuple[DeviceKind, str, str, tuple[MetricSpec, ...], tuple[EventSpe
             _m("frame_rate", "fps", _G, 0, 120, "video frame rate", "帧率"),
             _m("storage_free", "%", _G, 0, 100, "free recording storage", "存储剩余"),
             _m("latency", "ms", _G, 0, 60_000, "health-check round trip", "响应时延"),
+            _m("scene_match", "%", _G, 0, 100, "picture's match with the reference scene (video diagnosis)",
+               "画面与基准场景相似度(视频诊断)"),
         ),
         (
             _e("tamper", _X, "camera moved or covered", "遮挡/移位", stateful=True),
