@@ -18,7 +18,7 @@ from sitewatch.contract import (
     decode_events,
     topic,
 )
-from sitewatch.simulators.faults import FAULT_TYPES
+from sitewatch.simulators.faults import BANDS, FAULT_TYPES
 from sitewatch.simulators.live import LiveSite
 from sitewatch.simulators.site import Site
 
@@ -45,7 +45,7 @@ def _decode_ok(live: LiveSite, samples: list[Sample], events: list[Event], now: 
 
 def test_first_step_reports_every_device_then_each_at_its_interval(sites: list[Site]) -> None:
     site = sites[2]
-    live = LiveSite(site, seed=1, faults="none", start_ms=T0)
+    live = LiveSite(site, seed=1, faults="none", start_ms=T0, anomalies=False)
     assert {d.device for d in live.device_infos()} == {d.device for d in site.devices}
     assert {d.protocol for d in live.device_infos()} == {"modbus", "ocpp", "onvif", "mqtt"}
     first, events = live.step(T0)
@@ -96,7 +96,10 @@ def test_injected_fault_shows_up_with_its_events(sites: list[Site]) -> None:
     live = LiveSite(site, seed=1, faults="none", start_ms=T0)
     elevator = site.of_kind(DeviceKind.ELEVATOR)[0].device
     label = live.inject(elevator, "entrapment", T0 + 60_000, T0 + 600_000)
-    assert live.labels == [label]
+    assert [(lab.device, lab.fault, lab.start_ms, lab.band) for lab in live.labels] == [
+        (elevator, "entrapment", T0 + 60_000, "clear")
+    ]
+    assert label.magnitude >= 30 and label.unit == "min"
     live.step(T0)
     samples, events = [], []
     for k in range(1, 701):
@@ -108,9 +111,9 @@ def test_injected_fault_shows_up_with_its_events(sites: list[Site]) -> None:
         s.values["entrapment"] == 0.0 for s in mine
     )
     names = [(e.name, e.active) for e in events if e.device == elevator]
-    assert (
-        ("entrapment", True) in names and ("entrapment", False) in names and ("emergency_call", None) in names
-    )
+    assert ("entrapment", True) in names and ("entrapment", False) in names
+    final = live.labels[0]
+    assert final.announced and final.announced_ms == T0 + 60_000 and final.observable
     _decode_ok(live, samples[-50:], events, T0 + 700_000)
 
 
@@ -144,20 +147,21 @@ def test_live_faults_start_while_watched_and_raise_their_events(sites: list[Site
         _, e = live.step(T0 + k * 60_000)
         events += e
     labels = [lab for lab in live.labels if lab.start_ms < T0 + 86_400_000]
-    assert {lab.fault for lab in labels} == set(FAULT_TYPES)  # "all": every type in the first day
-    assert all(lab.start_ms > T0 for lab in labels)
+    assert {(lab.fault, lab.band) for lab in labels} == {(f, b) for f in FAULT_TYPES for b in BANDS}
+    assert all(lab.start_ms > T0 for lab in labels)  # "all": every type and band in the first day, watched
     seen = {(e.device, e.name, e.ts_ms) for e in events}
+    assert any(lab.announced for lab in labels) and not all(lab.announced for lab in labels)
     for lab in labels:
         name = FAULT_TYPES[lab.fault].event
-        if name is not None:
-            assert (lab.device, name, lab.start_ms) in seen, lab
+        if name is not None and lab.announced:
+            assert (lab.device, name, lab.announced_ms) in seen, lab
 
 
 def test_every_door_fault_of_the_register_is_reported_as_an_event(sites: list[Site]) -> None:
     site = sites[2]
     live = LiveSite(site, seed=1, faults="none", start_ms=T0)
     elevator = site.of_kind(DeviceKind.ELEVATOR)[0].device
-    live.inject(elevator, "door_fault_burst", T0 + 60_000, T0 + 3_600_000)
+    live.inject(elevator, "door_fault_burst", T0 + 60_000, T0 + 3_600_000, magnitude=300.0)
     first, _ = live.step(T0)
     start = next(s.values["door_faults"] for s in first if s.device == elevator)
     last, faults = start, 0

@@ -56,16 +56,12 @@ def test_each_device_reports_at_its_interval(
         metric = next(iter(KINDS[DeviceKind(kind)].metrics))
         ts = readings[(readings["kind"] == kind) & (readings["metric"] == metric)]
         gaps = ts.sort_values(["device", "ts_ms"]).groupby("device", observed=True)["ts_ms"].diff().dropna()
-        assert set(gaps.unique()) == {interval}, kind
+        assert (gaps % interval == 0).all(), kind  # a missed report leaves a multiple of the interval
+        assert (gaps == interval).mean() > 0.99, kind  # and reports are rarely missed
     water = readings[(readings["kind"] == "water_meter") & (readings["metric"] == "volume_register")]
-    water_gaps = set(
-        water.sort_values(["device", "ts_ms"])
-        .groupby("device", observed=True)["ts_ms"]
-        .diff()
-        .dropna()
-        .unique()
-    )
-    assert water_gaps == {300_000, 900_000}  # building and household meters
+    water_gaps = water.sort_values(["device", "ts_ms"]).groupby("device", observed=True)["ts_ms"].diff().dropna()
+    assert set(water_gaps.value_counts().index[:2]) == {300_000, 900_000}  # building and household meters
+    assert ((water_gaps % 300_000) == 0).all()
 
 
 def test_daily_patterns(wide: pd.DataFrame) -> None:
@@ -82,7 +78,49 @@ def test_daily_patterns(wide: pd.DataFrame) -> None:
     on_share = lights.groupby(lights["hour"].astype(int))["lamp_on"].mean()
     assert on_share.loc[[0, 1, 2, 22, 23]].min() > 0.9 and on_share.loc[[10, 11, 12, 13]].max() < 0.1
     chargers = frame[frame["device"].str.contains("-CH")]
-    assert set(chargers["status"].unique()) >= {0.0, 1.0, 2.0, 4.0, 5.0}  # sessions run through OCPP states
+    assert set(chargers["status"].unique()) >= {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}  # sessions run through OCPP states
+
+
+def test_physics_at_rest(wide: pd.DataFrame, month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame]) -> None:
+    result, _, _ = month
+    frame = wide.reset_index()
+    elevators = frame[frame["device"].str.contains("-EL")].sort_values(["device", "ts_ms"])
+    trips = elevators.groupby("device")["trip_count"].diff()
+    assert elevators.loc[trips == 0, "vibration_rms"].quantile(0.99) < 0.06  # near zero at rest
+    assert elevators.loc[trips >= 2, "vibration_rms"].median() > 0.08
+    chargers = frame[frame["device"].str.contains("-CH")]
+    for lab in result.labels:  # readings outside the chargers' faults
+        if lab.kind is DeviceKind.CHARGER:
+            inside = (chargers["device"] == lab.device) & chargers["ts_ms"].between(lab.start_ms, lab.end_ms)
+            chargers = chargers[~inside]
+    for h in result.harmless:  # and outside sensor glitches
+        if h.anomaly == "spurious_over_temperature":
+            chargers = chargers[~((chargers["device"] == h.device) & chargers["ts_ms"].between(h.start_ms, h.end_ms))]
+    idle = chargers[chargers["power"] == 0]
+    assert idle["temperature"].max() < chargers["temperature"].max() and idle["temperature"].max() < 60
+    assert (chargers.loc[chargers["status"] == 2, "power"] > 0).mean() > 0.95  # Charging delivers energy
+
+
+def test_building_meters_equal_their_flats_plus_losses(sites: list[Site]) -> None:
+    site = sites[0]
+    engine = SiteEngine(site, seed=2, start_ms=START_MS, anomalies=False)
+    chunks, _ = engine.window(START_MS, START_MS + 2 * 86_400_000)
+    net = engine.water
+    assert net is not None
+    used: dict[str, float] = {}
+    for chunk in chunks:
+        if chunk.block.kind is DeviceKind.WATER_METER:
+            for pos, row in enumerate(chunk.rows):
+                reg = chunk.values["volume_register"][pos]
+                used[chunk.block.ids[int(row)]] = float(reg[-1] - reg[0])
+    meters = {d.device: d for d in site.of_kind(DeviceKind.WATER_METER)}
+    for device in net.building_index:
+        building = meters[device].building_no
+        flats = sum(used[d] for d in net.household_index if meters[d].building_no == building)
+        assert flats < used[device] < flats * 1.08 + 0.05, device  # its own pipes lose 1-4% (plus timing)
+    compound = next(d for d in net.compound_meters)
+    buildings = sum(used[d] for d in net.building_index)
+    assert buildings < used[compound] < buildings * 1.12 + 0.05
 
 
 def test_lamps_switch_with_the_sun_of_the_season(sites: list[Site]) -> None:
@@ -91,7 +129,7 @@ def test_lamps_switch_with_the_sun_of_the_season(sites: list[Site]) -> None:
     winter = 1_797_782_400_000  # 2026-12-21 00:00 local
     hours = {}
     for day in (summer, winter):
-        engine = SiteEngine(site, seed=1, start_ms=day)
+        engine = SiteEngine(site, seed=1, start_ms=day, anomalies=False)
         chunks, _ = engine.window(day, day + 86_400_000)
         lights = next(c for c in chunks if c.block.kind is DeviceKind.STREETLIGHT)
         hours[day] = lights.values["lamp_on"].mean() * 24

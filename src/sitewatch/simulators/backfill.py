@@ -5,7 +5,12 @@ Output directory:
 - ``readings.parquet``: long form, one row per reading: ts_ms, device, compound, kind, metric, value
 - ``events.parquet``: ts_ms, device, compound, kind, event, active (null for stateless), attrs (JSON)
 - ``labels.parquet`` and ``labels.csv``: the injected faults (ground truth): device, compound, kind,
-  fault, start_ms, end_ms, detail
+  fault, start_ms, end_ms, detail, magnitude, unit, band, announced, announced_ms, observable, hidden
+- ``harmless.parquet`` and ``harmless.csv``: harmless anomalies (not faults): device (empty when
+  compound-wide), compound, kind, anomaly, start_ms, end_ms, detail
+- ``outages.parquet`` and ``outages.csv``: shared causes (a compound's power cut, a building's):
+  compound, cause, start_ms, end_ms, building, gateway_dark, devices, device_ids
+- ``devices.parquet``: every simulated device with what the models drew for it (residents served...)
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pyarrow.parquet as pq
 from .clock import MS_PER_DAY
 from .engine import Chunk, SiteEngine, SiteEvent, iter_events
 from .faults import FaultLabel
+from .harmless import HarmlessLabel, OutageLabel
 from .models import MODELS
 from .site import SIMULATED_KINDS, Site
 
@@ -50,7 +56,24 @@ EVENTS_SCHEMA = pa.schema([
 ])  # fmt: skip
 LABELS_SCHEMA = pa.schema([
     ("device", pa.string()), ("compound", pa.string()), ("kind", pa.string()), ("fault", pa.string()),
+    ("start_ms", pa.int64()), ("end_ms", pa.int64()), ("detail", pa.string()), ("magnitude", pa.float64()),
+    ("unit", pa.string()), ("band", pa.string()), ("announced", pa.bool_()), ("announced_ms", pa.int64()),
+    ("observable", pa.bool_()), ("hidden", pa.string()),
+])  # fmt: skip
+HARMLESS_SCHEMA = pa.schema([
+    ("device", pa.string()), ("compound", pa.string()), ("kind", pa.string()), ("anomaly", pa.string()),
     ("start_ms", pa.int64()), ("end_ms", pa.int64()), ("detail", pa.string()),
+])  # fmt: skip
+OUTAGES_SCHEMA = pa.schema([
+    ("compound", pa.string()), ("cause", pa.string()), ("start_ms", pa.int64()), ("end_ms", pa.int64()),
+    ("building", pa.string()), ("gateway_dark", pa.bool_()), ("devices", pa.int64()), ("device_ids", pa.string()),
+])  # fmt: skip
+DEVICES_SCHEMA = pa.schema([
+    ("device", pa.string()), ("compound", pa.string()), ("kind", pa.string()), ("building", pa.string()),
+    ("interval_s", pa.int64()), ("latitude", pa.float64()), ("longitude", pa.float64()), ("scope", pa.string()),
+    ("residents", pa.float64()),
+    ("expected_daily", pa.float64()), ("rated_kw", pa.float64()), ("h265", pa.float64()),
+    ("overwrite", pa.float64()),
 ])  # fmt: skip
 
 ProgressFn = Callable[[int, int], None]  # (steps done, readings so far)
@@ -66,6 +89,8 @@ class BackfillResult:
     readings: int = 0
     events: int = 0
     labels: list[FaultLabel] = field(default_factory=list)
+    harmless: list[HarmlessLabel] = field(default_factory=list)
+    outages: list[OutageLabel] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -148,20 +173,31 @@ def events_table(events: Sequence[SiteEvent], compound: str) -> pa.Table:
     )
 
 
-def write_labels(labels: Sequence[FaultLabel], out_dir: Path) -> None:
-    """The labels table as Parquet and as CSV (UTF-8 with BOM, so Excel opens it correctly)."""
-    rows = [lab.to_row() for lab in sorted(labels, key=lambda x: (x.start_ms, x.device))]
-    table = pa.Table.from_pylist(rows, schema=LABELS_SCHEMA)
-    pq.write_table(table, out_dir / "labels.parquet")
-    with open(out_dir / "labels.csv", "w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LABELS_SCHEMA.names)
-        writer.writeheader()
-        writer.writerows(rows)
+def _write_table(
+    rows: list[dict[str, object]], schema: pa.Schema, out_dir: Path, name: str, csv_too: bool
+) -> None:
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), out_dir / f"{name}.parquet")
+    if csv_too:  # UTF-8 with BOM, so Excel opens it correctly
+        with open(out_dir / f"{name}.csv", "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=schema.names)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def write_labels(
+    labels: Sequence[FaultLabel], out_dir: Path, harmless: Sequence[HarmlessLabel] = (),
+    outages: Sequence[OutageLabel] = (),
+) -> None:  # fmt: skip
+    """The labels, harmless-anomaly and outage tables, each as Parquet and as CSV."""
+    key = lambda x: (x.start_ms, getattr(x, "device", ""))  # noqa: E731
+    _write_table([x.to_row() for x in sorted(labels, key=key)], LABELS_SCHEMA, out_dir, "labels", True)
+    _write_table([x.to_row() for x in sorted(harmless, key=key)], HARMLESS_SCHEMA, out_dir, "harmless", True)
+    _write_table([x.to_row() for x in sorted(outages, key=key)], OUTAGES_SCHEMA, out_dir, "outages", True)
 
 
 def backfill(
     sites: Sequence[Site], start_ms: int, days: int, out_dir: Path, *, seed: int = 0, faults: str = "random",
-    fault_rate: float = 1.0, progress: ProgressFn | None = None,
+    fault_rate: float = 1.0, anomalies: bool = True, progress: ProgressFn | None = None,
 ) -> BackfillResult:  # fmt: skip
     """Generate ``days`` days from ``start_ms`` for ``sites`` into ``out_dir``; one day per step per site."""
     if days < 1:
@@ -173,13 +209,14 @@ def backfill(
     dictionary = _Dictionary(sites)
     end_ms = start_ms + days * MS_PER_DAY
     steps = 0
+    devices: list[dict[str, object]] = []
     with (
         pq.ParquetWriter(out_dir / "readings.parquet", READINGS_SCHEMA, compression="zstd") as readings,
         pq.ParquetWriter(out_dir / "events.parquet", EVENTS_SCHEMA, compression="zstd") as events,
     ):
         for index, site in enumerate(sites):
-            engine = SiteEngine(site, seed=seed, start_ms=start_ms)
-            result.labels += engine.plan(start_ms, end_ms, mode=faults, rate=fault_rate)
+            engine = SiteEngine(site, seed=seed, start_ms=start_ms, anomalies=anomalies)
+            engine.plan(start_ms, end_ms, mode=faults, rate=fault_rate)
             for day in range(days):
                 a = start_ms + day * MS_PER_DAY
                 chunks, site_events = engine.window(a, a + MS_PER_DAY)
@@ -194,18 +231,27 @@ def backfill(
                 steps += 1
                 if progress is not None:
                     progress(steps, result.readings)
-    write_labels(result.labels, out_dir)
+            result.labels += engine.labels
+            result.harmless += [h for h in engine.harmless if h.start_ms < end_ms and h.end_ms > start_ms]
+            result.outages += engine.outages
+            devices += engine.describe()
+    write_labels(result.labels, out_dir, result.harmless, result.outages)
+    _write_table(devices, DEVICES_SCHEMA, out_dir, "devices", False)
     result.seconds = time.perf_counter() - started
     return result
 
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """A backfill read back: readings (long form), events and labels, as pandas DataFrames."""
+    """A backfill read back: readings (long form), events, fault labels, harmless anomalies, outages and
+    devices, as pandas DataFrames (the last three empty for a backfill written before they existed)."""
 
     readings: pd.DataFrame
     events: pd.DataFrame
     labels: pd.DataFrame
+    harmless: pd.DataFrame
+    outages: pd.DataFrame
+    devices: pd.DataFrame
 
     def wide(self, kind: str | None = None) -> pd.DataFrame:
         """Readings with one column per metric, indexed by (device, ts_ms); optionally one kind only."""
@@ -219,8 +265,16 @@ def read_backfill(out_dir: Path | str) -> History:
     import pandas as pd
 
     out = Path(out_dir)
+
+    def table(name: str, schema: pa.Schema) -> pd.DataFrame:
+        path = out / f"{name}.parquet"
+        return pd.read_parquet(path) if path.exists() else schema.empty_table().to_pandas()
+
     return History(
         pd.read_parquet(out / "readings.parquet"),
         pd.read_parquet(out / "events.parquet"),
         pd.read_parquet(out / "labels.parquet"),
+        table("harmless", HARMLESS_SCHEMA),
+        table("outages", OUTAGES_SCHEMA),
+        table("devices", DEVICES_SCHEMA),
     )

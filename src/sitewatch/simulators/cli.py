@@ -102,7 +102,11 @@ def _sites(ledger: Path, compounds: tuple[str, ...], lang: str) -> list[Site]:
 
 
 # Subcommands that live in other modules, loaded on first use (and listed only when installed).
-LAZY_COMMANDS = {"site": "sitewatch.simulators.frontends.cli:site"}  # devices behind real protocols
+LAZY_COMMANDS = {
+    "site": "sitewatch.simulators.frontends.cli:site",  # devices behind real protocols
+    "stats": "sitewatch.simulators.report_cli:stats",  # the realism report of a backfill
+    "baseline": "sitewatch.simulators.report_cli:baseline",  # the obvious rules scored on a backfill
+}
 
 
 @click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
@@ -118,7 +122,9 @@ def simulate() -> None:
               help="Ledger to write: .xlsx, or a directory of per-sheet CSV files.")  # fmt: skip
 @click.option("--headers", type=click.Choice(["zh", "en", "key"]), default="zh", show_default=True,
               help="Column headers: Chinese, English or column keys.")  # fmt: skip
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def city(compounds: int, seed: int, out: Path, headers: str, lang: str | None) -> None:
     """Generate a synthetic city of pre-2000 compounds and write its ledger (台账)."""
     from ..assets.workbook import HeaderStyle, write_csv_dir, write_xlsx
@@ -148,7 +154,9 @@ def city(compounds: int, seed: int, out: Path, headers: str, lang: str | None) -
 
 
 @simulate.command()
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def faults(lang: str | None) -> None:
     """List the fault types the simulators inject, per device kind, with their labels' events."""
     from .faults import FAULT_TYPES
@@ -187,10 +195,18 @@ def _start_ms(start: str | None, days: int) -> int:
                    "per compound).")  # fmt: skip
 @click.option("--fault-rate", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
               help="Multiplier of the yearly fault rates.")  # fmt: skip
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--anomalies/--no-anomalies",
+    default=True,
+    show_default=True,
+    help="Harmless anomalies and outages (gaps, blips, spurious alarms, power cuts) at their yearly rates.",
+)
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def backfill(
     ledger: Path, compounds: tuple[str, ...], days: int, start: str | None, out: Path, seed: int, faults: str,
-    fault_rate: float, lang: str | None,
+    fault_rate: float, anomalies: bool, lang: str | None,
 ) -> None:  # fmt: skip
     """Generate history as fast as possible: Parquet readings (long form), events and fault labels."""
     from .backfill import backfill as run_backfill
@@ -212,7 +228,7 @@ def backfill(
             bar.update(task, completed=steps, readings=readings)
 
         result = run_backfill(sites, start_ms, days, out, seed=seed, faults=faults, fault_rate=fault_rate,
-                              progress=progress)  # fmt: skip
+                              anomalies=anomalies, progress=progress)  # fmt: skip
     counts: dict[tuple[str, str], int] = {}
     for label in result.labels:
         key = (label.kind.value, label.fault)
@@ -254,10 +270,18 @@ def backfill(
               help="Multiplier of the yearly fault rates.")  # fmt: skip
 @click.option("--step", "step_s", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
               help="Wall-clock seconds between two publications of one compound.")  # fmt: skip
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--anomalies/--no-anomalies",
+    default=True,
+    show_default=True,
+    help="Harmless anomalies and outages (gaps, blips, spurious alarms, power cuts) at their yearly rates.",
+)
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def run(
     ledger: Path, broker: str | None, compounds: tuple[str, ...], speed: float, duration: float | None, seed: int,
-    faults: str, fault_rate: float, step_s: float, lang: str | None,
+    faults: str, fault_rate: float, step_s: float, anomalies: bool, lang: str | None,
 ) -> None:  # fmt: skip
     """Publish compounds in real time, each as its own site gateway (birth, will, data, events; QoS 1)."""
     from ..contract import now_ms
@@ -276,7 +300,8 @@ def run(
         start -= int((speed - 1) * duration * 1000)
     elif speed > 1:
         Console(stderr=True).print(f"[yellow]{msg('ahead', language, speed=speed)}[/yellow]")
-    lives = [LiveSite(s, seed=seed, faults=faults, fault_rate=fault_rate, start_ms=start) for s in sites]
+    lives = [LiveSite(s, seed=seed, faults=faults, fault_rate=fault_rate, start_ms=start, anomalies=anomalies)
+             for s in sites]  # fmt: skip
     runner = CityRunner(lives, settings, speed=speed, step_s=step_s, sim_start_ms=start)
     devices = sum(len(s.devices) for s in sites)
     click.echo(

@@ -1,9 +1,13 @@
-"""Local time, daily and weekly activity profiles, sun position and weather, vectorised over ms timestamps."""
+"""Local time, daily and weekly activity profiles, sun position, seasons and weather, vectorised over ms
+timestamps. Residents follow the weekend routine on weekends and public holidays (China's calendar,
+with its make-up workdays: :mod:`sitewatch.simulators.calendar`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
+from .calendar import rest_day
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -23,11 +27,6 @@ def local_day(ts_ms: I64) -> I64:
     return np.floor_divide(ts_ms + int(UTC_OFFSET_H * MS_PER_H), MS_PER_DAY).astype(np.int64)
 
 
-def is_weekend(ts_ms: I64) -> npt.NDArray[np.bool_]:
-    """Saturday or Sunday, local time (day 0, 1970-01-01, was a Thursday)."""
-    return np.mod(local_day(ts_ms) + 3, 7) >= 5
-
-
 def _bumps(h: F64, bumps: tuple[tuple[float, float, float], ...], floor: float) -> F64:
     out = np.full_like(h, floor)
     for centre, width, height in bumps:
@@ -45,15 +44,21 @@ def _table(bumps: tuple[tuple[float, float, float], ...], floor: float) -> F64:
 # Residents' routines: (centre hour, width h, height) over a floor; weekday and weekend differ.
 _HOME_WEEKDAY = _table(((7.3, 0.9, 3.0), (12.0, 1.0, 1.0), (18.6, 1.6, 2.6), (21.5, 1.0, 1.2)), 0.08)
 _HOME_WEEKEND = _table(((9.0, 1.5, 2.2), (12.3, 1.2, 1.4), (18.3, 1.8, 2.2), (21.5, 1.2, 1.2)), 0.10)
-_WATER_WEEKDAY = _table(((7.0, 0.8, 3.2), (12.0, 1.0, 1.2), (19.5, 1.5, 2.8), (22.0, 0.8, 1.2)), 0.03)
-_WATER_WEEKEND = _table(((8.8, 1.4, 2.6), (12.3, 1.1, 1.5), (19.3, 1.7, 2.6), (22.0, 1.0, 1.2)), 0.035)
+_WATER_WEEKDAY = _table(((7.0, 0.8, 3.2), (12.0, 1.0, 1.2), (19.5, 1.5, 2.8), (22.0, 0.8, 1.2)), 0.06)
+_WATER_WEEKEND = _table(((8.8, 1.4, 2.6), (12.3, 1.1, 1.5), (19.3, 1.7, 2.6), (22.0, 1.0, 1.2)), 0.07)
 _CHARGE_WEEKDAY = _table(((8.0, 1.0, 0.4), (13.0, 2.0, 0.3), (19.0, 1.6, 2.5), (21.5, 1.2, 1.2)), 0.05)
 _CHARGE_WEEKEND = _table(((11.0, 2.5, 0.8), (17.5, 2.0, 1.5), (21.0, 1.5, 1.0)), 0.06)
 
 
 def _lookup(ts_ms: I64, weekday: F64, weekend: F64) -> F64:
     slot = np.floor(local_hour(ts_ms) * 12.0).astype(np.int64) % 288
-    return np.where(is_weekend(ts_ms), weekend[slot], weekday[slot])
+    return np.where(rest_day(ts_ms), weekend[slot], weekday[slot])
+
+
+def summer(ts_ms: I64) -> F64:
+    """+1 at the height of summer (about 19 July), -1 at the depth of winter, smooth in between."""
+    days = ts_ms / MS_PER_DAY
+    return np.asarray(np.cos(2.0 * np.pi * (np.mod(days, 365.2422) - 200.0) / 365.2422), dtype=np.float64)
 
 
 def people_activity(ts_ms: I64) -> F64:
@@ -66,14 +71,14 @@ def water_demand(ts_ms: I64) -> F64:
 
     Summer days use about 15% more than the yearly mean (showers), winter days 15% less.
     """
-    days = ts_ms / MS_PER_DAY
-    season = 1.0 + 0.15 * np.cos(2.0 * np.pi * (np.mod(days, 365.2422) - 200.0) / 365.2422)
-    return np.asarray(_lookup(ts_ms, _WATER_WEEKDAY, _WATER_WEEKEND) * season, dtype=np.float64)
+    return np.asarray(_lookup(ts_ms, _WATER_WEEKDAY, _WATER_WEEKEND) * (1.0 + 0.15 * summer(ts_ms)),
+                      dtype=np.float64)  # fmt: skip
 
 
 def charging_arrivals(ts_ms: I64) -> F64:
-    """Cars plugging in at home: mostly after work; mean 1 over a day."""
-    return _lookup(ts_ms, _CHARGE_WEEKDAY, _CHARGE_WEEKEND)
+    """Cars plugging in at home: mostly after work; mean 1 over a day, 15% more in summer, 15% less in winter."""
+    return np.asarray(_lookup(ts_ms, _CHARGE_WEEKDAY, _CHARGE_WEEKEND) * (1.0 + 0.15 * summer(ts_ms)),
+                      dtype=np.float64)  # fmt: skip
 
 
 def solar_elevation(ts_ms: I64, latitude: float, longitude: float) -> F64:
@@ -99,10 +104,32 @@ def _hash01(day: I64, salt: float) -> F64:
     return np.asarray(x - np.floor(x), dtype=np.float64)
 
 
+def _day_of_year(day: I64) -> F64:
+    return np.asarray(np.mod(day.astype(np.float64), 365.2422), dtype=np.float64)
+
+
+def dark_afternoon(day: I64, salt: float = 0.0) -> npt.NDArray[np.bool_]:
+    """Overcast or snowy winter days (mid-November to mid-February, about one in eight) whose
+    afternoons are dark enough for photocells to switch the lamps on 30-90 minutes early."""
+    doy = _day_of_year(day)
+    winter = (doy >= 319.0) | (doy < 46.0)
+    return np.asarray(winter & (_hash01(day, salt + 2.0) < 0.12), dtype=bool)
+
+
+def heat_day(day: I64, salt: float = 0.0) -> npt.NDArray[np.bool_]:
+    """Hot summer days (June to August, about one in eleven): 7 °C above the season."""
+    doy = _day_of_year(day)
+    return np.asarray((doy >= 160.0) & (doy < 240.0) & (_hash01(day, salt + 3.0) < 0.09), dtype=bool)
+
+
 def ambient_light(ts_ms: I64, latitude: float, longitude: float, salt: float = 0.0) -> F64:
-    """Outdoor illuminance in lux: twilight, daylight and a cloud factor that changes day by day."""
+    """Outdoor illuminance in lux: twilight, daylight and a cloud factor that changes day by day;
+    on a dark winter afternoon the light from 13:00 falls to a few hundredths."""
     elev = solar_elevation(ts_ms, latitude, longitude)
-    cloud = 0.25 + 0.75 * _hash01(local_day(ts_ms), salt)
+    day_no = local_day(ts_ms)
+    cloud = 0.25 + 0.75 * _hash01(day_no, salt)
+    gloom = 0.003 + 0.012 * _hash01(day_no, salt + 4.0)
+    cloud = np.where(dark_afternoon(day_no, salt) & (local_hour(ts_ms) >= 13.0), cloud * gloom, cloud)
     day = 120_000.0 * np.sin(np.radians(np.clip(elev, 0.0, 90.0))) ** 1.15 * cloud
     twilight = 400.0 * np.exp(np.clip(elev, -12.0, 0.0) / 1.2) * cloud  # civil twilight, ~0 below -6°
     return np.asarray(np.where(elev > 0.0, np.maximum(day, 400.0 * cloud), twilight), dtype=np.float64)
@@ -113,5 +140,14 @@ def air_temperature(ts_ms: I64, salt: float = 0.0) -> F64:
     days = ts_ms / MS_PER_DAY
     season = 5.5 - 20.0 * np.cos(2.0 * np.pi * (np.mod(days, 365.2422) - 15.0) / 365.2422)
     diurnal = 5.0 * np.cos(2.0 * np.pi * (local_hour(ts_ms) - 14.5) / 24.0)
-    weather = 6.0 * (_hash01(local_day(ts_ms), salt + 1.0) - 0.5)
+    day = local_day(ts_ms)
+    weather = 6.0 * (_hash01(day, salt + 1.0) - 0.5) + np.where(heat_day(day, salt), 7.0, 0.0)
     return np.asarray(season + diurnal + weather, dtype=np.float64)
+
+
+def sunshine(ts_ms: I64, latitude: float, longitude: float, salt: float = 0.0) -> F64:
+    """0..1: how much direct sun falls on an outdoor cabinet (sun height and the day's clear sky)."""
+    elev = solar_elevation(ts_ms, latitude, longitude)
+    clear = 1.0 - _hash01(local_day(ts_ms), salt)
+    return np.asarray(np.clip(np.sin(np.radians(np.clip(elev, 0.0, 90.0))) * 1.4, 0.0, 1.0) * clear,
+                      dtype=np.float64)  # fmt: skip

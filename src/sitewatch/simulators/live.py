@@ -18,10 +18,13 @@ import numpy as np
 from ..contract import DeviceInfo, Event, Sample, now_ms
 from .clock import MS_PER_DAY
 from .engine import Chunk, SiteEngine, iter_events
-from .faults import FAULT_TYPES, FaultLabel, make_label
+from .faults import FAULT_TYPES, Band, FaultLabel, make_label
+from .harmless import HarmlessLabel, OutageLabel
+from .planning import FAULT_MODES, is_building_meter, outage
 from .site import Site
 
 MAX_CATCH_UP_MS = 3_600_000  # a step never generates more than the last hour (a paused process skips ahead)
+KEEP_HARMLESS_MS = MS_PER_DAY  # live mode keeps the harmless anomalies and outages of the last day
 
 
 class LiveSite:
@@ -34,47 +37,82 @@ class LiveSite:
       lie up to one reporting interval before that sample).
     - Faults are drawn at ``fault_rate`` times the yearly rates of each fault type (``faults="random"``),
       or not at all (``"none"``); :meth:`inject` adds one on purpose. :attr:`labels` lists them all.
+    - Harmless anomalies and outages (``anomalies=True``, the default) come at their own yearly
+      rates: readings that do not arrive, blips, spurious alarms, power cuts (see docs/simulators.md).
     """
 
     def __init__(
         self, site: Site, *, seed: int = 0, faults: str = "random", fault_rate: float = 1.0,
-        site_index: int | None = None, start_ms: int | None = None,
+        site_index: int | None = None, start_ms: int | None = None, anomalies: bool = True,
     ) -> None:  # fmt: skip
-        if faults not in ("none", "random", "all"):
-            raise ValueError(f"unknown fault mode {faults!r} (none, random, all)")
+        if faults not in FAULT_MODES:
+            raise ValueError(f"unknown fault mode {faults!r} ({', '.join(FAULT_MODES)})")
         self.site = site
         self.compound = site.compound
         self.gateway = site.gateway
         self.fault_mode = faults
         self.fault_rate = fault_rate
         self._start = now_ms() if start_ms is None else start_ms
-        self._engine = SiteEngine(site, seed=seed, start_ms=self._start, site_index=site_index)
-        self._rng = np.random.default_rng([seed, 7, len(site.devices)])
+        self._engine = SiteEngine(
+            site, seed=seed, start_ms=self._start, site_index=site_index, anomalies=anomalies
+        )
         self._last: int | None = None
         self._planned_until = 0
 
     @property
     def labels(self) -> list[FaultLabel]:
-        """Every fault injected so far (ground truth), in the order they were planned."""
-        return list(self._engine.labels)
+        """Every fault injected so far (ground truth), with what has been seen of it so far."""
+        return self._engine.labels
+
+    @property
+    def harmless(self) -> list[HarmlessLabel]:
+        """Harmless anomalies planned so far (those of the last day once they are over)."""
+        return list(self._engine.harmless)
+
+    @property
+    def outages(self) -> list[OutageLabel]:
+        """Outages planned so far (those of the last day once they are over)."""
+        return list(self._engine.outages)
+
+    def dark(self, ts_ms: int) -> bool:
+        """Whether the compound's gateway is down (a power cut) at ``ts_ms``."""
+        return self._engine.dark(ts_ms)
 
     def device_infos(self) -> tuple[DeviceInfo, ...]:
         """The devices of this compound as the gateway's birth message declares them."""
         return tuple(d.info() for d in self.site.devices)
 
-    def inject(self, device: str, fault: str, start_ms: int, end_ms: int) -> FaultLabel:
-        """Inject fault ``fault`` (a name of FAULT_TYPES) on ``device`` for [start_ms, end_ms)."""
+    def inject(
+        self, device: str, fault: str, start_ms: int, end_ms: int, *, band: Band | str = Band.CLEAR,
+        magnitude: float | None = None,
+    ) -> FaultLabel:  # fmt: skip
+        """Inject fault ``fault`` (a name of FAULT_TYPES) on ``device`` for [start_ms, end_ms).
+
+        The fault is of ``band`` (clear by default; its magnitude drawn in it unless given), and the
+        device announces it at once if it has an alarm for it.
+        """
         if fault not in FAULT_TYPES:
             raise ValueError(f"unknown fault type {fault!r}; known: {', '.join(FAULT_TYPES)}")
         if end_ms <= start_ms:
             raise ValueError("a fault must end after it starts")
-        kinds = {d.device: d.kind for d in self.site.devices}
-        if device not in kinds:
+        devices = {d.device: d for d in self.site.devices}
+        if device not in devices:
             raise ValueError(f"{device!r} is not a device of compound {self.compound}")
-        if kinds[device] is not FAULT_TYPES[fault].kind:
-            raise ValueError(f"fault {fault!r} is for {FAULT_TYPES[fault].kind}, not {kinds[device]}")
-        label = make_label(fault, device, self.compound, start_ms, end_ms, self._rng)
+        if devices[device].kind is not FAULT_TYPES[fault].kind:
+            raise ValueError(f"fault {fault!r} is for {FAULT_TYPES[fault].kind}, not {devices[device].kind}")
+        label = make_label(fault, device, self.compound, start_ms, end_ms, self._engine.rng, band=Band(band),
+                           magnitude=magnitude, building_meter=is_building_meter(devices[device]))  # fmt: skip
         self._engine.add_labels([label])
+        return label
+
+    def outage(self, start_ms: int, end_ms: int, building: str | None = None) -> OutageLabel:
+        """Cut the power on purpose: the whole compound with its gateway, or one building's supply."""
+        if end_ms <= start_ms:
+            raise ValueError("an outage must end after it starts")
+        label = outage(self.site.devices, self.compound, start_ms, end_ms, building)
+        if label is None:
+            raise ValueError(f"building {building!r} of {self.compound} has no elevator or camera")
+        self._engine.add_outages([label])
         return label
 
     def step(self, now_ms: int) -> tuple[list[Sample], list[Event]]:
@@ -82,7 +120,7 @@ class LiveSite:
         if self._last is None:
             self._last = now_ms
             self._plan(now_ms)
-            return self._initial(now_ms), []
+            return _samples(self._engine.snapshot(now_ms)), []
         if now_ms <= self._last:
             return [], []
         a = max(self._last + 1, now_ms + 1 - MAX_CATCH_UP_MS)
@@ -91,8 +129,8 @@ class LiveSite:
         self._plan(now_ms)
         chunks, site_events = self._engine.window(a, b)
         samples = _samples(chunks)
-        # Fault events fall in [a, b). A device's own events may carry an earlier time: a door fault
-        # is timed when it happened, since the device's previous report, and reported with this one.
+        # A device's own events may carry an earlier time: a door fault is timed when it happened, since
+        # the device's previous report, and reported with this one.
         events = [Event(e.device, e.kind, e.ts_ms, e.name, e.active, e.attrs) for e in site_events]
         events += [Event(e.device, e.kind, e.ts_ms, e.name, e.active, e.attrs) for e in iter_events(chunks)]
         samples.sort(key=lambda s: s.ts_ms)
@@ -101,24 +139,17 @@ class LiveSite:
         return samples, events
 
     def _plan(self, now_ms: int) -> None:
-        """Draw random faults one day ahead."""
-        if self.fault_mode == "none" or now_ms + MS_PER_DAY // 2 < self._planned_until:
+        """Draw random faults, harmless anomalies and outages one day ahead."""
+        if now_ms + MS_PER_DAY // 2 < self._planned_until:
             return
         start = max(now_ms, self._planned_until)
         end = start + MS_PER_DAY
-        mode = self.fault_mode if not self._planned_until else "random"
+        mode = self.fault_mode if not self._planned_until or self.fault_mode == "none" else "random"
         self._engine.plan(start, end, mode=mode, rate=self.fault_rate, open_start=False)
         self._planned_until = end
-
-    def _initial(self, now_ms: int) -> list[Sample]:
-        """One sample of every device at ``now_ms``."""
-        chunks = []
-        for block in self._engine.blocks:
-            rows = np.arange(len(block.ids), dtype=np.int64)
-            times = np.full((len(rows), 1), now_ms, dtype=np.int64)
-            out = block.model.generate(rows, times, block.faults)
-            chunks.append(Chunk(block, rows, times, out.values, []))
-        return _samples(chunks)
+        engine = self._engine
+        engine.harmless = [h for h in engine.harmless if h.end_ms >= now_ms - KEEP_HARMLESS_MS]
+        engine.outages = [o for o in engine.outages if o.end_ms >= now_ms - KEEP_HARMLESS_MS]
 
 
 def _samples(chunks: Sequence[Chunk]) -> list[Sample]:

@@ -72,6 +72,7 @@ class SimulatedGateway:
         self.seq = 0
         self.connected = False
         self.closing = False
+        self.dark = False  # the compound's power is cut: the gateway is down
         self.next_attempt = 0.0
         # The gateway's own metrics (contract kind "gateway"), reported every GATEWAY_REPORT_MS.
         self.started_ms: int | None = None
@@ -184,6 +185,21 @@ class SimulatedGateway:
         if events and self._send(self.event_topic, EventMessage(self._envelope(), tuple(events)).encode()):
             self.stats.events += len(events)
 
+    def power(self, on: bool) -> None:
+        """A power cut takes the gateway down (its death, as the broker would send its will) until it
+        comes back with a new bdseq and birth."""
+        if not on and not self.dark:
+            self.dark = True
+            if (
+                self.connected
+            ):  # what the broker would send as the will (at QoS 0: no acknowledgement to wait for)
+                self.client.publish(self.state_topic, self._death(), qos=0, retain=True)
+                self.connected = False
+                self.client.disconnect()
+        elif on and self.dark:
+            self.dark = False
+            self.connect()
+
     def close(self) -> None:
         """Publish the death message (a clean disconnect does not fire the will) before disconnecting."""
         self.closing = True
@@ -256,7 +272,9 @@ class CityRunner:
                 gw = self.gateways[i]
                 sim_now = self.sim_now()
                 samples, events = gw.live.step(sim_now)
-                gw.publish(samples, events, sim_now)
+                gw.power(not gw.live.dark(sim_now))
+                if not gw.dark:
+                    gw.publish(samples, events, sim_now)
                 due[i] += self.step_s
                 cursor = (cursor + 1) % n
             if now >= next_misc:
@@ -292,7 +310,7 @@ class CityRunner:
                 gw.client.loop_misc()
                 if gw.client.want_write():  # a socket closed under us never turns writable: find out now
                     gw.client.loop_write()
-            elif now >= gw.next_attempt and not gw.closing:
+            elif now >= gw.next_attempt and not gw.closing and not gw.dark:
                 gw.connect()
 
     def _watch(self, client: mqtt.Client) -> None:

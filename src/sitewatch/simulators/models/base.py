@@ -11,14 +11,38 @@ import numpy as np
 import numpy.typing as npt
 
 from ...contract import DeviceKind
-from ..faults import FaultLabel, FaultView
+from ..calendar import occupancy
 from ..site import Device, Site
+from ..view import FaultView, Injected
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 # (position in rows, ts_ms, event name, active, attrs)
 RawEvent = tuple[int, int, str, bool | None, dict[str, str]]
+
+
+@dataclass(slots=True)
+class SiteContext:
+    """What the models of one compound share: its weather salt, how many residents travel at
+    Spring Festival, whether its lamps dim after midnight, and the water network all meters read."""
+
+    site: Site
+    seed: tuple[int, int]  # (run seed, site index): models derive their own generators from it
+    salt: float
+    away: float
+    dims_at_night: bool
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def draw(cls, site: Site, seed: tuple[int, int]) -> SiteContext:
+        """A context with the compound's traits drawn from ``seed``."""
+        rng = np.random.default_rng([*seed, 55])
+        return cls(site, seed, _salt(site.compound), float(rng.uniform(0.2, 0.45)), bool(rng.random() < 0.5))
+
+    def occupancy(self, ts_ms: I64) -> F64:
+        """Share of residents at home at ``ts_ms`` (holidays empty the compound somewhat)."""
+        return occupancy(ts_ms, self.away)
 
 
 @dataclass(slots=True)
@@ -41,9 +65,15 @@ class KindModel(ABC):
     metrics: ClassVar[tuple[str, ...]]
 
     def __init__(
-        self, site: Site, devices: Sequence[Device], interval_s: int, rng: np.random.Generator, start_ms: int
+        self,
+        ctx: SiteContext,
+        devices: Sequence[Device],
+        interval_s: int,
+        rng: np.random.Generator,
+        start_ms: int,
     ) -> None:
-        self.site = site
+        self.ctx = ctx
+        self.site = ctx.site
         self.devices = list(devices)
         self.n = len(self.devices)
         self.interval_s = interval_s
@@ -51,7 +81,7 @@ class KindModel(ABC):
         self.dt_h = interval_s / 3600.0
         self.rng = rng
         self.start_ms = start_ms
-        self.salt = _salt(site.compound)
+        self.salt = ctx.salt
 
     @staticmethod
     def interval_for(device: Device) -> int:
@@ -60,10 +90,20 @@ class KindModel(ABC):
 
     @abstractmethod
     def generate(self, rows: I64, times: I64, faults: FaultView) -> Output:
-        """Readings and events of devices ``rows`` at ``times``; advances their state."""
+        """Readings and events of devices ``rows`` at ``times``; advances their state.
 
-    def fault_ended(self, row: int, label: FaultLabel) -> None:  # noqa: B027 - optional hook
+        ``faults`` has been told the grid (:meth:`FaultView.begin`): ask it for masks by name.
+        """
+
+    def window(self, a: int, b: int) -> None:  # noqa: B027 - optional hook
+        """Called once per window [a, b) before the block's grids are generated."""
+
+    def fault_ended(self, row: int, fault: Injected) -> None:  # noqa: B027 - optional hook
         """Called once a fault of device ``row`` is over (e.g. a replaced battery is full again)."""
+
+    def describe(self) -> dict[str, F64]:
+        """Per-device traits the model drew (residents served, daily water...), for devices.parquet."""
+        return {}
 
     def attr(self, key: str, default: float) -> F64:
         """A numeric device attribute per device, ``default`` where the ledger has none."""

@@ -1,4 +1,4 @@
-"""Retrofitted elevators: trips follow residents' routines; door faults, bearing wear and entrapments."""
+"""Retrofitted elevators: trips follow residents' routines; door faults, bearing wear, entrapments."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ import numpy.typing as npt
 
 from ...contract import DeviceKind
 from ..clock import local_day, local_hour, people_activity
-from ..faults import FaultView
 from ..site import Device
-from .base import I64, KindModel, Output, RawEvent, cumulative
+from ..view import FaultView
+from .base import F64, I64, KindModel, Output, RawEvent, cumulative
 
 MAINTENANCE_EVERY_DAYS = 15
+RUN_S = 28.0  # one run, doors included
+IDLE, UP, DOWN, DOOR_OPEN, FAULT, MAINTENANCE, OUT_OF_SERVICE = range(7)
 
 
 class ElevatorModel(KindModel):
     """One elevator per renovated entrance; reports every 60 s (Modbus poll of the controller).
 
-    Trips follow residents' routines; the contractor's half-monthly maintenance takes each elevator
-    out of use for an hour (run state ``maintenance``, event ``maintenance_mode``).
+    Residents above the ground floor ride about twice a day each (a manufacturer's planning rule);
+    the contractor's half-monthly maintenance takes each elevator out of use for an hour. The
+    vibration is the RMS over the poll: near zero at rest, 0.12-0.28 m/s² while the car runs.
     """
 
     kind = DeviceKind.ELEVATOR
@@ -32,41 +35,59 @@ class ElevatorModel(KindModel):
         """Every 60 s."""
         return 60
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         rng, n = self.rng, self.n
-        floors = self.attr("floors_served", 7.0) - 1.0
-        households = floors * 2.0  # two flats per landing in a typical walk-up entrance
-        # Upper floors ride, ground floor mostly walks: about 1.4 trips per resident-household and hour.
-        self.daily_trips = households * rng.uniform(5.0, 8.0, n)
-        age = self.age_days(self.start_ms)
-        self.trips = np.round(self.daily_trips * age * rng.uniform(0.9, 1.1, n))
+        households = (self.attr("floors_served", 7.0) - 1.0) * 2.0  # two flats per landing above the ground
+        self.residents = households * rng.uniform(2.0, 2.8, n)
+        self.daily_trips = self.residents * rng.uniform(1.6, 2.4, n)
+        self.trips = np.round(self.daily_trips * self.age_days(self.start_ms) * rng.uniform(0.9, 1.1, n))
         self.doors = np.round(self.trips * 2.1)
         self.door_faults = np.round(self.trips * rng.uniform(2e-4, 6e-4, n))
-        self.vibration = rng.uniform(0.12, 0.28, n)
+        self.vibration_run = rng.uniform(0.12, 0.28, n)
+        self.vibration_rest = rng.uniform(0.01, 0.03, n)
         self.rated_current = self.attr("rated_load_kg", 800.0) / 800.0 * rng.uniform(14.0, 18.0, n)
         # Maintenance at least every 15 days (TSG T5002): each elevator has its day in the cycle and its hour.
         self.service_day = rng.integers(0, MAINTENANCE_EVERY_DAYS, n)
         self.service_hour = rng.choice([9.0, 10.0, 14.0, 15.0], n)
         self.in_service = np.zeros(n, dtype=bool)
 
+    def describe(self) -> dict[str, F64]:
+        """Residents served and their expected runs a day."""
+        return {"residents": self.residents, "expected_daily": self.daily_trips}
+
     def generate(self, rows: I64, times: I64, faults: FaultView) -> Output:
         """Trips as a Poisson process driven by residents' activity; faults change doors, vibration, state."""
         rng = self.rng
         shape = times.shape
-        act = people_activity(times)
-        entrapped = faults.mask("entrapment", rows, times)
-        burst = faults.mask("door_fault_burst", rows, times)
-        wear = faults.progress("bearing_wear", rows, times)
+        expected = self.daily_trips[rows, None] / 24.0 * people_activity(times) * self.ctx.occupancy(times)
+        unpowered = faults.mask("power_cut", "building_power_cut")
+        trapped = faults.mask("entrapment")
+        latched = np.zeros(shape, dtype=bool)  # the controller has set its entrapment flag
+        for i, m, f in faults.faults("entrapment"):
+            if f.announce_ms is not None:
+                latched[i] |= m & (times[i] >= f.announce_ms)
+        false_latch = faults.mask("spurious_entrapment")
+        stopped = faults.mask("out_of_service") & ~trapped
+        flagged_out = np.zeros(shape, dtype=bool)
+        for i, m, f in faults.faults("out_of_service"):
+            if f.announce_ms is not None:
+                flagged_out[i] |= m & (times[i] >= f.announce_ms)
+            hourly = expected[i] / self.dt_h
+            faults.visible(f, i, (times[i] >= (f.announce_ms or f.end_ms)) | (hourly >= 1.0))
         day, hour = local_day(times), local_hour(times)
         service = (np.mod(day + self.service_day[rows, None], MAINTENANCE_EVERY_DAYS) == 0) & (
             (hour >= self.service_hour[rows, None]) & (hour < self.service_hour[rows, None] + 1.0)
         )
-        stopped = faults.mask("out_of_service", rows, times) & ~entrapped
-        service &= ~entrapped & ~stopped
-        trips = rng.poisson(self.daily_trips[rows, None] / 24.0 * act * self.dt_h).astype(np.float64)
-        trips[entrapped | service | stopped] = 0.0
-        door_faults = rng.poisson(np.where(burst, self.interval_s / 420.0, 3e-4 * trips)).astype(np.float64)
+        service &= ~trapped & ~stopped & ~unpowered
+        halted = trapped | service | stopped | unpowered | false_latch
+        trips = np.where(halted, 0.0, rng.poisson(expected * self.dt_h).astype(np.float64))
+        door_rate = 3e-4 * trips
+        burst_clear = np.zeros(shape, dtype=bool)
+        for i, m, f in faults.faults("door_fault_burst"):
+            door_rate[i] = np.where(m, f.label.magnitude / 86_400.0 * self.interval_s, door_rate[i])
+            burst_clear[i] |= m & (f.label.band == "clear")
+        door_faults = rng.poisson(door_rate).astype(np.float64)
         doors = 2.0 * trips + rng.poisson(0.15 * trips + door_faults)
         trip_count = cumulative(self.trips[rows], trips)
         door_cycles = cumulative(self.doors[rows], doors)
@@ -75,33 +96,49 @@ class ElevatorModel(KindModel):
         self.doors[rows] = door_cycles[:, -1]
         self.door_faults[rows] = door_fault_count[:, -1]
 
-        busy = np.clip(trips * 28.0 / self.interval_s, 0.0, 0.95)
+        busy = np.clip(trips * RUN_S / self.interval_s, 0.0, 0.95)
         u = rng.random(shape)
-        run_state = np.where(u < busy, np.where(u < busy * 0.4, 1.0, np.where(u < busy * 0.8, 2.0, 3.0)), 0.0)
-        run_state = np.where(burst & (rng.random(shape) < 0.35), 3.0, run_state)  # door stuck open
-        run_state = np.where(service, 5.0, run_state)
-        run_state = np.where(stopped, 6.0, run_state)
-        run_state = np.where(entrapped, 4.0, run_state)
-        moving = (run_state == 1.0) | (run_state == 2.0)
-        load = np.where(run_state > 0.0, np.clip(rng.gamma(2.0, 11.0, shape), 5.0, 95.0), 0.0)
-        overload = (run_state == 3.0) & (rng.random(shape) < 2e-4)
+        run_state = np.where(
+            u < busy, np.where(u < busy * 0.4, UP, np.where(u < busy * 0.8, DOWN, DOOR_OPEN)), IDLE
+        )
+        run_state = np.where(
+            burst_clear & (rng.random(shape) < 0.35), DOOR_OPEN, run_state
+        )  # door stuck open
+        run_state = np.where(service, MAINTENANCE, run_state)
+        run_state = np.where(flagged_out, OUT_OF_SERVICE, run_state)
+        run_state = np.where(latched | false_latch, FAULT, run_state).astype(np.float64)
+        moving = (run_state == UP) | (run_state == DOWN)
+        load = np.where(busy > 0.0, np.clip(rng.gamma(2.0, 11.0, shape), 5.0, 95.0), 0.0)
+        overload = (run_state == DOOR_OPEN) & (rng.random(shape) < 2e-4)
         load = np.where(overload, rng.uniform(101.0, 115.0, shape), load)
-        load = np.where(entrapped, np.clip(rng.gamma(2.0, 11.0, shape), 8.0, 90.0), load)
-        wear_factor = 1.0 + 3.0 * wear**2
+        load = np.where(trapped, np.clip(rng.gamma(2.0, 11.0, shape), 8.0, 90.0), load)  # passengers inside
+
+        wear = np.ones(shape)
+        for i, m, f in faults.faults("bearing_wear"):
+            # Wear grows with use: the share of the fault's expected trips made so far, squared.
+            expected_total = max(1.0, self.daily_trips[rows[i]] * (f.end_ms - f.start_ms) / 86_400_000)
+            used = f.state.get("trips", 0.0) + np.cumsum(np.where(m, trips[i], 0.0))
+            f.state["trips"] = float(used[-1])
+            progress = np.clip(used / expected_total, 0.0, 1.0)
+            wear[i] = np.where(m, 1.0 + (f.label.magnitude - 1.0) * progress**2, 1.0)
+            faults.visible(f, i, trips[i] > 0)  # a worn bearing is felt only while the car runs
+        load_factor = 0.9 + 0.2 * load / 100.0
+        run_v = self.vibration_run[rows, None] * wear * load_factor
+        vibration = np.sqrt(busy * run_v**2 + (1.0 - busy) * self.vibration_rest[rows, None] ** 2)
+        vibration = vibration + rng.normal(0.0, 0.004, shape)
         current = np.where(moving, self.rated_current[rows, None] * (0.35 + 0.6 * load / 100.0), 0.8)
-        current = current * (1.0 + 0.25 * wear**2) + rng.normal(0.0, 0.15, shape)
-        vibration = self.vibration[rows, None] * wear_factor + rng.normal(0.0, 0.02, shape)
-        levelling = rng.normal(0.0, 1.6, shape) + rng.normal(0.0, 6.0, shape) * wear
+        current = current * (1.0 + 0.08 * (wear - 1.0)) + rng.normal(0.0, 0.15, shape)
+        levelling = rng.normal(0.0, 1.6, shape) * (1.0 + 0.8 * (wear - 1.0))
         values: dict[str, npt.NDArray[Any]] = {
             "trip_count": trip_count,
             "door_cycles": door_cycles,
             "door_faults": door_fault_count,
-            "vibration_rms": np.round(np.clip(vibration, 0.01, 50.0), 3),
+            "vibration_rms": np.round(np.clip(vibration, 0.005, 50.0), 3),
             "motor_current": np.round(np.clip(current, 0.0, 500.0), 2),
             "levelling_error": np.round(np.clip(levelling, -500.0, 500.0), 1),
             "car_load": np.round(load, 1),
             "run_state": run_state,
-            "entrapment": entrapped.astype(np.float64),
+            "entrapment": (latched | false_latch).astype(np.float64),
         }
         events: list[RawEvent] = []
         before = np.concatenate([self.in_service[rows, None], service[:, :-1]], axis=1)
