@@ -11,9 +11,8 @@ import pytest
 
 from peertools import ListSink, wait_for
 from sitewatch.contract import DeviceKind
-from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
-from sitewatch.gateway.connectors.modbus import ModbusConnector
-from sitewatch.gateway.connectors.modbus_map import (
+from sitewatch.devtools.services import free_port
+from sitewatch.edge.modbus_registers import (
     DataType,
     RegisterSpec,
     RegisterType,
@@ -22,7 +21,8 @@ from sitewatch.gateway.connectors.modbus_map import (
     encode_value,
     plan_reads,
 )
-from sitewatch.services import free_port
+from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
+from sitewatch.gateway.connectors.modbus import ModbusConnector
 from sitewatch.simulators.frontends.modbus_devices import (
     REGISTER_MAPS,
     ModbusDeviceServer,

@@ -15,9 +15,9 @@ from websockets.exceptions import InvalidStatus
 
 from peertools import ListSink, wait_for
 from sitewatch.contract import OCPP_STATUSES, DeviceKind
+from sitewatch.edge.ocpp_payloads import meter_samples, parse_timestamp, status_update
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.ocpp import OcppConnector
-from sitewatch.gateway.connectors.ocpp_map import meter_samples, parse_timestamp, status_update
 from sitewatch.simulators.frontends.ocpp_chargers import charge_point, connection_of
 
 CTX = ConnectorContext(compound="C001", gateway="gw1")

@@ -27,7 +27,7 @@ from sitewatch.contract import (
     parse_topic,
 )
 from sitewatch.contract.messages import StateMessage
-from sitewatch.services import MosquittoService
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.settings import MqttSettings
 from sitewatch.simulators.city import generate_city
 from sitewatch.simulators.live import LiveSite

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ...contract import OCPP_ERROR_CODES, OCPP_STATUSES, DeviceKind, Event, Sample, metric_spec
+from ..contract import OCPP_ERROR_CODES, OCPP_STATUSES, DeviceKind, Event, Sample, metric_spec
 
 KIND = DeviceKind.CHARGER
 
