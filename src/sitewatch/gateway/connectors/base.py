@@ -21,6 +21,7 @@ from ...edge.connector import (
     Sink,
     parse_config,
 )
+from ...i18n import _
 
 __all__ = [
     "CONNECTOR_TYPES",
@@ -59,7 +60,7 @@ def config_number(
     value = spec.get(key, default)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
         raise ConnectorConfigError(
-            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
+            _("{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value}", where=where, key=key, lo=lo, hi=hi, value=repr(value))
         )
     return float(value)
 
@@ -72,7 +73,7 @@ def config_device(raw: Any, compound: str, where: str) -> str:
         return device_id(compound, local)
     except ValueError:
         raise ConnectorConfigError(
-            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
+            _("{where}: invalid device name {raw} (letters, digits, _ . : -)", where=where, raw=repr(raw))
         ) from None
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from ...i18n import _
 from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
 from .camera_probe import ProbeMode, ProbeResult, probe
 
@@ -58,7 +59,7 @@ class CameraConnector:
         entries = spec.get("cameras")
         if not isinstance(entries, list) or not entries:
             raise ConnectorConfigError(
-                f"{where}.cameras: list at least one camera (device, host) / 至少列出一台摄像头（device、host）"
+                _("{where}.cameras: list at least one camera (device, host)", where=where)
             )
         interval = config_number(spec, "interval_s", 30, 0.01, 86_400, where)
         timeout = config_number(spec, "timeout_s", 3, 0.01, 600, where)
@@ -68,19 +69,19 @@ class CameraConnector:
             at = f"{where}.cameras[{i}]"
             if not isinstance(entry, Mapping):
                 raise ConnectorConfigError(
-                    f"{at}: must be a mapping with device and host / 须包含 device 和 host"
+                    _("{at}: must be a mapping with device and host", at=at)
                 )
             device = config_device(entry.get("device"), context.compound, at)
             host = entry.get("host")
             if not isinstance(host, str) or not host:
                 raise ConnectorConfigError(
-                    f"{at}: host is required (IP address or name) / 必须填写 host（IP 地址或主机名）"
+                    _("{at}: host is required (IP address or name)", at=at)
                 )
             try:
                 mode = ProbeMode(str(entry.get("probe", "auto")))
             except ValueError:
                 raise ConnectorConfigError(
-                    f"{at}: probe must be auto, rtsp, onvif or tcp, got {entry.get('probe')!r} / probe 须为 auto、rtsp、onvif 或 tcp"
+                    _("{at}: probe must be auto, rtsp, onvif or tcp, got {probe}", at=at, probe=repr(entry.get('probe')))
                 ) from None
             cameras.append(
                 CameraSpec(
@@ -97,7 +98,7 @@ class CameraConnector:
                 )
             )
         if len({c.device for c in cameras}) != len(cameras):
-            raise ConnectorConfigError(f"{where}.cameras: a device is listed twice / 设备重复")
+            raise ConnectorConfigError(_("{where}.cameras: a device is listed twice", where=where))
         return cls(name, cameras, config_number(spec, "max_clock_offset_s", 60, 1, 86_400 * 365, where))
 
     def devices(self) -> list[DeviceInfo]:
@@ -129,7 +130,7 @@ class CameraConnector:
                 result = await probe(cam.host, cam.port, cam.mode, cam.timeout_s, cam.path)
             except Exception as exc:  # a probe bug must not stop the other cameras
                 log.exception(
-                    "camera %s: probing %s failed unexpectedly / 探测时发生意外错误", self.name, cam.device
+                    "camera %s: probing %s failed unexpectedly", self.name, cam.device
                 )
                 result = ProbeResult(False, None, "", f"probe error: {exc}")
             failures = 0 if result.ok else failures + 1
@@ -148,7 +149,7 @@ class CameraConnector:
             self._counters["timeouts"] += int(result.timeout)
             if failures == 1 or failures % 100 == 0:
                 log.warning(
-                    "camera %s: %s (%s:%d) probe failed: %s / 摄像头探测失败",
+                    "camera %s: %s (%s:%d) probe failed: %s",
                     self.name,
                     cam.device,
                     cam.host,
@@ -172,8 +173,8 @@ class CameraConnector:
         if drifting and cam.device not in self._drifting:
             self._counters["clock_drift"] += 1
             log.warning(
-                "camera %s: %s clock is %+.0f s off the gateway's / 摄像头时钟偏差 %+.0f 秒",
-                self.name, cam.device, offset, offset,
+                "camera %s: %s clock is %+.0f s off the gateway's",
+                self.name, cam.device, offset,
             )  # fmt: skip
         (self._drifting.add if drifting else self._drifting.discard)(cam.device)
 
@@ -181,14 +182,7 @@ class CameraConnector:
         self._online[cam.device] = online
         self._counters["events"] += 1
         name = "online" if online else "offline"
-        log.info(
-            "camera %s: %s is %s (%s) / %s",
-            self.name,
-            cam.device,
-            name,
-            result.detail,
-            "摄像头在线" if online else "摄像头离线",
-        )
+        log.info("camera %s: %s is %s (%s)", self.name, cam.device, name, result.detail)
         attrs = {"protocol": result.protocol} if online else {"reason": result.detail[:200]}
         if online and result.clock_offset_s is not None:
             attrs["clock_offset_s"] = f"{result.clock_offset_s:.0f}"

@@ -32,12 +32,12 @@ from ...edge.modbus_registers import (
     parse_register_map,
     plan_reads,
 )
+from ...i18n import _
 from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
 
 log = logging.getLogger(__name__)
 # pymodbus logs each failed request without saying which device; this connector logs them itself
 logging.getLogger("pymodbus.logging").setLevel(logging.CRITICAL)
-_STATE = {True: ("online", "设备在线"), False: ("offline", "设备离线")}
 
 MODBUS_KINDS = (DeviceKind.WATER_METER, DeviceKind.ELEVATOR)
 _EXCEPTION_NAMES = {
@@ -86,25 +86,25 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
     maps = spec.get("register_maps", {})
     if not isinstance(maps, Mapping):
         raise ConnectorConfigError(
-            f"{where}.register_maps: must map a name to a list of registers / 须把名称映射到寄存器列表"
+            _("{where}.register_maps: must map a name to a list of registers", where=where)
         )
     entries = spec.get("devices")
     if not isinstance(entries, list) or not entries:
         raise ConnectorConfigError(
-            f"{where}.devices: list at least one device (device, kind, host, map) / 至少列出一台设备（device、kind、host、map）"
+            _("{where}.devices: list at least one device (device, kind, host, map)", where=where)
         )
     defaults = {k: config_number(spec, k, v, 0.01, 86_400, where) for k, v in _DEFAULTS.items()}
     offline_after = int(config_number(spec, "offline_after", 2, 1, 1000, where))
     flag_defaults = spec.get("flag_events") or {}  # kind → {flag metric: event}
     if not isinstance(flag_defaults, Mapping):
         raise ConnectorConfigError(
-            f"{where}.flag_events: must map a kind to {{flag metric: event}} / 须按设备类型映射标志量与事件"
+            _("{where}.flag_events: must map a kind to {{flag metric: event}}", where=where)
         )
     devices: list[ModbusDevice] = []
     for i, entry in enumerate(entries):
         at = f"{where}.devices[{i}]"
         if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(f"{at}: must be a mapping / 必须是键值映射")
+            raise ConnectorConfigError(_("{at}: must be a mapping", at=at))
         try:
             kind = DeviceKind(str(entry.get("kind")))
         except ValueError:
@@ -112,12 +112,12 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
         if kind not in MODBUS_KINDS:
             names = ", ".join(k.value for k in MODBUS_KINDS)
             raise ConnectorConfigError(
-                f"{at}: kind must be one of {names}, got {entry.get('kind')!r} / 设备类型不支持"
+                _("{at}: kind must be one of {names}, got {kind}", at=at, names=names, kind=repr(entry.get('kind')))
             )
         raw_map = entry.get("map")
         if isinstance(raw_map, str) and raw_map not in maps:
             raise ConnectorConfigError(
-                f"{at}: register map {raw_map!r} is not in register_maps / 寄存器表未在 register_maps 中定义"
+                _("{at}: register map {raw_map} is not in register_maps", at=at, raw_map=repr(raw_map))
             )
         flag_map = entry.get("flag_events", flag_defaults.get(kind.value))
         try:
@@ -131,7 +131,7 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
         host = entry.get("host")
         if not isinstance(host, str) or not host:
             raise ConnectorConfigError(
-                f"{at}: host is required (IP address or name) / 必须填写 host（IP 地址或主机名）"
+                _("{at}: host is required (IP address or name)", at=at)
             )
         devices.append(
             ModbusDevice(
@@ -155,7 +155,7 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
     seen: set[str] = set()
     for dev in devices:
         if dev.device in seen:
-            raise ConnectorConfigError(f"{where}.devices: device {dev.device} is listed twice / 设备重复")
+            raise ConnectorConfigError(_("{where}.devices: device {device} is listed twice", where=where, device=dev.device))
         seen.add(dev.device)
     return devices
 
@@ -262,7 +262,7 @@ class ModbusConnector:
                     failures = self._streak[dev.device] = failures + 1
                     self._counters["errors"] += 1
                     log.exception(
-                        "modbus %s: unexpected error polling %s / 轮询设备时发生意外错误",
+                        "modbus %s: unexpected error polling %s",
                         self.name,
                         dev.device,
                     )
@@ -280,7 +280,7 @@ class ModbusConnector:
     def _liveness(self, dev: ModbusDevice, sink: Sink, *, online: bool) -> None:
         self._online[dev.device] = online
         self._counters["events"] += 1
-        log.info("modbus %s: %s is %s / %s", self.name, dev.device, *_STATE[online])
+        log.info("modbus %s: %s is %s", self.name, dev.device, "online" if online else "offline")
         sink.events([Event(dev.device, dev.kind, now_ms(), "online" if online else "offline")])
 
     async def _poll(self, client: AsyncModbusTcpClient, dev: ModbusDevice, sink: Sink) -> None:
@@ -304,7 +304,7 @@ class ModbusConnector:
                 )
                 if seen == 1 or seen % 100 == 0:  # a stuck register must not flood the log
                     log.warning(
-                        "modbus %s: %s garbage register refused (%d times): %s / 寄存器数值异常，已丢弃",
+                        "modbus %s: %s garbage register refused (%d times): %s",
                         self.name,
                         dev.device,
                         seen,
@@ -360,7 +360,7 @@ class ModbusConnector:
             self._counters["exceptions"] += 1
             self._counters["errors"] += 1
             log.warning(
-                "modbus %s: %s answered %s with exception %d (%s) / 设备返回 Modbus 异常",
+                "modbus %s: %s answered %s with exception %d (%s)",
                 self.name,
                 dev.device,
                 what,
@@ -378,7 +378,7 @@ class ModbusConnector:
         streak = self._streak[dev.device] + 1
         if streak == 1 or streak % 100 == 0:  # the first failure of a streak, then every 100th
             log.warning(
-                "modbus %s: %s (%s:%d): %s (failure %d in a row) / 设备读取失败",
+                "modbus %s: %s (%s:%d): %s (failure %d in a row)",
                 self.name, dev.device, dev.host, dev.port, detail, streak,
             )  # fmt: skip
         raise _PollFailed(detail)
@@ -395,7 +395,7 @@ async def _borrow(
     """A connection from the endpoint's pool, or None once ``stop`` is set."""
     getter = asyncio.ensure_future(pool.get())
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    done, _pending = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
     if getter in done:
         return getter.result()

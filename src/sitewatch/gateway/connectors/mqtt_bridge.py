@@ -26,6 +26,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from ...i18n import _
 from ...mqtt_client import Client
 from .base import ConnectorConfigError, ConnectorContext, Sink
 from .mqtt_bridge_map import (
@@ -91,20 +92,19 @@ class MqttBridgeConnector:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ConnectorConfigError(
-                f"{where}.broker: must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}"
-                " / 须形如 mqtt://host:1883 或 mqtts://host:8883"
+                _("{where}.broker: must look like mqtt://host:1883 or mqtts://host:8883, got {url}", where=where, url=repr(url))
             )
         files: dict[str, str | None] = {}
         for key in ("ca_file", "cert_file", "key_file"):
             value = spec.get(key)
             if value is not None and not Path(str(value)).is_file():
-                raise ConnectorConfigError(f"{where}.{key}: no such file {value!r} / 文件不存在")
+                raise ConnectorConfigError(_("{where}.{key}: no such file {path}", where=where, key=key, path=repr(value)))
             files[key] = str(value) if value is not None else None
         if (files["cert_file"] is None) != (files["key_file"] is None):
-            raise ConnectorConfigError(f"{where}: cert_file and key_file go together / 证书与私钥须同时提供")
+            raise ConnectorConfigError(_("{where}: cert_file and key_file go together", where=where))
         qos = spec.get("qos", 1)
         if qos not in (0, 1, 2):
-            raise ConnectorConfigError(f"{where}.qos: must be 0, 1 or 2, got {qos!r} / QoS 须为 0、1 或 2")
+            raise ConnectorConfigError(_("{where}.qos: must be 0, 1 or 2, got {qos}", where=where, qos=repr(qos)))
         offline_after = spec.get("offline_after_s", 300)
         if (
             not isinstance(offline_after, (int, float))
@@ -112,7 +112,7 @@ class MqttBridgeConnector:
             or offline_after < 0
         ):
             raise ConnectorConfigError(
-                f"{where}.offline_after_s: must be a number ≥ 0 (0: never), got {offline_after!r} / 须为不小于 0 的数（0 表示从不判离线）"
+                _("{where}.offline_after_s: must be a number ≥ 0 (0: never), got {offline_after}", where=where, offline_after=repr(offline_after))
             )
         mappings, statuses = parse_mappings(spec, context.compound, where)
         return cls(
@@ -156,7 +156,7 @@ class MqttBridgeConnector:
             self._logged[counter] += 1
             n = self._logged[counter]
         if n == 1 or n % 100 == 0:
-            log.warning("mqtt %s: %s (%s #%d) / 设备消息被拒绝", self.name, detail, counter, n)
+            log.warning("mqtt %s: %s (%s #%d)", self.name, detail, counter, n)
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -189,7 +189,7 @@ class MqttBridgeConnector:
     ) -> None:
         if reason.is_failure:
             log.warning(
-                "mqtt %s: site broker %s:%d refused the connection: %s / 站点消息服务器拒绝连接",
+                "mqtt %s: site broker %s:%d refused the connection: %s",
                 self.name,
                 self.host,
                 self.port,
@@ -201,7 +201,7 @@ class MqttBridgeConnector:
         topics = [(m.topic, self.qos) for m in self.mappings] + [(s.topic, self.qos) for s in self.statuses]
         client.subscribe(topics)
         log.info(
-            "mqtt %s: connected to %s:%d, subscribed to %d topic filters / 已连接站点消息服务器",
+            "mqtt %s: connected to %s:%d, subscribed to %d topic filters",
             self.name,
             self.host,
             self.port,
@@ -215,7 +215,7 @@ class MqttBridgeConnector:
         self.connected.clear()
         if reason.is_failure:
             log.warning(
-                "mqtt %s: lost the site broker (%s); reconnecting / 与站点消息服务器断开，正在重连",
+                "mqtt %s: lost the site broker (%s); reconnecting",
                 self.name,
                 reason,
             )
@@ -228,7 +228,7 @@ class MqttBridgeConnector:
             self.handle(message.topic, bytes(message.payload), sink, retained=bool(message.retain))
         except Exception:  # a surprise in one message must not kill paho's network thread
             log.exception(
-                "mqtt %s: failed to handle a message on %s / 处理消息失败", self.name, message.topic
+                "mqtt %s: failed to handle a message on %s", self.name, message.topic
             )
 
     # --- mapping -----------------------------------------------------------------------------
@@ -324,9 +324,7 @@ class MqttBridgeConnector:
             self._online[device] = online
             self._counters["events"] += 1
         name = "online" if online else "offline"
-        log.info(
-            "mqtt %s: %s is %s (%s) / %s", self.name, device, name, why, "设备在线" if online else "设备离线"
-        )
+        log.info("mqtt %s: %s is %s (%s)", self.name, device, name, why)
         sink.events([Event(device, kind, now_ms(), name, None, {"reason": why})])
 
     def _expire(self, sink: Sink) -> None:

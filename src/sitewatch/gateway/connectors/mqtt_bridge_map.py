@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ...contract import DeviceKind, device_id, metric_spec
+from ...i18n import _
 from .base import ConnectorConfigError
 
 MAX_PAYLOAD = 65_536
@@ -178,7 +179,7 @@ def _kind(raw: Any, at: str) -> DeviceKind:
         kind = DeviceKind.GATEWAY
     if kind is DeviceKind.GATEWAY:
         names = ", ".join(k.value for k in DeviceKind if k is not DeviceKind.GATEWAY)
-        raise ConnectorConfigError(f"{at}: kind must be one of {names}, got {raw!r} / 设备类型不支持")
+        raise ConnectorConfigError(_("{at}: kind must be one of {names}, got {raw}", at=at, names=names, raw=repr(raw)))
     return kind
 
 
@@ -191,7 +192,7 @@ def _filter(raw: Any, at: str) -> str:
         or "#" in levels[:-1]
     ):
         raise ConnectorConfigError(
-            f"{at}: topic must be an MQTT filter like site/lights/+/telemetry, got {raw!r} / topic 须为 MQTT 主题过滤器"
+            _("{at}: topic must be an MQTT filter like site/lights/+/telemetry, got {raw}", at=at, raw=repr(raw))
         )
     return topic
 
@@ -203,14 +204,14 @@ def parse_mappings(
     entries = spec.get("topics")
     if not isinstance(entries, list) or not entries:
         raise ConnectorConfigError(
-            f"{where}.topics: list at least one topic mapping (topic, kind, device, fields) / 至少列出一个主题映射（topic、kind、device、fields）"
+            _("{where}.topics: list at least one topic mapping (topic, kind, device, fields)", where=where)
         )
     mappings: list[TopicMapping] = []
     statuses: list[StatusMapping] = []
     for i, entry in enumerate(entries):
         at = f"{where}.topics[{i}]"
         if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(f"{at}: must be a mapping / 必须是键值映射")
+            raise ConnectorConfigError(_("{at}: must be a mapping", at=at))
         topic = _filter(entry.get("topic"), at)
         kind = _kind(entry.get("kind"), at)
         template = str(entry.get("device") or "")
@@ -218,8 +219,7 @@ def parse_mappings(
         probe = device_of(template, ["x"] * wildcards, compound)
         if probe is None:
             raise ConnectorConfigError(
-                f"{at}: device {template!r} must name a device, using {{0}}..{{{max(wildcards - 1, 0)}}} "
-                "for the topic's wildcard levels / device 模板须用 {0} 等占位符对应主题中的通配层级"
+                _("{at}: device {template} must name a device, using {{0}}..{{{last}}} for the topic's wildcard levels", at=at, template=repr(template), last=max(wildcards - 1, 0))
             )
         if entry.get("status"):
             statuses.append(StatusMapping(topic, kind, template))
@@ -227,12 +227,12 @@ def parse_mappings(
         fields = entry.get("fields")
         if not isinstance(fields, Mapping) or not fields:
             raise ConnectorConfigError(
-                f"{at}.fields: map JSON fields to {kind.value} metrics, e.g. {{watts: power}} / 须把 JSON 字段映射到该设备类型的指标"
+                _("{at}.fields: map JSON fields to {kind} metrics, e.g. {{watts: power}}", at=at, kind=kind.value)
             )
         for path, metric in fields.items():
             if metric_spec(kind, str(metric)) is None:
                 raise ConnectorConfigError(
-                    f"{at}.fields.{path}: {kind.value} has no metric {metric!r} / 该设备类型没有此指标"
+                    _("{at}.fields.{path}: {kind} has no metric {metric}", at=at, path=path, kind=kind.value, metric=repr(metric))
                 )
         scale = entry.get("scale") or {}
         if not isinstance(scale, Mapping) or any(
@@ -240,14 +240,14 @@ def parse_mappings(
             for v in scale.values()
         ):
             raise ConnectorConfigError(
-                f"{at}.scale: map metrics to non-zero numbers / 须把指标映射到非零数值"
+                _("{at}.scale: map metrics to non-zero numbers", at=at)
             )
         allowed = entry.get("devices") or []
         if not isinstance(allowed, list):
-            raise ConnectorConfigError(f"{at}.devices: must be a list of device names / 须为设备名称列表")
+            raise ConnectorConfigError(_("{at}.devices: must be a list of device names", at=at))
         ids = frozenset(device_of(str(d), [], compound) or "" for d in allowed)
         if "" in ids:
-            raise ConnectorConfigError(f"{at}.devices: invalid device name in {allowed!r} / 设备名称无效")
+            raise ConnectorConfigError(_("{at}.devices: invalid device name in {allowed}", at=at, allowed=repr(allowed)))
         ts_field = entry.get("timestamp_field")
         mappings.append(
             TopicMapping(

@@ -43,6 +43,7 @@ from ...contract import (
     now_ms,
 )
 from ...edge.ocpp_payloads import KIND, energy_sample, meter_samples, parse_timestamp, status_update
+from ...i18n import _
 from .base import ConnectorConfigError, ConnectorContext, Sink, config_number
 from .ocpp_config import ChargerSpec, TokenBucket, authorized, parse_chargers
 
@@ -103,7 +104,7 @@ class _CentralChargePoint(_ChargePoint):
         """Accept the charger and tell it the heartbeat interval."""
         self.owner.counters_["boots"] += 1
         log.info(
-            "ocpp %s: %s booted (%s %s) / 充电桩已启动",
+            "ocpp %s: %s booted (%s %s)",
             self.owner.name,
             self.id,
             charge_point_vendor,
@@ -197,7 +198,7 @@ class OcppConnector:
         host = spec.get("host", "0.0.0.0")
         if not isinstance(host, str) or not host:
             raise ConnectorConfigError(
-                f"{where}.host: must be an address to listen on, e.g. 0.0.0.0 / 须为监听地址，例如 0.0.0.0"
+                _("{where}.host: must be an address to listen on, e.g. 0.0.0.0", where=where)
             )
         heartbeat = config_number(spec, "heartbeat_interval_s", 60, 1, 86_400, where)
         silence = 3 * heartbeat
@@ -239,7 +240,7 @@ class OcppConnector:
         self._logged[counter] += 1
         if self._logged[counter] == 1 or self._logged[counter] % 100 == 0:
             log.warning(
-                "ocpp %s: %s (%s #%d) / 充电桩消息被拒绝", self.name, detail, counter, self._logged[counter]
+                "ocpp %s: %s (%s #%d)", self.name, detail, counter, self._logged[counter]
             )
 
     # --- transport ---------------------------------------------------------------------------
@@ -260,7 +261,7 @@ class OcppConnector:
             self.bound_port = _port_of(server)
             self.listening.set()
             log.info(
-                "ocpp %s: central system listening on %s:%s / OCPP 中央系统已监听",
+                "ocpp %s: central system listening on %s:%s",
                 self.name,
                 self.host,
                 self.bound_port,
@@ -329,9 +330,7 @@ class OcppConnector:
 
     def _liveness(self, spec: ChargerSpec, sink: Sink, *, online: bool) -> None:
         name = "online" if online else "offline"
-        log.info(
-            "ocpp %s: %s is %s / %s", self.name, spec.ocpp_id, name, "充电桩在线" if online else "充电桩离线"
-        )
+        log.info("ocpp %s: %s is %s", self.name, spec.ocpp_id, name)
         self._emit(sink, [Event(d, KIND, now_ms(), name) for d in spec.all_devices])
 
     def _emit(self, sink: Sink, events: list[Event]) -> None:

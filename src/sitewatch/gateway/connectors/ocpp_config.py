@@ -12,6 +12,7 @@ from typing import Any
 
 from websockets.http11 import Request
 
+from ...i18n import _
 from .base import ConnectorConfigError, ConnectorContext, config_device
 
 
@@ -58,42 +59,42 @@ def parse_chargers(spec: Mapping[str, Any], context: ConnectorContext, where: st
     entries = spec.get("chargers")
     if not isinstance(entries, list) or not entries:
         raise ConnectorConfigError(
-            f"{where}.chargers: list at least one charger (device, ocpp_id) / 至少列出一台充电桩（device、ocpp_id）"
+            _("{where}.chargers: list at least one charger (device, ocpp_id)", where=where)
         )
     chargers: list[ChargerSpec] = []
     for i, entry in enumerate(entries):
         at = f"{where}.chargers[{i}]"
         if not isinstance(entry, Mapping):
             raise ConnectorConfigError(
-                f"{at}: must be a mapping with device and ocpp_id / 须包含 device 和 ocpp_id"
+                _("{at}: must be a mapping with device and ocpp_id", at=at)
             )
         device = config_device(entry.get("device"), context.compound, at)
         ocpp_id = str(entry.get("ocpp_id") or device.removeprefix(context.compound + "-"))
         if not ocpp_id.isprintable() or "/" in ocpp_id or len(ocpp_id) > 64:
             raise ConnectorConfigError(
-                f"{at}: ocpp_id {ocpp_id!r} must be printable, without '/', ≤ 64 chars / ocpp_id 须为可打印字符、不含 '/'、不超过 64 个字符"
+                _("{at}: ocpp_id {ocpp_id} must be printable, without '/', ≤ 64 chars", at=at, ocpp_id=repr(ocpp_id))
             )
         raw_connectors = entry.get("connectors") or {}
         if not isinstance(raw_connectors, Mapping):
             raise ConnectorConfigError(
-                f"{at}.connectors: must map connector ids to device names / 须把枪号映射到设备名称"
+                _("{at}.connectors: must map connector ids to device names", at=at)
             )
         connectors: dict[int, str] = {}
         for key, value in raw_connectors.items():
             if not str(key).isdigit() or int(key) < 1:
                 raise ConnectorConfigError(
-                    f"{at}.connectors: connector id {key!r} must be an integer ≥ 1 / 枪号须为不小于 1 的整数"
+                    _("{at}.connectors: connector id {key} must be an integer ≥ 1", at=at, key=repr(key))
                 )
             connectors[int(key)] = config_device(value, context.compound, f"{at}.connectors.{key}")
         password = entry.get("password")
         if password is not None and (not isinstance(password, str) or not 16 <= len(password) <= 40):
             raise ConnectorConfigError(
-                f"{at}.password: must be 16 to 40 characters (OCPP 1.6 AuthorizationKey) / 密码须为 16 至 40 个字符"
+                _("{at}.password: must be 16 to 40 characters (OCPP 1.6 AuthorizationKey)", at=at)
             )
         chargers.append(ChargerSpec(ocpp_id, device, connectors, password))
     ids = [c.ocpp_id for c in chargers]
     if len(set(ids)) != len(ids):
-        raise ConnectorConfigError(f"{where}.chargers: an ocpp_id is listed twice / ocpp_id 重复")
+        raise ConnectorConfigError(_("{where}.chargers: an ocpp_id is listed twice", where=where))
     return chargers
 
 
