@@ -14,7 +14,9 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -264,9 +266,17 @@ class PostgresService(LocalService):
             raise ServiceError(
                 "PostgreSQL is not installed: apt-get install postgresql (scripts/test.sh does it)"
             )
-        # PostgreSQL refuses to run as root; run it as the 'postgres' system user then.
+        # PostgreSQL refuses to run as root; run it as the 'postgres' system user then, with its
+        # cluster in a directory of its own under the system's temporary directory: a pytest
+        # directory lies under a root-only parent that another pytest run may lock again at any time
         self.user = "postgres" if os.geteuid() == 0 else None
-        self.datadir = self.workdir / "data"
+        self.rundir = self.workdir
+        if self.user:
+            self.rundir = Path(tempfile.mkdtemp(prefix="sitewatch-postgres-"))
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.rundir, entry.pw_uid, entry.pw_gid)
+            weakref.finalize(self, shutil.rmtree, self.rundir, True)
+        self.datadir = self.rundir / "data"
 
     @property
     def url(self) -> str:
@@ -283,14 +293,6 @@ class PostgresService(LocalService):
 
     def prepare(self) -> None:
         """Create the cluster once."""
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
-            # the postgres user must be able to reach its directory (pytest's are root-only)
-            for parent in self.workdir.resolve().parents:
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    parent.chmod(mode | 0o001)
         if (self.datadir / "PG_VERSION").exists():
             return
         subprocess.run(
@@ -313,7 +315,7 @@ class PostgresService(LocalService):
     def command(self) -> list[str]:
         """Command line."""
         return [
-            str(self.postgres), "-D", str(self.datadir), "-p", str(self.port), "-k", str(self.workdir),
+            str(self.postgres), "-D", str(self.datadir), "-p", str(self.port), "-k", str(self.rundir),
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
         ]  # fmt: skip
 
