@@ -21,7 +21,7 @@ from rich.table import Table
 
 from ...contract import DeviceKind, Event, Sample
 from ...gateway.connectors.base import ConnectorContext
-from ...gateway.connectors.modbus import ModbusConnector, parse_devices
+from ...gateway.connectors.modbus import ModbusConnector
 from ...i18n import _
 from ..services import free_port
 
@@ -100,7 +100,7 @@ async def _run(devices: int, hung: int, interval: float, duration: float, timeou
         "register_maps": {"wm": register_map_config(DeviceKind.WATER_METER)},
         "devices": entries,
     }
-    connector = ModbusConnector("bench", parse_devices(spec, ConnectorContext("BENCH", "gw"), "bench"))
+    connector = ModbusConnector.from_config({"type": "modbus", "name": "bench", **spec}, ConnectorContext("BENCH", "gw"))
     for server in servers:
         await server.start()
     mute = await _mute(mute_port)

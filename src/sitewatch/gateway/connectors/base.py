@@ -31,7 +31,6 @@ __all__ = [
     "Sink",
     "build_connector",
     "config_device",
-    "config_number",
     "connector_types",
     "parse_config",
 ]
@@ -51,18 +50,6 @@ def connector_types() -> dict[str, str]:
     """Every connector type this installation offers: the gateway's own and the installed packages'."""
     provided = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     return {**provided, **CONNECTOR_TYPES}
-
-
-def config_number(
-    spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str
-) -> float:
-    """``spec[key]`` (or ``default``) as a number in [lo, hi]; ConnectorConfigError naming the field otherwise."""
-    value = spec.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(
-            _("{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value}", where=where, key=key, lo=lo, hi=hi, value=repr(value))
-        )
-    return float(value)
 
 
 def config_device(raw: Any, compound: str, where: str) -> str:

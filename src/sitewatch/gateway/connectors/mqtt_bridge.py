@@ -17,21 +17,23 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
 from ...i18n import _
 from ...mqtt_client import Client
-from .base import ConnectorConfigError, ConnectorContext, Sink
+from .base import ConnectorContext, Sink, parse_config
 from .mqtt_bridge_map import (
     Decoded,
     StatusMapping,
+    TopicEntry,
     TopicMapping,
     decode,
     device_of,
@@ -41,6 +43,46 @@ from .mqtt_bridge_map import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class MqttBridgeConfig(BaseModel):
+    """Options of a ``type: mqtt`` connector (docs/gateway-connectors.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mqtt"] = "mqtt"
+    name: str = "mqtt"
+    broker: str = "mqtt://127.0.0.1:1883"  # the compound's own broker
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    qos: Literal[0, 1, 2] = 1
+    offline_after_s: float = Field(300.0, ge=0)  # 0: never
+    topics: list[TopicEntry] = Field(min_length=1)
+
+    @field_validator("broker")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(_("must look like mqtt://host:1883 or mqtts://host:8883"))
+        return value
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(_("no such file {path}", path=repr(value)))
+        return value
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttBridgeConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError(_("cert_file and key_file go together"))
+        return self
 
 
 class MqttBridgeConnector:
@@ -85,48 +127,23 @@ class MqttBridgeConnector:
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> MqttBridgeConnector:
-        """Build from a ``type: mqtt`` entry of gateway.yaml."""
-        name = str(spec.get("name") or "mqtt")
-        where = f"connectors.{name}"
-        url = str(spec.get("broker") or "mqtt://127.0.0.1:1883")
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ConnectorConfigError(
-                _("{where}.broker: must look like mqtt://host:1883 or mqtts://host:8883, got {url}", where=where, url=repr(url))
-            )
-        files: dict[str, str | None] = {}
-        for key in ("ca_file", "cert_file", "key_file"):
-            value = spec.get(key)
-            if value is not None and not Path(str(value)).is_file():
-                raise ConnectorConfigError(_("{where}.{key}: no such file {path}", where=where, key=key, path=repr(value)))
-            files[key] = str(value) if value is not None else None
-        if (files["cert_file"] is None) != (files["key_file"] is None):
-            raise ConnectorConfigError(_("{where}: cert_file and key_file go together", where=where))
-        qos = spec.get("qos", 1)
-        if qos not in (0, 1, 2):
-            raise ConnectorConfigError(_("{where}.qos: must be 0, 1 or 2, got {qos}", where=where, qos=repr(qos)))
-        offline_after = spec.get("offline_after_s", 300)
-        if (
-            not isinstance(offline_after, (int, float))
-            or isinstance(offline_after, bool)
-            or offline_after < 0
-        ):
-            raise ConnectorConfigError(
-                _("{where}.offline_after_s: must be a number ≥ 0 (0: never), got {offline_after}", where=where, offline_after=repr(offline_after))
-            )
-        mappings, statuses = parse_mappings(spec, context.compound, where)
+        """Build from a ``type: mqtt`` entry of gateway.yaml (validated by :class:`MqttBridgeConfig`)."""
+        config = parse_config(MqttBridgeConfig, spec)
+        mappings, statuses = parse_mappings(config.topics, context.compound)
         return cls(
-            name,
+            config.name,
             context,
             mappings,
             statuses,
-            url=url,
-            username=spec.get("username"),
-            password=spec.get("password"),
-            client_id=spec.get("client_id"),
-            qos=int(qos),
-            offline_after_s=float(offline_after),
-            **files,
+            url=config.broker,
+            username=config.username,
+            password=config.password,
+            client_id=config.client_id,
+            qos=config.qos,
+            offline_after_s=config.offline_after_s,
+            ca_file=config.ca_file,
+            cert_file=config.cert_file,
+            key_file=config.key_file,
         )
 
     def devices(self) -> list[DeviceInfo]:

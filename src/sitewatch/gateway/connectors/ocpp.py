@@ -43,9 +43,8 @@ from ...contract import (
     now_ms,
 )
 from ...edge.ocpp_payloads import KIND, energy_sample, meter_samples, parse_timestamp, status_update
-from ...i18n import _
-from .base import ConnectorConfigError, ConnectorContext, Sink, config_number
-from .ocpp_config import ChargerSpec, TokenBucket, authorized, parse_chargers
+from .base import ConnectorContext, Sink, parse_config
+from .ocpp_config import ChargerSpec, OcppConfig, TokenBucket, authorized, parse_chargers
 
 log = logging.getLogger(__name__)
 # The ocpp library logs every frame at INFO; its own logger here stays at WARNING unless lowered.
@@ -191,27 +190,19 @@ class OcppConnector:
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> OcppConnector:
-        """Build from a ``type: ocpp`` entry of gateway.yaml."""
-        name = str(spec.get("name") or "ocpp")
-        where = f"connectors.{name}"
-        chargers = parse_chargers(spec, context, where)
-        host = spec.get("host", "0.0.0.0")
-        if not isinstance(host, str) or not host:
-            raise ConnectorConfigError(
-                _("{where}.host: must be an address to listen on, e.g. 0.0.0.0", where=where)
-            )
-        heartbeat = config_number(spec, "heartbeat_interval_s", 60, 1, 86_400, where)
-        silence = 3 * heartbeat
+        """Build from a ``type: ocpp`` entry of gateway.yaml (validated by :class:`OcppConfig`)."""
+        config = parse_config(OcppConfig, spec)
+        silence = config.silence_timeout_s
         return cls(
-            name,
-            chargers,
-            host=host,
-            port=int(config_number(spec, "port", 9000, 0, 65535, where)),
-            heartbeat_interval_s=heartbeat,
-            rate_per_s=config_number(spec, "rate_limit_per_s", 5, 0.01, 10_000, where),
-            burst=config_number(spec, "rate_burst", 20, 1, 100_000, where),
-            over_temperature_c=config_number(spec, "over_temperature_c", 70, -40, 150, where),
-            silence_timeout_s=config_number(spec, "silence_timeout_s", silence, 0, 864_000, where),
+            config.name,
+            parse_chargers(config, context),
+            host=config.host,
+            port=config.port,
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            rate_per_s=config.rate_limit_per_s,
+            burst=config.rate_burst,
+            over_temperature_c=config.over_temperature_c,
+            silence_timeout_s=3 * config.heartbeat_interval_s if silence is None else silence,
         )
 
     def devices(self) -> list[DeviceInfo]:
