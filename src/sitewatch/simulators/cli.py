@@ -60,6 +60,7 @@ def city(compounds: int, seed: int, out: Path, headers: str) -> None:
     """Generate a synthetic city of pre-2000 compounds and write its ledger (台账)."""
     from ..assets.workbook import HeaderStyle, write_csv_dir, write_xlsx
     from .city import generate_city, summary
+
     if out.suffix.lower() not in ("", ".xlsx"):
         raise click.BadParameter(_("{path}: give an .xlsx file, or a directory without extension (one CSV per sheet)", path=out), param_hint="--out")
     started = time.perf_counter()
@@ -89,6 +90,7 @@ _FAULT_COLUMNS = (N_("kind"), N_("fault"), N_("what happens"), N_("duration (h)"
 def faults() -> None:
     """List the fault types the simulators inject, per device kind, with their labels' events."""
     from .faults import FAULT_TYPES
+
     table = Table(title=_("Simulated fault types"))
     for column in _FAULT_COLUMNS:
         table.add_column(_(column))
@@ -127,6 +129,7 @@ def backfill(
 ) -> None:  # fmt: skip
     """Generate history as fast as possible: Parquet readings (long form), events and fault labels."""
     from .backfill import backfill as run_backfill
+
     sites = _sites(ledger, compounds)
     try:
         start_ms = _start_ms(start, days)
@@ -192,6 +195,7 @@ def run(
     from ..contract import now_ms
     from .live import LiveSite
     from .publisher import CityRunner
+
     overrides = {"mqtt": {"url": broker}} if broker else {}
     try:
         settings = load_settings(**overrides).mqtt
