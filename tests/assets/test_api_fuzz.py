@@ -17,8 +17,8 @@ from schemathesis.checks import (
 )
 from sqlalchemy import Engine, create_engine
 
-from sitewatch.assets.api.app import create_app
 from sitewatch.assets.importer import import_ledger
+from sitewatch.web.app import create_app
 
 from .ledger_builder import ledger, xlsx
 from .test_api import make_tokens

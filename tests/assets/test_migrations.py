@@ -24,14 +24,14 @@ def test_upgrade_from_empty_and_downgrade_to_base(url: str) -> None:
     engine = create_engine_for(url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     downgrade(engine, "base")
     assert current_revision(engine) is None
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)  # and up again
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     engine.dispose()
 
 

@@ -12,7 +12,6 @@ import pytest
 import uvicorn
 
 from peertools import cyclic_garbage
-from sitewatch.assets.api.app import create_app
 from sitewatch.assets.db import create_engine_for, transaction, upgrade
 from sitewatch.assets.importer import import_ledger
 from sitewatch.assets.models import Role
@@ -35,6 +34,7 @@ from sitewatch.services import MosquittoService, free_port, port_open, wait_unti
 from sitewatch.simulators import sites_from_records
 from sitewatch.simulators.city import generate_city
 from sitewatch.store import open_store
+from sitewatch.web.app import create_app
 
 from .conftest import make_settings
 from .traffic import Publisher

@@ -83,7 +83,7 @@ def bench_assets(
     n_assets: int, compounds: int, n_requests: int, fmt: str, postgres: bool, as_json: bool
 ) -> None:
     """Import a generated city ledger through the importer, then time lookups and filtered lists."""
-    from .api.app import create_app
+    from ..web.app import create_app
     from .db import create_engine_for, transaction, upgrade
     from .importer import import_ledger
     from .models import Role

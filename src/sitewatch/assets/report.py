@@ -74,6 +74,15 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "设备编号“{value}”已用于资产 {other}",
         "device id {value!r} is already used by asset {other}",
     ),
+    "code_clash": (
+        "小区编码“{value}”与已有编码“{other}”冲突（大小写不同或一个是另一个加“-”），设备编号将无法区分所属小区；请换一个编码",
+        "compound code {value!r} clashes with {other!r} (equal but for case, or one is the other followed "
+        "by '-'): device ids would not tell the compounds apart; choose another code",
+    ),
+    "control_character": (
+        "含有控制字符 {char}（第 {position} 个字符）；请删除",
+        "holds the control character {char} at position {position}; remove it",
+    ),
     "bad_device_id": (
         "设备编号“{value}”应为“小区编码-本地编号”格式",
         "device id {value!r} must look like <compound code>-<local name>",
