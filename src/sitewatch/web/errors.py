@@ -205,8 +205,8 @@ def _unique_field(exc: IntegrityError) -> str | None:
     text = str(orig)
     if name:
         table = getattr(diag, "table_name", None) or ""
-        column = name.removeprefix("uq_").removeprefix(f"{table}_") if table else None
-        return column if column and column.isidentifier() else None
+        column = name.removeprefix(f"uq_{table}_") if table and name.startswith(f"uq_{table}_") else ""
+        return column if column.isidentifier() else None
     if "UNIQUE constraint failed:" in text:
         column = text.split("UNIQUE constraint failed:", 1)[1].split(",")[0].strip().rpartition(".")[2]
         return column if column.isidentifier() else None
