@@ -19,9 +19,13 @@ _CONTROL = re.compile(
     f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]"
 )
 _CONTROL_SINGLE_LINE = re.compile(f"[\t\n\r]|{_CONTROL.pattern}")
+# what ooxml_escape escapes: the refused characters, and carriage return, which XML readers turn
+# into a line feed (Excel writes it as _x000D_ too)
+_OOXML_UNSAFE = re.compile(f"\r|{_CONTROL.pattern}")
 
 # The escape of Office Open XML strings: _xHHHH_ stands for one UTF-16 code unit.
 _OOXML_ESCAPE = re.compile(r"_x[0-9A-Fa-f]{4}_")
+_OOXML_LITERAL = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")  # an underscore that would start an escape
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -68,11 +72,11 @@ def csv_unescape(cell: str) -> str:
 
 
 def ooxml_escape(text: str) -> str:
-    """``text`` with control characters and literal ``_xHHHH_`` sequences escaped as Office Open XML
-    strings escape them (``\\x1b`` → ``_x001B_``, ``_x0041_`` → ``_x005F_x0041_``)."""
+    """``text`` with control characters, carriage returns and literal ``_xHHHH_`` sequences escaped
+    as Office Open XML strings escape them (``\\x1b`` → ``_x001B_``, ``_x0041_`` → ``_x005F_x0041_``)."""
     if "_x" in text:
-        text = _OOXML_ESCAPE.sub(lambda m: "_x005F" + m.group(), text)
-    return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+        text = _OOXML_LITERAL.sub("_x005F_", text)
+    return _OOXML_UNSAFE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
 def ooxml_unescape(text: str) -> str:
