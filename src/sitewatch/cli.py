@@ -18,8 +18,8 @@ COMMANDS = {
     "analytics": "sitewatch.analytics.cli:analytics",
     "dashboards": "sitewatch.dashboards.cli:dashboards",
     "contract": "sitewatch.contract.cli:contract",
-    "serve": "sitewatch.web.cli:serve",
-    "bench": "sitewatch.bench:bench",
+    "serve": "sitewatch.server:serve",
+    "bench": "sitewatch.devtools.bench:bench",
 }
 
 

@@ -13,7 +13,7 @@ from sitewatch.assets.db import transaction
 from sitewatch.assets.importer import import_ledger
 from sitewatch.assets.models import Role
 from sitewatch.assets.tokens import create_token
-from sitewatch.web.app import create_app
+from sitewatch.server import create_app
 
 from .ledger_builder import ledger, xlsx
 

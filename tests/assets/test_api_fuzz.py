@@ -27,8 +27,8 @@ from schemathesis.checks import (
 from sqlalchemy import Engine, create_engine
 
 from sitewatch.assets.importer import import_ledger
+from sitewatch.server import create_app
 from sitewatch.settings import load_settings
-from sitewatch.web.app import create_app
 
 from .ledger_builder import ledger, xlsx
 from .test_api import make_tokens

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from sitewatch.assets.db import transaction
 from sitewatch.assets.importer import import_ledger
 from sitewatch.assets.models import ApiToken, Organisation
-from sitewatch.web.app import create_app
+from sitewatch.server import create_app
 
 from .ledger_builder import ledger, xlsx
 from .test_api import API, TestClient, make_tokens

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sitewatch.assets.db import create_engine_for, transaction, upgrade
 from sitewatch.assets.models import Role
 from sitewatch.assets.tokens import create_token
+from sitewatch.server import components, create_app
 from sitewatch.settings import load_settings
-from sitewatch.web.app import components, create_app
 from sitewatch.web.component import Component
 from sitewatch.web.deps import ScopeDep
 

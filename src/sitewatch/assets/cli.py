@@ -1,4 +1,5 @@
-"""``sitewatch assets``: migrate, import and export ledgers, create API tokens, serve the REST API."""
+"""``sitewatch assets``: migrate, import and export ledgers, manage API tokens (``sitewatch serve``
+serves the REST API)."""
 
 from __future__ import annotations
 
@@ -145,17 +146,6 @@ def export(path: Path, headers: str) -> None:
     counts = export_ledger(engine, path, HeaderStyle(headers))
     summary = ", ".join(f"{name} {n}" for name, n in counts.items())
     click.echo(f"{path}: {summary} ({time.perf_counter() - started:.2f} s)")
-
-
-@assets.command()
-@click.option("--host", help="Listen address (default: SITEWATCH_WEB__HOST).")
-@click.option("--port", type=int, help="Port (default: SITEWATCH_WEB__PORT).")
-@click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """The same as `sitewatch serve` (the web application with the registry's REST API)."""
-    from ..web.cli import serve as web_serve
-
-    ctx.invoke(web_serve, host=host, port=port)
 
 
 assets.add_command(token)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..ledger import SHEETS, Sheet, header_map, normalise_header
 from ..text import csv_unescape
+from .ledger import SHEETS, Sheet, header_map, normalise_header
 from .report import Issues
 
 

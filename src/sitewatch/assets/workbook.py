@@ -9,8 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..ledger import SHEETS, Column
 from ..text import csv_escape, is_formula_like, ooxml_escape
+from .ledger import SHEETS, Column
 
 
 class HeaderStyle(StrEnum):

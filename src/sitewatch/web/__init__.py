@@ -1,4 +1,5 @@
-"""The web application (``sitewatch serve``) and the machinery every route and page shares.
+"""The machinery every route and page of the web application shares (the application itself,
+``sitewatch serve``, is :mod:`sitewatch.server`).
 
 Public surface for a component's routers (import these, nothing else of another component):
 
@@ -10,5 +11,5 @@ Public surface for a component's routers (import these, nothing else of another 
 - :mod:`sitewatch.web.inputs`: ``Body``, ``Text``, ``LongText``, ``Finite``, ``SINGLE_LINE``;
 - :mod:`sitewatch.web.component`: ``Component``, ``Periodic``.
 
-:mod:`sitewatch.web.app` assembles the application from the components (docs/web.md).
+:mod:`sitewatch.server` assembles the application from the components (docs/web.md).
 """

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 from sqlalchemy import or_, select, true
 
 from ....i18n import _
-from ....ledger import ManagementMode
 from ....web.errors import conflict, forbidden, invalid
 from ...codes import clashing_code, lock_codes
+from ...ledger import ManagementMode
 from ...models import Community, Compound, Organisation, Role, Street
 from ..crud import get_visible, like, paginate, visible_ref
 from ..deps import IdPath, Limit, Offset, OptId, Principal, PrincipalDep, Search, SessionDep, WriterDep

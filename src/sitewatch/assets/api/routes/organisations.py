@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from ....i18n import _
-from ....ledger import OrgType
 from ....text import name_key
 from ....web.errors import conflict
+from ...ledger import OrgType
 from ...models import Organisation
 from ..crud import get_or_404, like, paginate
 from ..deps import AdminDep, IdPath, Limit, Offset, PrincipalDep, Search, SessionDep

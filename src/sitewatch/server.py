@@ -1,9 +1,11 @@
 """The web application: one FastAPI app for the REST API and, as they come, the console and the
-crews' and residents' pages, built from settings by :func:`create_app` (nothing at import time).
+crews' and residents' pages, built from settings by :func:`create_app` (nothing at import time),
+and served by ``sitewatch serve``.
 
-The shared machinery (one error format, the body limit, strict JSON, the request's language,
-tokens, roles and compound scope) is installed here once for every component; a component hands
-over its routers as a :class:`~sitewatch.web.component.Component`.
+It composes the components, so it sits above them (docs/architecture.md); the machinery it
+installs once for every component (one error format, the body limit, strict JSON, the request's
+language, tokens, roles and compound scope) lives in :mod:`sitewatch.web`, below them, and a
+component hands over its routers as a :class:`~sitewatch.web.component.Component`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 
+import click
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from ..settings import Settings, load_settings
-from . import errors
-from .component import Component, Periodic
-from .middleware import RequestGuard
+from .settings import Settings, load_settings
+from .web import errors
+from .web.component import Component, Periodic
+from .web.middleware import RequestGuard
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -30,7 +33,7 @@ API_PREFIX = "/api/v1"
 
 def components(settings: Settings, engine: Engine) -> list[Component]:
     """Every component the application serves (the registry first: it supplies the access)."""
-    from ..assets.api.component import registry_component
+    from .assets.api.component import registry_component
 
     return [registry_component(settings, engine)]
 
@@ -43,7 +46,7 @@ def create_app(
     ``parts`` (default: :func:`components`)."""
     settings = settings if settings is not None else load_settings()
     if engine is None:
-        from ..assets.db import create_engine_for
+        from .assets.db import create_engine_for
 
         engine = create_engine_for(settings)
     parts = list(parts) if parts is not None else components(settings, engine)
@@ -109,3 +112,23 @@ async def _every(p: Periodic) -> None:
     while True:
         await asyncio.sleep(p.interval_s)
         await _run(p)
+
+
+@click.command()
+@click.option("--host", help="Listen address (default: SITEWATCH_WEB__HOST).")
+@click.option("--port", type=int, help="Port (default: SITEWATCH_WEB__PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web application: the registry's REST API under /api/v1, OpenAPI docs at /docs.
+
+    Migrates the registry's database first.
+    """
+    import uvicorn
+
+    from .assets.db import create_engine_for, upgrade
+
+    settings = load_settings()
+    engine = create_engine_for(settings)
+    upgrade(engine)
+    uvicorn.run(
+        create_app(settings, engine=engine), host=host or settings.web.host, port=port or settings.web.port
+    )
