@@ -85,7 +85,8 @@ def registry(
     upgrade(engine)
     assert import_ledger(engine, xlsx(ledger(compounds=2, assets_per_compound=8), tmp / "l.xlsx")).ok
     token = make_tokens(engine)["admin"]
-    return create_app(load_settings(data_dir=Path(tmp)), engine=engine), {"Authorization": f"Bearer {token}"}
+    yield create_app(load_settings(data_dir=Path(tmp)), engine=engine), {"Authorization": f"Bearer {token}"}
+    engine.dispose()
 
 
 def _operations() -> list[tuple[str, str]]:
