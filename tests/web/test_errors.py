@@ -7,18 +7,20 @@ import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sqlalchemy import Engine
 
 from sitewatch.assets.db import create_engine_for, transaction, upgrade
-from sitewatch.assets.models import Role
 from sitewatch.assets.tokens import create_token
 from sitewatch.server import components, create_app
 from sitewatch.settings import load_settings
 from sitewatch.web.component import Component
-from sitewatch.web.deps import ScopeDep
+from sitewatch.web.deps import LanguageDep, PrincipalDep, ScopeDep, require_roles
+from sitewatch.web.inputs import Finite
+from sitewatch.web.principal import Principal, Role
 
 with warnings.catch_warnings():  # starlette asks for the httpx2 fork; plain httpx works the same here
     warnings.simplefilter("ignore")
@@ -201,4 +203,64 @@ def test_a_unique_violation_is_reduced_to_the_field(
     with pytest.raises(IntegrityError) as caught, transaction(engine) as session:
         session.execute(insert(Asset), [{"asset_code": "A", "compound_id": 999, "kind": "camera"}])
     assert _unique_field(caught.value) is None  # a foreign key: no field to name
+    engine.dispose()
+
+
+def _probe() -> Component:
+    """A component as another package would write one, using only sitewatch.web."""
+
+    router = APIRouter(prefix="/probe")
+
+    @router.get("")
+    def probe(
+        scope: ScopeDep, who: PrincipalDep, language: LanguageDep, x: Finite = 0.0
+    ) -> dict[str, object]:
+        kinds = {code: sorted(k) if k is not None else None for code, k in scope.compounds.items()}
+        return {
+            "role": who.role.value,
+            "everything": scope.everything,
+            "compounds": kinds,
+            "language": language,
+            "x": x,
+        }
+
+    @router.post("/admin-only")
+    def admin_only(who: Annotated[Principal, Depends(require_roles(Role.ADMIN))]) -> dict[str, int]:
+        return {"token": who.token_id}
+
+    return Component(name="probe", api=[router])
+
+
+def test_a_components_routes_get_caller_scope_language_and_finite_numbers(tmp_path: Path) -> None:
+    from assets.ledger_builder import ledger, xlsx  # type: ignore[import-not-found]
+    from assets.test_api import make_tokens  # type: ignore[import-not-found]
+    from sitewatch.assets.importer import import_ledger
+
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'r.db'}")
+    upgrade(engine)
+    assert import_ledger(engine, xlsx(ledger(compounds=2, assets_per_compound=12), tmp_path / "l.xlsx")).ok
+    tokens = {name: {"Authorization": f"Bearer {t}"} for name, t in make_tokens(engine).items()}
+    settings = load_settings(data_dir=tmp_path)
+    app = create_app(settings, engine=engine, parts=[*components(settings, engine), _probe()])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        bureau = client.get(
+            f"{API}/probe", params={"x": 1.5}, headers={**tokens["bureau"], "Accept-Language": "en"}
+        )
+        assert bureau.json() == {
+            "role": "bureau",
+            "everything": True,
+            "compounds": {},
+            "language": "en",
+            "x": 1.5,
+        }
+        pm = client.get(f"{API}/probe", headers=tokens["pm"]).json()
+        assert pm["everything"] is False and pm["compounds"] == {"C0001": None} and pm["language"] == "zh_CN"
+        crew = client.get(f"{API}/probe", headers=tokens["crew"]).json()
+        assert list(crew["compounds"]) == ["C0001"] and "water_meter" not in crew["compounds"]["C0001"]
+        assert "elevator" in crew["compounds"]["C0001"]
+        for bad in ("NaN", "inf", "-Infinity", "1e309"):
+            r = client.get(f"{API}/probe", params={"x": bad}, headers=tokens["bureau"])
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.x", bad
+        assert client.post(f"{API}/probe/admin-only", headers=tokens["pm"]).json()["code"] == "forbidden"
+        assert client.post(f"{API}/probe/admin-only", headers=tokens["admin"]).status_code == 200
     engine.dispose()
