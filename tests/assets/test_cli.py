@@ -22,7 +22,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_import_report_in_both_languages_and_exit_codes(env: Path) -> None:
     runner = CliRunner()
     good = xlsx(ledger(), env / "good.xlsx")
-    result = runner.invoke(main, ["assets", "import", str(good), "--lang", "en"])
+    result = runner.invoke(main, ["--lang", "en", "assets", "import", str(good)])
     assert result.exit_code == 0, result.output
     assert "imported" in result.output and "rows/s" in result.output
     again = runner.invoke(main, ["assets", "import", str(good), "--json"])
@@ -31,9 +31,9 @@ def test_import_report_in_both_languages_and_exit_codes(env: Path) -> None:
     data = ledger()
     data["compounds"][0]["households"] = "abc"
     bad = xlsx(data, env / "bad.xlsx")
-    zh = runner.invoke(main, ["assets", "import", str(bad), "--lang", "zh-CN"])
+    zh = runner.invoke(main, ["--lang", "zh_CN", "assets", "import", str(bad)])
     assert zh.exit_code == 1 and "应为整数" in zh.output and "数据库未作任何修改" in zh.output
-    en = runner.invoke(main, ["assets", "import", str(bad), "--lang", "en"])
+    en = runner.invoke(main, ["--lang", "en", "assets", "import", str(bad)])
     assert en.exit_code == 1 and "expected an integer" in en.output and "not changed" in en.output
 
 
