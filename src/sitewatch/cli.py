@@ -18,6 +18,7 @@ COMMANDS = {
     "analytics": "sitewatch.analytics.cli:analytics",
     "dashboards": "sitewatch.dashboards.cli:dashboards",
     "contract": "sitewatch.contract.cli:contract",
+    "serve": "sitewatch.server:serve",
     "bench": "sitewatch.devtools.bench:bench",
 }
 

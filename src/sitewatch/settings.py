@@ -117,6 +117,7 @@ class WebSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)  # larger bodies get 413
 
 
 class ContractSettings(BaseModel):

@@ -1,4 +1,5 @@
-"""``sitewatch assets``: migrate, import and export ledgers, create API tokens, serve the REST API."""
+"""``sitewatch assets``: migrate, import and export ledgers, manage API tokens (``sitewatch serve``
+serves the REST API)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from ..i18n import N_, _
 from ..settings import load_settings
+from .token_cli import token
 
 
 @click.group()
@@ -125,43 +127,4 @@ def export(path: Path, headers: str) -> None:
     click.echo(f"{path}: {summary} ({time.perf_counter() - started:.2f} s)")
 
 
-@assets.group()
-def token() -> None:
-    """API tokens."""
-
-
-@token.command("create")
-@click.option("--role", type=click.Choice(["admin", "bureau", "property_manager", "crew"]), required=True)
-@click.option("--org", help="Organisation name (required for property_manager and crew).")
-@click.option("--label", help="What the token is for.")
-def token_create(role: str, org: str | None, label: str | None) -> None:
-    """Create a token and print it once (only its hash is stored)."""
-    from .db import create_engine_for, transaction, upgrade
-    from .models import Role
-    from .tokens import TokenError, create_token
-
-    engine = create_engine_for(load_settings())
-    upgrade(engine)
-    try:
-        with transaction(engine) as session:
-            secret, row = create_token(session, Role(role), org, label)
-            token_id = row.id
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(secret)
-    click.echo(f"token {token_id} ({role}{', ' + org if org else ''}): shown once, store it now", err=True)
-
-
-@assets.command()
-@click.option("--host", help="Listen address (default: SITEWATCH_WEB__HOST).")
-@click.option("--port", type=int, help="Port (default: SITEWATCH_WEB__PORT).")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the registry's REST API (OpenAPI docs at /docs)."""
-    import uvicorn
-
-    from .api.app import create_app
-    from .db import create_engine_for, upgrade
-
-    settings = load_settings()
-    upgrade(create_engine_for(settings))
-    uvicorn.run(create_app(settings), host=host or settings.web.host, port=port or settings.web.port)
+assets.add_command(token)

@@ -46,6 +46,11 @@ MESSAGES: Mapping[str, str] = {
     "unknown_ref": N_("unknown {what_en} ({what_zh}) {value!r}"),
     "duplicate_serial": N_("serial number {value!r} is already used by asset {other}"),
     "duplicate_device": N_("device id {value!r} is already used by asset {other}"),
+    "code_clash": N_(
+        "compound code {value!r} clashes with {other!r} (equal but for case, or one is the other followed "
+        "by '-'): device ids would not tell the compounds apart; choose another code"
+    ),
+    "control_character": N_("holds the control character {char} at position {position}; remove it"),
     "bad_device_id": N_("device id {value!r} must look like <compound code>-<local name>"),
     "unit_out_of_range": N_("unit {value!r} is not one of the {units} units of building {building}"),
     "bad_code": N_("code {value!r} may hold only letters, digits, '-' and '_' (starting with a letter or digit, at most 40)"),

@@ -87,12 +87,12 @@ def bench_assets(
     compounds: int, seed: int, n_requests: int, fmt: str, postgres: bool, as_json: bool
 ) -> None:
     """Import the synthetic city's ledger through the importer, then time lookups and filtered lists."""
-    from ...assets.api.app import create_app
     from ...assets.db import create_engine_for, transaction, upgrade
     from ...assets.importer import import_ledger
     from ...assets.models import Role
     from ...assets.tokens import create_token
     from ...assets.workbook import write_csv_dir, write_xlsx
+    from ...server import create_app
     from ...simulators.city import generate_city
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
