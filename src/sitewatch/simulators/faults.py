@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from ..contract import DeviceKind
+from ..i18n import N_
 
 
 class Band(StrEnum):
@@ -97,8 +98,7 @@ class FaultType:
 
     name: str
     kind: DeviceKind
-    description: str
-    description_zh: str
+    description: str  # a catalog message: shown with _(fault.description)
     hours: tuple[float, float]  # duration range (log-uniform), unless the magnitude is the duration
     per_year: float  # expected occurrences per device and year in random mode
     magnitude: Magnitude
@@ -108,9 +108,7 @@ class FaultType:
     magnitude_is_duration: float = 0.0  # hours per unit of magnitude when the size is the duration
     household_only: bool = False  # water faults only household meters have
     onset: str = "instant"  # or "gradual" (see docs/simulators.md)
-    evening_start: bool = (
-        False  # seen only with lamps lit or cars plugged in: `--faults all` starts it at 18-23h
-    )
+    evening_start: bool = False  # seen only with lamps lit or cars in: `--faults all` starts it at 18-23h
 
     @property
     def event(self) -> str | None:
@@ -133,69 +131,69 @@ _M = Magnitude
 FAULT_TYPES: Mapping[str, FaultType] = MappingProxyType({
     f.name: f
     for f in (
-        FaultType("door_fault_burst", _K.ELEVATOR, "door faults in quick succession", "门故障频发", (0.3, 120), 4,
+        FaultType("door_fault_burst", _K.ELEVATOR, N_("door faults in quick succession"), (0.3, 120), 4,
                   _M("faults/day", (2, 6), (6, 40), (40, 300)),
                   band_hours={Band.SUBTLE: (24, 120), Band.MODERATE: (3, 24), Band.CLEAR: (0.3, 3)}),
-        FaultType("bearing_wear", _K.ELEVATOR, "vibration rising before a bearing fails", "轴承磨损振动上升",
+        FaultType("bearing_wear", _K.ELEVATOR, N_("vibration rising before a bearing fails"),
                   (72, 720), 0.3, _M("×", (1.15, 1.5), (1.5, 2.5), (2.5, 5.0)), onset="gradual",
                   band_hours={Band.SUBTLE: (240, 720), Band.MODERATE: (120, 360), Band.CLEAR: (72, 240)}),
-        FaultType("entrapment", _K.ELEVATOR, "passenger trapped in the car", "困人", (0.05, 1.5), 1.0,
+        FaultType("entrapment", _K.ELEVATOR, N_("passenger trapped in the car"), (0.05, 1.5), 1.0,
                   _M("min", (3, 10), (10, 30), (30, 90)),
                   Alarm("entrapment", _T.START, missed=0.05, late=0.15, delay_s=(60, 300)),
                   magnitude_is_duration=1 / 60),
-        FaultType("out_of_service", _K.ELEVATOR, "elevator stopped, waiting for repair", "停梯待修", (1, 96), 0.5,
+        FaultType("out_of_service", _K.ELEVATOR, N_("elevator stopped, waiting for repair"), (1, 96), 0.5,
                   _M("h", (1, 4), (4, 24), (24, 96)),
                   Alarm("out_of_service", _T.START, missed=0.15, late=0.10, delay_s=(300, 3600)),
                   magnitude_is_duration=1.0),
-        FaultType("camera_offline", _K.CAMERA, "camera stops answering, all the time or now and then",
-                  "摄像头离线(持续或间歇)", (0.5, 72), 4, _M("% checks failed", (5, 30), (30, 90), (100, 100)),
+        FaultType("camera_offline", _K.CAMERA, N_("camera stops answering, all the time or now and then"),
+                  (0.5, 72), 4, _M("% checks failed", (5, 30), (30, 90), (100, 100)),
                   Alarm("offline", _T.GATEWAY),
                   band_hours={Band.SUBTLE: (6, 72), Band.MODERATE: (1, 24), Band.CLEAR: (0.5, 24)}),
-        FaultType("video_loss", _K.CAMERA, "video frames lost, up to no signal at all", "视频丢帧/丢失", (0.25, 12), 2,
+        FaultType("video_loss", _K.CAMERA, N_("video frames lost, up to no signal at all"), (0.25, 12), 2,
                   _M("% frames lost", (10, 30), (30, 90), (100, 100)),
                   Alarm("video_loss", _T.START, missed=0.05, late=0.10, delay_s=(60, 600), detect=(0, 0, 1))),
-        FaultType("storage_full", _K.CAMERA, "recorder stops freeing space and fills up", "存储写满", (24, 240), 0.5,
+        FaultType("storage_full", _K.CAMERA, N_("recorder stops freeing space and fills up"), (24, 240), 0.5,
                   _M("%/day", (0.5, 2), (2, 10), (10, 100)),
                   Alarm("storage_full", _T.CONDITION, missed=0.10, late=0.20, delay_s=(300, 3600)),
                   onset="gradual"),
-        FaultType("camera_tamper", _K.CAMERA, "camera nudged, turned away or covered", "遮挡/移位", (1, 72), 0.3,
+        FaultType("camera_tamper", _K.CAMERA, N_("camera nudged, turned away or covered"), (1, 72), 0.3,
                   _M("% scene changed", (10, 25), (25, 60), (60, 100)),
                   Alarm("tamper", _T.START, late=0.20, delay_s=(60, 600), detect=(0, 0.4, 0.9))),
-        FaultType("charger_faulted", _K.CHARGER, "OCPP Faulted with an error code", "充电桩故障", (0.5, 48), 3,
+        FaultType("charger_faulted", _K.CHARGER, N_("OCPP Faulted with an error code"), (0.5, 48), 3,
                   _M("h", (0.5, 2), (2, 8), (8, 48)),
                   Alarm("faulted", _T.START, missed=0.05, late=0.25, delay_s=(60, 900)),
                   magnitude_is_duration=1.0),
-        FaultType("over_temperature", _K.CHARGER, "cooling failing: the charger heats up under load", "散热故障过温",
+        FaultType("over_temperature", _K.CHARGER, N_("cooling failing: the charger heats up under load"),
                   (6, 120), 1, _M("°C at full load", (4, 10), (10, 25), (25, 50)),
                   Alarm("over_temperature", _T.CONDITION, missed=0.05, late=0.10, delay_s=(60, 300)),
                   onset="gradual"),
-        FaultType("stuck_session", _K.CHARGER, "session stays Charging without delivering its energy", "会话卡滞",
+        FaultType("stuck_session", _K.CHARGER, N_("session stays Charging without delivering its energy"),
                   (2, 24), 1, _M("% power not delivered", (40, 75), (75, 98), (100, 100)), evening_start=True),
-        FaultType("lamp_failure", _K.STREETLIGHT, "lamp (or part of it) dark when switched on", "灯具故障",
+        FaultType("lamp_failure", _K.STREETLIGHT, N_("lamp (or part of it) dark when switched on"),
                   (24, 240), 0.5, _M("% power lost", (15, 35), (35, 85), (95, 100)),
                   Alarm("lamp_failure", _T.CONDITION, missed=0.10, detect=(0, 0, 1)), evening_start=True),
-        FaultType("day_burning", _K.STREETLIGHT, "lamp lit in daylight: a dirty photocell or a stuck relay",
-                  "白天亮灯", (24, 240), 0.5, _M("h/day", (0.5, 1.5), (1.5, 5), (6, 16)),
+        FaultType("day_burning", _K.STREETLIGHT, N_("lamp lit in daylight: a dirty photocell or a stuck relay"),
+                  (24, 240), 0.5, _M("h/day", (0.5, 1.5), (1.5, 5), (6, 16)),
                   Alarm("day_burning", _T.CONDITION, missed=0.10, detect=(0, 0, 1)), onset="gradual"),
-        FaultType("flicker", _K.STREETLIGHT, "lamp switching off and on by itself", "闪烁", (1, 120), 0.5,
+        FaultType("flicker", _K.STREETLIGHT, N_("lamp switching off and on by itself"), (1, 120), 0.5,
                   _M("switches/h", (1, 4), (4, 30), (30, 240)), Alarm("flicker", _T.CONDITION), evening_start=True,
                   band_hours={Band.SUBTLE: (24, 120), Band.MODERATE: (6, 48), Band.CLEAR: (1, 12)}),
-        FaultType("leak", _K.WATER_METER, "leak behind the meter: the night flow rises", "漏水(夜间最小流量升高)",
+        FaultType("leak", _K.WATER_METER, N_("leak behind the meter: the night flow rises"),
                   (48, 336), 0.05, _M("L/h", (1, 4), (4, 12), (12, 35)),
                   building_magnitude=_M("% of mean flow", (5, 8), (8, 14), (14, 20))),
-        FaultType("burst", _K.WATER_METER, "pipe burst: high flow, pressure drops", "爆管", (0.5, 8), 0.01,
+        FaultType("burst", _K.WATER_METER, N_("pipe burst: high flow, pressure drops"), (0.5, 8), 0.01,
                   _M("m³/h", (0.1, 0.3), (0.3, 0.8), (0.8, 2.0)),
                   building_magnitude=_M("m³/h", (0.3, 1.0), (1.0, 3.0), (3.0, 8.0))),
-        FaultType("stuck_register", _K.WATER_METER, "register slows or stops (worn mechanism)", "表计慢走/卡滞",
+        FaultType("stuck_register", _K.WATER_METER, N_("register slows or stops (worn mechanism)"),
                   (48, 336), 0.05, _M("% not registered", (10, 40), (40, 90), (100, 100))),
-        FaultType("reverse_flow", _K.WATER_METER, "failed check valve: water flows back at low pressure",
-                  "止回阀失效反向流", (6, 72), 0.05, _M("L/h", (1, 4), (4, 15), (15, 60)),
+        FaultType("reverse_flow", _K.WATER_METER, N_("failed check valve: water flows back at low pressure"),
+                  (6, 72), 0.05, _M("L/h", (1, 4), (4, 15), (15, 60)),
                   Alarm("reverse_flow", _T.CONDITION, missed=0.10), household_only=True),
-        FaultType("battery_low", _K.WATER_METER, "battery draining fast", "电池异常耗电", (72, 720), 0.1,
+        FaultType("battery_low", _K.WATER_METER, N_("battery draining fast"), (72, 720), 0.1,
                   _M("%/day", (0.3, 1), (1, 4), (4, 25)),
                   Alarm("battery_low", _T.CONDITION, missed=0.05, late=0.30, delay_s=(600, 86_400)),
                   onset="gradual"),
-        FaultType("meter_tamper", _K.WATER_METER, "magnet on the meter or meter opened", "水表被干扰/被拆", (1, 72),
+        FaultType("meter_tamper", _K.WATER_METER, N_("magnet on the meter or meter opened"), (1, 72),
                   0.02, _M("% not registered", (10, 40), (40, 90), (100, 100)),
                   Alarm("tamper", _T.START, late=0.10, delay_s=(60, 900), detect=(0.1, 0.5, 0.95))),
     )

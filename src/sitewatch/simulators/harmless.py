@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..contract import DeviceKind
+from ..i18n import N_
 
 _K = DeviceKind
 ALL_KINDS = (_K.ELEVATOR, _K.CAMERA, _K.CHARGER, _K.STREETLIGHT, _K.WATER_METER)
@@ -28,8 +29,7 @@ class HarmlessType:
 
     name: str
     kinds: tuple[DeviceKind, ...]  # () for compound-wide anomalies
-    description: str
-    description_zh: str
+    description: str  # a catalog message
     per_year: float  # per device and year (per compound and year when compound-wide); 0: from the calendar
     minutes: tuple[float, float]  # duration range (log-uniform)
     event: str | None = None  # a device alarm raised with no fault behind it (spurious)
@@ -39,36 +39,34 @@ class HarmlessType:
 HARMLESS_TYPES: Mapping[str, HarmlessType] = MappingProxyType({
     h.name: h
     for h in (
-        HarmlessType("data_gap", ALL_KINDS, "device not read for a while (polling, radio coverage)",
-                     "数据中断", 6, (10, 180)),
-        HarmlessType("dropout", ALL_KINDS, "one reading that did not arrive", "单次漏报", 0, (0, 0)),
-        HarmlessType("camera_blip", (_K.CAMERA,), "camera misses a few health checks", "摄像头短暂离线",
-                     48, (1, 10)),
-        HarmlessType("charger_self_clear", (_K.CHARGER,), "charger fault that clears itself within minutes",
-                     "充电桩故障自恢复", 6, (1, 10)),
-        HarmlessType("ir_surge", (_K.CAMERA,), "night bitrate surge: rain, snow or insects in the infrared light",
-                     "夜间红外码率激增", 20, (30, 240)),
-        HarmlessType("night_use", (_K.WATER_METER,), "a flat draws water at night (washing machine, bath)",
-                     "夜间用水", 4, (20, 60), night_only=True),
-        HarmlessType("spurious_entrapment", (_K.ELEVATOR,), "entrapment flag set with nobody trapped",
-                     "困人误报", 0.1, (1, 4), event="entrapment"),
-        HarmlessType("spurious_tamper", (_K.CAMERA,), "camera tamper contact chattering", "防拆误报(抖动)",
-                     1.0, (2, 10), event="tamper"),
-        HarmlessType("spurious_over_temperature", (_K.CHARGER,), "temperature sensor glitch", "过温误报",
-                     0.3, (1, 3), event="over_temperature"),
-        HarmlessType("spurious_lamp_failure", (_K.STREETLIGHT,), "lamp driver restarts once", "灯具故障误报",
-                     0.5, (5, 5), event="lamp_failure"),
-        HarmlessType("spurious_meter_tamper", (_K.WATER_METER,), "meter tamper switch bounces", "水表防拆误报",
-                     0.3, (1, 10), event="tamper"),
-        HarmlessType("spurious_battery_low", (_K.WATER_METER,), "battery voltage dips in the cold",
-                     "低电量误报", 0.3, (60, 480), event="battery_low"),
-        HarmlessType("holiday", (), "public holiday (China's calendar): fewer residents, later mornings",
-                     "法定节假日", 0, (0, 0)),
-        HarmlessType("dark_afternoon", (), "overcast winter afternoon: lamps switch on early", "阴暗冬日午后",
-                     0, (0, 0)),
-        HarmlessType("heat_wave", (), "hot summer day: chargers run warm", "高温天气", 0, (0, 0)),
-        HarmlessType("pressure_transient", (), "network pressure dip felt by every building meter",
-                     "管网压力波动", 12, (1, 20)),
+        HarmlessType("data_gap", ALL_KINDS, N_("device not read for a while (polling, radio coverage)"), 6,
+                     (10, 180)),
+        HarmlessType("dropout", ALL_KINDS, N_("one reading that did not arrive"), 0, (0, 0)),
+        HarmlessType("camera_blip", (_K.CAMERA,), N_("camera misses a few health checks"), 48, (1, 10)),
+        HarmlessType("charger_self_clear", (_K.CHARGER,), N_("charger fault that clears itself within minutes"),
+                     6, (1, 10)),
+        HarmlessType("ir_surge", (_K.CAMERA,),
+                     N_("night bitrate surge: rain, snow or insects in the infrared light"), 20, (30, 240)),
+        HarmlessType("night_use", (_K.WATER_METER,), N_("a flat draws water at night (washing machine, bath)"),
+                     4, (20, 60), night_only=True),
+        HarmlessType("spurious_entrapment", (_K.ELEVATOR,), N_("entrapment flag set with nobody trapped"),
+                     0.1, (1, 4), event="entrapment"),
+        HarmlessType("spurious_tamper", (_K.CAMERA,), N_("camera tamper contact chattering"), 1.0, (2, 10),
+                     event="tamper"),
+        HarmlessType("spurious_over_temperature", (_K.CHARGER,), N_("temperature sensor glitch"), 0.3, (1, 3),
+                     event="over_temperature"),
+        HarmlessType("spurious_lamp_failure", (_K.STREETLIGHT,), N_("lamp driver restarts once"), 0.5, (5, 5),
+                     event="lamp_failure"),
+        HarmlessType("spurious_meter_tamper", (_K.WATER_METER,), N_("meter tamper switch bounces"), 0.3,
+                     (1, 10), event="tamper"),
+        HarmlessType("spurious_battery_low", (_K.WATER_METER,), N_("battery voltage dips in the cold"), 0.3,
+                     (60, 480), event="battery_low"),
+        HarmlessType("holiday", (), N_("public holiday (China's calendar): fewer residents, later mornings"), 0,
+                     (0, 0)),
+        HarmlessType("dark_afternoon", (), N_("overcast winter afternoon: lamps switch on early"), 0, (0, 0)),
+        HarmlessType("heat_wave", (), N_("hot summer day: chargers run warm"), 0, (0, 0)),
+        HarmlessType("pressure_transient", (), N_("network pressure dip felt by every building meter"), 12,
+                     (1, 20)),
     )
 })  # fmt: skip
 
@@ -81,8 +79,7 @@ class OutageType:
     """A shared cause that takes many devices down at once."""
 
     name: str
-    description: str
-    description_zh: str
+    description: str  # a catalog message
     per_year: float  # per compound (power_cut) or per building (building_power_cut)
     hours: tuple[float, float]
     gateway_dark: bool  # the gateway goes down too (no data, no events, its death message)
@@ -91,10 +88,10 @@ class OutageType:
 OUTAGE_TYPES: Mapping[str, OutageType] = MappingProxyType({
     o.name: o
     for o in (
-        OutageType("power_cut", "compound power cut: every mains-powered device and the gateway go dark",
-                   "小区停电(网关同时离线)", 1.5, (0.5, 6), True),
-        OutageType("building_power_cut", "one building's supply fails: its elevators and cameras go offline",
-                   "单楼停电", 1.0, (0.5, 4), False),
+        OutageType("power_cut", N_("compound power cut: every mains-powered device and the gateway go dark"),
+                   1.5, (0.5, 6), True),
+        OutageType("building_power_cut", N_("one building's supply fails: its elevators and cameras go offline"),
+                   1.0, (0.5, 4), False),
     )
 })  # fmt: skip
 
