@@ -170,6 +170,32 @@ def test_a_gateway_that_drops_off_leaves_its_will(
     runner.close()
 
 
+def test_a_power_cut_takes_the_gateway_down_and_back(
+    mosquitto: MosquittoService, recorder: Recorder, sites: list[Site]
+) -> None:
+    start = now_ms()
+    live = LiveSite(sites[2], seed=1, faults="none", anomalies=False, start_ms=start)
+    cut = live.outage(start + 1_500, start + 3_000)  # the compound's power, for a second and a half
+    runner = CityRunner([live], MqttSettings(url=mosquitto.url), step_s=0.1, sim_start_ms=start)
+    runner.connect(timeout=10)
+    gateway = runner.gateways[0]
+    first = gateway.session.bdseq
+
+    def states() -> list[StateMessage]:
+        decoded = (decode_state(t, p).message for t, p, _, _ in recorder.of(Channel.STATE, live.compound))
+        return [m for m in decoded if m is not None]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(m.online and m.bdseq > first for m in states()):
+        runner.run(0.2)
+    runner.close()
+    assert any(not m.online and m.bdseq == first for m in states())  # down with the power
+    assert any(m.online and m.bdseq > first for m in states())  # up again: a new session, a new birth
+    data = [decode_data(t, p, now=a).message for t, p, _, a in recorder.of(Channel.DATA, live.compound)]
+    stamps = [s.ts_ms for d in data if d is not None for s in d.samples if s.kind is not DeviceKind.GATEWAY]
+    assert stamps and not any(cut.start_ms <= ts < cut.end_ms for ts in stamps)  # nothing from the dark
+
+
 def test_simulate_run_command(mosquitto: MosquittoService, recorder: Recorder, tmp_path: Path) -> None:
     ledger = tmp_path / "one.xlsx"
     records = generate_city(1, seed=11)

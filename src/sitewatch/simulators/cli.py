@@ -90,20 +90,23 @@ def city(compounds: int, seed: int, out: Path, headers: str) -> None:
     click.echo(_("ledger written to {path} in {seconds:.1f} s", path=out, seconds=time.perf_counter() - started))
 
 
-_FAULT_COLUMNS = (N_("kind"), N_("fault"), N_("what happens"), N_("duration (h)"), N_("per device-year"), N_("event"))
+_FAULT_COLUMNS = (N_("kind"), N_("fault"), N_("what happens"), N_("unit"), N_("subtle"), N_("moderate"),
+                  N_("clear"), N_("per device-year"), N_("device alarm"))  # fmt: skip
 
 
 @simulate.command()
 def faults() -> None:
-    """List the fault types the simulators inject, per device kind, with their labels' events."""
-    from .faults import FAULT_TYPES
+    """List the fault types the simulators inject, per device kind, with their sizes and device alarms."""
+    from .faults import BANDS, FAULT_TYPES
 
     table = Table(title=_("Simulated fault types"))
     for column in _FAULT_COLUMNS:
         table.add_column(_(column))
     for f in FAULT_TYPES.values():
-        table.add_row(f.kind.value, f.name, _(f.description),
-                      f"{f.hours[0]:g}–{f.hours[1]:g}", f"{f.per_year:g}", f.event or "—")  # fmt: skip
+        sizes = ["–".join(f"{x:g}" for x in sorted(set(f.magnitude.range(b)))) for b in BANDS]
+        alarm = "—" if f.alarm is None else _("{event}: missed {missed:.0%}, late {late:.0%}", event=f.alarm.event,
+                                               missed=f.alarm.missed, late=f.alarm.late)  # fmt: skip
+        table.add_row(f.kind.value, f.name, _(f.description), f.magnitude.unit, *sizes, f"{f.per_year:g}", alarm)
     Console().print(table)
 
 

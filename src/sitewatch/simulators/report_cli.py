@@ -58,7 +58,7 @@ def stats(history: Path, as_json: bool) -> None:
                       f"{s.low:g} … {s.high:g} {s.unit}".strip(), _("yes") if s.ok else _("NO"), _(s.source))  # fmt: skip
     console.print(table)
     faults = Table(title=_("Faults drawn, by magnitude band"))
-    for column in (_("fault"), *(b.value for b in BANDS), _("unit"), _("magnitudes"), _("announced"),
+    for column in (_("fault"), *(_(b.value) for b in BANDS), _("unit"), _("magnitudes"), _("announced"),
                    _("observable")):  # fmt: skip
         faults.add_column(column)
     for name, entry in report.faults.items():
@@ -89,7 +89,7 @@ def baseline(history: Path, as_json: bool) -> None:
         click.echo(json.dumps([s.to_json() for s in scores], ensure_ascii=False, indent=2))
         return
     table = Table(title=_("Trivial threshold rules against the labels"))
-    for column in (_("fault"), _("rule"), *(f"{b.value}" for b in BANDS), _("false alarms"),
+    for column in (_("fault"), _("rule"), *(_(b.value) for b in BANDS), _("false alarms"),
                    _("of which on harmless anomalies"), _("on outages"), _("on other faults"), _("on clean data")):  # fmt: skip
         table.add_column(column)
     for s in scores:
