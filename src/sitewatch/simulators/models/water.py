@@ -17,6 +17,7 @@ from .network import WaterNetwork
 BATTERY_LOW = 20.0  # the meter raises battery_low below this level
 REVERSE_FLAG_L = 1.0  # and sets its reverse-flow flag when this much ran back in one report
 BACKFLOW_DIP = 0.02  # MPa below normal: low enough for a failed check valve to let water back
+STARTING_FLOW_LPH = 2.0  # a DN15 meter's mechanism starts turning at about this flow
 
 
 class WaterMeterModel(KindModel):
@@ -82,7 +83,8 @@ class WaterMeterModel(KindModel):
             low = self.net.pressure_at(max(0, int(self.home[rows[i]])), times[i]) < (
                 self.net.pressure[max(0, int(self.home[rows[i]]))] - BACKFLOW_DIP
             )
-            back = m & (litres[i] == 0.0) & (low | (dip > 0.0))
+            # Below its starting flow a meter's mechanism does not turn: such a trickle back goes unseen.
+            back = m & (litres[i] == 0.0) & (low | (dip > 0.0)) & (f.label.magnitude >= STARTING_FLOW_LPH)
             backflow[i] = np.where(back, f.label.magnitude * self.dt_h, 0.0)
             faults.visible(f, i, back)
             flagged = np.flatnonzero(backflow[i] >= REVERSE_FLAG_L)
