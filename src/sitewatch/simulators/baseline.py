@@ -9,8 +9,8 @@ baseline`` prints it; docs/simulators.md records a run.
 An alarm episode is a run of readings where the rule holds, runs less than an hour apart merged.
 A label is found when an episode on its device overlaps it (or the hour after it); an episode
 that overlaps no label of its fault type on its device is a false alarm, put down to the first of:
-an outage on the device, a harmless anomaly on the device or the compound, another fault of the
-device (each going on when the episode began, or in the hour before), or clean data.
+an outage on the device, another fault of the device, a harmless anomaly of the device, one of the
+compound's (each going on when the episode began, or in the hour before), or clean data.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def evaluate(history: Path | str) -> list[RuleScore]:
             for a, b in eps:
                 if any(x < b and y + TOLERANCE_MS > a for x, y in own.get(device, ())):
                     continue
-                cause = _cause(device, kind, a, b, labels, harmless, outage_rows)
+                cause = _cause(device, kind, a, labels, harmless, outage_rows)
                 score.false_alarms[cause] = score.false_alarms.get(cause, 0) + 1
         scores.append(score)
     return scores
@@ -257,26 +257,22 @@ COMPOUND_WIDE = {"holiday": None, "dark_afternoon": "streetlight", "heat_wave": 
                  "pressure_transient": "water_meter"}  # fmt: skip
 
 
-def _cause(
-    device: str, kind: str, start: int, end: int, labels: Frame, harmless: Frame | None, outages: Frame
-) -> str:
+def _cause(device: str, kind: str, start: int, labels: Frame, harmless: Frame | None, outages: Frame) -> str:
     """What a false alarm fell on: what was going on on its device (or compound) as it began."""
-    end = start + 1
-    if len(_overlaps(outages[outages["device"] == device], start - TOLERANCE_MS, end)):
+    if len(_overlaps(outages[outages["device"] == device], start - TOLERANCE_MS, start + 1)):
         return "outage"
+    if len(_overlaps(labels[labels["device"] == device], start - TOLERANCE_MS, start + 1)):
+        return "other_fault"
     if harmless is not None and len(harmless):
-        near = _overlaps(harmless, start - TOLERANCE_MS, end)
+        near = _overlaps(harmless, start - TOLERANCE_MS, start + 1)
         wide = (
             near["anomaly"]
             .map(lambda a: a in COMPOUND_WIDE and COMPOUND_WIDE[a] in (None, kind))
             .astype(bool)
         )
         compound = device[: device.rindex("-")]
-        near = near[
-            (near["device"] == device) | ((near["device"] == "") & (near["compound"] == compound) & wide)
-        ]
-        if len(near):
-            return "harmless:" + str(near["anomaly"].iloc[0])
-    if len(_overlaps(labels[labels["device"] == device], start - TOLERANCE_MS, end)):
-        return "other_fault"
+        own = near[near["device"] == device]
+        shared = near[(near["device"] == "") & (near["compound"] == compound) & wide]
+        if len(own) or len(shared):
+            return "harmless:" + str((own if len(own) else shared)["anomaly"].iloc[0])
     return "clean"
