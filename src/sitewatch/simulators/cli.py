@@ -29,6 +29,7 @@ from .site import Site
 FAULT_MODES = click.Choice(["none", "random", "all"])
 log = logging.getLogger(__name__)
 
+
 def _sites(ledger: Path, compounds: tuple[str, ...]) -> list[Site]:
     from .site import LedgerError, load_sites
 
@@ -69,7 +70,10 @@ def city(compounds: int, seed: int, out: Path, headers: str) -> None:
     from .city import generate_city, summary
 
     if out.suffix.lower() not in ("", ".xlsx"):
-        raise click.BadParameter(_("{path}: give an .xlsx file, or a directory without extension (one CSV per sheet)", path=out), param_hint="--out")
+        raise click.BadParameter(
+            _("{path}: give an .xlsx file, or a directory without extension (one CSV per sheet)", path=out),
+            param_hint="--out",
+        )
     started = time.perf_counter()
     console = Console(stderr=True)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
@@ -87,7 +91,9 @@ def city(compounds: int, seed: int, out: Path, headers: str) -> None:
     for name, value in summary(records).items():
         table.add_row(name, f"{value:,}")
     Console().print(table)
-    click.echo(_("ledger written to {path} in {seconds:.1f} s", path=out, seconds=time.perf_counter() - started))
+    click.echo(
+        _("ledger written to {path} in {seconds:.1f} s", path=out, seconds=time.perf_counter() - started)
+    )
 
 
 _FAULT_COLUMNS = (N_("kind"), N_("fault"), N_("what happens"), N_("unit"), N_("subtle"), N_("moderate"),
@@ -106,7 +112,9 @@ def faults() -> None:
         sizes = ["–".join(f"{x:g}" for x in sorted(set(f.magnitude.range(b)))) for b in BANDS]
         alarm = "—" if f.alarm is None else _("{event}: missed {missed:.0%}, late {late:.0%}", event=f.alarm.event,
                                                missed=f.alarm.missed, late=f.alarm.late)  # fmt: skip
-        table.add_row(f.kind.value, f.name, _(f.description), f.magnitude.unit, *sizes, f"{f.per_year:g}", alarm)
+        table.add_row(
+            f.kind.value, f.name, _(f.description), f.magnitude.unit, *sizes, f"{f.per_year:g}", alarm
+        )
     Console().print(table)
 
 
@@ -145,7 +153,9 @@ def backfill(
     try:
         start_ms = _start_ms(start, days)
     except ValueError:
-        raise click.BadParameter(_("{value}: a date must look like YYYY-MM-DD", value=start), param_hint="--start") from None
+        raise click.BadParameter(
+            _("{value}: a date must look like YYYY-MM-DD", value=start), param_hint="--start"
+        ) from None
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[readings]:,} readings"), TimeElapsedColumn(), console=console,
@@ -172,6 +182,8 @@ def backfill(
         Console().print(table)
     click.echo(_("output directory: {path}", path=out))
     click.echo(_("{readings:,} readings, {events:,} events and {labels} fault labels in {seconds:.1f} s ({rate:,.0f} readings/s)", readings=result.readings, events=result.events, labels=len(result.labels), seconds=result.seconds, rate=result.readings_per_s))  # fmt: skip
+    click.echo(_("{cpu:.1f} CPU seconds: {rate:,.0f} readings per CPU second", cpu=result.cpu_seconds,
+                 rate=result.readings_per_cpu_s))  # fmt: skip
 
 
 @simulate.command()
@@ -218,13 +230,25 @@ def run(
     if speed > 1 and duration is not None:
         start -= int((speed - 1) * duration * 1000)
     elif speed > 1:
-        Console(stderr=True).print(_("no --duration: at speed {speed:g} simulated time runs ahead of now, and ingest refuses readings more than 300 s ahead", speed=speed), style="yellow")
+        Console(stderr=True).print(
+            _(
+                "no --duration: at speed {speed:g} simulated time runs ahead of now, and ingest refuses readings more than 300 s ahead",
+                speed=speed,
+            ),
+            style="yellow",
+        )
     lives = [LiveSite(s, seed=seed, faults=faults, fault_rate=fault_rate, start_ms=start, anomalies=anomalies)
              for s in sites]  # fmt: skip
     runner = CityRunner(lives, settings, speed=speed, step_s=step_s, sim_start_ms=start)
     devices = sum(len(s.devices) for s in sites)
     click.echo(
-        _("publishing {compounds} compounds ({devices:,} devices) to {broker} at speed {speed:g}", speed=speed, compounds=len(sites), devices=devices, broker=settings.url)
+        _(
+            "publishing {compounds} compounds ({devices:,} devices) to {broker} at speed {speed:g}",
+            speed=speed,
+            compounds=len(sites),
+            devices=devices,
+            broker=settings.url,
+        )
     )
     runner.connect()
     console = Console(stderr=True)

@@ -24,7 +24,7 @@ from ..i18n import N_
 from .clock import MS_PER_DAY, MS_PER_H, local_hour, solar_elevation
 from .faults import BANDS, FAULT_TYPES
 
-DOMAIN = N_("domain reference (docs: shared reference, secondary sources)")
+BURSTY = N_("about 6% of residents are active at night: night flow is bursty (flushes of 6-10 L)")
 GB50015 = N_("GB 50015: 130-300 L a person a day, peak-hour factor 2.3-2.8 (design values)")
 SURVEY = N_("Chinese water-supply survey: about 130 L a person a day")
 NIGHT = N_("minimum night flow 02:00-04:00 about 10-15% of the mean in a metered area")
@@ -266,7 +266,7 @@ def _water(out: Path, devices: pd.DataFrame, days: float) -> list[Stat]:
         Stat("water_meter", "litres_per_person", litres, 100.0, 300.0, "L", SURVEY),
         Stat("water_meter", "peak_hour_factor", peak, 2.0, 3.0, "", GB50015),
         Stat("water_meter", "night_to_mean", ratio, 0.08, 0.20, "", NIGHT),
-        Stat("water_meter", "night_silent_share", silent, 0.85, 0.99, "", DOMAIN),
+        Stat("water_meter", "night_silent_share", silent, 0.85, 0.99, "", BURSTY),
         Stat("water_meter", "pressure_p1", float(pressure.quantile(0.01)), 0.14, 0.40, "MPa", CJJ58),
         Stat("water_meter", "pressure_p99", float(pressure.quantile(0.99)), 0.15, 0.45, "MPa", CJJ58),
         Stat("water_meter", "water_loss", loss, 0.03, 0.12, "", CJJ92),
@@ -280,7 +280,9 @@ def _cameras(out: Path, devices: pd.DataFrame) -> list[Stat]:
     by_cam = bitrate.groupby(["device", "night"])["value"].median().unstack()
     ratio = float((by_cam[True] / by_cam[False]).median()) if True in by_cam and False in by_cam else math.nan
     free = _metric(out, "storage_free")
-    storage = free.loc[free["device"].isin(devices.loc[devices["overwrite"] == 1.0, "device"]), "value"].to_numpy()
+    storage = free.loc[
+        free["device"].isin(devices.loc[devices["overwrite"] == 1.0, "device"]), "value"
+    ].to_numpy()
     return [
         Stat("camera", "bitrate_median", float(np.median(bitrate.groupby("device")["value"].median().to_numpy())),
              800.0, 4500.0, "kbit/s", H264),
