@@ -244,11 +244,6 @@ class FaultLabel:
                 "announced_ms": self.announced_ms, "observable": self.observable,
                 "hidden": orjson.dumps([list(s) for s in self.hidden]).decode()}  # fmt: skip
 
-    @property
-    def duration_ms(self) -> int:
-        """Length of the fault."""
-        return self.end_ms - self.start_ms
-
 
 def make_label(
     fault: str, device: str, compound: str, start_ms: int, end_ms: int, rng: np.random.Generator, *,

@@ -166,10 +166,6 @@ class FaultView:
         """Like :meth:`spans`, for an injected fault type."""
         return [(i, m, s) for i, m, s in self.spans(name) if isinstance(s, Injected)]
 
-    def has(self, *names: str) -> bool:
-        """Whether any span of these names touches the grid."""
-        return any(name in self._hits for name in names)
-
     def mask(self, *names: str) -> B:
         """True where a span of any of ``names`` is active."""
         assert self._grid is not None
@@ -177,16 +173,6 @@ class FaultView:
         for name in names:
             for i, m, _ in self.spans(name):
                 out[i] |= m
-        return out
-
-    def progress(self, name: str) -> F64:
-        """How far through its span each point is (0..1), 0 where none is active."""
-        assert self._grid is not None
-        times = self._grid[1]
-        out = np.zeros(times.shape, dtype=np.float64)
-        for i, m, span in self.spans(name):
-            frac = (times[i] - span.start_ms) / max(1, span.end_ms - span.start_ms)
-            out[i] = np.where(m, frac, out[i])
         return out
 
     def visible(self, fault: Injected, i: int, mask: B) -> None:
