@@ -147,6 +147,7 @@ class AlertsSettings(BaseModel):
     """Alerting: grouping timers, escalation, inhibition, delivery (see docs/alerts.md)."""
 
     console_url: str = "http://127.0.0.1:8080"  # links in messages: <console_url>/alerts/<id>
+    timezone: str = "Asia/Shanghai"  # times in messages
     group_wait_s: float = Field(30.0, ge=0, le=3600)  # a new group waits this long for company
     group_wait_critical_s: float = Field(0.0, ge=0, le=3600)  # ... unless it holds a critical alert
     group_interval_s: float = Field(300.0, gt=0, le=86_400)  # a changed group is re-notified after this
