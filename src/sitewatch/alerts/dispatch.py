@@ -134,8 +134,9 @@ class Dispatcher:
                     out[alert_id] = f"silenced:{silence}"
         return out
 
-    def flush_due(self, session: Session, now: dt.datetime) -> int:
-        """Flush the groups whose timer is due; returns the notifications made."""
+    def flush_due(self, session: Session, now: dt.datetime) -> tuple[int, int]:
+        """Flush (a batch of) the groups whose timer is due; returns the groups looked at and the
+        notifications made."""
         groups = list(
             session.execute(
                 select(AlertGroup)
@@ -146,7 +147,7 @@ class Dispatcher:
             ).scalars()
         )
         if not groups:
-            return 0
+            return 0, 0
         silences = active_silences(session, now)
         muted: dict[str, dict[int, str]] = {}
         made = 0
@@ -154,7 +155,7 @@ class Dispatcher:
             if group.compound not in muted:
                 muted[group.compound] = self.muted(session, group.compound, now, silences)
             made += self._flush(session, group, muted[group.compound], now)
-        return made
+        return len(groups), made
 
     def _members(self, session: Session, group: AlertGroup, channel: Channel) -> list[Alert]:
         told = [int(i) for i in group.notified]

@@ -62,6 +62,13 @@ class ChannelType(StrEnum):
     WEBHOOK = "webhook"
 
 
+class MessageFormat(StrEnum):
+    """How a robot message is written (WeCom and DingTalk take both)."""
+
+    TEXT = "text"  # mentions the members on duty by phone
+    MARKDOWN = "markdown"
+
+
 class ChannelScope(StrEnum):
     """Whose channel it is: a crew's, an organisation's (the property manager), a district's
     bureau, or everything (the city bureau, an operations desk)."""
@@ -202,6 +209,7 @@ class Channel(AlertsBase):
     scope: Mapped[str] = mapped_column(String(16))  # ChannelScope
     target: Mapped[str] = mapped_column(String(200), default="")  # crew code, organisation, district
     language: Mapped[str | None] = mapped_column(String(8))  # None: the language setting
+    format: Mapped[str] = mapped_column(String(16), default="text")  # MessageFormat (robots)
     min_severity: Mapped[str] = mapped_column(String(16), default="warning")
     escalation_only: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

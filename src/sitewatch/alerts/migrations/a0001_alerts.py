@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=16), nullable=False),
         sa.Column("target", sa.String(length=200), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("format", sa.String(length=16), nullable=False),
         sa.Column("min_severity", sa.String(length=16), nullable=False),
         sa.Column("escalation_only", sa.Boolean(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
