@@ -69,6 +69,7 @@ def finding(
     episode: str | None = None,
     compound: str | None = None,
     source: str | None = None,
+    params: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Finding:
     """A finding for tests (the same episode id for its active and cleared messages)."""
@@ -78,7 +79,7 @@ def finding(
     return Finding(
         id=fid, compound=compound, device=device, kind=kind, source=source, fault=fault, severity=severity,
         state=state, started_ms=started_ms, ts_ms=started_ms + 100,
-        message="Passenger trapped in {device}", params={"device": device},
+        message="Passenger trapped in {device}", params=params or {"device": device},
         ended_ms=started_ms + 60_000 if state is FindingState.CLEARED else None, **extra,
     )  # fmt: skip
 
