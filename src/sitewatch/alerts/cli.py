@@ -26,6 +26,7 @@ from . import actions
 from .channels import ChannelError, check_channel
 from .matchers import Matcher, MatcherError
 from .models import AlertState, Channel, ChannelScope, ChannelType, Duty, MessageFormat, utcnow
+from .render import SEVERITY_WORDS, STATE_WORDS
 from .silences import SilenceError
 
 STATES = click.Choice([s.value for s in AlertState] + ["open", "all"])
@@ -125,6 +126,21 @@ def _states(state: str) -> tuple[AlertState, ...]:
     return (AlertState(state),)
 
 
+@alerts.command()
+@click.option("--host", help="Address to listen on (default: web.host).")
+@click.option("--port", type=int, help="Port (default: web.port).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the registry's REST API with the alert routes (/api/v1/alerts, /api/v1/silences)."""
+    import uvicorn
+
+    from ..assets.api.app import create_app
+    from .api import install
+
+    settings = load_settings()
+    app = install(create_app(settings, engine=_engine()), settings)
+    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="info")
+
+
 @alerts.command("list")
 @click.option(
     "--state", type=STATES, default="open", show_default=True, help="open = firing or acknowledged."
@@ -157,7 +173,7 @@ def list_(state: str, compound: str | None, crew: str | None, severity: str | No
     ):
         table.add_column(header)
     for a in page.items:
-        table.add_row(str(a["id"]), _(a["state"]), _(a["severity"]), a["labels"].get("compound_name", a["compound"]),
+        table.add_row(str(a["id"]), _(STATE_WORDS[a["state"]]), _(SEVERITY_WORDS.get(a["severity"], a["severity"])), a["labels"].get("compound_name", a["compound"]),
                       a["device"] or "", a["fault"] or "", a["crew"] or _("(none)"), a["started_at"])  # fmt: skip
     Console().print(table)
 
@@ -176,7 +192,7 @@ def show(alert_id: int, as_json: bool) -> None:
         _echo_json(detail)
         return
     console = Console()
-    console.print(f"[bold]#{detail['id']}[/bold] {_(detail['state'])} · {_(detail['severity'])} · "
+    console.print(f"[bold]#{detail['id']}[/bold] {_(STATE_WORDS[detail['state']])} · {_(SEVERITY_WORDS.get(detail['severity'], detail['severity']))} · "
                   f"{detail['compound']} {detail['device'] or ''} · {detail['fault'] or detail['source']}")  # fmt: skip
     for key in ("started_at", "acknowledged_by", "resolved_by", "resolve_reason", "crew", "escalation_level"):
         if detail[key] not in (None, ""):
@@ -221,7 +237,7 @@ def ack(alert_id: int, by: str | None, as_json: bool) -> None:
             raise click.ClickException(_("alert {id} not found", id=alert_id)) from None
         except TransitionError as exc:
             raise click.ClickException(_("alert {id} is {state}: only a firing alert can be acknowledged",
-                                         id=alert_id, state=_(exc.alert.state))) from None  # fmt: skip
+                                         id=alert_id, state=_(STATE_WORDS[exc.alert.state]))) from None  # fmt: skip
         data = actions.alert_json(alert)
     _echo_json(data) if as_json else click.echo(
         _("alert {id} acknowledged by {by}", id=alert_id, by=data["acknowledged_by"])
@@ -245,7 +261,7 @@ def resolve(alert_id: int, reason: str, by: str | None, as_json: bool) -> None:
             raise click.ClickException(_("alert {id} not found", id=alert_id)) from None
         except TransitionError as exc:
             raise click.ClickException(_("alert {id} is {state}: it cannot be resolved", id=alert_id,
-                                         state=_(exc.alert.state))) from None  # fmt: skip
+                                         state=_(STATE_WORDS[exc.alert.state]))) from None  # fmt: skip
         except ValueError:
             raise click.ClickException(_("resolving by hand needs a reason")) from None
         data = actions.alert_json(alert)

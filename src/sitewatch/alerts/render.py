@@ -27,6 +27,8 @@ MAX_LISTED = 20  # alerts written out in a robot/e-mail message; the rest are co
 MAX_WEBHOOK_ALERTS = 1000
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for firing alerts
 SEVERITY_WORDS = {"critical": N_("critical"), "warning": N_("warning"), "info": N_("info")}
+STATE_WORDS = {"firing": N_("firing"), "acknowledged": N_("acknowledged"), "resolved": N_("resolved"),
+               "closed": N_("closed")}  # fmt: skip
 LEVEL_WORDS = {1: N_("crew lead"), 2: N_("property manager"), 3: N_("district bureau")}
 
 
