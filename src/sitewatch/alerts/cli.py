@@ -171,7 +171,7 @@ def list_(state: str, compound: str | None, crew: str | None, severity: str | No
         _("crew"),
         _("since"),
     ):
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for a in page.items:
         table.add_row(str(a["id"]), _(STATE_WORDS[a["state"]]), _(SEVERITY_WORDS.get(a["severity"], a["severity"])), a["labels"].get("compound_name", a["compound"]),
                       a["device"] or "", a["fault"] or "", a["crew"] or _("(none)"), a["started_at"])  # fmt: skip
@@ -199,13 +199,13 @@ def show(alert_id: int, as_json: bool) -> None:
             console.print(f"  {key}: {detail[key]}")
     table = Table(title=_("history"))
     for header in (_("at"), _("event"), _("state"), _("by"), _("detail")):
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for h in detail["history"]:
         table.add_row(h["at"], h["event"], h["to"] or "", h["actor"] or "", h["detail"] or "")
     console.print(table)
     notes = Table(title=_("notifications"))
     for header in (_("id"), _("kind"), _("status"), _("attempts"), _("answer")):
-        notes.add_column(header)
+        notes.add_column(header, overflow="fold")
     for n in detail["notifications"]:
         notes.add_row(
             str(n["id"]),
@@ -340,7 +340,7 @@ def silences(include_expired: bool, as_json: bool) -> None:
         return
     table = Table(title=_("silences"))
     for header in (_("id"), _("state"), _("matchers"), _("from"), _("until"), _("by"), _("reason")):
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for s in rows:
         table.add_row(
             str(s["id"]),
@@ -438,7 +438,7 @@ def channel_list(as_json: bool) -> None:
         return
     table = Table(title=_("channels"))
     for header in (_("id"), _("name"), _("type"), _("scope"), _("target"), _("failures")):
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for c in rows:
         table.add_row(*(str(c[k]) for k in ("id", "name", "type", "scope", "target", "failures")))
     Console().print(table)
