@@ -53,6 +53,14 @@ TEXT: dict[str, dict[str, str]] = {
     "gw_acked": {"en": "acknowledged by the broker", "zh-CN": "代理已确认读数"},
     "gw_dropped": {"en": "dropped by gateways", "zh-CN": "网关丢弃读数"},
     "sim_time": {"en": "simulated time", "zh-CN": "仿真时间"},
+    "alerts": {"en": "alerts open / notifications delivered", "zh-CN": "未关闭告警 / 已送达通知"},
+    "last_alert": {"en": "latest notification", "zh-CN": "最新通知"},
+    "alerts_done": {
+        "en": "Alerts: {open} open, {notifications} notifications, {delivered} delivered to the local webhook {url}; "
+        "see them with: sitewatch alerts list",
+        "zh-CN": "告警：{open} 条未关闭，生成 {notifications} 条通知，{delivered} 条已送达本地 webhook {url}；"
+        "查看：sitewatch alerts list",
+    },
     "speed": {"en": "speed", "zh-CN": "倍速"},
     "store": {"en": "store", "zh-CN": "存储"},
     "stop_hint": {"en": "Ctrl-C stops everything cleanly", "zh-CN": "按 Ctrl-C 安全停止"},
@@ -127,6 +135,8 @@ class _View:
     dead: int = 0
     sim_ms: int = 0
     gateways: dict[str, int] | None = None  # summed gateway counters (None until the first tick)
+    alerts: dict[str, int] | None = None  # open alerts, notifications delivered (None: no alerting)
+    last_alert: str = ""
 
     def table(self, lang: str) -> Table:
         table = Table(title=say("title", lang), caption=say("stop_hint", lang), show_header=False)
@@ -150,6 +160,14 @@ class _View:
                     ("gw_dropped", f"{self.gateways['dropped']:,}"),
                 )
                 if self.gateways is not None
+                else ()
+            ),
+            *(
+                (
+                    ("alerts", f"{self.alerts['open']} / {self.alerts['delivered']}"),
+                    ("last_alert", self.last_alert[:80] or "—"),
+                )
+                if self.alerts is not None
                 else ()
             ),
             ("sim_time", sim),
@@ -386,7 +404,7 @@ class _ProtocolFeed(_GatewayFeed):
 
 def run_demo(
     settings: Settings, *, compounds: int, speed: float, duration: float | None, lang: str, seed: int,
-    broker: str, fault_rate: float, console: Console, protocols: bool = False,
+    broker: str, fault_rate: float, console: Console, protocols: bool = False, alerts: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
     from .ingest import IngestService
@@ -402,7 +420,8 @@ def run_demo(
         if broker == "amqtt" or not find_binary("mosquitto", "/usr/sbin"):
             raise click.UsageError(say("protocols_need_mosquitto", lang))
         compounds, speed, broker = 1, 1.0, "mosquitto"
-    sites = sites_from_records(generate_city(compounds, seed))
+    records = generate_city(compounds, seed)
+    sites = sites_from_records(records)
     devices = sum(len(s.devices) + 1 for s in sites)  # and each compound's gateway
     horizon_s = duration if duration is not None else 3600.0
     behind = min(int((speed - 1) * horizon_s * 1000), MAX_BEHIND_MS) if speed > 1 else 0
@@ -442,12 +461,20 @@ def run_demo(
         else:
             feed = _GatewayFeed(lives, mqtt, settings.data_dir / "gateways", speed, start)
         view = _View(f"{label} {service.url}", len(sites), devices, speed, settings.store_path)
+        alerting = None
+        if alerts:
+            from .demo_alerts import DemoAlerts
+
+            alerting = DemoAlerts(settings, records, lives, feed.sim_now, lang)
+            alerting.prepare()
         began = time.monotonic()
         last = (began, 0)
         next_online = began
         ready = 0.0
         try:
             feed.start()
+            if alerting is not None:
+                alerting.start()
             ready = time.monotonic() - t0
             with Live(view.table(lang), console=console, auto_refresh=False, transient=False) as live:
                 while duration is None or time.monotonic() - began < duration:
@@ -462,6 +489,9 @@ def run_demo(
                     view.dead = snap.dead_lettered
                     view.sim_ms = feed.sim_now()
                     view.faults = sum(1 for lv in lives for lb in lv.labels if lb.start_ms <= view.sim_ms)
+                    if alerting is not None:
+                        view.alerts = alerting.counts()
+                        view.last_alert = alerting.last[-1] if alerting.last else ""
                     if now >= next_online:  # a query over every device: not on every tick
                         next_online = now + ONLINE_REFRESH_S
                         view.online = sum(
@@ -486,8 +516,11 @@ def run_demo(
                 time.sleep(0.2)
             ingest.stop()
             store.close()
+            if alerting is not None:
+                figures["alerts"] = alerting.counts() | {"url": alerting.sink.url}
+                alerting.stop()
             kinds = {s.kind for s in reader.series()}
-            figures = {
+            figures |= {
                 "readings": reader.count_readings(),
                 "events": ingest.stats.snapshot().stored_events,
                 "kinds": sorted(k.value for k in kinds),
@@ -518,6 +551,8 @@ def run_demo(
                 dropped=gateways["dropped"], queued=gateways["queue_readings"], path=settings.data_dir / "gateways")
         )  # fmt: skip
     console.print(say("sequence", lang, gaps=figures["gaps"], missing=figures["missing_messages"]))
+    if "alerts" in figures:
+        console.print(say("alerts_done", lang, **figures["alerts"]))
     console.print(say("query_hint", lang, path=settings.store_path, compound=figures["compound"]))
     return figures
 
@@ -552,6 +587,10 @@ def run_demo(
     "points, RTSP cameras, MQTT streetlights), read by the gateway's own connectors. Needs Mosquitto.",
 )  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the city.")
+@click.option(
+    "--alerts/--no-alerts", default=True, show_default=True,
+    help="Run alerting too: the injected faults become alerts, notified to a local webhook sink.",
+)  # fmt: skip
 def demo(
     compounds: int,
     speed: float,
@@ -561,6 +600,7 @@ def demo(
     fault_rate: float,
     protocols: bool,
     seed: int,
+    alerts: bool,
 ) -> None:
     """Run the whole chain on one machine: simulated compounds → site gateways → MQTT → ingest → embedded store.
 
@@ -578,11 +618,11 @@ def demo(
 
     signal.signal(signal.SIGTERM, on_term)
     # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
-    for name in ("sitewatch.ingest", "sitewatch.gateway", "websockets"):
+    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "websockets"):
         logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
         settings, compounds=compounds, speed=speed, duration=duration, lang=language, seed=seed, broker=broker,
-        fault_rate=fault_rate, console=Console(), protocols=protocols,
+        fault_rate=fault_rate, console=Console(), protocols=protocols, alerts=alerts,
     )  # fmt: skip
 
 
