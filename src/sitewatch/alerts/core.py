@@ -64,6 +64,25 @@ class Alerting:
         self.stats.applied[applied.value] = self.stats.applied.get(applied.value, 0) + 1
         return applied
 
+    def apply_batch(self, findings: list[Finding]) -> list[Applied]:
+        """Apply findings in one transaction (much faster than one each); if another process applied
+        one of them meanwhile, the batch is rolled back and applied one finding at a time."""
+
+        def work(session: Session) -> list[Applied]:
+            now = self.clock()
+            return [
+                apply_finding(session, f, self.settings.alerts, now, self.dispatcher.touch)[1]
+                for f in findings
+            ]
+
+        try:
+            results = in_transaction(self.engine, work)
+        except Duplicate:
+            return [self.apply(f) for f in findings]
+        for applied in results:
+            self.stats.applied[applied.value] = self.stats.applied.get(applied.value, 0) + 1
+        return results
+
     def tick(self, now: dt.datetime | None = None) -> int:
         """Run every timer that is due; returns the notifications put in the outbox."""
         now = now or self.clock()

@@ -3,15 +3,16 @@ no data) at once, the cause is the compound's power or network, not each device.
 one critical alert for the compound (fault ``power_outage``), which inhibits the per-device ones
 (the shipped rule ``compound_power_outage``), and resolves it when the devices come back.
 
-While the compound's gateway is itself down, its alert is the one alert (rule ``gateway_down``):
-alerting cannot see past a dead gateway, so it raises no outage then.
+While the compound's gateway is itself down, or came back less than ``alerts.inhibit_hold_s`` ago
+(its devices' findings clear a moment after it), its alert is the one alert (rule
+``gateway_down``): alerting cannot see past a dead gateway, so it raises no outage then.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..assets.models import Asset, Compound, DeviceBinding
@@ -56,14 +57,28 @@ def outage_problem(compound: str, kinds: list[str]) -> Problem:
                    OUTAGE_MESSAGE, {"kinds": ", ".join(sorted(kinds))})  # fmt: skip
 
 
+def _gateway_down(session: Session, cutoff: dt.datetime) -> set[str]:
+    """Compounds whose gateway is down, or came back within the inhibition hold."""
+    return set(
+        session.execute(
+            select(Alert.compound).where(
+                Alert.kind == "gateway",
+                Alert.fault.in_(OFFLINE_FAULTS),
+                or_(Alert.state.in_(OPEN_STATES), Alert.resolved_at >= cutoff),
+            )
+        ).scalars()
+    )
+
+
 def detect_outages(session: Session, settings: AlertsSettings, now: dt.datetime, touch: Touch) -> int:
     """Raise the outage alerts that the offline alerts now show, resolve those they no longer
     show; returns the outages raised."""
     offline = _offline(session)
     raised = 0
     in_outage: set[str] = set()
+    blind = _gateway_down(session, now - dt.timedelta(seconds=settings.inhibit_hold_s)) if offline else set()
     for compound, by_kind in offline.items():
-        if by_kind.get("gateway"):
+        if compound in blind:
             continue
         totals = _devices(session, compound)
         kinds = [k for k, n in by_kind.items() if totals.get(k) and n / totals[k] >= settings.outage_share]

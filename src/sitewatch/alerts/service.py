@@ -47,6 +47,7 @@ from .outbox import Delivery
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400
 MAX_ECHO = 64 * 1024
+BATCH = 500  # findings applied in one transaction at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,36 +151,63 @@ class AlertService:
         self._wake.set()
         return applied.value
 
+    def _refuse(self, item: _Inbound, rejections: Any) -> None:
+        reason = rejections[0] if rejections else None
+        code = str(reason.reason) if reason else "bad_shape"
+        detail = reason.detail if reason else "refused"
+        self.rejected[code] += 1
+        log.warning("finding refused (%s): %s", code, detail)
+        if self._client is not None:
+            self._client.publish(
+                DEADLETTER_TOPIC, dead_letter(item.topic, item.payload, code, detail, self.client_id), qos=1
+            )
+        self._ack(item)
+
+    def _next_batch(self) -> list[_Inbound] | None:
+        """The messages waiting now (at least one; None when stopping), up to BATCH."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
     def _process(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            batch = self._next_batch()
+            if batch is None:
                 return
-            self.received += 1
-            decoded = decode_finding(item.topic, item.payload, limits=self.limits)
-            if decoded.message is None:
-                reason = decoded.rejections[0] if decoded.rejections else None
-                code = str(reason.reason) if reason else "bad_shape"
-                detail = reason.detail if reason else "refused"
-                self.rejected[code] += 1
-                log.warning("finding refused (%s): %s", code, detail)
-                if self._client is not None:
-                    self._client.publish(DEADLETTER_TOPIC, dead_letter(item.topic, item.payload, code, detail,
-                                                                       self.client_id), qos=1)  # fmt: skip
-                self._ack(item)
+            self.received += len(batch)
+            accepted: list[tuple[_Inbound, Finding]] = []
+            for item in batch:
+                decoded = decode_finding(item.topic, item.payload, limits=self.limits)
+                if decoded.message is None:
+                    self._refuse(item, decoded.rejections)
+                else:
+                    accepted.append((item, decoded.message))
+            if not accepted:
                 continue
             delay = 0.5
             while not self._stop.is_set():
-                try:
-                    self.core.apply(decoded.message)
+                try:  # one transaction for what is waiting: the acknowledgements follow its commit
+                    self.core.apply_batch([f for _, f in accepted])
                     break
-                except SQLAlchemyError as exc:  # the database is away: keep the message, try again
-                    log.error("could not store a finding (%s); retrying in %.1f s", exc, delay)
+                except SQLAlchemyError as exc:  # the database is away: keep the messages, try again
+                    log.error("could not store findings (%s); retrying in %.1f s", exc, delay)
                     self._stop.wait(delay)
                     delay = min(delay * 2, 10.0)
             else:
-                return  # stopping: the message stays unacknowledged and comes again
-            self._ack(item)
+                return  # stopping: the messages stay unacknowledged and come again
+            for item, _ in accepted:
+                self._ack(item)
             self._wake.set()
 
     def _ticker(self) -> None:
