@@ -14,6 +14,7 @@ BENCHMARKS = {
     "store": "sitewatch.store.bench:bench_store",
     "modbus": "sitewatch.gateway.connectors.modbus_bench:bench_modbus",
     "ocpp": "sitewatch.gateway.connectors.ocpp_bench:bench_ocpp",
+    "alerts": "sitewatch.devtools.alerts_bench:bench_alerts",
 }
 
 

@@ -184,7 +184,9 @@ class Dispatcher:
         told = dict(group.notified)
         open_ = [a for a in members if a.state in OPEN_STATES]
         firing = [a for a in open_ if a.id not in muted]
-        new = [a for a in firing if str(a.id) not in told]
+        last = group.last_notified_at
+        # news: an alert the group has not told, or one that fired again since it last told it
+        new = [a for a in firing if str(a.id) not in told or (last is not None and a.fired_at > last)]
         resolved = [a for a in members if a.state not in OPEN_STATES and str(a.id) in told]
         repeat = (
             group.last_notified_at is not None

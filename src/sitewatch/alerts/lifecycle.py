@@ -170,6 +170,7 @@ def _feed(session: Session, alert: Alert, problem: Problem, now: dt.datetime, to
         alert.resolved_at = alert.resolved_by = alert.resolve_reason = None
         alert.acknowledged_at = alert.acknowledged_by = None
         alert.escalation_level, alert.escalated_at, alert.fired_at = 0, None, now
+        alert.started_at = problem.started_at or now  # the new episode's start
         record(
             session,
             alert,
