@@ -570,7 +570,9 @@ def run_demo(
     help="Stop after this many seconds (default: when simulated time reaches the present, or Ctrl-C).",
 )  # fmt: skip
 @click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+    "--lang",
+    type=click.Choice(["zh-CN", "en"]),
+    help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang).",
 )
 @click.option(
     "--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto", show_default=True,

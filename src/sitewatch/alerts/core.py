@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..contract import Finding
 from ..settings import Settings
+from .batch import apply_findings
 from .db import in_transaction
 from .dispatch import Dispatcher
 from .inhibit import load_rules
@@ -69,11 +70,9 @@ class Alerting:
         one of them meanwhile, the batch is rolled back and applied one finding at a time."""
 
         def work(session: Session) -> list[Applied]:
-            now = self.clock()
-            return [
-                apply_finding(session, f, self.settings.alerts, now, self.dispatcher.touch)[1]
-                for f in findings
-            ]
+            return apply_findings(
+                session, findings, self.settings.alerts, self.clock(), self.dispatcher.touch
+            )
 
         try:
             results = in_transaction(self.engine, work)

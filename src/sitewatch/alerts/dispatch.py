@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ from .silences import ActiveSilence, active_silences, silenced_by
 
 log = logging.getLogger(__name__)
 FLUSH_BATCH = 200
+CHANNEL_TTL_S = 10.0  # a channel added or changed reaches new alerts within this time
 
 
 def _s(seconds: float) -> dt.timedelta:
@@ -73,6 +75,7 @@ class Dispatcher:
         self.settings = settings
         self.alerts = settings.alerts
         self.rules = list(rules)
+        self._channels: dict[tuple[str | None, ...], tuple[float, list[int]]] = {}
 
     def language(self, channel: Channel) -> str:
         """The language of a channel's messages."""
@@ -80,27 +83,37 @@ class Dispatcher:
 
     # --- grouping -----------------------------------------------------------------------------
 
+    def _channel_ids(self, session: Session, alert: Alert) -> list[int]:
+        key = (alert.crew, alert.labels.get("manager"), alert.labels.get("district"), alert.severity)
+        hit = self._channels.get(key)
+        if hit is not None and time.monotonic() - hit[0] < CHANNEL_TTL_S:
+            return hit[1]
+        ids = [c.id for c in channels_for(session, alert)]
+        self._channels[key] = (time.monotonic(), ids)
+        return ids
+
     def touch(self, session: Session, alert: Alert, now: dt.datetime) -> None:
         """Mark the groups of ``alert`` for a flush (its state changed)."""
         critical = alert.severity == Severity.CRITICAL and alert.state == AlertState.FIRING
-        for channel in channels_for(session, alert):
-            key = f"{channel.id}|{alert.compound}|{alert.crew or ''}"
-            session.execute(
-                _insert(session)(AlertGroup)
-                .values(
-                    key=key,
-                    channel_id=channel.id,
-                    compound=alert.compound,
-                    crew=alert.crew,
-                    created_at=now,
-                    notified={},
-                    sent=0,
+        for channel_id in self._channel_ids(session, alert):
+            key = f"{channel_id}|{alert.compound}|{alert.crew or ''}"
+            find = select(AlertGroup).where(AlertGroup.key == key).with_for_update()
+            group = session.execute(find).scalar_one_or_none()
+            if group is None:
+                session.execute(
+                    _insert(session)(AlertGroup)
+                    .values(
+                        key=key,
+                        channel_id=channel_id,
+                        compound=alert.compound,
+                        crew=alert.crew,
+                        created_at=now,
+                        notified={},
+                        sent=0,
+                    )
+                    .on_conflict_do_nothing(index_elements=["key"])
                 )
-                .on_conflict_do_nothing(index_elements=["key"])
-            )
-            group = session.execute(
-                select(AlertGroup).where(AlertGroup.key == key).with_for_update()
-            ).scalar_one()
+                group = session.execute(find).scalar_one()
             wait = self.alerts.group_wait_critical_s if critical else self.alerts.group_wait_s
             if group.next_flush_at is None:
                 if group.last_notified_at is None or not group.notified:

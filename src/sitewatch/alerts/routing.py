@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select
@@ -53,8 +54,26 @@ class Route:
     members: tuple[tuple[str, str | None], ...] = ()
 
 
+ROUTE_TTL_S = 60.0  # a registry change reaches routing within this time
+_routes: dict[tuple[str, str, str | None, str, dt.date], tuple[float, Route]] = {}
+
+
 def lookup(session: Session, compound: str, device: str | None, kind: str, today: dt.date) -> Route:
-    """The route of a problem on ``device`` (or on the compound when None) of ``compound``."""
+    """The route of a problem on ``device`` (or on the compound when None) of ``compound``
+    (remembered for ``ROUTE_TTL_S`` per database: a storm of new alerts asks the registry once each)."""
+    bind = session.get_bind()
+    key = (str(bind.engine.url), compound, device, kind, today)
+    hit = _routes.get(key)
+    if hit is not None and time.monotonic() - hit[0] < ROUTE_TTL_S:
+        return hit[1]
+    route = _lookup(session, compound, device, kind, today)
+    if len(_routes) >= 100_000:
+        _routes.clear()
+    _routes[key] = (time.monotonic(), route)
+    return route
+
+
+def _lookup(session: Session, compound: str, device: str | None, kind: str, today: dt.date) -> Route:
     row = session.execute(
         select(Compound, Community.name, Street.name, District.name, Organisation.name)
         .join(Community, Community.id == Compound.community_id)

@@ -73,6 +73,14 @@ def dead_letter(topic: str, payload: bytes, reason: str, detail: str, worker: st
     })  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Alerting's own failure on a finding, in the shape of a contract rejection."""
+
+    detail: str
+    reason: str = "alerting_error"
+
+
 class AlertService:
     """The alerting process: MQTT consumer, timers, delivery."""
 
@@ -204,6 +212,12 @@ class AlertService:
                     log.error("could not store findings (%s); retrying in %.1f s", exc, delay)
                     self._stop.wait(delay)
                     delay = min(delay * 2, 10.0)
+                except Exception as exc:  # a fault of alerting's own: keep the messages for a person
+                    log.exception("findings could not be applied; dead-lettering them")
+                    for item, _ in accepted:
+                        self._refuse(item, [_Failure(f"alerting failed: {type(exc).__name__}: {exc}"[:300])])
+                    accepted = []
+                    break
             else:
                 return  # stopping: the messages stay unacknowledged and come again
             for item, _ in accepted:

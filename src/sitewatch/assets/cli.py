@@ -47,7 +47,9 @@ def migrate(action: str, revision: str | None) -> None:
 @assets.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
-@click.option("--lang", type=LANGS, help="Language of the report (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--lang", type=LANGS, help="Language of the report (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--max-rows", type=int, default=500_000, show_default=True, help="Rows allowed per sheet.")
 @click.option("--max-mb", type=int, default=200, show_default=True, help="Largest file accepted (MB).")

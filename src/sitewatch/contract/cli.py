@@ -33,7 +33,11 @@ def kinds(kind: str | None) -> None:
             table.add_column(column)
         for m in spec.metrics.values():
             table.add_row(
-                m.name, m.unit, _(m.type), f"{m.minimum:g} … {m.maximum:g}", m.description_zh if zh else m.description
+                m.name,
+                m.unit,
+                _(m.type),
+                f"{m.minimum:g} … {m.maximum:g}",
+                m.description_zh if zh else m.description,
             )
         console.print(table)
         events = ", ".join(f"{e.name} ({_(e.severity)})" for e in spec.events.values())

@@ -171,6 +171,10 @@ def _gateway(workdir: Path, broker: str, modbus_port: int) -> Any:
     return GatewayThread(Gateway(config))
 
 
+def _got(received: list[Received], status: str, since: int) -> Callable[[], bool]:
+    return lambda: any(r.body.get("status") == status for r in received[since:])
+
+
 def latency(
     workdir: Path, broker: MosquittoService, episodes: int, say: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -218,9 +222,7 @@ def latency(
             seen = len(received)
             values["entrapment"] = 1.0
             with arrived:
-                ok = arrived.wait_for(
-                    lambda s=seen: any(r.body.get("status") == "firing" for r in received[s:]), 30
-                )
+                ok = arrived.wait_for(_got(received, "firing", seen), 30)
             if not ok:
                 raise click.ClickException(f"entrapment {episode + 1} was not notified within 30 s")
             item = next(r for r in received[seen:] if r.body.get("status") == "firing")
@@ -230,7 +232,7 @@ def latency(
             seen = len(received)
             values["entrapment"] = 0.0
             with arrived:
-                arrived.wait_for(lambda s=seen: any(r.body.get("status") == "resolved" for r in received[s:]), 30)
+                arrived.wait_for(_got(received, "resolved", seen), 30)
             say(f"  entrapment {episode + 1}/{episodes}: {latencies[-1] * 1000:.0f} ms")
     finally:
         gateway.stop()
@@ -324,7 +326,7 @@ def storm(
 def _produce(url: str, producer: int, fingerprints: int, rate: float, seconds: float, batch: int,
              barrier: Any, results: Any) -> None:  # fmt: skip
     engine = alerts_engine(url)
-    core = Alerting(engine, _settings(Path(tempfile.gettempdir()), "mqtt://127.0.0.1:1"))
+    core = Alerting(engine, _settings(Path(tempfile.gettempdir()), "mqtt://127.0.0.1:1", group_wait_s=0.0))
     barrier.wait(60)
     sent, n = 0, 0
     began = time.monotonic()

@@ -143,7 +143,9 @@ def run(
 @click.option("--timeout", type=click.FloatRange(0.1), help="Stop after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print each dead letter as one JSON line.")
 @click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+    "--lang",
+    type=click.Choice(["zh-CN", "en"]),
+    help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang).",
 )
 def deadletters(count: int | None, timeout: float | None, as_json: bool, lang: str | None) -> None:
     """Show what ingest refuses, as it happens (查看被拒绝的消息：死信).

@@ -118,7 +118,9 @@ def simulate() -> None:
               help="Ledger to write: .xlsx, or a directory of per-sheet CSV files.")  # fmt: skip
 @click.option("--headers", type=click.Choice(["zh", "en", "key"]), default="zh", show_default=True,
               help="Column headers: Chinese, English or column keys.")  # fmt: skip
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def city(compounds: int, seed: int, out: Path, headers: str, lang: str | None) -> None:
     """Generate a synthetic city of pre-2000 compounds and write its ledger (台账)."""
     from ..assets.workbook import HeaderStyle, write_csv_dir, write_xlsx
@@ -148,7 +150,9 @@ def city(compounds: int, seed: int, out: Path, headers: str, lang: str | None) -
 
 
 @simulate.command()
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def faults(lang: str | None) -> None:
     """List the fault types the simulators inject, per device kind, with their labels' events."""
     from .faults import FAULT_TYPES
@@ -187,7 +191,9 @@ def _start_ms(start: str | None, days: int) -> int:
                    "per compound).")  # fmt: skip
 @click.option("--fault-rate", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
               help="Multiplier of the yearly fault rates.")  # fmt: skip
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def backfill(
     ledger: Path, compounds: tuple[str, ...], days: int, start: str | None, out: Path, seed: int, faults: str,
     fault_rate: float, lang: str | None,
@@ -254,7 +260,9 @@ def backfill(
               help="Multiplier of the yearly fault rates.")  # fmt: skip
 @click.option("--step", "step_s", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
               help="Wall-clock seconds between two publications of one compound.")  # fmt: skip
-@click.option("--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang).")
+@click.option(
+    "--lang", type=LANGS, help="Language of the output (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+)
 def run(
     ledger: Path, broker: str | None, compounds: tuple[str, ...], speed: float, duration: float | None, seed: int,
     faults: str, fault_rate: float, step_s: float, lang: str | None,

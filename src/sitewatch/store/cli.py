@@ -134,7 +134,9 @@ def format_value(value: float) -> str:
 
 def _common(func: F) -> F:
     func = click.option(
-        "--lang", type=LANGS, help="Language of headers and messages (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
+        "--lang",
+        type=LANGS,
+        help="Language of headers and messages (default: SITEWATCH_LANGUAGE or sitewatch --lang).",
     )(func)
     func = click.option(
         "--csv", "as_csv", is_flag=True, help="Print CSV (UTF-8, English headers) instead of a table."
