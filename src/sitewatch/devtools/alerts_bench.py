@@ -150,6 +150,7 @@ class LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 def _gateway(workdir: Path, broker: str, modbus_port: int) -> Any:
