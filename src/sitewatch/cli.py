@@ -19,7 +19,7 @@ COMMANDS = {
     "alerts": "sitewatch.alerts.cli:alerts",
     "dashboards": "sitewatch.dashboards.cli:dashboards",
     "contract": "sitewatch.contract.cli:contract",
-    "bench": "sitewatch.bench:bench",
+    "bench": "sitewatch.devtools.bench:bench",
 }
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sitewatch.alerts.models import ChannelType, DeliveryStatus
 from sitewatch.alerts.notify import ChannelSpec
 from sitewatch.alerts.notify.email import EmailNotifier
-from sitewatch.services import free_port
+from sitewatch.devtools.services import free_port
 from sitewatch.settings import AlertsSettings
 
 from .conftest import add_channel, finding

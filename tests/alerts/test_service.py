@@ -24,8 +24,8 @@ from sitewatch.alerts.models import Alert, ChannelScope, DeliveryStatus, Notific
 from sitewatch.alerts.service import AlertService
 from sitewatch.alerts.sink import WebhookSink
 from sitewatch.contract import DEADLETTER_TOPIC, DeviceKind, Severity, finding_topic
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.mqtt_client import client_for
-from sitewatch.services import MosquittoService
 from sitewatch.settings import AlertsSettings, MqttSettings, load_settings
 
 from .conftest import add_channel, finding

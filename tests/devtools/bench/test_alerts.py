@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitewatch.cli import main
-from sitewatch.devtools.alerts_bench import percentile
+from sitewatch.devtools.bench.alerts import percentile
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

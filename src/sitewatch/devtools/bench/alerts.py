@@ -36,17 +36,17 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from ..alerts.db import alerts_engine, migrate, transaction
-from ..alerts.models import Alert, AlertState, Channel, ChannelScope, ChannelType, Notification, utcnow
-from ..alerts.service import AlertService
-from ..alerts.sink import Received, WebhookSink
-from ..assets.importer import import_ledger
-from ..assets.synthetic import synthetic_ledger
-from ..assets.workbook import HeaderStyle, write_csv_dir
-from ..contract import (
+from ...alerts.db import alerts_engine, migrate, transaction
+from ...alerts.models import Alert, AlertState, Channel, ChannelScope, ChannelType, Notification, utcnow
+from ...alerts.service import AlertService
+from ...alerts.sink import Received, WebhookSink
+from ...assets.importer import import_ledger
+from ...assets.synthetic import synthetic_ledger
+from ...assets.workbook import HeaderStyle, write_csv_dir
+from ...contract import (
     Channel as TopicChannel,
 )
-from ..contract import (
+from ...contract import (
     DeviceKind,
     Finding,
     FindingState,
@@ -55,9 +55,9 @@ from ..contract import (
     finding_topic,
     subscription,
 )
-from ..mqtt_client import client_for
+from ...mqtt_client import client_for
+from ...settings import AlertsSettings, MqttSettings, Settings, load_settings
 from ..services import MosquittoService, PostgresService, free_port, wait_until
-from ..settings import AlertsSettings, MqttSettings, Settings, load_settings
 
 COMPOUND = "C0001"
 ELEVATOR = f"{COMPOUND}-EL0001"
@@ -154,9 +154,9 @@ class LoopThread:
 
 
 def _gateway(workdir: Path, broker: str, modbus_port: int) -> Any:
-    from ..gateway.config import parse_config
-    from ..gateway.runtime import Gateway, GatewayThread
-    from ..simulators.frontends.modbus_devices import register_map_config
+    from ...gateway.config import parse_config
+    from ...gateway.runtime import Gateway, GatewayThread
+    from ...simulators.frontends.modbus_devices import register_map_config
 
     config = parse_config({
         "compound": COMPOUND, "gateway": GATEWAY, "mqtt": {"url": broker}, "queue": {"path": str(workdir / "gw.db")},
@@ -179,7 +179,7 @@ def latency(
     workdir: Path, broker: MosquittoService, episodes: int, say: Callable[[str], None]
 ) -> dict[str, Any]:
     """Entrapments end to end; returns the latencies (s) and what made the findings."""
-    from ..simulators.frontends.modbus_devices import REGISTER_MAPS, ModbusDeviceServer, ModbusUnit
+    from ...simulators.frontends.modbus_devices import REGISTER_MAPS, ModbusDeviceServer, ModbusUnit
 
     engine = alerts_engine(f"sqlite:///{workdir / 'latency.db'}")
     _registry(engine, workdir, 12)
@@ -266,7 +266,7 @@ def storm(
     service.start()
     service.wait_connected(20)
     with transaction(engine) as session:
-        from ..assets.models import Asset
+        from ...assets.models import Asset
 
         ids = [(code, kind) for code, kind in session.execute(
             select(Asset.asset_code, Asset.kind).where(Asset.kind != "gateway").limit(devices)
