@@ -259,3 +259,43 @@ def test_wecom_refusal_is_recorded_and_retried(wecom: WeComServer) -> None:
 
 def test_channel_scope_is_crew_by_default() -> None:
     assert ChannelScope.CREW.value == "crew"
+
+
+def test_a_channel_that_keeps_failing_raises_its_own_alert_on_the_others(
+    sqlite_engine: Engine, sink: WebhookSink
+) -> None:
+    from sitewatch.alerts.db import transaction
+    from sitewatch.alerts.models import Alert
+
+    down = WeComServer()
+    down.down = True
+    try:
+        add_channel(sqlite_engine, "crew robot", down.url, type_=ChannelType.WECOM)
+        add_channel(
+            sqlite_engine, "ops desk", sink.url, scope=ChannelScope.ALL, target="", escalation_only=True
+        )
+        with wired(sqlite_engine, channel_failure_after=3, retry_min_s=1, retry_max_s=1) as (
+            core,
+            delivery,
+            clock,
+        ):
+            core.apply(finding())
+            core.tick()
+            for _ in range(3):
+                drain(delivery)
+                clock.advance(2)
+            drain(delivery)
+            [told] = [r.body for r in sink.received]
+            assert told["alerts"][0]["labels"]["fault"] == "channel_down" and told["receiver"] == "ops desk"
+            assert "crew robot" in told["alerts"][0]["annotations"]["summary"]
+            down.down = False  # back: the notification goes out and the channel's alert resolves
+            clock.advance(2)
+            drain(delivery)
+        assert len(down.accepted) == 1
+        with transaction(sqlite_engine) as session:
+            alert = session.query(Alert).filter(Alert.fault == "channel_down").one()
+            assert (
+                alert.state == "resolved" and alert.resolve_reason == "the channel accepts deliveries again"
+            )
+    finally:
+        down.close()
