@@ -224,8 +224,9 @@ class Dispatcher:
             group.last_notified_at = now
             made = 1
             # what the group has told: its firing alerts, and those it told before that are now muted
+            open_ids = {a.id for a in open_}
             told = {str(a.id): "firing" for a in firing} | {
-                k: v for k, v in told.items() if int(k) in muted and any(a.id == int(k) for a in open_)
+                k: v for k, v in told.items() if int(k) in muted and int(k) in open_ids
             }
             group.notified = told
         group.next_flush_at = now + _s(self.alerts.group_interval_s) if open_ or told else None

@@ -223,15 +223,12 @@ def apply_finding(
             .returning(AlertFinding.id)
         ).scalar_one_or_none()  # fmt: skip
         if inserted is None:  # another process applied the same message meanwhile
-            raise _Duplicate
+            raise Duplicate
     return alert, applied
 
 
-class _Duplicate(Exception):
+class Duplicate(Exception):
     """Raised to roll a transaction back when another process applied the same message first."""
-
-
-Duplicate = _Duplicate
 
 
 def _clear(
