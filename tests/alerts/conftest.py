@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from assets.fixture_ledger import synthetic_ledger  # tests/assets: compounds C0001.., crews CR01..
 from sitewatch.alerts.db import alerts_engine, migrate, transaction
 from sitewatch.alerts.models import Channel, ChannelScope, ChannelType
 from sitewatch.assets.importer import import_ledger
-from sitewatch.assets.synthetic import synthetic_ledger
 from sitewatch.assets.workbook import HeaderStyle, write_csv_dir
 from sitewatch.contract import DeviceKind, Finding, FindingState, Severity
 

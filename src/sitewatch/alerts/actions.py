@@ -1,24 +1,26 @@
 """The alert service's Python API: list, show, acknowledge, resolve, silence, unsilence, each with
 an actor and a scope. The CLI, the REST routes and the console call these; they hold no HTTP.
 
-Scope follows the registry's roles: admin and bureau see every alert (the bureau only reads); a
-property manager sees and acts on the alerts of the compounds its organisation manages; a crew
-those routed to its organisation's crews. An alert outside the caller's scope is "not found", as
-the registry's API answers for its resources. Silences: a manager's must be confined to its
-compounds (a ``compound=`` matcher), a crew's to its crews (a ``crew=`` matcher).
+Scope follows the web application's (``sitewatch.web.principal``): admin and bureau see every alert
+(the bureau only reads); a property manager the alerts of the compounds its organisation manages; a
+crew those of the compounds where its organisation holds a maintenance contract, of the asset kinds
+the contracts cover. An alert outside the caller's scope is "not found", as the registry answers
+for its resources. Silences: a caller who does not see everything must confine a silence to a
+compound of its scope (a ``compound=`` matcher), and a crew to a kind it maintains there (``kind=``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from ..assets.models import Compound, Crew, Role
+from ..web.principal import CompoundScope, Role
 from .lifecycle import Touch, acknowledge, resolve
 from .matchers import Matcher, Op
 from .models import Alert, AlertFinding, AlertHistory, AlertState, Notification, Silence
@@ -33,25 +35,24 @@ class NotFound(LookupError):
 
 
 class Forbidden(PermissionError):
-    """The caller's role may not do this."""
+    """The caller's role or scope does not allow this."""
+
+
+class OutOfScope(ValueError):
+    """A silence naming compounds or kinds outside the caller's scope."""
 
 
 @dataclass(frozen=True, slots=True)
 class AlertScope:
-    """What a caller may see and do: a registry role and organisation (None: an operator at the CLI)."""
+    """What a caller may see and do: its role (None: an operator at the CLI) and compound scope."""
 
     role: Role | None = None
-    org_id: int | None = None
+    compounds: CompoundScope = field(default_factory=CompoundScope.all)
 
     @classmethod
     def everything(cls) -> AlertScope:
         """The operator's scope (the command line on the server)."""
         return cls()
-
-    @property
-    def reads_all(self) -> bool:
-        """Sees every alert."""
-        return self.role in (None, Role.ADMIN, Role.BUREAU)
 
     @property
     def may_act(self) -> bool:
@@ -60,13 +61,19 @@ class AlertScope:
 
     def visible(self) -> ColumnElement[bool]:
         """SQL condition on alerts the caller may see."""
-        if self.reads_all:
+        if self.compounds.everything:
             return true()
-        if self.role is Role.PROPERTY_MANAGER:
-            return Alert.compound.in_(select(Compound.code).where(Compound.manager_org_id == self.org_id))
-        return Alert.crew.in_(select(Crew.crew_code).where(Crew.org_id == self.org_id))
+        whole = [c for c, kinds in self.compounds.compounds.items() if kinds is None]
+        by_kinds: dict[frozenset[str], list[str]] = defaultdict(list)
+        for code, kinds in self.compounds.compounds.items():
+            if kinds is not None:
+                by_kinds[kinds].append(code)
+        parts: list[ColumnElement[bool]] = [Alert.compound.in_(whole)] if whole else []
+        parts += [and_(Alert.compound.in_(codes), Alert.kind.in_(kinds)) for kinds, codes in by_kinds.items()]
+        return or_(*parts) if parts else false()
 
-    def _require_act(self) -> None:
+    def require_act(self) -> None:
+        """Forbidden unless the caller may act on alerts."""
         if not self.may_act:
             raise Forbidden(f"role {self.role} may only read alerts")
 
@@ -224,7 +231,7 @@ def alert_detail(session: Session, scope: AlertScope, alert_id: int) -> dict[str
 def acknowledge_alert(session: Session, scope: AlertScope, alert_id: int, actor: str,
                       now: dt.datetime, touch: Touch) -> Alert:  # fmt: skip
     """Acknowledge an alert in scope (TransitionError unless it is firing)."""
-    scope._require_act()
+    scope.require_act()
     alert = get_alert(session, scope, alert_id, lock=True)
     acknowledge(session, alert, actor, now, touch)
     return alert
@@ -233,7 +240,7 @@ def acknowledge_alert(session: Session, scope: AlertScope, alert_id: int, actor:
 def resolve_alert(session: Session, scope: AlertScope, alert_id: int, actor: str, reason: str,
                   now: dt.datetime, touch: Touch) -> Alert:  # fmt: skip
     """Resolve an alert in scope by hand, with a reason."""
-    scope._require_act()
+    scope.require_act()
     if not reason.strip():
         raise ValueError("resolving by hand needs a reason")
     alert = get_alert(session, scope, alert_id, lock=True)
@@ -241,32 +248,25 @@ def resolve_alert(session: Session, scope: AlertScope, alert_id: int, actor: str
     return alert
 
 
-def _check_silence_scope(session: Session, scope: AlertScope, matchers: Sequence[Matcher]) -> None:
-    scope._require_act()
-    if scope.reads_all:
+def _check_silence_scope(scope: AlertScope, matchers: Sequence[Matcher]) -> None:
+    scope.require_act()
+    if scope.compounds.everything:
         return
-    if scope.role is Role.PROPERTY_MANAGER:
-        label, allowed = (
-            "compound",
-            set(
-                session.execute(
-                    select(Compound.code).where(Compound.manager_org_id == scope.org_id)
-                ).scalars()
-            ),
-        )
-    else:
-        label, allowed = (
-            "crew",
-            set(session.execute(select(Crew.crew_code).where(Crew.org_id == scope.org_id)).scalars()),
-        )
-    if not any(m.name == label and m.op is Op.EQ and m.value in allowed for m in matchers):
-        raise Forbidden(f"a silence of yours must name one of your {label}s with {label}=<code>")
+    for m in matchers:
+        if m.name == "compound" and m.op is Op.EQ and scope.compounds.sees(m.value):
+            kinds = scope.compounds.compounds[m.value]
+            if kinds is None or any(
+                k.name == "kind" and k.op is Op.EQ and k.value in kinds for k in matchers
+            ):
+                return
+    raise OutOfScope("a silence of yours must name a compound of your scope (compound=<code>), and a crew "
+                    "one of the kinds it maintains there (kind=<kind>)")  # fmt: skip
 
 
 def silence(session: Session, scope: AlertScope, matchers: Sequence[Matcher], starts_at: dt.datetime,
             ends_at: dt.datetime, author: str, reason: str, now: dt.datetime) -> Silence:  # fmt: skip
     """Create a silence (a maintenance window) within the caller's scope."""
-    _check_silence_scope(session, scope, matchers)
+    _check_silence_scope(scope, matchers)
     return create_silence(session, matchers, starts_at, ends_at, author, reason, now)
 
 
@@ -275,7 +275,7 @@ def unsilence(session: Session, scope: AlertScope, silence_id: int, actor: str, 
     row = session.get(Silence, silence_id, with_for_update=True)
     if row is None:
         raise NotFound(f"silence {silence_id} not found")
-    _check_silence_scope(session, scope, [Matcher.of(m) for m in row.matchers])
+    _check_silence_scope(scope, [Matcher.of(m) for m in row.matchers])
     expire_silence(session, row, actor, now)
     return row
 

@@ -1,10 +1,6 @@
 """REST routes of alerting (``/api/v1/alerts``, ``/api/v1/silences``): a thin layer over
-``actions``, with the registry's bearer tokens, roles and compound scoping.
-
-Authentication and the database session come from the registry's API dependencies
-(``sitewatch.assets.api.deps``); :func:`install` adds the routes to an application built by the
-registry's ``create_app`` (``sitewatch alerts serve`` does, and the shared web application mounts
-``router`` the same way). Messages follow the request's ``Accept-Language``.
+``actions`` on the web application's machinery (``sitewatch.web``: tokens, roles, compound scope,
+one error format, the request's language). ``sitewatch serve`` mounts them (:func:`alerts_component`).
 """
 
 from __future__ import annotations
@@ -12,13 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
 
-from .. import i18n
-from ..assets.api.deps import MAX_ID, IdPath, Principal, PrincipalDep, SessionDep
 from ..i18n import _
 from ..settings import Settings
+from ..web.component import Component
+from ..web.deps import PrincipalDep, ScopeDep, SessionDep
+from ..web.errors import ApiError, ErrorCode, conflict, forbidden, invalid, not_found
+from ..web.inputs import Body, LongText, Text
+from ..web.principal import Principal
 from . import actions
 from .dispatch import Dispatcher
 from .inhibit import load_rules
@@ -28,42 +27,36 @@ from .models import AlertState, utcnow
 from .render import STATE_WORDS
 from .silences import SilenceError
 
-API_PREFIX = "/api/v1"
+MAX_ID = 2_147_483_647
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+router = APIRouter(tags=["alerts"])
 
 
-async def _language(request: Request) -> None:
-    """The request's language, from ``Accept-Language`` (set in the request's own context)."""
-    i18n.set_language(i18n.negotiate(request.headers.get("accept-language")))
+class ActIn(Body):
+    """Who acts (recorded in the history with the token; default: the token alone)."""
+
+    by: Text | None = None
 
 
-router = APIRouter(tags=["alerts"], dependencies=[Depends(_language)])
-
-
-class ActBody(BaseModel):
-    """Who acts (recorded in the history; default: the token)."""
-
-    by: str | None = Field(None, min_length=1, max_length=100)
-
-
-class ResolveBody(ActBody):
+class ResolveIn(ActIn):
     """Resolving by hand needs a reason."""
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Annotated[LongText, Field(min_length=1, max_length=500)]
 
 
-class SilenceBody(BaseModel):
+class SilenceIn(Body):
     """A silence: matchers (``compound=C0001``, ``kind=~elevator|camera``), when, who and why."""
 
-    matchers: list[str] = Field(min_length=1, max_length=16)
+    matchers: Annotated[list[Text], Field(min_length=1, max_length=16)]
     starts_at: dt.datetime | None = None  # default: now
     ends_at: dt.datetime
-    reason: str = Field(min_length=1, max_length=500)
-    by: str | None = Field(None, min_length=1, max_length=100)
+    reason: Annotated[LongText, Field(min_length=1, max_length=500)]
+    by: Text | None = None
 
 
-def scope_of(principal: Principal) -> actions.AlertScope:
-    """The alert scope of a registry token."""
-    return actions.AlertScope(principal.role, principal.org_id)
+def scope_of(principal: Principal, scope: Any) -> actions.AlertScope:
+    """The alert scope of a caller of the web application."""
+    return actions.AlertScope(principal.role, scope)
 
 
 def _actor(principal: Principal, by: str | None) -> str:
@@ -75,27 +68,28 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 def _touch(request: Request) -> Any:
-    return request.app.state.alerts_dispatcher.touch
+    dispatcher = getattr(request.app.state, "alerts_dispatcher", None)
+    if dispatcher is None:
+        settings: Settings = request.app.state.settings
+        dispatcher = Dispatcher(settings, load_rules(settings.alerts.inhibit_rules))
+        request.app.state.alerts_dispatcher = dispatcher
+    return dispatcher.touch
 
 
-def _not_found(alert_id: int) -> HTTPException:
-    return HTTPException(404, _("alert {id} not found", id=alert_id))
-
-
-def _forbidden(exc: Exception) -> HTTPException:
-    return HTTPException(403, _("your role may not do this: {reason}", reason=str(exc)))
+def _forbidden(exc: Exception) -> ApiError:
+    return forbidden(_("your role or scope does not allow this: {reason}", reason=str(exc)))
 
 
 @router.get("/alerts")
 def list_alerts(
-    session: SessionDep, principal: PrincipalDep,
+    session: SessionDep, principal: PrincipalDep, scope: ScopeDep,
     state: Annotated[list[str] | None, Query(description="firing, acknowledged, resolved, closed; open (default) or all")] = None,
     compound: Annotated[str | None, Query(max_length=64)] = None,
     crew: Annotated[str | None, Query(max_length=64)] = None,
     severity: Annotated[str | None, Query(pattern="^(info|warning|critical)$")] = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     device: Annotated[str | None, Query(max_length=200)] = None,
-    q: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+    q: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00-\x1f]*$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict[str, Any]:  # fmt: skip
@@ -107,42 +101,46 @@ def list_alerts(
         elif value == "all":
             states = []
             break
-        elif value in AlertState.__members__.values():
+        elif value in set(AlertState):
             states.append(AlertState(value))
         else:
-            raise HTTPException(422, _("unknown alert state {state}", state=value[:30]))
+            raise invalid("query.state", _("unknown alert state {state}", state=value[:30]), value)
     filters = actions.Filters(tuple(states), compound, crew, severity, kind, device, q)
-    page = actions.list_alerts(session, scope_of(principal), filters, limit=limit, offset=offset)
+    page = actions.list_alerts(session, scope_of(principal, scope), filters, limit=limit, offset=offset)
     return {"total": page.total, "limit": page.limit, "offset": page.offset, "items": page.items}
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: IdPath, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_alert(
+    alert_id: IdPath, session: SessionDep, principal: PrincipalDep, scope: ScopeDep
+) -> dict[str, Any]:
     """One alert with its history, findings and notifications."""
     try:
-        return actions.alert_detail(session, scope_of(principal), alert_id)
+        return actions.alert_detail(session, scope_of(principal, scope), alert_id)
     except actions.NotFound:
-        raise _not_found(alert_id) from None
+        raise not_found(_("alert"), alert_id) from None
 
 
-def _act(request: Request, session: Any, principal: Principal, alert_id: int, body: ActBody,
-         resolve_reason: str | None = None) -> dict[str, Any]:  # fmt: skip
-    scope = scope_of(principal)
+def _act(request: Request, session: Any, principal: Principal, scope: Any, alert_id: int, body: ActIn,
+         reason: str | None = None) -> dict[str, Any]:  # fmt: skip
+    alert_scope = scope_of(principal, scope)
     actor = _actor(principal, body.by)
     try:
-        if resolve_reason is None:
-            alert = actions.acknowledge_alert(session, scope, alert_id, actor, utcnow(), _touch(request))
+        if reason is None:
+            alert = actions.acknowledge_alert(
+                session, alert_scope, alert_id, actor, utcnow(), _touch(request)
+            )
         else:
             alert = actions.resolve_alert(
-                session, scope, alert_id, actor, resolve_reason, utcnow(), _touch(request)
+                session, alert_scope, alert_id, actor, reason, utcnow(), _touch(request)
             )
     except actions.NotFound:
-        raise _not_found(alert_id) from None
+        raise not_found(_("alert"), alert_id) from None
     except actions.Forbidden as exc:
         raise _forbidden(exc) from None
     except TransitionError as exc:
-        raise HTTPException(409, _("alert {id} is {state}; that is not possible now", id=alert_id,
-                                   state=_(STATE_WORDS[exc.alert.state]))) from None  # fmt: skip
+        raise conflict(_("alert {id} is {state}; that is not possible now", id=alert_id,
+                         state=_(STATE_WORDS[exc.alert.state]))) from None  # fmt: skip
     data = actions.alert_json(alert)
     session.commit()
     return data
@@ -150,16 +148,16 @@ def _act(request: Request, session: Any, principal: Principal, alert_id: int, bo
 
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge(alert_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep,
-                body: ActBody | None = None) -> dict[str, Any]:  # fmt: skip
+                scope: ScopeDep, body: ActIn | None = None) -> dict[str, Any]:  # fmt: skip
     """Acknowledge a firing alert (it stops escalating)."""
-    return _act(request, session, principal, alert_id, body or ActBody())
+    return _act(request, session, principal, scope, alert_id, body or ActIn())
 
 
 @router.post("/alerts/{alert_id}/resolve")
-def resolve(alert_id: IdPath, body: ResolveBody, request: Request, session: SessionDep,
-            principal: PrincipalDep) -> dict[str, Any]:  # fmt: skip
+def resolve(alert_id: IdPath, body: ResolveIn, request: Request, session: SessionDep, principal: PrincipalDep,
+            scope: ScopeDep) -> dict[str, Any]:  # fmt: skip
     """Resolve an alert by hand, with a reason."""
-    return _act(request, session, principal, alert_id, body, body.reason)
+    return _act(request, session, principal, scope, alert_id, body, body.reason)
 
 
 @router.get("/silences")
@@ -171,41 +169,49 @@ def list_silences(session: SessionDep, principal: PrincipalDep,
 
 
 @router.post("/silences", status_code=201)
-def create_silence(body: SilenceBody, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+def create_silence(
+    body: SilenceIn, session: SessionDep, principal: PrincipalDep, scope: ScopeDep
+) -> dict[str, Any]:
     """Silence matching alerts for a while (a maintenance window)."""
     now = utcnow()
     try:
         matchers = [Matcher.parse(m) for m in body.matchers]
-        row = actions.silence(session, scope_of(principal), matchers, _utc(body.starts_at) if body.starts_at else now,
-                              _utc(body.ends_at), _actor(principal, body.by), body.reason, now)  # fmt: skip
+    except MatcherError as exc:
+        raise invalid("matchers", str(exc)) from None
+    try:
+        row = actions.silence(session, scope_of(principal, scope), matchers,
+                              _utc(body.starts_at) if body.starts_at else now, _utc(body.ends_at),
+                              _actor(principal, body.by), body.reason, now)  # fmt: skip
+    except actions.OutOfScope as exc:
+        raise invalid("matchers", str(exc), body.matchers, "unknown_reference") from None
     except actions.Forbidden as exc:
         raise _forbidden(exc) from None
-    except (MatcherError, SilenceError) as exc:
-        raise HTTPException(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from None
+    except SilenceError as exc:
+        raise ApiError(422, ErrorCode.INVALID, str(exc)) from None
     data = actions.silence_json(row, now)
     session.commit()
     return data
 
 
 @router.delete("/silences/{silence_id}")
-def end_silence(silence_id: IdPath, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+def end_silence(
+    silence_id: IdPath, session: SessionDep, principal: PrincipalDep, scope: ScopeDep
+) -> dict[str, Any]:
     """End a silence now."""
     now = utcnow()
     try:
-        row = actions.unsilence(session, scope_of(principal), silence_id, _actor(principal, None), now)
-    except actions.NotFound:
-        raise HTTPException(404, _("silence {id} not found", id=silence_id)) from None
+        row = actions.unsilence(session, scope_of(principal, scope), silence_id, _actor(principal, None), now)
+    except (actions.NotFound, actions.OutOfScope):
+        raise not_found(_("silence"), silence_id) from None
     except actions.Forbidden as exc:
         raise _forbidden(exc) from None
     except SilenceError as exc:
-        raise HTTPException(409, str(exc)) from None
+        raise conflict(str(exc)) from None
     data = actions.silence_json(row, now)
     session.commit()
     return data
 
 
-def install(app: FastAPI, settings: Settings) -> FastAPI:
-    """Add the alert routes to an application built on the registry's dependencies."""
-    app.state.alerts_dispatcher = Dispatcher(settings, load_rules(settings.alerts.inhibit_rules))
-    app.include_router(router, prefix=API_PREFIX)
-    return app
+def alerts_component(settings: Settings) -> Component:
+    """Alerting's share of the web application."""
+    return Component(name="alerts", api=[router])

@@ -126,21 +126,6 @@ def _states(state: str) -> tuple[AlertState, ...]:
     return (AlertState(state),)
 
 
-@alerts.command()
-@click.option("--host", help="Address to listen on (default: web.host).")
-@click.option("--port", type=int, help="Port (default: web.port).")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the registry's REST API with the alert routes (/api/v1/alerts, /api/v1/silences)."""
-    import uvicorn
-
-    from ..assets.api.app import create_app
-    from .api import install
-
-    settings = load_settings()
-    app = install(create_app(settings, engine=_engine()), settings)
-    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="info")
-
-
 @alerts.command("list")
 @click.option(
     "--state", type=STATES, default="open", show_default=True, help="open = firing or acknowledged."

@@ -121,17 +121,13 @@ def problems() -> list[str]:
         catalog = read(language)
         stored = keys(catalog)
         found += [f"{language}: not in the catalog: {k[1]!r}" for k in sorted(code - stored)]
-        found += [
-            f"{language}: in the catalog but no longer in the code: {k[1]!r}" for k in sorted(stored - code)
-        ]
+        found += [f"{language}: in the catalog but no longer in the code: {k[1]!r}" for k in sorted(stored - code)]
         if language == "en":
             continue
         for message in catalog:
             if not message.id:
                 continue
-            ids: tuple[str, ...] = (
-                tuple(message.id) if isinstance(message.id, tuple | list) else (str(message.id),)
-            )
+            ids: tuple[str, ...] = tuple(message.id) if isinstance(message.id, tuple | list) else (str(message.id),)
             if message.fuzzy:
                 found.append(f"{language}: fuzzy (check and unmark): {ids[0]!r}")
             if not _translated(message):

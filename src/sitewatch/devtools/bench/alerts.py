@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ from ...alerts.models import Alert, AlertState, Channel, ChannelScope, ChannelTy
 from ...alerts.service import AlertService
 from ...alerts.sink import Received, WebhookSink
 from ...assets.importer import import_ledger
-from ...assets.synthetic import synthetic_ledger
 from ...assets.workbook import HeaderStyle, write_csv_dir
 from ...contract import (
     Channel as TopicChannel,
@@ -59,18 +59,41 @@ from ...mqtt_client import client_for
 from ...settings import AlertsSettings, MqttSettings, Settings, load_settings
 from ..services import MosquittoService, PostgresService, free_port, wait_until
 
-COMPOUND = "C0001"
+CITY_SEED = 1  # the simulators' city: its first compound, 220106-0001
+COMPOUND = "220106-0001"
 ELEVATOR = f"{COMPOUND}-EL0001"
 GATEWAY = f"{COMPOUND}-GW01"
 TARGET_P99_S = 2.0
 
 
-def _registry(engine: Engine, workdir: Path, assets: int) -> None:
+@dataclass(frozen=True, slots=True)
+class City:
+    """What the bench needs of the simulators' one-compound city."""
+
+    devices: list[tuple[str, str]]  # (device id, kind) of every non-gateway asset
+    crews: dict[str, str]  # kind → crew code of the compound's contracts
+    manager: str  # the compound's managing organisation
+
+
+def _registry(engine: Engine, workdir: Path) -> City:
+    """The simulators' city of one compound in the registry."""
+    from ...simulators.city import generate_city
+
     migrate(engine)
-    folder = workdir / f"ledger-{assets}"
-    write_csv_dir(synthetic_ledger(1, assets), folder, HeaderStyle.EN)
+    records = generate_city(1, CITY_SEED)
+    if records["compounds"][0]["code"] != COMPOUND:
+        raise click.ClickException(f"the simulators' city no longer starts with compound {COMPOUND}")
+    folder = workdir / f"ledger-{time.monotonic_ns()}"
+    write_csv_dir(records, folder, HeaderStyle.EN)
     if not import_ledger(engine, folder).ok:
         raise click.ClickException("the bench's registry did not import")
+    crews = {c["kinds"]: c["crew_code"] for c in records["contracts"]}
+    devices = [
+        (a["device_id"], a["kind"])
+        for a in records["assets"]
+        if a["kind"] != "gateway" and a.get("device_id")
+    ]
+    return City(devices, crews, records["compounds"][0]["manager_org"])
 
 
 def _channel(engine: Engine, name: str, url: str, scope: ChannelScope, target: str) -> None:
@@ -182,7 +205,7 @@ def latency(
     from ...simulators.frontends.modbus_devices import REGISTER_MAPS, ModbusDeviceServer, ModbusUnit
 
     engine = alerts_engine(f"sqlite:///{workdir / 'latency.db'}")
-    _registry(engine, workdir, 12)
+    city = _registry(engine, workdir)
     received: list[Received] = []
     arrived = threading.Condition()
 
@@ -192,7 +215,7 @@ def latency(
             arrived.notify_all()
 
     sink = WebhookSink(on_receive=on_receive).start()
-    _channel(engine, "crew", sink.url, ChannelScope.CREW, "CR02")
+    _channel(engine, "crew", sink.url, ChannelScope.CREW, city.crews["elevator"])
     settings = _settings(workdir, broker.url, group_wait_critical_s=0.0, group_interval_s=1.0)
     service = AlertService(settings, engine, tick_s=0.5)
     service.start()
@@ -257,20 +280,20 @@ def storm(
 ) -> dict[str, Any]:
     """A gateway with ``devices`` devices dies and comes back; counts the notifications."""
     engine = alerts_engine(f"sqlite:///{workdir / 'storm.db'}")
-    _registry(engine, workdir, int(devices * 1.05) + 6)  # a few of the assets are gateways
+    city = _registry(engine, workdir)
     sink = WebhookSink().start()
-    _channel(engine, "crew", sink.url + "/crew", ChannelScope.CREW, "CR02")
-    _channel(engine, "manager", sink.url + "/manager", ChannelScope.ORGANISATION, "物业公司2")
+    for crew in city.crews.values():
+        _channel(engine, f"crew {crew}", f"{sink.url}/{crew}", ChannelScope.CREW, crew)
+    _channel(engine, "manager", sink.url + "/manager", ChannelScope.ORGANISATION, city.manager)
     settings = _settings(workdir, broker.url, group_wait_s=5.0, group_interval_s=5.0)
     service = AlertService(settings, engine, tick_s=0.5)
     service.start()
     service.wait_connected(20)
-    with transaction(engine) as session:
-        from ...assets.models import Asset
-
-        ids = [(code, kind) for code, kind in session.execute(
-            select(Asset.asset_code, Asset.kind).where(Asset.kind != "gateway").limit(devices)
-        ).all()]  # fmt: skip
+    # the compound's devices in the registry, and as many more water meters behind the same gateway
+    # as the storm asks for (devices the registry does not know yet still raise alerts)
+    ids = city.devices[:devices] + [
+        (f"{COMPOUND}-WM9{n:04d}", "water_meter") for n in range(devices - len(city.devices))
+    ]
     publisher = client_for(settings.mqtt, f"bench-storm-{os.getpid()}", keep_session=False)
     publisher.connect(settings.mqtt.host, settings.mqtt.port)
     publisher.loop_start()
@@ -360,8 +383,8 @@ def dedup(url: str, workdir: Path, broker: MosquittoService, producers: int, rat
     """``producers`` processes publishing findings at ``rate`` in total over ``fingerprints``, one
     alerting process applying them."""
     engine = alerts_engine(url)
-    _registry(engine, workdir, 12)
-    _channel(engine, "crew", "http://127.0.0.1:9/unused", ChannelScope.CREW, "CR02")
+    city = _registry(engine, workdir)
+    _channel(engine, "crew", "http://127.0.0.1:9/unused", ChannelScope.CREW, city.crews["camera"])
     settings = _settings(workdir, broker.url, group_wait_s=0.0).model_copy()
     settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"max_inflight": 1000})})
     service = AlertService(settings, engine, tick_s=1.0, deliver=False)
