@@ -112,7 +112,9 @@ def test_silences_within_scope(api: Api) -> None:
     assert r.status_code == 201 and r.json()["state"] == "active" and r.json()["matchers"] == body["matchers"]
     silence_id = r.json()["id"]
     assert [s["id"] for s in client.get(f"{API}/silences", headers=h["bureau"]).json()] == [silence_id]
-    assert client.delete(f"{API}/silences/{silence_id}", headers=h["pm_other"]).status_code == 404  # not its compound
+    assert (
+        client.delete(f"{API}/silences/{silence_id}", headers=h["pm_other"]).status_code == 404
+    )  # not its compound
     assert client.delete(f"{API}/silences/{silence_id}", headers=h["crew"]).status_code == 200
     assert client.get(f"{API}/silences", headers=h["crew"]).json() == []
 
