@@ -169,6 +169,17 @@ class AlertsSettings(BaseModel):
     max_label_chars: int = Field(200, ge=16, le=2000)
     smtp_ca_file: Path | None = None  # CA bundle for e-mail channels' TLS (default: the system's)
 
+    @field_validator("escalation_minutes")
+    @classmethod
+    def _check_escalation(cls, value: dict[str, float]) -> dict[str, float]:
+        severities = ("info", "warning", "critical")
+        for severity, minutes in value.items():
+            if severity not in severities:
+                raise ValueError(f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})")
+            if not 0 <= minutes <= 10_080:
+                raise ValueError(f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080")
+        return value
+
 
 class Settings(BaseSettings):
     """Everything sitewatch can be told; see docs/configuration.md."""
