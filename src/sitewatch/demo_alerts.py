@@ -21,7 +21,7 @@ from .alerts.models import OPEN_STATES, Alert, Channel, ChannelScope, ChannelTyp
 from .alerts.service import AlertService
 from .alerts.sink import Received, WebhookSink
 from .contract import Finding, FindingState, Severity, finding_topic, now_ms
-from .i18n import N_
+from .i18n import N_, translate
 from .mqtt_client import client_for, connect_options
 from .settings import AlertsSettings, Settings
 
@@ -117,7 +117,7 @@ class DemoAlerts:
                         self._published[key] = True
 
     def _publish(self, label: Any, spec: Any, cleared: bool) -> None:
-        description = spec.description_zh if self.lang.lower().startswith("zh") else spec.description
+        description = translate(spec.description, self.lang)  # a catalog message, like the finding's own
         finding = Finding(
             id=f"{SOURCE}:{label.device}:{label.fault}:{label.start_ms}", compound=label.compound,
             device=label.device, kind=label.kind, source=SOURCE, fault=label.fault, severity=_severity(label.fault),
