@@ -29,7 +29,6 @@ from .site import Site
 FAULT_MODES = click.Choice(["none", "random", "all"])
 log = logging.getLogger(__name__)
 
-
 def _sites(ledger: Path, compounds: tuple[str, ...]) -> list[Site]:
     from .site import LedgerError, load_sites
 
@@ -70,10 +69,7 @@ def city(compounds: int, seed: int, out: Path, headers: str) -> None:
     from .city import generate_city, summary
 
     if out.suffix.lower() not in ("", ".xlsx"):
-        raise click.BadParameter(
-            _("{path}: give an .xlsx file, or a directory without extension (one CSV per sheet)", path=out),
-            param_hint="--out",
-        )
+        raise click.BadParameter(_("{path}: give an .xlsx file, or a directory without extension (one CSV per sheet)", path=out), param_hint="--out")
     started = time.perf_counter()
     console = Console(stderr=True)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
@@ -91,9 +87,7 @@ def city(compounds: int, seed: int, out: Path, headers: str) -> None:
     for name, value in summary(records).items():
         table.add_row(name, f"{value:,}")
     Console().print(table)
-    click.echo(
-        _("ledger written to {path} in {seconds:.1f} s", path=out, seconds=time.perf_counter() - started)
-    )
+    click.echo(_("ledger written to {path} in {seconds:.1f} s", path=out, seconds=time.perf_counter() - started))
 
 
 _FAULT_COLUMNS = (N_("kind"), N_("fault"), N_("what happens"), N_("unit"), N_("subtle"), N_("moderate"),
@@ -112,9 +106,8 @@ def faults() -> None:
         sizes = ["–".join(f"{x:g}" for x in sorted(set(f.magnitude.range(b)))) for b in BANDS]
         alarm = "—" if f.alarm is None else _("{event}: missed {missed:.0%}, late {late:.0%}", event=f.alarm.event,
                                                missed=f.alarm.missed, late=f.alarm.late)  # fmt: skip
-        table.add_row(
-            f.kind.value, f.name, _(f.description), f.magnitude.unit, *sizes, f"{f.per_year:g}", alarm
-        )
+        table.add_row(f.kind.value, f.name, _(f.description), f.magnitude.unit, *sizes, f"{f.per_year:g}",
+                      alarm)  # fmt: skip
     Console().print(table)
 
 
@@ -153,9 +146,7 @@ def backfill(
     try:
         start_ms = _start_ms(start, days)
     except ValueError:
-        raise click.BadParameter(
-            _("{value}: a date must look like YYYY-MM-DD", value=start), param_hint="--start"
-        ) from None
+        raise click.BadParameter(_("{value}: a date must look like YYYY-MM-DD", value=start), param_hint="--start") from None
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[readings]:,} readings"), TimeElapsedColumn(), console=console,
@@ -230,25 +221,13 @@ def run(
     if speed > 1 and duration is not None:
         start -= int((speed - 1) * duration * 1000)
     elif speed > 1:
-        Console(stderr=True).print(
-            _(
-                "no --duration: at speed {speed:g} simulated time runs ahead of now, and ingest refuses readings more than 300 s ahead",
-                speed=speed,
-            ),
-            style="yellow",
-        )
+        Console(stderr=True).print(_("no --duration: at speed {speed:g} simulated time runs ahead of now, and ingest refuses readings more than 300 s ahead", speed=speed), style="yellow")
     lives = [LiveSite(s, seed=seed, faults=faults, fault_rate=fault_rate, start_ms=start, anomalies=anomalies)
              for s in sites]  # fmt: skip
     runner = CityRunner(lives, settings, speed=speed, step_s=step_s, sim_start_ms=start)
     devices = sum(len(s.devices) for s in sites)
     click.echo(
-        _(
-            "publishing {compounds} compounds ({devices:,} devices) to {broker} at speed {speed:g}",
-            speed=speed,
-            compounds=len(sites),
-            devices=devices,
-            broker=settings.url,
-        )
+        _("publishing {compounds} compounds ({devices:,} devices) to {broker} at speed {speed:g}", speed=speed, compounds=len(sites), devices=devices, broker=settings.url)
     )
     runner.connect()
     console = Console(stderr=True)

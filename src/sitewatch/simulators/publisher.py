@@ -170,12 +170,10 @@ class SimulatedGateway:
         comes back with a new bdseq and birth."""
         if not on and not self.dark:
             self.dark = True
-            if (
-                self.connected
-            ):  # the will, as the broker would send it (QoS 0: no acknowledgement to wait for)
-                self.client.publish(
-                    self.session.topics[Channel.STATE], self.session.death(), qos=0, retain=True
-                )
+            # the will, as the broker would send it (at QoS 0: there is no acknowledgement to wait for)
+            if self.connected:
+                state = self.session.topics[Channel.STATE]
+                self.client.publish(state, self.session.death(), qos=0, retain=True)
                 self.connected = False
                 self.client.disconnect()
         elif on and self.dark:

@@ -21,7 +21,6 @@ from ..contract import DeviceKind
 from .faults import FaultLabel
 
 I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
 SILENT = ("data_gap", "dropout", "power_cut")  # the device reports nothing

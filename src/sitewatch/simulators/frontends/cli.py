@@ -96,13 +96,7 @@ def site(
 
 
 def _print_plan(simulated: Any, counts: dict[str, int], out: Path) -> None:
-    table = Table(
-        title=_(
-            "Simulated devices of compound {compound} ({name})",
-            compound=simulated.site.compound,
-            name=simulated.site.name,
-        )
-    )
+    table = Table(title=_("Simulated devices of compound {compound} ({name})", compound=simulated.site.compound, name=simulated.site.name))
     table.add_column(_("protocol"))
     table.add_column(_("devices"), justify="right")
     table.add_column(_("endpoint"))
@@ -139,13 +133,7 @@ async def _serve(simulated: Any, duration: float | None, console: Console) -> No
             console.print(_status(stats, now - started))
 
     await simulated.start()
-    with console.status(
-        _(
-            "{seconds:.0f} s: {steps} model steps, {modbus:,} Modbus reads, {ocpp:,} OCPP reports ({chargers} chargers connected), {cameras:,} camera probes answered, {mqtt:,} MQTT messages",
-            **_zero(),
-        ),
-        spinner="dots",
-    ) as spinner:
+    with console.status(_("{seconds:.0f} s: {steps} model steps, {modbus:,} Modbus reads, {ocpp:,} OCPP reports ({chargers} chargers connected), {cameras:,} camera probes answered, {mqtt:,} MQTT messages", **_zero()), spinner="dots") as spinner:
 
         def update(stats: Any) -> None:
             spinner.update(_status(stats, time.monotonic() - started))

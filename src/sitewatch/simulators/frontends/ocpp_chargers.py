@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")  # the ocpp library logs every frame at INFO
 wire_log.setLevel(logging.WARNING)
 
-
 def iso(ts: datetime | None = None) -> str:
     """An OCPP timestamp (UTC, ISO 8601 with Z)."""
     return (ts or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
