@@ -9,6 +9,7 @@ import pytest
 
 from sitewatch.simulators.backfill import BackfillResult, backfill
 from sitewatch.simulators.city import generate_city
+from sitewatch.simulators.faults import FAULT_TYPES, Band
 from sitewatch.simulators.site import Site, sites_from_records
 
 START_MS = 1_790_000_000_000 - 1_790_000_000_000 % 86_400_000 - 8 * 3_600_000  # a local (UTC+8) midnight
@@ -46,3 +47,11 @@ def wide(month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame]) -> pd.DataFra
     _, readings, _ = month
     frame = readings.assign(device=readings["device"].astype(str), metric=readings["metric"].astype(str))
     return frame.pivot_table(index=["device", "ts_ms"], columns="metric", values="value", aggfunc="first")
+
+
+def fits_a_day(fault: str, band: Band) -> bool:
+    """Whether a fault of this band can be as short as a few hours (a clear out-of-service lasts a day
+    or more, so a one-day plan cannot hold it)."""
+    spec = FAULT_TYPES[fault]
+    shortest = spec.magnitude.range(band)[0] * spec.magnitude_is_duration if spec.magnitude_is_duration else 0.0
+    return shortest <= 2.0

@@ -15,6 +15,8 @@ from sitewatch.simulators.faults import BANDS, FAULT_TYPES, FAULTS_BY_KIND, Band
 from sitewatch.simulators.planning import plan_faults
 from sitewatch.simulators.site import Site
 
+from .conftest import fits_a_day
+
 Month = tuple[BackfillResult, pd.DataFrame, pd.DataFrame]
 
 
@@ -248,7 +250,12 @@ def test_fault_modes(sites: list[Site]) -> None:
     assert plan_faults(devices, sites[0].compound, 0, 86_400_000, rng, mode="none") == []
     every = plan_faults(devices, sites[0].compound, 0, 86_400_000, rng, mode="all")
     inside = {(f.name, f.label.band) for f in every if 0 <= f.start_ms < f.end_ms <= 86_400_000}
-    assert inside == {(f, b.value) for f in FAULT_TYPES for b in BANDS}  # every type and band inside the window
+    assert {name for name, _ in inside} == set(FAULT_TYPES)  # every type inside the window
+    assert inside >= {(f, b.value) for f in FAULT_TYPES for b in BANDS if fits_a_day(f, b)}  # every band that fits
+    for f in every:  # a size that is a duration is the duration
+        spec = FAULT_TYPES[f.name]
+        if spec.magnitude_is_duration:
+            assert f.label.magnitude * spec.magnitude_is_duration * 3_600_000 == pytest.approx(f.end_ms - f.start_ms, abs=400)
     many = plan_faults(devices, sites[0].compound, 0, 30 * 86_400_000, rng, mode="random", rate=50.0)
     few = plan_faults(devices, sites[0].compound, 0, 30 * 86_400_000, rng, mode="random", rate=0.0)
     assert len(many) > 20 and few == []

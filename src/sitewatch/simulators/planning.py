@@ -16,7 +16,7 @@ import numpy as np
 from ..contract import DeviceKind
 from .calendar import holidays_between
 from .clock import MS_PER_DAY, MS_PER_H, dark_afternoon, heat_day, local_day, local_hour
-from .faults import BANDS, FAULT_TYPES, FAULTS_BY_KIND, Band, FaultType, Trigger, make_label
+from .faults import BANDS, FAULT_TYPES, FAULTS_BY_KIND, Band, FaultLabel, FaultType, Trigger, make_label
 from .harmless import DROPOUT_SHARE, HARMLESS_TYPES, OUTAGE_TYPES, HarmlessLabel, OutageLabel
 from .site import Device
 from .view import Injected
@@ -60,6 +60,8 @@ def new_fault(
     building = is_building_meter(device)
     magnitude = spec.magnitude_for(building).draw(band, rng)
     duration = _duration_ms(spec, band, magnitude, rng, limit_ms)
+    if spec.magnitude_is_duration:  # a duration cut to fit the window is the fault's size
+        magnitude = min(magnitude, duration / MS_PER_H / spec.magnitude_is_duration)
     earliest = start_ms - duration // 2 if open_start else start_ms
     latest = latest_ms - duration if fit else latest_ms
     t0 = int(rng.integers(earliest, max(earliest + 1, latest)))
@@ -77,11 +79,8 @@ def new_fault(
     return planned(label, rng)
 
 
-def planned(label: object, rng: np.random.Generator, *, sure: bool = False) -> Injected:
+def planned(label: FaultLabel, rng: np.random.Generator, *, sure: bool = False) -> Injected:
     """An Injected fault with its device-alarm plan drawn (``sure``: the device announces it at once)."""
-    from .faults import FaultLabel
-
-    assert isinstance(label, FaultLabel)
     alarm = FAULT_TYPES[label.fault].alarm
     delay = None if alarm is None else (0 if sure else alarm.plan(Band(label.band), rng))
     rec = Injected(label, alarm_delay_ms=delay)
@@ -99,7 +98,8 @@ def plan_faults(
     ``mode`` is ``none``, ``random`` (each device draws faults at ``rate`` times the yearly rates)
     or ``all`` (random, plus one fault of every type in every band for every kind present, on
     distinct devices where the compound has enough of them, else in disjoint time slots of a
-    device). With ``open_start`` a random fault may already be running at ``start_ms`` (as in any
+    device; a fault whose size is its duration and does not fit its slot is cut, and labelled with
+    the size and band it then has). With ``open_start`` a random fault may already be running at ``start_ms`` (as in any
     history); live mode plans without it, so that every fault starts while it is watched.
     """
     if mode not in FAULT_MODES:
