@@ -20,6 +20,7 @@ from ..contract import KINDS, DeviceKind, metric_spec, now_ms
 from ..i18n import current_language
 from ..settings import Settings, StoreBackend, load_settings
 from .base import Aggregation, SeriesQuery, Store, StoreUnavailable
+from .windows import Window
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -255,7 +256,7 @@ def series(device: str, metrics: tuple[str, ...], since: str, until: str, window
                     say("no_metric", device=device, metric=metric, known=", ".join(sorted(info.values)))
                 )
         wanted = tuple(dict.fromkeys(metrics)) or tuple(sorted(info.values))
-        points = store.query(SeriesQuery(info.kind, wanted, start, end, devices=(device,), window_ms=window,
+        points = store.query(SeriesQuery(info.kind, wanted, start, end, devices=(device,), window=Window(length_ms=window) if window else None,
                                          aggregation=Aggregation(agg)))  # fmt: skip
     if not points:
         click.echo(say("empty"), err=True)

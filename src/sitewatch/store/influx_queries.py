@@ -1,0 +1,650 @@
+"""InfluxStore's reading side: InfluxQL, and what InfluxQL cannot say computed here.
+
+What InfluxQL does natively, and is used as is: time ranges, tag filters, per-device aggregates
+per window (``GROUP BY time(length, offset), "device"``), combining per-device values per group
+(a subquery), ``non_negative_difference`` and ``difference`` per device, ``last()`` per device.
+
+What it cannot, and how the answer is made the same as the embedded store's:
+
+- windows in a time zone, calendar days, weeks and months: ``GROUP BY time()`` cuts fixed lengths
+  at a fixed offset. The shared plan (``windows.plan``) splits the range into runs of equal
+  windows and each run is one statement with its own offset (a month is a run; a zone without
+  daylight saving, like Asia/Shanghai, makes hours and days one run for any range).
+- ``increase``: InfluxQL has no counter-reset rule. Per run, ``sum(non_negative_difference)``
+  gives every step inside the run, ``difference < 0`` lists the resets (rare) whose new value is
+  then read back point by point, and the first and last value per window plus ``last()`` before
+  the range give the step into each run; the steps are added here.
+- Per-device values combined per group for ``increase``: here, from one row per device and window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..contract import DeviceKind, Event
+from .base import (
+    Aggregation,
+    Combine,
+    DeviceRef,
+    EventQuery,
+    GroupPoint,
+    GroupQuery,
+    Latest,
+    Point,
+    SeriesKey,
+    SeriesQuery,
+    StoredEvent,
+    check_tags,
+)
+from .checks import EXTRA_TAG_KEYS
+from .derived import (
+    DerivedQueries,
+    check_series_query,
+    combine_groups,
+    counter_step,
+    limited,
+    names_filter,
+    runs_of,
+)
+from .windows import Run
+
+log = logging.getLogger(__name__)
+
+EVENTS_MEASUREMENT = "events"
+RESET_STATEMENTS = 500  # reset values read back per request
+
+_INFLUXQL_FUNC = {
+    Aggregation.MEAN: "mean({m})",
+    Aggregation.MIN: "min({m})",
+    Aggregation.MAX: "max({m})",
+    Aggregation.LAST: "last({m})",
+    Aggregation.COUNT: "count({m})",
+    Aggregation.LAST_MINUS_FIRST: "last({m}) - first({m})",
+}
+
+# (device, metric, window, value, group)
+Row = tuple[str, str, int, float, tuple[str, ...]]
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL identifier in double quotes."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_string(value: str) -> str:
+    """An InfluxQL string literal in single quotes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series of an InfluxQL answer."""
+
+    statement: int
+    name: str
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[Any]]
+
+
+def tag_filter(
+    compound: str | None,
+    devices: Sequence[str],
+    tags: Mapping[str, str] | None = None,
+    kind: DeviceKind | None = None,
+) -> list[str]:
+    """WHERE conditions on the tags."""
+    where = []
+    if compound is not None:
+        where.append(f'"compound" = {quote_string(compound)}')
+    if devices:
+        where.append("(" + " OR ".join(f'"device" = {quote_string(d)}' for d in dict.fromkeys(devices)) + ")")
+    if kind is not None:
+        where.append(f'"kind" = {quote_string(kind.value)}')
+    for key, value in sorted((tags or {}).items()):
+        where.append(f"{quote_ident(key)} = {quote_string(value)}")
+    return where
+
+
+def _time(start_ms: int, end_ms: int) -> list[str]:
+    return [f"time >= {int(start_ms)}ms", f"time < {int(end_ms)}ms"]
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A run as one statement asks for it, starting where the range starts.
+
+    When the range starts inside a window, that window is a piece of its own (a run starting at
+    the range's start) whose answers are labelled with the window's start: InfluxDB widens the
+    range of a subquery to the first bucket of the outer ``GROUP BY time()``, so a statement's
+    buckets must begin at the range's start.
+    """
+
+    run: Run
+    label_ms: int | None = None
+
+    # InfluxDB 1.x also drops the start of a subquery's range when the outer query groups by
+    # time without a time condition of its own: every outer query repeats the inner's range.
+
+    def label(self, bucket_ms: int) -> int:
+        """The window label of one of this piece's buckets."""
+        return bucket_ms if self.label_ms is None else self.label_ms
+
+    @property
+    def where(self) -> list[str]:
+        """Its time condition."""
+        return _time(self.run.start_ms, self.run.end_ms)
+
+
+def pieces_of(runs: Sequence[Run], start_ms: int) -> list[Piece]:
+    """The runs of a plan as statements ask for them (see ``Piece``)."""
+    out = [Piece(r) for r in runs]
+    if runs and runs[0].start_ms < start_ms:
+        first = runs[0]
+        cut = min(first.start_ms + first.length_ms, first.end_ms)
+        out[0] = Piece(Run(start_ms, cut, cut - start_ms), first.start_ms)
+        if cut < first.end_ms:
+            out.insert(1, Piece(Run(cut, first.end_ms, first.length_ms)))
+    return out
+
+
+def _by_time(run: Run) -> str:
+    return f"time({run.length_ms}ms, {run.offset_ms}ms)"
+
+
+def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
+    """Measurement and tags of a line-protocol series key (``m,tag=value,...``), unescaped."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(key):
+        char = key[i]
+        if char == "\\" and i + 1 < len(key) and key[i + 1] in ", =":
+            current.append(key[i + 1])
+            current.append("\0")  # marks an escaped character so '=' below is not split on
+            i += 2
+            continue
+        if char == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    tags = {}
+    for part in parts[1:]:
+        name, _, value = part.replace("=\0", "\1").partition("=")
+        tags[name.replace("\0", "")] = value.replace("\1", "=").replace("\0", "")
+    return parts[0].replace("\0", ""), tags
+
+
+class InfluxQueries(DerivedQueries):
+    """Reading methods of ``InfluxStore`` (which provides ``_select``, ``_stream`` and ``_from``)."""
+
+    def _select(self, q: str) -> list[Series]:  # pragma: no cover - the store's
+        raise NotImplementedError
+
+    def _stream(self, q: str) -> Iterator[Series]:  # pragma: no cover - the store's
+        raise NotImplementedError
+
+    def _from(self, measurement: str) -> str:  # pragma: no cover - the store's
+        raise NotImplementedError
+
+    def _from_kinds(self, kind: DeviceKind | None) -> str:
+        kinds = [kind] if kind is not None else list(DeviceKind)
+        return ",".join(self._from(k.value) for k in kinds)
+
+    # -- points ----------------------------------------------------------------------------------
+
+    def scan(self, query: SeriesQuery) -> Iterator[Point]:
+        """Points of a time range, ordered by device, metric, time; raw points as they arrive."""
+        check_series_query(query)
+        check_tags(query.tags)
+        if not query.metrics or query.end_ms <= query.start_ms:
+            return iter(())
+        if query.window is None:
+            return limited(self._raw(query), query.limit)
+        pieces = pieces_of(runs_of(query.start_ms, query.end_ms, query.window, query.tz), query.start_ms)
+        filters = tag_filter(query.compound, query.devices, query.tags)
+        source = self._from(query.kind.value)
+        if query.aggregation is Aggregation.INCREASE:
+            rows = self._increase(
+                source, query.metrics, pieces, filters, query.start_ms, query.lookback_ms, ()
+            )
+        else:
+            rows = self._per_device(source, query.metrics, pieces, filters, query.aggregation)
+        rows.sort()
+        return limited((Point(d, m, w, v) for d, m, w, v, _ in rows), query.limit)
+
+    def _raw(self, query: SeriesQuery) -> Iterator[Point]:
+        metrics = list(dict.fromkeys(query.metrics))
+        where = _time(query.start_ms, query.end_ms) + tag_filter(query.compound, query.devices, query.tags)
+        q = (
+            f"SELECT {','.join(quote_ident(m) for m in metrics)} FROM {self._from(query.kind.value)} "
+            f'WHERE {" AND ".join(where)} GROUP BY "device"'
+        )
+        device: str | None = None
+        buffer: list[tuple[str, int, float]] = []
+        for series in self._stream(q):
+            name = series.tags.get("device", "")
+            if name != device:
+                yield from _flush(device, buffer)
+                device, buffer = name, []
+            index = [(m, series.columns.index(m)) for m in metrics if m in series.columns]
+            for row in series.values:
+                for metric, i in index:
+                    if row[i] is not None:
+                        buffer.append((metric, int(row[0]), float(row[i])))
+        yield from _flush(device, buffer)
+
+    def _per_device(
+        self,
+        source: str,
+        metrics: Sequence[str],
+        pieces: Sequence[Piece],
+        filters: list[str],
+        agg: Aggregation,
+    ) -> list[Row]:
+        """One row per device, metric and window, for every aggregation but increase."""
+        metrics = list(dict.fromkeys(metrics))
+        select = ",".join(
+            f"{_INFLUXQL_FUNC[agg].format(m=quote_ident(m))} AS {quote_ident(m)}" for m in metrics
+        )
+        statements = [
+            f"SELECT {select} FROM {source} WHERE {' AND '.join(p.where + filters)} "
+            f'GROUP BY {_by_time(p.run)}, "device" fill(none)'
+            for p in pieces
+        ]
+        rows: dict[tuple[str, str, int], float] = {}
+        for s in self._select(";".join(statements)):
+            device = s.tags.get("device", "")
+            for metric in metrics:
+                if metric not in s.columns:
+                    continue
+                i = s.columns.index(metric)
+                for row in s.values:
+                    value = row[i]
+                    # count() answers 0 for a metric absent from a window that other metrics fill
+                    if value is None or (agg is Aggregation.COUNT and value == 0):
+                        continue
+                    key = (device, metric, pieces[s.statement].label(int(row[0])))
+                    # a device whose tags changed has two series: combine them as one device
+                    rows[key] = _merge(agg, rows.get(key), float(value))
+        return [(d, m, w, v, ()) for (d, m, w), v in rows.items()]
+
+    def _increase(
+        self,
+        source: str,
+        metrics: Sequence[str],
+        pieces: Sequence[Piece],
+        filters: list[str],
+        start_ms: int,
+        lookback_ms: int,
+        group_by: Sequence[str],
+    ) -> list[Row]:
+        """Each device's counter increase per window (see the module docstring)."""
+        by = ",".join(['"device"', *(quote_ident(k) for k in group_by if k != "device")])
+        statements: list[str] = []
+        roles: list[tuple[str, int, str]] = []
+        for k, piece in enumerate(pieces):
+            run = piece.run
+            when = " AND ".join(piece.where)
+            where = " AND ".join(piece.where + filters)
+            for m in dict.fromkeys(metrics):
+                qm = quote_ident(m)
+                statements += [
+                    f"SELECT first({qm}) AS f, last({qm}) AS l FROM {source} WHERE {where} "
+                    f"GROUP BY {_by_time(run)}, {by} fill(none)",
+                    f"SELECT sum(d) AS inc FROM (SELECT non_negative_difference({qm}) AS d FROM {source} "
+                    f"WHERE {where} GROUP BY {by}) WHERE {when} GROUP BY {_by_time(run)}, {by} fill(none)",
+                    f"SELECT d FROM (SELECT difference({qm}) AS d FROM {source} WHERE {where} GROUP BY {by}) "
+                    f"WHERE {when} AND d < 0 GROUP BY {by}",
+                ]
+                roles += [("ends", k, m), ("steps", k, m), ("resets", k, m)]
+        if lookback_ms > 0:
+            where = " AND ".join(_time(start_ms - lookback_ms, start_ms) + filters)
+            for m in dict.fromkeys(metrics):
+                statements.append(
+                    f"SELECT last({quote_ident(m)}) AS l FROM {source} WHERE {where} GROUP BY {by}"
+                )
+                roles.append(("before", -1, m))
+        ends: dict[tuple[str, str, tuple[str, ...]], dict[int, tuple[int, float, float]]] = defaultdict(dict)
+        increase: dict[tuple[str, str, tuple[str, ...], int], float] = defaultdict(float)
+        before: dict[tuple[str, str, tuple[str, ...]], float] = {}
+        resets: list[tuple[str, str, tuple[str, ...], int, int]] = []  # device, metric, group, run, ts
+        for s in self._select(";".join(statements)):
+            role, k, metric = roles[s.statement]
+            device = s.tags.get("device", "")
+            group = tuple(device if g == "device" else s.tags.get(g, "") for g in group_by)
+            key = (device, metric, group)
+            for row in s.values:
+                if role == "ends" and row[1] is not None:
+                    ends[key][pieces[k].label(int(row[0]))] = (k, float(row[1]), float(row[2]))
+                elif role == "steps" and row[1] is not None:
+                    increase[(*key, pieces[k].label(int(row[0])))] += float(row[1])
+                elif role == "resets" and row[1] is not None:
+                    resets.append((device, metric, group, k, int(row[0])))
+                elif role == "before" and row[1] is not None:
+                    before[key] = float(row[1])
+        for (device, metric, group, k, ts), value in zip(
+            resets, self._values_at(source, [(d, m, t) for d, m, _, _, t in resets]), strict=True
+        ):
+            if value is not None:
+                increase[(device, metric, group, pieces[k].label(pieces[k].run.window_of(ts)))] += value
+        out: list[Row] = []
+        for key, windows in ends.items():
+            previous = before.get(key)
+            last_run = -1
+            for window in sorted(windows):
+                k, first, last = windows[window]
+                value = increase.get((*key, window), 0.0)
+                if k != last_run:  # the step into a run: from the last value before it
+                    value += counter_step(previous, first)
+                    last_run = k
+                previous = last
+                out.append((key[0], key[1], window, value, key[2]))
+        return out
+
+    def _values_at(self, source: str, points: Sequence[tuple[str, str, int]]) -> list[float | None]:
+        """The stored value of each (device, metric, time)."""
+        found: list[float | None] = []
+        for chunk in range(0, len(points), RESET_STATEMENTS):
+            part = points[chunk : chunk + RESET_STATEMENTS]
+            statements = [
+                f'SELECT {quote_ident(m)} FROM {source} WHERE "device" = {quote_string(d)} '
+                f"AND time >= {t}ms AND time <= {t}ms"
+                for d, m, t in part
+            ]
+            values: dict[int, float] = {}
+            for s in self._select(";".join(statements)):
+                for row in s.values:
+                    if row[1] is not None:
+                        values.setdefault(s.statement, float(row[1]))
+            found += [values.get(i) for i in range(len(part))]
+        return found
+
+    def aggregate(self, query: GroupQuery) -> list[GroupPoint]:
+        """Per-device window values combined per group: in InfluxDB, or here for ``increase``."""
+        check_tags(query.tags, query.group_by)
+        if query.limit is not None and query.limit < 1:
+            raise ValueError("limit must be at least 1")
+        if not query.metrics or query.end_ms <= query.start_ms:
+            return []
+        pieces = pieces_of(runs_of(query.start_ms, query.end_ms, query.window, query.tz), query.start_ms)
+        filters = tag_filter(query.compound, query.devices, query.tags)
+        source = self._from_kinds(query.kind)
+        if query.aggregation is Aggregation.INCREASE:
+            rows = self._increase(
+                source, query.metrics, pieces, filters, query.start_ms, query.lookback_ms, query.group_by
+            )
+            return combine_groups(((g, m, w, v) for _, m, w, v, g in rows), query.combiner, query.limit)
+        return self._combined(source, query, pieces, filters)
+
+    def _combined(
+        self, source: str, query: GroupQuery, pieces: Sequence[Piece], filters: list[str]
+    ) -> list[GroupPoint]:
+        """Per-device values and their combination both in InfluxDB (a subquery per run and metric)."""
+        groups = [quote_ident(k) for k in query.group_by]
+        inner_by = ",".join(dict.fromkeys(['"device"', *groups]))
+        outer_by = "".join(f", {g}" for g in groups)
+        keep = " AND x > 0" if query.aggregation is Aggregation.COUNT else ""
+        statements: list[str] = []
+        metrics = list(dict.fromkeys(query.metrics))
+        for piece in pieces:
+            run = piece.run
+            when = " AND ".join(piece.where)
+            where = " AND ".join(piece.where + filters)
+            for m in metrics:
+                value = _INFLUXQL_FUNC[query.aggregation].format(m=quote_ident(m))
+                statements.append(
+                    f"SELECT sum(x) AS s, count(x) AS n, min(x) AS lo, max(x) AS hi FROM "
+                    f"(SELECT {value} AS x FROM {source} WHERE {where} GROUP BY {_by_time(run)}, {inner_by} "
+                    f"fill(none)) WHERE {when}{keep} GROUP BY {_by_time(run)}{outer_by} fill(none)"
+                )
+        # one group may come as several series (one per measurement): add them up
+        parts: dict[tuple[tuple[str, ...], str, int], list[float]] = {}
+        for s in self._select(";".join(statements)):
+            metric = metrics[s.statement % len(metrics)]
+            piece = pieces[s.statement // len(metrics)]
+            group = tuple(s.tags.get(k, "") for k in query.group_by)
+            for ts, total, count, low, high in s.values:
+                if not count:
+                    continue
+                key = (group, metric, piece.label(int(ts)))
+                if key in parts:
+                    acc = parts[key]
+                    parts[key] = [acc[0] + total, acc[1] + count, min(acc[2], low), max(acc[3], high)]
+                else:
+                    parts[key] = [float(total), int(count), float(low), float(high)]
+        out = []
+        how = query.combiner
+        for (group, metric, ts), (total, count, low, high) in sorted(parts.items()):
+            answer = {Combine.SUM: total, Combine.MEAN: total / count, Combine.MIN: low, Combine.MAX: high,
+                     Combine.COUNT: float(count)}[how]  # fmt: skip
+            out.append(GroupPoint(group, metric, ts, answer, int(count)))
+            if query.limit is not None and len(out) >= query.limit:
+                break
+        return out
+
+    # -- devices -----------------------------------------------------------------------------------
+
+    def _field_keys(self, kind: DeviceKind | None) -> dict[str, list[str]]:
+        """Metric fields of each kind's measurement."""
+        out: dict[str, list[str]] = {}
+        for s in self._select(f"SHOW FIELD KEYS FROM {self._from_kinds(kind)}"):
+            out.setdefault(s.name, []).extend(row[0] for row in s.values if row[0] != "flagged")
+        return out
+
+    def latest(
+        self, *, compound: str | None = None, devices: Sequence[str] = (), kind: DeviceKind | None = None
+    ) -> list[Latest]:
+        """Last value of each metric, the last-seen time (newest reading) and tags per device."""
+        statements = [
+            (meas, metric) for meas, metrics in sorted(self._field_keys(kind).items()) for metric in metrics
+        ]
+        if not statements:
+            return []
+        where = tag_filter(compound, devices)
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        q = ";".join(
+            f"SELECT last({quote_ident(m)}) FROM {self._from(meas)}{cond} GROUP BY *"
+            for meas, m in statements
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for s in self._select(q):
+            measurement, metric = statements[s.statement]
+            device = s.tags.get("device", "")
+            for ts, value in s.values:
+                if value is None:
+                    continue
+                entry = found.setdefault(
+                    device, {"device": device, "kind": DeviceKind(measurement), "compound": "",
+                             "last_seen_ms": -1, "values": {}, "tags": {}, "_ts": {}},
+                )  # fmt: skip
+                if int(ts) >= entry["_ts"].get(metric, -1):
+                    entry["values"][metric] = float(value)
+                    entry["_ts"][metric] = int(ts)
+                if int(ts) >= entry["last_seen_ms"]:
+                    entry["last_seen_ms"] = int(ts)
+                    entry["compound"] = s.tags.get("compound", "")
+                    entry["tags"] = _extra_tags(s.tags)
+        out = []
+        for device in sorted(found):
+            entry = found[device]
+            entry.pop("_ts")
+            entry["values"] = dict(sorted(entry["values"].items()))
+            out.append(Latest(**entry))
+        return out
+
+    def devices(
+        self,
+        *,
+        kind: DeviceKind | None = None,
+        compound: str | None = None,
+        devices: Sequence[str] = (),
+        tags: Mapping[str, str] | None = None,
+    ) -> list[DeviceRef]:
+        """Devices with stored readings (InfluxDB's series index), ordered by device."""
+        check_tags(tags or {})
+        where = tag_filter(compound, devices, tags)
+        q = f"SHOW SERIES FROM {self._from_kinds(kind)}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        found: dict[str, tuple[str, DeviceRef]] = {}  # device -> (series key, ref)
+        kinds = {k.value for k in DeviceKind}
+        for s in self._select(q):
+            for (key,) in s.values:
+                measurement, series_tags = parse_series_key(key)
+                device = series_tags.get("device")
+                if not device or measurement not in kinds:
+                    continue
+                # a device whose tags changed has several series: one rule picks the same one always
+                if device not in found or key > found[device][0]:
+                    ref = DeviceRef(
+                        device,
+                        DeviceKind(measurement),
+                        series_tags.get("compound", ""),
+                        _extra_tags(series_tags),
+                    )
+                    found[device] = (key, ref)
+        return [found[d][1] for d in sorted(found)]
+
+    def _counts(self, compound: str | None, kind: DeviceKind | None, group: str) -> list[Series]:
+        where = tag_filter(compound, ())
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        return self._select(f"SELECT count(*) FROM {self._from_kinds(kind)}{cond}{group}")
+
+    def series(self, *, compound: str | None = None, kind: DeviceKind | None = None) -> list[SeriesKey]:
+        """Stored series, ordered by device then metric."""
+        keys: set[SeriesKey] = set()
+        for s in self._counts(compound, kind, ' GROUP BY "device","compound"'):
+            for row in s.values:
+                for column, value in zip(s.columns, row, strict=True):
+                    if column.startswith("count_") and column != "count_flagged" and value:
+                        keys.add(
+                            SeriesKey(s.tags.get("compound", ""), s.tags.get("device", ""),
+                                      DeviceKind(s.name), column.removeprefix("count_"))
+                        )  # fmt: skip
+        return sorted(keys, key=lambda k: (k.device, k.metric, k.compound))
+
+    def count_readings(self, *, compound: str | None = None) -> int:
+        """Number of stored readings (metric values)."""
+        total = 0
+        for s in self._counts(compound, None, ""):
+            for row in s.values:
+                for column, value in zip(s.columns, row, strict=True):
+                    if column.startswith("count_") and column != "count_flagged" and value:
+                        total += int(value)
+        return total
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def _event_where(self, query: EventQuery) -> list[str] | None:
+        names = names_filter(query)
+        if (names is not None and not names) or query.end_ms <= query.start_ms:
+            return None
+        check_tags(query.tags)
+        where = _time(query.start_ms, query.end_ms) + tag_filter(
+            query.compound, query.devices, query.tags, query.kind
+        )
+        if names is not None:
+            where.append("(" + " OR ".join(f'"event" = {quote_string(n)}' for n in names) + ")")
+        if query.active is not None:
+            where.append(f'"active" = {"true" if query.active else "false"}')
+        return where
+
+    def scan_events(self, query: EventQuery) -> Iterator[StoredEvent]:
+        """Events in a time range, ordered by time, device, then event name, as they arrive."""
+        where = self._event_where(query)
+        if where is None:
+            return iter(())
+        q = f"SELECT * FROM {self._from(EVENTS_MEASUREMENT)} WHERE {' AND '.join(where)}"
+        return limited(_by_time_then_device(self._event_rows(self._stream(q))), query.limit)
+
+    def _event_rows(self, answer: Iterable[Series]) -> Iterator[StoredEvent]:
+        for s in answer:
+            for row in s.values:
+                yield _event_of(dict(zip(s.columns, row, strict=True)))
+
+    def latest_events(self, query: EventQuery) -> list[StoredEvent]:
+        """The newest event of each device and event name in the range, ordered by device, name."""
+        where = self._event_where(query)
+        if where is None:
+            return []
+        cond = " AND ".join(where)
+        source = self._from(EVENTS_MEASUREMENT)
+        q = (
+            f"SELECT last(attrs) AS attrs FROM {source} WHERE {cond} GROUP BY *;"
+            f"SELECT last(active) AS active FROM {source} WHERE {cond} GROUP BY *"
+        )
+        newest: dict[tuple[str, str], tuple[int, dict[str, str], str]] = {}
+        active: dict[tuple[tuple[str, str], ...], tuple[int, bool]] = {}
+        for s in self._select(q):
+            for ts, value in s.values:
+                if s.statement == 1:
+                    active[tuple(sorted(s.tags.items()))] = (int(ts), bool(value))
+                    continue
+                key = (s.tags.get("device", ""), s.tags.get("event", ""))
+                if key not in newest or int(ts) > newest[key][0]:
+                    newest[key] = (int(ts), s.tags, value)
+        out = []
+        for key in sorted(newest):
+            ts, tags, attrs = newest[key]
+            state = active.get(tuple(sorted(tags.items())))
+            out.append(_event_of({**tags, "time": ts, "attrs": attrs,
+                                  "active": state[1] if state and state[0] == ts else None}))  # fmt: skip
+        return out if query.limit is None else out[: query.limit]
+
+
+def _merge(agg: Aggregation, old: float | None, new: float) -> float:
+    """Two series' values of one device and window (its tags changed): the same aggregation."""
+    if old is None:
+        return new
+    if agg is Aggregation.MIN:
+        return min(old, new)
+    if agg is Aggregation.MAX:
+        return max(old, new)
+    if agg is Aggregation.COUNT:
+        return old + new
+    return new  # mean, last, last_minus_first: the newer series wins (rare: a device moved)
+
+
+def _flush(device: str | None, buffer: list[tuple[str, int, float]]) -> Iterator[Point]:
+    """A device's raw points ordered by metric and time; a point in two series (tags changed) once."""
+    if device is None:
+        return
+    buffer.sort(key=lambda p: (p[0], p[1]))
+    previous = None
+    for metric, ts, value in buffer:
+        if (metric, ts) != previous:
+            yield Point(device, metric, ts, value)
+            previous = (metric, ts)
+
+
+def _extra_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return {k: tags[k] for k in sorted(EXTRA_TAG_KEYS) if tags.get(k)}
+
+
+def _event_of(r: Mapping[str, Any]) -> StoredEvent:
+    active = r.get("active")
+    return StoredEvent(
+        Event(device=r["device"], kind=DeviceKind(r["kind"]), ts_ms=int(r["time"]), name=r["event"],
+              active=None if active is None else bool(active), attrs=orjson.loads(r.get("attrs") or "{}")),
+        compound=r["compound"],
+        tags=_extra_tags(r),
+    )  # fmt: skip
+
+
+def _by_time_then_device(events: Iterator[StoredEvent]) -> Iterator[StoredEvent]:
+    """Events (in time order) with those of one time ordered by device and name."""
+    same: list[StoredEvent] = []
+    for item in events:
+        if same and item.event.ts_ms != same[0].event.ts_ms:
+            yield from sorted(same, key=lambda e: (e.event.device, e.event.name))
+            same = []
+        same.append(item)
+    yield from sorted(same, key=lambda e: (e.event.device, e.event.name))
