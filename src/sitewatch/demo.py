@@ -390,6 +390,7 @@ def run_demo(
 ) -> dict[str, Any]:  # fmt: skip
     """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
     from .ingest import IngestService
+    from .ingest.liveness import LivenessConsumer
     from .simulators import LiveSite, sites_from_records
     from .simulators.city import generate_city
     from .store import open_store
@@ -435,6 +436,8 @@ def run_demo(
         ingest = IngestService(settings, store, client_id="sitewatch-demo-ingest")
         ingest.start()
         ingest.wait_connected(10)
+        liveness = LivenessConsumer(settings, store, client_id="sitewatch-demo-liveness")
+        liveness.start()
         feed: _GatewayFeed
         if protocols:
             console.print(say("protocols", lang))
@@ -485,6 +488,7 @@ def run_demo(
                     break
                 time.sleep(0.2)
             ingest.stop()
+            liveness.stop()
             store.close()
             kinds = {s.kind for s in reader.series()}
             figures = {

@@ -39,6 +39,7 @@ from .messages import (
     StatsMessage,
     device_belongs_to,
     device_id,
+    gateway_device,
     now_ms,
 )
 from .topics import (
@@ -110,6 +111,7 @@ __all__ = [
     "device_id",
     "finding_compound",
     "finding_topic",
+    "gateway_device",
     "is_code",
     "metric_spec",
     "now_ms",

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..contract import device_belongs_to, is_code
+from ..contract import gateway_device, is_code
 from ..settings import MqttSettings, validation_problems
 from .connectors.base import CONNECTOR_TYPES, ConnectorConfigError, ConnectorContext, build_connector
 
@@ -118,9 +118,7 @@ class GatewayConfig(BaseModel):
     @property
     def device(self) -> str:
         """Device id under which the gateway reports its own counters (kind ``gateway``)."""
-        if device_belongs_to(self.gateway, self.compound):
-            return self.gateway
-        return f"{self.compound}-{self.gateway}"
+        return gateway_device(self.compound, self.gateway)
 
     def context(self) -> ConnectorContext:
         """What connectors are told about their gateway."""
