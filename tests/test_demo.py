@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sitewatch.contract import DeviceKind
-from sitewatch.services import wait_until
+from sitewatch.devtools.services import wait_until
 from sitewatch.settings import load_settings
 from sitewatch.store import open_store
 
@@ -138,11 +138,11 @@ def test_without_mosquitto_the_demo_falls_back_to_the_embedded_broker(
 
     from rich.console import Console
 
-    import sitewatch.services
+    import sitewatch.devtools.services
     from sitewatch.demo import _broker
-    from sitewatch.ingest.amqtt_broker import EmbeddedBroker
+    from sitewatch.devtools.amqtt_broker import EmbeddedBroker
 
-    monkeypatch.setattr(sitewatch.services, "find_binary", lambda *_args: None)  # no Mosquitto anywhere
+    monkeypatch.setattr(sitewatch.devtools.services, "find_binary", lambda *_args: None)  # no Mosquitto anywhere
     out = io.StringIO()
     with _broker(load_settings(data_dir=tmp_path), "auto", Console(file=out), "en") as (service, label):
         assert label == "amqtt"

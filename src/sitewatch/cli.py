@@ -19,7 +19,7 @@ COMMANDS = {
     "analytics": "sitewatch.analytics.cli:analytics",
     "dashboards": "sitewatch.dashboards.cli:dashboards",
     "contract": "sitewatch.contract.cli:contract",
-    "bench": "sitewatch.bench:bench",
+    "bench": "sitewatch.devtools.bench:bench",
 }
 
 

@@ -167,8 +167,8 @@ class _Stop(Exception):
 @contextlib.contextmanager
 def _broker(settings: Settings, choice: str, console: Console, lang: str) -> Iterator[tuple[Any, str]]:
     """Start Mosquitto (if chosen or available) or the embedded broker; yields (service, label)."""
-    from .ingest.amqtt_broker import EmbeddedBroker
-    from .services import MosquittoService, find_binary
+    from .devtools.amqtt_broker import EmbeddedBroker
+    from .devtools.services import MosquittoService, find_binary
 
     service: Any
     if choice == "mosquitto" or (choice == "auto" and find_binary("mosquitto", "/usr/sbin")):
@@ -224,8 +224,8 @@ class _GatewayFeed:
         self, lives: list[Any], mqtt: MqttSettings, queue_dir: Path, speed: float, start_ms: int
     ) -> None:
         from .gateway.config import parse_config
-        from .gateway.connectors.simulated import SimClock, SimulatedConnector
         from .gateway.runtime import Gateway
+        from .simulators.connector import SimClock, SimulatedConnector
 
         queue_dir.mkdir(parents=True, exist_ok=True)
         self.queue_dir = queue_dir
@@ -398,7 +398,7 @@ def run_demo(
     t0, cpu0, broker_cpu0 = time.monotonic(), time.process_time(), _children_cpu()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if protocols:  # one compound, in real time: the protocol front-ends serve the present values
-        from .services import find_binary
+        from .devtools.services import find_binary
 
         if broker == "amqtt" or not find_binary("mosquitto", "/usr/sbin"):
             raise click.UsageError(say("protocols_need_mosquitto", lang))

@@ -61,7 +61,7 @@ def test_serve_answers_over_http(env: Path) -> None:
 
     import httpx
 
-    from sitewatch.services import free_port, port_open, wait_until
+    from sitewatch.devtools.services import free_port, port_open, wait_until
 
     runner = CliRunner()
     assert runner.invoke(main, ["assets", "import", str(xlsx(ledger(), env / "l.xlsx"))]).exit_code == 0

@@ -11,11 +11,11 @@ import pytest
 
 from peertools import ListSink, wait_for
 from sitewatch.contract import DeviceKind
+from sitewatch.devtools.services import free_port
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.camera import CameraConnector
 from sitewatch.gateway.connectors.camera_onvif import OnvifError, http_request, parse_response
 from sitewatch.gateway.connectors.camera_probe import ProbeMode, parse_status_line, probe, rtsp_options
-from sitewatch.services import free_port
 from sitewatch.simulators.frontends.onvif_cameras import _ENVELOPE, OnvifCamera, date_time_response
 from sitewatch.simulators.frontends.rtsp_cameras import RtspCamera
 

@@ -16,10 +16,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from peertools import ListSink, make_certificates, wait_for
 from sitewatch.contract import DeviceKind
+from sitewatch.devtools.services import LocalService, MosquittoService, free_port
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.mqtt_bridge import MqttBridgeConnector
 from sitewatch.gateway.connectors.mqtt_bridge_map import TopicMapping, decode, match
-from sitewatch.services import LocalService, MosquittoService, free_port
 from sitewatch.simulators.frontends.mqtt_streetlights import (
     StreetlightController,
     StreetlightModel,

@@ -14,8 +14,8 @@ import paho.mqtt.publish as publish
 import pytest
 
 from sitewatch.contract import Channel, topic
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.ingest import IngestService
-from sitewatch.services import MosquittoService
 from sitewatch.settings import MqttProtocol
 
 from .conftest import make_settings
@@ -89,7 +89,7 @@ def test_deadletters_command_over_mqtt_311(
     tmp_path: Path, unique: Callable[[str], str], run_ingest: Callable[..., IngestService]
 ) -> None:
     # the demo's embedded amqtt broker speaks only MQTT 3.1.1: the watcher follows mqtt.protocol
-    from sitewatch.ingest.amqtt_broker import EmbeddedBroker
+    from sitewatch.devtools.amqtt_broker import EmbeddedBroker
 
     broker = EmbeddedBroker()
     broker.start()

@@ -29,9 +29,9 @@ from sitewatch.contract import (
     now_ms,
     topic,
 )
+from sitewatch.devtools.services import MosquittoService, free_port, port_open, wait_until
 from sitewatch.ingest import IngestService
 from sitewatch.ingest.registry import RegistryClient
-from sitewatch.services import MosquittoService, free_port, port_open, wait_until
 from sitewatch.simulators import sites_from_records
 from sitewatch.simulators.city import generate_city
 from sitewatch.store import open_store

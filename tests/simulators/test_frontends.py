@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from peertools import ListSink, wait_for
 from sitewatch.cli import main
 from sitewatch.contract import OCPP_STATUSES, DeviceKind
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.gateway.config import build_connectors, parse_config
-from sitewatch.services import MosquittoService
 from sitewatch.simulators.city import generate_city
 from sitewatch.simulators.frontends.ocpp_chargers import ChargerModel
 from sitewatch.simulators.frontends.site import SimulatedSite, SiteOptions

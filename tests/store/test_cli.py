@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from sitewatch.cli import main
 from sitewatch.contract import DeviceKind, now_ms
-from sitewatch.services import InfluxDBService
+from sitewatch.devtools.services import InfluxDBService
 from sitewatch.store.cli import parse_duration_ms, parse_time_ms
 from sitewatch.store.embedded_store import EmbeddedStore
 from sitewatch.store.influx_store import InfluxStore
@@ -165,7 +165,7 @@ def test_query_reads_influxdb(
 
 
 def test_influxdb_down_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sitewatch.services import free_port
+    from sitewatch.devtools.services import free_port
 
     monkeypatch.setenv("SITEWATCH_STORE__BACKEND", "influxdb")
     monkeypatch.setenv("SITEWATCH_STORE__INFLUX_URL", f"http://127.0.0.1:{free_port()}")

@@ -2,7 +2,7 @@
 
 All or nothing: any error (a bad cell, an unknown reference, a database conflict) rolls the whole
 import back. Re-importing the same ledger changes nothing (upsert on the natural keys of
-:mod:`sitewatch.ledger`). Rows of the database absent from the ledger are kept, never deleted.
+:mod:`sitewatch.assets.ledger`). Rows of the database absent from the ledger are kept, never deleted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..contract import device_belongs_to, is_code
 from ..contract.topics import DEVICE_LOCAL_PATTERN
-from ..ledger import SHEETS
+from .ledger import SHEETS
 from .models import Asset, Building, Compound, Crew, Organisation
 from .reader import RawSheet, ReadLimits, read_ledger
 from .report import ImportReport, Issues

@@ -104,7 +104,7 @@ class Organisation(Base):
     __tablename__ = "organisations"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    type: Mapped[str] = mapped_column(String(32))  # sitewatch.ledger.OrgType
+    type: Mapped[str] = mapped_column(String(32))  # sitewatch.assets.ledger.OrgType
     contact: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(50))
 
@@ -128,7 +128,7 @@ class Compound(Base):
     renovation_year: Mapped[int | None] = mapped_column(Integer)
     renovation_batch: Mapped[str | None] = mapped_column(String(100))
     renovation_content: Mapped[str | None] = mapped_column(Text)
-    management_mode: Mapped[str] = mapped_column(String(32))  # sitewatch.ledger.ManagementMode
+    management_mode: Mapped[str] = mapped_column(String(32))  # sitewatch.assets.ledger.ManagementMode
     manager_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     community: Mapped[Community] = relationship()
     manager_org: Mapped[Organisation | None] = relationship()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..ledger import SHEETS, Sheet, header_map, normalise_header
+from .ledger import SHEETS, Sheet, header_map, normalise_header
 from .report import Issues
 
 

@@ -197,7 +197,7 @@ class ImportReport:
     @property
     def rows(self) -> int:
         """Ledger rows imported over all sheets (derived tables such as bindings not counted)."""
-        from ..ledger import SHEETS
+        from .ledger import SHEETS
 
         return sum(c.rows for name, c in self.changes.items() if name in SHEETS)
 

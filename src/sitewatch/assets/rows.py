@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..contract import DeviceKind
-from ..ledger import KIND_LABELS_ZH, MANAGEMENT_MODE_ZH, Column, ColumnType, ManagementMode, OrgType, Sheet
+from .ledger import KIND_LABELS_ZH, MANAGEMENT_MODE_ZH, Column, ColumnType, ManagementMode, OrgType, Sheet
 from .reader import NO_VALUE, RawSheet
 from .report import Issues
 

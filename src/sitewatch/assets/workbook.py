@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..ledger import SHEETS, Column
+from .ledger import SHEETS, Column
 
 
 class HeaderStyle(StrEnum):

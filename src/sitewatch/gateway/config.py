@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..contract import gateway_device, is_code
 from ..settings import MqttSettings, validation_problems
-from .connectors.base import CONNECTOR_TYPES, ConnectorConfigError, ConnectorContext, build_connector
+from .connectors.base import ConnectorConfigError, ConnectorContext, build_connector, connector_types
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
@@ -98,11 +98,12 @@ class GatewayConfig(BaseModel):
     @classmethod
     def _connector_specs(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names: set[str] = set()
+        types = connector_types()
         for i, spec in enumerate(value):
             if "type" not in spec:
                 raise ValueError(f"entry {i} has no 'type'")
-            if spec["type"] not in CONNECTOR_TYPES:
-                known = ", ".join(sorted(CONNECTOR_TYPES))
+            if spec["type"] not in types:
+                known = ", ".join(sorted(types))
                 raise ValueError(f"entry {i}: unknown connector type {spec['type']!r}; use one of: {known}")
             name = str(spec.get("name", f"{spec['type']}{i}"))
             if name in names:

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from ...contract import DeviceKind
 from ...contract.topics import CODE_PATTERN, DEVICE_LOCAL_PATTERN
-from ...ledger import ManagementMode, OrgType
+from ..ledger import ManagementMode, OrgType
 from ..models import Role
 
 T = TypeVar("T")

@@ -3,7 +3,7 @@
 Every device is polled by its own task, over its own connection or, with
 ``connections_per_endpoint``, over a small pool of connections shared by the devices behind one
 address (an RS485-to-Ethernet gateway that accepts only a few clients); a slow or dead device
-delays only itself, or holds one pooled connection for at most its timeout. Register maps (see modbus_map.py) turn registers into contract metrics. A failed
+delays only itself, or holds one pooled connection for at most its timeout. Register maps (see sitewatch/edge/modbus_registers.py) turn registers into contract metrics. A failed
 poll backs off exponentially up to ``backoff_max_s``; after ``offline_after`` failed polls in a
 row the device is reported offline, and online again on its first good poll.
 """
@@ -22,9 +22,9 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
-from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
-from .modbus_map import (
+from ...edge.modbus_registers import (
     ReadBlock,
+    RegisterMapError,
     RegisterSpec,
     RegisterType,
     decode_block,
@@ -32,6 +32,7 @@ from .modbus_map import (
     parse_register_map,
     plan_reads,
 )
+from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
 
 log = logging.getLogger(__name__)
 # pymodbus logs each failed request without saying which device; this connector logs them itself
@@ -114,16 +115,19 @@ def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str
                 f"{at}: kind must be one of {names}, got {entry.get('kind')!r} / 设备类型不支持"
             )
         raw_map = entry.get("map")
-        if isinstance(raw_map, str):
-            if raw_map not in maps:
-                raise ConnectorConfigError(
-                    f"{at}: register map {raw_map!r} is not in register_maps / 寄存器表未在 register_maps 中定义"
-                )
-            registers = parse_register_map(kind, maps[raw_map], f"{where}.register_maps.{raw_map}")
-        else:
-            registers = parse_register_map(kind, raw_map, f"{at}.map")
+        if isinstance(raw_map, str) and raw_map not in maps:
+            raise ConnectorConfigError(
+                f"{at}: register map {raw_map!r} is not in register_maps / 寄存器表未在 register_maps 中定义"
+            )
         flag_map = entry.get("flag_events", flag_defaults.get(kind.value))
-        flag_events = parse_flag_events(kind, flag_map, registers, f"{at}.flag_events")
+        try:
+            if isinstance(raw_map, str):
+                registers = parse_register_map(kind, maps[raw_map], f"{where}.register_maps.{raw_map}")
+            else:
+                registers = parse_register_map(kind, raw_map, f"{at}.map")
+            flag_events = parse_flag_events(kind, flag_map, registers, f"{at}.flag_events")
+        except RegisterMapError as exc:
+            raise ConnectorConfigError(str(exc)) from None
         host = entry.get("host")
         if not isinstance(host, str) or not host:
             raise ConnectorConfigError(

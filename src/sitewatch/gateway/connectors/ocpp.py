@@ -7,7 +7,7 @@ BootNotification is served like any other. Each connection has a token-bucket ra
 over the limit get a CallError and are counted. Payloads failing the OCPP schema get the library's
 CallError and are counted as ``invalid``. Chargers with a password must use HTTP Basic auth, and a
 charger silent for ``silence_timeout_s`` is disconnected. The payload mapping lives in
-ocpp_map.py, the configuration in ocpp_config.py.
+sitewatch/edge/ocpp_payloads.py, the configuration in ocpp_config.py.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from ...contract import (
     Sample,
     now_ms,
 )
+from ...edge.ocpp_payloads import KIND, energy_sample, meter_samples, parse_timestamp, status_update
 from .base import ConnectorConfigError, ConnectorContext, Sink, config_number
 from .ocpp_config import ChargerSpec, TokenBucket, authorized, parse_chargers
-from .ocpp_map import KIND, energy_sample, meter_samples, parse_timestamp, status_update
 
 log = logging.getLogger(__name__)
 # The ocpp library logs every frame at INFO; its own logger here stays at WARNING unless lowered.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy import or_, select
 
-from ....ledger import ManagementMode
+from ...ledger import ManagementMode
 from ...models import Community, Compound, Organisation, Role, Street
 from ..crud import get_or_404, get_visible, like, paginate
 from ..deps import IdPath, Limit, Offset, OptId, PrincipalDep, Search, SessionDep, WriterDep

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from ....ledger import OrgType
+from ...ledger import OrgType
 from ...models import Organisation
 from ..crud import get_or_404, like, paginate
 from ..deps import AdminDep, IdPath, Limit, Offset, PrincipalDep, Search, SessionDep

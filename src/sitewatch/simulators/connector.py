@@ -1,4 +1,4 @@
-"""Simulated devices inside the gateway: a simulator ``LiveSite`` feeding the gateway's sink.
+"""The ``simulated`` connector: a simulator ``LiveSite`` feeding a site gateway's sink.
 
 For the demo and for commissioning without hardware: every ``step_s`` seconds of wall time the
 connector asks the LiveSite what its devices reported up to the simulated clock's present and hands
@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...contract import DeviceInfo, now_ms
-from .base import ConnectorConfigError, ConnectorContext, Sink, parse_config
+from ..contract import DeviceInfo, now_ms
+from ..edge.connector import ConnectorConfigError, ConnectorContext, Sink, parse_config
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,8 @@ class SimulatedConnector:
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> SimulatedConnector:
         """Build from one ``connectors:`` entry: the site whose code is the gateway's compound."""
         config = parse_config(SimulatedConfig, spec)
-        from ...simulators import LedgerError, LiveSite, load_sites, sites_from_records
-        from ...simulators.city import generate_city
+        from . import LedgerError, LiveSite, load_sites, sites_from_records
+        from .city import generate_city
 
         try:
             if config.ledger is not None:

@@ -13,9 +13,10 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
+import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -23,25 +24,13 @@ from typing import Any
 
 import httpx
 
+from ..ports import free_port, port_open
+
 log = logging.getLogger(__name__)
 
 
 class ServiceError(RuntimeError):
     """A local service could not be started."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
@@ -277,9 +266,17 @@ class PostgresService(LocalService):
             raise ServiceError(
                 "PostgreSQL is not installed: apt-get install postgresql (scripts/test.sh does it)"
             )
-        # PostgreSQL refuses to run as root; run it as the 'postgres' system user then.
+        # PostgreSQL refuses to run as root; run it as the 'postgres' system user then, with its
+        # cluster in a directory of its own under the system's temporary directory: a pytest
+        # directory lies under a root-only parent that another pytest run may lock again at any time
         self.user = "postgres" if os.geteuid() == 0 else None
-        self.datadir = self.workdir / "data"
+        self.rundir = self.workdir
+        if self.user:
+            self.rundir = Path(tempfile.mkdtemp(prefix="sitewatch-postgres-"))
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.rundir, entry.pw_uid, entry.pw_gid)
+            weakref.finalize(self, shutil.rmtree, self.rundir, True)
+        self.datadir = self.rundir / "data"
 
     @property
     def url(self) -> str:
@@ -296,14 +293,6 @@ class PostgresService(LocalService):
 
     def prepare(self) -> None:
         """Create the cluster once."""
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
-            # the postgres user must be able to reach its directory (pytest's are root-only)
-            for parent in self.workdir.resolve().parents:
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    parent.chmod(mode | 0o001)
         if (self.datadir / "PG_VERSION").exists():
             return
         subprocess.run(
@@ -326,7 +315,7 @@ class PostgresService(LocalService):
     def command(self) -> list[str]:
         """Command line."""
         return [
-            str(self.postgres), "-D", str(self.datadir), "-p", str(self.port), "-k", str(self.workdir),
+            str(self.postgres), "-D", str(self.datadir), "-p", str(self.port), "-k", str(self.rundir),
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
         ]  # fmt: skip
 

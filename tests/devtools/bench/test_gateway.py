@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from sitewatch.gateway.bench import bench_gateway
+from sitewatch.devtools.bench.gateway import bench_gateway
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ...contract import KINDS, DeviceKind, MetricType, metric_spec
-from .base import ConnectorConfigError
+from ..contract import KINDS, DeviceKind, MetricType, metric_spec
 
 MAX_BLOCK = 125  # registers per read request (Modbus limit for function codes 3 and 4)
+
+
+class RegisterMapError(ValueError):
+    """A register map in a configuration is invalid; the message names the field and what to do."""
 
 
 class RegisterType(StrEnum):
@@ -153,23 +156,23 @@ def decode_block(
 
 
 def parse_register_map(kind: DeviceKind, entries: Any, where: str) -> tuple[RegisterSpec, ...]:
-    """Register specs from a configuration list; raises ConnectorConfigError naming the bad field."""
+    """Register specs from a configuration list; raises RegisterMapError naming the bad field."""
     if not isinstance(entries, list) or not entries:
-        raise ConnectorConfigError(
+        raise RegisterMapError(
             f"{where}: a register map must be a non-empty list of registers / 寄存器表必须是非空列表"
         )
     specs: list[RegisterSpec] = []
     for i, entry in enumerate(entries):
         at = f"{where}[{i}]"
         if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(
+            raise RegisterMapError(
                 f"{at}: each register must be a mapping with metric and address / 每个寄存器须包含 metric 和 address"
             )
         specs.append(_parse_spec(kind, entry, at))
     seen: dict[str, int] = {}
     for spec in specs:
         if spec.metric in seen:
-            raise ConnectorConfigError(f"{where}: metric {spec.metric!r} is mapped twice / 指标重复映射")
+            raise RegisterMapError(f"{where}: metric {spec.metric!r} is mapped twice / 指标重复映射")
         seen[spec.metric] = spec.address
     return tuple(specs)
 
@@ -177,42 +180,42 @@ def parse_register_map(kind: DeviceKind, entries: Any, where: str) -> tuple[Regi
 def _parse_spec(kind: DeviceKind, entry: Mapping[str, Any], at: str) -> RegisterSpec:
     unknown = set(entry) - {"metric", "address", "register", "type", "word_order", "scale", "offset", "unit"}
     if unknown:
-        raise ConnectorConfigError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} / 未知字段")
+        raise RegisterMapError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} / 未知字段")
     metric = entry.get("metric")
     spec = metric_spec(kind, str(metric))
     if spec is None:
-        raise ConnectorConfigError(f"{at}: {kind.value} has no metric {metric!r} / 该设备类型没有此指标")
+        raise RegisterMapError(f"{at}: {kind.value} has no metric {metric!r} / 该设备类型没有此指标")
     unit = entry.get("unit")
     if unit is not None and str(unit) != spec.unit:
-        raise ConnectorConfigError(
+        raise RegisterMapError(
             f"{at}: metric {metric} is in {spec.unit or 'no unit'!r}, not {unit!r}; "
             "convert with scale/offset and state the contract unit / 单位与数据契约不符，请用 scale/offset 换算并填写契约单位"
         )
     address = entry.get("address")
     if not isinstance(address, int) or isinstance(address, bool) or not 0 <= address <= 65535:
-        raise ConnectorConfigError(
+        raise RegisterMapError(
             f"{at}: address must be an integer 0..65535, got {address!r} / 地址须为 0..65535 的整数"
         )
     try:
         register = RegisterType(str(entry.get("register", "holding")))
         type_ = DataType(str(entry.get("type", "u16")))
     except ValueError as exc:
-        raise ConnectorConfigError(
+        raise RegisterMapError(
             f"{at}: {exc}; register is holding|input, type is u16|i16|u32|i32|f32 / 寄存器类型为 holding|input，数据类型为 u16|i16|u32|i32|f32"
         ) from None
     word_order = str(entry.get("word_order", "big"))
     if word_order not in ("big", "little"):
-        raise ConnectorConfigError(
+        raise RegisterMapError(
             f"{at}: word_order must be big or little, got {word_order!r} / 字序须为 big 或 little"
         )
     scale, offset = entry.get("scale", 1.0), entry.get("offset", 0.0)
     for name, number in (("scale", scale), ("offset", offset)):
         if not isinstance(number, (int, float)) or isinstance(number, bool) or not math.isfinite(number):
-            raise ConnectorConfigError(f"{at}: {name} must be a finite number, got {number!r} / 须为有限数值")
+            raise RegisterMapError(f"{at}: {name} must be a finite number, got {number!r} / 须为有限数值")
     if scale == 0:
-        raise ConnectorConfigError(f"{at}: scale must not be 0 / scale 不能为 0")
+        raise RegisterMapError(f"{at}: scale must not be 0 / scale 不能为 0")
     if address + type_.words - 1 > 65535:
-        raise ConnectorConfigError(
+        raise RegisterMapError(
             f"{at}: {type_.value} at {address} runs past register 65535 / 超出寄存器地址 65535"
         )
     return RegisterSpec(str(metric), address, register, type_, word_order, float(scale), float(offset))
@@ -225,20 +228,20 @@ def parse_flag_events(
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
-        raise ConnectorConfigError(f"{where}: must map flag metrics to events / 须把标志量指标映射到事件")
+        raise RegisterMapError(f"{where}: must map flag metrics to events / 须把标志量指标映射到事件")
     mapped = {s.metric for s in registers}
     pairs: list[tuple[str, str]] = []
     for metric, event in raw.items():
         spec = metric_spec(kind, str(metric))
         if spec is None or spec.type is not MetricType.FLAG:
-            raise ConnectorConfigError(
+            raise RegisterMapError(
                 f"{where}.{metric}: {kind.value} has no flag metric {metric!r} / 该设备类型没有此标志量指标"
             )
         if metric not in mapped:
             continue  # this device's map has no such register: nothing to watch
         event_spec = KINDS[kind].events.get(str(event))
         if event_spec is None or not event_spec.stateful:
-            raise ConnectorConfigError(
+            raise RegisterMapError(
                 f"{where}.{metric}: {event!r} is not a stateful {kind.value} event / 不是该设备类型的状态型事件"
             )
         pairs.append((str(metric), str(event)))

@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Any
 
-from ..services import free_port
+from .services import free_port
 
 log = logging.getLogger(__name__)
 

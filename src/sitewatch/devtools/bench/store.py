@@ -8,9 +8,9 @@ from functools import partial
 
 import click
 
-from ..contract import KINDS, DeviceKind, Sample
-from ..settings import IngestSettings
-from .base import Store, StoredSample
+from ...contract import KINDS, DeviceKind, Sample
+from ...settings import IngestSettings
+from ...store.base import Store, StoredSample
 
 
 def synthetic_samples(
@@ -134,7 +134,7 @@ def bench_store(
     with tempfile.TemporaryDirectory(prefix="sitewatch-bench-store-") as tmp:
         work = Path(tmp)
         if backend in ("embedded", "both"):
-            from .embedded_store import EmbeddedStore
+            from ...store.embedded_store import EmbeddedStore
 
             with EmbeddedStore(work / "readings.db") as embedded:
                 results["embedded"] = _measure_one("embedded", embedded, data, batch_size, as_json)
@@ -162,8 +162,8 @@ def _bench_influx(
 
     import httpx
 
+    from ...store.influx_store import InfluxStore
     from ..services import InfluxDBService
-    from .influx_store import InfluxStore
 
     service = None
     if url is None:

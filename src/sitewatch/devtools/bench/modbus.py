@@ -20,9 +20,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ...contract import DeviceKind, Event, Sample
-from ...services import free_port
-from .base import ConnectorContext
-from .modbus import ModbusConnector, parse_devices
+from ...gateway.connectors.base import ConnectorContext
+from ...gateway.connectors.modbus import ModbusConnector, parse_devices
+from ..services import free_port
 
 LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
 

@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ..contract import KINDS, DeviceKind, Envelope, Sample, now_ms
-from .config import GatewayConfig
+from ...contract import KINDS, DeviceKind, Envelope, Sample, now_ms
+from ...gateway.config import GatewayConfig
 
 COMPOUND, GATEWAY = "990000-0001", "990000-0001-GW01"
 CHUNK = 100  # samples per sink call, as a connector polling a bus segment would hand them over
@@ -55,7 +55,7 @@ def _samples(n_readings: int, devices: int) -> list[Sample]:
 
 
 def _config(workdir: Path, port: int, batch_rows: int, inflight: int) -> GatewayConfig:
-    from .config import parse_config
+    from ...gateway.config import parse_config
 
     return parse_config(
         {
@@ -80,7 +80,7 @@ def _wait(check: Any, timeout: float, what: str) -> None:
 
 
 def _live(workdir: Path, port: int, samples: list[Sample], batch_rows: int, inflight: int) -> float:
-    from .runtime import Gateway, GatewayThread
+    from ...gateway.runtime import Gateway, GatewayThread
 
     gw = Gateway(_config(workdir, port, batch_rows, inflight), connectors=[])
     runner = GatewayThread(gw)
@@ -101,7 +101,7 @@ def _replay(
     workdir: Path, broker: Any, samples: list[Sample], batch_rows: int, inflight: int
 ) -> tuple[float, list[int]]:
     """Backlog readings/s, and the queue-to-PUBACK latencies (ms) of a live meter meanwhile."""
-    from .runtime import Gateway, GatewayThread
+    from ...gateway.runtime import Gateway, GatewayThread
 
     broker.stop()  # the outage
     gw = Gateway(_config(workdir, broker.port, batch_rows, inflight), connectors=[])
@@ -140,8 +140,8 @@ def _raw(port: int, samples: list[Sample], batch_rows: int, inflight: int) -> fl
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from ..contract import Channel, topic
-    from .publisher import frame_payload
+    from ...contract import Channel, topic
+    from ...gateway.publisher import frame_payload
 
     bodies = [orjson.dumps(s.to_json()) for s in samples]
     payloads = []

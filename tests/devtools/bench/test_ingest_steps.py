@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from sitewatch.ingest.bench import bench_ingest
-from sitewatch.ingest.steps import STEPS, step_costs
+from sitewatch.devtools.bench.ingest import bench_ingest
+from sitewatch.devtools.bench.ingest_steps import STEPS, step_costs
 
 
 def test_every_step_costs_something_and_little() -> None:

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sitewatch.services import InfluxDBService, LocalService, MosquittoService, PostgresService
+from sitewatch.devtools.services import InfluxDBService, LocalService, MosquittoService, PostgresService
 
 pytestmark = pytest.mark.integration
 

@@ -12,13 +12,13 @@ import gc
 import gzip
 import time
 
-from ..contract import Channel, now_ms, topic
-from ..settings import UnknownDevicePolicy, load_settings
-from ..store.checks import check_batch
-from ..store.influx_store import InfluxStore
-from .cli import GC_THRESHOLDS
-from .loadgen import LoadSpec, encoded_bodies, frame, readings_per_message
-from .pipeline import Inbound, build_batch, decode, limits_from
+from ...contract import Channel, now_ms, topic
+from ...ingest.cli import GC_THRESHOLDS
+from ...ingest.pipeline import Inbound, build_batch, decode, limits_from
+from ...settings import UnknownDevicePolicy, load_settings
+from ...store.checks import check_batch
+from ...store.influx_store import InfluxStore
+from ..loadgen import LoadSpec, encoded_bodies, frame, readings_per_message
 
 STEPS = ("decode", "enrich", "checks", "line protocol", "gzip")
 

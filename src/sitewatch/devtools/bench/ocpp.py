@@ -20,8 +20,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ...contract import Event, Sample
-from .base import ConnectorContext
-from .ocpp import OcppConnector
+from ...gateway.connectors.base import ConnectorContext
+from ...gateway.connectors.ocpp import OcppConnector
 
 LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
 

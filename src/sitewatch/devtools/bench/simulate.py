@@ -52,13 +52,13 @@ def bench_simulate(
     lang: str | None,
 ) -> None:  # fmt: skip
     """Run a whole city live at speed 1 against a local Mosquitto; print rates and CPU share per core."""
-    from ..i18n import current_language
+    from ...i18n import current_language
+    from ...settings import MqttSettings
+    from ...simulators.city import generate_city
+    from ...simulators.live import LiveSite
+    from ...simulators.publisher import CityRunner
+    from ...simulators.site import load_sites, sites_from_records
     from ..services import MosquittoService
-    from ..settings import MqttSettings
-    from .city import generate_city
-    from .live import LiveSite
-    from .publisher import CityRunner
-    from .site import load_sites, sites_from_records
 
     zh = (lang or current_language()).lower().startswith("zh")
     say = (lambda *_: None) if as_json else click.echo

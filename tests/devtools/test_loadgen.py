@@ -10,14 +10,14 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import Channel, decode_data, subscription
-from sitewatch.ingest.loadgen import (
+from sitewatch.devtools.loadgen import (
     LoadSpec,
     device_list,
     message_samples,
     publish_load,
     readings_per_message,
 )
-from sitewatch.services import MosquittoService, wait_until
+from sitewatch.devtools.services import MosquittoService, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sitewatch.ingest.bench import _children_ready, _forget_sessions, _gather
-from sitewatch.services import MosquittoService, ServiceError, wait_until
+from sitewatch.devtools.bench.ingest import _children_ready, _forget_sessions, _gather
+from sitewatch.devtools.services import MosquittoService, ServiceError, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

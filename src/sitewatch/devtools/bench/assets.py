@@ -83,13 +83,13 @@ def bench_assets(
     n_assets: int, compounds: int, n_requests: int, fmt: str, postgres: bool, as_json: bool
 ) -> None:
     """Import a generated city ledger through the importer, then time lookups and filtered lists."""
-    from .api.app import create_app
-    from .db import create_engine_for, transaction, upgrade
-    from .importer import import_ledger
-    from .models import Role
-    from .synthetic import synthetic_ledger
-    from .tokens import create_token
-    from .workbook import write_csv_dir, write_xlsx
+    from ...assets.api.app import create_app
+    from ...assets.db import create_engine_for, transaction, upgrade
+    from ...assets.importer import import_ledger
+    from ...assets.models import Role
+    from ...assets.synthetic import synthetic_ledger
+    from ...assets.tokens import create_token
+    from ...assets.workbook import write_csv_dir, write_xlsx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     say = (lambda *_: None) if as_json else click.echo

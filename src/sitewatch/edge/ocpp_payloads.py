@@ -1,4 +1,5 @@
-"""OCPP 1.6J payloads → contract samples and events (no I/O).
+"""OCPP 1.6J payloads ↔ contract samples and events (no I/O): what the gateway's central system
+reads, and what the simulated charge points send.
 
 StatusNotification gives the ``status`` and ``error_code`` metrics (their index in the contract's
 OCPP_STATUSES / OCPP_ERROR_CODES) and the events ``status_changed`` and ``faulted`` (raised on
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ...contract import OCPP_ERROR_CODES, OCPP_STATUSES, DeviceKind, Event, Sample, metric_spec
+from ..contract import OCPP_ERROR_CODES, OCPP_STATUSES, DeviceKind, Event, Sample, metric_spec
 
 KIND = DeviceKind.CHARGER
 
@@ -47,6 +48,28 @@ DEFAULT_UNITS = {
     "current": "A",
     "temperature": "Celsius",
 }
+
+
+# contract metric → its measurand (the reverse of MEASURANDS)
+METRIC_MEASURANDS: Mapping[str, str] = {metric: measurand for measurand, (metric, _) in MEASURANDS.items()}
+
+
+def sampled_values(values: Mapping[str, float]) -> list[dict[str, str]]:
+    """OCPP sampledValue entries for contract metric values, in the units a charge point states by
+    default (kWh sent as Wh, kW as W): the inverse of :func:`meter_samples`."""
+    out = []
+    for metric, value in values.items():
+        unit = DEFAULT_UNITS[metric]
+        _, factor, offset = UNITS[unit]
+        out.append(
+            {
+                "value": f"{(value - offset) / factor:.3f}",
+                "measurand": METRIC_MEASURANDS[metric],
+                "unit": unit,
+                "context": "Sample.Periodic",
+            }
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)

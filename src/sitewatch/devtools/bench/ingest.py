@@ -38,13 +38,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..contract import now_ms
-from ..gateway.config import QueueConfig
-from ..services import InfluxDBService, MosquittoService, ServiceError, wait_until
-from ..settings import load_settings
-from ..store import StoredSample, open_store
-from ..store.bench import measure_direct_write
-from .loadgen import (
+from ...contract import now_ms
+from ...gateway.config import QueueConfig
+from ...settings import load_settings
+from ...store import StoredSample, open_store
+from ..loadgen import (
     LoadResult,
     LoadSpec,
     device_list,
@@ -52,6 +50,8 @@ from .loadgen import (
     publisher_process,
     readings_per_message,
 )
+from ..services import InfluxDBService, MosquittoService, ServiceError, wait_until
+from .store import measure_direct_write
 
 log = logging.getLogger(__name__)
 
@@ -632,7 +632,7 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
 
 
 def _print_steps(samples_per_message: int, as_json: bool) -> None:
-    from .steps import step_costs
+    from .ingest_steps import step_costs
 
     costs = step_costs(samples_per_message)
     if as_json:
