@@ -11,7 +11,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import Channel, DeviceKind, StateMessage, StatsMessage, topic
 from sitewatch.ingest.liveness import LivenessConsumer, LivenessTracker, counter_metric
-from sitewatch.services import MosquittoService, wait_until
+from sitewatch.devtools.services import MosquittoService, wait_until
 from sitewatch.settings import load_settings
 from sitewatch.store import GatewayStatus, Store, open_store
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sitewatch.contract import DeviceKind, Severity
-from sitewatch.services import InfluxDBService
+from sitewatch.devtools.services import InfluxDBService
 from sitewatch.store import (
     ActiveQuery,
     Aggregation,

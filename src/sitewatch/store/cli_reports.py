@@ -33,8 +33,11 @@ def parse_window(ctx: click.Context, param: click.Parameter, value: str | None) 
         return None
     try:
         return Window.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ValueError:
+        raise click.BadParameter(
+            _("{value} is not a window: use a length that divides a day (1m, 15m, 1h, 6h) or a calendar "
+              "unit (1d, 1w, 1mo)", value=repr(value))
+        ) from None  # fmt: skip
 
 
 def parse_tz(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
@@ -42,8 +45,10 @@ def parse_tz(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     name = value or load_settings().timezone
     try:
         zone(name)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ValueError:
+        raise click.BadParameter(
+            _("unknown time zone {name}: use an IANA name such as Asia/Shanghai or UTC", name=repr(name))
+        ) from None
     return name
 
 

@@ -83,11 +83,16 @@ def combined(values: Sequence[float], how: Combine) -> float:
 
 
 def limited(items: Iterator[T], limit: int | None) -> Iterator[T]:
-    """At most ``limit`` of ``items``."""
-    for count, item in enumerate(items, 1):
-        yield item
-        if limit is not None and count >= limit:
-            return
+    """At most ``limit`` of ``items``; stopping early closes ``items`` (and the answer it reads)."""
+    try:
+        for count, item in enumerate(items, 1):
+            yield item
+            if limit is not None and count >= limit:
+                return
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 def check_series_query(query: SeriesQuery) -> None:

@@ -207,25 +207,29 @@ class InfluxStore(InfluxQueries):
         for attempt in range(self.retries + 1):
             try:
                 with self._client.stream("POST", "/query", data=data) as response:
-                    if response.status_code in _RETRY_STATUS and attempt < self.retries:
-                        response.read()
-                    elif response.status_code >= 400:
-                        response.read()
-                        raise StoreUnavailable(
-                            f"InfluxDB at {self.url} refused the query ({response.status_code}): "
-                            f"{_error_of(response)}"
-                        )
-                    else:
-                        for line in response.iter_lines():
-                            if line.strip():
-                                body = orjson.loads(line)
-                                if "error" in body:
-                                    raise StoreUnavailable(
-                                        f"InfluxDB at {self.url} refused the query: {body['error']}"
-                                    )
-                                sent = True
-                                yield from body.get("results", [])
-                        return
+                    try:
+                        if response.status_code in _RETRY_STATUS and attempt < self.retries:
+                            response.read()
+                        elif response.status_code >= 400:
+                            response.read()
+                            raise StoreUnavailable(
+                                f"InfluxDB at {self.url} refused the query ({response.status_code}): "
+                                f"{_error_of(response)}"
+                            )
+                        else:
+                            for line in response.iter_lines():
+                                if line.strip():
+                                    body = orjson.loads(line)
+                                    if "error" in body:
+                                        raise StoreUnavailable(
+                                            f"InfluxDB at {self.url} refused the query: {body['error']}"
+                                        )
+                                    sent = True
+                                    yield from body.get("results", [])
+                            return
+                    finally:
+                        response.close()
+                        release(response)  # no reference cycle left holding the request
             except httpx.TransportError as exc:
                 if attempt >= self.retries or sent:
                     raise StoreUnavailable(f"InfluxDB at {self.url} unavailable for query: {exc}") from exc

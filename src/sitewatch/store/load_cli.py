@@ -60,8 +60,9 @@ def load(directory: Path, path: Path | None, batch_readings: int | None) -> None
         if settings.store.backend is StoreBackend.EMBEDDED
         else f"{settings.store.influx_url} ({settings.store.influx_database})"
     )
-    click.echo(_("loading {readings} readings and {events} events into {store}", readings=f"{total_readings:,}",
-                 events=f"{total_events:,}", store=target))  # fmt: skip
+    readings_text, events_text = format(total_readings, ","), format(total_events, ",")
+    click.echo(_("loading {readings} readings and {events} events into {store}", readings=readings_text,
+                 events=events_text, store=target))  # fmt: skip
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(),
@@ -88,8 +89,11 @@ def load(directory: Path, path: Path | None, batch_readings: int | None) -> None
         raise click.ClickException(_("the store refused the backfill: {error}", error=exc)) from None
     finally:
         opened.close()
+    figures = {
+        "readings": format(loaded.readings, ","), "events": format(loaded.events, ","),
+        "seconds": format(loaded.seconds, ".1f"), "rate": format(loaded.readings_per_s, ",.0f"),
+    }  # fmt: skip
     click.echo(
-        _("{readings} readings and {events} events written in {seconds:.1f} s ({rate} readings/s); "
-          "a second load changes nothing", readings=f"{loaded.readings:,}", events=f"{loaded.events:,}",
-          seconds=loaded.seconds, rate=f"{loaded.readings_per_s:,.0f}")
+        _("{readings} readings and {events} events written in {seconds} s ({rate} readings/s); "
+          "a second load changes nothing", **figures)
     )  # fmt: skip
