@@ -10,8 +10,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import Channel, DeviceKind, StateMessage, StatsMessage, topic
-from sitewatch.ingest.liveness import LivenessConsumer, LivenessTracker, counter_metric
 from sitewatch.devtools.services import MosquittoService, wait_until
+from sitewatch.ingest.liveness import LivenessConsumer, LivenessTracker, counter_metric
 from sitewatch.settings import load_settings
 from sitewatch.store import GatewayStatus, Store, open_store
 

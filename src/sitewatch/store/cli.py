@@ -356,14 +356,15 @@ def series_list(
     help="Only stateful events still active at --until (raised, not cleared), whenever they were raised.",
 )  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@tz_option
 @_common
 def events(since: str, until: str, compound: str | None, kind: str | None, devices: tuple[str, ...],
-           names: tuple[str, ...], severities: tuple[str, ...], active: bool, limit: int | None,
+           names: tuple[str, ...], severities: tuple[str, ...], active: bool, limit: int | None, tz: str,
            lang: str | None, as_csv: bool, path: Path | None) -> None:  # fmt: skip
     """Device events in a time range, oldest first (or those still active)."""
     now = now_ms()
     try:
-        start, end = parse_time_ms(since, now), parse_time_ms(until, now)
+        start, end = parse_time_ms(since, now, tz), parse_time_ms(until, now, tz)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     query_ = EventQuery(
@@ -381,7 +382,7 @@ def events(since: str, until: str, compound: str | None, kind: str | None, devic
         return
     if as_csv:
         _emit(say, True, ["ts_ms", "time", "device", "kind", "compound", "event", "active", "attrs"],
-              [(s.event.ts_ms, format_time(s.event.ts_ms, iso=True), s.event.device, s.event.kind.value, s.compound,
+              [(s.event.ts_ms, format_time(s.event.ts_ms, iso=True, tz=tz), s.event.device, s.event.kind.value, s.compound,
                 s.event.name, "" if s.event.active is None else str(s.event.active).lower(),
                 ";".join(f"{k}={v}" for k, v in s.event.attrs.items())) for s in found])  # fmt: skip
         return
@@ -392,7 +393,7 @@ def events(since: str, until: str, compound: str | None, kind: str | None, devic
         description = (spec.description_zh if say.zh else spec.description) if spec else ""
         state = "" if e.active is None else say("raised" if e.active else "cleared")
         attrs = " ".join(f"{k}={v}" for k, v in e.attrs.items())
-        rows.append((format_time(e.ts_ms), e.device, s.compound, e.name, description, state, attrs))
+        rows.append((format_time(e.ts_ms, tz=tz), e.device, s.compound, e.name, description, state, attrs))
     _emit(say, False, ["time", "device", "compound", "event", "description", "active", "attrs"], rows)
 
 
