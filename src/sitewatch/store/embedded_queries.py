@@ -295,15 +295,19 @@ class EmbeddedQueries(DerivedQueries):
         return self._event_pages(query, where, params)
 
     def _event_pages(self, query: EventQuery, where: list[str], params: list[Any]) -> Iterator[StoredEvent]:
-        key: tuple[int, str, str] = (query.start_ms - 1, "\U0010ffff", "")
+        after: tuple[int, str, str] | None = None  # the last (ts, device, name) read: pages follow it
         left = query.limit
         while True:
             size = PAGE if left is None else min(PAGE, left)
+            position_params: list[Any]
+            if after is None:
+                position, position_params = "e.ts >= ?", [query.start_ms]
+            else:
+                position, position_params = "(e.ts, e.device, e.name) > (?, ?, ?)", list(after)
             page = self._rows(
                 "SELECT e.device, e.ts, e.name, e.kind, e.compound, e.active, e.attrs, e.tags FROM events e "
-                f"WHERE {' AND '.join([*where, '(e.ts, e.device, e.name) > (?, ?, ?)', 'e.ts < ?'])} "
-                "ORDER BY e.ts, e.device, e.name LIMIT ?",
-                [*params, *key, query.end_ms, size],
+                f"WHERE {' AND '.join([*where, position, 'e.ts < ?'])} ORDER BY e.ts, e.device, e.name LIMIT ?",
+                [*params, *position_params, query.end_ms, size],
             )
             for row in page:
                 yield _stored_event(row)
@@ -312,7 +316,7 @@ class EmbeddedQueries(DerivedQueries):
             if len(page) < size or left == 0:
                 return
             last = page[-1]
-            key = (int(last[1]), last[0], last[2])
+            after = (int(last[1]), last[0], last[2])
 
     def latest_events(self, query: EventQuery) -> list[StoredEvent]:
         """The newest event of each device and event name in the range, ordered by device, name."""

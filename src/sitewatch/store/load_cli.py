@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -22,6 +23,8 @@ from .base import InvalidPoint, StoreUnavailable
 @click.group()
 def store() -> None:
     """Fill the time-series store the settings point at (SITEWATCH_STORE__BACKEND)."""
+    # one line per HTTP request would bury the progress bar
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @store.command("load")
