@@ -103,6 +103,7 @@ class StoreSettings(BaseModel):
     influx_token: SecretStr | None = None  # InfluxDB 2.x / 3 Core: sent as "Authorization: Token ..."
     influx_batch_size: int = Field(10_000, ge=1, le=100_000)  # lines (samples) per request
     influx_timeout_s: float = Field(10.0, gt=0, le=300)
+    influx_query_timeout_s: float = Field(300.0, gt=0, le=3600)  # a query over months computes before it answers
     influx_gzip: bool = True
 
 

@@ -87,6 +87,7 @@ class InfluxStore(InfluxQueries):
         token: str | None = None,
         batch_size: int = 10_000,
         timeout_s: float = 10.0,
+        query_timeout_s: float = 300.0,
         gzip_body: bool = True,
         create_database: bool = True,
         retries: int = 4,
@@ -106,6 +107,8 @@ class InfluxStore(InfluxQueries):
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        # a query answers once computed: months of readings may take minutes; connecting may not
+        self.query_timeout = httpx.Timeout(query_timeout_s, connect=timeout_s)
         headers = {"User-Agent": "sitewatch"}
         auth: httpx.Auth | None = None
         if token:
@@ -133,6 +136,7 @@ class InfluxStore(InfluxQueries):
             token=settings.influx_token.get_secret_value() if settings.influx_token else None,
             batch_size=settings.influx_batch_size,
             timeout_s=settings.influx_timeout_s,
+            query_timeout_s=settings.influx_query_timeout_s,
             gzip_body=settings.influx_gzip,
             create_database=create_database,
             retries=retries,
@@ -206,7 +210,7 @@ class InfluxStore(InfluxQueries):
         sent = False  # once part of the answer was given, a failure is not retried (no repeats)
         for attempt in range(self.retries + 1):
             try:
-                with self._client.stream("POST", "/query", data=data) as response:
+                with self._client.stream("POST", "/query", data=data, timeout=self.query_timeout) as response:
                     try:
                         if response.status_code in _RETRY_STATUS and attempt < self.retries:
                             response.read()
