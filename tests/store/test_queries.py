@@ -220,3 +220,17 @@ def test_gateways_from_stored_births_deaths_and_counters(store: Store) -> None:
         GatewayStatus("C2-GW01", "C2", False, DAY0 + H, 1),
     ]
     assert [g.device for g in store.gateways(compound="C2")] == ["C2-GW01"]
+
+
+def test_answers_as_data_frames(store: Store) -> None:
+    from sitewatch.store.frames import events_frame, points_frame
+
+    _city(store)
+    _episodes(store)
+    frame = points_frame(store.scan(SeriesQuery(WM, ("flow", "volume_register"), DAY0, DAY0 + 2 * H)))
+    assert list(frame.columns) == ["flow", "volume_register"]
+    assert frame.loc[("C1-WM002", DAY0 + H)].tolist() == [2.0, 102.0]
+    assert len(frame) == 3 * 2
+    assert points_frame([]).empty
+    events = events_frame(store.scan_events(EventQuery(DAY0, DAY0 + 24 * H, names=("faulted",))))
+    assert events[["device", "active"]].values.tolist() == [["C1-CH001", False], ["C1-CH001", True]]
