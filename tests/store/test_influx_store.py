@@ -16,8 +16,8 @@ from sitewatch.devtools.services import InfluxDBService, LocalService
 from sitewatch.settings import load_settings
 from sitewatch.store import SeriesQuery, StoredSample, StoreUnavailable, open_store
 from sitewatch.store.embedded_store import EmbeddedStore
-from sitewatch.store.influx_queries import quote_string
 from sitewatch.store.influx_store import InfluxStore
+from sitewatch.store.influxql import quote_string
 
 from .conftest import T0, event, influx_settings, sample
 

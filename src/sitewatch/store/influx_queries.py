@@ -1,8 +1,8 @@
 """InfluxStore's reading side: InfluxQL, and what InfluxQL cannot say computed here.
 
 What InfluxQL does natively, and is used as is: time ranges, tag filters, per-device aggregates
-per window (``GROUP BY time(length, offset), "device"``), combining per-device values per group
-(a subquery), ``non_negative_difference`` and ``difference`` per device, ``last()`` per device.
+per window (``GROUP BY time(length, offset), "device", <group tags>``), ``difference`` per device,
+``last()`` per device, the newest event per series, the series index (``SHOW SERIES``).
 
 What it cannot, and how the answer is made the same as the embedded store's:
 
@@ -14,48 +14,39 @@ What it cannot, and how the answer is made the same as the embedded store's:
   (a native aggregate) give the steps, which telescope; ``difference < 0`` lists the resets (rare),
   whose values are then read back point by point; ``last()`` before the range gives the first
   step. The steps are added here.
-- Per-device values combined per group for ``increase``: here, from one row per device and window.
+- Per-device values combined per group: here, from one row per device and window (an InfluxDB
+  1.x subquery doing it measured several times slower than sending the rows).
 """
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import orjson
-
-from ..contract import DeviceKind, Event
+from ..contract import DeviceKind
 from .base import (
     Aggregation,
     DeviceRef,
-    EventQuery,
     GroupPoint,
     GroupQuery,
     Latest,
     Point,
     SeriesKey,
     SeriesQuery,
-    StoredEvent,
     check_tags,
 )
-from .checks import EXTRA_TAG_KEYS
 from .derived import (
-    DerivedQueries,
     check_series_query,
     combine_groups,
     counter_step,
     limited,
-    names_filter,
     runs_of,
 )
+from .influx_events import InfluxEvents
+from .influxql import Series, extra_tags, quote_ident, quote_string, tag_filter, time_range
 from .windows import Run
 
-log = logging.getLogger(__name__)
-
-EVENTS_MEASUREMENT = "events"
 RESET_STATEMENTS = 500  # reset values read back per request
 
 _INFLUXQL_FUNC = {
@@ -72,86 +63,13 @@ Row = tuple[str, str, int, float, tuple[str, ...]]
 Key = tuple[str, str, tuple[str, ...]]  # device, metric, group
 
 
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _in_run(run: Run, start_ms: int) -> list[str]:
+    """A run's time condition: its windows, from the range's start (the first may begin before it).
 
-
-def quote_string(value: str) -> str:
-    """An InfluxQL string literal in single quotes."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """One series of an InfluxQL answer."""
-
-    statement: int
-    name: str
-    tags: dict[str, str]
-    columns: list[str]
-    values: list[list[Any]]
-
-
-def tag_filter(
-    compound: str | None,
-    devices: Sequence[str],
-    tags: Mapping[str, str] | None = None,
-    kind: DeviceKind | None = None,
-) -> list[str]:
-    """WHERE conditions on the tags."""
-    where = []
-    if compound is not None:
-        where.append(f'"compound" = {quote_string(compound)}')
-    if devices:
-        where.append("(" + " OR ".join(f'"device" = {quote_string(d)}' for d in dict.fromkeys(devices)) + ")")
-    if kind is not None:
-        where.append(f'"kind" = {quote_string(kind.value)}')
-    for key, value in sorted((tags or {}).items()):
-        where.append(f"{quote_ident(key)} = {quote_string(value)}")
-    return where
-
-
-def _time(start_ms: int, end_ms: int) -> list[str]:
-    return [f"time >= {int(start_ms)}ms", f"time < {int(end_ms)}ms"]
-
-
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """A run as one statement asks for it, starting where the range starts.
-
-    When the range starts inside a window, that window is a piece of its own (a run starting at
-    the range's start) whose answers are labelled with the window's start: InfluxDB widens the
-    range of a subquery to the first bucket of the outer ``GROUP BY time()``, so a statement's
-    buckets must begin at the range's start.
+    InfluxDB 1.x drops the start of a subquery's range when the outer query has no time condition
+    of its own, so the one subquery here (``difference``) repeats this condition outside.
     """
-
-    run: Run
-    label_ms: int | None = None
-
-    # InfluxDB 1.x also drops the start of a subquery's range when the outer query groups by
-    # time without a time condition of its own: every outer query repeats the inner's range.
-
-    def label(self, bucket_ms: int) -> int:
-        """The window label of one of this piece's buckets."""
-        return bucket_ms if self.label_ms is None else self.label_ms
-
-    @property
-    def where(self) -> list[str]:
-        """Its time condition."""
-        return _time(self.run.start_ms, self.run.end_ms)
-
-
-def pieces_of(runs: Sequence[Run], start_ms: int) -> list[Piece]:
-    """The runs of a plan as statements ask for them (see ``Piece``)."""
-    out = [Piece(r) for r in runs]
-    if runs and runs[0].start_ms < start_ms:
-        first = runs[0]
-        cut = min(first.start_ms + first.length_ms, first.end_ms)
-        out[0] = Piece(Run(start_ms, cut, cut - start_ms), first.start_ms)
-        if cut < first.end_ms:
-            out.insert(1, Piece(Run(cut, first.end_ms, first.length_ms)))
-    return out
+    return time_range(max(run.start_ms, start_ms), run.end_ms)
 
 
 def _by_time(run: Run) -> str:
@@ -184,17 +102,8 @@ def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
     return parts[0].replace("\0", ""), tags
 
 
-class InfluxQueries(DerivedQueries):
+class InfluxQueries(InfluxEvents):
     """Reading methods of ``InfluxStore`` (which provides ``_select``, ``_stream`` and ``_from``)."""
-
-    def _select(self, q: str) -> list[Series]:  # pragma: no cover - the store's
-        raise NotImplementedError
-
-    def _stream(self, q: str) -> Iterator[Series]:  # pragma: no cover - the store's
-        raise NotImplementedError
-
-    def _from(self, measurement: str) -> str:  # pragma: no cover - the store's
-        raise NotImplementedError
 
     def _from_kinds(self, kind: DeviceKind | None) -> str:
         kinds = [kind] if kind is not None else list(DeviceKind)
@@ -210,21 +119,21 @@ class InfluxQueries(DerivedQueries):
             return iter(())
         if query.window is None:
             return limited(self._raw(query), query.limit)
-        pieces = pieces_of(runs_of(query.start_ms, query.end_ms, query.window, query.tz), query.start_ms)
+        runs = runs_of(query.start_ms, query.end_ms, query.window, query.tz)
         filters = tag_filter(query.compound, query.devices, query.tags)
         source = self._from(query.kind.value)
         if query.aggregation is Aggregation.INCREASE:
-            rows = self._increase(
-                source, query.metrics, pieces, filters, query.start_ms, query.lookback_ms, ()
-            )
+            rows = self._increase(source, query.metrics, runs, filters, query.start_ms, query.lookback_ms, ())
         else:
-            rows = self._per_device(source, query.metrics, pieces, filters, query.aggregation)
+            rows = self._per_device(source, query.metrics, runs, filters, query.start_ms, query.aggregation)
         rows.sort()
         return limited((Point(d, m, w, v) for d, m, w, v, _ in rows), query.limit)
 
     def _raw(self, query: SeriesQuery) -> Iterator[Point]:
         metrics = list(dict.fromkeys(query.metrics))
-        where = _time(query.start_ms, query.end_ms) + tag_filter(query.compound, query.devices, query.tags)
+        where = time_range(query.start_ms, query.end_ms) + tag_filter(
+            query.compound, query.devices, query.tags
+        )
         q = (
             f"SELECT {','.join(quote_ident(m) for m in metrics)} FROM {self._from(query.kind.value)} "
             f'WHERE {" AND ".join(where)} GROUP BY "device"'
@@ -247,8 +156,9 @@ class InfluxQueries(DerivedQueries):
         self,
         source: str,
         metrics: Sequence[str],
-        pieces: Sequence[Piece],
+        runs: Sequence[Run],
         filters: list[str],
+        start_ms: int,
         agg: Aggregation,
         group_by: Sequence[str] = (),
     ) -> list[Row]:
@@ -259,9 +169,9 @@ class InfluxQueries(DerivedQueries):
         )
         by = ",".join(['"device"', *(quote_ident(k) for k in group_by if k != "device")])
         statements = [
-            f"SELECT {select} FROM {source} WHERE {' AND '.join(p.where + filters)} "
-            f"GROUP BY {_by_time(p.run)}, {by} fill(none)"
-            for p in pieces
+            f"SELECT {select} FROM {source} WHERE {' AND '.join(_in_run(r, start_ms) + filters)} "
+            f"GROUP BY {_by_time(r)}, {by} fill(none)"
+            for r in runs
         ]
         rows: dict[tuple[str, str, int, tuple[str, ...]], float] = {}
         for s in self._select(";".join(statements)):
@@ -276,7 +186,7 @@ class InfluxQueries(DerivedQueries):
                     # count() answers 0 for a metric absent from a window that other metrics fill
                     if value is None or (agg is Aggregation.COUNT and value == 0):
                         continue
-                    key = (device, metric, pieces[s.statement].label(int(row[0])), group)
+                    key = (device, metric, int(row[0]), group)
                     # a device whose tags changed has two series: combine them as one device
                     rows[key] = _merge(agg, rows.get(key), float(value))
         return [(d, m, w, v, g) for (d, m, w, g), v in rows.items()]
@@ -285,7 +195,7 @@ class InfluxQueries(DerivedQueries):
         self,
         source: str,
         metrics: Sequence[str],
-        pieces: Sequence[Piece],
+        runs: Sequence[Run],
         filters: list[str],
         start_ms: int,
         lookback_ms: int,
@@ -301,10 +211,9 @@ class InfluxQueries(DerivedQueries):
         by = ",".join(['"device"', *(quote_ident(k) for k in group_by if k != "device")])
         statements: list[str] = []
         roles: list[tuple[str, int, str]] = []
-        for k, piece in enumerate(pieces):
-            run = piece.run
-            when = " AND ".join(piece.where)
-            where = " AND ".join(piece.where + filters)
+        for k, run in enumerate(runs):
+            when = " AND ".join(_in_run(run, start_ms))
+            where = " AND ".join([when, *filters])
             for m in dict.fromkeys(metrics):
                 qm = quote_ident(m)
                 statements += [
@@ -315,7 +224,7 @@ class InfluxQueries(DerivedQueries):
                 ]
                 roles += [("ends", k, m), ("resets", k, m)]
         if lookback_ms > 0:
-            where = " AND ".join(_time(start_ms - lookback_ms, start_ms) + filters)
+            where = " AND ".join(time_range(start_ms - lookback_ms, start_ms) + filters)
             for m in dict.fromkeys(metrics):
                 statements.append(
                     f"SELECT last({quote_ident(m)}) AS l FROM {source} WHERE {where} GROUP BY {by}"
@@ -323,7 +232,7 @@ class InfluxQueries(DerivedQueries):
                 roles.append(("before", -1, m))
         ends: dict[Key, dict[int, tuple[int, float, float]]] = defaultdict(dict)
         before: dict[Key, float] = {}
-        resets: list[tuple[Key, int, int, float]] = []  # key, piece, time, difference
+        resets: list[tuple[Key, int, int, float]] = []  # key, run, time, difference
         for s in self._select(";".join(statements)):
             role, k, metric = roles[s.statement]
             device = s.tags.get("device", "")
@@ -332,7 +241,7 @@ class InfluxQueries(DerivedQueries):
                 if row[1] is None:
                     continue
                 if role == "ends":
-                    ends[key][pieces[k].label(int(row[0]))] = (k, float(row[1]), float(row[2]))
+                    ends[key][int(row[0])] = (k, float(row[1]), float(row[2]))
                 elif role == "resets":
                     resets.append((key, k, int(row[0]), float(row[1])))
                 else:
@@ -341,7 +250,7 @@ class InfluxQueries(DerivedQueries):
         values = self._values_at(source, [(key[0], key[1], ts) for key, _, ts, _ in resets])
         for (key, k, ts, difference), value in zip(resets, values, strict=True):
             if value is not None:
-                dropped[(key, pieces[k].label(pieces[k].run.window_of(ts)))] += value - difference
+                dropped[(key, runs[k].window_of(ts))] += value - difference
         out: list[Row] = []
         for key, windows in ends.items():
             previous = before.get(key)
@@ -384,15 +293,17 @@ class InfluxQueries(DerivedQueries):
             raise ValueError("limit must be at least 1")
         if not query.metrics or query.end_ms <= query.start_ms:
             return []
-        pieces = pieces_of(runs_of(query.start_ms, query.end_ms, query.window, query.tz), query.start_ms)
+        runs = runs_of(query.start_ms, query.end_ms, query.window, query.tz)
         filters = tag_filter(query.compound, query.devices, query.tags)
         source = self._from_kinds(query.kind)
         if query.aggregation is Aggregation.INCREASE:
             rows = self._increase(
-                source, query.metrics, pieces, filters, query.start_ms, query.lookback_ms, query.group_by
+                source, query.metrics, runs, filters, query.start_ms, query.lookback_ms, query.group_by
             )
         else:
-            rows = self._per_device(source, query.metrics, pieces, filters, query.aggregation, query.group_by)
+            rows = self._per_device(
+                source, query.metrics, runs, filters, query.start_ms, query.aggregation, query.group_by
+            )
         return combine_groups(((g, m, w, v) for _, m, w, v, g in rows), query.combiner, query.limit)
 
     # -- devices -----------------------------------------------------------------------------------
@@ -436,7 +347,7 @@ class InfluxQueries(DerivedQueries):
                 if int(ts) >= entry["last_seen_ms"]:
                     entry["last_seen_ms"] = int(ts)
                     entry["compound"] = s.tags.get("compound", "")
-                    entry["tags"] = _extra_tags(s.tags)
+                    entry["tags"] = extra_tags(s.tags)
         out = []
         for device in sorted(found):
             entry = found[device]
@@ -471,7 +382,7 @@ class InfluxQueries(DerivedQueries):
                         device,
                         DeviceKind(measurement),
                         series_tags.get("compound", ""),
-                        _extra_tags(series_tags),
+                        extra_tags(series_tags),
                     )
                     found[device] = (key, ref)
         return [found[d][1] for d in sorted(found)]
@@ -504,64 +415,6 @@ class InfluxQueries(DerivedQueries):
                         total += int(value)
         return total
 
-    # -- events ------------------------------------------------------------------------------------
-
-    def _event_where(self, query: EventQuery) -> list[str] | None:
-        names = names_filter(query)
-        if (names is not None and not names) or query.end_ms <= query.start_ms:
-            return None
-        check_tags(query.tags)
-        where = _time(query.start_ms, query.end_ms) + tag_filter(
-            query.compound, query.devices, query.tags, query.kind
-        )
-        if names is not None:
-            where.append("(" + " OR ".join(f'"event" = {quote_string(n)}' for n in names) + ")")
-        if query.active is not None:
-            where.append(f'"active" = {"true" if query.active else "false"}')
-        return where
-
-    def scan_events(self, query: EventQuery) -> Iterator[StoredEvent]:
-        """Events in a time range, ordered by time, device, then event name, as they arrive."""
-        where = self._event_where(query)
-        if where is None:
-            return iter(())
-        q = f"SELECT * FROM {self._from(EVENTS_MEASUREMENT)} WHERE {' AND '.join(where)}"
-        return limited(_by_time_then_device(self._event_rows(self._stream(q))), query.limit)
-
-    def _event_rows(self, answer: Iterable[Series]) -> Iterator[StoredEvent]:
-        for s in answer:
-            for row in s.values:
-                yield _event_of(dict(zip(s.columns, row, strict=True)))
-
-    def latest_events(self, query: EventQuery) -> list[StoredEvent]:
-        """The newest event of each device and event name in the range, ordered by device, name."""
-        where = self._event_where(query)
-        if where is None:
-            return []
-        cond = " AND ".join(where)
-        source = self._from(EVENTS_MEASUREMENT)
-        q = (
-            f"SELECT last(attrs) AS attrs FROM {source} WHERE {cond} GROUP BY *;"
-            f"SELECT last(active) AS active FROM {source} WHERE {cond} GROUP BY *"
-        )
-        newest: dict[tuple[str, str], tuple[int, dict[str, str], str]] = {}
-        active: dict[tuple[tuple[str, str], ...], tuple[int, bool]] = {}
-        for s in self._select(q):
-            for ts, value in s.values:
-                if s.statement == 1:
-                    active[tuple(sorted(s.tags.items()))] = (int(ts), bool(value))
-                    continue
-                key = (s.tags.get("device", ""), s.tags.get("event", ""))
-                if key not in newest or int(ts) > newest[key][0]:
-                    newest[key] = (int(ts), s.tags, value)
-        out = []
-        for key in sorted(newest):
-            ts, tags, attrs = newest[key]
-            state = active.get(tuple(sorted(tags.items())))
-            out.append(_event_of({**tags, "time": ts, "attrs": attrs,
-                                  "active": state[1] if state and state[0] == ts else None}))  # fmt: skip
-        return out if query.limit is None else out[: query.limit]
-
 
 def _merge(agg: Aggregation, old: float | None, new: float) -> float:
     """Two series' values of one device and window (its tags changed): the same aggregation."""
@@ -586,28 +439,3 @@ def _flush(device: str | None, buffer: list[tuple[str, int, float]]) -> Iterator
         if (metric, ts) != previous:
             yield Point(device, metric, ts, value)
             previous = (metric, ts)
-
-
-def _extra_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return {k: tags[k] for k in sorted(EXTRA_TAG_KEYS) if tags.get(k)}
-
-
-def _event_of(r: Mapping[str, Any]) -> StoredEvent:
-    active = r.get("active")
-    return StoredEvent(
-        Event(device=r["device"], kind=DeviceKind(r["kind"]), ts_ms=int(r["time"]), name=r["event"],
-              active=None if active is None else bool(active), attrs=orjson.loads(r.get("attrs") or "{}")),
-        compound=r["compound"],
-        tags=_extra_tags(r),
-    )  # fmt: skip
-
-
-def _by_time_then_device(events: Iterator[StoredEvent]) -> Iterator[StoredEvent]:
-    """Events (in time order) with those of one time ordered by device and name."""
-    same: list[StoredEvent] = []
-    for item in events:
-        if same and item.event.ts_ms != same[0].event.ts_ms:
-            yield from sorted(same, key=lambda e: (e.event.device, e.event.name))
-            same = []
-        same.append(item)
-    yield from sorted(same, key=lambda e: (e.event.device, e.event.name))

@@ -29,7 +29,8 @@ from ..http_client import release
 from ..settings import StoreSettings
 from .base import PreparedBatch, StoredEvent, StoredSample, StoreUnavailable
 from .checks import check_batch
-from .influx_queries import EVENTS_MEASUREMENT, InfluxQueries, Series, quote_ident
+from .influx_queries import InfluxQueries
+from .influxql import EVENTS_MEASUREMENT, Series, quote_ident
 
 log = logging.getLogger(__name__)
 
