@@ -91,7 +91,7 @@ def test_series_errors(data_dir: Path) -> None:
     assert metric.exit_code == 1 and "has no metric nope (it has: motor_current, trip_count)" in metric.output
     bad_time = runner.invoke(main, ["query", "series", "C1-EL001", "--since", "yesterday"])
     assert bad_time.exit_code == 2 and "neither a duration" in bad_time.output
-    bad_window = runner.invoke(main, ["query", "series", "C1-EL001", "--window", "5 parsecs"])
+    bad_window = runner.invoke(main, ["--lang", "en", "query", "series", "C1-EL001", "--window", "5 parsecs"])
     assert bad_window.exit_code == 2 and "is not a window" in bad_window.output
     old = runner.invoke(
         main, ["query", "series", "C1-EL001", "--since", "3h", "--until", "2h", "--lang", "en"]
