@@ -10,8 +10,9 @@ from typing import Any
 from openpyxl import Workbook
 
 from sitewatch.assets.ledger import SHEETS
-from sitewatch.assets.synthetic import synthetic_ledger
 from sitewatch.assets.workbook import HeaderStyle, header, write_csv_dir, write_xlsx
+
+from .fixture_ledger import synthetic_ledger
 
 Ledger = dict[str, list[dict[str, Any]]]
 

@@ -27,13 +27,14 @@ CTX = ConnectorContext(compound="C001", gateway="gw1")
     ("change", "message"),
     [
         ({"kind": "camera"}, "kind must be one of"),
-        ({"host": ""}, "host is required"),
+        ({"host": ""}, r"devices\.0\.host: String should have at least 1 character"),
+        ({"hots": "x"}, r"devices\.0\.hots: unknown field"),
         ({"map": [{"metric": "speed", "address": 0}]}, "has no metric 'speed'"),
         ({"map": [{"metric": "battery", "address": 0, "type": "u64"}]}, "u16|i16|u32|i32|f32"),
         ({"map": [{"metric": "battery", "address": 0, "unit": "V"}]}, "convert with scale"),
         ({"map": [{"metric": "battery", "address": -1}]}, "address must be an integer"),
         ({"map": "nope"}, "not in register_maps"),
-        ({"port": 70000}, "port must be a number"),
+        ({"port": 70000}, r"devices\.0\.port: Input should be less than or equal to 65535"),
     ],
 )
 def test_config_errors_are_clear(change: dict[str, Any], message: str) -> None:

@@ -24,14 +24,22 @@ CTX = ConnectorContext(compound="C001", gateway="gw1")
 
 
 def test_config_errors() -> None:
-    with pytest.raises(ConnectorConfigError, match="list at least one charger"):
+    with pytest.raises(ConnectorConfigError, match="chargers: required field is missing"):
         build_connector({"type": "ocpp"}, CTX)
-    with pytest.raises(ConnectorConfigError, match="listed twice"):
+    with pytest.raises(ConnectorConfigError, match="chargers: List should have at least 1 item"):
+        build_connector({"type": "ocpp", "chargers": []}, CTX)
+    with pytest.raises(ConnectorConfigError, match="an ocpp_id is listed twice"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "ocpp_id": "X"}] * 2}, CTX)
-    with pytest.raises(ConnectorConfigError, match="rate_limit_per_s"):
+    with pytest.raises(ConnectorConfigError, match=r"rate_limit_per_s: Input should be greater than or equal to 0\.01"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1"}], "rate_limit_per_s": -1}, CTX)
-    with pytest.raises(ConnectorConfigError, match="connector id"):
+    with pytest.raises(ConnectorConfigError, match=r"chargers\.0\.connectors\.x"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "connectors": {"x": "CH-2"}}]}, CTX)
+    with pytest.raises(ConnectorConfigError, match="connector ids must be integers"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "connectors": {0: "CH-2"}}]}, CTX)
+    with pytest.raises(ConnectorConfigError, match=r"chargers\.0\.ocpp_id: must be printable"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "ocpp_id": "a/b"}]}, CTX)
+    with pytest.raises(ConnectorConfigError, match="heartbeat_intervall_s: unknown field"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1"}], "heartbeat_intervall_s": 5}, CTX)
 
 
 # --- against real charge points -----------------------------------------------------------------
@@ -202,5 +210,5 @@ def test_basic_auth_and_silence_watchdog() -> None:
         assert [e.name for e in sink.event_list if e.device == "C001-CH-2"] == ["online", "offline"]
 
     asyncio.run(scenario())
-    with pytest.raises(ConnectorConfigError, match="16 to 40"):
+    with pytest.raises(ConnectorConfigError, match="password: String should have at least 16 characters"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "password": "short"}]}, CTX)

@@ -175,8 +175,8 @@ def test_simulate_run_command(mosquitto: MosquittoService, recorder: Recorder, t
     records = generate_city(1, seed=11)
     write_xlsx(records, ledger)
     code = records["compounds"][0]["code"]
-    result = CliRunner().invoke(main, ["simulate", "run", "--ledger", str(ledger), "--broker", mosquitto.url,
-                                       "--duration", "1.5", "--step", "0.2", "--lang", "en"])  # fmt: skip
+    result = CliRunner().invoke(main, ["--lang", "en", "simulate", "run", "--ledger", str(ledger), "--broker", mosquitto.url,
+                                       "--duration", "1.5", "--step", "0.2"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "done:" in result.output and "0 dropped" in result.output
     recorder.wait_for(lambda: len(recorder.of(Channel.DATA, code)) > 0)

@@ -234,3 +234,11 @@ def test_answers_as_data_frames(store: Store) -> None:
     assert points_frame([]).empty
     events = events_frame(store.scan_events(EventQuery(DAY0, DAY0 + 24 * H, names=("faulted",))))
     assert events[["device", "active"]].values.tolist() == [["C1-CH001", False], ["C1-CH001", True]]
+
+
+def test_unicode_line_separators_in_tags_survive_streamed_answers(store: Store) -> None:
+    # InfluxDB writes U+2028 and U+0085 unescaped in its JSON; the answer is split at newlines only
+    odd = "3\u2028号楼\x85东"
+    store.write([sample("C1-WM001", DAY0, {"flow": 1.0}, kind=WM, tags={"building": odd})])
+    assert store.devices() == [DeviceRef("C1-WM001", WM, "C1", {"building": odd})]
+    assert [p.value for p in store.scan(SeriesQuery(WM, ("flow",), DAY0, DAY0 + 1, tags={"building": odd}))] == [1.0]

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..contract import KINDS, DeviceKind, MetricType, metric_spec
+from ..i18n import _
 
 MAX_BLOCK = 125  # registers per read request (Modbus limit for function codes 3 and 4)
 
@@ -159,20 +160,20 @@ def parse_register_map(kind: DeviceKind, entries: Any, where: str) -> tuple[Regi
     """Register specs from a configuration list; raises RegisterMapError naming the bad field."""
     if not isinstance(entries, list) or not entries:
         raise RegisterMapError(
-            f"{where}: a register map must be a non-empty list of registers / 寄存器表必须是非空列表"
+            _("{where}: a register map must be a non-empty list of registers", where=where)
         )
     specs: list[RegisterSpec] = []
     for i, entry in enumerate(entries):
         at = f"{where}[{i}]"
         if not isinstance(entry, Mapping):
             raise RegisterMapError(
-                f"{at}: each register must be a mapping with metric and address / 每个寄存器须包含 metric 和 address"
+                _("{at}: each register must be a mapping with metric and address", at=at)
             )
         specs.append(_parse_spec(kind, entry, at))
     seen: dict[str, int] = {}
     for spec in specs:
         if spec.metric in seen:
-            raise RegisterMapError(f"{where}: metric {spec.metric!r} is mapped twice / 指标重复映射")
+            raise RegisterMapError(_("{where}: metric {metric} is mapped twice", where=where, metric=repr(spec.metric)))
         seen[spec.metric] = spec.address
     return tuple(specs)
 
@@ -180,43 +181,42 @@ def parse_register_map(kind: DeviceKind, entries: Any, where: str) -> tuple[Regi
 def _parse_spec(kind: DeviceKind, entry: Mapping[str, Any], at: str) -> RegisterSpec:
     unknown = set(entry) - {"metric", "address", "register", "type", "word_order", "scale", "offset", "unit"}
     if unknown:
-        raise RegisterMapError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} / 未知字段")
+        raise RegisterMapError(_("{at}: unknown key(s) {keys}", at=at, keys=', '.join(sorted(map(str, unknown)))))
     metric = entry.get("metric")
     spec = metric_spec(kind, str(metric))
     if spec is None:
-        raise RegisterMapError(f"{at}: {kind.value} has no metric {metric!r} / 该设备类型没有此指标")
+        raise RegisterMapError(_("{at}: {kind} has no metric {metric}", at=at, kind=kind.value, metric=repr(metric)))
     unit = entry.get("unit")
     if unit is not None and str(unit) != spec.unit:
         raise RegisterMapError(
-            f"{at}: metric {metric} is in {spec.unit or 'no unit'!r}, not {unit!r}; "
-            "convert with scale/offset and state the contract unit / 单位与数据契约不符，请用 scale/offset 换算并填写契约单位"
+            _("{at}: metric {metric} is in {contract_unit}, not {unit}; convert with scale/offset and state the contract unit", at=at, metric=metric, contract_unit=repr(spec.unit or "no unit"), unit=repr(unit))
         )
     address = entry.get("address")
     if not isinstance(address, int) or isinstance(address, bool) or not 0 <= address <= 65535:
         raise RegisterMapError(
-            f"{at}: address must be an integer 0..65535, got {address!r} / 地址须为 0..65535 的整数"
+            _("{at}: address must be an integer 0..65535, got {address}", at=at, address=repr(address))
         )
     try:
         register = RegisterType(str(entry.get("register", "holding")))
         type_ = DataType(str(entry.get("type", "u16")))
     except ValueError as exc:
         raise RegisterMapError(
-            f"{at}: {exc}; register is holding|input, type is u16|i16|u32|i32|f32 / 寄存器类型为 holding|input，数据类型为 u16|i16|u32|i32|f32"
+            _("{at}: {exc}; register is holding|input, type is u16|i16|u32|i32|f32", at=at, exc=exc)
         ) from None
     word_order = str(entry.get("word_order", "big"))
     if word_order not in ("big", "little"):
         raise RegisterMapError(
-            f"{at}: word_order must be big or little, got {word_order!r} / 字序须为 big 或 little"
+            _("{at}: word_order must be big or little, got {word_order}", at=at, word_order=repr(word_order))
         )
     scale, offset = entry.get("scale", 1.0), entry.get("offset", 0.0)
     for name, number in (("scale", scale), ("offset", offset)):
         if not isinstance(number, (int, float)) or isinstance(number, bool) or not math.isfinite(number):
-            raise RegisterMapError(f"{at}: {name} must be a finite number, got {number!r} / 须为有限数值")
+            raise RegisterMapError(_("{at}: {name} must be a finite number, got {number}", at=at, name=name, number=repr(number)))
     if scale == 0:
-        raise RegisterMapError(f"{at}: scale must not be 0 / scale 不能为 0")
+        raise RegisterMapError(_("{at}: scale must not be 0", at=at))
     if address + type_.words - 1 > 65535:
         raise RegisterMapError(
-            f"{at}: {type_.value} at {address} runs past register 65535 / 超出寄存器地址 65535"
+            _("{at}: {type} at {address} runs past register 65535", at=at, type=type_.value, address=address)
         )
     return RegisterSpec(str(metric), address, register, type_, word_order, float(scale), float(offset))
 
@@ -228,21 +228,21 @@ def parse_flag_events(
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
-        raise RegisterMapError(f"{where}: must map flag metrics to events / 须把标志量指标映射到事件")
+        raise RegisterMapError(_("{where}: must map flag metrics to events", where=where))
     mapped = {s.metric for s in registers}
     pairs: list[tuple[str, str]] = []
     for metric, event in raw.items():
         spec = metric_spec(kind, str(metric))
         if spec is None or spec.type is not MetricType.FLAG:
             raise RegisterMapError(
-                f"{where}.{metric}: {kind.value} has no flag metric {metric!r} / 该设备类型没有此标志量指标"
+                _("{where}.{metric}: {kind} has no flag metric {name}", where=where, metric=metric, kind=kind.value, name=repr(metric))
             )
         if metric not in mapped:
             continue  # this device's map has no such register: nothing to watch
         event_spec = KINDS[kind].events.get(str(event))
         if event_spec is None or not event_spec.stateful:
             raise RegisterMapError(
-                f"{where}.{metric}: {event!r} is not a stateful {kind.value} event / 不是该设备类型的状态型事件"
+                _("{where}.{metric}: {event} is not a stateful {kind} event", where=where, metric=metric, event=repr(event), kind=kind.value)
             )
         pairs.append((str(metric), str(event)))
     return tuple(pairs)

@@ -211,7 +211,7 @@ class Publisher:
             session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, **options)
         except (OSError, ValueError) as exc:
             self.counters.add("connect_failures")
-            log.warning("broker %s:%s unreachable: %s / 无法连接消息服务器", cfg.host, cfg.port, exc)
+            log.warning("broker %s:%s unreachable: %s", cfg.host, cfg.port, exc)
             return False
         session.client.loop_start()
         deadline = time.monotonic() + self.config.connect_timeout_s
@@ -223,7 +223,7 @@ class Publisher:
         if not session.connected.is_set():
             self.counters.add("connect_failures")
             log.warning(
-                "broker %s:%s did not accept the connection (%s) / 消息服务器拒绝连接",
+                "broker %s:%s did not accept the connection (%s)",
                 cfg.host,
                 cfg.port,
                 session.connack_reason or "no CONNACK",
@@ -234,7 +234,7 @@ class Publisher:
         self._session = session
         self.counters.add("connects")
         log.info(
-            "connected to %s:%s as %s, bdseq %s / 已连接", cfg.host, cfg.port, self.config.client_id, bdseq
+            "connected to %s:%s as %s, bdseq %s", cfg.host, cfg.port, self.config.client_id, bdseq
         )
         try:
             self._publish_session(session)
@@ -269,11 +269,11 @@ class Publisher:
             if session.lost.is_set():
                 self.counters.add("disconnects")
                 log.warning(
-                    "connection to the broker lost; queueing on disk / 与消息服务器断开，数据暂存本地"
+                    "connection to the broker lost; queueing on disk"
                 )
                 return
             if session.refused:
-                log.error("disconnecting after the broker refused a publish / 发布被拒绝，断开重连")
+                log.error("disconnecting after the broker refused a publish")
                 client.disconnect()
                 return
             if self._stopping.is_set() and self._finish(session):
@@ -309,15 +309,15 @@ class Publisher:
         if decoded.message is None:
             self.counters.add("host_state_rejected")
             detail = decoded.rejections[0].detail if decoded.rejections else "?"
-            log.warning("central host state refused: %s / 中心状态消息无效", detail)
+            log.warning("central host state refused: %s", detail)
             return
         online = decoded.message.online
         if online != self.host_online:
             if online:
-                log.info("central host online: sending / 中心在线，开始发送")
+                log.info("central host online: sending")
             else:
                 self.counters.add("host_offline")
-                log.warning("central host offline: holding readings on disk / 中心离线，数据暂存本地")
+                log.warning("central host offline: holding readings on disk")
         self.host_online = online
         self._wake.set()
 
@@ -331,8 +331,7 @@ class Publisher:
             info.wait_for_publish(timeout=2.0)
         session.client.disconnect()
         log.info(
-            "gateway stopped; %s rows left in the disk queue / 网关已停止，队列剩余 %s 条",
-            self.queue.rows,
+            "gateway stopped; %s rows left in the disk queue",
             self.queue.rows,
         )
         return True
@@ -343,7 +342,7 @@ class Publisher:
         info = session.edge.publish_birth(session.client, devices)
         session.inflight[info.mid] = None
         self.counters.add("births")
-        log.info("birth published: bdseq %s, %s devices / 上线消息已发布", session.edge.bdseq, len(devices))
+        log.info("birth published: bdseq %s, %s devices", session.edge.bdseq, len(devices))
 
     def _envelope(self, session: _Session, replay: bool) -> dict[str, Any]:
         return session.edge.envelope(replay).to_json()
@@ -399,7 +398,7 @@ class Publisher:
                 session.refused = True
                 self.counters.add("refused_by_broker")
                 log.error(
-                    "broker refused a publish (%s): check this gateway's ACL / 服务器拒绝发布，请检查 ACL",
+                    "broker refused a publish (%s): check this gateway's ACL",
                     reason,
                 )
                 continue

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ..contract import KINDS, DeviceKind, now_ms
-from ..i18n import _, using
+from ..i18n import _
 from ..settings import load_settings
 from .base import TAG_KEYS, ActiveQuery, ActiveTime, Aggregation, Combine, DeviceRef, GroupQuery
 from .uptime import uptime_rows
@@ -93,8 +93,6 @@ def _report_options(func: F) -> F:
         click.option("--device", "-d", "devices", multiple=True, help="Only these devices (repeatable)."),
         click.option("--tag", "tags", multiple=True, callback=_tags,
                      help="Only devices with this tag, e.g. --tag building=3号楼 (repeatable)."),
-        click.option("--lang", type=click.Choice(["zh-CN", "en"], case_sensitive=False),
-                     help="Language of headers and messages (default: SITEWATCH_LANGUAGE or sitewatch --lang)."),
         click.option("--csv", "as_csv", is_flag=True, help="Print CSV (UTF-8, English headers) instead of a table."),
         click.option("--path", type=click.Path(path_type=Path, dir_okay=False),
                      help="Embedded store file to read (default: SITEWATCH_STORE__PATH or <data_dir>/readings.db)."),
@@ -102,12 +100,6 @@ def _report_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
-
-
-def _use(lang: str | None) -> None:
-    """A command's own ``--lang`` sets the language of all it prints, until it ends."""
-    if lang:
-        click.get_current_context().with_resource(using(lang))
 
 
 def _range(since: str, until: str, tz: str) -> tuple[int, int]:
@@ -147,26 +139,25 @@ def _range(since: str, until: str, tz: str) -> tuple[int, int]:
 @_report_options
 def aggregate(metrics: tuple[str, ...], kind: str | None, group_by: tuple[str, ...], window: Window | None,
               agg: str, combine: str | None, limit: int | None, since: str, until: str, tz: str,
-              compound: str | None, devices: tuple[str, ...], tags: dict[str, str], lang: str | None,
+              compound: str | None, devices: tuple[str, ...], tags: dict[str, str],
               as_csv: bool, path: Path | None) -> None:  # fmt: skip
     """A metric per group of devices (compound, building, ...) and window: overviews, consumption, KPIs."""
     from .cli import _emit, _opened, format_time, format_value
 
-    _use(lang)
     start, end = _range(since, until, tz)
     query = GroupQuery(
         metrics, start, end, group_by=group_by, kind=DeviceKind(kind) if kind else None, window=window,
         aggregation=Aggregation(agg), combine=Combine(combine) if combine else None, tz=tz, devices=devices,
         compound=compound, tags=tags, limit=limit,
     )  # fmt: skip
-    with _opened(path, lang) as (store, say, _where):
+    with _opened(path) as (store, _where):
         rows = store.aggregate(query)
     if not rows:
-        click.echo(say("empty"), err=True)
+        click.echo(_("no data in the selected time range"), err=True)
         return
     how = query.combiner.value
     if as_csv:
-        _emit(say, True, [*group_by, "metric", "ts_ms", "window", f"{how}_of_{agg}", "devices"],
+        _emit(True, [*group_by, "metric", "ts_ms", "window", f"{how}_of_{agg}", "devices"],
               [(*p.group, p.metric, p.ts_ms, format_time(p.ts_ms, iso=True, tz=tz), format_value(p.value),
                 p.devices) for p in rows])  # fmt: skip
         return
@@ -176,7 +167,7 @@ def aggregate(metrics: tuple[str, ...], kind: str | None, group_by: tuple[str, .
         (*p.group, p.metric, format_time(p.ts_ms, tz=tz), format_value(p.value), p.devices) for p in rows
     ]
     title = _("grouped by {keys} · {zone}", keys=", ".join(group_by) or "-", zone=tz)
-    _emit(say, False, headers, table, title)
+    _emit(False, headers, table, title)
 
 
 def stateful_kinds(event: str, kind: DeviceKind | None) -> list[DeviceKind]:
@@ -211,7 +202,7 @@ def stateful_kinds(event: str, kind: DeviceKind | None) -> list[DeviceKind]:
 @_report_options
 def uptime(event: str, kind: str | None, window: Window | None, group_by: tuple[str, ...], since: str,
            until: str, tz: str, compound: str | None, devices: tuple[str, ...], tags: dict[str, str],
-           lang: str | None, as_csv: bool, path: Path | None) -> None:  # fmt: skip
+           as_csv: bool, path: Path | None) -> None:  # fmt: skip
     """Time each device spent with EVENT active, and the uptime that leaves, per window and group.
 
     Uptime = 1 - active time / (devices x window), counting every device of the kind that the
@@ -219,12 +210,11 @@ def uptime(event: str, kind: str | None, window: Window | None, group_by: tuple[
     """
     from .cli import _emit, _opened, format_time
 
-    _use(lang)
     kinds = stateful_kinds(event, DeviceKind(kind) if kind else None)
     start, end = _range(since, until, tz)
     population: list[DeviceRef] = []
     active: list[ActiveTime] = []
-    with _opened(path, lang) as (store, say, _where):
+    with _opened(path) as (store, _where):
         for k in kinds:
             population += store.devices(kind=k, compound=compound, devices=devices, tags=tags)
             active += store.active_time(
@@ -233,17 +223,17 @@ def uptime(event: str, kind: str | None, window: Window | None, group_by: tuple[
             )  # fmt: skip
     rows = uptime_rows(active, population, windows(start, end, window, tz), start, group_by)
     if not rows:
-        click.echo(say("empty"), err=True)
+        click.echo(_("no data in the selected time range"), err=True)
         return
     if as_csv:
-        _emit(say, True, [*group_by, "ts_ms", "window", "devices", "active_s", "uptime_percent"],
+        _emit(True, [*group_by, "ts_ms", "window", "devices", "active_s", "uptime_percent"],
               [(*r.group, r.ts_ms, format_time(r.ts_ms, iso=True, tz=tz), r.devices, r.active_ms / 1000,
                 f"{r.uptime * 100:.3f}") for r in rows])  # fmt: skip
         return
     headers = [*group_by, _("window start"), _("devices"), _("{event} active (h)", event=event), _("uptime")]
     table = [(*r.group, format_time(r.ts_ms, tz=tz), r.devices, f"{r.active_ms / 3_600_000:.2f}",
               f"{r.uptime * 100:.2f}%") for r in rows]  # fmt: skip
-    _emit(say, False, headers, table, _("uptime: time without {event} · {zone}", event=event, zone=tz))
+    _emit(False, headers, table, _("uptime: time without {event} · {zone}", event=event, zone=tz))
 
 
 def _counters_line(counters: dict[str, float], names: Sequence[str]) -> str:
@@ -255,23 +245,20 @@ def _counters_line(counters: dict[str, float], names: Sequence[str]) -> str:
 @click.command()
 @click.option("--compound", "-c", help="Only this compound.")
 @tz_option
-@click.option("--lang", type=click.Choice(["zh-CN", "en"], case_sensitive=False),
-              help="Language of headers and messages (default: SITEWATCH_LANGUAGE or sitewatch --lang).")  # fmt: skip
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (UTF-8, English headers) instead of a table.")
 @click.option("--path", type=click.Path(path_type=Path, dir_okay=False),
               help="Embedded store file to read (default: SITEWATCH_STORE__PATH or <data_dir>/readings.db).")  # fmt: skip
-def gateways(compound: str | None, tz: str, lang: str | None, as_csv: bool, path: Path | None) -> None:
+def gateways(compound: str | None, tz: str, as_csv: bool, path: Path | None) -> None:
     """Site gateways: online or offline since when, their boot sequence (bdseq) and newest counters."""
     from .cli import _emit, _opened, format_time
 
-    _use(lang)
-    with _opened(path, lang) as (store, say, _where):
+    with _opened(path) as (store, _where):
         found = store.gateways(compound=compound)
     if not found:
-        click.echo(say("empty"), err=True)
+        click.echo(_("no data in the selected time range"), err=True)
         return
     if as_csv:
-        _emit(say, True, ["device", "compound", "online", "since_ms", "since", "bdseq", "counters_ms", "counters"],
+        _emit(True, ["device", "compound", "online", "since_ms", "since", "bdseq", "counters_ms", "counters"],
               [(g.device, g.compound, str(g.online).lower(), g.since_ms, format_time(g.since_ms, iso=True, tz=tz),
                 g.bdseq, g.counters_ms or "", ";".join(f"{k}={v:g}" for k, v in sorted(g.counters.items())))
                for g in found])  # fmt: skip
@@ -282,5 +269,5 @@ def gateways(compound: str | None, tz: str, lang: str | None, as_csv: bool, path
     headers = [_("gateway"), _("compound"), _("state"), _("since"), "bdseq", _("counters at"), _("counters")]
     online = sum(g.online for g in found)
     _emit(
-        say, False, headers, rows, _("{online} of {total} gateways online", online=online, total=len(found))
+        False, headers, rows, _("{online} of {total} gateways online", online=online, total=len(found))
     )

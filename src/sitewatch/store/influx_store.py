@@ -222,7 +222,7 @@ class InfluxStore(InfluxQueries):
                                 f"{_error_of(response)}"
                             )
                         else:
-                            for line in response.iter_lines():
+                            for line in _json_lines(response.iter_bytes()):
                                 if line.strip():
                                     body = orjson.loads(line)
                                     if "error" in body:
@@ -377,6 +377,21 @@ class InfluxStore(InfluxQueries):
     def close(self) -> None:
         """Close the HTTP connections."""
         self._client.close()
+
+
+def _json_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a chunked answer, split at newline bytes only (a JSON string may hold U+2028 or
+    U+0085, which text line splitting would cut at)."""
+    parts: list[bytes] = []
+    for chunk in chunks:
+        while (cut := chunk.find(b"\n")) >= 0:
+            parts.append(chunk[:cut])
+            yield b"".join(parts)
+            parts, chunk = [], chunk[cut + 1 :]
+        if chunk:
+            parts.append(chunk)
+    if parts:
+        yield b"".join(parts)
 
 
 def _error_of(response: httpx.Response) -> str:

@@ -16,8 +16,8 @@ def _figure(output: str, label: str) -> float:
 
 
 def test_bench_modbus() -> None:
-    args = ["bench", "modbus", "--devices", "40", "--hung", "5", "--interval", "0.2", "--timeout", "0.2",
-            "--duration", "1", "--lang", "en"]  # fmt: skip
+    args = ["--lang", "en", "bench", "modbus", "--devices", "40", "--hung", "5", "--interval", "0.2", "--timeout", "0.2",
+            "--duration", "1"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert _figure(result.output, "polls/s asked for") == 200.0
@@ -27,7 +27,7 @@ def test_bench_modbus() -> None:
 
 
 def test_bench_ocpp() -> None:
-    result = CliRunner().invoke(main, ["bench", "ocpp", "--chargers", "3", "--duration", "1", "--lang", "en"])
+    result = CliRunner().invoke(main, ["--lang", "en", "bench", "ocpp", "--chargers", "3", "--duration", "1"])
     assert result.exit_code == 0, result.output
     assert _figure(result.output, "charge points connected") == 3
     calls = _figure(result.output, "MeterValues answered/s")

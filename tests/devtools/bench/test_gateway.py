@@ -7,14 +7,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from sitewatch.devtools.bench.gateway import bench_gateway
+from sitewatch.cli import main
 
 pytestmark = pytest.mark.integration
 
 
 def test_bench_prints_three_rates_and_ratios() -> None:
     result = CliRunner().invoke(
-        bench_gateway, ["--readings", "6000", "--repeats", "1", "--devices", "10", "--json", "--lang", "en"]
+        main, ["--lang", "en", "bench", "gateway", "--readings", "6000", "--repeats", "1", "--devices", "10", "--json"]
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
@@ -26,5 +26,5 @@ def test_bench_prints_three_rates_and_ratios() -> None:
         figures["live_latency_during_replay"]["batches"] > 0
     )
     assert set(figures["live_latency_during_replay"]) == {"p50_ms", "p99_ms", "max_ms", "batches"}
-    zh = CliRunner().invoke(bench_gateway, ["--readings", "1200", "--repeats", "1", "--devices", "5"])
+    zh = CliRunner().invoke(main, ["--lang", "zh_CN", "bench", "gateway", "--readings", "1200", "--repeats", "1", "--devices", "5"])
     assert zh.exit_code == 0 and "补发速率" in zh.output

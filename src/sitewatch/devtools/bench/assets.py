@@ -56,7 +56,7 @@ async def _measure(
         for _ in range(max(50, n // 4))
     ]  # fmt: skip
     batches = [
-        ("POST", "/api/v1/lookup/devices", {"device_ids": rng.sample(devices, 1000)}) for _ in range(20)
+        ("POST", "/api/v1/lookup/devices", {"device_ids": rng.sample(devices, min(1000, len(devices)))}) for _ in range(20)
     ]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -72,24 +72,28 @@ async def _measure(
 
 @click.command("assets")
 @click.option(
-    "--assets", "n_assets", type=int, default=100_000, show_default=True, help="Assets in the ledger."
+    "--compounds",
+    type=click.IntRange(1, 20_000),
+    default=333,
+    show_default=True,
+    help="Compounds of the synthetic city (333: about 100,000 assets).",
 )
-@click.option("--compounds", type=int, default=267, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the synthetic city.")
 @click.option("--requests", "n_requests", type=int, default=2000, show_default=True, help="Lookups to time.")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True)
 @click.option("--postgres", is_flag=True, help="Use a throw-away local PostgreSQL instead of SQLite.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_assets(
-    n_assets: int, compounds: int, n_requests: int, fmt: str, postgres: bool, as_json: bool
+    compounds: int, seed: int, n_requests: int, fmt: str, postgres: bool, as_json: bool
 ) -> None:
-    """Import a generated city ledger through the importer, then time lookups and filtered lists."""
-    from ...assets.api.app import create_app
+    """Import the synthetic city's ledger through the importer, then time lookups and filtered lists."""
     from ...assets.db import create_engine_for, transaction, upgrade
     from ...assets.importer import import_ledger
     from ...assets.models import Role
-    from ...assets.synthetic import synthetic_ledger
     from ...assets.tokens import create_token
     from ...assets.workbook import write_csv_dir, write_xlsx
+    from ...server import create_app
+    from ...simulators.city import generate_city
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     say = (lambda *_: None) if as_json else click.echo
@@ -105,9 +109,8 @@ def bench_assets(
         else:
             url = f"sqlite:///{work / 'registry.db'}"
         try:
-            per_compound = max(1, math.ceil(n_assets / compounds))
             started = time.perf_counter()
-            data = synthetic_ledger(compounds, per_compound)
+            data = generate_city(compounds, seed)
             path = work / ("ledger.xlsx" if fmt == "xlsx" else "ledger")
             (write_xlsx if fmt == "xlsx" else write_csv_dir)(data, path)
             say(f"generated {fmt} ledger: {compounds} compounds, {len(data['assets'])} assets "

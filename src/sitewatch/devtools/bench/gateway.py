@@ -30,6 +30,7 @@ from rich.table import Table
 
 from ...contract import KINDS, DeviceKind, Envelope, Sample, now_ms
 from ...gateway.config import GatewayConfig
+from ...i18n import N_, _
 
 COMPOUND, GATEWAY = "990000-0001", "990000-0001-GW01"
 CHUNK = 100  # samples per sink call, as a connector polling a bus segment would hand them over
@@ -195,13 +196,6 @@ def _raw(port: int, samples: list[Sample], batch_rows: int, inflight: int) -> fl
     "average is ~4 readings/s per compound (1k readings/s over 267 compounds).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON too.")
-@click.option(
-    "--lang",
-    type=click.Choice(["zh-CN", "en"], case_sensitive=False),
-    default="zh-CN",
-    show_default=True,
-    help="Language of the output.",
-)
 def bench_gateway(
     readings: int,
     repeats: int,
@@ -210,12 +204,10 @@ def bench_gateway(
     max_inflight: int,
     site_rate: float,
     as_json: bool,
-    lang: str,
 ) -> None:
     """Readings/s one gateway forwards live and replaying a backlog, beside a plain paho client."""
     from ..services import MosquittoService, ServiceError
 
-    zh = lang.lower().startswith("zh")
     logging.getLogger("sitewatch.gateway").setLevel(logging.WARNING)  # connects/births: not news here
     samples = _samples(readings, devices)
     results: dict[str, list[float]] = {"live": [], "replay": [], "raw": []}
@@ -228,7 +220,7 @@ def bench_gateway(
             raise click.ClickException(str(exc)) from None
         try:
             with Progress(transient=True) as progress:
-                task = progress.add_task("网关基准测试" if zh else "gateway benchmark", total=3 * repeats)
+                task = progress.add_task(_("gateway benchmark"), total=3 * repeats)
                 for r in range(repeats):
                     for kind in ("raw", "live", "replay"):
                         workdir = Path(tmp) / f"{kind}{r}"
@@ -247,58 +239,42 @@ def bench_gateway(
     median = {k: statistics.median(v) for k, v in results.items()}
     n = len(samples) * len(samples[0].values)
     table = Table(
-        title=(
-            f"网关转发速率（{n:,} 条读数/轮，{repeats} 轮取中位数，每条消息 {batch_rows} 个样本）"
-            if zh
-            else f"Gateway forwarding ({n:,} readings per run, median of {repeats}, {batch_rows} samples/message)"
+        title=_(
+            "Gateway forwarding ({n:,} readings per run, median of {repeats}, {batch_rows} samples/message)",
+            n=n, repeats=repeats, batch_rows=batch_rows,
         )
-    )
-    for column in (
-        ("场景", "读数/秒", "相对原始客户端", "说明")
-        if zh
-        else ("run", "readings/s", "vs raw client", "what")
-    ):
-        table.add_column(column)
+    )  # fmt: skip
+    for column in (N_("run"), N_("readings/s"), N_("vs raw client"), N_("what")):
+        table.add_column(_(column))
     what = {
-        "raw": ("plain paho client, QoS 1, same payloads", "原始 paho 客户端，QoS 1，相同消息"),
-        "live": ("gateway: sink → disk queue → PUBACK → delete", "网关：写盘 → 发送 → 确认后删除"),
-        "replay": ("gateway draining a backlog after an outage", "网关：断线后补发积压数据"),
+        "raw": N_("plain paho client, QoS 1, same payloads"),
+        "live": N_("gateway: sink → disk queue → PUBACK → delete"),
+        "replay": N_("gateway draining a backlog after an outage"),
     }
     for kind in ("raw", "live", "replay"):
-        table.add_row(
-            kind, f"{median[kind]:,.0f}", f"{median[kind] / median['raw']:.2f}", what[kind][1 if zh else 0]
-        )
+        table.add_row(kind, f"{median[kind]:,.0f}", f"{median[kind] / median['raw']:.2f}", _(what[kind]))
     Console().print(table)
     factor = median["replay"] / site_rate
-    if zh:
-        click.echo(
-            f"补发速率 / 现场实时速率 ({site_rate:,.0f} 读数/秒) = {factor:,.0f} 倍（目标 ≥ 10 倍）；"
-            f"网关实时转发为原始客户端的 {median['live'] / median['raw']:.0%}，补发为 {median['replay'] / median['raw']:.0%}"
+    click.echo(
+        _(
+            "replay / site live rate ({site_rate:,.0f} readings/s) = {factor:,.0f}x (target >= 10x); "
+            "gateway live = {live:.0%} of the raw client, replay = {replay:.0%}",
+            site_rate=site_rate, factor=factor, live=median["live"] / median["raw"],
+            replay=median["replay"] / median["raw"],
         )
-    else:
-        click.echo(
-            f"replay / site live rate ({site_rate:,.0f} readings/s) = {factor:,.0f}x (target >= 10x); "
-            f"gateway live = {median['live'] / median['raw']:.0%} of the raw client, "
-            f"replay = {median['replay'] / median['raw']:.0%}"
-        )
+    )  # fmt: skip
     waits = sorted(live_waits) or [0]
     p50, p99, worst = waits[len(waits) // 2], waits[min(len(waits) - 1, int(len(waits) * 0.99))], waits[-1]
     if not live_waits:
-        click.echo(
-            "补发太快，期间没有实时批次完成；用更大的 --readings 测量时延"
-            if zh
-            else "replay too short for a live batch to complete meanwhile; use a larger --readings"
-        )
-    elif zh:
-        click.echo(
-            f"补发期间实时数据（每 5 毫秒一条）从入队到确认的时延：中位数 {p50} 毫秒，p99 {p99} 毫秒，"
-            f"最大 {worst} 毫秒（{len(live_waits)} 批）"
-        )
+        click.echo(_("replay too short for a live batch to complete meanwhile; use a larger --readings"))
     else:
         click.echo(
-            f"live readings during replay (one every 5 ms), queued -> acknowledged: p50 {p50} ms, "
-            f"p99 {p99} ms, max {worst} ms ({len(live_waits)} batches)"
-        )
+            _(
+                "live readings during replay (one every 5 ms), queued -> acknowledged: p50 {p50} ms, "
+                "p99 {p99} ms, max {worst} ms ({batches} batches)",
+                p50=p50, p99=p99, worst=worst, batches=len(live_waits),
+            )
+        )  # fmt: skip
     if as_json:
         latency = {"p50_ms": p50, "p99_ms": p99, "max_ms": worst, "batches": len(live_waits)}
         click.echo(

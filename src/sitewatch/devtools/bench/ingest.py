@@ -40,6 +40,7 @@ from rich.table import Table
 
 from ...contract import now_ms
 from ...gateway.config import QueueConfig
+from ...i18n import _
 from ...settings import load_settings
 from ...store import StoredSample, open_store
 from ..loadgen import (
@@ -513,24 +514,24 @@ class IngestBench:
         """One full round of measurements."""
         f = Figures()
         tag = f"{self.backend[:3]}{index}"
-        progress("capacity: draining a backlog / 积压消化能力")
+        progress(_("capacity: draining a backlog"))
         drain = self.capacity(f"{tag}c", self.backlog_readings)
         f.capacity, f.ingest_cpu_us, f.server_cpu_us = drain.per_s, drain.cpu_us, drain.server_cpu_us
-        progress("end-to-end, sustained / 端到端持续负荷")
+        progress(_("end-to-end, sustained"))
         f.end_to_end, f.published, f.peak_rss_mb, f.rss_start_mb, f.rss_end_mb, f.backlog = self.end_to_end(
             f"{tag}e", f.capacity
         )
-        progress("direct write, same points, one writer / 同样数据直写（单写入进程）")
+        progress(_("direct write, same points, one writer"))
         limit = self.direct(f"{tag}d", self.backlog_readings)
         f.direct_one_writer = limit.per_s
         if self.direct_writers > 1:
             n = self.direct_writers
-            progress(f"direct write, {n} writers / 同样数据直写（{n} 个写入进程）")
+            progress(_("direct write, {n} writers", n=n))
             writers = self.direct(f"{tag}w", self.backlog_readings, n)
             f.direct_writers = writers.per_s
             limit = max(limit, writers, key=lambda r: r.per_s)
         f.direct, f.direct_cpu_us, f.direct_server_cpu_us = limit.per_s, limit.cpu_us, limit.server_cpu_us
-        progress("latency at half load / 半负荷时延")
+        progress(_("latency at half load"))
         f.latency_p50_ms, f.latency_p99_ms, f.latency_rate = self.latency(f"{tag}l", f.end_to_end / 2)
         return f
 
@@ -578,8 +579,8 @@ def summarise(backend: str, runs: list[Figures]) -> dict[str, Any]:
 
 
 def _table(results: dict[str, dict[str, Any]]) -> Table:
-    table = Table(title="sitewatch bench ingest (medians / 中位数)")
-    table.add_column("figure / 指标")
+    table = Table(title=_("sitewatch bench ingest (medians)"))
+    table.add_column(_("figure"))
     for backend in results:
         table.add_column(backend, justify="right")
 
@@ -589,45 +590,45 @@ def _table(results: dict[str, dict[str, Any]]) -> Table:
     def verdict(ok: bool) -> str:
         return "[green]PASS[/]" if ok else "[red]MISS[/]"
 
-    row("capacity, draining a backlog / 积压消化 条/秒", lambda r: f"{r['capacity']:,.0f}")
-    row("end-to-end sustained readings/s / 端到端持续 条/秒", lambda r: f"{r['end_to_end']:,.0f}")
-    row("  offered by publishers / 发布速率", lambda r: f"{r['published']:,.0f}")
-    row("  backlog at the end / 结束时积压", lambda r: f"{r['backlog']:,.0f}")
-    row("direct write, one writer / 直写（单进程）条/秒", lambda r: f"{r['direct_one_writer']:,.0f}")
+    row(_("capacity, draining a backlog"), lambda r: f"{r['capacity']:,.0f}")
+    row(_("end-to-end sustained readings/s"), lambda r: f"{r['end_to_end']:,.0f}")
+    row(_("offered by publishers"), lambda r: f"{r['published']:,.0f}")
+    row(_("backlog at the end"), lambda r: f"{r['backlog']:,.0f}")
+    row(_("direct write, one writer"), lambda r: f"{r['direct_one_writer']:,.0f}")
     row(
-        "direct write, --direct-writers processes / 直写（多进程）",
+        _("direct write, --direct-writers processes"),
         lambda r: f"{r['direct_writers']:,.0f}" if r["direct_writers"] else "—",
     )
-    row("limit: the faster direct write / 上限：较快的直写", lambda r: f"{r['direct']:,.0f}")
+    row(_("limit: the faster direct write"), lambda r: f"{r['direct']:,.0f}")
     row(
-        "ratio (target ≥ 70%, InfluxDB) / 比例",
+        _("ratio (target ≥ 70%, InfluxDB)"),
         lambda r: f"{r['ratio']:.0%} " + (verdict(r["ratio_met"]) if "ratio_met" in r else ""),
     )
     row(
-        "embedded target ≥ 100k/s / 嵌入式目标",
+        _("embedded target ≥ 100k/s"),
         lambda r: verdict(r["end_to_end_met"]) if "end_to_end_met" in r else "—",
     )
-    row("latency offered readings/s / 时延测试负荷", lambda r: f"{r['latency_rate']:,.0f}")
-    row("latency p50 ms / 时延 p50", lambda r: f"{r['latency_p50_ms']:,.0f}")
+    row(_("latency offered readings/s"), lambda r: f"{r['latency_rate']:,.0f}")
+    row(_("latency p50 ms"), lambda r: f"{r['latency_p50_ms']:,.0f}")
     row(
-        "latency p99 ms (target < 2000) / 时延 p99",
+        _("latency p99 ms (target < 2000)"),
         lambda r: f"{r['latency_p99_ms']:,.0f} " + verdict(r["latency_met"]),
     )
     row(
-        "CPU µs per reading: ingest / 摄取每条读数 CPU 微秒",
+        _("CPU µs per reading: ingest"),
         lambda r: f"{r['ingest_cpu_us']:.2f}",
     )
     row(
-        "  server (InfluxDB) while ingest drains / 服务器",
+        _("server (InfluxDB) while ingest drains"),
         lambda r: f"{r['server_cpu_us']:.2f}" if r["server_cpu_us"] else "—",
     )
-    row("  direct writers / 直写进程", lambda r: f"{r['direct_cpu_us']:.2f}")
+    row(_("direct writers"), lambda r: f"{r['direct_cpu_us']:.2f}")
     row(
-        "  server while written directly / 直写时服务器",
+        _("server while written directly"),
         lambda r: f"{r['direct_server_cpu_us']:.2f}" if r["direct_server_cpu_us"] else "—",
     )
-    row("ingest peak RSS MB / 峰值内存", lambda r: f"{r['peak_rss_mb']:,.0f}")
-    row("ingest RSS start→end MB / 内存变化", lambda r: f"{r['rss_start_mb']:,.0f} → {r['rss_end_mb']:,.0f}")
+    row(_("ingest peak RSS MB"), lambda r: f"{r['peak_rss_mb']:,.0f}")
+    row(_("ingest RSS start→end MB"), lambda r: f"{r['rss_start_mb']:,.0f} → {r['rss_end_mb']:,.0f}")
     return table
 
 
@@ -638,12 +639,12 @@ def _print_steps(samples_per_message: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"us_per_reading": {k: round(v, 3) for k, v in costs.items()}}, indent=2))
         return
-    table = Table(title="ingest steps, CPU per reading / 摄取各步骤每条读数的 CPU 开销")
-    table.add_column("step / 步骤")
-    table.add_column("µs per reading / 微秒每条", justify="right")
+    table = Table(title=_("ingest steps, CPU per reading"))
+    table.add_column(_("step"))
+    table.add_column(_("µs per reading"), justify="right")
     for name, value in costs.items():
         table.add_row(name, f"{value:.3f}")
-    table.add_row("total / 合计", f"{sum(costs.values()):.3f}")
+    table.add_row(_("total"), f"{sum(costs.values()):.3f}")
     Console().print(table)
 
 
@@ -708,7 +709,6 @@ def bench_ingest(
 ) -> None:
     """Measure ingest end to end (gateways → Mosquitto → ingest → store) against direct writes.
 
-    测量摄取服务端到端吞吐（网关 → Mosquitto → 摄取 → 存储），并与直接写入存储的速率对比。
     Prints readings/s sustained, the store's direct-write rate, their ratio, latency p50/p99 at
     half load and ingest's peak RSS, as medians over the repeats.
     """

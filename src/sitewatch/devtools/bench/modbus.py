@@ -21,10 +21,9 @@ from rich.table import Table
 
 from ...contract import DeviceKind, Event, Sample
 from ...gateway.connectors.base import ConnectorContext
-from ...gateway.connectors.modbus import ModbusConnector, parse_devices
+from ...gateway.connectors.modbus import ModbusConnector
+from ...i18n import _
 from ..services import free_port
-
-LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
 
 
 class CountingSink:
@@ -101,7 +100,7 @@ async def _run(devices: int, hung: int, interval: float, duration: float, timeou
         "register_maps": {"wm": register_map_config(DeviceKind.WATER_METER)},
         "devices": entries,
     }
-    connector = ModbusConnector("bench", parse_devices(spec, ConnectorContext("BENCH", "gw"), "bench"))
+    connector = ModbusConnector.from_config({"type": "modbus", "name": "bench", **spec}, ConnectorContext("BENCH", "gw"))
     for server in servers:
         await server.start()
     mute = await _mute(mute_port)
@@ -149,26 +148,24 @@ async def _run(devices: int, hung: int, interval: float, duration: float, timeou
               help="Per-request timeout, seconds.")  # fmt: skip
 @click.option("--duration", type=click.FloatRange(1, 3600), default=10.0, show_default=True,
               help="Measured seconds.")  # fmt: skip
-@click.option("--lang", type=LANGS, default="zh-CN", show_default=True, help="Language of the output.")
 def bench_modbus(
-    devices: int, hung: int, interval: float, timeout: float, duration: float, lang: str
+    devices: int, hung: int, interval: float, timeout: float, duration: float
 ) -> None:
     """Poll simulated Modbus devices with the real connector; print the poll rate reached vs asked for."""
     # one line per device going online would bury the figures
     logging.getLogger("sitewatch.gateway.connectors").setLevel(logging.WARNING)
     result = asyncio.run(_run(devices, hung, interval, duration, timeout))
-    zh = lang.lower().startswith("zh")
-    table = Table(title="Modbus 轮询基准" if zh else "Modbus polling benchmark")
-    table.add_column("项目" if zh else "figure")
-    table.add_column("数值" if zh else "value", justify="right")
+    table = Table(title=_("Modbus polling benchmark"))
+    table.add_column(_("figure"))
+    table.add_column(_("value"), justify="right")
     rows = [
-        ("应答设备 / 挂死设备" if zh else "answering / hung devices", f"{devices:,} / {hung:,}"),
-        ("目标轮询速率（次/秒）" if zh else "polls/s asked for", f"{result['target']:,.1f}"),
-        ("实际轮询速率（次/秒）" if zh else "polls/s reached", f"{result['achieved']:,.1f}"),
-        ("达成率" if zh else "reached / asked", f"{result['achieved'] / result['target']:.1%}"),
-        ("读数速率（条/秒）" if zh else "readings/s", f"{result['readings']:,.0f}"),
-        ("有读数的设备" if zh else "devices with readings", f"{int(result['answered']):,}"),
-        ("超时次数" if zh else "timeouts counted", f"{int(result['timeouts']):,}"),
+        (_("answering / hung devices"), f"{devices:,} / {hung:,}"),
+        (_("polls/s asked for"), f"{result['target']:,.1f}"),
+        (_("polls/s reached"), f"{result['achieved']:,.1f}"),
+        (_("reached / asked"), f"{result['achieved'] / result['target']:.1%}"),
+        (_("readings/s"), f"{result['readings']:,.0f}"),
+        (_("devices with readings"), f"{int(result['answered']):,}"),
+        (_("timeouts counted"), f"{int(result['timeouts']):,}"),
     ]
     for name, value in rows:
         table.add_row(name, value)

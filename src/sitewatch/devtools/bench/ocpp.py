@@ -22,8 +22,7 @@ from rich.table import Table
 from ...contract import Event, Sample
 from ...gateway.connectors.base import ConnectorContext
 from ...gateway.connectors.ocpp import OcppConnector
-
-LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
+from ...i18n import _
 
 
 class CountingSink:
@@ -97,22 +96,20 @@ async def _run(chargers: int, duration: float) -> dict[str, float]:
               help="Simulated charge points, each sending MeterValues back to back.")  # fmt: skip
 @click.option("--duration", type=click.FloatRange(1, 3600), default=10.0, show_default=True,
               help="Measured seconds.")  # fmt: skip
-@click.option("--lang", type=LANGS, default="zh-CN", show_default=True, help="Language of the output.")
-def bench_ocpp(chargers: int, duration: float, lang: str) -> None:
+def bench_ocpp(chargers: int, duration: float) -> None:
     """Drive the OCPP central system with simulated charge points; print calls/s and round trips."""
     # one line per device going online would bury the figures
     logging.getLogger("sitewatch.gateway.connectors").setLevel(logging.WARNING)
     result = asyncio.run(_run(chargers, duration))
-    zh = lang.lower().startswith("zh")
-    table = Table(title="OCPP 中央系统基准" if zh else "OCPP central system benchmark")
-    table.add_column("项目" if zh else "figure")
-    table.add_column("数值" if zh else "value", justify="right")
+    table = Table(title=_("OCPP central system benchmark"))
+    table.add_column(_("figure"))
+    table.add_column(_("value"), justify="right")
     rows = [
-        ("充电桩连接数" if zh else "charge points connected", f"{int(result['connected']):,}"),
-        ("MeterValues 应答（次/秒）" if zh else "MeterValues answered/s", f"{result['calls']:,.0f}"),
-        ("读数速率（条/秒）" if zh else "readings/s", f"{result['readings']:,.0f}"),
-        ("往返时延 p50（毫秒）" if zh else "round trip p50 (ms)", f"{result['p50']:.1f}"),
-        ("往返时延 p99（毫秒）" if zh else "round trip p99 (ms)", f"{result['p99']:.1f}"),
+        (_("charge points connected"), f"{int(result['connected']):,}"),
+        (_("MeterValues answered/s"), f"{result['calls']:,.0f}"),
+        (_("readings/s"), f"{result['readings']:,.0f}"),
+        (_("round trip p50 (ms)"), f"{result['p50']:.1f}"),
+        (_("round trip p99 (ms)"), f"{result['p99']:.1f}"),
     ]
     for name, value in rows:
         table.add_row(name, value)

@@ -44,15 +44,11 @@ def _proc_cpu_s(pid: int) -> float:
 @click.option("--intervals", type=click.IntRange(1, 1000), default=6, show_default=True,
               help="Measured intervals (the median is reported).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"], case_sensitive=False), help="Language of the output."
-)
 def bench_simulate(
     compounds: int, ledger: Path | None, seed: int, warmup: float, interval: float, intervals: int, as_json: bool,
-    lang: str | None,
 ) -> None:  # fmt: skip
     """Run a whole city live at speed 1 against a local Mosquitto; print rates and CPU share per core."""
-    from ...i18n import current_language
+    from ...i18n import _
     from ...settings import MqttSettings
     from ...simulators.city import generate_city
     from ...simulators.live import LiveSite
@@ -60,15 +56,10 @@ def bench_simulate(
     from ...simulators.site import load_sites, sites_from_records
     from ..services import MosquittoService
 
-    zh = (lang or current_language()).lower().startswith("zh")
     say = (lambda *_: None) if as_json else click.echo
     sites = load_sites(ledger) if ledger else sites_from_records(generate_city(compounds, seed))
     devices = sum(len(s.devices) for s in sites)
-    say(
-        f"城市：{len(sites)} 个小区，{devices:,} 台设备"
-        if zh
-        else f"city: {len(sites)} compounds, {devices:,} devices"
-    )
+    say(_("city: {compounds} compounds, {devices:,} devices", compounds=len(sites), devices=devices))
     rows = []
     with tempfile.TemporaryDirectory(prefix="sitewatch-bench-sim-") as tmp:
         broker = MosquittoService(Path(tmp))
@@ -80,10 +71,10 @@ def bench_simulate(
             pid = broker.proc.pid if broker.proc is not None else 0
             with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                           console=Console(stderr=True), transient=True, disable=as_json) as bar:  # fmt: skip
-                task = bar.add_task("预热" if zh else "warm-up", total=warmup + interval * intervals)
+                task = bar.add_task(_("warm-up"), total=warmup + interval * intervals)
                 runner.run(warmup)
-                bar.update(task, advance=warmup, description="测量" if zh else "measuring")
-                for _ in range(intervals):
+                bar.update(task, advance=warmup, description=_("measuring"))
+                for _round in range(intervals):
                     before = (time.monotonic(), time.process_time(), _proc_cpu_s(pid), runner.stats.readings,
                               runner.stats.messages, runner.stats.samples)  # fmt: skip
                     runner.run(interval)
@@ -115,28 +106,27 @@ def bench_simulate(
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
-    table = Table(
-        title="实时模拟整座城市（速度 1，中位数）"
-        if zh
-        else "Whole city live at speed 1 (median of intervals)"
-    )
-    table.add_column("指标" if zh else "figure")
-    table.add_column("数值" if zh else "value", justify="right")
-    table.add_column("限值" if zh else "limit", justify="right")
-    limit = f"{LIMIT_CPU_SHARE:.0%} " + ("单核" if zh else "of one core")
+    table = Table(title=_("Whole city live at speed 1 (median of intervals)"))
+    table.add_column(_("figure"))
+    table.add_column(_("value"), justify="right")
+    table.add_column(_("limit"), justify="right")
+    limit = f"{LIMIT_CPU_SHARE:.0%} " + _("of one core")
     for label, value, lim in (
-        ("小区 compounds" if zh else "compounds", f"{len(sites)}", ""),
-        ("设备 devices" if zh else "devices", f"{devices:,}", ""),
-        ("读数/秒" if zh else "readings/s", f"{figures['readings_per_s']:,.0f}", ""),
-        ("消息/秒" if zh else "messages/s", f"{figures['messages_per_s']:,.1f}", ""),
-        ("进程 CPU 占比" if zh else "process CPU share", f"{figures['cpu_share']:.1%}", limit),
-        ("每万台设备 CPU 占比" if zh else "CPU share per 10k devices", f"{figures['cpu_share_per_10k_devices']:.2%}", ""),
-        ("Mosquitto CPU 占比（参考）" if zh else "Mosquitto CPU share (for information)",
+        (_("compounds"), f"{len(sites)}", ""),
+        (_("devices"), f"{devices:,}", ""),
+        (_("readings/s"), f"{figures['readings_per_s']:,.0f}", ""),
+        (_("messages/s"), f"{figures['messages_per_s']:,.1f}", ""),
+        (_("process CPU share"), f"{figures['cpu_share']:.1%}", limit),
+        (_("CPU share per 10k devices"), f"{figures['cpu_share_per_10k_devices']:.2%}", ""),
+        (_("Mosquitto CPU share (for information)"),
          f"{figures['broker_cpu_share']:.1%}", ""),
     ):  # fmt: skip
         table.add_row(label, value, lim)
     Console().print(table)
-    verdict = ("通过" if figures["pass"] else "未达标") if zh else ("PASS" if figures["pass"] else "MISS")
+    verdict = _("PASS") if figures["pass"] else _("MISS")
     say(
-        f"{'结论' if zh else 'verdict'}: {verdict}; acked {stats.acked:,} / published {figures['published']:,}"
-    )
+        _(
+            "verdict: {verdict}; acked {acked:,} / published {published:,}",
+            verdict=verdict, acked=stats.acked, published=figures["published"],
+        )
+    )  # fmt: skip

@@ -21,6 +21,7 @@ from ...edge.connector import (
     Sink,
     parse_config,
 )
+from ...i18n import _
 
 __all__ = [
     "CONNECTOR_TYPES",
@@ -30,7 +31,6 @@ __all__ = [
     "Sink",
     "build_connector",
     "config_device",
-    "config_number",
     "connector_types",
     "parse_config",
 ]
@@ -52,18 +52,6 @@ def connector_types() -> dict[str, str]:
     return {**provided, **CONNECTOR_TYPES}
 
 
-def config_number(
-    spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str
-) -> float:
-    """``spec[key]`` (or ``default``) as a number in [lo, hi]; ConnectorConfigError naming the field otherwise."""
-    value = spec.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(
-            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
-        )
-    return float(value)
-
-
 def config_device(raw: Any, compound: str, where: str) -> str:
     """The contract device id of a configured device name, given with or without its compound prefix."""
     text = str(raw or "")
@@ -72,7 +60,7 @@ def config_device(raw: Any, compound: str, where: str) -> str:
         return device_id(compound, local)
     except ValueError:
         raise ConnectorConfigError(
-            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
+            _("{where}: invalid device name {raw} (letters, digits, _ . : -)", where=where, raw=repr(raw))
         ) from None
 
 

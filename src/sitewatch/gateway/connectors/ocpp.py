@@ -43,8 +43,8 @@ from ...contract import (
     now_ms,
 )
 from ...edge.ocpp_payloads import KIND, energy_sample, meter_samples, parse_timestamp, status_update
-from .base import ConnectorConfigError, ConnectorContext, Sink, config_number
-from .ocpp_config import ChargerSpec, TokenBucket, authorized, parse_chargers
+from .base import ConnectorContext, Sink, parse_config
+from .ocpp_config import ChargerSpec, OcppConfig, TokenBucket, authorized, parse_chargers
 
 log = logging.getLogger(__name__)
 # The ocpp library logs every frame at INFO; its own logger here stays at WARNING unless lowered.
@@ -103,7 +103,7 @@ class _CentralChargePoint(_ChargePoint):
         """Accept the charger and tell it the heartbeat interval."""
         self.owner.counters_["boots"] += 1
         log.info(
-            "ocpp %s: %s booted (%s %s) / 充电桩已启动",
+            "ocpp %s: %s booted (%s %s)",
             self.owner.name,
             self.id,
             charge_point_vendor,
@@ -190,27 +190,19 @@ class OcppConnector:
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> OcppConnector:
-        """Build from a ``type: ocpp`` entry of gateway.yaml."""
-        name = str(spec.get("name") or "ocpp")
-        where = f"connectors.{name}"
-        chargers = parse_chargers(spec, context, where)
-        host = spec.get("host", "0.0.0.0")
-        if not isinstance(host, str) or not host:
-            raise ConnectorConfigError(
-                f"{where}.host: must be an address to listen on, e.g. 0.0.0.0 / 须为监听地址，例如 0.0.0.0"
-            )
-        heartbeat = config_number(spec, "heartbeat_interval_s", 60, 1, 86_400, where)
-        silence = 3 * heartbeat
+        """Build from a ``type: ocpp`` entry of gateway.yaml (validated by :class:`OcppConfig`)."""
+        config = parse_config(OcppConfig, spec)
+        silence = config.silence_timeout_s
         return cls(
-            name,
-            chargers,
-            host=host,
-            port=int(config_number(spec, "port", 9000, 0, 65535, where)),
-            heartbeat_interval_s=heartbeat,
-            rate_per_s=config_number(spec, "rate_limit_per_s", 5, 0.01, 10_000, where),
-            burst=config_number(spec, "rate_burst", 20, 1, 100_000, where),
-            over_temperature_c=config_number(spec, "over_temperature_c", 70, -40, 150, where),
-            silence_timeout_s=config_number(spec, "silence_timeout_s", silence, 0, 864_000, where),
+            config.name,
+            parse_chargers(config, context),
+            host=config.host,
+            port=config.port,
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            rate_per_s=config.rate_limit_per_s,
+            burst=config.rate_burst,
+            over_temperature_c=config.over_temperature_c,
+            silence_timeout_s=3 * config.heartbeat_interval_s if silence is None else silence,
         )
 
     def devices(self) -> list[DeviceInfo]:
@@ -239,7 +231,7 @@ class OcppConnector:
         self._logged[counter] += 1
         if self._logged[counter] == 1 or self._logged[counter] % 100 == 0:
             log.warning(
-                "ocpp %s: %s (%s #%d) / 充电桩消息被拒绝", self.name, detail, counter, self._logged[counter]
+                "ocpp %s: %s (%s #%d)", self.name, detail, counter, self._logged[counter]
             )
 
     # --- transport ---------------------------------------------------------------------------
@@ -260,7 +252,7 @@ class OcppConnector:
             self.bound_port = _port_of(server)
             self.listening.set()
             log.info(
-                "ocpp %s: central system listening on %s:%s / OCPP 中央系统已监听",
+                "ocpp %s: central system listening on %s:%s",
                 self.name,
                 self.host,
                 self.bound_port,
@@ -329,9 +321,7 @@ class OcppConnector:
 
     def _liveness(self, spec: ChargerSpec, sink: Sink, *, online: bool) -> None:
         name = "online" if online else "offline"
-        log.info(
-            "ocpp %s: %s is %s / %s", self.name, spec.ocpp_id, name, "充电桩在线" if online else "充电桩离线"
-        )
+        log.info("ocpp %s: %s is %s", self.name, spec.ocpp_id, name)
         self._emit(sink, [Event(d, KIND, now_ms(), name) for d in spec.all_devices])
 
     def _emit(self, sink: Sink, events: list[Event]) -> None:

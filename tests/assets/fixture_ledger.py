@@ -1,4 +1,6 @@
-"""A seeded synthetic city ledger, for the benchmark and the tests (the simulator has its own)."""
+"""A tiny, predictable ledger for the registry's tests: compounds C0001.., organisations 物业公司1..,
+crews CR01.., so that tests can name what they expect. The product's one city generator, for
+everything else, is :func:`sitewatch.simulators.city.generate_city`."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import datetime as dt
 import random
 from typing import Any
 
-from ..contract import DeviceKind
+from sitewatch.contract import DeviceKind
 
 KIND_SHARE = {  # of a compound's assets; water meters dominate, as household meters do
     DeviceKind.WATER_METER: 0.62,
