@@ -17,6 +17,7 @@ COMMANDS = {
     "store": "sitewatch.store.load_cli:store",
     "assets": "sitewatch.assets.cli:assets",
     "analytics": "sitewatch.analytics.cli:analytics",
+    "alerts": "sitewatch.alerts.cli:alerts",
     "dashboards": "sitewatch.dashboards.cli:dashboards",
     "contract": "sitewatch.contract.cli:contract",
     "serve": "sitewatch.server:serve",
