@@ -368,8 +368,10 @@ def run_demo(
         ingest = IngestService(settings, store, client_id="sitewatch-demo-ingest")
         ingest.start()
         ingest.wait_connected(10)
-        liveness = LivenessConsumer(settings, store, client_id="sitewatch-demo-liveness")
-        liveness.start()
+        liveness = None
+        if settings.ingest.liveness:  # gateways' births, deaths and counters, as `ingest run` stores them
+            liveness = LivenessConsumer(settings, store, client_id="sitewatch-demo-liveness")
+            liveness.start()
         feed: _GatewayFeed
         if protocols:
             console.print(_("One compound in real time behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT), read by the gateway's own connectors"))
@@ -431,7 +433,8 @@ def run_demo(
                     break
                 time.sleep(0.2)
             ingest.stop()
-            liveness.stop()
+            if liveness is not None:
+                liveness.stop()
             store.close()
             if alerting is not None:
                 figures["alerts"] = alerting.counts() | {"url": alerting.sink.url}
