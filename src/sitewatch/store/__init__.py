@@ -12,6 +12,8 @@ from .base import (
     Store,
     StoredEvent,
     StoredSample,
+    StoreError,
+    StoreRefused,
     StoreUnavailable,
 )
 from .factory import open_store
@@ -26,6 +28,8 @@ __all__ = [
     "SeriesKey",
     "SeriesQuery",
     "Store",
+    "StoreError",
+    "StoreRefused",
     "StoreUnavailable",
     "StoredEvent",
     "StoredSample",
