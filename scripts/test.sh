@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command: install what the tests need, then run lint, types and the whole suite.
+# The README's test command: install what the tests need, then run lint, types, layers and the whole suite.
 #   - Debian packages for the real services (Mosquitto, InfluxDB, PostgreSQL) and Mosquitto's
 #     command-line clients when missing;
 #   - a virtual environment in .venv with sitewatch and its test extras.
@@ -25,4 +25,5 @@ fi
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
+echo "== lint-imports"; .venv/bin/lint-imports --no-cache
 echo "== pytest"; .venv/bin/pytest "$@"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sitewatch import i18n
-from sitewatch.services import InfluxDBService, LocalService, MosquittoService, PostgresService
+from sitewatch.devtools.services import InfluxDBService, LocalService, MosquittoService, PostgresService
 
 
 @pytest.fixture(autouse=True)

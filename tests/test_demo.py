@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sitewatch.contract import DeviceKind
-from sitewatch.services import wait_until
+from sitewatch.devtools.services import wait_until
 from sitewatch.settings import load_settings
 from sitewatch.store import open_store
 
@@ -27,10 +27,10 @@ FIVE = {
 }
 
 
-def demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+def demo(tmp_path: Path, *args: str, lang: str = "en") -> subprocess.Popen[str]:
     env = {**os.environ, "SITEWATCH_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "120"}
     return subprocess.Popen(
-        [sys.executable, "-m", "sitewatch", "demo", *args],
+        [sys.executable, "-m", "sitewatch", "--lang", lang, "demo", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -56,7 +56,7 @@ ZH_LINE = r"网关：已发布 ([\d,]+) 条读数，代理已确认 ([\d,]+) 条
 
 
 def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> None:
-    proc = demo(tmp_path, "--duration", "20", "--lang", "en")
+    proc = demo(tmp_path, "--duration", "20")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     readings, kinds = stored_kinds(tmp_path)
@@ -78,7 +78,7 @@ def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> 
 
 
 def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -> None:
-    proc = demo(tmp_path, "--compounds", "1", "--lang", "zh-CN")  # no duration: runs until stopped
+    proc = demo(tmp_path, "--compounds", "1", lang="zh_CN")  # no duration: runs until stopped
     store_file = tmp_path / "data" / "readings.db"
     wait_until(
         lambda: proc.poll() is None and store_file.exists() and stored_kinds(tmp_path)[0] > 0, 60, "demo data"
@@ -99,7 +99,7 @@ def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -
 
 
 def test_demo_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
-    proc = demo(tmp_path, "--broker", "amqtt", "--compounds", "1", "--duration", "10", "--lang", "en")
+    proc = demo(tmp_path, "--broker", "amqtt", "--compounds", "1", "--duration", "10")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "amqtt mqtt://127.0.0.1:" in out
@@ -112,7 +112,7 @@ def test_demo_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
 
 
 def test_demo_through_real_device_protocols(tmp_path: Path) -> None:
-    proc = demo(tmp_path, "--protocols", "--duration", "20", "--lang", "en")
+    proc = demo(tmp_path, "--protocols", "--duration", "20")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT)" in out
@@ -125,7 +125,7 @@ def test_demo_through_real_device_protocols(tmp_path: Path) -> None:
 
 
 def test_protocols_refused_on_amqtt_with_the_reason(tmp_path: Path) -> None:
-    proc = demo(tmp_path, "--protocols", "--broker", "amqtt", "--lang", "en")
+    proc = demo(tmp_path, "--protocols", "--broker", "amqtt")
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out
     assert "--protocols needs Mosquitto" in out
@@ -138,13 +138,14 @@ def test_without_mosquitto_the_demo_falls_back_to_the_embedded_broker(
 
     from rich.console import Console
 
-    import sitewatch.services
+    import sitewatch.devtools.services
     from sitewatch.demo import _broker
-    from sitewatch.ingest.amqtt_broker import EmbeddedBroker
+    from sitewatch.devtools.amqtt_broker import EmbeddedBroker
+    from sitewatch.i18n import using
 
-    monkeypatch.setattr(sitewatch.services, "find_binary", lambda *_args: None)  # no Mosquitto anywhere
+    monkeypatch.setattr(sitewatch.devtools.services, "find_binary", lambda *_args: None)  # no Mosquitto anywhere
     out = io.StringIO()
-    with _broker(load_settings(data_dir=tmp_path), "auto", Console(file=out), "en") as (service, label):
+    with using("en"), _broker(load_settings(data_dir=tmp_path), "auto", Console(file=out)) as (service, label):
         assert label == "amqtt"
         assert "Mosquitto not found" in out.getvalue()
         assert isinstance(service, EmbeddedBroker) and service.url.startswith("mqtt://127.0.0.1:")

@@ -9,8 +9,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from peertools import cyclic_garbage
+from sitewatch.devtools.services import MosquittoService, wait_until
 from sitewatch.mqtt_client import Client
-from sitewatch.services import MosquittoService, wait_until
 
 pytestmark = pytest.mark.integration
 

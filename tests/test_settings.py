@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from sitewatch.i18n import using
 from sitewatch.settings import Settings, StoreBackend, load_settings, validation_problems
 
 
@@ -101,10 +102,15 @@ def test_validation_problems_say_where_and_what_for_people() -> None:
 
     with pytest.raises(ValidationError) as raised:
         Outer.model_validate({"inner": {"name": "a b", "prot": 1}, "extra": 2})
-    problems = validation_problems(raised.value, "docs/gateway.md")
+    with using("en"):
+        problems = validation_problems(raised.value, "docs/gateway.md")
     assert problems == [
-        "inner.port: required field is missing (缺少必填项)",
+        "inner.port: required field is missing",
         "inner.name: no spaces in a name",
-        "inner.prot: unknown field (未知字段); check the spelling against docs/gateway.md",
-        "extra: unknown field (未知字段); check the spelling against docs/gateway.md",
+        "inner.prot: unknown field; check the spelling against docs/gateway.md",
+        "extra: unknown field; check the spelling against docs/gateway.md",
     ]
+    with using("zh_CN"):
+        problems = validation_problems(raised.value, "docs/gateway.md")
+    assert problems[0] == "inner.port: 缺少必填项"
+    assert problems[2] == "inner.prot: 未知字段，请对照 docs/gateway.md 检查拼写"

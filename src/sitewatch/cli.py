@@ -6,7 +6,7 @@ import click
 
 from . import __version__
 from .cli_support import LazyGroup, setup_logging
-from .i18n import UnknownLanguage, set_language
+from .i18n import DEFAULT_LANGUAGE, UnknownLanguage, set_language
 
 COMMANDS = {
     "demo": "sitewatch.demo:demo",
@@ -18,7 +18,8 @@ COMMANDS = {
     "analytics": "sitewatch.analytics.cli:analytics",
     "dashboards": "sitewatch.dashboards.cli:dashboards",
     "contract": "sitewatch.contract.cli:contract",
-    "bench": "sitewatch.bench:bench",
+    "serve": "sitewatch.server:serve",
+    "bench": "sitewatch.devtools.bench:bench",
 }
 
 
@@ -49,8 +50,7 @@ def main(log_level: str, lang: str | None) -> None:
     each subcommand's --help explains its own options.
     """
     setup_logging(log_level)
-    if lang:
-        try:
-            set_language(lang)
-        except UnknownLanguage as exc:
-            raise click.BadParameter(str(exc), param_hint="--lang") from None
+    try:
+        set_language(lang or DEFAULT_LANGUAGE)  # every invocation says its language, or gets the default
+    except UnknownLanguage as exc:
+        raise click.BadParameter(str(exc), param_hint="--lang") from None

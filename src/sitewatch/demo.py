@@ -29,7 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .contract import now_ms
-from .i18n import current_language
+from .i18n import N_, _
 from .settings import MqttProtocol, MqttSettings, Settings, StoreBackend, load_settings
 
 log = logging.getLogger(__name__)
@@ -37,78 +37,6 @@ log = logging.getLogger(__name__)
 MAX_BEHIND_MS = 80 * 86_400_000  # the validator refuses readings older than 90 days
 ONLINE_WINDOW_MS = 30 * 60_000  # a device heard within this simulated time counts as online
 ONLINE_REFRESH_S = 3.0
-
-TEXT: dict[str, dict[str, str]] = {
-    "title": {"en": "sitewatch demo", "zh-CN": "sitewatch 演示"},
-    "broker": {"en": "MQTT broker", "zh-CN": "MQTT 代理"},
-    "compounds": {"en": "compounds (gateways)", "zh-CN": "小区（网关）"},
-    "devices": {"en": "devices", "zh-CN": "设备"},
-    "online": {"en": "devices online", "zh-CN": "在线设备"},
-    "rate": {"en": "readings/s stored", "zh-CN": "入库速率（条/秒）"},
-    "stored": {"en": "readings stored", "zh-CN": "已入库读数"},
-    "events": {"en": "events stored", "zh-CN": "已入库事件"},
-    "faults": {"en": "faults injected", "zh-CN": "已注入故障"},
-    "dead": {"en": "dead letters", "zh-CN": "死信（被拒消息）"},
-    "gw_queued": {"en": "gateway queues (readings)", "zh-CN": "网关队列（读数）"},
-    "gw_acked": {"en": "acknowledged by the broker", "zh-CN": "代理已确认读数"},
-    "gw_dropped": {"en": "dropped by gateways", "zh-CN": "网关丢弃读数"},
-    "sim_time": {"en": "simulated time", "zh-CN": "仿真时间"},
-    "speed": {"en": "speed", "zh-CN": "倍速"},
-    "store": {"en": "store", "zh-CN": "存储"},
-    "stop_hint": {"en": "Ctrl-C stops everything cleanly", "zh-CN": "按 Ctrl-C 安全停止"},
-    "starting": {
-        "en": "Starting: {broker} broker, {compounds} simulated compounds ({devices} devices), ingest → {store}",
-        "zh-CN": "正在启动：{broker} 代理，{compounds} 个仿真小区（{devices} 台设备），摄取 → {store}",
-    },
-    "no_mosquitto": {
-        "en": "Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1)",
-        "zh-CN": "未找到 Mosquitto：使用内置 amqtt 代理（MQTT 3.1.1）",
-    },
-    "gateways": {
-        "en": "Gateways: {sent:,} readings published, {acknowledged:,} acknowledged (PUBACK), {dropped:,} dropped, "
-        "{queued:,} left in their queues ({path})",
-        "zh-CN": "网关：已发布 {sent:,} 条读数，代理已确认 {acknowledged:,} 条，丢弃 {dropped:,} 条，"
-        "队列剩余 {queued:,} 条（{path}）",
-    },
-    "protocols": {
-        "en": "One compound in real time behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT), "
-        "read by the gateway's own connectors",
-        "zh-CN": "一个小区实时运行于真实协议之后（Modbus TCP、OCPP 1.6J、RTSP、MQTT），由网关自身的连接器采集",
-    },
-    "protocols_need_mosquitto": {
-        "en": "--protocols needs Mosquitto (the site gateway speaks MQTT 5); install it or use --broker mosquitto",
-        "zh-CN": "--protocols 需要 Mosquitto（站点网关使用 MQTT 5）；请安装或使用 --broker mosquitto",
-    },
-    "sequence": {
-        "en": "Sequence numbers (bdseq/seq) checked by ingest: {gaps:,} gaps, {missing:,} messages missing",
-        "zh-CN": "摄取端校验序号（bdseq/seq）：{gaps:,} 处断号，缺失 {missing:,} 条消息",
-    },
-    "present": {
-        "en": "Simulated time reached the present: stopping",
-        "zh-CN": "仿真时间已到当前时刻：停止",
-    },
-    "stopping": {"en": "Stopping…", "zh-CN": "正在停止…"},
-    "done": {
-        "en": "Stored {readings:,} readings and {events:,} events of {kinds} device kinds in {path}",
-        "zh-CN": "已在 {path} 存入 {readings:,} 条读数、{events:,} 条事件，涉及 {kinds} 类设备",
-    },
-    "run": {
-        "en": "Ran {wall:.0f} s (ready after {ready:.1f} s): {rate:,.0f} readings/s stored on average, "
-        "CPU {cpu:.0f}% of one core (demo process and broker)",
-        "zh-CN": "运行 {wall:.0f} 秒（{ready:.1f} 秒后就绪）：平均入库 {rate:,.0f} 条/秒，"
-        "CPU 占用单核的 {cpu:.0f}%（演示进程和代理）",
-    },
-    "query_hint": {
-        "en": "Look at them: sitewatch query latest --path {path} --compound {compound}",
-        "zh-CN": "查看数据：sitewatch query latest --path {path} --compound {compound}",
-    },
-}
-
-
-def say(key: str, lang: str, **values: Any) -> str:
-    """A user-facing message in ``lang`` (zh-CN or en)."""
-    return TEXT[key]["zh-CN" if lang.startswith("zh") else "en"].format(**values)
-
 
 @dataclass
 class _View:
@@ -128,35 +56,35 @@ class _View:
     sim_ms: int = 0
     gateways: dict[str, int] | None = None  # summed gateway counters (None until the first tick)
 
-    def table(self, lang: str) -> Table:
-        table = Table(title=say("title", lang), caption=say("stop_hint", lang), show_header=False)
+    def table(self) -> Table:
+        table = Table(title=_("sitewatch demo"), caption=_("Ctrl-C stops everything cleanly"), show_header=False)
         table.add_column(style="bold")
         table.add_column(justify="right")
         sim = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.sim_ms / 1000)) if self.sim_ms else "—"
-        for key, value in (
-            ("broker", self.broker),
-            ("compounds", f"{self.compounds}"),
-            ("devices", f"{self.devices:,}"),
-            ("online", f"{self.online:,}"),
-            ("rate", f"{self.rate:,.0f}"),
-            ("stored", f"{self.stored:,}"),
-            ("events", f"{self.events:,}"),
-            ("faults", f"{self.faults}"),
-            ("dead", f"{self.dead}"),
+        for label, value in (
+            (N_("MQTT broker"), self.broker),
+            (N_("compounds (gateways)"), f"{self.compounds}"),
+            (N_("devices"), f"{self.devices:,}"),
+            (N_("devices online"), f"{self.online:,}"),
+            (N_("readings/s stored"), f"{self.rate:,.0f}"),
+            (N_("readings stored"), f"{self.stored:,}"),
+            (N_("events stored"), f"{self.events:,}"),
+            (N_("faults injected"), f"{self.faults}"),
+            (N_("dead letters"), f"{self.dead}"),
             *(
                 (
-                    ("gw_queued", f"{self.gateways['queue_readings']:,}"),
-                    ("gw_acked", f"{self.gateways['acknowledged']:,}"),
-                    ("gw_dropped", f"{self.gateways['dropped']:,}"),
+                    (N_("gateway queues (readings)"), f"{self.gateways['queue_readings']:,}"),
+                    (N_("acknowledged by the broker"), f"{self.gateways['acknowledged']:,}"),
+                    (N_("dropped by gateways"), f"{self.gateways['dropped']:,}"),
                 )
                 if self.gateways is not None
                 else ()
             ),
-            ("sim_time", sim),
-            ("speed", f"×{self.speed:g}"),
-            ("store", str(self.store_path)),
+            (N_("simulated time"), sim),
+            (N_("speed"), f"×{self.speed:g}"),
+            (N_("store"), str(self.store_path)),
         ):
-            table.add_row(say(key, lang), value)
+            table.add_row(_(label), value)
         return table
 
 
@@ -165,17 +93,17 @@ class _Stop(Exception):
 
 
 @contextlib.contextmanager
-def _broker(settings: Settings, choice: str, console: Console, lang: str) -> Iterator[tuple[Any, str]]:
+def _broker(settings: Settings, choice: str, console: Console) -> Iterator[tuple[Any, str]]:
     """Start Mosquitto (if chosen or available) or the embedded broker; yields (service, label)."""
-    from .ingest.amqtt_broker import EmbeddedBroker
-    from .services import MosquittoService, find_binary
+    from .devtools.amqtt_broker import EmbeddedBroker
+    from .devtools.services import MosquittoService, find_binary
 
     service: Any
     if choice == "mosquitto" or (choice == "auto" and find_binary("mosquitto", "/usr/sbin")):
         service, label = MosquittoService(settings.data_dir / "mosquitto"), "Mosquitto"
     else:
         if choice == "auto":
-            console.print(f"[yellow]{say('no_mosquitto', lang)}[/]")
+            console.print(_("Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1)"), style="yellow")
         service, label = EmbeddedBroker(), "amqtt"
     service.start()
     try:
@@ -224,8 +152,8 @@ class _GatewayFeed:
         self, lives: list[Any], mqtt: MqttSettings, queue_dir: Path, speed: float, start_ms: int
     ) -> None:
         from .gateway.config import parse_config
-        from .gateway.connectors.simulated import SimClock, SimulatedConnector
         from .gateway.runtime import Gateway
+        from .simulators.connector import SimClock, SimulatedConnector
 
         queue_dir.mkdir(parents=True, exist_ok=True)
         self.queue_dir = queue_dir
@@ -385,7 +313,7 @@ class _ProtocolFeed(_GatewayFeed):
 
 
 def run_demo(
-    settings: Settings, *, compounds: int, speed: float, duration: float | None, lang: str, seed: int,
+    settings: Settings, *, compounds: int, speed: float, duration: float | None, seed: int,
     broker: str, fault_rate: float, console: Console, protocols: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
@@ -397,10 +325,10 @@ def run_demo(
     t0, cpu0, broker_cpu0 = time.monotonic(), time.process_time(), _children_cpu()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if protocols:  # one compound, in real time: the protocol front-ends serve the present values
-        from .services import find_binary
+        from .devtools.services import find_binary
 
         if broker == "amqtt" or not find_binary("mosquitto", "/usr/sbin"):
-            raise click.UsageError(say("protocols_need_mosquitto", lang))
+            raise click.UsageError(_("--protocols needs Mosquitto (the site gateway speaks MQTT 5); install it or use --broker mosquitto"))
         compounds, speed, broker = 1, 1.0, "mosquitto"
     sites = sites_from_records(generate_city(compounds, seed))
     devices = sum(len(s.devices) + 1 for s in sites)  # and each compound's gateway
@@ -416,16 +344,9 @@ def run_demo(
     ]
     _inject_faults(lives, start)
     figures: dict[str, Any] = {}
-    with _broker(settings, broker, console, lang) as (service, label):
+    with _broker(settings, broker, console) as (service, label):
         console.print(
-            say(
-                "starting",
-                lang,
-                broker=label,
-                compounds=len(sites),
-                devices=devices,
-                store=settings.store_path,
-            )
+            _("Starting: {broker} broker, {compounds} simulated compounds ({devices} devices), ingest → {store}", broker=label, compounds=len(sites), devices=devices, store=settings.store_path)
         )
         protocol = MqttProtocol.V5 if label == "Mosquitto" else MqttProtocol.V311
         mqtt = settings.mqtt.model_copy(update={"url": service.url, "protocol": protocol})
@@ -437,7 +358,7 @@ def run_demo(
         ingest.wait_connected(10)
         feed: _GatewayFeed
         if protocols:
-            console.print(say("protocols", lang))
+            console.print(_("One compound in real time behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT), read by the gateway's own connectors"))
             feed = _ProtocolFeed(lives[0], service.url, settings.data_dir / "gateways")
         else:
             feed = _GatewayFeed(lives, mqtt, settings.data_dir / "gateways", speed, start)
@@ -449,7 +370,7 @@ def run_demo(
         try:
             feed.start()
             ready = time.monotonic() - t0
-            with Live(view.table(lang), console=console, auto_refresh=False, transient=False) as live:
+            with Live(view.table(), console=console, auto_refresh=False, transient=False) as live:
                 while duration is None or time.monotonic() - began < duration:
                     left = None if duration is None else duration - (time.monotonic() - began)
                     feed.wait(min(1.0, left) if left is not None else 1.0)
@@ -467,12 +388,12 @@ def run_demo(
                         view.online = sum(
                             1 for d in reader.latest() if d.last_seen_ms >= view.sim_ms - ONLINE_WINDOW_MS
                         )
-                    live.update(view.table(lang), refresh=True)
+                    live.update(view.table(), refresh=True)
             console.line()
             if until_present:
-                console.print(say("present", lang))
+                console.print(_("Simulated time reached the present: stopping"))
         except (KeyboardInterrupt, _Stop):
-            console.print(say("stopping", lang))
+            console.print(_("Stopping…"))
         finally:
             ran = time.monotonic() - began
             feed.close()
@@ -502,23 +423,19 @@ def run_demo(
             }
             reader.close()
     console.print(
-        say("done", lang, readings=figures["readings"], events=figures["events"], kinds=len(figures["kinds"]),
-            path=settings.store_path)
+        _("Stored {readings:,} readings and {events:,} events of {kinds} device kinds in {path}", readings=figures["readings"], events=figures["events"], kinds=len(figures["kinds"]), path=settings.store_path)
     )  # fmt: skip
     wall = time.monotonic() - t0  # the broker has stopped: its CPU time is in the children's
     figures["cpu_percent"] = 100 * (time.process_time() - cpu0 + _children_cpu() - broker_cpu0) / wall
     console.print(
-        say(
-            "run", lang, wall=wall, ready=figures["ready_s"], rate=figures["rate"], cpu=figures["cpu_percent"]
-        )
+        _("Ran {wall:.0f} s (ready after {ready:.1f} s): {rate:,.0f} readings/s stored on average, CPU {cpu:.0f}% of one core (demo process and broker)", wall=wall, ready=figures["ready_s"], rate=figures["rate"], cpu=figures["cpu_percent"])
     )
     if gateways is not None:
         console.print(
-            say("gateways", lang, sent=gateways["sent"], acknowledged=gateways["acknowledged"],
-                dropped=gateways["dropped"], queued=gateways["queue_readings"], path=settings.data_dir / "gateways")
+            _("Gateways: {sent:,} readings published, {acknowledged:,} acknowledged (PUBACK), {dropped:,} dropped, {queued:,} left in their queues ({path})", sent=gateways["sent"], acknowledged=gateways["acknowledged"], dropped=gateways["dropped"], queued=gateways["queue_readings"], path=settings.data_dir / "gateways")
         )  # fmt: skip
-    console.print(say("sequence", lang, gaps=figures["gaps"], missing=figures["missing_messages"]))
-    console.print(say("query_hint", lang, path=settings.store_path, compound=figures["compound"]))
+    console.print(_("Sequence numbers (bdseq/seq) checked by ingest: {gaps:,} gaps, {missing:,} messages missing", gaps=figures["gaps"], missing=figures["missing_messages"]))
+    console.print(_("Look at them: sitewatch query latest --path {path} --compound {compound}", path=settings.store_path, compound=figures["compound"]))
     return figures
 
 
@@ -534,9 +451,6 @@ def run_demo(
     "--duration", type=click.FloatRange(1, None),
     help="Stop after this many seconds (default: when simulated time reaches the present, or Ctrl-C).",
 )  # fmt: skip
-@click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
-)
 @click.option(
     "--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto", show_default=True,
     help="MQTT broker: Mosquitto if installed (auto), or the embedded amqtt broker (MQTT 3.1.1, which the "
@@ -556,7 +470,6 @@ def demo(
     compounds: int,
     speed: float,
     duration: float | None,
-    lang: str | None,
     broker: str,
     fault_rate: float,
     protocols: bool,
@@ -564,14 +477,12 @@ def demo(
 ) -> None:
     """Run the whole chain on one machine: simulated compounds → site gateways → MQTT → ingest → embedded store.
 
-    一条命令运行完整链路：仿真小区 → 站点网关 → MQTT → 摄取 → 内置存储。数据保存在 SITEWATCH_DATA_DIR
-    （默认 .sitewatch），结束后可用 `sitewatch query` 查询。
+    The data stays in SITEWATCH_DATA_DIR (default .sitewatch); query it afterwards with `sitewatch query`.
     """
     settings = load_settings()
     settings = settings.model_copy(
         update={"store": settings.store.model_copy(update={"backend": StoreBackend.EMBEDDED})}
     )
-    language = lang or current_language()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise _Stop()
@@ -581,7 +492,7 @@ def demo(
     for name in ("sitewatch.ingest", "sitewatch.gateway", "websockets"):
         logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
-        settings, compounds=compounds, speed=speed, duration=duration, lang=language, seed=seed, broker=broker,
+        settings, compounds=compounds, speed=speed, duration=duration, seed=seed, broker=broker,
         fault_rate=fault_rate, console=Console(), protocols=protocols,
     )  # fmt: skip
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .i18n import DEFAULT_LANGUAGE
+from .i18n import DEFAULT_LANGUAGE, _
 from .i18n import normalize as normalize_language
 
 
@@ -117,6 +117,7 @@ class WebSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)  # larger bodies get 413
 
 
 class ContractSettings(BaseModel):
@@ -197,15 +198,16 @@ def load_settings(**overrides: Any) -> Settings:
 
 def validation_problems(exc: ValidationError, docs: str = "docs/configuration.md") -> list[str]:
     """Each problem of a pydantic validation as ``where: what`` for people (settings, gateway and
-    connector configuration): a missing field and an unknown one (a misspelling, usually) say so in
-    both languages, and the latter where to look (``docs``)."""
+    connector configuration), in the current language: a missing field and an unknown one (a
+    misspelling, usually) say so, and the latter where to look (``docs``). Other problems are the
+    validators' own messages (pydantic's are in English)."""
     problems = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in error["loc"]) or _("(top level)")
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":
-            message = "required field is missing (缺少必填项)"
+            message = _("required field is missing")
         elif error["type"] == "extra_forbidden":
-            message = f"unknown field (未知字段); check the spelling against {docs}"
+            message = _("unknown field; check the spelling against {docs}", docs=docs)
         problems.append(f"{where}: {message}")
     return problems

@@ -1,4 +1,4 @@
-"""Build ledger files for tests from sitewatch.ledger's column definitions, hostile ones included."""
+"""Build ledger files for tests from sitewatch.assets.ledger's column definitions, hostile ones included."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from sitewatch.assets.synthetic import synthetic_ledger
+from sitewatch.assets.ledger import SHEETS
 from sitewatch.assets.workbook import HeaderStyle, header, write_csv_dir, write_xlsx
-from sitewatch.ledger import SHEETS
+
+from .fixture_ledger import synthetic_ledger
 
 Ledger = dict[str, list[dict[str, Any]]]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from sitewatch.assets.api.app import create_app
 from sitewatch.assets.db import transaction
 from sitewatch.assets.importer import import_ledger
 from sitewatch.assets.models import Role
 from sitewatch.assets.tokens import create_token
+from sitewatch.server import create_app
 
 from .ledger_builder import ledger, xlsx
 

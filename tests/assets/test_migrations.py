@@ -24,14 +24,14 @@ def test_upgrade_from_empty_and_downgrade_to_base(url: str) -> None:
     engine = create_engine_for(url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     downgrade(engine, "base")
     assert current_revision(engine) is None
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)  # and up again
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     engine.dispose()
 
 
@@ -60,4 +60,42 @@ def test_downgrade_one_step_keeps_the_initial_schema(url: str) -> None:
     assert "registry_revision" not in tables and "assets" in tables
     upgrade(engine)
     assert "registry_revision" in set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_upgrade_refuses_a_registry_holding_look_alikes(url: str) -> None:
+    """Migration 0003 adds the unique keys; a registry that already holds look-alike organisation
+    names or clashing compound codes is refused with their list, and stays at 0002."""
+    from sqlalchemy import text
+
+    engine = create_engine_for(url)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO cities (id, name) VALUES (1, 'c')"))
+        conn.execute(text("INSERT INTO districts (id, city_id, name) VALUES (1, 1, 'd')"))
+        conn.execute(text("INSERT INTO streets (id, district_id, name) VALUES (1, 1, 's')"))
+        conn.execute(text("INSERT INTO communities (id, street_id, name) VALUES (1, 1, 'm')"))
+        conn.execute(
+            text(
+                "INSERT INTO organisations (name, type) VALUES ('物业（甲）', 'utility'), ('物业(甲)', 'utility')"
+            )
+        )
+        for code in ("220106", "220106-0001", "A1", "a1", "B"):
+            conn.execute(
+                text("INSERT INTO compounds (code, name_zh, community_id, year_built, buildings_count, households, "
+                     "management_mode) VALUES (:code, 'x', 1, 2000, 1, 1, 'self_governance')"),
+                {"code": code},
+            )  # fmt: skip
+    with pytest.raises(RuntimeError) as refused:
+        upgrade(engine)
+    message = str(refused.value)
+    assert "'物业（甲）' and '物业(甲)'" in message
+    assert "'220106' and '220106-0001'" in message and "'A1' and 'a1'" in message and "'B'" not in message
+    assert current_revision(engine) == "0002"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE organisations SET name = '物业（乙）' WHERE name = '物业(甲)'"))
+        conn.execute(text("UPDATE compounds SET code = '220107' WHERE code = '220106'"))
+        conn.execute(text("UPDATE compounds SET code = 'A2' WHERE code = 'a1'"))
+    upgrade(engine)
+    assert current_revision(engine) == "0003"
     engine.dispose()

@@ -43,9 +43,13 @@ from sitewatch.contract.checker import (
 from sitewatch.contract.findings import FAULT_PATTERN, FINDING_ID_PATTERN
 from sitewatch.contract.topics import CODE_PATTERN, DEVICE_LOCAL_PATTERN
 from sitewatch.gateway.config import GatewayConfigError, parse_config
-from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, config_device
+from sitewatch.gateway.connectors.base import (
+    ConnectorConfigError,
+    ConnectorContext,
+    build_connector,
+    config_device,
+)
 from sitewatch.gateway.connectors.mqtt_bridge_map import device_of
-from sitewatch.gateway.connectors.ocpp_config import parse_chargers
 from sitewatch.store import StoredEvent, StoredSample
 from sitewatch.store.checks import check_batch, store_checker
 
@@ -106,7 +110,9 @@ LOCAL_CHECKS: dict[str, Callable[[str], bool]] = {
     ),
     "ocpp charger device": lambda v: (
         not _raises(
-            lambda: parse_chargers({"chargers": [{"device": v}]}, ConnectorContext("C1", "GW01"), "x"),
+            lambda: build_connector(
+                {"type": "ocpp", "chargers": [{"device": v}]}, ConnectorContext("C1", "GW01")
+            ),
             ConnectorConfigError,
         )
     ),

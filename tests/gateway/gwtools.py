@@ -17,9 +17,9 @@ from paho.mqtt.properties import Properties
 
 from sitewatch.contract import Limits, decode_data, decode_events, decode_state, parse_topic
 from sitewatch.contract.topics import Channel
+from sitewatch.devtools.services import wait_until
 from sitewatch.gateway.config import GatewayConfig, parse_config
 from sitewatch.gateway.runtime import Gateway
-from sitewatch.services import wait_until
 
 COMPOUND = "330102-0007"
 GATEWAY = "330102-0007-GW01"

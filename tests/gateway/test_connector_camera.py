@@ -11,11 +11,11 @@ import pytest
 
 from peertools import ListSink, wait_for
 from sitewatch.contract import DeviceKind
+from sitewatch.devtools.services import free_port
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.camera import CameraConnector
 from sitewatch.gateway.connectors.camera_onvif import OnvifError, http_request, parse_response
 from sitewatch.gateway.connectors.camera_probe import ProbeMode, parse_status_line, probe, rtsp_options
-from sitewatch.services import free_port
 from sitewatch.simulators.frontends.onvif_cameras import _ENVELOPE, OnvifCamera, date_time_response
 from sitewatch.simulators.frontends.rtsp_cameras import RtspCamera
 
@@ -51,9 +51,11 @@ def test_rtsp_helpers() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"host": None}, "host is required"),
-        ({"probe": "onvif2"}, "probe must be auto, rtsp, onvif or tcp"),
-        ({"port": 0}, "port must be a number"),
+        ({"host": None}, r"cameras\.0\.host: Input should be a valid string"),
+        ({"host": ""}, r"cameras\.0\.host: String should have at least 1 character"),
+        ({"probe": "onvif2"}, r"cameras\.0\.probe: Input should be 'auto', 'rtsp', 'tcp' or 'onvif'"),
+        ({"port": 0}, r"cameras\.0\.port: Input should be greater than or equal to 1"),
+        ({"porte": 80}, r"cameras\.0\.porte: unknown field"),
         ({"device": "bad/name"}, "invalid device name"),
     ],
 )

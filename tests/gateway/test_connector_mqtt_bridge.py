@@ -16,10 +16,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from peertools import ListSink, make_certificates, wait_for
 from sitewatch.contract import DeviceKind
+from sitewatch.devtools.services import LocalService, MosquittoService, free_port
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.mqtt_bridge import MqttBridgeConnector
 from sitewatch.gateway.connectors.mqtt_bridge_map import TopicMapping, decode, match
-from sitewatch.services import LocalService, MosquittoService, free_port
 from sitewatch.simulators.frontends.mqtt_streetlights import (
     StreetlightController,
     StreetlightModel,
@@ -61,7 +61,9 @@ def test_match_and_decode() -> None:
     ("change", "message"),
     [
         ({"topic": "site/li+ghts"}, "MQTT filter"),
-        ({"kind": "toaster"}, "kind must be one of"),
+        ({"kind": "toaster"}, r"topics\.0\.kind: Input should be 'elevator'"),
+        ({"kind": "gateway"}, "kind must be one of"),
+        ({"colour": "red"}, r"topics\.0\.colour: unknown field"),
         ({"fields": {"x": "speed"}}, "has no metric 'speed'"),
         ({"device": "SL-{3}"}, "must name a device"),
         ({"fields": {}}, "map JSON fields"),
@@ -72,8 +74,12 @@ def test_config_errors(change: dict[str, Any], message: str) -> None:
     topic = {"topic": "site/lights/+/t", "kind": "streetlight", "device": "SL-{0}", "fields": {"w": "power"}}
     with pytest.raises(ConnectorConfigError, match=message):
         build_connector({"type": "mqtt", "topics": [{**topic, **change}]}, CTX)
-    with pytest.raises(ConnectorConfigError, match="broker"):
+    with pytest.raises(ConnectorConfigError, match="broker: must look like mqtt://host:1883"):
         build_connector({"type": "mqtt", "broker": "http://x", "topics": [topic]}, CTX)
+    with pytest.raises(ConnectorConfigError, match="qos: Input should be 0, 1 or 2"):
+        build_connector({"type": "mqtt", "qos": 3, "topics": [topic]}, CTX)
+    with pytest.raises(ConnectorConfigError, match="cert_file and key_file go together"):
+        build_connector({"type": "mqtt", "cert_file": __file__, "topics": [topic]}, CTX)
 
 
 def publisher(broker: MosquittoService) -> mqtt.Client:

@@ -1,4 +1,5 @@
-"""OCPP connector: payload mapping (pure) and a central system serving real ocpp charge points."""
+"""OCPP connector: a central system serving real ocpp charge points (the payload mapping is
+tested in tests/edge/test_ocpp_payloads.py)."""
 
 from __future__ import annotations
 
@@ -17,85 +18,30 @@ from peertools import ListSink, wait_for
 from sitewatch.contract import OCPP_STATUSES, DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
 from sitewatch.gateway.connectors.ocpp import MAX_OPEN_TRANSACTIONS, OcppConnector
-from sitewatch.gateway.connectors.ocpp_map import meter_samples, parse_timestamp, status_update
 from sitewatch.simulators.frontends.ocpp_chargers import charge_point, connection_of
 
 CTX = ConnectorContext(compound="C001", gateway="gw1")
 
 
-# --- pure mapping -------------------------------------------------------------------------------
-
-
-def test_status_events() -> None:
-    sample, events = status_update("C001-CH-1", "Charging", "Faulted", "GroundFailure", 1, 1000)
-    assert sample.values == {"status": float(OCPP_STATUSES.index("Faulted")), "error_code": 3.0}
-    assert [(e.name, e.active) for e in events] == [("status_changed", None), ("faulted", True)]
-    assert events[0].attrs["previous"] == "Charging"
-    _, events = status_update("C001-CH-1", "Faulted", "Available", "NoError", 1, 2000)
-    assert [(e.name, e.active) for e in events] == [("status_changed", None), ("faulted", False)]
-    _, events = status_update("C001-CH-1", "Available", "Available", "NoError", 1, 3000, "NoError")
-    assert events == []
-    _, events = status_update("C001-CH-1", "Available", "Available", "WeakSignal", 1, 4000, "NoError")
-    assert [(e.name, e.attrs["error_code"], e.attrs["previous_error_code"]) for e in events] == [
-        ("status_changed", "WeakSignal", "NoError")
-    ]
-
-
-def test_meter_values_units_and_phases() -> None:
-    entry = {
-        "timestamp": "2026-01-01T00:00:00Z",
-        "sampledValue": [
-            {"value": "123456", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-            {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"},
-            {"value": "230", "measurand": "Voltage", "phase": "L1-N"},
-            {"value": "232", "measurand": "Voltage", "phase": "L2-N"},
-            {"value": "400", "measurand": "Voltage", "phase": "L1-L2"},
-            {"value": "10", "measurand": "Current.Import", "phase": "L1"},
-            {"value": "12", "measurand": "Current.Import", "phase": "L2"},
-            {"value": "104", "measurand": "Temperature", "unit": "Fahrenheit"},
-            {"value": "55", "measurand": "SoC", "unit": "Percent"},
-        ],
-    }
-    samples, refused = meter_samples("C001-CH-1", [entry])
-    assert refused == []
-    (sample,) = samples
-    assert sample.ts_ms == parse_timestamp("2026-01-01T00:00:00Z") == 1767225600000
-    assert sample.values == pytest.approx(
-        {"energy_register": 123.456, "power": 7.2, "voltage": 231.0, "current": 12.0, "temperature": 40.0}
-    )
-
-
-def test_meter_values_refusals() -> None:
-    bad = [
-        {"timestamp": "yesterday", "sampledValue": [{"value": "1"}]},
-        {
-            "timestamp": "2026-01-01T00:00:00+08:00",
-            "sampledValue": [
-                {"value": "abc", "measurand": "Voltage"},
-                {"value": "NaN", "measurand": "Current.Import"},
-                {"value": "9000000", "measurand": "Power.Active.Import", "unit": "kW"},
-                {"value": "5", "measurand": "Voltage", "unit": "A"},
-                {"value": "10", "measurand": "Temperature"},
-            ],
-        },
-    ]
-    samples, refused = meter_samples("C001-CH-1", bad)
-    assert [s.values for s in samples] == [{"temperature": 10.0}]
-    assert samples[0].ts_ms == 1767196800000  # +08:00 honoured
-    details = " | ".join(r.detail for r in refused)
-    for part in ("ISO 8601", "not a number", "not finite", "outside", "cannot be converted"):
-        assert part in details
-
-
 def test_config_errors() -> None:
-    with pytest.raises(ConnectorConfigError, match="list at least one charger"):
+    with pytest.raises(ConnectorConfigError, match="chargers: required field is missing"):
         build_connector({"type": "ocpp"}, CTX)
-    with pytest.raises(ConnectorConfigError, match="listed twice"):
+    with pytest.raises(ConnectorConfigError, match="chargers: List should have at least 1 item"):
+        build_connector({"type": "ocpp", "chargers": []}, CTX)
+    with pytest.raises(ConnectorConfigError, match="an ocpp_id is listed twice"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "ocpp_id": "X"}] * 2}, CTX)
-    with pytest.raises(ConnectorConfigError, match="rate_limit_per_s"):
+    with pytest.raises(
+        ConnectorConfigError, match=r"rate_limit_per_s: Input should be greater than or equal to 0\.01"
+    ):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1"}], "rate_limit_per_s": -1}, CTX)
-    with pytest.raises(ConnectorConfigError, match="connector id"):
+    with pytest.raises(ConnectorConfigError, match=r"chargers\.0\.connectors\.x"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "connectors": {"x": "CH-2"}}]}, CTX)
+    with pytest.raises(ConnectorConfigError, match="connector ids must be integers"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "connectors": {0: "CH-2"}}]}, CTX)
+    with pytest.raises(ConnectorConfigError, match=r"chargers\.0\.ocpp_id: must be printable"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "ocpp_id": "a/b"}]}, CTX)
+    with pytest.raises(ConnectorConfigError, match="heartbeat_intervall_s: unknown field"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1"}], "heartbeat_intervall_s": 5}, CTX)
 
 
 # --- against real charge points -----------------------------------------------------------------
@@ -266,7 +212,7 @@ def test_basic_auth_and_silence_watchdog() -> None:
         assert [e.name for e in sink.event_list if e.device == "C001-CH-2"] == ["online", "offline"]
 
     asyncio.run(scenario())
-    with pytest.raises(ConnectorConfigError, match="16 to 40"):
+    with pytest.raises(ConnectorConfigError, match="password: String should have at least 16 characters"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "password": "short"}]}, CTX)
 
 

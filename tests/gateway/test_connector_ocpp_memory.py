@@ -24,8 +24,8 @@ import yaml
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from sitewatch.devtools.services import MosquittoService, free_port, wait_until
 from sitewatch.gateway.connectors.ocpp import connection_memory_bound
-from sitewatch.services import MosquittoService, free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

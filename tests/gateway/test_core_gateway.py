@@ -26,9 +26,9 @@ from gwtools import (
 )
 
 from sitewatch.contract import Channel, DeviceInfo, DeviceKind, Event, Sample, decode_stats, now_ms, topic
+from sitewatch.devtools.services import LocalService, MosquittoService
 from sitewatch.gateway.connectors.base import Sink
 from sitewatch.gateway.runtime import Gateway
-from sitewatch.services import LocalService, MosquittoService
 
 pytestmark = pytest.mark.integration
 
@@ -336,7 +336,7 @@ def test_a_changed_device_list_is_announced_with_a_new_birth(
 def test_the_gateway_speaks_mqtt_311_where_the_broker_has_no_mqtt_5(tmp_path: Path) -> None:
     # the demo's embedded amqtt broker speaks MQTT 3.1.1 only: mqtt.protocol "3.1.1" keeps the whole
     # path (disk queue, birth, deletion on PUBACK) working there
-    from sitewatch.ingest.amqtt_broker import EmbeddedBroker
+    from sitewatch.devtools.amqtt_broker import EmbeddedBroker
 
     broker = EmbeddedBroker()
     broker.start()

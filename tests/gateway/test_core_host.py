@@ -11,8 +11,8 @@ import pytest
 from gwtools import GatewayThread, config, wait_for
 
 from sitewatch.contract import HOST_STATE_TOPIC, HostState, now_ms
+from sitewatch.devtools.services import LocalService, MosquittoService
 from sitewatch.gateway.runtime import Gateway
-from sitewatch.services import LocalService, MosquittoService
 
 pytestmark = pytest.mark.integration
 

@@ -31,8 +31,8 @@ from gwtools import (
     wait_for,
 )
 
+from sitewatch.devtools.services import LocalService, MosquittoService
 from sitewatch.gateway.runtime import Gateway
-from sitewatch.services import LocalService, MosquittoService
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ import pytest
 from gwtools import COMPOUND, GatewayThread, Recorder, config, wait_for
 
 from sitewatch.contract import DeviceKind, Sample, now_ms
+from sitewatch.devtools.services import LocalService, MosquittoService
 from sitewatch.gateway.runtime import Gateway
-from sitewatch.services import LocalService, MosquittoService
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

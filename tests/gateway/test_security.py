@@ -17,8 +17,8 @@ import pytest
 from gwtools import GatewayThread, Recorder, config, read_journal, wait_for
 from paho.mqtt.enums import CallbackAPIVersion
 
+from sitewatch.devtools.services import LocalService, MosquittoService
 from sitewatch.gateway.runtime import Gateway
-from sitewatch.services import LocalService, MosquittoService
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 from gwtools import GatewayThread, config, wait_for
 
 from peertools import make_certificates
+from sitewatch.devtools.services import LocalService, MosquittoService, free_port
 from sitewatch.gateway.runtime import Gateway
-from sitewatch.services import LocalService, MosquittoService, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ import paho.mqtt.publish as publish
 import pytest
 
 from sitewatch.contract import Channel, topic
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.ingest import IngestService
-from sitewatch.services import MosquittoService
 from sitewatch.settings import MqttProtocol
 
 from .conftest import make_settings
@@ -37,7 +37,7 @@ def test_invalid_shared_group_is_refused_with_a_reason(tmp_path: Path) -> None:
     )
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
-    assert "cannot start ingest / 无法启动摄取服务" in err and "bad/group" in err
+    assert "无法启动摄取服务" in err and "bad/group" in err
 
 
 def test_a_shared_group_over_mqtt_311_is_refused_with_a_reason(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_deadletters_command_shows_refused_input(
 ) -> None:
     run_ingest(make_settings(mosquitto.url, tmp_path), unique("ingest-cli"))
     watcher = sitewatch(
-        "ingest", "deadletters", "--count", "1", "--timeout", "30", "--lang", "en",
+        "--lang", "en", "ingest", "deadletters", "--count", "1", "--timeout", "30",
         env={"SITEWATCH_MQTT__URL": mosquitto.url},
     )  # fmt: skip
     time.sleep(1.5)  # the watcher subscribes before the bad message goes out
@@ -79,9 +79,8 @@ def test_deadletters_command_shows_refused_input(
     publisher.wait_acked()
     out, err = watcher.communicate(timeout=60)
     assert watcher.returncode == 0, err
-    assert (
-        out.startswith("bad_json") and compound in out and "(1 rejection(s), 11 bytes): not valid JSON" in out
-    )
+    assert out.startswith("bad_json (not valid JSON)") and compound in out
+    assert "1 rejection(s), 11 bytes: not valid JSON" in out
     publisher.close()
 
 
@@ -89,7 +88,7 @@ def test_deadletters_command_over_mqtt_311(
     tmp_path: Path, unique: Callable[[str], str], run_ingest: Callable[..., IngestService]
 ) -> None:
     # the demo's embedded amqtt broker speaks only MQTT 3.1.1: the watcher follows mqtt.protocol
-    from sitewatch.ingest.amqtt_broker import EmbeddedBroker
+    from sitewatch.devtools.amqtt_broker import EmbeddedBroker
 
     broker = EmbeddedBroker()
     broker.start()
@@ -100,7 +99,7 @@ def test_deadletters_command_over_mqtt_311(
         )
         run_ingest(settings, unique("ingest-311"))
         watcher = sitewatch(
-            "ingest", "deadletters", "--count", "1", "--timeout", "30", "--lang", "en",
+            "--lang", "en", "ingest", "deadletters", "--count", "1", "--timeout", "30",
             env={"SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_MQTT__PROTOCOL": "3.1.1"},
         )  # fmt: skip
         time.sleep(1.5)  # the watcher subscribes before the bad message goes out

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from sitewatch.contract import HOST_STATE_TOPIC, decode_host_state
+from sitewatch.devtools.services import InfluxDBService, LocalService, MosquittoService, wait_until
 from sitewatch.ingest import IngestService
-from sitewatch.services import InfluxDBService, LocalService, MosquittoService, wait_until
 from sitewatch.settings import load_settings
 from sitewatch.store import Store, open_store
 from sitewatch.store.influx_store import InfluxStore

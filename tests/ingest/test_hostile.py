@@ -12,9 +12,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import DEADLETTER_TOPIC, KINDS, Channel, now_ms, topic
+from sitewatch.devtools.services import MosquittoService, wait_until
 from sitewatch.ingest import IngestService
 from sitewatch.ingest.registry import DeviceRecord, RegistryClient
-from sitewatch.services import MosquittoService, wait_until
 from sitewatch.store import embedded_store, open_store
 from sitewatch.store.checks import check_batch as real_check_batch
 

@@ -12,7 +12,6 @@ import pytest
 import uvicorn
 
 from peertools import cyclic_garbage
-from sitewatch.assets.api.app import create_app
 from sitewatch.assets.db import create_engine_for, transaction, upgrade
 from sitewatch.assets.importer import import_ledger
 from sitewatch.assets.models import Role
@@ -29,9 +28,10 @@ from sitewatch.contract import (
     now_ms,
     topic,
 )
+from sitewatch.devtools.services import MosquittoService, free_port, port_open, wait_until
 from sitewatch.ingest import IngestService
 from sitewatch.ingest.registry import RegistryClient
-from sitewatch.services import MosquittoService, free_port, port_open, wait_until
+from sitewatch.server import create_app
 from sitewatch.simulators import sites_from_records
 from sitewatch.simulators.city import generate_city
 from sitewatch.store import open_store
@@ -164,3 +164,70 @@ def test_lookups_leave_no_garbage_for_the_cyclic_collector(
         assert not [name for name in left if name.startswith(("httpx", "httpcore"))], left[:10]
     finally:
         client.close()
+
+
+def test_a_look_alike_compound_cannot_capture_another_compounds_devices(
+    registry: tuple[str, str, list[object], str],
+    mosquitto: MosquittoService,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+    run_ingest: Callable[..., IngestService],
+) -> None:
+    """A compound code that is the start of another's (``220102`` beside ``220102-0001``) would make
+    ``220102-0001-CA9001`` an id of both. The registry refuses such a code; and a gateway publishing
+    under it (its broker account would allow the topic) gets every device of the other compound
+    dead-lettered, bound or not yet bound, even when ingest accepts unknown devices flagged."""
+    url, token, sites, admin = registry
+    site = sites[0]
+    rightful, gateway = site.compound, site.gateway  # type: ignore[attr-defined]
+    look_alike = rightful.split("-")[0]
+    assert rightful.startswith(look_alike + "-")
+    camera = next(d.device for d in site.devices if d.kind is DeviceKind.CAMERA)  # type: ignore[attr-defined]
+    future = f"{rightful}-CA9001"  # not bound yet: the look-alike would have claimed it first
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    try:
+        compound = api.get("/api/v1/compounds", params={"q": rightful}).json()["items"][0]
+        body = {**{k: compound[k] for k in ("community_id", "year_built", "buildings_count", "households",
+                                            "management_mode")}, "name_zh": "仿冒小区"}  # fmt: skip
+        for code in (look_alike, rightful, f"{rightful}-ca9001"):  # shorter, equal, longer
+            r = api.post("/api/v1/compounds", json={**body, "code": code})
+            assert r.status_code == 409 and r.json()["errors"][0]["field"] == "code", (code, r.text)
+
+        settings = make_settings(mosquitto.url, tmp_path, unknown_devices="flag")
+        client = RegistryClient(url, token)
+        service = run_ingest(settings, unique("ingest-lookalike"), registry=client)
+        ts = now_ms() - 10_000
+        publisher = Publisher(mosquitto.port, unique("pub"))
+        messages = []
+        for seq, (code, gw) in enumerate(((look_alike, f"{look_alike}-GW01"), (rightful, gateway))):
+            samples = (
+                Sample(camera, DeviceKind.CAMERA, ts + seq, {"online": 1.0}),
+                Sample(future, DeviceKind.CAMERA, ts + seq, {"online": 1.0}),
+            )
+            messages.append(
+                (topic(code, gw, Channel.DATA), DataMessage(Envelope(code, gw, 1, 0, ts), samples).encode())
+            )
+        publisher.publish(messages)
+        publisher.wait_acked()
+        wait_until(lambda: service.stats.snapshot().acked == 2, 30, "both messages handled and acknowledged")
+        stats = service.stats.snapshot()
+        assert stats.rejected == {"foreign_device": 2}, stats.rejected
+        store = open_store(settings)
+        try:
+            assert store.count_readings(compound=look_alike) == 0
+            assert store.count_readings(compound=rightful) == 2  # the bound camera, and the new one flagged
+        finally:
+            store.close()
+            publisher.close()
+        # the rightful manager binds the new device to one of its assets: nobody holds it
+        asset = api.get("/api/v1/assets", params={"compound_code": rightful, "kind": "camera"}).json()[
+            "items"
+        ][0]
+        r = api.post("/api/v1/devices", json={"device_id": future, "asset_id": asset["id"]})
+        assert r.status_code == 201, r.text
+        assert (
+            api.post("/api/v1/devices", json={"device_id": camera, "asset_id": asset["id"]}).status_code
+            == 201
+        )
+    finally:
+        api.close()

@@ -25,10 +25,10 @@ from sitewatch.contract import (
     now_ms,
     topic,
 )
+from sitewatch.devtools.services import InfluxDBService, MosquittoService, wait_until
 from sitewatch.ingest import IngestService
 from sitewatch.ingest.registry import DeviceRecord, RegistryClient
 from sitewatch.ingest.writer import UNKNOWN_ATTEMPTS
-from sitewatch.services import InfluxDBService, MosquittoService, wait_until
 from sitewatch.settings import Settings, load_settings
 from sitewatch.store import PreparedBatch, open_store
 from sitewatch.store.embedded_store import EmbeddedStore

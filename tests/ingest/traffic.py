@@ -29,7 +29,7 @@ from sitewatch.contract import (
     now_ms,
     topic,
 )
-from sitewatch.services import wait_until
+from sitewatch.devtools.services import wait_until
 from sitewatch.store import SeriesQuery, Store
 
 FIVE_KINDS = (

@@ -18,14 +18,12 @@ from sitewatch.simulators.faults import FAULT_TYPES
 def test_city_then_backfill_one_compound_with_every_fault(tmp_path: Path) -> None:
     runner = CliRunner()
     ledger = tmp_path / "city.xlsx"
-    made = runner.invoke(main, ["simulate", "city", "--compounds", "2", "--seed", "2", "--out", str(ledger),
-                                "--lang", "en"])  # fmt: skip
+    made = runner.invoke(main, ["--lang", "en", "simulate", "city", "--compounds", "2", "--seed", "2", "--out", str(ledger)])  # fmt: skip
     assert made.exit_code == 0, made.output
     assert ledger.exists() and "ledger written to" in made.output and "households" in made.output
     out = tmp_path / "history"
-    done = runner.invoke(main, ["simulate", "backfill", "--ledger", str(ledger), "--compound", "220103-0002",
-                                "--days", "3", "--start", "2026-10-01", "--out", str(out), "--faults", "all",
-                                "--lang", "en"])  # fmt: skip
+    done = runner.invoke(main, ["--lang", "en", "simulate", "backfill", "--ledger", str(ledger), "--compound", "220103-0002",
+                                "--days", "3", "--start", "2026-10-01", "--out", str(out), "--faults", "all"])  # fmt: skip
     assert done.exit_code == 0, done.output
     assert "readings/s" in done.output and "fault labels" in done.output
     labels = pd.read_csv(out / "labels.csv", encoding="utf-8-sig")
@@ -41,8 +39,8 @@ def test_city_then_backfill_one_compound_with_every_fault(tmp_path: Path) -> Non
     lights = history.wide("streetlight")
     assert set(lights.columns) == {"lamp_on", "power", "lamp_current", "ambient_light", "burning_hours"}
     assert set(history.events["event"]) >= {"status_changed", "session_started", "flicker", "entrapment"}
-    zh = runner.invoke(main, ["simulate", "backfill", "--ledger", str(ledger), "--days", "1", "--out",
-                              str(tmp_path / "zh"), "--lang", "zh-CN", "--faults", "none"])  # fmt: skip
+    zh = runner.invoke(main, ["--lang", "zh_CN", "simulate", "backfill", "--ledger", str(ledger), "--days", "1", "--out",
+                              str(tmp_path / "zh"), "--faults", "none"])  # fmt: skip
     assert zh.exit_code == 0 and "条读数/秒" in zh.output
     both = pd.read_parquet(
         tmp_path / "zh" / "readings.parquet", columns=["device", "compound"]
@@ -58,22 +56,21 @@ def test_refusals_are_clear(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 2 and "does not exist" in missing.output
     (tmp_path / "bad.xlsx").write_bytes(b"not a workbook")
-    bad = runner.invoke(main, ["simulate", "backfill", "--ledger", str(tmp_path / "bad.xlsx"), "--out",
-                               str(tmp_path / "o"), "--lang", "en"])  # fmt: skip
+    bad = runner.invoke(main, ["--lang", "en", "simulate", "backfill", "--ledger", str(tmp_path / "bad.xlsx"), "--out",
+                               str(tmp_path / "o")])  # fmt: skip
     assert bad.exit_code == 2 and "cannot use the ledger" in bad.output
     assert runner.invoke(main, ["simulate", "city", "--compounds", "0", "--out", "x.xlsx"]).exit_code == 2
     write_xlsx(generate_city(1, seed=3), tmp_path / "one.xlsx")
-    bad_day = runner.invoke(main, ["simulate", "backfill", "--ledger", str(tmp_path / "one.xlsx"), "--out",
-                                   str(tmp_path / "o"), "--start", "2026-13-01", "--lang", "en"])  # fmt: skip
+    bad_day = runner.invoke(main, ["--lang", "en", "simulate", "backfill", "--ledger", str(tmp_path / "one.xlsx"), "--out",
+                                   str(tmp_path / "o"), "--start", "2026-13-01"])  # fmt: skip
     assert bad_day.exit_code == 2 and "YYYY-MM-DD" in bad_day.output
-    csv_name = runner.invoke(main, ["simulate", "city", "--compounds", "1", "--out", str(tmp_path / "x.csv"),
-                                    "--lang", "en"])  # fmt: skip
+    csv_name = runner.invoke(main, ["--lang", "en", "simulate", "city", "--compounds", "1", "--out", str(tmp_path / "x.csv")])  # fmt: skip
     assert csv_name.exit_code == 2 and "directory without extension" in csv_name.output
     as_csv = runner.invoke(main, ["simulate", "city", "--compounds", "1", "--out", str(tmp_path / "csv")])
     assert as_csv.exit_code == 0 and (tmp_path / "csv" / "assets.csv").exists()
-    listed = runner.invoke(main, ["simulate", "faults", "--lang", "en"], env={"COLUMNS": "200"})
+    listed = runner.invoke(main, ["--lang", "en", "simulate", "faults"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0 and all(name in listed.output for name in FAULT_TYPES)
-    assert "困人" in runner.invoke(main, ["simulate", "faults", "--lang", "zh-CN"]).output
+    assert "困人" in runner.invoke(main, ["--lang", "zh_CN", "simulate", "faults"]).output
     for command in ("city", "backfill", "run", "faults"):
         helped = runner.invoke(main, ["simulate", command, "--help"])
-        assert helped.exit_code == 0 and "--lang" in helped.output
+        assert helped.exit_code == 0 and "--lang" not in helped.output  # one way: sitewatch --lang

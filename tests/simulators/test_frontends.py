@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from peertools import ListSink, wait_for
 from sitewatch.cli import main
 from sitewatch.contract import OCPP_STATUSES, DeviceKind
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.gateway.config import build_connectors, parse_config
-from sitewatch.services import MosquittoService
 from sitewatch.simulators.city import generate_city
 from sitewatch.simulators.frontends.ocpp_chargers import ChargerModel
 from sitewatch.simulators.frontends.site import SimulatedSite, SiteOptions
@@ -112,9 +112,9 @@ def test_simulate_site_command_writes_a_valid_gateway_config(tmp_path: Path) -> 
     out = tmp_path / "gw" / "gateway.yaml"
     result = CliRunner().invoke(
         main,
-        ["simulate", "site", "--ledger", str(ledger), "--compound", compound, "--out", str(out),
+        ["--lang", "en", "simulate", "site", "--ledger", str(ledger), "--compound", compound, "--out", str(out),
          "--kinds", "elevator,camera", "--camera-probe", "onvif", "--duration", "0.5",
-         "--broker", "mqtt://127.0.0.1:1", "--lang", "en"],
+         "--broker", "mqtt://127.0.0.1:1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "gateway configuration written to" in result.output and "stopped." in result.output
@@ -127,7 +127,7 @@ def test_simulate_site_command_writes_a_valid_gateway_config(tmp_path: Path) -> 
     result = CliRunner().invoke(
         main,
         [
-            "simulate",
+            "--lang", "zh_CN", "simulate",
             "site",
             "--ledger",
             str(ledger),
@@ -135,8 +135,6 @@ def test_simulate_site_command_writes_a_valid_gateway_config(tmp_path: Path) -> 
             "NOPE",
             "--out",
             str(out),
-            "--lang",
-            "zh-CN",
         ],
     )
     assert result.exit_code == 2 and "无法使用台账" in result.output

@@ -15,9 +15,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import DeviceKind
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.gateway.config import parse_config
 from sitewatch.gateway.runtime import Gateway, GatewayThread
-from sitewatch.services import MosquittoService
 from sitewatch.simulators.city import generate_city
 from sitewatch.simulators.frontends.site import SimulatedSite, SiteOptions
 from sitewatch.simulators.live import LiveSite

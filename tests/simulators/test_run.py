@@ -27,7 +27,7 @@ from sitewatch.contract import (
     parse_topic,
 )
 from sitewatch.contract.messages import StateMessage
-from sitewatch.services import MosquittoService
+from sitewatch.devtools.services import MosquittoService
 from sitewatch.settings import MqttSettings
 from sitewatch.simulators.city import generate_city
 from sitewatch.simulators.live import LiveSite
@@ -149,7 +149,7 @@ def test_a_gateway_that_drops_off_leaves_its_will(
     runner.connect(timeout=10)
     runner.run(0.5)
     gateway = runner.gateways[0]
-    bdseq = gateway.bdseq
+    bdseq = gateway.session.bdseq
     sock = gateway.client.socket()
     assert isinstance(sock, socket.socket)
     sock.shutdown(socket.SHUT_RDWR)  # the uplink dies without a DISCONNECT: the broker sends the will
@@ -175,8 +175,8 @@ def test_simulate_run_command(mosquitto: MosquittoService, recorder: Recorder, t
     records = generate_city(1, seed=11)
     write_xlsx(records, ledger)
     code = records["compounds"][0]["code"]
-    result = CliRunner().invoke(main, ["simulate", "run", "--ledger", str(ledger), "--broker", mosquitto.url,
-                                       "--duration", "1.5", "--step", "0.2", "--lang", "en"])  # fmt: skip
+    result = CliRunner().invoke(main, ["--lang", "en", "simulate", "run", "--ledger", str(ledger), "--broker", mosquitto.url,
+                                       "--duration", "1.5", "--step", "0.2"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "done:" in result.output and "0 dropped" in result.output
     recorder.wait_for(lambda: len(recorder.of(Channel.DATA, code)) > 0)
@@ -197,7 +197,7 @@ def test_readings_published_during_a_broker_outage_are_delivered_after_it(
     runner.connect(timeout=10)
     runner.run(1.0)
     gateway = runner.gateways[0]
-    first_bdseq = gateway.bdseq
+    first_bdseq = gateway.session.bdseq
     broker.kill()  # a crash: no clean goodbye
     runner.run(2.0)  # the simulated devices go on reporting; paho keeps the messages queued
     during = runner.stats.messages
@@ -207,7 +207,7 @@ def test_readings_published_during_a_broker_outage_are_delivered_after_it(
         runner.run(0.1)
         if gateway.connected and runner.stats.acked >= during + runner.stats.state_messages - 1:
             break
-    assert gateway.connected and gateway.bdseq > first_bdseq and runner.stats.disconnects == 1
+    assert gateway.connected and gateway.session.bdseq > first_bdseq and runner.stats.disconnects == 1
     runner.close()
     # Every data and event message got its PUBACK: those queued during the outage were delivered.
     assert runner.stats.acked == runner.stats.messages + runner.stats.state_messages

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sitewatch.contract import DeviceKind, Event, Sample
-from sitewatch.services import InfluxDBService
+from sitewatch.devtools.services import InfluxDBService
 from sitewatch.settings import Settings, load_settings
 from sitewatch.store import Store, StoredEvent, StoredSample, open_store
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from sitewatch.cli import main
 from sitewatch.contract import DeviceKind, now_ms
-from sitewatch.services import InfluxDBService
+from sitewatch.devtools.services import InfluxDBService
 from sitewatch.store.cli import parse_duration_ms, parse_time_ms
 from sitewatch.store.embedded_store import EmbeddedStore
 from sitewatch.store.influx_store import InfluxStore
@@ -46,10 +46,10 @@ def _csv(output: str) -> list[dict[str, str]]:
 
 def test_missing_store_file_says_what_to_do(data_dir: Path) -> None:
     runner = CliRunner()
-    en = runner.invoke(main, ["query", "latest", "--lang", "en"])
+    en = runner.invoke(main, ["--lang", "en", "query", "latest"])
     assert en.exit_code == 1
     assert f"no data in {data_dir / 'readings.db'}: run `sitewatch demo` first" in en.output
-    zh = runner.invoke(main, ["query", "series", "X", "--lang", "zh-CN"])
+    zh = runner.invoke(main, ["--lang", "zh_CN", "query", "series", "X"])
     assert zh.exit_code == 1 and "请先运行 `sitewatch demo`" in zh.output
     assert not (data_dir / "readings.db").exists()  # reading never creates the file
 
@@ -75,7 +75,7 @@ def test_series_raw_and_aggregated(data_dir: Path) -> None:
     # each 5-minute window (aligned to the epoch) holds 5 readings 2 apart, wherever t0 falls in it
     assert sum(diffs.values()) == pytest.approx(18.0 - 2 * (len(diffs) - 1))
     assert all(ts % (5 * MIN) == 0 for ts in diffs)
-    table = runner.invoke(main, ["query", "series", "C1-EL001", "--lang", "zh-CN", "--limit", "3"])
+    table = runner.invoke(main, ["--lang", "zh_CN", "query", "series", "C1-EL001", "--limit", "3"])
     assert table.exit_code == 0, table.output
     assert "指标" in table.output and "加装电梯" in table.output and "trip_count" in table.output
     assert "仅显示最后 3 行，共 20 行" in table.output
@@ -85,16 +85,16 @@ def test_series_errors(data_dir: Path) -> None:
     with EmbeddedStore(data_dir / "readings.db") as store:
         _fill(store)
     runner = CliRunner()
-    unknown = runner.invoke(main, ["query", "series", "C9-EL404", "--lang", "en"])
+    unknown = runner.invoke(main, ["--lang", "en", "query", "series", "C9-EL404"])
     assert unknown.exit_code == 1 and "no data for device C9-EL404" in unknown.output
-    metric = runner.invoke(main, ["query", "series", "C1-EL001", "-m", "nope", "--lang", "en"])
+    metric = runner.invoke(main, ["--lang", "en", "query", "series", "C1-EL001", "-m", "nope"])
     assert metric.exit_code == 1 and "has no metric nope (it has: motor_current, trip_count)" in metric.output
     bad_time = runner.invoke(main, ["query", "series", "C1-EL001", "--since", "yesterday"])
     assert bad_time.exit_code == 2 and "neither a duration" in bad_time.output
     bad_window = runner.invoke(main, ["query", "series", "C1-EL001", "--window", "5 parsecs"])
     assert bad_window.exit_code == 2 and "not a duration" in bad_window.output
     old = runner.invoke(
-        main, ["query", "series", "C1-EL001", "--since", "3h", "--until", "2h", "--lang", "en"]
+        main, ["--lang", "en", "query", "series", "C1-EL001", "--since", "3h", "--until", "2h"]
     )
     assert old.exit_code == 0 and "no data in the selected time range" in old.output
 
@@ -112,30 +112,30 @@ def test_latest_series_list_events_count(data_dir: Path) -> None:
         ("C1-EL001", "motor_current", "9"),
         ("C1-EL001", "trip_count", "118"),
     ]
-    table = runner.invoke(main, ["query", "latest", "--lang", "en", *base])
+    table = runner.invoke(main, ["--lang", "en", "query", "latest", *base])
     assert "last seen" in table.output and "motor_current=9 A" in table.output and "C2-EL001" in table.output
     listing = runner.invoke(main, ["query", "series-list", "--kind", "elevator", "--csv", *base])
     assert [(r["device"], r["metric"]) for r in _csv(listing.stdout)] == [
         ("C1-EL001", "motor_current"), ("C1-EL001", "trip_count"), ("C2-EL001", "motor_current"),
     ]  # fmt: skip
-    zh_list = runner.invoke(main, ["query", "series-list", "--lang", "zh-CN", *base])
+    zh_list = runner.invoke(main, ["--lang", "zh_CN", "query", "series-list", *base])
     assert "曳引电机电流" in zh_list.output
     events = runner.invoke(main, ["query", "events", "--csv", *base])
     assert [(int(r["ts_ms"]), r["event"], r["active"], r["attrs"]) for r in _csv(events.stdout)] == [
         (t0 + MIN, "entrapment", "true", "floor=3")
     ]
-    zh_events = runner.invoke(main, ["query", "events", "--lang", "zh-CN", *base])
+    zh_events = runner.invoke(main, ["--lang", "zh_CN", "query", "events", *base])
     assert "困人" in zh_events.output and "发生" in zh_events.output
-    count = runner.invoke(main, ["query", "count", "--lang", "en", *base])
+    count = runner.invoke(main, ["--lang", "en", "query", "count", *base])
     assert count.exit_code == 0 and "22 readings in" in count.output
-    count_zh = runner.invoke(main, ["query", "count", "--compound", "C2", "--lang", "zh-CN", *base])
+    count_zh = runner.invoke(main, ["--lang", "zh_CN", "query", "count", "--compound", "C2", *base])
     assert "共有 1 条读数" in count_zh.output
 
 
 def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     path = tmp_path / "readme.txt"
     path.write_text("hello " * 200)
-    result = CliRunner().invoke(main, ["query", "latest", "--path", str(path), "--lang", "en"])
+    result = CliRunner().invoke(main, ["--lang", "en", "query", "latest", "--path", str(path)])
     assert result.exit_code == 1
     assert (
         "the time-series store is unavailable" in result.output
@@ -165,12 +165,12 @@ def test_query_reads_influxdb(
 
 
 def test_influxdb_down_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sitewatch.services import free_port
+    from sitewatch.devtools.services import free_port
 
     monkeypatch.setenv("SITEWATCH_STORE__BACKEND", "influxdb")
     monkeypatch.setenv("SITEWATCH_STORE__INFLUX_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("SITEWATCH_STORE__INFLUX_TIMEOUT_S", "1")
-    result = CliRunner().invoke(main, ["query", "count", "--lang", "en"])
+    result = CliRunner().invoke(main, ["--lang", "en", "query", "count"])
     assert result.exit_code == 1
     assert "the time-series store is unavailable: InfluxDB at http://127.0.0.1" in result.output
 

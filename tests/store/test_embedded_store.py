@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from sitewatch.devtools.bench.store import measure_direct_write, synthetic_samples
 from sitewatch.settings import load_settings
 from sitewatch.store import InvalidPoint, StoreRefused, StoreUnavailable, open_store
-from sitewatch.store.bench import measure_direct_write, synthetic_samples
 from sitewatch.store.embedded_store import EmbeddedStore
 
 from .conftest import T0, sample

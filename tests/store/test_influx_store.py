@@ -12,7 +12,7 @@ import pytest
 
 from peertools import cyclic_garbage
 from sitewatch.contract import DeviceKind
-from sitewatch.services import InfluxDBService, LocalService
+from sitewatch.devtools.services import InfluxDBService, LocalService
 from sitewatch.settings import load_settings
 from sitewatch.store import SeriesQuery, StoredSample, StoreRefused, StoreUnavailable, open_store
 from sitewatch.store.embedded_store import EmbeddedStore

@@ -2,7 +2,7 @@
 
 All or nothing: any error (a bad cell, an unknown reference, a database conflict) rolls the whole
 import back. Re-importing the same ledger changes nothing (upsert on the natural keys of
-:mod:`sitewatch.ledger`). Rows of the database absent from the ledger are kept, never deleted.
+:mod:`sitewatch.assets.ledger`). Rows of the database absent from the ledger are kept, never deleted.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ..contract import device_belongs_to, is_code
+from ..contract.ownership import clashing_pairs
 from ..contract.topics import DEVICE_LOCAL_PATTERN
-from ..ledger import SHEETS
+from ..text import name_key
+from .codes import lock_codes
+from .ledger import SHEETS
 from .models import Asset, Building, Compound, Crew, Organisation
 from .reader import RawSheet, ReadLimits, read_ledger
 from .report import ImportReport, Issues
@@ -84,7 +87,7 @@ def _check_keys(parsed: dict[str, Records], issues: Issues) -> None:
         first: dict[tuple[Any, ...], int] = {}
         keep: Records = []
         for row_no, rec in records:
-            key = tuple(rec[k] for k in sheet.key)
+            key = tuple(_same(name, k, rec[k]) for k in sheet.key)
             if key in first:
                 issues.error("duplicate_key", name, row_no, sheet.key[-1], first=first[key],
                              key="/".join(str(k) for k in key))  # fmt: skip
@@ -97,14 +100,45 @@ def _check_keys(parsed: dict[str, Records], issues: Issues) -> None:
             issues.error("bad_code", "compounds", row_no, "code", value=rec["code"][:60])
 
 
+def _same(sheet: str, key: str, value: Any) -> Any:
+    """The form in which two natural keys are the same: organisation names by their NFKC key,
+    compound codes regardless of case."""
+    if sheet == "organisations" and key == "name":
+        return name_key(value)
+    if sheet == "compounds" and key == "code":
+        return str(value).lower()
+    return value
+
+
+class _Names(set[str]):
+    """Organisation names, matched by :func:`~sitewatch.text.name_key` (any spelling of a name)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name_key(name))
+
+
+def _check_codes(session: Session, records: Records, issues: Issues) -> set[str]:
+    """Compound codes of the ledger and the database; a new code that clashes with another is an
+    error (device ids would be ambiguous; see sitewatch.contract.ownership)."""
+    known = set(session.scalars(select(Compound.code)))
+    new = {rec["code"]: row for row, rec in records if rec["code"] not in known}
+    if new:
+        lock_codes(session)  # no other writer adds a clashing code before this import commits
+        known = set(session.scalars(select(Compound.code)))
+    for a, b in clashing_pairs([*sorted(known), *(c for c in new if c not in known)]):
+        code, other = (b, a) if b in new else (a, b)
+        if code in new:
+            issues.error("code_clash", "compounds", new[code], "code", value=code[:60], other=other[:60])
+    return known | set(new)
+
+
 def _check_references(
     session: Session, parsed: dict[str, Records], raw: dict[str, RawSheet], issues: Issues
 ) -> None:
     """Every name or code a row refers to exists in the ledger or in the database."""
-    orgs = {r["name"] for _, r in parsed.get("organisations", [])}
-    orgs |= set(session.scalars(select(Organisation.name)))
-    compounds = {r["code"] for _, r in parsed.get("compounds", [])}
-    compounds |= set(session.scalars(select(Compound.code)))
+    orgs = _Names(name_key(r["name"]) for _, r in parsed.get("organisations", []))
+    orgs |= {name_key(n) for n in session.scalars(select(Organisation.name))}
+    compounds = _check_codes(session, parsed.get("compounds", []), issues)
     units: dict[tuple[str, str], int] = {
         (code, no): n
         for code, no, n in session.execute(
@@ -141,7 +175,7 @@ def _check_references(
 
 def _check_assets(
     session: Session, records: Records, raw: RawSheet | None, need: Callable[..., bool],
-    known: tuple[set[str], set[str], dict[tuple[str, str], int]], issues: Issues,
+    known: tuple[_Names, set[str], dict[tuple[str, str], int]], issues: Issues,
 ) -> None:  # fmt: skip
     """Asset references, unit numbers, unique serial numbers and device ids."""
     orgs, compounds, units = known

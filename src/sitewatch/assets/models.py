@@ -10,7 +10,6 @@ keeps its history; partial unique indexes allow one *active* binding per device 
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -26,7 +25,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from ..text import name_key
+from ..web.principal import Role as Role  # the callers' roles belong to the web application
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -35,15 +37,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class Role(StrEnum):
-    """What an API token may do."""
-
-    ADMIN = "admin"  # everything, including tokens
-    BUREAU = "bureau"  # read everything
-    PROPERTY_MANAGER = "property_manager"  # read/write the compounds its organisation manages
-    CREW = "crew"  # read the assets its organisation maintains under contract
 
 
 class Base(DeclarativeBase):
@@ -99,22 +92,33 @@ class Community(Base):
 
 
 class Organisation(Base):
-    """A property company, contractor, utility, bureau or community office."""
+    """A property company, contractor, utility, bureau or community office.
+
+    ``name_key`` (:func:`sitewatch.text.name_key`: NFKC, case-folded) is unique, so names that
+    only look different (full-width brackets, another Unicode form) are one organisation."""
 
     __tablename__ = "organisations"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    type: Mapped[str] = mapped_column(String(32))  # sitewatch.ledger.OrgType
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(32))  # sitewatch.assets.ledger.OrgType
     contact: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(50))
 
+    @validates("name")
+    def _keep_key(self, _key: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
+
 
 class Compound(Base):
-    """A residential compound (小区)."""
+    """A residential compound (小区). Codes are unique regardless of case, and no code is another
+    code followed by ``-`` (:mod:`sitewatch.assets.codes`), so a device id names one compound."""
 
     __tablename__ = "compounds"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
+    code_key: Mapped[str] = mapped_column(String(64), unique=True)  # the code in lower case
     name_zh: Mapped[str] = mapped_column(String(200), index=True)
     name_en: Mapped[str | None] = mapped_column(String(200))
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
@@ -128,10 +132,15 @@ class Compound(Base):
     renovation_year: Mapped[int | None] = mapped_column(Integer)
     renovation_batch: Mapped[str | None] = mapped_column(String(100))
     renovation_content: Mapped[str | None] = mapped_column(Text)
-    management_mode: Mapped[str] = mapped_column(String(32))  # sitewatch.ledger.ManagementMode
+    management_mode: Mapped[str] = mapped_column(String(32))  # sitewatch.assets.ledger.ManagementMode
     manager_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     community: Mapped[Community] = relationship()
     manager_org: Mapped[Organisation | None] = relationship()
+
+    @validates("code")
+    def _keep_key(self, _key: str, value: str) -> str:
+        self.code_key = value.lower()
+        return value
 
 
 class Building(Base):
@@ -302,6 +311,8 @@ class ApiToken(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # none: valid until revoked
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # to the minute
     org: Mapped[Organisation | None] = relationship()
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..ledger import SHEETS, Sheet, header_map, normalise_header
+from ..text import csv_unescape
+from .ledger import SHEETS, Sheet, header_map, normalise_header
 from .report import Issues
 
 
@@ -104,7 +105,7 @@ def _decode(data: bytes) -> str:
 def _csv_rows(file: Path) -> Iterator[tuple[Any, ...]]:
     text = _decode(file.read_bytes())
     for row in csv.reader(io.StringIO(text, newline="")):
-        yield tuple(cell if cell.strip() != "" else None for cell in row)
+        yield tuple(csv_unescape(cell) if cell.strip() != "" else None for cell in row)
 
 
 def _guess_csv_sheet(file: Path) -> Sheet | None:

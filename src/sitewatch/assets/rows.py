@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..contract import DeviceKind
-from ..ledger import KIND_LABELS_ZH, MANAGEMENT_MODE_ZH, Column, ColumnType, ManagementMode, OrgType, Sheet
+from ..text import code_point, control_character
+from .ledger import KIND_LABELS_ZH, MANAGEMENT_MODE_ZH, Column, ColumnType, ManagementMode, OrgType, Sheet
 from .reader import NO_VALUE, RawSheet
 from .report import Issues
 
@@ -78,9 +79,7 @@ def parse_cell(col: Column, value: Any) -> tuple[Any, tuple[str, dict[str, Any]]
         if isinstance(value, dt.datetime):
             value = value.date().isoformat() if value.time() == dt.time() else value.isoformat()
         text = str(value).strip()
-        if len(text) > MAX_TEXT:
-            return None, ("too_long", {"length": len(text), "limit": MAX_TEXT})
-        return text, None
+        return text, _text_problem(text)
     if col.type is ColumnType.INT:
         if isinstance(value, bool):
             return None, ("not_int", {"value": shown})
@@ -112,6 +111,17 @@ def parse_cell(col: Column, value: Any) -> tuple[Any, tuple[str, dict[str, Any]]
     if token in _FALSE:
         return False, None
     return None, ("not_bool", {"value": shown})
+
+
+def _text_problem(text: str) -> tuple[str, dict[str, Any]] | None:
+    """Why a text cell cannot be kept: too long, or a control character (line breaks, which Excel
+    cells may hold, aside)."""
+    if len(text) > MAX_TEXT:
+        return "too_long", {"length": len(text), "limit": MAX_TEXT}
+    found = control_character(text, multiline=True)
+    if found is not None:
+        return "control_character", {"char": code_point(found[1]), "position": found[0]}
+    return None
 
 
 def _parse_date(value: Any, shown: str) -> tuple[Any, tuple[str, dict[str, Any]] | None]:
@@ -155,8 +165,7 @@ def parse_sheet(raw: RawSheet, issues: Issues) -> list[tuple[int, dict[str, Any]
             problem: tuple[str, dict[str, Any]] | None = None
             if col.type is ColumnType.TEXT and type(value) is str:
                 typed: Any = value.strip() or None
-                if typed is not None and len(typed) > MAX_TEXT:
-                    typed, problem = None, ("too_long", {"length": len(typed), "limit": MAX_TEXT})
+                problem = _text_problem(typed) if typed is not None else None
             else:
                 typed, problem = parse_cell(col, value)
             if problem is None and typed is not None and key in checked:

@@ -9,7 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..ledger import SHEETS, Column
+from ..text import csv_escape, is_formula_like, ooxml_escape
+from .ledger import SHEETS, Column
 
 
 class HeaderStyle(StrEnum):
@@ -25,10 +26,20 @@ def header(col: Column, style: HeaderStyle) -> str:
     return {HeaderStyle.ZH: col.zh, HeaderStyle.EN: col.en, HeaderStyle.KEY: col.key}[style]
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, ws: Any) -> Any:
+    """An .xlsx cell: text always as text (never a formula), escaped where XML cannot hold it, and
+    marked for Excel as literal text when it starts like a formula."""
     if isinstance(value, bool):
         return "是" if value else "否"
-    return value
+    if not isinstance(value, str):
+        return value
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(ws, value=None)
+    cell.value, cell.data_type = ooxml_escape(value), "s"
+    if is_formula_like(value):
+        cell.quotePrefix = True
+    return cell
 
 
 def write_xlsx(
@@ -44,7 +55,7 @@ def write_xlsx(
         ws = wb.create_sheet(name)
         ws.append([header(c, style) for c in sheet.columns])
         for record in sheets[name]:
-            ws.append([_cell(record.get(c.key)) for c in sheet.columns])
+            ws.append([_cell(record.get(c.key), ws) for c in sheet.columns])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
 
@@ -72,4 +83,6 @@ def _csv_cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, str):
+        return csv_escape(value)  # formula prefixes neutralised (OWASP), control characters escaped
     return str(value)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..text import name_key
 from .models import (
     Asset,
     Base,
@@ -42,6 +43,16 @@ ASSET_COLUMNS = {
     "compound_code": "compound_id", "building_no": "building_id", "owner_org": "owner_org_id",
     "maintainer_org": "maintainer_org_id",
 }  # fmt: skip
+
+
+class _ByNameKey(dict[str, int]):
+    """Organisation ids by :func:`~sitewatch.text.name_key`, looked up by any spelling of a name."""
+
+    def __getitem__(self, name: str) -> int:
+        return super().__getitem__(name_key(name))
+
+    def get(self, name: Any, default: Any = None) -> Any:
+        return super().get(name_key(name), default)
 
 
 class _Upsert:
@@ -129,14 +140,15 @@ def write_ledger(
         progress(f"write {name}", 0, total)
         return lambda n: progress(f"write {name}", n, total)
 
-    orgs = _Upsert(session, Organisation, ["name"])
+    orgs = _Upsert(session, Organisation, ["name_key"])  # look-alike names are one organisation
     recs: list[dict[str, Any]]
     if "organisations" in parsed:
         recs = [
-            {k: r.get(k) for k in ("name", "type", "contact", "phone")} for _, r in parsed["organisations"]
+            {"name_key": name_key(r["name"]), **{k: r.get(k) for k in ("name", "type", "contact", "phone")}}
+            for _, r in parsed["organisations"]
         ]
         out["organisations"] = orgs.run(recs, _columns(raw.get("organisations")), step("organisations"))
-    org_id = {k[0]: v for k, v in orgs.ids.items()}
+    org_id = _ByNameKey({k[0]: v for k, v in orgs.ids.items()})
 
     compounds = _Upsert(session, Compound, ["code"])
     if "compounds" in parsed:
@@ -147,6 +159,7 @@ def write_ledger(
             rec.update(
                 {COMPOUND_COLUMNS.get(k, k): v for k, v in r.items() if COMPOUND_COLUMNS.get(k, k) in rec}
             )
+            rec["code_key"] = r["code"].lower()
             rec["community_id"] = community_id[(r["city"], r["district"], r["street"], r["community"])]
             rec["manager_org_id"] = org_id.get(r.get("manager_org")) if r.get("manager_org") else None
             recs.append(rec)

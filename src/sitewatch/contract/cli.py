@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..i18n import N_, _, current_language
+from ..i18n import N_, _
 from .kinds import KINDS, DeviceKind
 from .messages import SCHEMA_VERSION
 from .topics import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, subscription
@@ -22,18 +22,17 @@ def contract() -> None:
 def kinds(kind: str | None) -> None:
     """List device kinds with their metrics (unit, type, valid range) and events."""
     console = Console()
-    zh = current_language() == "zh_CN"
     for spec in KINDS.values():
         if kind and spec.kind != kind:
             continue
-        name = f"{spec.kind}（{spec.label_zh}）" if zh else spec.kind
-        table = Table(title=_("{kind}, id code {code}", kind=name, code=spec.code))
+        title = _("{kind} ({label}), id code {code}", kind=spec.kind, label=_(spec.label), code=spec.code)
+        table = Table(title=title)
         table.add_column(_("metric"), no_wrap=True)
         for column in (_("unit"), _("type"), _("valid range"), _("meaning")):
             table.add_column(column)
         for m in spec.metrics.values():
             table.add_row(
-                m.name, m.unit, _(m.type), f"{m.minimum:g} … {m.maximum:g}", m.description_zh if zh else m.description
+                m.name, m.unit, _(m.type), f"{m.minimum:g} … {m.maximum:g}", _(m.description)
             )
         console.print(table)
         events = ", ".join(f"{e.name} ({_(e.severity)})" for e in spec.events.values())
@@ -47,7 +46,7 @@ _WORDS = (N_("gauge"), N_("counter"), N_("flag"), N_("state"), N_("critical"), N
 @contract.command("topics")
 def topics() -> None:
     """List the MQTT topics of schema version 1."""
-    click.echo(f"schema version: {SCHEMA_VERSION}")
+    click.echo(_("schema version: {version}", version=SCHEMA_VERSION))
     for channel in Channel:
         click.echo(f"{channel.value:6} {subscription(channel, '<compound>', '<gateway>')}")
     click.echo(f"host   {HOST_STATE_TOPIC}")

@@ -1,4 +1,8 @@
-"""Device kinds, the metrics each reports (with units and valid ranges) and the events each raises."""
+"""Device kinds, the metrics each reports (with units and valid ranges) and the events each raises.
+
+Labels and descriptions are English catalog messages (marked with ``N_``); people read them through
+``sitewatch.i18n._`` in their language.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+
+from ..i18n import N_
 
 
 class DeviceKind(StrEnum):
@@ -45,8 +51,7 @@ class MetricSpec:
     type: MetricType
     minimum: float
     maximum: float
-    description: str
-    description_zh: str
+    description: str  # a catalog message: shown with _(spec.description)
     states: tuple[str, ...] = ()  # for STATE metrics: code i means states[i]
 
     def check(self, value: float) -> str | None:
@@ -66,8 +71,7 @@ class EventSpec:
 
     name: str
     severity: Severity
-    description: str
-    description_zh: str
+    description: str  # a catalog message: shown with _(spec.description)
     stateful: bool = False  # True: carries active=true when raised and active=false when cleared
 
 
@@ -77,7 +81,7 @@ class KindSpec:
 
     kind: DeviceKind
     code: str  # two letters used in device ids made by simulators, e.g. "EL"
-    label_zh: str
+    label: str  # what people call it (a catalog message: shown with _(spec.label))
     metrics: Mapping[str, MetricSpec] = field(default_factory=dict)
     events: Mapping[str, EventSpec] = field(default_factory=dict)
 
@@ -100,76 +104,75 @@ _G, _C, _F, _S = MetricType.GAUGE, MetricType.COUNTER, MetricType.FLAG, MetricTy
 _I, _W, _X = Severity.INFO, Severity.WARNING, Severity.CRITICAL
 
 
-def _m(name: str, unit: str, type_: MetricType, lo: float, hi: float, en: str, zh: str,
+def _m(name: str, unit: str, type_: MetricType, lo: float, hi: float, description: str,
        states: tuple[str, ...] = ()) -> MetricSpec:  # fmt: skip
-    return MetricSpec(name, unit, type_, float(lo), float(hi), en, zh, states)
+    return MetricSpec(name, unit, type_, float(lo), float(hi), description, states)
 
 
-def _e(name: str, severity: Severity, en: str, zh: str, stateful: bool = False) -> EventSpec:
-    return EventSpec(name, severity, en, zh, stateful)
+def _e(name: str, severity: Severity, description: str, stateful: bool = False) -> EventSpec:
+    return EventSpec(name, severity, description, stateful)
 
 
 # Events every kind can raise: liveness reported by the gateway's connectors.
 _COMMON_EVENTS = (
-    _e("online", _I, "device reachable again", "设备恢复在线"),
-    _e("offline", _W, "device stopped answering", "设备离线"),
+    _e("online", _I, N_("device reachable again")),
+    _e("offline", _W, N_("device stopped answering")),
 )
 
 _SPECS: tuple[tuple[DeviceKind, str, str, tuple[MetricSpec, ...], tuple[EventSpec, ...]], ...] = (
     (
         DeviceKind.ELEVATOR,
         "EL",
-        "加装电梯",
+        N_("elevator"),
         (
-            _m("trip_count", "", _C, 0, 1e9, "trips since commissioning (register)", "累计运行次数"),
-            _m("door_cycles", "", _C, 0, 1e9, "door open/close cycles (register)", "累计开关门次数"),
-            _m("door_faults", "", _C, 0, 1e9, "door faults (register)", "累计门故障次数"),
-            _m("vibration_rms", "m/s²", _G, 0, 50, "car vibration, RMS acceleration", "轿厢振动有效值"),
-            _m("motor_current", "A", _G, 0, 500, "traction motor current", "曳引电机电流"),
-            _m("levelling_error", "mm", _G, -500, 500, "stopping error at the landing", "平层误差"),
-            _m("car_load", "%", _G, 0, 150, "car load, percent of rated load", "轿厢载重率"),
+            _m("trip_count", "", _C, 0, 1e9, N_("trips since commissioning (register)")),
+            _m("door_cycles", "", _C, 0, 1e9, N_("door open/close cycles (register)")),
+            _m("door_faults", "", _C, 0, 1e9, N_("door faults (register)")),
+            _m("vibration_rms", "m/s²", _G, 0, 50, N_("car vibration, RMS acceleration")),
+            _m("motor_current", "A", _G, 0, 500, N_("traction motor current")),
+            _m("levelling_error", "mm", _G, -500, 500, N_("stopping error at the landing")),
+            _m("car_load", "%", _G, 0, 150, N_("car load, percent of rated load")),
             _m(
                 "run_state",
                 "",
                 _S,
                 0,
                 len(ELEVATOR_RUN_STATES) - 1,
-                "run state",
-                "运行状态",
+                N_("run state"),
                 ELEVATOR_RUN_STATES,
             ),
-            _m("entrapment", "", _F, 0, 1, "passenger trapped in the car", "困人"),
+            _m("entrapment", "", _F, 0, 1, N_("passenger trapped in the car")),
         ),
         (
-            _e("door_fault", _W, "door failed to open or close", "门故障"),
-            _e("entrapment", _X, "passenger trapped", "困人", stateful=True),
-            _e("overload", _I, "car overloaded", "超载"),
-            _e("out_of_service", _W, "elevator out of service", "停梯", stateful=True),
-            _e("maintenance_mode", _I, "maintenance mode switched", "检修模式", stateful=True),
-            _e("emergency_call", _X, "alarm button pressed", "紧急呼叫"),
+            _e("door_fault", _W, N_("door failed to open or close")),
+            _e("entrapment", _X, N_("passenger trapped"), stateful=True),
+            _e("overload", _I, N_("car overloaded")),
+            _e("out_of_service", _W, N_("elevator out of service"), stateful=True),
+            _e("maintenance_mode", _I, N_("maintenance mode switched"), stateful=True),
+            _e("emergency_call", _X, N_("alarm button pressed")),
         ),
     ),
     (
         DeviceKind.CAMERA,
         "CA",
-        "安防摄像头",
+        N_("camera"),
         (
-            _m("online", "", _F, 0, 1, "answers its health check", "在线"),
-            _m("bitrate", "kbit/s", _G, 0, 100_000, "video stream bitrate", "码率"),
-            _m("frame_rate", "fps", _G, 0, 120, "video frame rate", "帧率"),
-            _m("storage_free", "%", _G, 0, 100, "free recording storage", "存储剩余"),
-            _m("latency", "ms", _G, 0, 60_000, "health-check round trip", "响应时延"),
+            _m("online", "", _F, 0, 1, N_("answers its health check")),
+            _m("bitrate", "kbit/s", _G, 0, 100_000, N_("video stream bitrate")),
+            _m("frame_rate", "fps", _G, 0, 120, N_("video frame rate")),
+            _m("storage_free", "%", _G, 0, 100, N_("free recording storage")),
+            _m("latency", "ms", _G, 0, 60_000, N_("health-check round trip")),
         ),
         (
-            _e("tamper", _X, "camera moved or covered", "遮挡/移位", stateful=True),
-            _e("video_loss", _W, "no video signal", "视频丢失", stateful=True),
-            _e("storage_full", _W, "recording storage full", "存储已满", stateful=True),
+            _e("tamper", _X, N_("camera moved or covered"), stateful=True),
+            _e("video_loss", _W, N_("no video signal"), stateful=True),
+            _e("storage_full", _W, N_("recording storage full"), stateful=True),
         ),
     ),
     (
         DeviceKind.CHARGER,
         "CH",
-        "充电桩",
+        N_("charger"),
         (
             _m(
                 "status",
@@ -177,8 +180,7 @@ _SPECS: tuple[tuple[DeviceKind, str, str, tuple[MetricSpec, ...], tuple[EventSpe
                 _S,
                 0,
                 len(OCPP_STATUSES) - 1,
-                "OCPP 1.6 connector status",
-                "充电接口状态",
+                N_("OCPP 1.6 connector status"),
                 OCPP_STATUSES,
             ),
             _m(
@@ -187,84 +189,82 @@ _SPECS: tuple[tuple[DeviceKind, str, str, tuple[MetricSpec, ...], tuple[EventSpe
                 _S,
                 0,
                 len(OCPP_ERROR_CODES) - 1,
-                "OCPP 1.6 error code",
-                "故障代码",
+                N_("OCPP 1.6 error code"),
                 OCPP_ERROR_CODES,
             ),
-            _m("power", "kW", _G, 0, 400, "active power delivered", "输出功率"),
-            _m("energy_register", "kWh", _C, 0, 1e9, "energy delivered (register)", "累计电量"),
-            _m("voltage", "V", _G, 0, 1000, "supply voltage", "电压"),
-            _m("current", "A", _G, 0, 1000, "charging current", "电流"),
-            _m("temperature", "°C", _G, -40, 150, "internal temperature", "内部温度"),
+            _m("power", "kW", _G, 0, 400, N_("active power delivered")),
+            _m("energy_register", "kWh", _C, 0, 1e9, N_("energy delivered (register)")),
+            _m("voltage", "V", _G, 0, 1000, N_("supply voltage")),
+            _m("current", "A", _G, 0, 1000, N_("charging current")),
+            _m("temperature", "°C", _G, -40, 150, N_("internal temperature")),
         ),
         (
-            _e("status_changed", _I, "connector status changed", "状态变化"),
-            _e("faulted", _X, "charger reported Faulted", "充电桩故障", stateful=True),
-            _e("session_started", _I, "charging session started", "开始充电"),
-            _e("session_stopped", _I, "charging session stopped", "结束充电"),
-            _e("over_temperature", _W, "temperature above limit", "过温", stateful=True),
+            _e("status_changed", _I, N_("connector status changed")),
+            _e("faulted", _X, N_("charger reported Faulted"), stateful=True),
+            _e("session_started", _I, N_("charging session started")),
+            _e("session_stopped", _I, N_("charging session stopped")),
+            _e("over_temperature", _W, N_("temperature above limit"), stateful=True),
         ),
     ),
     (
         DeviceKind.STREETLIGHT,
         "SL",
-        "路灯",
+        N_("streetlight"),
         (
-            _m("lamp_on", "", _F, 0, 1, "lamp switched on", "开灯"),
-            _m("power", "W", _G, 0, 2000, "active power", "功率"),
-            _m("lamp_current", "A", _G, 0, 20, "lamp current", "灯电流"),
-            _m("ambient_light", "lx", _G, 0, 200_000, "ambient illuminance", "环境照度"),
-            _m("burning_hours", "h", _C, 0, 1e6, "hours lit (register)", "累计亮灯时长"),
+            _m("lamp_on", "", _F, 0, 1, N_("lamp switched on")),
+            _m("power", "W", _G, 0, 2000, N_("active power")),
+            _m("lamp_current", "A", _G, 0, 20, N_("lamp current")),
+            _m("ambient_light", "lx", _G, 0, 200_000, N_("ambient illuminance")),
+            _m("burning_hours", "h", _C, 0, 1e6, N_("hours lit (register)")),
         ),
         (
-            _e("lamp_failure", _W, "lamp on but drawing no current", "灯具故障", stateful=True),
-            _e("day_burning", _I, "lamp on in daylight", "白天亮灯", stateful=True),
-            _e("flicker", _W, "lamp switching rapidly", "闪烁"),
+            _e("lamp_failure", _W, N_("lamp on but drawing no current"), stateful=True),
+            _e("day_burning", _I, N_("lamp on in daylight"), stateful=True),
+            _e("flicker", _W, N_("lamp switching rapidly")),
         ),
     ),
     (
         DeviceKind.WATER_METER,
         "WM",
-        "水表",
+        N_("water meter"),
         (
-            _m("volume_register", "m³", _C, 0, 1e8, "cumulative volume (register)", "累计用水量"),
-            _m("flow", "m³/h", _G, -1000, 1000, "instantaneous flow (negative: reverse)", "瞬时流量"),
-            _m("pressure", "MPa", _G, 0, 2.5, "pipe pressure (building meters)", "管网压力"),
-            _m("battery", "%", _G, 0, 100, "battery level", "电池电量"),
-            _m("tamper", "", _F, 0, 1, "tamper switch", "防拆开关"),
-            _m("reverse_flow", "", _F, 0, 1, "reverse flow detected", "反向流"),
+            _m("volume_register", "m³", _C, 0, 1e8, N_("cumulative volume (register)")),
+            _m("flow", "m³/h", _G, -1000, 1000, N_("instantaneous flow (negative: reverse)")),
+            _m("pressure", "MPa", _G, 0, 2.5, N_("pipe pressure (building meters)")),
+            _m("battery", "%", _G, 0, 100, N_("battery level")),
+            _m("tamper", "", _F, 0, 1, N_("tamper switch")),
+            _m("reverse_flow", "", _F, 0, 1, N_("reverse flow detected")),
         ),
         (
-            _e("tamper", _X, "meter opened or removed", "水表被拆", stateful=True),
-            _e("reverse_flow", _W, "water flowing backwards", "反向流", stateful=True),
-            _e("battery_low", _W, "battery low", "电池电量低", stateful=True),
+            _e("tamper", _X, N_("meter opened or removed"), stateful=True),
+            _e("reverse_flow", _W, N_("water flowing backwards"), stateful=True),
+            _e("battery_low", _W, N_("battery low"), stateful=True),
         ),
     ),
     (
         DeviceKind.GATEWAY,
         "GW",
-        "站点网关",
+        N_("site gateway"),
         (
-            _m("uptime", "s", _C, 0, 1e10, "seconds since the gateway started", "运行时长"),
-            _m("queue_depth", "", _G, 0, 1e10, "readings waiting in the disk queue", "待发送队列长度"),
-            _m("queue_bytes", "B", _G, 0, 1e13, "disk queue size", "队列占用空间"),
-            _m("read_total", "", _C, 0, 1e15, "readings read from devices", "累计采集"),
-            _m("sent_total", "", _C, 0, 1e15, "readings published", "累计发送"),
-            _m("acked_total", "", _C, 0, 1e15, "readings acknowledged by the broker", "累计确认"),
-            _m("replayed_total", "", _C, 0, 1e15, "readings sent after an outage", "累计补发"),
+            _m("uptime", "s", _C, 0, 1e10, N_("seconds since the gateway started")),
+            _m("queue_depth", "", _G, 0, 1e10, N_("readings waiting in the disk queue")),
+            _m("queue_bytes", "B", _G, 0, 1e13, N_("disk queue size")),
+            _m("read_total", "", _C, 0, 1e15, N_("readings read from devices")),
+            _m("sent_total", "", _C, 0, 1e15, N_("readings published")),
+            _m("acked_total", "", _C, 0, 1e15, N_("readings acknowledged by the broker")),
+            _m("replayed_total", "", _C, 0, 1e15, N_("readings sent after an outage")),
             _m(
                 "dropped_total",
                 "",
                 _C,
                 0,
                 1e15,
-                "readings dropped because the disk budget was full",
-                "累计丢弃",
+                N_("readings dropped because the disk budget was full"),
             ),
-            _m("connector_errors_total", "", _C, 0, 1e15, "connector errors", "累计连接错误"),
-            _m("devices_online", "", _G, 0, 1e6, "devices answering", "在线设备数"),
+            _m("connector_errors_total", "", _C, 0, 1e15, N_("connector errors")),
+            _m("devices_online", "", _G, 0, 1e6, N_("devices answering")),
         ),
-        (_e("queue_overflow", _W, "disk budget full, oldest readings dropped", "缓存已满，丢弃最旧数据"),),
+        (_e("queue_overflow", _W, N_("disk budget full, oldest readings dropped")),),
     ),
 )
 
@@ -273,11 +273,11 @@ KINDS: Mapping[DeviceKind, KindSpec] = MappingProxyType(
         kind: KindSpec(
             kind=kind,
             code=code,
-            label_zh=label_zh,
+            label=label,
             metrics=MappingProxyType({m.name: m for m in metrics}),
             events=MappingProxyType({e.name: e for e in (*events, *_COMMON_EVENTS)}),
         )
-        for kind, code, label_zh, metrics, events in _SPECS
+        for kind, code, label, metrics, events in _SPECS
     }
 )
 

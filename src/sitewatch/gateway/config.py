@@ -1,7 +1,7 @@
 """The site gateway's configuration file (``gateway.yaml``): compound, broker, disk queue, connectors.
 
 Load it with :func:`load_config`; every problem is reported as one :class:`GatewayConfigError` whose
-message names the offending field (``queue.budget_bytes: ...``), in English and Chinese.
+message names the offending field (``queue.budget_bytes: ...``), in the reader's language (the catalog).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..contract import device_belongs_to, is_code
+from ..i18n import _
 from ..settings import MqttSettings, validation_problems
-from .connectors.base import CONNECTOR_TYPES, ConnectorConfigError, ConnectorContext, build_connector
+from .connectors.base import ConnectorConfigError, ConnectorContext, build_connector, connector_types
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
@@ -98,11 +99,12 @@ class GatewayConfig(BaseModel):
     @classmethod
     def _connector_specs(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names: set[str] = set()
+        types = connector_types()
         for i, spec in enumerate(value):
             if "type" not in spec:
                 raise ValueError(f"entry {i} has no 'type'")
-            if spec["type"] not in CONNECTOR_TYPES:
-                known = ", ".join(sorted(CONNECTOR_TYPES))
+            if spec["type"] not in types:
+                known = ", ".join(sorted(types))
                 raise ValueError(f"entry {i}: unknown connector type {spec['type']!r}; use one of: {known}")
             name = str(spec.get("name", f"{spec['type']}{i}"))
             if name in names:
@@ -135,12 +137,12 @@ def parse_config(data: Any, source: str = "gateway.yaml", base_dir: Path | None 
     """Validate already-parsed YAML; relative queue paths are taken from ``base_dir``."""
     if not isinstance(data, dict):
         raise GatewayConfigError(
-            f"{source}: the file must hold a mapping (compound: ..., gateway: ...); 配置文件必须是键值映射"
+            _("{source}: the file must hold a mapping (compound: ..., gateway: ...)", source=source)
         )
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        raise GatewayConfigError(f"{source}: invalid configuration (配置无效):\n{_describe(exc)}") from None
+        raise GatewayConfigError(_("{source}: invalid configuration:\n{problems}", source=source, problems=_describe(exc))) from None
     if base_dir is not None and not config.queue.path.is_absolute():
         config.queue.path = base_dir / config.queue.path
     return config
@@ -152,11 +154,11 @@ def load_config(path: Path) -> GatewayConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise GatewayConfigError(f"{path}: cannot read the file (无法读取): {exc.strerror}") from None
+        raise GatewayConfigError(_("{path}: cannot read the file: {strerror}", path=path, strerror=exc.strerror)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise GatewayConfigError(f"{path}: not valid YAML (YAML 格式错误): {exc}") from None
+        raise GatewayConfigError(_("{path}: not valid YAML: {exc}", path=path, exc=exc)) from None
     return parse_config(data, str(path), path.parent)
 
 

@@ -5,34 +5,36 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
-# name -> (English, 中文); the order is the order of logs and of ``sitewatch gateway status``.
-COUNTERS: dict[str, tuple[str, str]] = {
-    "read": ("readings handed over by connectors", "采集读数"),
-    "buffered": ("readings written to the disk queue", "写入缓存读数"),
-    "rejected": ("readings refused before queueing (invalid)", "拒收读数"),
-    "sent": ("readings published", "发送读数"),
-    "acknowledged": ("readings acknowledged by the broker (PUBACK)", "已确认读数"),
-    "replayed": ("readings published from the backlog after an outage", "补发读数"),
-    "dropped": ("readings dropped: disk budget full, or a failed disk write", "丢弃读数"),
-    "events_read": ("events handed over by connectors", "采集事件"),
-    "events_acknowledged": ("events acknowledged by the broker", "已确认事件"),
-    "events_dropped": ("events dropped because the disk budget was full", "丢弃事件"),
-    "events_rejected": ("events refused before queueing (invalid)", "拒收事件"),
-    "queue_errors": ("disk queue writes that failed (disk full, I/O error)", "队列写入失败"),
-    "messages_sent": ("MQTT messages published (data and event)", "发送消息"),
-    "messages_acknowledged": ("MQTT messages acknowledged", "已确认消息"),
-    "connects": ("successful broker connections", "连接次数"),
-    "connect_failures": ("failed connection attempts", "连接失败"),
-    "disconnects": ("connections lost", "断线次数"),
-    "refused_by_broker": ("publishes the broker refused (not authorised)", "被服务器拒绝"),
-    "births": ("birth messages published", "上线消息"),
-    "host_offline": ("times the central host went offline (wait_for_host)", "中心离线次数"),
-    "host_state_rejected": ("invalid central host state messages", "无效中心状态消息"),
-    "commands": ("commands executed", "执行命令"),
-    "commands_rejected": ("invalid commands refused", "拒绝命令"),
-    "reloads_failed": ("reloads refused for an invalid configuration", "重载失败"),
-    "connector_errors": ("connector errors (their own counters plus crashes)", "连接器错误"),
-    "connector_crashes": ("connector tasks that raised and were restarted", "连接器崩溃"),
+from ..i18n import N_
+
+# name -> meaning (a catalog message); the order is the order of logs and of ``sitewatch gateway status``.
+COUNTERS: dict[str, str] = {
+    "read": N_("readings handed over by connectors"),
+    "buffered": N_("readings written to the disk queue"),
+    "rejected": N_("readings refused before queueing (invalid)"),
+    "sent": N_("readings published"),
+    "acknowledged": N_("readings acknowledged by the broker (PUBACK)"),
+    "replayed": N_("readings published from the backlog after an outage"),
+    "dropped": N_("readings dropped: disk budget full, or a failed disk write"),
+    "events_read": N_("events handed over by connectors"),
+    "events_acknowledged": N_("events acknowledged by the broker"),
+    "events_dropped": N_("events dropped because the disk budget was full"),
+    "events_rejected": N_("events refused before queueing (invalid)"),
+    "queue_errors": N_("disk queue writes that failed (disk full, I/O error)"),
+    "messages_sent": N_("MQTT messages published (data and event)"),
+    "messages_acknowledged": N_("MQTT messages acknowledged"),
+    "connects": N_("successful broker connections"),
+    "connect_failures": N_("failed connection attempts"),
+    "disconnects": N_("connections lost"),
+    "refused_by_broker": N_("publishes the broker refused (not authorised)"),
+    "births": N_("birth messages published"),
+    "host_offline": N_("times the central host went offline (wait_for_host)"),
+    "host_state_rejected": N_("invalid central host state messages"),
+    "commands": N_("commands executed"),
+    "commands_rejected": N_("invalid commands refused"),
+    "reloads_failed": N_("reloads refused for an invalid configuration"),
+    "connector_errors": N_("connector errors (their own counters plus crashes)"),
+    "connector_crashes": N_("connector tasks that raised and were restarted"),
 }
 
 

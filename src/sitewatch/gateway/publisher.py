@@ -23,18 +23,8 @@ from typing import Any
 import orjson
 import paho.mqtt.client as mqtt
 
-from ..contract import (
-    HOST_STATE_TOPIC,
-    SEQ_MODULUS,
-    Channel,
-    DeviceInfo,
-    Envelope,
-    Sample,
-    StateMessage,
-    decode_host_state,
-    now_ms,
-    topic,
-)
+from ..contract import HOST_STATE_TOPIC, Channel, DeviceInfo, Sample, decode_host_state, now_ms
+from ..edge.sparkplug import EdgeSession
 from ..mqtt_client import client_for, connect_options
 from .config import GatewayConfig
 from .counters import Counters
@@ -62,7 +52,7 @@ class _Session:
     """State of one broker connection."""
 
     client: mqtt.Client
-    bdseq: int
+    edge: EdgeSession  # topics, bdseq, seq, birth and death
     sid: int
     connected: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
@@ -96,7 +86,6 @@ class Publisher:
         self.bdseq = -1
         self.birth_devices: frozenset[DeviceInfo] = frozenset()  # as listed in the last birth
         self.host_online: bool | None = None  # the central host's state (wait_for_host); None: unknown
-        self._seq = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._drain_deadline = 0.0
@@ -110,8 +99,6 @@ class Publisher:
         self._session_id = 0
         self._refusals = 0
         self._thread: threading.Thread | None = None
-        c = config
-        self._topics = {ch: topic(c.compound, c.gateway, ch) for ch in Channel}
 
     # ---- control -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -178,11 +165,10 @@ class Publisher:
         client = client_for(cfg, self.config.client_id, keep_session=False, reconnect_on_failure=False)
         self._session_id += 1
         sid = self._session_id
-        session = _Session(client, bdseq, sid)
+        session = _Session(client, EdgeSession(self.config.compound, self.config.gateway, bdseq), sid)
         client.max_inflight_messages_set(cfg.max_inflight)
         client.connect_timeout = self.config.connect_timeout_s
-        death = StateMessage(self.config.compound, self.config.gateway, bdseq, False, now_ms())
-        client.will_set(self._topics[Channel.STATE], death.encode(), qos=1, retain=True)
+        session.edge.set_will(client)
 
         def on_connect(c: mqtt.Client, u: Any, flags: Any, reason: Any, props: Any) -> None:
             session.connack_reason = str(reason)
@@ -225,7 +211,7 @@ class Publisher:
             session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, **options)
         except (OSError, ValueError) as exc:
             self.counters.add("connect_failures")
-            log.warning("broker %s:%s unreachable: %s / 无法连接消息服务器", cfg.host, cfg.port, exc)
+            log.warning("broker %s:%s unreachable: %s", cfg.host, cfg.port, exc)
             return False
         session.client.loop_start()
         deadline = time.monotonic() + self.config.connect_timeout_s
@@ -237,7 +223,7 @@ class Publisher:
         if not session.connected.is_set():
             self.counters.add("connect_failures")
             log.warning(
-                "broker %s:%s did not accept the connection (%s) / 消息服务器拒绝连接",
+                "broker %s:%s did not accept the connection (%s)",
                 cfg.host,
                 cfg.port,
                 session.connack_reason or "no CONNACK",
@@ -248,7 +234,7 @@ class Publisher:
         self._session = session
         self.counters.add("connects")
         log.info(
-            "connected to %s:%s as %s, bdseq %s / 已连接", cfg.host, cfg.port, self.config.client_id, bdseq
+            "connected to %s:%s as %s, bdseq %s", cfg.host, cfg.port, self.config.client_id, bdseq
         )
         try:
             self._publish_session(session)
@@ -265,7 +251,7 @@ class Publisher:
 
     def _publish_session(self, session: _Session) -> None:
         client = session.client
-        client.subscribe(self._topics[Channel.CMD], qos=1)
+        client.subscribe(session.edge.topics[Channel.CMD], qos=1)
         wait_for_host = self.config.wait_for_host
         if wait_for_host:
             self.host_online = None  # the broker hands over the retained state on subscription
@@ -283,11 +269,11 @@ class Publisher:
             if session.lost.is_set():
                 self.counters.add("disconnects")
                 log.warning(
-                    "connection to the broker lost; queueing on disk / 与消息服务器断开，数据暂存本地"
+                    "connection to the broker lost; queueing on disk"
                 )
                 return
             if session.refused:
-                log.error("disconnecting after the broker refused a publish / 发布被拒绝，断开重连")
+                log.error("disconnecting after the broker refused a publish")
                 client.disconnect()
                 return
             if self._stopping.is_set() and self._finish(session):
@@ -305,7 +291,7 @@ class Publisher:
                 progressed = True
             while self._raw and len(session.inflight) < window:
                 channel, payload, retain = self._raw.popleft()
-                info = client.publish(self._topics[channel], payload, qos=1, retain=retain)
+                info = client.publish(session.edge.topics[channel], payload, qos=1, retain=retain)
                 session.inflight[info.mid] = None
                 progressed = True
             # one live batch, then one backlog batch: neither stream waits for the other
@@ -323,15 +309,15 @@ class Publisher:
         if decoded.message is None:
             self.counters.add("host_state_rejected")
             detail = decoded.rejections[0].detail if decoded.rejections else "?"
-            log.warning("central host state refused: %s / 中心状态消息无效", detail)
+            log.warning("central host state refused: %s", detail)
             return
         online = decoded.message.online
         if online != self.host_online:
             if online:
-                log.info("central host online: sending / 中心在线，开始发送")
+                log.info("central host online: sending")
             else:
                 self.counters.add("host_offline")
-                log.warning("central host offline: holding readings on disk / 中心离线，数据暂存本地")
+                log.warning("central host offline: holding readings on disk")
         self.host_online = online
         self._wake.set()
 
@@ -340,14 +326,12 @@ class Publisher:
         drained = self.queue.rows == 0 and not any(session.inflight.values())
         if not drained and time.monotonic() < self._drain_deadline:
             return False
-        death = StateMessage(self.config.compound, self.config.gateway, session.bdseq, False, now_ms())
-        info = session.client.publish(self._topics[Channel.STATE], death.encode(), qos=1, retain=True)
+        info = session.edge.publish_death(session.client)
         with contextlib.suppress(RuntimeError, ValueError):
             info.wait_for_publish(timeout=2.0)
         session.client.disconnect()
         log.info(
-            "gateway stopped; %s rows left in the disk queue / 网关已停止，队列剩余 %s 条",
-            self.queue.rows,
+            "gateway stopped; %s rows left in the disk queue",
             self.queue.rows,
         )
         return True
@@ -355,20 +339,13 @@ class Publisher:
     def _publish_birth(self, session: _Session) -> None:
         devices = tuple(self.devices())
         self.birth_devices = frozenset(devices)
-        birth = StateMessage(
-            self.config.compound, self.config.gateway, session.bdseq, True, now_ms(), devices
-        )
-        info = session.client.publish(self._topics[Channel.STATE], birth.encode(), qos=1, retain=True)
+        info = session.edge.publish_birth(session.client, devices)
         session.inflight[info.mid] = None
-        self._seq = 0
         self.counters.add("births")
-        log.info("birth published: bdseq %s, %s devices / 上线消息已发布", session.bdseq, len(devices))
+        log.info("birth published: bdseq %s, %s devices", session.edge.bdseq, len(devices))
 
     def _envelope(self, session: _Session, replay: bool) -> dict[str, Any]:
-        c = self.config
-        envelope = Envelope(c.compound, c.gateway, session.bdseq, self._seq, now_ms(), replay)
-        self._seq = (self._seq + 1) % SEQ_MODULUS
-        return envelope.to_json()
+        return session.edge.envelope(replay).to_json()
 
     def _publish_rows(
         self, session: _Session, rows: list[Row] | None, direct: list[Sample] | None, replay: bool
@@ -376,7 +353,7 @@ class Publisher:
         if direct is not None:  # the gateway's own samples: tracked as untracked mids only
             bodies = [orjson.dumps(s.to_json()) for s in direct]
             payload = frame_payload(self._envelope(session, False), b"samples", bodies)
-            info = session.client.publish(self._topics[Channel.DATA], payload, qos=1)
+            info = session.client.publish(session.edge.topics[Channel.DATA], payload, qos=1)
             session.inflight[info.mid] = None
             return
         assert rows
@@ -399,7 +376,7 @@ class Publisher:
                 self._envelope(session, replay), b"events" if events else b"samples", [r.body for r in run]
             )
             channel = Channel.EVENT if events else Channel.DATA
-            info = session.client.publish(self._topics[channel], payload, qos=1)
+            info = session.client.publish(session.edge.topics[channel], payload, qos=1)
             session.inflight[info.mid] = batch
             batch.pending += 1
             self.counters.add("messages_sent")
@@ -421,7 +398,7 @@ class Publisher:
                 session.refused = True
                 self.counters.add("refused_by_broker")
                 log.error(
-                    "broker refused a publish (%s): check this gateway's ACL / 服务器拒绝发布，请检查 ACL",
+                    "broker refused a publish (%s): check this gateway's ACL",
                     reason,
                 )
                 continue

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import orjson
 
+from ..i18n import _
 from .config import SyncMode
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,11 @@ def _lock(path: Path) -> IO[str]:
         owner = handle.read().strip() or "?"
         handle.close()
         raise QueueLockedError(
-            f"queue file {path} is in use by another gateway (pid {owner}); two gateways must not "
-            f"share a queue / 队列文件正被另一个网关进程使用"
-        ) from None
+            _(
+                "queue file {path} is in use by another gateway (pid {owner}); two gateways must not share a queue",
+                path=path, owner=owner,
+            )
+        ) from None  # fmt: skip
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -132,8 +135,7 @@ class DiskQueue:
         except sqlite3.DatabaseError as exc:
             self._lock_file.close()
             raise QueueError(
-                f"queue file {self.path} cannot be used ({exc}); move it aside to start with an empty "
-                f"queue (its rows are lost) / 队列文件无法使用，请移走后重启"
+                _("queue file {path} cannot be used ({exc}); move it aside to start with an empty queue (its rows are lost)", path=self.path, exc=exc)
             ) from None
         self._inflight: dict[int, int] = {}  # lo -> hi of claimed, unacknowledged ranges
         self._unlogged = Dropped()
@@ -247,12 +249,11 @@ class DiskQueue:
             total, self._unlogged, self._last_drop_log = self._unlogged, Dropped(), now
         log.warning(
             "disk queue over its budget of %s bytes: dropped the %s oldest rows (%s readings, %s events)"
-            " since the last report / 缓存超出预算，丢弃最旧的 %s 条读数",
+            " since the last report",
             self.budget_bytes,
             total.rows,
             total.readings,
             total.events,
-            total.readings,
         )
 
     def _in_flight(self, row_id: int) -> bool:

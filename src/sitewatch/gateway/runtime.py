@@ -129,7 +129,7 @@ class Gateway:
         self._start_connectors()
         reporter = asyncio.create_task(self._report_counters(stop))
         log.info(
-            "gateway %s of compound %s running with %s connectors / 网关已启动",
+            "gateway %s of compound %s running with %s connectors",
             self.config.gateway,
             self.config.compound,
             len(self.connectors),
@@ -173,7 +173,7 @@ class Gateway:
                 self.counters.add("connector_crashes")
                 self.counters.add("connector_errors")
                 log.exception(
-                    "connector %s failed; restarting in %.0f s / 连接器异常，稍后重启",
+                    "connector %s failed; restarting in %.0f s",
                     connector.name,
                     self.restart_delay_s,
                 )
@@ -197,7 +197,7 @@ class Gateway:
         self._save_counters(snap)
         log.info(
             "counters: read %s, buffered %s, sent %s, acknowledged %s, replayed %s, dropped %s, "
-            "rejected %s, connector errors %s, queue %s readings / %s bytes / 计数: %s",
+            "rejected %s, connector errors %s, queue %s readings / %s bytes; connectors: %s",
             snap["read"],
             snap["buffered"],
             snap["sent"],
@@ -212,7 +212,7 @@ class Gateway:
         )
         if self.publisher.connected:
             if self.publisher.birth_devices and frozenset(self.devices()) != self.publisher.birth_devices:
-                log.info("the device list changed; publishing a new birth / 设备列表变化，重新发布上线消息")
+                log.info("the device list changed; publishing a new birth")
                 self.publisher.rebirth()
             self.publisher.send_direct([self._counter_sample(snap)])
             stats = StatsMessage(
@@ -252,9 +252,9 @@ class Gateway:
             command = parse_command(payload)
         except CommandError as exc:
             self.counters.add("commands_rejected")
-            log.warning("command refused: %s / 命令被拒绝", exc)
+            log.warning("command refused: %s", exc)
             return False
-        log.info("command received: %s / 收到命令", command.name)
+        log.info("command received: %s", command.name)
         if command.name is CommandName.REBIRTH:
             self.publisher.rebirth()
         elif not await self.reload():
@@ -266,18 +266,18 @@ class Gateway:
         """Re-read the configuration file and restart the connectors with it."""
         if self.config_path is None:
             self.counters.add("reloads_failed")
-            log.warning("reload refused: this gateway was not started from a file / 无配置文件，无法重载")
+            log.warning("reload refused: this gateway was not started from a file")
             return False
         try:
             new = load_config(self.config_path)
             connectors = build_connectors(new)
         except GatewayConfigError as exc:
             self.counters.add("reloads_failed")
-            log.error("reload refused, the running configuration stays / 重载失败，保持原配置: %s", exc)
+            log.error("reload refused, the running configuration stays: %s", exc)
             return False
         for name in _STATIC_FIELDS:
             if getattr(new, name) != getattr(self.config, name):
-                log.warning("reload: %r changed; it takes effect after a restart / 需重启生效", name)
+                log.warning("reload: %r changed; it takes effect after a restart", name)
         await self._stop_connectors()
         self.config = self.config.model_copy(
             update={"connectors": new.connectors, "counters_interval_s": new.counters_interval_s}
@@ -285,7 +285,7 @@ class Gateway:
         self.connectors = connectors
         self._start_connectors()
         self.publisher.rebirth()
-        log.info("reloaded: %s connectors / 已重新加载", len(connectors))
+        log.info("reloaded: %s connectors", len(connectors))
         return True
 
 

@@ -153,7 +153,7 @@ class QueueSink:
             self.counters.add("queue_errors")
             self._account(Dropped(len(items), readings, events))
             log.error(
-                "disk queue write failed (%s): %s readings and %s events lost / 写入磁盘队列失败，数据丢失",
+                "disk queue write failed (%s): %s readings and %s events lost",
                 exc,
                 readings,
                 events,
@@ -178,4 +178,4 @@ class QueueSink:
             if len(self._warned) > 10_000:
                 self._warned.clear()
         suffix = f" ({hidden} more like it in the last {_WARN_EVERY_S:.0f} s)" if hidden else ""
-        log.warning("%s%s / 数据被拒收", message, suffix)
+        log.warning("%s%s", message, suffix)

@@ -65,7 +65,7 @@ class Streams:
             self.tokens -= sum(r.readings for r in rows)
         else:
             self.backlog_cursor = self.backlog_end
-            log.info("backlog replayed / 积压数据补发完毕")
+            log.info("backlog replayed")
         return rows
 
     def restart_backlog(self) -> None:

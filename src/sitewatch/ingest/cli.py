@@ -14,7 +14,7 @@ from types import FrameType
 import click
 from pydantic import ValidationError
 
-from ..i18n import current_language
+from ..i18n import _
 from ..settings import Settings, load_settings, validation_problems
 from .service import IngestService
 from .stats import latency_summary
@@ -58,10 +58,7 @@ def write_stats(service: IngestService, path: Path) -> None:
 
 @click.group()
 def ingest() -> None:
-    """Ingest: MQTT → validation → asset registry → store, acknowledging only stored readings.
-
-    摄取服务：订阅 MQTT，校验、关联资产台账、批量写入存储，写入成功后才确认消息。
-    """
+    """Ingest: MQTT → validation → asset registry → store, acknowledging only stored readings."""
 
 
 @ingest.command("run")
@@ -87,7 +84,7 @@ def run(
     stats_interval: float,
     log_interval: float,
 ) -> None:
-    """Run the ingest service until SIGINT/SIGTERM (运行摄取服务，Ctrl-C 停止).
+    """Run the ingest service until SIGINT/SIGTERM (Ctrl-C).
 
     Settings: SITEWATCH_MQTT__URL, SITEWATCH_STORE__BACKEND, SITEWATCH_INGEST__* (docs/ingest.md).
     """
@@ -100,16 +97,16 @@ def run(
         service = build_service(settings, client_id)
     except ValidationError as exc:
         reason = "; ".join(validation_problems(exc))
-        raise click.ClickException(f"invalid settings / 配置无效: {reason}") from None
+        raise click.ClickException(_("invalid settings: {reason}", reason=reason)) from None
     except (ValueError, OSError) as exc:
-        raise click.ClickException(f"cannot start ingest / 无法启动摄取服务: {exc}") from None
+        raise click.ClickException(_("cannot start ingest: {reason}", reason=exc)) from None
     service.log_interval_s = log_interval
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping / 收到信号，正在停止", signum)
+        log.info("signal %s: stopping", signum)
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
@@ -131,9 +128,7 @@ def run(
         if stats_file is not None:
             write_stats(service, stats_file)
     if service.failed.is_set():
-        raise click.ClickException(
-            "ingest stopped after an internal error (see the log) / 摄取服务因内部错误停止"
-        )
+        raise click.ClickException(_("ingest stopped after an internal error (see the log)"))
 
 
 @ingest.command("deadletters")
@@ -142,11 +137,8 @@ def run(
 )
 @click.option("--timeout", type=click.FloatRange(0.1), help="Stop after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print each dead letter as one JSON line.")
-@click.option(
-    "--lang", type=click.Choice(["zh-CN", "en"]), help="Language (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
-)
-def deadletters(count: int | None, timeout: float | None, as_json: bool, lang: str | None) -> None:
-    """Show what ingest refuses, as it happens (查看被拒绝的消息：死信).
+def deadletters(count: int | None, timeout: float | None, as_json: bool) -> None:
+    """Show what ingest refuses (dead letters), as it happens.
 
     Subscribes to sitewatch/v1/_deadletter on SITEWATCH_MQTT__URL and prints the reason, the
     topic and the detail of each dead letter.
@@ -154,10 +146,8 @@ def deadletters(count: int | None, timeout: float | None, as_json: bool, lang: s
     from .deadletters import watch
 
     settings = load_settings()
-    shown = watch(
-        settings.mqtt, count=count, timeout_s=timeout, as_json=as_json, lang=lang or current_language()
-    )
+    shown = watch(settings.mqtt, count=count, timeout_s=timeout, as_json=as_json)
     if count is not None and shown < count:
         raise click.ClickException(
-            f"{shown} of {count} dead letters received before the timeout / 超时前只收到 {shown} 条"
+            _("{shown} of {count} dead letters received before the timeout", shown=shown, count=count)
         )

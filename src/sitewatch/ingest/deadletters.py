@@ -1,4 +1,4 @@
-"""Watch the dead-letter topic: what ingest refused, one line per message."""
+"""Watch the dead-letter topic: what ingest refused, one line per message, for a person to read."""
 
 from __future__ import annotations
 
@@ -9,24 +9,45 @@ import time
 import click
 
 from ..contract import DEADLETTER_TOPIC
+from ..i18n import N_, _
 from ..mqtt_client import client_for, connect_options
 from ..settings import MqttSettings
 
-_LINE = {
-    "en": "{reason:<18} {topic}  ({count} rejection(s), {size} bytes): {detail}",
-    "zh-CN": "{reason:<18} {topic}（{count} 处被拒，{size} 字节）：{detail}",
-}
-_CONNECTING = {
-    "en": "watching {topic} on {url} (Ctrl-C to stop)",
-    "zh-CN": "正在 {url} 上监听 {topic}（Ctrl-C 停止）",
+# what each rejection reason means, for the person reading the dead letters (the code stays as it is)
+REASONS: dict[str, str] = {
+    "oversized": N_("payload too large"),
+    "bad_json": N_("not valid JSON"),
+    "bad_shape": N_("message shape wrong"),
+    "unknown_version": N_("unknown schema version"),
+    "bad_topic": N_("wrong topic"),
+    "compound_mismatch": N_("another compound than its topic"),
+    "gateway_mismatch": N_("another gateway than its topic"),
+    "too_many_samples": N_("too many samples or events"),
+    "bad_device_id": N_("invalid device id"),
+    "foreign_device": N_("device of another compound"),
+    "unknown_device": N_("device not in the registry"),
+    "unknown_kind": N_("unknown device kind"),
+    "kind_mismatch": N_("kind differs from the registry"),
+    "unknown_metric": N_("unknown metric"),
+    "unknown_event": N_("unknown event"),
+    "bad_value": N_("value not a number"),
+    "non_finite": N_("NaN or infinity"),
+    "out_of_range": N_("value out of range"),
+    "bad_timestamp": N_("invalid timestamp"),
+    "ts_future": N_("timestamp in the future"),
+    "ts_past": N_("timestamp too old"),
+    "store_refused": N_("refused by the store"),
 }
 
 
-def describe(body: dict[str, object], lang: str) -> str:
-    """One human line for a dead letter."""
-    template = _LINE["zh-CN" if lang.startswith("zh") else "en"]
-    return template.format(
-        reason=body.get("reason", "?"),
+def describe(body: dict[str, object]) -> str:
+    """One line for a person about a dead letter, in the current language."""
+    reason = str(body.get("reason", "?"))
+    meaning = REASONS.get(reason)
+    return _(
+        "{reason} ({meaning}) {topic}: {count} rejection(s), {size} bytes: {detail}",
+        reason=reason,
+        meaning=_(meaning) if meaning else "?",
         topic=body.get("topic", "?"),
         count=body.get("rejection_count", "?"),
         size=body.get("payload_bytes", "?"),
@@ -35,7 +56,7 @@ def describe(body: dict[str, object], lang: str) -> str:
 
 
 def watch(
-    settings: MqttSettings, *, count: int | None, timeout_s: float | None, as_json: bool, lang: str
+    settings: MqttSettings, *, count: int | None, timeout_s: float | None, as_json: bool
 ) -> int:
     """Print dead letters until ``count`` were shown, ``timeout_s`` passed or Ctrl-C; how many were shown."""
     received: queue.SimpleQueue[bytes] = queue.SimpleQueue()
@@ -46,8 +67,7 @@ def watch(
         settings.host, settings.port, settings.keepalive_s, **connect_options(settings, keep_session=False)
     )
     client.loop_start()
-    key = "zh-CN" if lang.startswith("zh") else "en"
-    click.echo(_CONNECTING[key].format(topic=DEADLETTER_TOPIC, url=settings.url), err=True)
+    click.echo(_("watching {topic} on {url} (Ctrl-C to stop)", topic=DEADLETTER_TOPIC, url=settings.url), err=True)
     shown = 0
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
@@ -63,7 +83,7 @@ def watch(
                 body = json.loads(payload)
             except ValueError:
                 body = {"reason": "?", "detail": payload[:200].decode("utf-8", "replace")}
-            click.echo(json.dumps(body, ensure_ascii=False) if as_json else describe(body, lang))
+            click.echo(json.dumps(body, ensure_ascii=False) if as_json else describe(body))
             shown += 1
     except KeyboardInterrupt:
         pass

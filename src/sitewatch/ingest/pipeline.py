@@ -102,10 +102,18 @@ class Batch:
 
 
 def _check(
-    device: str, kind: DeviceKind, compound: str, record: DeviceRecord | None, policy: UnknownDevicePolicy
-) -> tuple[Rejection | None, bool]:
-    """(rejection, flagged) for one device against its registry record."""
+    device: str, kind: DeviceKind, compound: str, record: DeviceRecord | None, policy: UnknownDevicePolicy,
+    owner: str | None = None,
+) -> tuple[Rejection | None, bool]:  # fmt: skip
+    """(rejection, flagged) for one device against its registry record (or, unbound, the compound its
+    id names: another compound's device is refused whatever the policy)."""
     if record is None:
+        if owner is not None and owner != compound:
+            return Rejection(
+                RejectReason.FOREIGN_DEVICE,
+                f"{device}: an id of compound {owner!r}, sent for {compound!r}",
+                device,
+            ), False
         if policy is UnknownDevicePolicy.FLAG:
             return None, True
         return Rejection(
@@ -158,7 +166,8 @@ def build_batch(
             flagged = batch.registry_error
             if registry is not None:
                 record = records.get(sample.device)
-                rejection, flagged = _check(sample.device, sample.kind, compound, record, policy)
+                owner = registry.owner_of(sample.device) if record is None else None
+                rejection, flagged = _check(sample.device, sample.kind, compound, record, policy, owner)
                 if rejection is not None:
                     p.rejections.append(rejection)
                     continue
@@ -171,7 +180,8 @@ def build_batch(
             etags: dict[str, str] = {}
             if registry is not None:
                 record = records.get(event.device)
-                rejection, _ = _check(event.device, event.kind, compound, record, policy)
+                owner = registry.owner_of(event.device) if record is None else None
+                rejection, _ = _check(event.device, event.kind, compound, record, policy, owner)
                 if rejection is not None:
                     p.rejections.append(rejection)
                     continue

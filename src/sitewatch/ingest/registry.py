@@ -67,6 +67,7 @@ class RegistryClient:
         self.unknown_ttl_s = unknown_ttl_s
         self._clock = clock
         self._cache: dict[str, tuple[float, DeviceRecord | None]] = {}
+        self._owners: dict[str, str] = {}  # unbound device id -> the registered compound it names
         self.requests = 0
         self.revision_check_s = revision_check_s
         self._revision: int | None = None
@@ -104,6 +105,11 @@ class RegistryClient:
             out[device] = record
         return out
 
+    def owner_of(self, device: str) -> str | None:
+        """For a device the registry does not bind (as last looked up), the code of the registered
+        compound its id names, if any (a device id names at most one compound)."""
+        return self._owners.get(device)
+
     def _check_revision(self, now: float) -> None:
         """Empty the cache when the registry changed (bindings moved, devices added) since we filled it."""
         if now < self._next_revision_check:
@@ -123,6 +129,7 @@ class RegistryClient:
                 revision,
             )
             self._cache.clear()
+            self._owners.clear()
         self._revision = revision
 
     def _fetch(self, devices: list[str]) -> dict[str, DeviceRecord]:
@@ -139,7 +146,10 @@ class RegistryClient:
                     f"registry lookup answered {response.status_code}: {response.text[:200]}"
                 )
             try:
-                for device, item in response.json().get("found", {}).items():
+                answer = response.json()
+                for device, owner in answer.get("owners", {}).items():
+                    self._owners[str(device)] = str(owner)
+                for device, item in answer.get("found", {}).items():
                     found[device] = DeviceRecord(
                         device=device,
                         kind=str(item["kind"]),

@@ -1,6 +1,6 @@
 """A seeded synthetic city: districts, streets, communities and pre-2000 compounds with their devices.
 
-The result is the ledger (台账) a property manager keeps, in the format of :mod:`sitewatch.ledger`,
+The result is the ledger (台账) a property manager keeps, in the format of :mod:`sitewatch.assets.ledger`,
 so that ``sitewatch assets import`` reads it like any real ledger. Proportions follow a renovation
 programme of 267 compounds with 1,865 buildings and 56,351 households (about 7 buildings and 211
 households per compound).

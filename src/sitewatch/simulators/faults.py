@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..contract import DeviceKind
+from ..i18n import N_
 from .clock import MS_PER_H, local_hour
 
 I64 = npt.NDArray[np.int64]
@@ -29,8 +30,7 @@ class FaultType:
 
     name: str
     kind: DeviceKind
-    description: str
-    description_zh: str
+    description: str  # a catalog message: shown with _(fault.description)
     hours: tuple[float, float]  # duration range
     per_year: float  # expected occurrences per device and year in random mode
     event: str | None = None  # stateful contract event raised at start and cleared at end
@@ -41,36 +41,36 @@ _K = DeviceKind
 FAULT_TYPES: Mapping[str, FaultType] = MappingProxyType({
     f.name: f
     for f in (
-        FaultType("door_fault_burst", _K.ELEVATOR, "door faults in quick succession", "门故障频发", (0.3, 3), 4),
-        FaultType("bearing_wear", _K.ELEVATOR, "vibration rising before a bearing fails", "轴承磨损振动上升",
+        FaultType("door_fault_burst", _K.ELEVATOR, N_("door faults in quick succession"), (0.3, 3), 4),
+        FaultType("bearing_wear", _K.ELEVATOR, N_("vibration rising before a bearing fails"),
                   (72, 240), 0.3),
-        FaultType("entrapment", _K.ELEVATOR, "passenger trapped in the car", "困人", (0.15, 1.0), 1.0,
+        FaultType("entrapment", _K.ELEVATOR, N_("passenger trapped in the car"), (0.15, 1.0), 1.0,
                   "entrapment"),
-        FaultType("out_of_service", _K.ELEVATOR, "elevator stopped, waiting for repair", "停梯待修", (4, 72), 0.5,
+        FaultType("out_of_service", _K.ELEVATOR, N_("elevator stopped, waiting for repair"), (4, 72), 0.5,
                   "out_of_service"),
-        FaultType("camera_offline", _K.CAMERA, "camera stops answering", "摄像头离线", (0.5, 24), 4, "offline"),
-        FaultType("video_loss", _K.CAMERA, "no video signal", "视频丢失", (0.25, 12), 2, "video_loss"),
-        FaultType("storage_full", _K.CAMERA, "recording storage full", "存储已满", (24, 120), 0.5, "storage_full"),
-        FaultType("camera_tamper", _K.CAMERA, "camera covered or turned away", "遮挡/移位", (1, 48), 0.3, "tamper"),
-        FaultType("charger_faulted", _K.CHARGER, "OCPP Faulted with an error code", "充电桩故障", (1, 48), 3,
+        FaultType("camera_offline", _K.CAMERA, N_("camera stops answering"), (0.5, 24), 4, "offline"),
+        FaultType("video_loss", _K.CAMERA, N_("no video signal"), (0.25, 12), 2, "video_loss"),
+        FaultType("storage_full", _K.CAMERA, N_("recording storage full"), (24, 120), 0.5, "storage_full"),
+        FaultType("camera_tamper", _K.CAMERA, N_("camera covered or turned away"), (1, 48), 0.3, "tamper"),
+        FaultType("charger_faulted", _K.CHARGER, N_("OCPP Faulted with an error code"), (1, 48), 3,
                   "faulted"),
-        FaultType("over_temperature", _K.CHARGER, "internal temperature above limit", "过温", (0.3, 2), 1,
+        FaultType("over_temperature", _K.CHARGER, N_("internal temperature above limit"), (0.3, 2), 1,
                   "over_temperature"),
-        FaultType("stuck_session", _K.CHARGER, "session stays Charging without delivering energy", "会话卡死",
+        FaultType("stuck_session", _K.CHARGER, N_("session stays Charging without delivering energy"),
                   (6, 48), 1),
-        FaultType("lamp_failure", _K.STREETLIGHT, "lamp on but drawing no current", "灯具故障", (24, 120), 0.5,
+        FaultType("lamp_failure", _K.STREETLIGHT, N_("lamp on but drawing no current"), (24, 120), 0.5,
                   "lamp_failure"),
-        FaultType("day_burning", _K.STREETLIGHT, "lamp lit in daylight", "白天亮灯", (6, 72), 0.5,
+        FaultType("day_burning", _K.STREETLIGHT, N_("lamp lit in daylight"), (6, 72), 0.5,
                   "day_burning", daytime=True),
-        FaultType("flicker", _K.STREETLIGHT, "lamp switching on and off", "闪烁", (1, 12), 0.5),
-        FaultType("leak", _K.WATER_METER, "leak: raised minimum night flow", "漏水(夜间最小流量升高)", (48, 240), 0.05),
-        FaultType("burst", _K.WATER_METER, "pipe burst: very high flow", "爆管", (1, 6), 0.01),
-        FaultType("stuck_register", _K.WATER_METER, "register stops advancing", "表计卡滞", (48, 240), 0.05),
-        FaultType("reverse_flow", _K.WATER_METER, "water flowing backwards", "反向流", (0.5, 6), 0.05,
+        FaultType("flicker", _K.STREETLIGHT, N_("lamp switching on and off"), (1, 12), 0.5),
+        FaultType("leak", _K.WATER_METER, N_("leak: raised minimum night flow"), (48, 240), 0.05),
+        FaultType("burst", _K.WATER_METER, N_("pipe burst: very high flow"), (1, 6), 0.01),
+        FaultType("stuck_register", _K.WATER_METER, N_("register stops advancing"), (48, 240), 0.05),
+        FaultType("reverse_flow", _K.WATER_METER, N_("water flowing backwards"), (0.5, 6), 0.05,
                   "reverse_flow"),
-        FaultType("battery_low", _K.WATER_METER, "battery nearly empty", "电池电量低", (72, 336), 0.1,
+        FaultType("battery_low", _K.WATER_METER, N_("battery nearly empty"), (72, 336), 0.1,
                   "battery_low"),
-        FaultType("meter_tamper", _K.WATER_METER, "meter opened or removed", "水表被拆", (1, 72), 0.02, "tamper"),
+        FaultType("meter_tamper", _K.WATER_METER, N_("meter opened or removed"), (1, 72), 0.02, "tamper"),
     )
 })  # fmt: skip
 

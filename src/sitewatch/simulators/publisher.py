@@ -1,9 +1,10 @@
 """Publish live simulated compounds over MQTT, each as its own site gateway, from one thread.
 
-Every compound gets its own MQTT connection (its will is its death message), a retained birth with
-its devices on connect, ``bdseq``/``seq`` per the contract's Envelope, readings batched on the data
-channel and events on the event channel, all at QoS 1. One ``select`` loop serves all connections,
-so a whole city runs on one core.
+Every compound gets its own MQTT connection and speaks the site gateway's Sparkplug-style protocol
+through the same :class:`~sitewatch.edge.sparkplug.EdgeSession` (its will is its death message, a
+retained birth with its devices on connect, ``bdseq``/``seq`` per the contract's Envelope), readings
+batched on the data channel and events on the event channel, all at QoS 1. One ``select`` loop
+serves all connections, so a whole city runs on one core.
 """
 
 from __future__ import annotations
@@ -17,20 +18,8 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ..contract import (
-    SEQ_MODULUS,
-    Channel,
-    DataMessage,
-    DeviceInfo,
-    DeviceKind,
-    Envelope,
-    Event,
-    EventMessage,
-    Sample,
-    StateMessage,
-    now_ms,
-    topic,
-)
+from ..contract import Channel, DataMessage, DeviceInfo, DeviceKind, Event, EventMessage, Sample, now_ms
+from ..edge.sparkplug import EdgeSession
 from ..mqtt_client import Client, apply_credentials
 from ..settings import MqttSettings
 from .live import LiveSite
@@ -64,8 +53,8 @@ class SimulatedGateway:
         self.live = live
         self.settings = settings
         self.stats = stats
-        self.bdseq = now_ms() // 1000 % 2**31  # increases from run to run as well as on every reconnect
-        self.seq = 0
+        bdseq = now_ms() // 1000 % 2**31  # increases from run to run as well as on every reconnect
+        self.session = EdgeSession(live.compound, live.gateway, bdseq)
         self.connected = False
         self.closing = False
         self.next_attempt = 0.0
@@ -84,18 +73,12 @@ class SimulatedGateway:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
-        self.state_topic = topic(live.compound, live.gateway, Channel.STATE)
-        self.data_topic = topic(live.compound, live.gateway, Channel.DATA)
-        self.event_topic = topic(live.compound, live.gateway, Channel.EVENT)
-
-    def _death(self) -> bytes:
-        return StateMessage(self.live.compound, self.live.gateway, self.bdseq, False, now_ms()).encode()
 
     def connect(self) -> None:
-        """Open the connection (non-blocking after the TCP handshake); the will carries this bdseq."""
+        """Open the connection (non-blocking after the TCP handshake); the will carries its new bdseq."""
         self.next_attempt = time.monotonic() + 2.0
-        self.bdseq += 1
-        self.client.will_set(self.state_topic, self._death(), qos=1, retain=True)
+        self.session = EdgeSession(self.live.compound, self.live.gateway, self.session.bdseq + 1)
+        self.session.set_will(self.client)
         try:
             self.client.connect(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
         except OSError as exc:
@@ -108,8 +91,7 @@ class SimulatedGateway:
         self.connected = True
         self.stats.connects += 1
         devices = (*self.live.device_infos(), DeviceInfo(self.live.gateway, DeviceKind.GATEWAY, "internal"))
-        birth = StateMessage(self.live.compound, self.live.gateway, self.bdseq, True, now_ms(), devices)
-        client.publish(self.state_topic, birth.encode(), qos=1, retain=True)
+        self.session.publish_birth(client, devices)
         self.stats.state_messages += 1
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
@@ -121,11 +103,6 @@ class SimulatedGateway:
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _r: object, _p: object) -> None:
         self.stats.acked += 1
         self.acked_total += self.unacked.pop(mid, 0)
-
-    def _envelope(self) -> Envelope:
-        env = Envelope(self.live.compound, self.live.gateway, self.bdseq, self.seq, now_ms())
-        self.seq = (self.seq + 1) % SEQ_MODULUS
-        return env
 
     def _send(self, channel_topic: str, payload: bytes, device_readings: int = 0) -> bool:
         info = self.client.publish(channel_topic, payload, qos=1)
@@ -174,17 +151,20 @@ class SimulatedGateway:
             part = tuple(batch[start : start + MAX_SAMPLES_PER_MESSAGE])
             readings = sum(len(s.values) for s in part)
             own = sum(len(s.values) for s in part if s.kind is DeviceKind.GATEWAY)
-            if self._send(self.data_topic, DataMessage(self._envelope(), part).encode(), readings - own):
+            payload = DataMessage(self.session.envelope(), part).encode()
+            if self._send(self.session.topics[Channel.DATA], payload, readings - own):
                 self.stats.samples += len(part)
                 self.stats.readings += readings
-        if events and self._send(self.event_topic, EventMessage(self._envelope(), tuple(events)).encode()):
+        if events and self._send(
+            self.session.topics[Channel.EVENT], EventMessage(self.session.envelope(), tuple(events)).encode()
+        ):
             self.stats.events += len(events)
 
     def close(self) -> None:
         """Publish the death message (a clean disconnect does not fire the will) before disconnecting."""
         self.closing = True
         if self.connected:
-            self.client.publish(self.state_topic, self._death(), qos=1, retain=True)
+            self.session.publish_death(self.client)
             self.stats.state_messages += 1
 
 

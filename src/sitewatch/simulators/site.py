@@ -119,7 +119,7 @@ def load_sites(ledger_path: Path | str, compounds: Iterable[str] | None = None) 
     issues = Issues()
     raw = read_ledger(Path(ledger_path), issues)
     if issues.errors or "compounds" not in raw or "assets" not in raw:
-        reasons = "; ".join(i.message("en") for i in issues.kept[:5]) or "no compounds or assets sheet"
+        reasons = "; ".join(i.message() for i in issues.kept[:5]) or "no compounds or assets sheet"
         raise LedgerError(f"cannot use ledger {ledger_path}: {reasons}")
     records = {name: [rec for _, rec in parse_sheet(sheet, issues)] for name, sheet in raw.items()}
     sites = sites_from_records(records)

@@ -17,62 +17,38 @@ from rich.console import Console
 from rich.table import Table
 
 from ..contract import KINDS, DeviceKind, metric_spec, now_ms
-from ..i18n import current_language
-from ..settings import Settings, StoreBackend, load_settings
+from ..i18n import N_, _
+from ..settings import StoreBackend, load_settings
 from .base import Aggregation, SeriesQuery, Store, StoreUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
 KIND_CHOICE = click.Choice([k.value for k in DeviceKind])
 
-# key -> (zh-CN, en)
-TEXT: dict[str, tuple[str, str]] = {
-    "device": ("设备", "device"),
-    "kind": ("类型", "kind"),
-    "compound": ("小区", "compound"),
-    "metric": ("指标", "metric"),
-    "unit": ("单位", "unit"),
-    "time": ("时间", "time"),
-    "window": ("窗口起点", "window start"),
-    "value": ("数值", "value"),
-    "last_seen": ("最后上报", "last seen"),
-    "values": ("最新数值", "latest values"),
-    "event": ("事件", "event"),
-    "description": ("说明", "description"),
-    "active": ("状态", "state"),
-    "attrs": ("属性", "attributes"),
-    "raised": ("发生", "raised"),
-    "cleared": ("解除", "cleared"),
-    "readings": ("读数条数", "readings"),
-    "series": ("序列", "series"),
-    "no_file": (
-        "{path} 中没有数据：请先运行 `sitewatch demo`（或用 --path 指定存储文件）",
-        "no data in {path}: run `sitewatch demo` first (or point --path at a store file)",
-    ),
-    "unavailable": ("无法访问时序存储：{error}", "the time-series store is unavailable: {error}"),
-    "no_device": ("{store} 中没有设备 {device} 的数据", "no data for device {device} in {store}"),
-    "no_metric": ("设备 {device} 没有指标 {metric}（现有：{known}）", "device {device} has no metric {metric} (it has: {known})"),
-    "empty": ("所选时间范围内没有数据", "no data in the selected time range"),
-    "truncated": ("仅显示最后 {shown} 行，共 {total} 行（用 --limit 或 --csv 查看更多）",
-                  "showing the last {shown} of {total} rows (use --limit or --csv for more)"),
-    "count": ("{store} 中共有 {count} 条读数", "{count} readings in {store}"),
-}  # fmt: skip
+# column key (also the CSV header) -> its label in tables (a catalog message)
+HEADERS: dict[str, str] = {
+    "device": N_("device"),
+    "kind": N_("kind"),
+    "compound": N_("compound"),
+    "metric": N_("metric"),
+    "unit": N_("unit"),
+    "time": N_("time"),
+    "window": N_("window start"),
+    "value": N_("value"),
+    "last_seen": N_("last seen"),
+    "values": N_("latest values"),
+    "event": N_("event"),
+    "description": N_("description"),
+    "active": N_("state"),
+    "attrs": N_("attributes"),
+    "readings": N_("readings"),
+    "series": N_("series"),
+}
 
 
-class Lang:
-    """Messages in the chosen language."""
-
-    def __init__(self, lang: str | None, settings: Settings) -> None:
-        self.zh = (lang or current_language()).lower().startswith("zh")
-
-    def __call__(self, key: str, **params: object) -> str:
-        zh, en = TEXT[key]
-        return (zh if self.zh else en).format(**params)
-
-    def kind(self, kind: DeviceKind) -> str:
-        """A kind's name for people."""
-        return f"{KINDS[kind].label_zh}" if self.zh else kind.value.replace("_", " ")
+def kind_label(kind: DeviceKind) -> str:
+    """A kind's name for people, in the current language."""
+    return _(KINDS[kind].label)
 
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -134,9 +110,6 @@ def format_value(value: float) -> str:
 
 def _common(func: F) -> F:
     func = click.option(
-        "--lang", type=LANGS, help="Language of headers and messages (default: SITEWATCH_LANGUAGE or sitewatch --lang)."
-    )(func)
-    func = click.option(
         "--csv", "as_csv", is_flag=True, help="Print CSV (UTF-8, English headers) instead of a table."
     )(func)
     func = click.option(
@@ -147,7 +120,7 @@ def _common(func: F) -> F:
 
 
 @contextmanager
-def _opened(path: Path | None, lang: str | None) -> Iterator[tuple[Store, Lang, str]]:
+def _opened(path: Path | None) -> Iterator[tuple[Store, str]]:
     settings = load_settings()
     if path is not None:
         settings = settings.model_copy(
@@ -155,7 +128,6 @@ def _opened(path: Path | None, lang: str | None) -> Iterator[tuple[Store, Lang, 
                 "store": settings.store.model_copy(update={"backend": StoreBackend.EMBEDDED, "path": path})
             }
         )
-    say = Lang(lang, settings)
     if settings.store.backend is StoreBackend.EMBEDDED:
         where = str(settings.store_path)
     else:
@@ -171,20 +143,18 @@ def _opened(path: Path | None, lang: str | None) -> Iterator[tuple[Store, Lang, 
         else:
             store = open_store(settings, create=False)
     except FileNotFoundError:
-        raise click.ClickException(say("no_file", path=where)) from None
+        raise click.ClickException(_("no data in {path}: run `sitewatch demo` first (or point --path at a store file)", path=where)) from None
     except StoreUnavailable as exc:
-        raise click.ClickException(say("unavailable", error=exc)) from None
+        raise click.ClickException(_("the time-series store is unavailable: {error}", error=exc)) from None
     try:
-        yield store, say, where
+        yield store, where
     except StoreUnavailable as exc:
-        raise click.ClickException(say("unavailable", error=exc)) from None
+        raise click.ClickException(_("the time-series store is unavailable: {error}", error=exc)) from None
     finally:
         store.close()
 
 
-def _emit(
-    say: Lang, as_csv: bool, headers: Sequence[str], rows: Sequence[Sequence[object]], title: str = ""
-) -> None:
+def _emit(as_csv: bool, headers: Sequence[str], rows: Sequence[Sequence[object]], title: str = "") -> None:
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(headers)
@@ -193,7 +163,7 @@ def _emit(
     table = Table(title=title or None)
     for key in headers:
         table.add_column(
-            say(key) if key in TEXT else key, justify="right" if key in ("value", "readings") else "left"
+            _(HEADERS[key]) if key in HEADERS else key, justify="right" if key in ("value", "readings") else "left"
         )
     for row in rows:
         table.add_row(*(str(c) for c in row))
@@ -237,44 +207,44 @@ def query() -> None:
 )
 @_common
 def series(device: str, metrics: tuple[str, ...], since: str, until: str, window: int | None, agg: str,
-           limit: int, lang: str | None, as_csv: bool, path: Path | None) -> None:  # fmt: skip
+           limit: int, as_csv: bool, path: Path | None) -> None:  # fmt: skip
     """Readings of one DEVICE in a time range, raw or aggregated by window."""
     now = now_ms()
     try:
         start, end = parse_time_ms(since, now), parse_time_ms(until, now)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    with _opened(path, lang) as (store, say, where):
+    with _opened(path) as (store, where):
         found = store.latest(devices=[device])
         if not found:
-            raise click.ClickException(say("no_device", device=device, store=where))
+            raise click.ClickException(_("no data for device {device} in {store}", device=device, store=where))
         info = found[0]
         for metric in metrics:
             if metric not in info.values:
                 raise click.ClickException(
-                    say("no_metric", device=device, metric=metric, known=", ".join(sorted(info.values)))
+                    _("device {device} has no metric {metric} (it has: {known})", device=device, metric=metric, known=", ".join(sorted(info.values)))
                 )
         wanted = tuple(dict.fromkeys(metrics)) or tuple(sorted(info.values))
         points = store.query(SeriesQuery(info.kind, wanted, start, end, devices=(device,), window_ms=window,
                                          aggregation=Aggregation(agg)))  # fmt: skip
     if not points:
-        click.echo(say("empty"), err=True)
+        click.echo(_("no data in the selected time range"), err=True)
         return
     time_key = "time" if window is None else "window"
     value_key = "value" if window is None else agg
     if as_csv:
-        _emit(say, True, ["device", "metric", "ts_ms", time_key, value_key],
+        _emit(True, ["device", "metric", "ts_ms", time_key, value_key],
               [(p.device, p.metric, p.ts_ms, format_time(p.ts_ms, iso=True), format_value(p.value)) for p in points])  # fmt: skip
         return
     shown = points[-limit:]
     units = {m: (s.unit if (s := metric_spec(info.kind, m)) else "") for m in wanted}
     rows = [(p.metric, format_time(p.ts_ms), format_value(p.value), units[p.metric]) for p in shown]
-    title = f"{device} · {say.kind(info.kind)} · {info.compound}" + (
+    title = f"{device} · {kind_label(info.kind)} · {info.compound}" + (
         f" · {agg} / {window} ms" if window else ""
     )
-    _emit(say, False, ["metric", time_key, "value", "unit"], rows, title)
+    _emit(False, ["metric", time_key, "value", "unit"], rows, title)
     if len(shown) < len(points):
-        click.echo(say("truncated", shown=len(shown), total=len(points)), err=True)
+        click.echo(_("showing the last {shown} of {total} rows (use --limit or --csv for more)", shown=len(shown), total=len(points)), err=True)
 
 
 @query.command()
@@ -282,16 +252,16 @@ def series(device: str, metrics: tuple[str, ...], since: str, until: str, window
 @click.option("--kind", "-k", type=KIND_CHOICE, help="Only this device kind.")
 @click.option("--device", "-d", "devices", multiple=True, help="Only these devices (repeatable).")
 @_common
-def latest(compound: str | None, kind: str | None, devices: tuple[str, ...], lang: str | None, as_csv: bool,
+def latest(compound: str | None, kind: str | None, devices: tuple[str, ...], as_csv: bool,
            path: Path | None) -> None:  # fmt: skip
     """Latest value of every metric of each device, and when it was last heard."""
-    with _opened(path, lang) as (store, say, _):
+    with _opened(path) as (store, _where):
         found = store.latest(compound=compound, devices=devices, kind=DeviceKind(kind) if kind else None)
     if not found:
-        click.echo(say("empty"), err=True)
+        click.echo(_("no data in the selected time range"), err=True)
         return
     if as_csv:
-        _emit(say, True, ["device", "kind", "compound", "last_seen_ms", "last_seen", "metric", "value"],
+        _emit(True, ["device", "kind", "compound", "last_seen_ms", "last_seen", "metric", "value"],
               [(x.device, x.kind.value, x.compound, x.last_seen_ms, format_time(x.last_seen_ms, iso=True), m, format_value(v))
                for x in found for m, v in x.values.items()])  # fmt: skip
         return
@@ -301,8 +271,8 @@ def latest(compound: str | None, kind: str | None, devices: tuple[str, ...], lan
             f"{m}={format_value(v)}{(' ' + s.unit) if (s := metric_spec(x.kind, m)) and s.unit else ''}"
             for m, v in x.values.items()
         )
-        rows.append((x.device, say.kind(x.kind), x.compound, format_time(x.last_seen_ms), values))
-    _emit(say, False, ["device", "kind", "compound", "last_seen", "values"], rows)
+        rows.append((x.device, kind_label(x.kind), x.compound, format_time(x.last_seen_ms), values))
+    _emit(False, ["device", "kind", "compound", "last_seen", "values"], rows)
 
 
 @query.command("series-list")
@@ -310,17 +280,16 @@ def latest(compound: str | None, kind: str | None, devices: tuple[str, ...], lan
 @click.option("--kind", "-k", type=KIND_CHOICE, help="Only this device kind.")
 @_common
 def series_list(
-    compound: str | None, kind: str | None, lang: str | None, as_csv: bool, path: Path | None
+    compound: str | None, kind: str | None, as_csv: bool, path: Path | None
 ) -> None:
     """Every stored series (device and metric)."""
-    with _opened(path, lang) as (store, say, _):
+    with _opened(path) as (store, _where):
         found = store.series(compound=compound, kind=DeviceKind(kind) if kind else None)
     if not found:
-        click.echo(say("empty"), err=True)
+        click.echo(_("no data in the selected time range"), err=True)
         return
     if as_csv:
         _emit(
-            say,
             True,
             ["compound", "device", "kind", "metric"],
             [(s.compound, s.device, s.kind.value, s.metric) for s in found],
@@ -329,11 +298,11 @@ def series_list(
     rows = []
     for s in found:
         spec = metric_spec(s.kind, s.metric)
-        description = (spec.description_zh if say.zh else spec.description) if spec else ""
+        description = _(spec.description) if spec else ""
         rows.append(
-            (s.compound, s.device, say.kind(s.kind), s.metric, spec.unit if spec else "", description)
+            (s.compound, s.device, kind_label(s.kind), s.metric, spec.unit if spec else "", description)
         )
-    _emit(say, False, ["compound", "device", "kind", "metric", "unit", "description"], rows)
+    _emit(False, ["compound", "device", "kind", "metric", "unit", "description"], rows)
 
 
 @query.command()
@@ -343,23 +312,22 @@ def series_list(
 @click.option("--kind", "-k", type=KIND_CHOICE, help="Only this device kind.")
 @click.option("--device", "-d", "devices", multiple=True, help="Only these devices (repeatable).")
 @_common
-def events(since: str, until: str, compound: str | None, kind: str | None, devices: tuple[str, ...],
-           lang: str | None, as_csv: bool, path: Path | None) -> None:  # fmt: skip
+def events(since: str, until: str, compound: str | None, kind: str | None, devices: tuple[str, ...], as_csv: bool, path: Path | None) -> None:  # fmt: skip
     """Device events in a time range, oldest first."""
     now = now_ms()
     try:
         start, end = parse_time_ms(since, now), parse_time_ms(until, now)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    with _opened(path, lang) as (store, say, _):
+    with _opened(path) as (store, _where):
         found = store.events(
             start, end, compound=compound, devices=devices, kind=DeviceKind(kind) if kind else None
         )
     if not found:
-        click.echo(say("empty"), err=True)
+        click.echo(_("no data in the selected time range"), err=True)
         return
     if as_csv:
-        _emit(say, True, ["ts_ms", "time", "device", "kind", "compound", "event", "active", "attrs"],
+        _emit(True, ["ts_ms", "time", "device", "kind", "compound", "event", "active", "attrs"],
               [(s.event.ts_ms, format_time(s.event.ts_ms, iso=True), s.event.device, s.event.kind.value, s.compound,
                 s.event.name, "" if s.event.active is None else str(s.event.active).lower(),
                 ";".join(f"{k}={v}" for k, v in s.event.attrs.items())) for s in found])  # fmt: skip
@@ -368,21 +336,21 @@ def events(since: str, until: str, compound: str | None, kind: str | None, devic
     for s in found:
         e = s.event
         spec = KINDS[e.kind].events.get(e.name)
-        description = (spec.description_zh if say.zh else spec.description) if spec else ""
-        state = "" if e.active is None else say("raised" if e.active else "cleared")
+        description = _(spec.description) if spec else ""
+        state = "" if e.active is None else (_("raised") if e.active else _("cleared"))
         attrs = " ".join(f"{k}={v}" for k, v in e.attrs.items())
         rows.append((format_time(e.ts_ms), e.device, s.compound, e.name, description, state, attrs))
-    _emit(say, False, ["time", "device", "compound", "event", "description", "active", "attrs"], rows)
+    _emit(False, ["time", "device", "compound", "event", "description", "active", "attrs"], rows)
 
 
 @query.command()
 @click.option("--compound", "-c", help="Only this compound.")
 @_common
-def count(compound: str | None, lang: str | None, as_csv: bool, path: Path | None) -> None:
+def count(compound: str | None, as_csv: bool, path: Path | None) -> None:
     """Number of stored readings (metric values)."""
-    with _opened(path, lang) as (store, say, where):
+    with _opened(path) as (store, where):
         total = store.count_readings(compound=compound)
     if as_csv:
-        _emit(say, True, ["readings"], [(total,)])
+        _emit(True, ["readings"], [(total,)])
     else:
-        click.echo(say("count", count=total, store=where + (f" / {compound}" if compound else "")))
+        click.echo(_("{count} readings in {store}", count=total, store=where + (f" / {compound}" if compound else "")))

@@ -1,1 +1,1 @@
-"""The asset registry's REST API (FastAPI); build it with :func:`sitewatch.assets.api.app.create_app`."""
+"""The asset registry's REST API: its routers, and the access (tokens, scopes) it supplies to the web application (:func:`sitewatch.assets.api.component.registry_component`)."""

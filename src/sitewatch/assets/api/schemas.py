@@ -9,7 +9,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from ...contract import DeviceKind
 from ...contract.topics import CODE_PATTERN, DEVICE_LOCAL_PATTERN
-from ...ledger import ManagementMode, OrgType
+from ...web.inputs import SINGLE_LINE, Body, LongText, Text
+from ..ledger import ManagementMode, OrgType
 from ..models import Role
 
 T = TypeVar("T")
@@ -23,10 +24,11 @@ def _utc(value: dt.datetime) -> dt.datetime:
 UtcTime = Annotated[dt.datetime, AfterValidator(_utc)]
 MAX_ID = 2_147_483_647
 
-Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"^[^\x00]*$")
-]
-LongText = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+# one-line text of each column length (tests/assets/test_api_inputs.py checks them against the models)
+Line32 = Annotated[str, StringConstraints(min_length=1, max_length=32, strip_whitespace=True), SINGLE_LINE]
+Line50 = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True), SINGLE_LINE]
+Line100 = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), SINGLE_LINE]
+Line300 = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True), SINGLE_LINE]
 Code = Annotated[str, StringConstraints(pattern=rf"^{CODE_PATTERN}$")]
 DeviceId = Annotated[
     str, StringConstraints(pattern=rf"^{CODE_PATTERN}-{DEVICE_LOCAL_PATTERN}$", max_length=200)
@@ -60,14 +62,14 @@ class NamedOut(_Orm):
     code: str | None = None
 
 
-class OrganisationIn(BaseModel):
-    """A new organisation."""
+class OrganisationIn(Body):
+    """A new organisation (a name that differs from another only in Unicode form, width or case is
+    the same name, and refused with 409)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: Text
     type: OrgType
-    contact: Text | None = None
-    phone: Text | None = None
+    contact: Line100 | None = None
+    phone: Line50 | None = None
 
 
 class OrganisationOut(_Orm):
@@ -80,15 +82,15 @@ class OrganisationOut(_Orm):
     phone: str | None
 
 
-class CompoundIn(BaseModel):
-    """A new compound; the hierarchy is given by its community."""
+class CompoundIn(Body):
+    """A new compound; the hierarchy is given by its community. Its code must not clash with a
+    registered one (equal regardless of case, or one the other followed by ``-``): 409."""
 
-    model_config = ConfigDict(extra="forbid")
     code: Code
     name_zh: Text
     name_en: Text | None = None
     community_id: RefId
-    address: Text | None = None
+    address: Line300 | None = None
     longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
     latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
     year_built: Year
@@ -96,24 +98,23 @@ class CompoundIn(BaseModel):
     households: Count
     floor_area_m2: Real | None = None
     renovation_year: Year | None = None
-    renovation_batch: Text | None = None
+    renovation_batch: Line100 | None = None
     renovation_content: LongText | None = None
     management_mode: ManagementMode
     manager_org_id: RefId | None = None
 
 
-class CompoundPatch(BaseModel):
+class CompoundPatch(Body):
     """Changes to a compound (fields left out stay as they are)."""
 
-    model_config = ConfigDict(extra="forbid")
     name_zh: Text | None = None
     name_en: Text | None = None
-    address: Text | None = None
+    address: Line300 | None = None
     households: Count | None = None
     buildings_count: Count | None = None
     floor_area_m2: Real | None = None
     renovation_year: Year | None = None
-    renovation_batch: Text | None = None
+    renovation_batch: Line100 | None = None
     renovation_content: LongText | None = None
     management_mode: ManagementMode | None = None
     manager_org_id: RefId | None = None
@@ -141,12 +142,11 @@ class CompoundOut(_Orm):
     manager_org_id: int | None
 
 
-class BuildingIn(BaseModel):
+class BuildingIn(Body):
     """A new building."""
 
-    model_config = ConfigDict(extra="forbid")
     compound_id: RefId
-    building_no: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\x00]*$")]
+    building_no: Line32
     floors: Annotated[int, Field(ge=1, le=200)]
     units: Annotated[int, Field(ge=0, le=100)]
     households: Count
@@ -165,19 +165,16 @@ class BuildingOut(_Orm):
     year_built: int | None
 
 
-class AssetFields(BaseModel):
+class AssetFields(Body):
     """Fields of an asset that a client may set."""
 
-    model_config = ConfigDict(extra="forbid")
     building_id: RefId | None = None
-    unit_no: Annotated[str, StringConstraints(max_length=32, pattern=r"^[^\x00]*$")] | None = None
+    unit_no: Line32 | None = None
     name: Text | None = None
     location: Text | None = None
     manufacturer: Text | None = None
     model: Text | None = None
-    serial_no: (
-        Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] | None
-    ) = None
+    serial_no: Line100 | None = None
     install_date: Day | None = None
     warranty_end: Day | None = None
     owner_org_id: RefId | None = None
@@ -185,22 +182,22 @@ class AssetFields(BaseModel):
     funding_source: Text | None = None
     rated_load_kg: Annotated[int, Field(ge=0, le=100_000)] | None = None
     floors_served: Annotated[int, Field(ge=0, le=200)] | None = None
-    registration_code: Text | None = None
+    registration_code: Line100 | None = None
     charger_power_kw: Annotated[float, Field(ge=0, le=2000, allow_inf_nan=False)] | None = None
-    connector_type: Annotated[str, StringConstraints(max_length=50, pattern=r"^[^\x00]*$")] | None = None
-    ocpp_id: Text | None = None
+    connector_type: Line50 | None = None
+    ocpp_id: Line100 | None = None
     police_linked: bool | None = None
-    lamp_type: Annotated[str, StringConstraints(max_length=50, pattern=r"^[^\x00]*$")] | None = None
+    lamp_type: Line50 | None = None
     wattage_w: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = None
     meter_scope: Annotated[str, StringConstraints(pattern=r"^(household|building)$")] | None = None
     meter_size_mm: Annotated[int, Field(ge=0, le=3000)] | None = None
-    household: Annotated[str, StringConstraints(max_length=50, pattern=r"^[^\x00]*$")] | None = None
+    household: Line50 | None = None
 
 
 class AssetIn(AssetFields):
     """A new asset."""
 
-    asset_code: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+    asset_code: Line100
     compound_id: RefId
     kind: DeviceKind
 
@@ -242,10 +239,10 @@ class AssetOut(_Orm):
     household: str | None
 
 
-class BindingIn(BaseModel):
-    """Bind a device id to an asset (replacing the asset's previous device, if any)."""
+class BindingIn(Body):
+    """Bind a device id to an asset of the compound the id names (replacing the asset's previous
+    device, if any)."""
 
-    model_config = ConfigDict(extra="forbid")
     device_id: DeviceId
     asset_id: RefId
 
@@ -296,13 +293,13 @@ class ContractOut(BaseModel):
     arrival_minutes: int | None
 
 
-class TokenIn(BaseModel):
-    """A new API token."""
+class TokenIn(Body):
+    """A new API token; without ``expires_at`` it is valid until revoked."""
 
-    model_config = ConfigDict(extra="forbid")
     role: Role
     org_id: RefId | None = None
     label: Text | None = None
+    expires_at: UtcTime | None = None
 
 
 class TokenOut(_Orm):
@@ -314,6 +311,8 @@ class TokenOut(_Orm):
     label: str | None
     created_at: UtcTime
     revoked_at: UtcTime | None
+    expires_at: UtcTime | None
+    last_used_at: UtcTime | None
 
 
 class TokenCreated(TokenOut):
@@ -346,17 +345,20 @@ class DeviceLookup(BaseModel):
 
 
 class LookupRequest(BaseModel):
-    """Up to 1,000 device ids to look up at once."""
+    """Up to 1,000 device ids to look up at once (a read: an id no device has is simply unknown)."""
 
     model_config = ConfigDict(extra="forbid")
     device_ids: Annotated[list[Annotated[str, StringConstraints(max_length=200)]], Field(max_length=1000)]
 
 
 class LookupResponse(BaseModel):
-    """Found devices by id; ``unknown`` lists ids not bound (or not visible to this token)."""
+    """Found devices by id; ``unknown`` lists ids not bound (or not visible to this token), and
+    ``owners`` gives, for an unknown id that names a registered compound, that compound's code
+    (ingest refuses a device published by another compound even when it is not bound yet)."""
 
     found: dict[str, DeviceLookup]
     unknown: list[str]
+    owners: dict[str, str] = {}
 
 
 class RevisionResponse(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, exists, select, true
 from sqlalchemy.orm import QueryableAttribute
 
-from ..models import Asset, Compound, Contract, ContractKind, Crew, Role
-from .deps import Principal
-from .errors import forbidden
+from ...web.errors import not_found
+from ...web.principal import Principal, Role
+from ..models import Asset, Compound, Contract, ContractKind, Crew
 
 
 def compounds_visible(p: Principal) -> ColumnElement[bool]:
@@ -61,13 +61,14 @@ def crews_visible(p: Principal) -> ColumnElement[bool]:
     return Crew.id.in_(select(Contract.crew_id).where(contracts_visible(p)))
 
 
-def check_compound_writable(p: Principal, compound: Compound) -> None:
-    """403 unless the caller may change this compound and what it holds."""
+def check_compound_writable(p: Principal, compound: Compound, what: str, key: object) -> None:
+    """404 for ``what`` ``key`` unless the caller may change this compound and what it holds.
+
+    Only admins and property managers reach a write (the role check runs first); a property
+    manager writes exactly the compounds it sees, so anything else is answered as not found.
+    """
     if p.role is Role.ADMIN:
         return
     if p.role is Role.PROPERTY_MANAGER and compound.manager_org_id == p.org_id and p.org_id is not None:
         return
-    raise forbidden(
-        f"compound {compound.code} is not managed by your organisation",
-        f"小区 {compound.code} 不由您的单位管理",
-    )
+    raise not_found(what, key)

@@ -1,60 +1,55 @@
-"""What every connector is to the gateway, and how the gateway builds connectors from configuration.
+"""How the gateway builds its connectors from configuration, and the helpers its own connectors share.
 
-A connector owns the transport to its devices (Modbus TCP polling, an OCPP central system, camera
-probes, a site MQTT broker) and the mapping from that protocol to contract samples and events. It
-hands what it produces to a ``Sink``, which the gateway implements by writing to its durable queue;
-``Sink`` calls are synchronous, cheap and thread-safe, and never block on the network.
+The connector interface itself (``Connector``, ``Sink``, ``ConnectorContext``) lives in
+:mod:`sitewatch.edge.connector`, where packages that provide connectors (the simulators) can reach
+it without importing the gateway.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+import importlib.metadata
+from collections.abc import Mapping
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from ...contract import device_id
+from ...edge.connector import (
+    ENTRY_POINT_GROUP,
+    Connector,
+    ConnectorConfigError,
+    ConnectorContext,
+    Sink,
+    parse_config,
+)
+from ...i18n import _
 
-from ...contract import DeviceInfo, Event, Sample, device_id
-from ...settings import validation_problems
+__all__ = [
+    "CONNECTOR_TYPES",
+    "Connector",
+    "ConnectorConfigError",
+    "ConnectorContext",
+    "Sink",
+    "build_connector",
+    "config_device",
+    "connector_types",
+    "parse_config",
+]
 
-M = TypeVar("M", bound=BaseModel)
-
-# Connector type name in gateway.yaml → "module:class". The class has a ``from_config`` classmethod.
+# The gateway's own connector types in gateway.yaml → "module:class" (the class has a
+# ``from_config`` classmethod). Other packages add theirs through the entry point group.
 CONNECTOR_TYPES: dict[str, str] = {
     "modbus": "sitewatch.gateway.connectors.modbus:ModbusConnector",
     "ocpp": "sitewatch.gateway.connectors.ocpp:OcppConnector",
     "camera": "sitewatch.gateway.connectors.camera:CameraConnector",
     "mqtt": "sitewatch.gateway.connectors.mqtt_bridge:MqttBridgeConnector",
     "synthetic": "sitewatch.gateway.connectors.synthetic:SyntheticConnector",  # load generator
-    "simulated": "sitewatch.gateway.connectors.simulated:SimulatedConnector",  # simulator LiveSite
 }
 
 
-class ConnectorConfigError(ValueError):
-    """A connector's configuration is invalid; the message says which field and what to do."""
-
-
-def parse_config(model: type[M], spec: Mapping[str, Any]) -> M:
-    """A connector's ``connectors:`` entry validated by its pydantic model; ConnectorConfigError
-    naming every field in trouble otherwise."""
-    try:
-        return model.model_validate(dict(spec))
-    except ValidationError as exc:
-        raise ConnectorConfigError("; ".join(validation_problems(exc, "docs/gateway.md"))) from None
-
-
-def config_number(
-    spec: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str
-) -> float:
-    """``spec[key]`` (or ``default``) as a number in [lo, hi]; ConnectorConfigError naming the field otherwise."""
-    value = spec.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConnectorConfigError(
-            f"{where}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r} / 数值超出允许范围"
-        )
-    return float(value)
+def connector_types() -> dict[str, str]:
+    """Every connector type this installation offers: the gateway's own and the installed packages'."""
+    provided = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return {**provided, **CONNECTOR_TYPES}
 
 
 def config_device(raw: Any, compound: str, where: str) -> str:
@@ -65,57 +60,18 @@ def config_device(raw: Any, compound: str, where: str) -> str:
         return device_id(compound, local)
     except ValueError:
         raise ConnectorConfigError(
-            f"{where}: invalid device name {raw!r} (letters, digits, _ . : -) / 设备名称无效（仅限字母、数字及 _ . : -）"
+            _("{where}: invalid device name {raw} (letters, digits, _ . : -)", where=where, raw=repr(raw))
         ) from None
-
-
-class Sink(Protocol):
-    """Where a connector delivers what it read (the gateway's durable queue)."""
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        """Accept readings; returns once they are on disk."""
-        ...
-
-    def events(self, events: Sequence[Event]) -> None:
-        """Accept events (online/offline, faults, status changes); returns once they are on disk."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorContext:
-    """What the gateway tells a connector when building it."""
-
-    compound: str  # the gateway's compound: device ids are "<compound>-<local>"
-    gateway: str
-
-
-@runtime_checkable
-class Connector(Protocol):
-    """One protocol's devices. ``run`` lasts until ``stop`` is set; errors per device are counted
-    and logged, never raised (one bad device must not stop the others)."""
-
-    name: str  # the connector's name in the configuration (for logs and counters)
-
-    def devices(self) -> list[DeviceInfo]:
-        """Devices this connector serves (listed in the gateway's birth message)."""
-        ...
-
-    def counters(self) -> Mapping[str, int]:
-        """Monotonic counters, e.g. {"reads": .., "errors": .., "timeouts": .., "rejected": ..}."""
-        ...
-
-    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
-        """Serve the devices until ``stop`` is set, then release sockets and return."""
-        ...
 
 
 def build_connector(spec: Mapping[str, Any], context: ConnectorContext) -> Connector:
     """Build a connector from one ``connectors:`` entry of gateway.yaml (``type`` selects the class)."""
     kind = spec.get("type")
-    if kind not in CONNECTOR_TYPES:
-        known = ", ".join(sorted(CONNECTOR_TYPES))
+    types = connector_types()
+    if kind not in types:
+        known = ", ".join(sorted(types))
         raise ConnectorConfigError(f"unknown connector type {kind!r}; use one of: {known}")
-    module_name, _, class_name = CONNECTOR_TYPES[str(kind)].partition(":")
+    module_name, _, class_name = types[str(kind)].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     connector: Connector = cls.from_config(spec, context)
     return connector

@@ -15,10 +15,13 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
-from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
+from ...i18n import _
+from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, parse_config
 from .camera_probe import ProbeMode, ProbeResult, probe
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,35 @@ class CameraSpec:
     offline_after: int = 2
 
 
+class CameraEntry(BaseModel):
+    """One camera of a ``type: camera`` entry; unset numbers come from the entry's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    host: str = Field(min_length=1)  # IP address or name
+    probe: ProbeMode = ProbeMode.AUTO
+    port: int | None = Field(None, ge=1, le=65535)  # default 554 (RTSP) or 80 (ONVIF)
+    path: str = ""
+    interval_s: float | None = Field(None, ge=0.01, le=86_400)
+    timeout_s: float | None = Field(None, ge=0.01, le=600)
+    offline_after: int | None = Field(None, ge=1, le=1000)
+
+
+class CameraConfig(BaseModel):
+    """Options of a ``type: camera`` connector (docs/gateway-connectors.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["camera"] = "camera"
+    name: str = "camera"
+    cameras: list[CameraEntry] = Field(min_length=1)
+    interval_s: float = Field(30.0, ge=0.01, le=86_400)
+    timeout_s: float = Field(3.0, ge=0.01, le=600)
+    offline_after: int = Field(2, ge=1, le=1000)
+    max_clock_offset_s: float = Field(60.0, ge=1, le=86_400 * 365)
+
+
 class CameraConnector:
     """Probes cameras concurrently and reports online state and latency."""
 
@@ -52,53 +84,26 @@ class CameraConnector:
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> CameraConnector:
-        """Build from a ``type: camera`` entry of gateway.yaml."""
-        name = str(spec.get("name") or "camera")
-        where = f"connectors.{name}"
-        entries = spec.get("cameras")
-        if not isinstance(entries, list) or not entries:
-            raise ConnectorConfigError(
-                f"{where}.cameras: list at least one camera (device, host) / 至少列出一台摄像头（device、host）"
-            )
-        interval = config_number(spec, "interval_s", 30, 0.01, 86_400, where)
-        timeout = config_number(spec, "timeout_s", 3, 0.01, 600, where)
-        offline_after = int(config_number(spec, "offline_after", 2, 1, 1000, where))
+        """Build from a ``type: camera`` entry of gateway.yaml (validated by :class:`CameraConfig`)."""
+        config = parse_config(CameraConfig, spec)
         cameras: list[CameraSpec] = []
-        for i, entry in enumerate(entries):
-            at = f"{where}.cameras[{i}]"
-            if not isinstance(entry, Mapping):
-                raise ConnectorConfigError(
-                    f"{at}: must be a mapping with device and host / 须包含 device 和 host"
-                )
-            device = config_device(entry.get("device"), context.compound, at)
-            host = entry.get("host")
-            if not isinstance(host, str) or not host:
-                raise ConnectorConfigError(
-                    f"{at}: host is required (IP address or name) / 必须填写 host（IP 地址或主机名）"
-                )
-            try:
-                mode = ProbeMode(str(entry.get("probe", "auto")))
-            except ValueError:
-                raise ConnectorConfigError(
-                    f"{at}: probe must be auto, rtsp, onvif or tcp, got {entry.get('probe')!r} / probe 须为 auto、rtsp、onvif 或 tcp"
-                ) from None
+        for i, entry in enumerate(config.cameras):
+            mode = entry.probe
             cameras.append(
                 CameraSpec(
-                    device=device,
-                    host=host,
-                    port=int(
-                        config_number(entry, "port", 80 if mode is ProbeMode.ONVIF else 554, 1, 65535, at)
-                    ),
+                    device=config_device(entry.device, context.compound, f"cameras.{i}"),
+                    host=entry.host,
+                    port=entry.port or (80 if mode is ProbeMode.ONVIF else 554),
                     mode=mode,
-                    path=str(entry.get("path") or ""),
-                    interval_s=config_number(entry, "interval_s", interval, 0.01, 86_400, at),
-                    timeout_s=config_number(entry, "timeout_s", timeout, 0.01, 600, at),
-                    offline_after=int(config_number(entry, "offline_after", offline_after, 1, 1000, at)),
+                    path=entry.path,
+                    interval_s=entry.interval_s or config.interval_s,
+                    timeout_s=entry.timeout_s or config.timeout_s,
+                    offline_after=entry.offline_after or config.offline_after,
                 )
             )
         if len({c.device for c in cameras}) != len(cameras):
-            raise ConnectorConfigError(f"{where}.cameras: a device is listed twice / 设备重复")
-        return cls(name, cameras, config_number(spec, "max_clock_offset_s", 60, 1, 86_400 * 365, where))
+            raise ConnectorConfigError(_("cameras: a device is listed twice"))
+        return cls(config.name, cameras, config.max_clock_offset_s)
 
     def devices(self) -> list[DeviceInfo]:
         """Every probed camera."""
@@ -129,7 +134,7 @@ class CameraConnector:
                 result = await probe(cam.host, cam.port, cam.mode, cam.timeout_s, cam.path)
             except Exception as exc:  # a probe bug must not stop the other cameras
                 log.exception(
-                    "camera %s: probing %s failed unexpectedly / 探测时发生意外错误", self.name, cam.device
+                    "camera %s: probing %s failed unexpectedly", self.name, cam.device
                 )
                 result = ProbeResult(False, None, "", f"probe error: {exc}")
             failures = 0 if result.ok else failures + 1
@@ -148,7 +153,7 @@ class CameraConnector:
             self._counters["timeouts"] += int(result.timeout)
             if failures == 1 or failures % 100 == 0:
                 log.warning(
-                    "camera %s: %s (%s:%d) probe failed: %s / 摄像头探测失败",
+                    "camera %s: %s (%s:%d) probe failed: %s",
                     self.name,
                     cam.device,
                     cam.host,
@@ -172,8 +177,8 @@ class CameraConnector:
         if drifting and cam.device not in self._drifting:
             self._counters["clock_drift"] += 1
             log.warning(
-                "camera %s: %s clock is %+.0f s off the gateway's / 摄像头时钟偏差 %+.0f 秒",
-                self.name, cam.device, offset, offset,
+                "camera %s: %s clock is %+.0f s off the gateway's",
+                self.name, cam.device, offset,
             )  # fmt: skip
         (self._drifting.add if drifting else self._drifting.discard)(cam.device)
 
@@ -181,14 +186,7 @@ class CameraConnector:
         self._online[cam.device] = online
         self._counters["events"] += 1
         name = "online" if online else "offline"
-        log.info(
-            "camera %s: %s is %s (%s) / %s",
-            self.name,
-            cam.device,
-            name,
-            result.detail,
-            "摄像头在线" if online else "摄像头离线",
-        )
+        log.info("camera %s: %s is %s (%s)", self.name, cam.device, name, result.detail)
         attrs = {"protocol": result.protocol} if online else {"reason": result.detail[:200]}
         if online and result.clock_offset_s is not None:
             attrs["clock_offset_s"] = f"{result.clock_offset_s:.0f}"

@@ -3,7 +3,7 @@
 Every device is polled by its own task, over its own connection or, with
 ``connections_per_endpoint``, over a small pool of connections shared by the devices behind one
 address (an RS485-to-Ethernet gateway that accepts only a few clients); a slow or dead device
-delays only itself, or holds one pooled connection for at most its timeout. Register maps (see modbus_map.py) turn registers into contract metrics. A failed
+delays only itself, or holds one pooled connection for at most its timeout. Register maps (see sitewatch/edge/modbus_registers.py) turn registers into contract metrics. A failed
 poll backs off exponentially up to ``backoff_max_s``; after ``offline_after`` failed polls in a
 row the device is reported offline, and online again on its first good poll.
 """
@@ -16,15 +16,16 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
-from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, config_number
-from .modbus_map import (
+from ...edge.modbus_registers import (
     ReadBlock,
+    RegisterMapError,
     RegisterSpec,
     RegisterType,
     decode_block,
@@ -32,11 +33,12 @@ from .modbus_map import (
     parse_register_map,
     plan_reads,
 )
+from ...i18n import _
+from .base import ConnectorConfigError, ConnectorContext, Sink, config_device, parse_config
 
 log = logging.getLogger(__name__)
 # pymodbus logs each failed request without saying which device; this connector logs them itself
 logging.getLogger("pymodbus.logging").setLevel(logging.CRITICAL)
-_STATE = {True: ("online", "设备在线"), False: ("offline", "设备离线")}
 
 MODBUS_KINDS = (DeviceKind.WATER_METER, DeviceKind.ELEVATOR)
 _EXCEPTION_NAMES = {
@@ -80,78 +82,89 @@ class ModbusDevice:
         return float(min(self.poll_interval_s * 2 ** (failures - 1), self.backoff_max_s))
 
 
-def parse_devices(spec: Mapping[str, Any], context: ConnectorContext, where: str) -> list[ModbusDevice]:
-    """Devices of a ``type: modbus`` configuration entry; raises ConnectorConfigError when invalid."""
-    maps = spec.get("register_maps", {})
-    if not isinstance(maps, Mapping):
-        raise ConnectorConfigError(
-            f"{where}.register_maps: must map a name to a list of registers / 须把名称映射到寄存器列表"
-        )
-    entries = spec.get("devices")
-    if not isinstance(entries, list) or not entries:
-        raise ConnectorConfigError(
-            f"{where}.devices: list at least one device (device, kind, host, map) / 至少列出一台设备（device、kind、host、map）"
-        )
-    defaults = {k: config_number(spec, k, v, 0.01, 86_400, where) for k, v in _DEFAULTS.items()}
-    offline_after = int(config_number(spec, "offline_after", 2, 1, 1000, where))
-    flag_defaults = spec.get("flag_events") or {}  # kind → {flag metric: event}
-    if not isinstance(flag_defaults, Mapping):
-        raise ConnectorConfigError(
-            f"{where}.flag_events: must map a kind to {{flag metric: event}} / 须按设备类型映射标志量与事件"
-        )
+class ModbusDeviceEntry(BaseModel):
+    """One polled device of a ``type: modbus`` entry; unset numbers come from the entry's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    kind: DeviceKind
+    host: str = Field(min_length=1)  # IP address or name
+    map: str | list[Any]  # a name in register_maps, or the registers themselves
+    port: int = Field(502, ge=1, le=65535)
+    unit: int = Field(1, ge=0, le=255)
+    poll_interval_s: float | None = Field(None, ge=0.01, le=86_400)
+    timeout_s: float | None = Field(None, ge=0.01, le=600)
+    backoff_max_s: float | None = Field(None, ge=0.01, le=86_400)
+    offline_after: int | None = Field(None, ge=1, le=1000)
+    flag_events: dict[str, str] | None = None  # flag metric -> stateful event (default: the kind's)
+
+    @field_validator("kind")
+    @classmethod
+    def _modbus_kind(cls, value: DeviceKind) -> DeviceKind:
+        if value not in MODBUS_KINDS:
+            raise ValueError(
+                _("kind must be one of {names}", names=", ".join(k.value for k in MODBUS_KINDS))
+            )
+        return value
+
+
+class ModbusConfig(BaseModel):
+    """Options of a ``type: modbus`` connector (docs/gateway-connectors.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["modbus"] = "modbus"
+    name: str = "modbus"
+    devices: list[ModbusDeviceEntry] = Field(min_length=1)
+    register_maps: dict[str, list[Any]] = Field(default_factory=dict)  # name -> registers (edge codec)
+    poll_interval_s: float = Field(_DEFAULTS["poll_interval_s"], ge=0.01, le=86_400)
+    timeout_s: float = Field(_DEFAULTS["timeout_s"], ge=0.01, le=86_400)
+    backoff_max_s: float = Field(_DEFAULTS["backoff_max_s"], ge=0.01, le=86_400)
+    offline_after: int = Field(2, ge=1, le=1000)
+    flag_events: dict[DeviceKind, dict[str, str]] = Field(default_factory=dict)  # kind -> {flag: event}
+    connections_per_endpoint: int = Field(0, ge=0, le=64)  # 0: one connection per device
+
+
+def parse_devices(config: ModbusConfig, context: ConnectorContext) -> list[ModbusDevice]:
+    """Devices of a validated ``type: modbus`` entry, with their register maps; ConnectorConfigError
+    naming the device or register in trouble."""
     devices: list[ModbusDevice] = []
-    for i, entry in enumerate(entries):
-        at = f"{where}.devices[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(f"{at}: must be a mapping / 必须是键值映射")
+    for i, entry in enumerate(config.devices):
+        at = f"devices.{i}"
+        kind = entry.kind
+        if isinstance(entry.map, str) and entry.map not in config.register_maps:
+            raise ConnectorConfigError(
+                _("{at}: register map {raw_map} is not in register_maps", at=at, raw_map=repr(entry.map))
+            )
+        flag_map = entry.flag_events if entry.flag_events is not None else config.flag_events.get(kind)
         try:
-            kind = DeviceKind(str(entry.get("kind")))
-        except ValueError:
-            kind = DeviceKind.GATEWAY  # refused just below
-        if kind not in MODBUS_KINDS:
-            names = ", ".join(k.value for k in MODBUS_KINDS)
-            raise ConnectorConfigError(
-                f"{at}: kind must be one of {names}, got {entry.get('kind')!r} / 设备类型不支持"
-            )
-        raw_map = entry.get("map")
-        if isinstance(raw_map, str):
-            if raw_map not in maps:
-                raise ConnectorConfigError(
-                    f"{at}: register map {raw_map!r} is not in register_maps / 寄存器表未在 register_maps 中定义"
-                )
-            registers = parse_register_map(kind, maps[raw_map], f"{where}.register_maps.{raw_map}")
-        else:
-            registers = parse_register_map(kind, raw_map, f"{at}.map")
-        flag_map = entry.get("flag_events", flag_defaults.get(kind.value))
-        flag_events = parse_flag_events(kind, flag_map, registers, f"{at}.flag_events")
-        host = entry.get("host")
-        if not isinstance(host, str) or not host:
-            raise ConnectorConfigError(
-                f"{at}: host is required (IP address or name) / 必须填写 host（IP 地址或主机名）"
-            )
+            if isinstance(entry.map, str):
+                registers = parse_register_map(kind, config.register_maps[entry.map], f"register_maps.{entry.map}")
+            else:
+                registers = parse_register_map(kind, entry.map, f"{at}.map")
+            flag_events = parse_flag_events(kind, flag_map, registers, f"{at}.flag_events")
+        except RegisterMapError as exc:
+            raise ConnectorConfigError(str(exc)) from None
         devices.append(
             ModbusDevice(
-                device=config_device(entry.get("device"), context.compound, at),
+                device=config_device(entry.device, context.compound, at),
                 kind=kind,
-                host=host,
-                port=int(config_number(entry, "port", 502, 1, 65535, at)),
-                unit=int(config_number(entry, "unit", 1, 0, 255, at)),
+                host=entry.host,
+                port=entry.port,
+                unit=entry.unit,
                 registers=registers,
-                poll_interval_s=config_number(
-                    entry, "poll_interval_s", defaults["poll_interval_s"], 0.01, 86_400, at
-                ),
-                timeout_s=config_number(entry, "timeout_s", defaults["timeout_s"], 0.01, 600, at),
-                backoff_max_s=config_number(
-                    entry, "backoff_max_s", defaults["backoff_max_s"], 0.01, 86_400, at
-                ),
-                offline_after=int(config_number(entry, "offline_after", offline_after, 1, 1000, at)),
+                poll_interval_s=entry.poll_interval_s or config.poll_interval_s,
+                timeout_s=entry.timeout_s or config.timeout_s,
+                backoff_max_s=entry.backoff_max_s or config.backoff_max_s,
+                offline_after=entry.offline_after or config.offline_after,
                 flag_events=flag_events,
             )
         )
     seen: set[str] = set()
     for dev in devices:
         if dev.device in seen:
-            raise ConnectorConfigError(f"{where}.devices: device {dev.device} is listed twice / 设备重复")
+            raise ConnectorConfigError(_("devices: device {device} is listed twice", device=dev.device))
         seen.add(dev.device)
     return devices
 
@@ -175,11 +188,9 @@ class ModbusConnector:
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> ModbusConnector:
-        """Build from a ``type: modbus`` entry of gateway.yaml."""
-        name = str(spec.get("name") or "modbus")
-        where = f"connectors.{name}"
-        shared = int(config_number(spec, "connections_per_endpoint", 0, 0, 64, where))
-        return cls(name, parse_devices(spec, context, where), shared)
+        """Build from a ``type: modbus`` entry of gateway.yaml (validated by :class:`ModbusConfig`)."""
+        config = parse_config(ModbusConfig, spec)
+        return cls(config.name, parse_devices(config, context), config.connections_per_endpoint)
 
     def devices(self) -> list[DeviceInfo]:
         """Devices this connector polls."""
@@ -258,7 +269,7 @@ class ModbusConnector:
                     failures = self._streak[dev.device] = failures + 1
                     self._counters["errors"] += 1
                     log.exception(
-                        "modbus %s: unexpected error polling %s / 轮询设备时发生意外错误",
+                        "modbus %s: unexpected error polling %s",
                         self.name,
                         dev.device,
                     )
@@ -276,7 +287,7 @@ class ModbusConnector:
     def _liveness(self, dev: ModbusDevice, sink: Sink, *, online: bool) -> None:
         self._online[dev.device] = online
         self._counters["events"] += 1
-        log.info("modbus %s: %s is %s / %s", self.name, dev.device, *_STATE[online])
+        log.info("modbus %s: %s is %s", self.name, dev.device, "online" if online else "offline")
         sink.events([Event(dev.device, dev.kind, now_ms(), "online" if online else "offline")])
 
     async def _poll(self, client: AsyncModbusTcpClient, dev: ModbusDevice, sink: Sink) -> None:
@@ -300,7 +311,7 @@ class ModbusConnector:
                 )
                 if seen == 1 or seen % 100 == 0:  # a stuck register must not flood the log
                     log.warning(
-                        "modbus %s: %s garbage register refused (%d times): %s / 寄存器数值异常，已丢弃",
+                        "modbus %s: %s garbage register refused (%d times): %s",
                         self.name,
                         dev.device,
                         seen,
@@ -356,7 +367,7 @@ class ModbusConnector:
             self._counters["exceptions"] += 1
             self._counters["errors"] += 1
             log.warning(
-                "modbus %s: %s answered %s with exception %d (%s) / 设备返回 Modbus 异常",
+                "modbus %s: %s answered %s with exception %d (%s)",
                 self.name,
                 dev.device,
                 what,
@@ -374,7 +385,7 @@ class ModbusConnector:
         streak = self._streak[dev.device] + 1
         if streak == 1 or streak % 100 == 0:  # the first failure of a streak, then every 100th
             log.warning(
-                "modbus %s: %s (%s:%d): %s (failure %d in a row) / 设备读取失败",
+                "modbus %s: %s (%s:%d): %s (failure %d in a row)",
                 self.name, dev.device, dev.host, dev.port, detail, streak,
             )  # fmt: skip
         raise _PollFailed(detail)
@@ -391,7 +402,7 @@ async def _borrow(
     """A connection from the endpoint's pool, or None once ``stop`` is set."""
     getter = asyncio.ensure_future(pool.get())
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    done, _pending = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
     if getter in done:
         return getter.result()

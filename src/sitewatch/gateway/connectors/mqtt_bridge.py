@@ -17,20 +17,23 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
+from ...i18n import _
 from ...mqtt_client import Client
-from .base import ConnectorConfigError, ConnectorContext, Sink
+from .base import ConnectorContext, Sink, parse_config
 from .mqtt_bridge_map import (
     Decoded,
     StatusMapping,
+    TopicEntry,
     TopicMapping,
     decode,
     device_of,
@@ -40,6 +43,46 @@ from .mqtt_bridge_map import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class MqttBridgeConfig(BaseModel):
+    """Options of a ``type: mqtt`` connector (docs/gateway-connectors.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mqtt"] = "mqtt"
+    name: str = "mqtt"
+    broker: str = "mqtt://127.0.0.1:1883"  # the compound's own broker
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    qos: Literal[0, 1, 2] = 1
+    offline_after_s: float = Field(300.0, ge=0)  # 0: never
+    topics: list[TopicEntry] = Field(min_length=1)
+
+    @field_validator("broker")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(_("must look like mqtt://host:1883 or mqtts://host:8883"))
+        return value
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(_("no such file {path}", path=repr(value)))
+        return value
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttBridgeConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError(_("cert_file and key_file go together"))
+        return self
 
 
 class MqttBridgeConnector:
@@ -84,49 +127,23 @@ class MqttBridgeConnector:
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> MqttBridgeConnector:
-        """Build from a ``type: mqtt`` entry of gateway.yaml."""
-        name = str(spec.get("name") or "mqtt")
-        where = f"connectors.{name}"
-        url = str(spec.get("broker") or "mqtt://127.0.0.1:1883")
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ConnectorConfigError(
-                f"{where}.broker: must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}"
-                " / 须形如 mqtt://host:1883 或 mqtts://host:8883"
-            )
-        files: dict[str, str | None] = {}
-        for key in ("ca_file", "cert_file", "key_file"):
-            value = spec.get(key)
-            if value is not None and not Path(str(value)).is_file():
-                raise ConnectorConfigError(f"{where}.{key}: no such file {value!r} / 文件不存在")
-            files[key] = str(value) if value is not None else None
-        if (files["cert_file"] is None) != (files["key_file"] is None):
-            raise ConnectorConfigError(f"{where}: cert_file and key_file go together / 证书与私钥须同时提供")
-        qos = spec.get("qos", 1)
-        if qos not in (0, 1, 2):
-            raise ConnectorConfigError(f"{where}.qos: must be 0, 1 or 2, got {qos!r} / QoS 须为 0、1 或 2")
-        offline_after = spec.get("offline_after_s", 300)
-        if (
-            not isinstance(offline_after, (int, float))
-            or isinstance(offline_after, bool)
-            or offline_after < 0
-        ):
-            raise ConnectorConfigError(
-                f"{where}.offline_after_s: must be a number ≥ 0 (0: never), got {offline_after!r} / 须为不小于 0 的数（0 表示从不判离线）"
-            )
-        mappings, statuses = parse_mappings(spec, context.compound, where)
+        """Build from a ``type: mqtt`` entry of gateway.yaml (validated by :class:`MqttBridgeConfig`)."""
+        config = parse_config(MqttBridgeConfig, spec)
+        mappings, statuses = parse_mappings(config.topics, context.compound)
         return cls(
-            name,
+            config.name,
             context,
             mappings,
             statuses,
-            url=url,
-            username=spec.get("username"),
-            password=spec.get("password"),
-            client_id=spec.get("client_id"),
-            qos=int(qos),
-            offline_after_s=float(offline_after),
-            **files,
+            url=config.broker,
+            username=config.username,
+            password=config.password,
+            client_id=config.client_id,
+            qos=config.qos,
+            offline_after_s=config.offline_after_s,
+            ca_file=config.ca_file,
+            cert_file=config.cert_file,
+            key_file=config.key_file,
         )
 
     def devices(self) -> list[DeviceInfo]:
@@ -156,7 +173,7 @@ class MqttBridgeConnector:
             self._logged[counter] += 1
             n = self._logged[counter]
         if n == 1 or n % 100 == 0:
-            log.warning("mqtt %s: %s (%s #%d) / 设备消息被拒绝", self.name, detail, counter, n)
+            log.warning("mqtt %s: %s (%s #%d)", self.name, detail, counter, n)
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -189,7 +206,7 @@ class MqttBridgeConnector:
     ) -> None:
         if reason.is_failure:
             log.warning(
-                "mqtt %s: site broker %s:%d refused the connection: %s / 站点消息服务器拒绝连接",
+                "mqtt %s: site broker %s:%d refused the connection: %s",
                 self.name,
                 self.host,
                 self.port,
@@ -201,7 +218,7 @@ class MqttBridgeConnector:
         topics = [(m.topic, self.qos) for m in self.mappings] + [(s.topic, self.qos) for s in self.statuses]
         client.subscribe(topics)
         log.info(
-            "mqtt %s: connected to %s:%d, subscribed to %d topic filters / 已连接站点消息服务器",
+            "mqtt %s: connected to %s:%d, subscribed to %d topic filters",
             self.name,
             self.host,
             self.port,
@@ -215,7 +232,7 @@ class MqttBridgeConnector:
         self.connected.clear()
         if reason.is_failure:
             log.warning(
-                "mqtt %s: lost the site broker (%s); reconnecting / 与站点消息服务器断开，正在重连",
+                "mqtt %s: lost the site broker (%s); reconnecting",
                 self.name,
                 reason,
             )
@@ -228,7 +245,7 @@ class MqttBridgeConnector:
             self.handle(message.topic, bytes(message.payload), sink, retained=bool(message.retain))
         except Exception:  # a surprise in one message must not kill paho's network thread
             log.exception(
-                "mqtt %s: failed to handle a message on %s / 处理消息失败", self.name, message.topic
+                "mqtt %s: failed to handle a message on %s", self.name, message.topic
             )
 
     # --- mapping -----------------------------------------------------------------------------
@@ -324,9 +341,7 @@ class MqttBridgeConnector:
             self._online[device] = online
             self._counters["events"] += 1
         name = "online" if online else "offline"
-        log.info(
-            "mqtt %s: %s is %s (%s) / %s", self.name, device, name, why, "设备在线" if online else "设备离线"
-        )
+        log.info("mqtt %s: %s is %s (%s)", self.name, device, name, why)
         sink.events([Event(device, kind, now_ms(), name, None, {"reason": why})])
 
     def _expire(self, sink: Sink) -> None:

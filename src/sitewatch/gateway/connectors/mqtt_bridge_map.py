@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...contract import DeviceKind, device_id, metric_spec
+from ...i18n import _
 from .base import ConnectorConfigError
 
 MAX_PAYLOAD = 65_536
@@ -178,7 +180,7 @@ def _kind(raw: Any, at: str) -> DeviceKind:
         kind = DeviceKind.GATEWAY
     if kind is DeviceKind.GATEWAY:
         names = ", ".join(k.value for k in DeviceKind if k is not DeviceKind.GATEWAY)
-        raise ConnectorConfigError(f"{at}: kind must be one of {names}, got {raw!r} / 设备类型不支持")
+        raise ConnectorConfigError(_("{at}: kind must be one of {names}, got {raw}", at=at, names=names, raw=repr(raw)))
     return kind
 
 
@@ -191,73 +193,69 @@ def _filter(raw: Any, at: str) -> str:
         or "#" in levels[:-1]
     ):
         raise ConnectorConfigError(
-            f"{at}: topic must be an MQTT filter like site/lights/+/telemetry, got {raw!r} / topic 须为 MQTT 主题过滤器"
+            _("{at}: topic must be an MQTT filter like site/lights/+/telemetry, got {raw}", at=at, raw=repr(raw))
         )
     return topic
 
 
+class TopicEntry(BaseModel):
+    """One topic mapping of a ``type: mqtt`` entry (docs/gateway-connectors.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str  # an MQTT filter; its wildcard levels fill {0}, {1}, ... of ``device``
+    kind: DeviceKind
+    device: str  # device name template
+    status: bool = False  # the payload says online/offline (e.g. the device's last will)
+    fields: dict[str, str] = Field(default_factory=dict)  # JSON path -> metric
+    scale: dict[str, float] = Field(default_factory=dict)  # metric -> factor
+    devices: list[str] = Field(default_factory=list)  # only these devices (default: any)
+    timestamp_field: str | None = None
+
+    @field_validator("scale")
+    @classmethod
+    def _non_zero(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not math.isfinite(v) or v == 0 for v in value.values()):
+            raise ValueError(_("map metrics to non-zero numbers"))
+        return value
+
+
 def parse_mappings(
-    spec: Mapping[str, Any], compound: str, where: str
+    entries: list[TopicEntry], compound: str
 ) -> tuple[list[TopicMapping], list[StatusMapping]]:
-    """Topic and status mappings of a ``type: mqtt`` entry; raises ConnectorConfigError when invalid."""
-    entries = spec.get("topics")
-    if not isinstance(entries, list) or not entries:
-        raise ConnectorConfigError(
-            f"{where}.topics: list at least one topic mapping (topic, kind, device, fields) / 至少列出一个主题映射（topic、kind、device、fields）"
-        )
+    """Topic and status mappings of validated ``topics:``; raises ConnectorConfigError when one
+    does not fit the contract (kind, metrics, device names)."""
     mappings: list[TopicMapping] = []
     statuses: list[StatusMapping] = []
     for i, entry in enumerate(entries):
-        at = f"{where}.topics[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(f"{at}: must be a mapping / 必须是键值映射")
-        topic = _filter(entry.get("topic"), at)
-        kind = _kind(entry.get("kind"), at)
-        template = str(entry.get("device") or "")
+        at = f"topics.{i}"
+        topic = _filter(entry.topic, at)
+        kind = _kind(entry.kind, at)
+        template = entry.device
         wildcards = topic.split("/").count("+") + topic.split("/").count("#")
         probe = device_of(template, ["x"] * wildcards, compound)
         if probe is None:
             raise ConnectorConfigError(
-                f"{at}: device {template!r} must name a device, using {{0}}..{{{max(wildcards - 1, 0)}}} "
-                "for the topic's wildcard levels / device 模板须用 {0} 等占位符对应主题中的通配层级"
+                _("{at}: device {template} must name a device, using {{0}}..{{{last}}} for the topic's wildcard levels", at=at, template=repr(template), last=max(wildcards - 1, 0))
             )
-        if entry.get("status"):
+        if entry.status:
             statuses.append(StatusMapping(topic, kind, template))
             continue
-        fields = entry.get("fields")
-        if not isinstance(fields, Mapping) or not fields:
+        if not entry.fields:
             raise ConnectorConfigError(
-                f"{at}.fields: map JSON fields to {kind.value} metrics, e.g. {{watts: power}} / 须把 JSON 字段映射到该设备类型的指标"
+                _("{at}.fields: map JSON fields to {kind} metrics, e.g. {{watts: power}}", at=at, kind=kind.value)
             )
-        for path, metric in fields.items():
-            if metric_spec(kind, str(metric)) is None:
+        for path, metric in entry.fields.items():
+            if metric_spec(kind, metric) is None:
                 raise ConnectorConfigError(
-                    f"{at}.fields.{path}: {kind.value} has no metric {metric!r} / 该设备类型没有此指标"
+                    _("{at}.fields.{path}: {kind} has no metric {metric}", at=at, path=path, kind=kind.value, metric=repr(metric))
                 )
-        scale = entry.get("scale") or {}
-        if not isinstance(scale, Mapping) or any(
-            not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v == 0
-            for v in scale.values()
-        ):
-            raise ConnectorConfigError(
-                f"{at}.scale: map metrics to non-zero numbers / 须把指标映射到非零数值"
-            )
-        allowed = entry.get("devices") or []
-        if not isinstance(allowed, list):
-            raise ConnectorConfigError(f"{at}.devices: must be a list of device names / 须为设备名称列表")
-        ids = frozenset(device_of(str(d), [], compound) or "" for d in allowed)
+        ids = frozenset(device_of(d, [], compound) or "" for d in entry.devices)
         if "" in ids:
-            raise ConnectorConfigError(f"{at}.devices: invalid device name in {allowed!r} / 设备名称无效")
-        ts_field = entry.get("timestamp_field")
-        mappings.append(
-            TopicMapping(
-                topic,
-                kind,
-                template,
-                {str(k): str(v) for k, v in fields.items()},
-                {str(k): float(v) for k, v in scale.items()},
-                str(ts_field) if ts_field else None,
-                ids,
+            raise ConnectorConfigError(
+                _("{at}.devices: invalid device name in {allowed}", at=at, allowed=repr(entry.devices))
             )
+        mappings.append(
+            TopicMapping(topic, kind, template, dict(entry.fields), dict(entry.scale), entry.timestamp_field, ids)
         )
     return mappings, statuses

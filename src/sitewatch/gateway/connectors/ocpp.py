@@ -7,7 +7,7 @@ BootNotification is served like any other. Each connection has a token-bucket ra
 over the limit get a CallError and are counted. Payloads failing the OCPP schema get the library's
 CallError and are counted as ``invalid``. Chargers with a password must use HTTP Basic auth, and a
 charger silent for ``silence_timeout_s`` is disconnected. The payload mapping lives in
-ocpp_map.py, the configuration in ocpp_config.py.
+sitewatch/edge/ocpp_payloads.py, the configuration in ocpp_config.py.
 
 What one charge point can make the gateway hold is bounded: a frame is at most
 ``max_message_bytes``, at most ``QUEUED_FRAMES`` frames wait to be handled (then websockets stops
@@ -51,9 +51,9 @@ from ...contract import (
     Sample,
     now_ms,
 )
-from .base import ConnectorConfigError, ConnectorContext, Sink, config_number
-from .ocpp_config import ChargerSpec, TokenBucket, authorized, parse_chargers
-from .ocpp_map import KIND, energy_sample, meter_samples, parse_timestamp, status_update
+from ...edge.ocpp_payloads import KIND, energy_sample, meter_samples, parse_timestamp, status_update
+from .base import ConnectorContext, Sink, parse_config
+from .ocpp_config import ChargerSpec, OcppConfig, TokenBucket, authorized, parse_chargers
 
 log = logging.getLogger(__name__)
 # The ocpp library logs every frame at INFO; its own logger here stays at WARNING unless lowered.
@@ -136,7 +136,7 @@ class _CentralChargePoint(_ChargePoint):
         """Accept the charger and tell it the heartbeat interval."""
         self.owner.counters_["boots"] += 1
         log.info(
-            "ocpp %s: %s booted (%s %s) / 充电桩已启动",
+            "ocpp %s: %s booted (%s %s)",
             self.owner.name,
             self.id,
             charge_point_vendor,
@@ -227,34 +227,21 @@ class OcppConnector:
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any], context: ConnectorContext) -> OcppConnector:
-        """Build from a ``type: ocpp`` entry of gateway.yaml."""
-        name = str(spec.get("name") or "ocpp")
-        where = f"connectors.{name}"
-        chargers = parse_chargers(spec, context, where)
-        host = spec.get("host", "0.0.0.0")
-        if not isinstance(host, str) or not host:
-            raise ConnectorConfigError(
-                f"{where}.host: must be an address to listen on, e.g. 0.0.0.0 / 须为监听地址，例如 0.0.0.0"
-            )
-        heartbeat = config_number(spec, "heartbeat_interval_s", 60, 1, 86_400, where)
-        silence = 3 * heartbeat
-        path = spec.get("path", "/")
-        if not isinstance(path, str) or not path.startswith("/") or not path.isprintable() or "?" in path:
-            raise ConnectorConfigError(
-                f"{where}.path: must be a URL path such as / or /ocpp / 须为 URL 路径，例如 / 或 /ocpp"
-            )
+        """Build from a ``type: ocpp`` entry of gateway.yaml (validated by :class:`OcppConfig`)."""
+        config = parse_config(OcppConfig, spec)
+        silence = config.silence_timeout_s
         return cls(
-            name,
-            chargers,
-            host=host,
-            port=int(config_number(spec, "port", 9000, 0, 65535, where)),
-            heartbeat_interval_s=heartbeat,
-            rate_per_s=config_number(spec, "rate_limit_per_s", 5, 0.01, 10_000, where),
-            burst=config_number(spec, "rate_burst", 20, 1, 100_000, where),
-            over_temperature_c=config_number(spec, "over_temperature_c", 70, -40, 150, where),
-            silence_timeout_s=config_number(spec, "silence_timeout_s", silence, 0, 864_000, where),
-            path=path,
-            max_message_bytes=int(config_number(spec, "max_message_bytes", 65_536, 1024, 1_048_576, where)),
+            config.name,
+            parse_chargers(config, context),
+            host=config.host,
+            port=config.port,
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            rate_per_s=config.rate_limit_per_s,
+            burst=config.rate_burst,
+            over_temperature_c=config.over_temperature_c,
+            silence_timeout_s=3 * config.heartbeat_interval_s if silence is None else silence,
+            path=config.path,
+            max_message_bytes=config.max_message_bytes,
         )
 
     def devices(self) -> list[DeviceInfo]:
@@ -283,9 +270,7 @@ class OcppConnector:
         self.counters_[counter] += 1
         self._logged[counter] += 1
         if self._logged[counter] == 1 or self._logged[counter] % 100 == 0:
-            log.warning(
-                "ocpp %s: %s (%s #%d) / 充电桩消息被拒绝", self.name, detail, counter, self._logged[counter]
-            )
+            log.warning("ocpp %s: %s (%s #%d)", self.name, detail, counter, self._logged[counter])
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -312,7 +297,7 @@ class OcppConnector:
             self.bound_port = _port_of(server)
             self.listening.set()
             log.info(
-                "ocpp %s: central system listening on %s:%s / OCPP 中央系统已监听",
+                "ocpp %s: central system listening on %s:%s",
                 self.name,
                 self.host,
                 self.bound_port,
@@ -395,9 +380,7 @@ class OcppConnector:
 
     def _liveness(self, spec: ChargerSpec, sink: Sink, *, online: bool) -> None:
         name = "online" if online else "offline"
-        log.info(
-            "ocpp %s: %s is %s / %s", self.name, spec.ocpp_id, name, "充电桩在线" if online else "充电桩离线"
-        )
+        log.info("ocpp %s: %s is %s", self.name, spec.ocpp_id, name)
         self._emit(sink, [Event(d, KIND, now_ms(), name) for d in spec.all_devices])
 
     def _emit(self, sink: Sink, events: list[Event]) -> None:

@@ -8,10 +8,12 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from websockets.http11 import Request
 
+from ...i18n import _
 from .base import ConnectorConfigError, ConnectorContext, config_device
 
 
@@ -53,47 +55,72 @@ class TokenBucket:
         return False
 
 
-def parse_chargers(spec: Mapping[str, Any], context: ConnectorContext, where: str) -> list[ChargerSpec]:
-    """The ``chargers:`` of a ``type: ocpp`` entry; raises ConnectorConfigError naming the bad field."""
-    entries = spec.get("chargers")
-    if not isinstance(entries, list) or not entries:
-        raise ConnectorConfigError(
-            f"{where}.chargers: list at least one charger (device, ocpp_id) / 至少列出一台充电桩（device、ocpp_id）"
-        )
+class ChargerEntry(BaseModel):
+    """One charge point of a ``type: ocpp`` entry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    ocpp_id: str | None = None  # default: the device's local name
+    connectors: dict[int, str] = Field(default_factory=dict)  # connector id → device, when split
+    password: str | None = Field(None, min_length=16, max_length=40)  # OCPP 1.6 AuthorizationKey
+
+    @field_validator("ocpp_id")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isprintable() or "/" in value or not 0 < len(value) <= 64):
+            raise ValueError(_("must be printable, without '/', 1 to 64 characters"))
+        return value
+
+    @field_validator("connectors")
+    @classmethod
+    def _connector_ids(cls, value: dict[int, str]) -> dict[int, str]:
+        if any(key < 1 for key in value):
+            raise ValueError(_("connector ids must be integers ≥ 1"))
+        return value
+
+
+class OcppConfig(BaseModel):
+    """Options of a ``type: ocpp`` connector (docs/gateway-connectors.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ocpp"] = "ocpp"
+    name: str = "ocpp"
+    host: str = Field("0.0.0.0", min_length=1)  # address to listen on
+    port: int = Field(9000, ge=0, le=65535)  # 0: any free port
+    chargers: list[ChargerEntry] = Field(min_length=1)
+    heartbeat_interval_s: float = Field(60.0, ge=1, le=86_400)
+    rate_limit_per_s: float = Field(5.0, ge=0.01, le=10_000)
+    rate_burst: float = Field(20.0, ge=1, le=100_000)
+    over_temperature_c: float = Field(70.0, ge=-40, le=150)
+    silence_timeout_s: float | None = Field(None, ge=0, le=864_000)  # default: 3 heartbeats
+    path: str = "/"  # chargers connect to <path>/<ocpp_id>
+    max_message_bytes: int = Field(65_536, ge=1024, le=1_048_576)  # a larger frame closes its connection
+
+    @field_validator("path")
+    @classmethod
+    def _url_path(cls, value: str) -> str:
+        if not value.startswith("/") or not value.isprintable() or "?" in value or "#" in value:
+            raise ValueError(_("must be a URL path such as / or /ocpp"))
+        return value
+
+
+def parse_chargers(config: OcppConfig, context: ConnectorContext) -> list[ChargerSpec]:
+    """The charge points of a validated ``type: ocpp`` entry; ConnectorConfigError naming the bad one."""
     chargers: list[ChargerSpec] = []
-    for i, entry in enumerate(entries):
-        at = f"{where}.chargers[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConnectorConfigError(
-                f"{at}: must be a mapping with device and ocpp_id / 须包含 device 和 ocpp_id"
-            )
-        device = config_device(entry.get("device"), context.compound, at)
-        ocpp_id = str(entry.get("ocpp_id") or device.removeprefix(context.compound + "-"))
-        if not ocpp_id.isprintable() or "/" in ocpp_id or len(ocpp_id) > 64:
-            raise ConnectorConfigError(
-                f"{at}: ocpp_id {ocpp_id!r} must be printable, without '/', ≤ 64 chars / ocpp_id 须为可打印字符、不含 '/'、不超过 64 个字符"
-            )
-        raw_connectors = entry.get("connectors") or {}
-        if not isinstance(raw_connectors, Mapping):
-            raise ConnectorConfigError(
-                f"{at}.connectors: must map connector ids to device names / 须把枪号映射到设备名称"
-            )
-        connectors: dict[int, str] = {}
-        for key, value in raw_connectors.items():
-            if not str(key).isdigit() or int(key) < 1:
-                raise ConnectorConfigError(
-                    f"{at}.connectors: connector id {key!r} must be an integer ≥ 1 / 枪号须为不小于 1 的整数"
-                )
-            connectors[int(key)] = config_device(value, context.compound, f"{at}.connectors.{key}")
-        password = entry.get("password")
-        if password is not None and (not isinstance(password, str) or not 16 <= len(password) <= 40):
-            raise ConnectorConfigError(
-                f"{at}.password: must be 16 to 40 characters (OCPP 1.6 AuthorizationKey) / 密码须为 16 至 40 个字符"
-            )
-        chargers.append(ChargerSpec(ocpp_id, device, connectors, password))
+    for i, entry in enumerate(config.chargers):
+        at = f"chargers.{i}"
+        device = config_device(entry.device, context.compound, at)
+        ocpp_id = entry.ocpp_id or device.removeprefix(context.compound + "-")
+        connectors = {
+            key: config_device(value, context.compound, f"{at}.connectors.{key}")
+            for key, value in entry.connectors.items()
+        }
+        chargers.append(ChargerSpec(ocpp_id, device, connectors, entry.password))
     ids = [c.ocpp_id for c in chargers]
     if len(set(ids)) != len(ids):
-        raise ConnectorConfigError(f"{where}.chargers: an ocpp_id is listed twice / ocpp_id 重复")
+        raise ConnectorConfigError(_("chargers: an ocpp_id is listed twice"))
     return chargers
 
 

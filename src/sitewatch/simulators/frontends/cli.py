@@ -14,43 +14,14 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-LANGS = click.Choice(["zh-CN", "en"], case_sensitive=False)
+from ...i18n import N_, _
 
-MESSAGES: dict[str, tuple[str, str]] = {
-    "title": ("模拟小区 {compound}（{name}）的设备", "Simulated devices of compound {compound} ({name})"),
-    "protocol": ("协议", "protocol"),
-    "devices": ("设备数", "devices"),
-    "endpoint": ("地址", "endpoint"),
-    "written": ("网关配置已写入 {path}", "gateway configuration written to {path}"),
-    "next": (
-        "启动网关：sitewatch gateway run --config {path}",
-        "start the gateway: sitewatch gateway run --config {path}",
-    ),
-    "status": (
-        "已运行 {seconds:.0f} 秒：模型步数 {steps}，Modbus 读取 {modbus:,}，OCPP 上报 {ocpp:,}（在线充电桩 {chargers}），"
-        "摄像头探测应答 {cameras:,}，MQTT 消息 {mqtt:,}",
-        "{seconds:.0f} s: {steps} model steps, {modbus:,} Modbus reads, {ocpp:,} OCPP reports "
-        "({chargers} chargers connected), {cameras:,} camera probes answered, {mqtt:,} MQTT messages",
-    ),
-    "stopped": ("已停止。", "stopped."),
-    "no_devices": ("小区 {compound} 没有可模拟的设备", "compound {compound} has no device to simulate"),
-    "ledger_error": ("无法使用台账：{reason}", "cannot use the ledger: {reason}"),
-}
 ENDPOINTS = {
-    "modbus": ("Modbus TCP 服务器 {n} 个（每栋楼一个）", "{n} Modbus TCP servers (one per building)"),
-    "ocpp": (
-        "充电桩连接到 ws://{host}:{port}/<OCPP编号>",
-        "chargers connect to ws://{host}:{port}/<ocpp_id>",
-    ),
-    "camera": ("每个摄像头一个 {camera} 端口", "one {camera} port per camera"),
-    "mqtt": ("站点 MQTT 服务器 {broker}", "site MQTT broker {broker}"),
+    "modbus": N_("{n} Modbus TCP servers (one per building)"),
+    "ocpp": N_("chargers connect to ws://{host}:{port}/<ocpp_id>"),
+    "camera": N_("one {camera} port per camera"),
+    "mqtt": N_("site MQTT broker {broker}"),
 }
-
-
-def msg(key: str, lang: str, **params: object) -> str:
-    """A user-facing message in zh-CN or English."""
-    zh, en = MESSAGES[key]
-    return (zh if lang.lower().startswith("zh") else en).format(**params)
 
 
 @click.command("site")
@@ -83,11 +54,10 @@ def msg(key: str, lang: str, **params: object) -> str:
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the device models.")
 @click.option("--faults", type=click.Choice(["none", "random", "all"]), default="random", show_default=True,
               help="Faults of the device models: none, random (yearly rates) or all.")  # fmt: skip
-@click.option("--lang", type=LANGS, default="zh-CN", show_default=True, help="Language of the output.")
 def site(
     ledger: Path, compound: str, out: Path, broker: str | None, site_broker: str | None, host: str, ocpp_port: int,
     modbus_poll: float, camera_interval: float, camera_probe: str, charger_interval: float, kinds: str, duration: float | None,
-    seed: int, faults: str, lang: str,
+    seed: int, faults: str,
 ) -> None:  # fmt: skip
     """Run one compound's devices behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT) and write
     a gateway.yaml that reads them; start the gateway with `sitewatch gateway run --config <out>`."""
@@ -106,7 +76,7 @@ def site(
         central = broker or load_settings().mqtt.url
         sites = load_sites(ledger, [compound])
     except LedgerError as exc:
-        console.print(f"[red]{msg('ledger_error', lang, reason=exc)}[/red]")
+        console.print(_("cannot use the ledger: {reason}", reason=exc), style="red")
         sys.exit(2)
     options = SiteOptions(
         host=host, site_broker=site_broker or central, ocpp_port=ocpp_port, modbus_poll_s=modbus_poll,
@@ -116,20 +86,20 @@ def site(
     simulated = SimulatedSite(LiveSite(sites[0], seed=seed, faults=faults), options)
     counts = simulated.device_count()
     if not sum(counts.values()):
-        console.print(f"[red]{msg('no_devices', lang, compound=compound)}[/red]")
+        console.print(_("compound {compound} has no device to simulate", compound=compound), style="red")
         sys.exit(2)
     config = simulated.gateway_config(central, f"{sites[0].gateway}-queue.db")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    _print_plan(simulated, counts, lang, out)
-    asyncio.run(_serve(simulated, duration, lang, console))
+    _print_plan(simulated, counts, out)
+    asyncio.run(_serve(simulated, duration, console))
 
 
-def _print_plan(simulated: Any, counts: dict[str, int], lang: str, out: Path) -> None:
-    zh = lang.lower().startswith("zh")
-    table = Table(title=msg("title", lang, compound=simulated.site.compound, name=simulated.site.name))
-    for key in ("protocol", "devices", "endpoint"):
-        table.add_column(msg(key, lang), justify="right" if key == "devices" else "left")
+def _print_plan(simulated: Any, counts: dict[str, int], out: Path) -> None:
+    table = Table(title=_("Simulated devices of compound {compound} ({name})", compound=simulated.site.compound, name=simulated.site.name))
+    table.add_column(_("protocol"))
+    table.add_column(_("devices"), justify="right")
+    table.add_column(_("endpoint"))
     params = {
         "n": len(simulated.modbus),
         "host": simulated.options.host,
@@ -139,14 +109,14 @@ def _print_plan(simulated: Any, counts: dict[str, int], lang: str, out: Path) ->
     }
     for protocol, n in counts.items():
         if n:
-            text = ENDPOINTS[protocol][0 if zh else 1].format(**params)
+            text = _(ENDPOINTS[protocol], **params)
             table.add_row(protocol, f"{n:,}", text)
     Console().print(table)
-    click.echo(msg("written", lang, path=out))
-    click.echo(msg("next", lang, path=out))
+    click.echo(_("gateway configuration written to {path}", path=out))
+    click.echo(_("start the gateway: sitewatch gateway run --config {path}", path=out))
 
 
-async def _serve(simulated: Any, duration: float | None, lang: str, console: Console) -> None:
+async def _serve(simulated: Any, duration: float | None, console: Console) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -160,28 +130,25 @@ async def _serve(simulated: Any, duration: float | None, lang: str, console: Con
         now = time.monotonic()
         if now - last[0] >= 10.0:
             last[0] = now
-            console.print(_status(stats, now - started, lang))
+            console.print(_status(stats, now - started))
 
     await simulated.start()
-    with console.status(msg("status", lang, **_zero()), spinner="dots") as spinner:
+    with console.status(_("{seconds:.0f} s: {steps} model steps, {modbus:,} Modbus reads, {ocpp:,} OCPP reports ({chargers} chargers connected), {cameras:,} camera probes answered, {mqtt:,} MQTT messages", **_zero()), spinner="dots") as spinner:
 
         def update(stats: Any) -> None:
-            spinner.update(_status(stats, time.monotonic() - started, lang))
+            spinner.update(_status(stats, time.monotonic() - started))
             tick(stats)
 
         stats = await simulated.run(stop, update)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
-    click.echo(_status(stats, time.monotonic() - started, lang))
-    click.echo(msg("stopped", lang))
+    click.echo(_status(stats, time.monotonic() - started))
+    click.echo(_("stopped."))
 
 
 def _zero() -> dict[str, Any]:
     return {"seconds": 0, "steps": 0, "modbus": 0, "ocpp": 0, "chargers": 0, "cameras": 0, "mqtt": 0}
 
 
-def _status(stats: Any, seconds: float, lang: str) -> str:
-    return msg(
-        "status", lang, seconds=seconds, steps=stats.steps, modbus=stats.modbus_reads, ocpp=stats.ocpp_reports,
-        chargers=stats.chargers_connected, cameras=stats.camera_requests, mqtt=stats.mqtt_messages,
-    )  # fmt: skip
+def _status(stats: Any, seconds: float) -> str:
+    return _("{seconds:.0f} s: {steps} model steps, {modbus:,} Modbus reads, {ocpp:,} OCPP reports ({chargers} chargers connected), {cameras:,} camera probes answered, {mqtt:,} MQTT messages", seconds=seconds, steps=stats.steps, modbus=stats.modbus_reads, ocpp=stats.ocpp_reports, chargers=stats.chargers_connected, cameras=stats.camera_requests, mqtt=stats.mqtt_messages)  # fmt: skip

@@ -21,7 +21,7 @@ from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
 from ...contract import DeviceKind
-from ...gateway.connectors.modbus_map import DataType, RegisterSpec, RegisterType, raw_for
+from ...edge.modbus_registers import DataType, RegisterSpec, RegisterType, raw_for
 
 log = logging.getLogger(__name__)
 

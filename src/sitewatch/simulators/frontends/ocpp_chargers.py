@@ -21,40 +21,15 @@ from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import ClientConnection, connect
 
 from ...contract import OCPP_ERROR_CODES, OCPP_STATUSES
+from ...edge.ocpp_payloads import METRIC_MEASURANDS, sampled_values
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")  # the ocpp library logs every frame at INFO
 wire_log.setLevel(logging.WARNING)
 
-# contract metric → (OCPP measurand, OCPP unit, factor from contract unit)
-_MEASURANDS: Mapping[str, tuple[str, str, float]] = {
-    "energy_register": ("Energy.Active.Import.Register", "Wh", 1000.0),
-    "power": ("Power.Active.Import", "W", 1000.0),
-    "voltage": ("Voltage", "V", 1.0),
-    "current": ("Current.Import", "A", 1.0),
-    "temperature": ("Temperature", "Celsius", 1.0),
-}
-
-
 def iso(ts: datetime | None = None) -> str:
     """An OCPP timestamp (UTC, ISO 8601 with Z)."""
     return (ts or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def sampled_values(values: Mapping[str, float]) -> list[dict[str, str]]:
-    """OCPP sampledValue entries for contract metric values (kWh sent as Wh, kW as W)."""
-    out = []
-    for metric, value in values.items():
-        measurand, unit, factor = _MEASURANDS[metric]
-        out.append(
-            {
-                "value": f"{value * factor:.3f}",
-                "measurand": measurand,
-                "unit": unit,
-                "context": "Sample.Periodic",
-            }
-        )
-    return out
 
 
 class SimChargePoint(ChargePoint):
@@ -248,7 +223,7 @@ class ChargerDevice:
                 self._tx = None
             await point.status(1, status, error)
             self._status = status
-        meter = {k: values[k] for k in _MEASURANDS if k in values}
+        meter = {k: values[k] for k in METRIC_MEASURANDS if k in values}
         if meter:
             await point.meter(1, meter, self._tx)
         self.sent += 1

@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...contract import DeviceKind, now_ms
-from ...gateway.connectors.modbus_map import RegisterSpec
-from ...services import free_port
+from ...edge.modbus_registers import RegisterSpec
+from ...ports import free_port
 from ..live import LiveSite
 from ..site import Device, Site
 from .modbus_devices import REGISTER_MAPS, ModbusDeviceServer, ModbusUnit, register_map_config

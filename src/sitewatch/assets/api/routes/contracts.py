@@ -7,14 +7,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ....contract import DeviceKind
+from ....i18n import _
 from ...models import Contract, ContractKind
 from ..crud import get_visible, like, paginate
 from ..deps import IdPath, Limit, Offset, OptId, PrincipalDep, Search, SessionDep
-from ..errors import RESPONSES
 from ..schemas import ContractOut, Page
 from ..scope import contracts_visible
 
-router = APIRouter(prefix="/contracts", tags=["contracts"], responses=RESPONSES)
+router = APIRouter(prefix="/contracts", tags=["contracts"])
 
 
 def _out(c: Contract) -> ContractOut:
@@ -52,6 +52,4 @@ def list_contracts(
 @router.get("/{contract_id}", response_model=ContractOut)
 def get_contract(contract_id: IdPath, session: SessionDep, principal: PrincipalDep) -> ContractOut:
     """One contract."""
-    return _out(
-        get_visible(session, Contract, contract_id, contracts_visible(principal), ("contract", "合同"))
-    )
+    return _out(get_visible(session, Contract, contract_id, contracts_visible(principal), _("contract")))

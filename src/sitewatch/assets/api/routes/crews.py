@@ -6,14 +6,14 @@ from fastapi import APIRouter
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
+from ....i18n import _
 from ...models import Crew
 from ..crud import get_visible, like, paginate
 from ..deps import IdPath, Limit, Offset, OptId, PrincipalDep, Search, SessionDep
-from ..errors import RESPONSES
 from ..schemas import CrewOut, Page
 from ..scope import crews_visible
 
-router = APIRouter(prefix="/crews", tags=["crews"], responses=RESPONSES)
+router = APIRouter(prefix="/crews", tags=["crews"])
 
 
 @router.get("", response_model=Page[CrewOut])
@@ -35,4 +35,4 @@ def list_crews(
 @router.get("/{crew_id}", response_model=CrewOut)
 def get_crew(crew_id: IdPath, session: SessionDep, principal: PrincipalDep) -> Crew:
     """One crew with its members."""
-    return get_visible(session, Crew, crew_id, crews_visible(principal), ("crew", "班组"))
+    return get_visible(session, Crew, crew_id, crews_visible(principal), _("crew"))

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response
-from sqlalchemy import select, update
+from fastapi import APIRouter, Response
+from sqlalchemy import ColumnElement, select, update
 
 from ....contract import device_belongs_to
+from ....i18n import _
+from ....web.errors import invalid, not_found
+from ...codes import compound_of_device
 from ...models import Asset, DeviceBinding
 from ...writer import bind_devices
-from ..crud import get_or_404, like, paginate
-from ..deps import Limit, Offset, OptId, Principal, PrincipalDep, Search, SessionDep, WriterDep
-from ..errors import RESPONSES, bilingual, invalid, not_found
+from ..crud import like, paginate, visible_ref
+from ..deps import DevicePath, Limit, Offset, OptId, Principal, PrincipalDep, Search, SessionDep, WriterDep
 from ..schemas import BindingIn, BindingOut, Page
 from ..scope import assets_visible, check_compound_writable
 
-router = APIRouter(prefix="/devices", tags=["devices"], responses=RESPONSES)
-DevicePath = Annotated[str, Path(max_length=200, pattern=r"^[^\x00/]+$")]
+router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-def _visible(principal: Principal):  # type: ignore[no-untyped-def]
+def _visible(principal: Principal) -> ColumnElement[bool]:
     return DeviceBinding.asset_id.in_(select(Asset.id).where(assets_visible(principal)))
 
 
@@ -53,25 +53,21 @@ def device_history(
         stmt = stmt.where(_visible(principal))
     rows = list(session.scalars(stmt))
     if not rows:
-        raise not_found("device", "设备编号", device_id)
+        raise not_found(_("device"), device_id)
     return rows
 
 
 @router.post("", response_model=BindingOut, status_code=201)
 def bind_device(body: BindingIn, session: SessionDep, principal: WriterDep) -> DeviceBinding:
-    """Bind a device id to an asset; the asset's previous device and the device's previous asset are closed."""
-    asset = get_or_404(session, Asset, body.asset_id, ("asset", "设备"))
-    check_compound_writable(principal, asset.compound)
-    if not device_belongs_to(body.device_id, asset.compound.code):
-        raise invalid("device_id", f"device id must start with {asset.compound.code}-",
-                      f"设备编号须以 {asset.compound.code}- 开头")  # fmt: skip
-    current = session.scalars(
-        select(DeviceBinding).where(
-            DeviceBinding.device_id == body.device_id, DeviceBinding.valid_to.is_(None)
-        )
-    ).first()
-    if current is not None and current.asset_id != asset.id:
-        check_compound_writable(principal, current.asset.compound)
+    """Bind a device id to an asset of the compound the id names; the asset's previous device and
+    the device's previous asset are closed."""
+    asset = visible_ref(session, Asset, body.asset_id, assets_visible(principal), "asset_id", _("asset"))
+    check_compound_writable(principal, asset.compound, _("asset"), body.asset_id)
+    owner = compound_of_device(session, body.device_id)
+    if owner is None or owner.id != asset.compound_id or not device_belongs_to(body.device_id, owner.code):
+        raise invalid("device_id", _("a device id of this asset must be its compound's code, '-', and a local "
+                                     "name: {code}-...", code=asset.compound.code),
+                      body.device_id, "foreign_device")  # fmt: skip
     bind_devices(session, {asset.id: body.device_id})
     session.commit()
     return session.scalars(
@@ -85,13 +81,13 @@ def bind_device(body: BindingIn, session: SessionDep, principal: WriterDep) -> D
 def unbind_device(device_id: DevicePath, session: SessionDep, principal: WriterDep) -> Response:
     """End the active binding of a device (it keeps its history)."""
     current = session.scalars(
-        select(DeviceBinding).where(DeviceBinding.device_id == device_id, DeviceBinding.valid_to.is_(None))
+        select(DeviceBinding).where(
+            DeviceBinding.device_id == device_id, DeviceBinding.valid_to.is_(None), _visible(principal)
+        )
     ).first()
     if current is None:
-        raise HTTPException(
-            404, bilingual(f"device {device_id} is not bound", f"设备编号 {device_id} 未绑定")
-        )
-    check_compound_writable(principal, current.asset.compound)
+        raise not_found(_("bound device"), device_id)
+    check_compound_writable(principal, current.asset.compound, _("bound device"), device_id)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     session.execute(update(DeviceBinding).where(DeviceBinding.id == current.id).values(valid_to=now))
     session.commit()

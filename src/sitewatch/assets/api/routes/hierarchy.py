@@ -10,10 +10,9 @@ from sqlalchemy import Select, select
 from ...models import Community, District, Street
 from ..crud import like, paginate
 from ..deps import Limit, Offset, OptId, PrincipalDep, Search, SessionDep
-from ..errors import RESPONSES
 from ..schemas import NamedOut, Page
 
-router = APIRouter(tags=["hierarchy"], responses=RESPONSES)
+router = APIRouter(tags=["hierarchy"])
 
 
 def _page(session: SessionDep, stmt: Select[Any], parent: str, limit: int, offset: int) -> Page[NamedOut]:

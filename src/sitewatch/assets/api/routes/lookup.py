@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from functools import lru_cache
-from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
+from ....contract.ownership import code_prefixes
+from ....i18n import _
+from ....web.errors import not_found
 from ... import revision
 from ...models import (
     Asset,
@@ -22,13 +24,11 @@ from ...models import (
     Organisation,
     Street,
 )
-from ..deps import Principal, PrincipalDep, SessionDep
-from ..errors import RESPONSES, not_found
+from ..deps import DevicePath, Principal, PrincipalDep, SessionDep
 from ..schemas import DeviceLookup, LookupRequest, LookupResponse, RevisionResponse
 from ..scope import assets_visible
 
-router = APIRouter(prefix="/lookup", tags=["lookup"], responses=RESPONSES)
-DevicePath = Annotated[str, Path(max_length=200, pattern=r"^[^\x00/]+$")]
+router = APIRouter(prefix="/lookup", tags=["lookup"])
 _maintainer, _owner = aliased(Organisation), aliased(Organisation)
 
 
@@ -82,7 +82,7 @@ async def lookup_device(device_id: DevicePath, session: SessionDep, principal: P
     """
     found = lookup_devices(session, principal, [device_id])
     if device_id not in found:
-        raise not_found("device", "设备编号", device_id)
+        raise not_found(_("device"), device_id)
     return found[device_id]
 
 
@@ -90,7 +90,27 @@ async def lookup_device(device_id: DevicePath, session: SessionDep, principal: P
 def lookup_many(body: LookupRequest, session: SessionDep, principal: PrincipalDep) -> LookupResponse:
     """Look up to 1,000 devices at once; ids not bound (or not visible) are listed in ``unknown``."""
     found = lookup_devices(session, principal, body.device_ids)
-    return LookupResponse(found=found, unknown=[d for d in dict.fromkeys(body.device_ids) if d not in found])
+    unknown = [d for d in dict.fromkeys(body.device_ids) if d not in found]
+    owners = owning_compounds(session, unknown) if principal.reads_all and unknown else {}
+    return LookupResponse(found=found, unknown=unknown, owners=owners)
+
+
+def owning_compounds(session: Session, device_ids: Collection[str]) -> dict[str, str]:
+    """For each id, the code of the registered compound it names (its code and ``-`` start the id),
+    if any: at most one, since the registry holds no clashing codes."""
+    prefixes = {d: code_prefixes(d) for d in device_ids}
+    wanted = sorted({p for ps in prefixes.values() for p in ps})
+    codes: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = session.execute(select(Compound.code_key, Compound.code).where(Compound.code_key.in_(chunk)))
+        codes.update((key, code) for key, code in rows)
+    out = {}
+    for device, ps in prefixes.items():
+        owner = next((codes[p] for p in ps if p in codes), None)
+        if owner is not None:
+            out[device] = owner
+    return out
 
 
 @router.get("/revision", response_model=RevisionResponse)

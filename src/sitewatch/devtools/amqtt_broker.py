@@ -1,0 +1,89 @@
+"""An MQTT 3.1.1 broker inside this process (amqtt), for the demo on machines without Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from .services import free_port
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedBroker:
+    """amqtt on 127.0.0.1:<port>, run by an asyncio loop in a daemon thread."""
+
+    name = "amqtt"
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broker: Any = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """Broker URL for settings."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the broker thread and wait until the port answers."""
+        from amqtt.broker import Broker
+
+        # amqtt logs every connection at INFO; the demo's own display says what matters
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def main() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._broker = Broker(self._config(), loop=self._loop)
+                self._loop.run_until_complete(self._broker.start())
+            except BaseException as exc:  # reported by start()
+                self._error = exc
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=main, name="amqtt-broker", daemon=True)
+        self._thread.start()
+        ready.wait(timeout)
+        if self._error is not None:
+            raise RuntimeError(f"embedded MQTT broker failed to start: {self._error}") from self._error
+        if not ready.is_set():
+            raise RuntimeError(f"embedded MQTT broker not ready after {timeout:.0f} s")
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the broker down and end its thread."""
+        if self._loop is None or self._broker is None:
+            return
+        loop = self._loop
+        future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop)
+        try:
+            future.result(timeout)
+        except Exception as exc:  # shutting down: say so, go on
+            log.warning("embedded broker shutdown: %s", exc)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if not loop.is_running():
+            loop.close()
+        self._loop = None
