@@ -52,8 +52,8 @@ from ...contract import (
     now_ms,
 )
 from ...edge.ocpp_payloads import KIND, energy_sample, meter_samples, parse_timestamp, status_update
-from .base import ConnectorContext, Sink, parse_config
-from .ocpp_config import ChargerSpec, OcppConfig, TokenBucket, authorized, parse_chargers
+from .base import ConnectorContext, Sink, TokenBucket, parse_config
+from .ocpp_config import ChargerSpec, OcppConfig, authorized, parse_chargers
 
 log = logging.getLogger(__name__)
 # The ocpp library logs every frame at INFO; its own logger here stays at WARNING unless lowered.

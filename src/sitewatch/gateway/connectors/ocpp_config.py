@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,25 +33,6 @@ class ChargerSpec:
     def all_devices(self) -> list[str]:
         """Every device of this charge point."""
         return list(dict.fromkeys([self.device, *self.connectors.values()]))
-
-
-class TokenBucket:
-    """At most ``rate`` calls per second on average, with bursts of ``burst``."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        """Whether one more call is allowed now."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 class ChargerEntry(BaseModel):
