@@ -110,9 +110,7 @@ def _check(
     if record is None:
         if owner is not None and owner != compound:
             return Rejection(
-                RejectReason.FOREIGN_DEVICE,
-                f"{device}: an id of compound {owner!r}, sent for {compound!r}",
-                device,
+                RejectReason.FOREIGN_DEVICE, f"{device}: an id of compound {owner!r}, sent for {compound!r}", device
             ), False
         if policy is UnknownDevicePolicy.FLAG:
             return None, True
