@@ -123,6 +123,8 @@ def test_will_announces_death_when_the_gateway_vanishes(mosquitto: MosquittoServ
         sock.close()  # the network drops without a DISCONNECT
         wait_for(lambda: any(not s.online and s.bdseq == bdseq for s in recorder.states()), 10, "will")
         wait_for(lambda: gw.publisher.connected and gw.publisher.bdseq > bdseq, 10, "reconnect, new bdseq")
+        new = gw.publisher.bdseq  # its birth follows the CONNACK: wait until the recorder has it
+        wait_for(lambda: any(s.online and s.bdseq == new for s in recorder.states()), 10, "the new birth")
         births = [s.bdseq for s in recorder.states() if s.online]
         assert births[-1] == gw.publisher.bdseq
     finally:
