@@ -86,8 +86,8 @@ def device_problem(device: object, compound: str) -> str | None:
 
 
 class Checker:
-    """The rules above with a memory of the names found valid (bounded; not shared between threads
-    that write: one checker per validator or store)."""
+    """The rules above with a memory of the names found valid (bounded). One per validator or store;
+    threads may share one: the memory is only a cache of verdicts that never change."""
 
     __slots__ = ("devices", "metrics", "reserved", "tags")
 
