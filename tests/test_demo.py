@@ -75,6 +75,12 @@ def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> 
     assert "checked by ingest: 0 gaps, 0 messages missing" in out, out  # every seq arrived, in order
     queues = sorted(p.name for p in (tmp_path / "data" / "gateways").glob("*.db"))
     assert len(queues) == 3 and all(name.endswith("-GW01.db") for name in queues), queues
+    # the injected faults became alerts, and their notifications reached the local webhook sink
+    alerts = re.search(
+        r"Alerts: (\d+) open, (\d+) notifications, (\d+) delivered to the local webhook",
+        " ".join(out.split()),
+    )
+    assert alerts and int(alerts.group(1)) >= 1 and 1 <= int(alerts.group(3)) <= int(alerts.group(2)), out
 
 
 def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -> None:

@@ -114,3 +114,11 @@ def test_validation_problems_say_where_and_what_for_people() -> None:
         problems = validation_problems(raised.value, "docs/gateway.md")
     assert problems[0] == "inner.port: 缺少必填项"
     assert problems[2] == "inner.prot: 未知字段，请对照 docs/gateway.md 检查拼写"
+
+
+def test_escalation_minutes_name_severities(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SITEWATCH_ALERTS__ESCALATION_MINUTES", '{"critical": 5, "warning": 60}')
+    assert load_settings().alerts.escalation_minutes == {"critical": 5.0, "warning": 60.0}
+    monkeypatch.setenv("SITEWATCH_ALERTS__ESCALATION_MINUTES", '{"critcal": 5}')
+    with pytest.raises(ValidationError, match="not a severity"):
+        load_settings()

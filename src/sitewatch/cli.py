@@ -16,6 +16,7 @@ COMMANDS = {
     "query": "sitewatch.store.cli:query",
     "assets": "sitewatch.assets.cli:assets",
     "analytics": "sitewatch.analytics.cli:analytics",
+    "alerts": "sitewatch.alerts.cli:alerts",
     "dashboards": "sitewatch.dashboards.cli:dashboards",
     "contract": "sitewatch.contract.cli:contract",
     "serve": "sitewatch.server:serve",

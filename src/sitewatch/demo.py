@@ -29,7 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .contract import now_ms
-from .i18n import N_, _
+from .i18n import N_, _, current_language
 from .settings import MqttProtocol, MqttSettings, Settings, StoreBackend, load_settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class _View:
     dead: int = 0
     sim_ms: int = 0
     gateways: dict[str, int] | None = None  # summed gateway counters (None until the first tick)
+    alerts: dict[str, int] | None = None  # open alerts, notifications delivered (None: no alerting)
+    last_alert: str = ""
 
     def table(self) -> Table:
         table = Table(title=_("sitewatch demo"), caption=_("Ctrl-C stops everything cleanly"), show_header=False)
@@ -78,6 +80,14 @@ class _View:
                     (N_("dropped by gateways"), f"{self.gateways['dropped']:,}"),
                 )
                 if self.gateways is not None
+                else ()
+            ),
+            *(
+                (
+                    (N_("alerts open / notifications delivered"), f"{self.alerts['open']} / {self.alerts['delivered']}"),
+                    (N_("latest notification"), self.last_alert[:80] or "—"),
+                )
+                if self.alerts is not None
                 else ()
             ),
             (N_("simulated time"), sim),
@@ -314,7 +324,7 @@ class _ProtocolFeed(_GatewayFeed):
 
 def run_demo(
     settings: Settings, *, compounds: int, speed: float, duration: float | None, seed: int,
-    broker: str, fault_rate: float, console: Console, protocols: bool = False,
+    broker: str, fault_rate: float, console: Console, protocols: bool = False, alerts: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
     from .ingest import IngestService
@@ -330,7 +340,8 @@ def run_demo(
         if broker == "amqtt" or not find_binary("mosquitto", "/usr/sbin"):
             raise click.UsageError(_("--protocols needs Mosquitto (the site gateway speaks MQTT 5); install it or use --broker mosquitto"))
         compounds, speed, broker = 1, 1.0, "mosquitto"
-    sites = sites_from_records(generate_city(compounds, seed))
+    records = generate_city(compounds, seed)
+    sites = sites_from_records(records)
     devices = sum(len(s.devices) + 1 for s in sites)  # and each compound's gateway
     horizon_s = duration if duration is not None else 3600.0
     behind = min(int((speed - 1) * horizon_s * 1000), MAX_BEHIND_MS) if speed > 1 else 0
@@ -363,12 +374,20 @@ def run_demo(
         else:
             feed = _GatewayFeed(lives, mqtt, settings.data_dir / "gateways", speed, start)
         view = _View(f"{label} {service.url}", len(sites), devices, speed, settings.store_path)
+        alerting = None
+        if alerts:
+            from .demo_alerts import DemoAlerts
+
+            alerting = DemoAlerts(settings, records, lives, feed.sim_now, current_language())
+            alerting.prepare()
         began = time.monotonic()
         last = (began, 0)
         next_online = began
         ready = 0.0
         try:
             feed.start()
+            if alerting is not None:
+                alerting.start()
             ready = time.monotonic() - t0
             with Live(view.table(), console=console, auto_refresh=False, transient=False) as live:
                 while duration is None or time.monotonic() - began < duration:
@@ -383,6 +402,9 @@ def run_demo(
                     view.dead = snap.dead_lettered
                     view.sim_ms = feed.sim_now()
                     view.faults = sum(1 for lv in lives for lb in lv.labels if lb.start_ms <= view.sim_ms)
+                    if alerting is not None:
+                        view.alerts = alerting.counts()
+                        view.last_alert = alerting.last[-1] if alerting.last else ""
                     if now >= next_online:  # a query over every device: not on every tick
                         next_online = now + ONLINE_REFRESH_S
                         view.online = sum(
@@ -407,8 +429,11 @@ def run_demo(
                 time.sleep(0.2)
             ingest.stop()
             store.close()
+            if alerting is not None:
+                figures["alerts"] = alerting.counts() | {"url": alerting.sink.url}
+                alerting.stop()
             kinds = {s.kind for s in reader.series()}
-            figures = {
+            figures |= {
                 "readings": reader.count_readings(),
                 "events": ingest.stats.snapshot().stored_events,
                 "kinds": sorted(k.value for k in kinds),
@@ -435,6 +460,8 @@ def run_demo(
             _("Gateways: {sent:,} readings published, {acknowledged:,} acknowledged (PUBACK), {dropped:,} dropped, {queued:,} left in their queues ({path})", sent=gateways["sent"], acknowledged=gateways["acknowledged"], dropped=gateways["dropped"], queued=gateways["queue_readings"], path=settings.data_dir / "gateways")
         )  # fmt: skip
     console.print(_("Sequence numbers (bdseq/seq) checked by ingest: {gaps:,} gaps, {missing:,} messages missing", gaps=figures["gaps"], missing=figures["missing_messages"]))
+    if "alerts" in figures:
+        console.print(_("Alerts: {open} open, {notifications} notifications, {delivered} delivered to the local webhook {url}; see them with: sitewatch alerts list", **figures["alerts"]))
     console.print(_("Look at them: sitewatch query latest --path {path} --compound {compound}", path=settings.store_path, compound=figures["compound"]))
     return figures
 
@@ -466,6 +493,10 @@ def run_demo(
     "points, RTSP cameras, MQTT streetlights), read by the gateway's own connectors. Needs Mosquitto.",
 )  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the city.")
+@click.option(
+    "--alerts/--no-alerts", default=True, show_default=True,
+    help="Run alerting too: the injected faults become alerts, notified to a local webhook sink.",
+)  # fmt: skip
 def demo(
     compounds: int,
     speed: float,
@@ -474,6 +505,7 @@ def demo(
     fault_rate: float,
     protocols: bool,
     seed: int,
+    alerts: bool,
 ) -> None:
     """Run the whole chain on one machine: simulated compounds → site gateways → MQTT → ingest → embedded store.
 
@@ -489,11 +521,11 @@ def demo(
 
     signal.signal(signal.SIGTERM, on_term)
     # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
-    for name in ("sitewatch.ingest", "sitewatch.gateway", "websockets"):
+    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "websockets"):
         logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
         settings, compounds=compounds, speed=speed, duration=duration, seed=seed, broker=broker,
-        fault_rate=fault_rate, console=Console(), protocols=protocols,
+        fault_rate=fault_rate, console=Console(), protocols=protocols, alerts=alerts,
     )  # fmt: skip
 
 

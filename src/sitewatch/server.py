@@ -33,9 +33,10 @@ API_PREFIX = "/api/v1"
 
 def components(settings: Settings, engine: Engine) -> list[Component]:
     """Every component the application serves (the registry first: it supplies the access)."""
+    from .alerts.api import alerts_component
     from .assets.api.component import registry_component
 
-    return [registry_component(settings, engine)]
+    return [registry_component(settings, engine), alerts_component(settings)]
 
 
 def create_app(

@@ -144,6 +144,43 @@ class IngestSettings(BaseModel):
     registry_cache_s: float = Field(300.0, gt=0)  # how long a looked-up device is trusted before a refresh
 
 
+class AlertsSettings(BaseModel):
+    """Alerting: grouping timers, escalation, inhibition, delivery (see docs/alerts.md)."""
+
+    console_url: str = "http://127.0.0.1:8080"  # links in messages: <console_url>/alerts/<id>
+    timezone: str = "Asia/Shanghai"  # times in messages
+    group_wait_s: float = Field(30.0, ge=0, le=3600)  # a new group waits this long for company
+    group_wait_critical_s: float = Field(0.0, ge=0, le=3600)  # ... unless it holds a critical alert
+    group_interval_s: float = Field(300.0, gt=0, le=86_400)  # a changed group is re-notified after this
+    repeat_interval_s: float = Field(14_400.0, gt=0, le=7 * 86_400)  # an unchanged firing group, after this
+    # minutes without acknowledgement before each escalation step, per severity (absent: never)
+    escalation_minutes: dict[str, float] = Field(default_factory=lambda: {"critical": 10.0})
+    inhibit_rules: Path | None = None  # a YAML file of rules replacing the shipped ones
+    inhibit_hold_s: float = Field(300.0, ge=0)  # a resolved source still inhibits this long
+    outage_share: float = Field(0.5, gt=0, le=1)  # share of a kind's devices offline for an outage
+    outage_kinds: int = Field(2, ge=1)  # kinds that must be that far offline at once
+    close_after_s: float = Field(900.0, ge=0)  # resolved → closed; a re-fire before reopens the alert
+    channel_rate_per_min: int = Field(20, ge=1, le=10_000)  # per channel (robots allow 20 a minute)
+    delivery_timeout_s: float = Field(10.0, gt=0, le=300)
+    retry_min_s: float = Field(1.0, gt=0)
+    retry_max_s: float = Field(300.0, gt=0)
+    give_up_h: float = Field(24.0, gt=0)  # a notification still undelivered then is abandoned
+    channel_failure_after: int = Field(5, ge=1)  # failed attempts in a row before a channel's own alert
+    max_label_chars: int = Field(200, ge=16, le=2000)
+    smtp_ca_file: Path | None = None  # CA bundle for e-mail channels' TLS (default: the system's)
+
+    @field_validator("escalation_minutes")
+    @classmethod
+    def _check_escalation(cls, value: dict[str, float]) -> dict[str, float]:
+        severities = ("info", "warning", "critical")
+        for severity, minutes in value.items():
+            if severity not in severities:
+                raise ValueError(f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})")
+            if not 0 <= minutes <= 10_080:
+                raise ValueError(f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything sitewatch can be told; see docs/configuration.md."""
 
@@ -162,6 +199,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @field_validator("language")
     @classmethod

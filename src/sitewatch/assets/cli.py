@@ -27,12 +27,12 @@ def assets() -> None:
 @click.argument("action", type=click.Choice(["upgrade", "downgrade", "current"]), default="upgrade")
 @click.argument("revision", required=False)
 def migrate(action: str, revision: str | None) -> None:
-    """Migrate the registry schema (upgrade [REV], default head; downgrade REV, e.g. base)."""
+    """Migrate the registry schema (upgrade [REV], default heads; downgrade REV, e.g. base)."""
     from .db import create_engine_for, current_revision, downgrade, upgrade
 
     engine = create_engine_for(load_settings())
     if action == "upgrade":
-        upgrade(engine, revision or "head")
+        upgrade(engine, revision or "heads")
     elif action == "downgrade":
         if not revision:
             raise click.UsageError("downgrade needs a revision, e.g. `downgrade base`")

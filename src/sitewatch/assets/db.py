@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic branches sharing the database, each in its own version directory and upgraded together
+# ("heads"): the registry's chain, and alerting's (branch label ``alerts``, depends on 0001).
+VERSION_LOCATIONS = (MIGRATIONS / "versions", Path(__file__).parents[1] / "alerts" / "migrations")
 
 
 def create_engine_for(settings: Settings | str) -> Engine:
@@ -63,12 +66,14 @@ def alembic_config(engine: Engine) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("version_locations", " ".join(str(p) for p in VERSION_LOCATIONS))
+    config.set_main_option("path_separator", "space")
     config.attributes["engine"] = engine
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the registry schema up to ``revision``."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Migrate the schema up to ``revision`` (default: every branch to its head)."""
     config = alembic_config(engine)
     from alembic import command
 
@@ -84,8 +89,10 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The schema revision the database is at, or None when it was never migrated."""
+    """The schema revisions the database is at (one per branch, comma-separated), or None when it
+    was never migrated."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "store": "sitewatch.devtools.bench.store:bench_store",
     "modbus": "sitewatch.devtools.bench.modbus:bench_modbus",
     "ocpp": "sitewatch.devtools.bench.ocpp:bench_ocpp",
+    "alerts": "sitewatch.devtools.bench.alerts:bench_alerts",
 }
 
 

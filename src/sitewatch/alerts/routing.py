@@ -1,0 +1,146 @@
+"""Who owns a problem, from the registry: the asset's maintenance contract names the crew; the
+compound names its property manager and district; the crew has members and a leader.
+
+Alerts copy what they need as labels when they fire, so their history outlives registry edits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..assets.models import (
+    Asset,
+    Building,
+    Community,
+    Compound,
+    Contract,
+    ContractKind,
+    Crew,
+    DeviceBinding,
+    District,
+    Organisation,
+    Street,
+)
+
+LABEL_NAMES = (
+    "compound", "compound_name", "compound_name_en", "district", "street", "community", "building",
+    "device", "asset", "kind", "fault", "source", "severity", "crew", "crew_name", "maintainer",
+    "manager", "gateway", "alertname",
+)  # fmt: skip
+
+
+def fingerprint(compound: str, device: str | None, fault: str | None, source: str) -> str:
+    """The identity of a problem: one device (or gateway, or compound), one fault type, one rule."""
+    raw = "\x1f".join((compound, device or "", fault or "", source))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the registry says about a device: where it is and who looks after it."""
+
+    known_compound: bool = False
+    known_device: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    crew: str | None = None  # crew code
+    crew_leader: str | None = None
+    crew_leader_phone: str | None = None
+    members: tuple[tuple[str, str | None], ...] = ()
+
+
+ROUTE_TTL_S = 60.0  # a registry change reaches routing within this time
+_routes: dict[tuple[str, str, str | None, str, dt.date], tuple[float, Route]] = {}
+
+
+def lookup(session: Session, compound: str, device: str | None, kind: str, today: dt.date) -> Route:
+    """The route of a problem on ``device`` (or on the compound when None) of ``compound``
+    (remembered for ``ROUTE_TTL_S`` per database: a storm of new alerts asks the registry once each)."""
+    bind = session.get_bind()
+    key = (str(bind.engine.url), compound, device, kind, today)
+    hit = _routes.get(key)
+    if hit is not None and time.monotonic() - hit[0] < ROUTE_TTL_S:
+        return hit[1]
+    route = _lookup(session, compound, device, kind, today)
+    if len(_routes) >= 100_000:
+        _routes.clear()
+    _routes[key] = (time.monotonic(), route)
+    return route
+
+
+def _lookup(session: Session, compound: str, device: str | None, kind: str, today: dt.date) -> Route:
+    row = session.execute(
+        select(Compound, Community.name, Street.name, District.name, Organisation.name)
+        .join(Community, Community.id == Compound.community_id)
+        .join(Street, Street.id == Community.street_id)
+        .join(District, District.id == Street.district_id)
+        .outerjoin(Organisation, Organisation.id == Compound.manager_org_id)
+        .where(Compound.code == compound)
+    ).first()
+    if row is None:
+        return Route()
+    comp, community, street, district, manager = row
+    labels = {
+        "compound_name": comp.name_zh,
+        "district": district,
+        "street": street,
+        "community": community,
+    }
+    if comp.name_en:
+        labels["compound_name_en"] = comp.name_en
+    if manager:
+        labels["manager"] = manager
+    asset = None
+    if device is not None:
+        asset = session.execute(
+            select(Asset)
+            .join(DeviceBinding, DeviceBinding.asset_id == Asset.id)
+            .where(DeviceBinding.device_id == device, DeviceBinding.valid_to.is_(None))
+        ).scalar_one_or_none()
+    if asset is not None:
+        kind = asset.kind
+        labels["asset"] = asset.name or asset.asset_code
+        if asset.building_id is not None:
+            building = session.get(Building, asset.building_id)
+            if building is not None:
+                labels["building"] = building.building_no
+        if asset.maintainer_org is not None:
+            labels["maintainer"] = asset.maintainer_org.name
+    contract = session.execute(
+        select(Contract)
+        .join(ContractKind, ContractKind.contract_id == Contract.id)
+        .where(
+            Contract.compound_id == comp.id,
+            ContractKind.kind == kind,
+            Contract.start_date <= today,
+            or_(Contract.end_date.is_(None), Contract.end_date >= today),
+        )
+        .order_by(Contract.start_date.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    crew: Crew | None = contract.crew if contract is not None else None
+    if contract is not None and "maintainer" not in labels:
+        labels["maintainer"] = contract.org.name
+    if crew is None:
+        return Route(True, asset is not None, labels)
+    labels["crew"] = crew.crew_code
+    labels["crew_name"] = crew.name
+    return Route(
+        True,
+        asset is not None,
+        labels,
+        crew.crew_code,
+        crew.leader,
+        crew.phone,
+        tuple((m.name, m.phone) for m in crew.members),
+    )
+
+
+def capped(labels: dict[str, str], max_chars: int) -> dict[str, str]:
+    """Labels with every value cut to ``max_chars`` characters and only known names kept."""
+    return {k: str(v)[:max_chars] for k, v in labels.items() if k in LABEL_NAMES and v is not None}

@@ -1,0 +1,283 @@
+"""``sitewatch alerts run``: findings over MQTT in, alerts and notifications out.
+
+paho's network thread queues each finding message (bounded by ``mqtt.max_inflight``); a processor
+thread decodes it with the contract's ``decode_finding`` and applies it in one transaction, and
+only then acknowledges it (persistent session, manual acks): a crash redelivers, and the (finding
+id, state) record makes the copy harmless. A refused finding goes to the dead-letter topic with
+its reason, and is acknowledged. A ticker thread runs the timers (woken at once after each finding,
+so a critical alert is flushed without waiting), and the delivery worker empties the outbox.
+
+In one process with analytics, call :meth:`AlertService.submit` with each finding instead of (or
+as well as) consuming MQTT.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..contract import (
+    DEADLETTER_TOPIC,
+    FINDING_SUBSCRIPTION,
+    SCHEMA_VERSION,
+    Finding,
+    Limits,
+    decode_finding,
+    now_ms,
+)
+from ..mqtt_client import client_for, connect_options
+from ..settings import Settings
+from .core import Alerting
+from .outbox import Delivery
+
+log = logging.getLogger(__name__)
+SESSION_EXPIRY_S = 7 * 86_400
+MAX_ECHO = 64 * 1024
+BATCH = 500  # findings applied in one transaction at most
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    generation: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+def dead_letter(topic: str, payload: bytes, reason: str, detail: str, worker: str) -> bytes:
+    """A dead letter for a refused finding: the reason, and the payload (text or base64, capped)."""
+    head = payload[:MAX_ECHO]
+    try:
+        text, encoding = head.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(head).decode("ascii"), "base64"
+    return orjson.dumps({
+        "v": SCHEMA_VERSION, "reason": reason, "detail": detail, "topic": topic, "received": now_ms(),
+        "worker": worker, "payload": text, "payload_encoding": encoding, "payload_bytes": len(payload),
+        "payload_truncated": len(payload) > MAX_ECHO,
+    })  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Alerting's own failure on a finding, in the shape of a contract rejection."""
+
+    detail: str
+    reason: str = "alerting_error"
+
+
+class AlertService:
+    """The alerting process: MQTT consumer, timers, delivery."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, client_id: str | None = None,
+                 tick_s: float = 0.5, deliver: bool = True) -> None:  # fmt: skip
+        self.settings = settings
+        self.engine = engine
+        self.client_id = client_id or f"{settings.mqtt.client_id}-alerts"
+        self.tick_s = tick_s
+        self.delivery = Delivery(engine, settings) if deliver else None
+        self.core = Alerting(engine, settings, on_notify=self.delivery.notify if self.delivery else None)
+        self.limits = Limits(max_payload_bytes=settings.contract.max_payload_bytes)
+        self.rejected: Counter[str] = Counter()
+        self.received = 0
+        self._queue: queue.Queue[_Inbound | None] = queue.Queue(maxsize=max(1, settings.mqtt.max_inflight))
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._connected = threading.Event()
+        self._generation = 0
+        self._threads: list[threading.Thread] = []
+        self._client: mqtt.Client | None = None
+
+    # --- MQTT ---------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = client_for(self.settings.mqtt, self.client_id, keep_session=True, manual_ack=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
+                    reason: ReasonCode, properties: Properties | None) -> None:  # fmt: skip
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        self._generation += 1
+        client.subscribe(FINDING_SUBSCRIPTION, qos=1)  # connected once the broker confirms it
+        log.info("alerts connected to %s:%s as %s, subscribed to %s", self.settings.mqtt.host,
+                 self.settings.mqtt.port, self.client_id, FINDING_SUBSCRIPTION)  # fmt: skip
+
+    def _on_subscribe(self, *args: object) -> None:
+        self._connected.set()
+        log.info("alerts subscribed to %s", FINDING_SUBSCRIPTION)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
+                       reason: ReasonCode, properties: Properties | None) -> None:  # fmt: skip
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("alerts lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
+        item = _Inbound(self._generation, message.mid, message.qos, topic, bytes(message.payload))
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _ack(self, item: _Inbound) -> None:
+        if self._client is not None and item.qos > 0 and item.generation == self._generation:
+            self._client.ack(item.mid, item.qos)
+
+    # --- work ---------------------------------------------------------------------------------
+
+    def submit(self, finding: Finding) -> str:
+        """Apply a finding handed over in-process (analytics in the same process); returns what it did."""
+        applied = self.core.apply(finding)
+        self._wake.set()
+        return applied.value
+
+    def _refuse(self, item: _Inbound, rejections: Any) -> None:
+        reason = rejections[0] if rejections else None
+        code = str(reason.reason) if reason else "bad_shape"
+        detail = reason.detail if reason else "refused"
+        self.rejected[code] += 1
+        log.warning("finding refused (%s): %s", code, detail)
+        if self._client is not None:
+            self._client.publish(
+                DEADLETTER_TOPIC, dead_letter(item.topic, item.payload, code, detail, self.client_id), qos=1
+            )
+        self._ack(item)
+
+    def _next_batch(self) -> list[_Inbound] | None:
+        """The messages waiting now (at least one; None when stopping), up to BATCH."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
+    def _process(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self.received += len(batch)
+            accepted: list[tuple[_Inbound, Finding]] = []
+            for item in batch:
+                decoded = decode_finding(item.topic, item.payload, limits=self.limits)
+                if decoded.message is None:
+                    self._refuse(item, decoded.rejections)
+                else:
+                    accepted.append((item, decoded.message))
+            if not accepted:
+                continue
+            delay = 0.5
+            while not self._stop.is_set():
+                try:  # one transaction for what is waiting: the acknowledgements follow its commit
+                    self.core.apply_batch([f for _, f in accepted])
+                    break
+                except SQLAlchemyError as exc:  # the database is away: keep the messages, try again
+                    log.error("could not store findings (%s); retrying in %.1f s", exc, delay)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, 10.0)
+                except Exception as exc:  # a fault of alerting's own: keep the messages for a person
+                    log.exception("findings could not be applied; dead-lettering them")
+                    for item, _ in accepted:
+                        self._refuse(item, [_Failure(f"alerting failed: {type(exc).__name__}: {exc}"[:300])])
+                    accepted = []
+                    break
+            else:
+                return  # stopping: the messages stay unacknowledged and come again
+            for item, _ in accepted:
+                self._ack(item)
+            self._wake.set()
+
+    def _ticker(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.core.tick()
+            except SQLAlchemyError as exc:
+                log.error("alert timers failed (%s); trying again", exc)
+            except Exception:
+                log.exception("alert timers failed; trying again")
+            self._wake.wait(self.tick_s)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, mqtt_enabled: bool = True) -> None:
+        """Start the threads (and the MQTT consumer unless ``mqtt_enabled`` is false)."""
+        self._threads = [threading.Thread(target=self._ticker, name="alerts-timers", daemon=True)]
+        if mqtt_enabled:
+            self._client = self._make_client()
+            self._client.connect_async(
+                self.settings.mqtt.host, self.settings.mqtt.port, keepalive=self.settings.mqtt.keepalive_s,
+                **connect_options(self.settings.mqtt, keep_session=True, session_expiry_s=SESSION_EXPIRY_S),
+            )  # fmt: skip
+            self._threads.append(threading.Thread(target=self._process, name="alerts-findings", daemon=True))
+            self._client.loop_start()
+        for thread in self._threads:
+            thread.start()
+        if self.delivery is not None:
+            self.delivery.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Whether the consumer is connected and subscribed within ``timeout`` seconds."""
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop consuming, finish the finding at hand, stop the timers and the delivery worker."""
+        self._stop.set()
+        self._wake.set()
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self.delivery is not None:
+            self.delivery.stop()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters for the status line and the benchmarks."""
+        delivery = self.delivery.stats if self.delivery else None
+        return {
+            "received": self.received, "applied": dict(self.core.stats.applied), "rejected": dict(self.rejected),
+            "notifications": self.core.stats.notifications, "escalations": self.core.stats.escalations,
+            "delivered": delivery.delivered if delivery else 0,
+            "failed_attempts": delivery.failed_attempts if delivery else 0,
+            "at": time.time(),
+        }  # fmt: skip

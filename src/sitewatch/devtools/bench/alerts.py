@@ -1,0 +1,521 @@
+"""``sitewatch bench alerts``: how fast a critical event reaches a crew, how a storm is kept to one
+notification, and how many findings per second dedup holds.
+
+- latency: an entrapment raised at a simulated elevator behind a real Modbus TCP server, polled
+  by the real site gateway, published to a private Mosquitto, turned into a finding by analytics
+  (``sitewatch analytics run`` when the analytics package is installed; otherwise the bench's own
+  entrapment rule, a flag edge on the gateway's data, says so in its output), alerted and delivered
+  to a local webhook receiver. Latency runs from the sample's timestamp at the gateway to receipt.
+- storm: a gateway with 1,000 devices dies (its offline finding and its devices' no-data findings
+  over MQTT), then comes back; prints the notifications made while it was down (one: the
+  gateway's) and the device alerts notified after it came back (none).
+- dedup: producer processes apply findings over a fixed set of fingerprints to the alert store
+  for a while; prints the rate, the open alerts against the distinct fingerprints, and whether a
+  notification lists an alert twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib.util
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+
+from ...alerts.db import alerts_engine, migrate, transaction
+from ...alerts.models import Alert, AlertState, Channel, ChannelScope, ChannelType, Notification, utcnow
+from ...alerts.service import AlertService
+from ...alerts.sink import Received, WebhookSink
+from ...assets.importer import import_ledger
+from ...assets.workbook import HeaderStyle, write_csv_dir
+from ...contract import (
+    Channel as TopicChannel,
+)
+from ...contract import (
+    DeviceKind,
+    Finding,
+    FindingState,
+    Severity,
+    decode_data,
+    finding_topic,
+    subscription,
+)
+from ...mqtt_client import client_for
+from ...settings import AlertsSettings, MqttSettings, Settings, load_settings
+from ..services import MosquittoService, PostgresService, free_port, wait_until
+
+CITY_SEED = 1  # the simulators' city: its first compound, 220106-0001
+COMPOUND = "220106-0001"
+ELEVATOR = f"{COMPOUND}-EL0001"
+GATEWAY = f"{COMPOUND}-GW01"
+TARGET_P99_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class City:
+    """What the bench needs of the simulators' one-compound city."""
+
+    devices: list[tuple[str, str]]  # (device id, kind) of every non-gateway asset
+    crews: dict[str, str]  # kind → crew code of the compound's contracts
+    manager: str  # the compound's managing organisation
+
+
+def _registry(engine: Engine, workdir: Path) -> City:
+    """The simulators' city of one compound in the registry."""
+    from ...simulators.city import generate_city
+
+    migrate(engine)
+    records = generate_city(1, CITY_SEED)
+    if records["compounds"][0]["code"] != COMPOUND:
+        raise click.ClickException(f"the simulators' city no longer starts with compound {COMPOUND}")
+    folder = workdir / f"ledger-{time.monotonic_ns()}"
+    write_csv_dir(records, folder, HeaderStyle.EN)
+    if not import_ledger(engine, folder).ok:
+        raise click.ClickException("the bench's registry did not import")
+    crews = {c["kinds"]: c["crew_code"] for c in records["contracts"]}
+    devices = [
+        (a["device_id"], a["kind"])
+        for a in records["assets"]
+        if a["kind"] != "gateway" and a.get("device_id")
+    ]
+    return City(devices, crews, records["compounds"][0]["manager_org"])
+
+
+def _channel(engine: Engine, name: str, url: str, scope: ChannelScope, target: str) -> None:
+    with transaction(engine) as session:
+        session.add(Channel(name=name, type=ChannelType.WEBHOOK.value, url=url, scope=scope.value, target=target,
+                            min_severity="info", escalation_only=False, enabled=True, created_at=utcnow(),
+                            failures=0, format="text"))  # fmt: skip
+
+
+def _settings(workdir: Path, broker: str, **alerts: Any) -> Settings:
+    return load_settings(
+        data_dir=workdir, mqtt=MqttSettings(url=broker, client_id=f"bench-{os.getpid()}"),
+        alerts=AlertsSettings(escalation_minutes={}, **alerts),
+    )  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# --- latency ----------------------------------------------------------------------------------
+
+
+class EntrapmentRule:
+    """Stand-in for analytics' entrapment rule: a finding on each edge of the elevator's flag."""
+
+    def __init__(self, broker: MqttSettings) -> None:
+        self.client = client_for(broker, f"bench-rule-{os.getpid()}", keep_session=False)
+        self.client.on_message = self._on_message
+        self.state = 0.0
+        self.started = 0
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: self.subscribed.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe(subscription(TopicChannel.DATA, COMPOUND), qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        decoded = decode_data(message.topic, bytes(message.payload))
+        if decoded.message is None:
+            return
+        for sample in decoded.message.samples:
+            value = sample.values.get("entrapment")
+            if sample.device != ELEVATOR or value is None or value == self.state:
+                continue
+            self.state = value
+            if value:
+                self.started = sample.ts_ms
+            state = FindingState.ACTIVE if value else FindingState.CLEARED
+            finding = Finding(
+                id=f"rule:bench.entrapment:{ELEVATOR}:{self.started}", compound=COMPOUND, device=ELEVATOR,
+                kind=DeviceKind.ELEVATOR, source="rule:bench.entrapment", fault="entrapment",
+                severity=Severity.CRITICAL, state=state, started_ms=self.started, ts_ms=sample.ts_ms,
+                ended_ms=None if value else sample.ts_ms, message="Passenger trapped in {device}",
+                params={"device": ELEVATOR},
+            )  # fmt: skip
+            client.publish(finding_topic(COMPOUND), finding.encode(), qos=1)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class LoopThread:
+    """An asyncio loop in a thread (for the Modbus server)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def _gateway(workdir: Path, broker: str, modbus_port: int) -> Any:
+    from ...gateway.config import parse_config
+    from ...gateway.runtime import Gateway, GatewayThread
+    from ...simulators.frontends.modbus_devices import register_map_config
+
+    config = parse_config({
+        "compound": COMPOUND, "gateway": GATEWAY, "mqtt": {"url": broker}, "queue": {"path": str(workdir / "gw.db")},
+        "connectors": [{
+            "type": "modbus", "name": "modbus", "poll_interval_s": 0.1, "timeout_s": 1.0,
+            "flag_events": {"elevator": {"entrapment": "entrapment"}},
+            "register_maps": {"elevator": register_map_config(DeviceKind.ELEVATOR)},
+            "devices": [{"device": "EL0001", "kind": "elevator", "host": "127.0.0.1", "port": modbus_port,
+                         "unit": 1, "map": "elevator"}],
+        }],
+    })  # fmt: skip
+    return GatewayThread(Gateway(config))
+
+
+def _got(received: list[Received], status: str, since: int) -> Callable[[], bool]:
+    return lambda: any(r.body.get("status") == status for r in received[since:])
+
+
+def latency(
+    workdir: Path, broker: MosquittoService, episodes: int, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Entrapments end to end; returns the latencies (s) and what made the findings."""
+    from ...simulators.frontends.modbus_devices import REGISTER_MAPS, ModbusDeviceServer, ModbusUnit
+
+    engine = alerts_engine(f"sqlite:///{workdir / 'latency.db'}")
+    city = _registry(engine, workdir)
+    received: list[Received] = []
+    arrived = threading.Condition()
+
+    def on_receive(item: Received) -> None:
+        with arrived:
+            received.append(item)
+            arrived.notify_all()
+
+    sink = WebhookSink(on_receive=on_receive).start()
+    _channel(engine, "crew", sink.url, ChannelScope.CREW, city.crews["elevator"])
+    settings = _settings(workdir, broker.url, group_wait_critical_s=0.0, group_interval_s=1.0)
+    service = AlertService(settings, engine, tick_s=0.5)
+    service.start()
+    if not service.wait_connected(20):
+        raise click.ClickException("alerting did not connect to the bench broker")
+    values = {"trip_count": 100.0, "door_cycles": 200.0, "door_faults": 0.0, "vibration_rms": 0.02,
+              "motor_current": 0.0, "levelling_error": 0.0, "car_load": 0.0, "run_state": 0.0, "entrapment": 0.0}  # fmt: skip
+    loop = LoopThread()
+    modbus = ModbusDeviceServer(
+        [ModbusUnit(1, REGISTER_MAPS[DeviceKind.ELEVATOR], lambda: dict(values))], port=free_port()
+    )
+    loop.run(modbus.start())
+    analytics: Any = None
+    if importlib.util.find_spec("sitewatch.analytics") is not None:
+        made_by = "sitewatch analytics run"
+        env = {**os.environ, "SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_DATA_DIR": str(workdir)}
+        analytics = subprocess.Popen([sys.executable, "-m", "sitewatch", "analytics", "run"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=(workdir / "analytics.log").open("ab"))  # fmt: skip
+    else:
+        made_by = "the bench's entrapment rule (the analytics package is not installed)"
+        analytics = EntrapmentRule(settings.mqtt)
+        analytics.subscribed.wait(10)
+    gateway = _gateway(workdir, broker.url, modbus.port)
+    latencies: list[float] = []
+    try:
+        for episode in range(episodes):
+            seen = len(received)
+            values["entrapment"] = 1.0
+            with arrived:
+                ok = arrived.wait_for(_got(received, "firing", seen), 30)
+            if not ok:
+                raise click.ClickException(f"entrapment {episode + 1} was not notified within 30 s")
+            item = next(r for r in received[seen:] if r.body.get("status") == "firing")
+            alert = item.body["alerts"][0]
+            started = dt.datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00")).timestamp()
+            latencies.append(item.at - started)
+            seen = len(received)
+            values["entrapment"] = 0.0
+            with arrived:
+                arrived.wait_for(_got(received, "resolved", seen), 30)
+            say(f"  entrapment {episode + 1}/{episodes}: {latencies[-1] * 1000:.0f} ms")
+    finally:
+        gateway.stop()
+        if isinstance(analytics, EntrapmentRule):
+            analytics.close()
+        elif analytics is not None:
+            analytics.terminate()
+            analytics.wait(30)
+        loop.run(modbus.stop())
+        loop.close()
+        service.stop()
+        sink.stop()
+        engine.dispose()
+    return {"latencies": latencies, "made_by": made_by}
+
+
+# --- storm ------------------------------------------------------------------------------------
+
+
+def storm(
+    workdir: Path, broker: MosquittoService, devices: int, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """A gateway with ``devices`` devices dies and comes back; counts the notifications."""
+    engine = alerts_engine(f"sqlite:///{workdir / 'storm.db'}")
+    city = _registry(engine, workdir)
+    sink = WebhookSink().start()
+    for crew in city.crews.values():
+        _channel(engine, f"crew {crew}", f"{sink.url}/{crew}", ChannelScope.CREW, crew)
+    _channel(engine, "manager", sink.url + "/manager", ChannelScope.ORGANISATION, city.manager)
+    settings = _settings(workdir, broker.url, group_wait_s=5.0, group_interval_s=5.0)
+    service = AlertService(settings, engine, tick_s=0.5)
+    service.start()
+    service.wait_connected(20)
+    # the compound's devices in the registry, and as many more water meters behind the same gateway
+    # as the storm asks for (devices the registry does not know yet still raise alerts)
+    ids = city.devices[:devices] + [
+        (f"{COMPOUND}-WM9{n:04d}", "water_meter") for n in range(devices - len(city.devices))
+    ]
+    publisher = client_for(settings.mqtt, f"bench-storm-{os.getpid()}", keep_session=False)
+    publisher.connect(settings.mqtt.host, settings.mqtt.port)
+    publisher.loop_start()
+    start = int(time.time() * 1000) - 60_000
+
+    def send(device: str, kind: str, fault: str, cleared: bool) -> None:
+        source = "rule:gateway.offline" if kind == "gateway" else "rule:no_data"
+        finding = Finding(
+            id=f"{source}:{device}:{start}", compound=COMPOUND, device=device, kind=DeviceKind(kind), source=source,
+            fault=fault, severity=Severity.WARNING, state=FindingState.CLEARED if cleared else FindingState.ACTIVE,
+            started_ms=start, ended_ms=int(time.time() * 1000) if cleared else None, ts_ms=int(time.time() * 1000),
+            message="No data from {device}", params={"device": device},
+        )  # fmt: skip
+        publisher.publish(finding_topic(COMPOUND), finding.encode(), qos=1)
+
+    def settled(expected: int) -> None:
+        wait_until(lambda: service.received >= expected, 120, "alerting to receive the storm")
+        time.sleep(settings.alerts.group_wait_s + 2 * settings.alerts.group_interval_s)  # the timers run out
+
+    try:
+        send(GATEWAY, "gateway", "offline", cleared=False)  # its death certificate comes at once
+        for code, kind in ids:  # then every device's no-data finding
+            send(code, kind, "no_data", cleared=False)
+        settled(1 + len(ids))
+        during = list(sink.received)
+        say(f"  gateway down: {service.received} findings, {len(during)} notification(s)")
+        send(GATEWAY, "gateway", "offline", cleared=True)
+        for code, kind in ids:
+            send(code, kind, "no_data", cleared=True)
+        settled(2 * (1 + len(ids)))
+        after = sink.received[len(during) :]
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        service.stop()
+        sink.stop()
+    with transaction(engine) as session:
+        open_alerts = session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.state.in_(("firing", "acknowledged")))
+        )
+    engine.dispose()
+    late = [a for r in after for a in r.body.get("alerts", []) if a["labels"].get("kind") != "gateway"]
+    return {
+        "devices": len(ids), "during": len(during),
+        "during_gateway_only": all(a["labels"].get("kind") == "gateway" for r in during for a in r.body["alerts"]),
+        "after": len(after), "late_device_alerts": len(late), "open_after": open_alerts,
+    }  # fmt: skip
+
+
+# --- dedup ------------------------------------------------------------------------------------
+
+
+def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds: float,
+             barrier: Any, results: Any) -> None:  # fmt: skip
+    """One analytics-like producer: findings over MQTT (QoS 1) at its share of the rate."""
+    settings = MqttSettings(url=broker, max_inflight=1000)
+    client = client_for(settings, f"bench-producer-{producer}-{os.getpid()}", keep_session=False)
+    client.max_inflight_messages_set(1000)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    barrier.wait(120)
+    sent = 0
+    began = time.monotonic()
+    info = None
+    while time.monotonic() - began < seconds:
+        for _ in range(100):
+            device = f"{COMPOUND}-CA{(sent * 7 + producer) % fingerprints:05d}"
+            finding = Finding(
+                id=f"p{producer}-{sent}", compound=COMPOUND, device=device, kind=DeviceKind.CAMERA,
+                source="rule:bench.dedup", fault="video_loss", severity=Severity.WARNING, state=FindingState.ACTIVE,
+                started_ms=1_790_000_000_000, ts_ms=1_790_000_000_000, message="x",
+            )  # fmt: skip
+            info = client.publish(finding_topic(COMPOUND), finding.encode(), qos=1)
+            sent += 1
+        ahead = sent / rate - (time.monotonic() - began)  # hold the producer to its share of the rate
+        if ahead > 0:
+            time.sleep(ahead)
+    if info is not None:
+        info.wait_for_publish(120)
+    results.put((sent, time.monotonic() - began))
+    client.loop_stop()
+    client.disconnect()
+
+
+def dedup(url: str, workdir: Path, broker: MosquittoService, producers: int, rate: float, seconds: float,
+          fingerprints: int, say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """``producers`` processes publishing findings at ``rate`` in total over ``fingerprints``, one
+    alerting process applying them."""
+    engine = alerts_engine(url)
+    city = _registry(engine, workdir)
+    _channel(engine, "crew", "http://127.0.0.1:9/unused", ChannelScope.CREW, city.crews["camera"])
+    settings = _settings(workdir, broker.url, group_wait_s=0.0).model_copy()
+    settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"max_inflight": 1000})})
+    service = AlertService(settings, engine, tick_s=1.0, deliver=False)
+    service.start()
+    service.wait_connected(20)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(producers + 1), context.Queue()
+    processes = [
+        context.Process(
+            target=_produce, args=(broker.url, p, fingerprints, rate / producers, seconds, barrier, results)
+        )
+        for p in range(producers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait(300)
+    began = time.monotonic()
+    for process in processes:
+        process.join(seconds + 600)
+    offered_s = time.monotonic() - began
+    sent = sum(results.get(timeout=10)[0] for _ in processes)
+    say(
+        f"  producers sent {sent:,} findings in {offered_s:.1f} s ({sent / offered_s:,.0f}/s); waiting for alerting"
+    )
+    deadline = time.monotonic() + 600
+    while service.received < sent and time.monotonic() < deadline:
+        time.sleep(0.1)
+    wall = time.monotonic() - began
+    applied = service.received
+    service.core.tick()
+    service.stop()
+    with transaction(engine) as session:
+        open_alerts = session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.state != AlertState.CLOSED)
+        )
+        distinct = session.scalar(select(func.count(func.distinct(Alert.fingerprint))))
+        notes = list(session.execute(select(Notification.alert_ids)).scalars())
+    engine.dispose()
+    listed = [i for ids in notes for i in ids]
+    return {"sent": sent, "offered": sent / offered_s, "applied": applied, "wall": wall, "rate": applied / wall,
+            "open": open_alerts, "distinct": distinct, "fingerprints": fingerprints, "notifications": len(notes),
+            "doubled": len(listed) - len(set(listed))}  # fmt: skip
+
+
+# --- command ----------------------------------------------------------------------------------
+
+
+@click.command("alerts")
+@click.option(
+    "--episodes", type=click.IntRange(3, 1000), default=40, show_default=True, help="Entrapments to time."
+)
+@click.option("--storm-devices", type=click.IntRange(10, 5000), default=1000, show_default=True)
+@click.option("--dedup-producers", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option(
+    "--dedup-rate", type=float, default=10_000, show_default=True, help="Findings/s offered in total."
+)
+@click.option("--dedup-seconds", type=float, default=30, show_default=True)
+@click.option("--dedup-fingerprints", type=int, default=2000, show_default=True)
+@click.option("--database", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
+              help="Where the dedup part stores alerts (postgres: a private PostgreSQL server).")  # fmt: skip
+@click.option(
+    "--only", type=click.Choice(["latency", "storm", "dedup"]), multiple=True, help="Run only these parts."
+)
+def bench_alerts(episodes: int, storm_devices: int, dedup_producers: int, dedup_rate: float, dedup_seconds: float,
+                 dedup_fingerprints: int, database: str, only: tuple[str, ...]) -> None:  # fmt: skip
+    """Alerting's figures: entrapment latency end to end, a gateway storm, dedup under load."""
+    console = Console()
+    parts = set(only or ("latency", "storm", "dedup"))
+    workdir = Path(tempfile.mkdtemp(prefix="sitewatch-bench-alerts-"))
+    broker = MosquittoService(workdir / "mosquitto")
+    postgres: PostgresService | None = None
+    table = Table(title="sitewatch bench alerts")
+    for header in ("what", "figure", "limit / target"):
+        table.add_column(header)
+    try:
+        broker.start()
+        if "latency" in parts:
+            console.print(
+                f"latency: {episodes} entrapments, Modbus → gateway → Mosquitto → analytics → alerts → webhook"
+            )
+            result = latency(workdir, broker, episodes, console.print)
+            lat = result["latencies"]
+            p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+            console.print(f"  findings made by {result['made_by']}")
+            table.add_row("entrapment, gateway sample → webhook receipt",
+                          f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (max {max(lat) * 1000:.0f} ms, n={len(lat)})",
+                          f"p99 < {TARGET_P99_S:.0f} s: {'met' if p99 < TARGET_P99_S else 'NOT met'}")  # fmt: skip
+        if "storm" in parts:
+            console.print(f"storm: a gateway with {storm_devices} devices dies, then comes back")
+            s = storm(workdir, broker, storm_devices, console.print)
+            ok = s["during"] == 1 and s["during_gateway_only"]
+            table.add_row(f"storm: notifications while the gateway of {s['devices']} devices was down",
+                          str(s["during"]), f"exactly 1, the gateway's: {'met' if ok else 'NOT met'}")  # fmt: skip
+            table.add_row("storm: device alerts notified after it came back", str(s["late_device_alerts"]),
+                          f"0: {'met' if s['late_device_alerts'] == 0 else 'NOT met'} "
+                          f"({s['after']} notification(s) after, the gateway's resolution)")  # fmt: skip
+        if "dedup" in parts:
+            if database == "postgres":
+                postgres = PostgresService(workdir / "postgres")
+                postgres.start()
+                url = postgres.create_database("bench_alerts")
+            else:
+                url = f"sqlite:///{workdir / 'dedup.db'}"
+            console.print(f"dedup: {dedup_producers} producers, {dedup_rate:,.0f} findings/s offered for "
+                          f"{dedup_seconds:g} s over {dedup_fingerprints} fingerprints ({database})")  # fmt: skip
+            d = dedup(
+                url,
+                workdir,
+                broker,
+                dedup_producers,
+                dedup_rate,
+                dedup_seconds,
+                dedup_fingerprints,
+                console.print,
+            )
+            table.add_row("dedup: findings offered over MQTT", f"{d['offered']:,.0f}/s ({d['sent']:,})", "")
+            table.add_row(f"dedup: findings applied by one alerting process ({database})",
+                          f"{d['rate']:,.0f}/s ({d['applied']:,} in {d['wall']:.1f} s)",
+                          f"{dedup_rate:,.0f}/s: {'met' if d['rate'] >= 0.95 * dedup_rate else 'NOT met'}")  # fmt: skip
+            table.add_row("dedup: open alerts / distinct fingerprints", f"{d['open']} / {d['distinct']}",
+                          f"= {d['fingerprints']}: {'met' if d['open'] == d['distinct'] == d['fingerprints'] else 'NOT met'}")  # fmt: skip
+            table.add_row("dedup: alerts listed twice in notifications", f"{d['doubled']} ({d['notifications']} notifications)",
+                          f"0: {'met' if d['doubled'] == 0 else 'NOT met'}")  # fmt: skip
+    finally:
+        broker.kill() if broker.running else None
+        if postgres is not None and postgres.running:
+            postgres.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+    console.print(table)
+    console.print(f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+                  f"(figures on a shared machine are noisy)")  # fmt: skip
+
+
+__all__ = ["bench_alerts", "percentile"]
