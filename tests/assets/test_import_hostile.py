@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from sitewatch.assets.importer import ImportOptions, import_ledger
-from sitewatch.assets.models import Base
+from sitewatch.assets.models import Base, Compound, DeviceBinding
 from sitewatch.assets.reader import ReadLimits
 from sitewatch.assets.report import ImportReport
 from sitewatch.assets.workbook import HeaderStyle
@@ -319,9 +321,6 @@ def test_one_bad_row_among_many_writes_nothing(engine: Engine, tmp_path: Path) -
 
 def test_a_zip_bomb_is_refused_before_it_is_unpacked(loaded: Engine, tmp_path: Path) -> None:
     # a valid workbook whose first sheet is replaced by 15 MB of one repeated row, packed to ~50 KB
-    import time
-    import zipfile
-
     source, bomb = xlsx(ledger(), tmp_path / "l.xlsx"), tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(source) as given, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
         sheet = next(n for n in given.namelist() if n.startswith("xl/worksheets/"))
@@ -347,8 +346,6 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(loaded: Engine, tmp_path: P
 def test_ids_with_control_characters_never_reach_the_registry(
     sqlite_engine: Engine, tmp_path: Path, write: Callable[[Ledger, Path], Path]
 ) -> None:
-    from sitewatch.assets.models import Compound, DeviceBinding
-
     data = ledger()
     code, device = data["compounds"][0]["code"], data["assets"][0]["device_id"]
     data["compounds"][0]["code"] = code + "\n"  # a trailing line break is trimmed like any blank

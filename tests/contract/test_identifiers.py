@@ -21,6 +21,8 @@ from sitewatch.assets.api.schemas import Code, DeviceId
 from sitewatch.contract import (
     Channel,
     Checker,
+    DeviceKind,
+    Event,
     Limits,
     Sample,
     decode_data,
@@ -214,8 +216,6 @@ def validator_accepts(compound: str, device: str) -> bool:
 
 def store_accepts(compound: str, device: str) -> bool:
     """Whether the store's own checks take a sample and an event of ``device`` in ``compound``."""
-    from sitewatch.contract import DeviceKind, Event
-
     sample = StoredSample(Sample(device, DeviceKind.ELEVATOR, NOW, {"car_load": 5.0}), compound)
     event = StoredEvent(Event(device, DeviceKind.ELEVATOR, NOW, "door_fault"), compound)
     try:

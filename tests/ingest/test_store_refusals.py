@@ -30,7 +30,7 @@ from sitewatch.ingest import IngestService
 from sitewatch.ingest.registry import DeviceRecord, RegistryClient
 from sitewatch.ingest.writer import UNKNOWN_ATTEMPTS
 from sitewatch.settings import Settings, load_settings
-from sitewatch.store import PreparedBatch, open_store
+from sitewatch.store import PreparedBatch, embedded_store, influx_store, open_store
 from sitewatch.store.embedded_store import EmbeddedStore
 from sitewatch.store.influx_store import InfluxStore
 
@@ -225,8 +225,6 @@ def test_a_line_influxdb_cannot_parse_is_dead_lettered_by_name(
     # The store's checks refuse a tag ending in a backslash before InfluxDB sees it (as they refuse
     # control characters); switched off here, InfluxDB gets a line it cannot parse ("invalid tag
     # format") and its answer, quoting the line, is what takes the item out.
-    from sitewatch.store import influx_store
-
     monkeypatch.setattr(influx_store, "check_batch", lambda *args, **kwargs: None)
     now = now_ms()
     compound = unique("P")
@@ -327,8 +325,6 @@ def test_rows_sqlite_refuses_are_dead_lettered_and_the_rest_stored(
 ) -> None:
     # a building name with a lone surrogate (a registry's JSON "\ud800" escape makes one): the
     # store's checks refuse it; switched off, SQLite refuses to bind it, and that is permanent too
-    from sitewatch.store import embedded_store
-
     monkeypatch.setattr(embedded_store, "check_batch", lambda *args, **kwargs: None)
     settings = load_settings(
         data_dir=tmp_path,

@@ -17,7 +17,7 @@ import pytest
 
 from sitewatch.devtools.bench.store import measure_direct_write, synthetic_samples
 from sitewatch.settings import load_settings
-from sitewatch.store import InvalidPoint, StoreRefused, StoreUnavailable, open_store
+from sitewatch.store import InvalidPoint, StoreRefused, StoreUnavailable, embedded_store, open_store
 from sitewatch.store.embedded_store import EmbeddedStore
 
 from .conftest import T0, sample
@@ -264,8 +264,6 @@ def test_rows_sqlite_cannot_take_are_refused_for_good_and_nothing_of_the_batch_i
     surrogate = sample("C1-EL\ud800", T0, {"motor_current": 1.0})  # not UTF-8: a JSON escape can make it
     with pytest.raises(InvalidPoint, match="lone surrogate"):  # the checks refuse it first
         store.write([sample("C1-EL001", T0, {"motor_current": 1.0}), surrogate])
-    from sitewatch.store import embedded_store
-
     monkeypatch.setattr(embedded_store, "check_batch", lambda *args, **kwargs: None)
     for bad in (surrogate, sample("C1-EL002", 2**70, {"motor_current": 1.0})):  # a time SQLite cannot hold
         with pytest.raises(StoreRefused, match="refused the write") as refused:

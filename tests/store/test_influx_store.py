@@ -14,7 +14,14 @@ from peertools import cyclic_garbage
 from sitewatch.contract import DeviceKind
 from sitewatch.devtools.services import InfluxDBService, LocalService
 from sitewatch.settings import load_settings
-from sitewatch.store import SeriesQuery, StoredSample, StoreRefused, StoreUnavailable, open_store
+from sitewatch.store import (
+    SeriesQuery,
+    StoredSample,
+    StoreRefused,
+    StoreUnavailable,
+    influx_store,
+    open_store,
+)
 from sitewatch.store.embedded_store import EmbeddedStore
 from sitewatch.store.influx_store import InfluxStore, quote_string
 
@@ -380,8 +387,6 @@ def test_a_line_influxdb_cannot_parse_is_named(
 ) -> None:
     # the store's checks refuse this tag (a backslash before a comma) before InfluxDB sees it; with
     # them switched off, InfluxDB's own refusal quotes the line and the store names its item
-    from sitewatch.store import influx_store
-
     monkeypatch.setattr(influx_store, "check_batch", lambda *args, **kwargs: None)
     store = InfluxStore(influxdb.url, influx_database, batch_size=4)
     good = [sample(f"C2-EL{i:03d}", T0, {"car_load": 1.0}, compound="C2") for i in range(10)]
