@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sitewatch.contract import DeviceKind
+from sitewatch.contract.checker import tag_value_problem
 from sitewatch.store import (
     Aggregation,
     InvalidPoint,
@@ -21,7 +22,6 @@ from sitewatch.store import (
     StoredSample,
     Window,
 )
-from sitewatch.store.checks import tag_problem
 
 from .conftest import T0, event, sample
 
@@ -429,7 +429,7 @@ def test_any_text_is_stored_as_written_or_refused_whole(store: Store, value: str
     device = f"{compound}-{value}"
     item = sample(device, T0, {"motor_current": number}, compound=compound, tags={"building": value})
     happened = event(device, T0, "door_fault", compound=compound, attrs={value: value})
-    if tag_problem("building", value) is None:
+    if tag_value_problem("building", value) is None:
         store.write([item], [happened])
         assert store.latest(compound=compound) == [
             Latest(device, EL, compound, T0, {"motor_current": number}, {"building": value})

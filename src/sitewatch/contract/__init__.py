@@ -3,6 +3,7 @@
 See docs/contract.md for the topic scheme and payload examples.
 """
 
+from .checker import Checker
 from .findings import (
     FINDING_SUBSCRIPTION,
     Finding,
@@ -79,6 +80,7 @@ __all__ = [
     "SEQ_MODULUS",
     "TOPIC_ROOT",
     "Channel",
+    "Checker",
     "DataMessage",
     "Decoded",
     "DeviceInfo",

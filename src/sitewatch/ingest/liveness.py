@@ -45,10 +45,11 @@ from ..contract import (
     now_ms,
     subscription,
 )
+from ..contract.checker import metric_name_problem
 from ..mqtt_client import client_for, connect_options
 from ..settings import Settings
 from ..store.base import GatewayStatus, InvalidPoint, Store, StoredEvent, StoredSample, StoreUnavailable
-from ..store.checks import metric_problem
+from ..store.checks import RESERVED_METRICS
 from ..store.derived import BDSEQ_ATTR, GATEWAY_OFFLINE, GATEWAY_ONLINE
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ RETRY_S = (0.5, 10.0)  # first and longest wait before writing again after the s
 def counter_metric(name: str) -> str | None:
     """The metric name a stats counter is stored under, or None when it cannot be stored."""
     metric = _UNSAFE.sub("_", name)
-    return None if metric_problem(metric) else metric
+    return None if metric_name_problem(metric, RESERVED_METRICS) else metric
 
 
 @dataclass(slots=True)

@@ -21,6 +21,8 @@ from .base import (
     Store,
     StoredEvent,
     StoredSample,
+    StoreError,
+    StoreRefused,
     StoreUnavailable,
 )
 from .factory import open_store
@@ -47,6 +49,8 @@ __all__ = [
     "SeriesKey",
     "SeriesQuery",
     "Store",
+    "StoreError",
+    "StoreRefused",
     "StoreUnavailable",
     "StoredEvent",
     "StoredSample",

@@ -290,8 +290,29 @@ class GatewayStatus:
     counters: Mapping[str, float] = field(default_factory=dict)
 
 
-class StoreUnavailable(RuntimeError):
-    """The store cannot be reached or refused the write; the caller retries later."""
+class StoreError(RuntimeError):
+    """A write or query the store did not serve (see its two kinds below)."""
+
+
+class StoreUnavailable(StoreError):
+    """Transient: the store could not be reached or could not serve the request now (a timeout, a
+    connection error, a 5xx, a lock, wrong credentials); the same request may succeed later, so the
+    caller keeps the batch and retries."""
+
+
+class StoreRefused(StoreError):
+    """Permanent: the store refused a write that no retry can fix (a line it cannot parse, a field
+    type conflict, a point beyond the retention policy, a database that does not exist).
+
+    Part of the batch may be stored. ``index`` is the item the store named as the cause (samples
+    first, then events), when it named one; otherwise the cause is found by writing parts of the
+    batch. ``reason`` is the store's own message.
+    """
+
+    def __init__(self, reason: str, index: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.index = index
 
 
 class InvalidPoint(ValueError):
@@ -317,7 +338,8 @@ class Store(Protocol):
     def write(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent] = ()) -> None:
         """Store a batch durably; raise StoreUnavailable if it was not (nothing is then assumed stored).
 
-        Raise InvalidPoint, before writing anything, for an item no retry can store.
+        Raise InvalidPoint, before writing anything, for an item the store's checks refuse, and
+        StoreRefused for a write the store itself refused for good.
         The same as ``write_prepared(prepare(samples, events))``.
         """
         ...
@@ -335,7 +357,8 @@ class Store(Protocol):
         ...
 
     def write_prepared(self, batch: PreparedBatch) -> None:
-        """Store a batch this store prepared; raise StoreUnavailable if it was not."""
+        """Store a batch this store prepared; raise StoreUnavailable (retry later) or StoreRefused
+        (no retry helps) if it was not."""
         ...
 
     def query(self, query: SeriesQuery) -> list[Point]:

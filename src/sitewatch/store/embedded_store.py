@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from .base import PreparedBatch, StoredEvent, StoredSample, StoreUnavailable
-from .checks import check_batch
+from .base import PreparedBatch, StoredEvent, StoredSample, StoreRefused, StoreUnavailable
+from .checks import check_batch, store_checker
 from .embedded_queries import EmbeddedQueries
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,17 @@ _UPSERT_READING = (
 )
 
 _OPEN_RETRY_S = 0.02
+# What SQLite (or binding a value for it) raises for the data itself: the same rows fail again.
+_REFUSED = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    OverflowError,
+    UnicodeEncodeError,
+    ValueError,
+    TypeError,
+)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -110,6 +121,7 @@ class EmbeddedStore(EmbeddedQueries):
                 raise StoreUnavailable(f"{self.path} is not a usable sitewatch store: {exc}") from exc
         self._series_ids: dict[tuple[str, str], int] = {}
         self._series_meta: dict[int, tuple[str, str, str]] = {}  # id -> (kind, compound, tags json)
+        self.checker = store_checker()
 
     def _prepare(self, create: bool, timeout_s: float) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -171,11 +183,16 @@ class EmbeddedStore(EmbeddedQueries):
     ) -> PreparedBatch:
         """Check the batch (its rows are built inside the write's transaction: they need series ids)."""
         if samples or events:
-            check_batch(samples, events, validated=validated)
+            check_batch(samples, events, checker=self.checker, validated=validated)
         return PreparedBatch(samples, events)
 
     def write_prepared(self, batch: PreparedBatch) -> None:
-        """Store a checked batch in one transaction."""
+        """Store a checked batch in one transaction (all of it or, on an error, nothing).
+
+        StoreUnavailable when SQLite cannot write now (locked, busy, disk full or failing: retry
+        later); StoreRefused when it refused the rows themselves (a value it cannot bind, a
+        constraint): the same rows would fail again.
+        """
         samples, events = batch.samples, batch.events
         if not samples and not events:
             return
@@ -191,7 +208,9 @@ class EmbeddedStore(EmbeddedQueries):
                     self._series_ids.clear()
                     self._series_meta.clear()
                     raise
-            except sqlite3.OperationalError as exc:
+            except _REFUSED as exc:
+                raise StoreRefused(f"embedded store {self.path} refused the write: {exc}") from exc
+            except sqlite3.Error as exc:  # OperationalError (locked, I/O, full), a damaged file
                 raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
 
     def _write_locked(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent]) -> None:

@@ -27,8 +27,8 @@ import orjson
 from ..contract import DeviceKind
 from ..http_client import release
 from ..settings import StoreSettings
-from .base import PreparedBatch, StoredEvent, StoredSample, StoreUnavailable
-from .checks import check_batch
+from .base import PreparedBatch, StoredEvent, StoredSample, StoreRefused, StoreUnavailable
+from .checks import check_batch, store_checker
 from .influx_queries import InfluxQueries
 from .influxql import EVENTS_MEASUREMENT, Series, quote_ident
 
@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 
 _TAG_ESCAPE = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\="})
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Refusals of a write that depend on what it carries: the same points are refused again, however
+# often they are sent (400: a line InfluxDB cannot parse, a field type conflict, points beyond the
+# retention policy; 413: a request too large; 422: InfluxDB 2.x's unprocessable points).
+_REFUSED_STATUS = frozenset({400, 413, 422})
+MAX_REASON_CHARS = 1000  # of InfluxDB's message kept in a StoreRefused (it quotes whole lines)
 
 
 def field_string(value: str) -> str:
@@ -122,6 +127,7 @@ class InfluxStore(InfluxQueries):
         self._prefixes: dict[tuple[Any, ...], str] = {}
         self._sample_prefixes: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
+        self.checker = store_checker()
 
     @classmethod
     def from_settings(
@@ -328,7 +334,7 @@ class InfluxStore(InfluxQueries):
         """Check the batch and encode its request bodies (line protocol, gzip when configured)."""
         if not samples and not events:
             return PreparedBatch(samples, events, [])
-        check_batch(samples, events, validated=validated)
+        check_batch(samples, events, checker=self.checker, validated=validated)
         with self._lock:
             lines = self._sample_lines(samples) + [self._event_line(e) for e in events]
         bodies = []
@@ -338,12 +344,22 @@ class InfluxStore(InfluxQueries):
         return PreparedBatch(samples, events, bodies)
 
     def write_prepared(self, batch: PreparedBatch) -> None:
-        """Send the request bodies of a batch this store prepared; StoreUnavailable if any failed."""
+        """Send the request bodies of a batch this store prepared.
+
+        StoreUnavailable when InfluxDB could not be reached or could not serve it (retry later);
+        StoreRefused when it refused points for good (see :func:`refusal`), naming the item of the
+        line it could not parse when it quoted one. Bodies sent before a failure stay stored.
+        """
         bodies = batch.encoded
         if not isinstance(bodies, list):
             raise TypeError("write_prepared takes a batch prepared by an InfluxStore")
-        for body in bodies:
-            self._post_body(body)
+        for number, body in enumerate(bodies):
+            try:
+                self._post_body(body)
+            except StoreRefused as exc:
+                first = number * self.batch_size
+                index = self._quoted_item(batch, first, exc.reason)
+                raise StoreRefused(exc.reason[:MAX_REASON_CHARS], index) from None
 
     def _post_body(self, body: bytes) -> None:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
@@ -358,10 +374,27 @@ class InfluxStore(InfluxQueries):
                 return
             error = _error_of(response)
             if response.status_code == 404 and "database not found" in error and self.create_database:
-                self.ensure_database()
+                self.ensure_database()  # StoreUnavailable when it cannot: an operator must create it
                 continue
             break
-        raise StoreUnavailable(f"InfluxDB at {self.url} refused the write ({response.status_code}): {error}")
+        message = f"InfluxDB at {self.url} refused the write ({response.status_code}): {error}"
+        if refusal(response.status_code, error):
+            raise StoreRefused(message)
+        raise StoreUnavailable(message)
+
+    def _quoted_item(self, batch: PreparedBatch, first: int, error: str) -> int | None:
+        """The item whose line InfluxDB quoted as unparseable, when exactly one line holds the quote."""
+        fragments = unparsable_lines(error)
+        if not fragments:
+            return None
+        with self._lock:
+            lines = self._sample_lines(batch.samples) + [self._event_line(e) for e in batch.events]
+        lines = lines[first : first + self.batch_size]
+        for fragment in fragments:
+            holders = [i for i, line in enumerate(lines) if fragment in line]
+            if len(holders) == 1:
+                return first + holders[0]
+        return None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -392,6 +425,26 @@ def _json_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
             parts.append(chunk)
     if parts:
         yield b"".join(parts)
+
+
+def refusal(status: int, error: str) -> bool:
+    """Whether an answer to a write is a permanent refusal of its points (else: retry later).
+
+    Permanent: 400, 413, 422, and 404 "database not found" (when the store may not create it).
+    Transient: everything else, notably 401/403 (credentials) and another 404 (a wrong URL): the
+    points are fine and an operator fixes the cause, so they are kept and sent again, not refused.
+    """
+    return status in _REFUSED_STATUS or (status == 404 and "database not found" in error)
+
+
+def unparsable_lines(error: str) -> list[str]:
+    """The lines InfluxDB quotes in "unable to parse '<line>': <why>" (non-empty ones)."""
+    out = []
+    for chunk in error.split("unable to parse '")[1:]:
+        line, found, _ = chunk.rpartition("': ")
+        if found and line:
+            out.append(line)
+    return out
 
 
 def _error_of(response: httpx.Response) -> str:
