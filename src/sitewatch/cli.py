@@ -14,6 +14,7 @@ COMMANDS = {
     "gateway": "sitewatch.gateway.cli:gateway",
     "ingest": "sitewatch.ingest.cli:ingest",
     "query": "sitewatch.store.cli:query",
+    "store": "sitewatch.store.load_cli:store",
     "assets": "sitewatch.assets.cli:assets",
     "analytics": "sitewatch.analytics.cli:analytics",
     "alerts": "sitewatch.alerts.cli:alerts",

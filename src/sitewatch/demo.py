@@ -328,6 +328,7 @@ def run_demo(
 ) -> dict[str, Any]:  # fmt: skip
     """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
     from .ingest import IngestService
+    from .ingest.liveness import LivenessConsumer
     from .simulators import LiveSite, sites_from_records
     from .simulators.city import generate_city
     from .store import open_store
@@ -367,6 +368,10 @@ def run_demo(
         ingest = IngestService(settings, store, client_id="sitewatch-demo-ingest")
         ingest.start()
         ingest.wait_connected(10)
+        liveness = None
+        if settings.ingest.liveness:  # gateways' births, deaths and counters, as `ingest run` stores them
+            liveness = LivenessConsumer(settings, store, client_id="sitewatch-demo-liveness")
+            liveness.start()
         feed: _GatewayFeed
         if protocols:
             console.print(_("One compound in real time behind real protocols (Modbus TCP, OCPP 1.6J, RTSP, MQTT), read by the gateway's own connectors"))
@@ -428,6 +433,8 @@ def run_demo(
                     break
                 time.sleep(0.2)
             ingest.stop()
+            if liveness is not None:
+                liveness.stop()
             store.close()
             if alerting is not None:
                 figures["alerts"] = alerting.counts() | {"url": alerting.sink.url}

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,6 +103,7 @@ class StoreSettings(BaseModel):
     influx_token: SecretStr | None = None  # InfluxDB 2.x / 3 Core: sent as "Authorization: Token ..."
     influx_batch_size: int = Field(10_000, ge=1, le=100_000)  # lines (samples) per request
     influx_timeout_s: float = Field(10.0, gt=0, le=300)
+    influx_query_timeout_s: float = Field(300.0, gt=0, le=3600)  # a query over months computes before it answers
     influx_gzip: bool = True
 
 
@@ -142,6 +144,7 @@ class IngestSettings(BaseModel):
     registry_url: str | None = None  # REST API of the asset registry, for device lookups
     registry_token: SecretStr | None = None  # bearer token for the registry (role bureau or admin)
     registry_cache_s: float = Field(300.0, gt=0)  # how long a looked-up device is trusted before a refresh
+    liveness: bool = True  # store gateways' births, deaths and counters (ingest.liveness)
 
 
 class AlertsSettings(BaseModel):
@@ -193,6 +196,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # what people read (screens, reports, alerts): zh_CN or en; logs stay in English
     language: str = DEFAULT_LANGUAGE
+    # IANA time zone of days, weeks and months in queries, reports and dashboards
+    timezone: str = "Asia/Shanghai"
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -205,6 +210,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_language(cls, value: str) -> str:
         return normalize_language(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from sitewatch.assets.importer import ImportOptions, import_ledger
-from sitewatch.assets.models import Base
+from sitewatch.assets.models import Base, Compound, DeviceBinding
 from sitewatch.assets.reader import ReadLimits
 from sitewatch.assets.report import ImportReport
 from sitewatch.assets.workbook import HeaderStyle
@@ -315,3 +317,49 @@ def test_one_bad_row_among_many_writes_nothing(engine: Engine, tmp_path: Path) -
     report = import_ledger(engine, xlsx(data, tmp_path / "l.xlsx"))
     assert not report.ok and report.issues.errors == 1
     assert snapshot(engine) == before
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(loaded: Engine, tmp_path: Path) -> None:
+    # a valid workbook whose first sheet is replaced by 15 MB of one repeated row, packed to ~50 KB
+    source, bomb = xlsx(ledger(), tmp_path / "l.xlsx"), tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(source) as given, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        sheet = next(n for n in given.namelist() if n.startswith("xl/worksheets/"))
+        for name in given.namelist():
+            if name != sheet:
+                out.writestr(name, given.read(name))
+        with out.open(sheet, "w") as stream:
+            stream.write(
+                b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            )
+            for _ in range(300):
+                stream.write(b'<row><c t="inlineStr"><is><t>x</t></is></c></row>' * 1000)
+            stream.write(b"</sheetData></worksheet>")
+    assert bomb.stat().st_size < 200_000
+    started = time.monotonic()
+    _has(_refused(loaded, bomb), "unzipped_too_large")
+    assert time.monotonic() - started < 5  # refused from the archive's directory, nothing unpacked
+    report = _refused(loaded, source, ImportOptions(limits=ReadLimits(max_unzipped_bytes=1000)))
+    _has(report, "unzipped_too_large")
+
+
+@pytest.mark.parametrize("write", [xlsx, csv_dir])
+def test_ids_with_control_characters_never_reach_the_registry(
+    sqlite_engine: Engine, tmp_path: Path, write: Callable[[Ledger, Path], Path]
+) -> None:
+    data = ledger()
+    code, device = data["compounds"][0]["code"], data["assets"][0]["device_id"]
+    data["compounds"][0]["code"] = code + "\n"  # a trailing line break is trimmed like any blank
+    data["assets"][0]["device_id"] = device + "\n"
+    suffix = ".xlsx" if write is xlsx else ""
+    assert import_ledger(sqlite_engine, write(data, tmp_path / f"trimmed{suffix}")).ok
+    with sqlite_engine.connect() as conn:
+        assert code in set(conn.scalars(select(Compound.code)))
+        assert device in set(conn.scalars(select(DeviceBinding.device_id)))
+        stored = [*conn.scalars(select(Compound.code)), *conn.scalars(select(DeviceBinding.device_id))]
+    assert not any(c in value for value in stored for c in "\n\r\t\x0b\x00")
+    inside = ledger()
+    inside["compounds"][0]["code"] = "C0\x0b001"
+    inside["assets"][1]["device_id"] = inside["assets"][1]["device_id"][:-1] + "\t1"
+    report = _refused(sqlite_engine, write(inside, tmp_path / f"inside{suffix}"))
+    _has(report, "control_character", "compounds", 2, "code")
+    _has(report, "bad_device_id", "assets", 3, "device_id")

@@ -10,11 +10,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sitewatch.contract import KINDS, Channel, MetricType, Sample, decode_data, topic
+from sitewatch.contract import KINDS, Channel, Checker, MetricType, Sample, decode_data, topic
 from sitewatch.contract import validate as validate_module
 from sitewatch.contract.validate import Limits, Rejection
 from sitewatch.store import StoredSample
-from sitewatch.store.checks import metric_problem, sample_problem
+from sitewatch.store.checks import sample_problem, store_checker
 
 NOW = 1_790_000_000_000
 C, GW = "330102-0001", "330102-0001-GW01"
@@ -60,13 +60,13 @@ def test_known_devices_decide_as_unknown_ones() -> None:
     data_topic = topic(C, GW, Channel.DATA)
     expected_samples: list[Sample] = []
     expected_rejections: list[Rejection] = []
-    for item in samples:  # each alone, no device known beforehand: the full checks decide
-        validate_module._VALID_DEVICES.clear()
-        alone = decode_data(data_topic, payload(C, [item]), limits=LIMITS, now=NOW)
+    for item in samples:  # each alone, no device known beforehand (a new checker): the full checks decide
+        alone = decode_data(data_topic, payload(C, [item]), limits=LIMITS, now=NOW, checker=Checker())
         expected_samples += alone.message.samples if alone.message else ()
         expected_rejections += alone.rejections
-    decode_data(data_topic, payload(C, samples), limits=LIMITS, now=NOW)  # every valid device known
-    warm = decode_data(data_topic, payload(C, samples), limits=LIMITS, now=NOW)
+    checker = Checker()
+    decode_data(data_topic, payload(C, samples), limits=LIMITS, now=NOW, checker=checker)  # all known
+    warm = decode_data(data_topic, payload(C, samples), limits=LIMITS, now=NOW, checker=checker)
     assert warm.message is not None
     assert list(warm.message.samples) == expected_samples
     assert list(warm.rejections) == expected_rejections
@@ -75,11 +75,14 @@ def test_known_devices_decide_as_unknown_ones() -> None:
 
 
 def test_every_refusal_is_kept_with_its_reason_when_devices_are_known() -> None:
-    validate_module._VALID_DEVICES.clear()
     data = payload(C, awkward_samples(C))
+    checker = Checker()
+    decode_data(topic(C, GW, Channel.DATA), data, limits=LIMITS, now=NOW, checker=checker)
     reasons = [
         str(r.reason)
-        for r in decode_data(topic(C, GW, Channel.DATA), data, limits=LIMITS, now=NOW).rejections
+        for r in decode_data(
+            topic(C, GW, Channel.DATA), data, limits=LIMITS, now=NOW, checker=checker
+        ).rejections
     ]
     for reason in ("out_of_range", "bad_value", "ts_future", "ts_past", "bad_timestamp", "unknown_metric",
                    "unknown_kind", "foreign_device", "bad_device_id", "bad_shape"):  # fmt: skip
@@ -87,12 +90,18 @@ def test_every_refusal_is_kept_with_its_reason_when_devices_are_known() -> None:
 
 
 def test_a_device_known_in_one_compound_is_foreign_in_another() -> None:
-    validate_module._VALID_DEVICES.clear()
+    checker = Checker()
     item = {"device": f"{C}-EL0001", "kind": "elevator", "ts": NOW, "values": {"car_load": 1.0}}
-    first = decode_data(topic(C, GW, Channel.DATA), payload(C, [item]), limits=LIMITS, now=NOW)
+    first = decode_data(
+        topic(C, GW, Channel.DATA), payload(C, [item]), limits=LIMITS, now=NOW, checker=checker
+    )
     assert first.ok
     other = decode_data(
-        topic(OTHER, f"{OTHER}-GW01", Channel.DATA), payload(OTHER, [item]), limits=LIMITS, now=NOW
+        topic(OTHER, f"{OTHER}-GW01", Channel.DATA),
+        payload(OTHER, [item]),
+        limits=LIMITS,
+        now=NOW,
+        checker=checker,
     )
     assert other.message is None
     assert [r.reason.value for r in other.rejections] == ["foreign_device"]
@@ -120,14 +129,13 @@ def test_integers_in_range_become_floats_and_ranges_are_inclusive() -> None:
 
 
 def both_paths(data_topic: str, data: bytes) -> None:
-    """decode_data (typed path first) and the full path give equal results, in either device state."""
-    for remembered in (False, True):
-        if not remembered:
-            validate_module._VALID_DEVICES.clear()
-        full = validate_module._decode_data_full(data_topic, data, LIMITS, NOW)
-        if not remembered:
-            validate_module._VALID_DEVICES.clear()
-        assert decode_data(data_topic, data, limits=LIMITS, now=NOW) == full
+    """decode_data (typed path first) and the full path give equal results, in either device state
+    (nothing known: a new checker each; every valid device known: one checker that saw them)."""
+    warm = Checker()
+    decode_data(data_topic, data, limits=LIMITS, now=NOW, checker=warm)
+    for checker in (lambda: Checker(), lambda: warm):
+        full = validate_module._decode_data_full(data_topic, data, LIMITS, NOW, checker())
+        assert decode_data(data_topic, data, limits=LIMITS, now=NOW, checker=checker()) == full
 
 
 def test_every_awkward_sample_alone_decodes_as_the_full_path_does() -> None:
@@ -194,22 +202,22 @@ def test_random_samples_decode_as_the_full_path_does(items: list[object]) -> Non
     both_paths(topic(C, GW, Channel.DATA), json.dumps({**body, "samples": items}).encode())
 
 
-def store_refusals(data_topic: str, data: bytes) -> list[str]:
+def store_refusals(data_topic: str, data: bytes, checker: Checker | None = None) -> list[str]:
     """Why the store would refuse any sample the validator accepted from ``data`` (none, we expect)."""
-    decoded = decode_data(data_topic, data, limits=LIMITS, now=NOW)
+    decoded = decode_data(data_topic, data, limits=LIMITS, now=NOW, checker=checker)
     samples = decoded.message.samples if decoded.message else ()
-    return [p for s in samples if (p := sample_problem(StoredSample(s, C))) is not None]
+    return [p for s in samples if (p := sample_problem(StoredSample(s, C), store_checker())) is not None]
 
 
 def test_the_store_accepts_every_metric_name_and_value_the_validator_accepts() -> None:
     # ingest's store skips the checks the validator made (check_batch(validated=True)): its rules
     # must be the narrower ones, for every kind and metric, at the edges of every range
-    assert [m for kind in KINDS.values() for m in kind.metrics if metric_problem(m)] == []
+    store = store_checker()
+    assert [m for kind in KINDS.values() for m in kind.metrics if store.metric_problem(m)] == []
     data_topic = topic(C, GW, Channel.DATA)
-    for devices_known in (False, True):
-        if not devices_known:
-            validate_module._VALID_DEVICES.clear()
-        assert store_refusals(data_topic, payload(C, awkward_samples(C))) == []
+    known = Checker()
+    for _ in range(2):  # nothing known, then every valid device known
+        assert store_refusals(data_topic, payload(C, awkward_samples(C)), known) == []
 
 
 @settings(max_examples=300, deadline=None)

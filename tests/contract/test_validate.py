@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sitewatch.contract import (
     KINDS,
@@ -200,3 +204,87 @@ def test_every_kind_has_metrics_events_and_liveness() -> None:
         for metric in spec.metrics.values():
             assert metric.minimum < metric.maximum
             assert metric.description and translate(metric.description, "zh_CN") != metric.description
+
+
+# --- duplicate keys: two parsers must never read two different messages out of one payload ------
+
+_DEVICE = f"{C}-EL0001"
+_HEAD = f'"v":1,"compound":"{C}","gateway":"{GW}","bdseq":1,"seq":0,"sent":{NOW}'
+_SAMPLE = f'"device":"{_DEVICE}","kind":"elevator","ts":{NOW}'
+
+
+@pytest.mark.parametrize(
+    ("payload", "key"),
+    [
+        (
+            f'{{{_HEAD},"compound":"330102-0002","samples":[{{{_SAMPLE},"values":{{"car_load":1.0}}}}]}}',
+            "compound",
+        ),
+        (
+            f'{{{_HEAD},"samples":[{{{_SAMPLE},"device":"{C}-EL0002","values":{{"car_load":1.0}}}}]}}',
+            "device",
+        ),
+        (f'{{{_HEAD},"samples":[{{{_SAMPLE},"values":{{"car_load":1.0,"car_load":900.0}}}}]}}', "car_load"),
+        (f'{{{_HEAD},"samples":[{{{_SAMPLE},"ts":1,"values":{{"car_load":1.0}}}}]}}', "ts"),
+        # spaces before the colon, and a key written with an escape, are the same key
+        (
+            f'{{{_HEAD},"samples":[{{{_SAMPLE},"device" : "{C}-EL0002","values":{{"car_load":1.0}}}}]}}',
+            "device",
+        ),
+        (
+            f'{{{_HEAD},"samples":[{{{_SAMPLE},"dev\\u0069ce":"{C}-EL0002","values":{{"car_load":1.0}}}}]}}',
+            "device",
+        ),
+        (f'{{{_HEAD},"seq":1,"samples":[{{{_SAMPLE},"values":{{"car_load":1.0}}}}]}}', "seq"),
+        (f'{{{_HEAD},"replay":false,"replay":true,"samples":[]}}', "replay"),
+    ],
+)
+def test_duplicate_keys_refuse_the_message_naming_the_key(payload: str, key: str) -> None:
+    decoded = decode_data(DATA, payload.encode(), now=NOW)
+    assert decoded.message is None
+    (rejection,) = decoded.rejections
+    assert rejection.reason is RejectReason.BAD_JSON and repr(key) in rejection.detail
+
+
+def test_duplicate_keys_in_events_and_state_are_refused() -> None:
+    event = f'"device":"{_DEVICE}","kind":"elevator","ts":{NOW},"event":"door_fault"'
+    for payload, key in (
+        (f'{{{_HEAD},"events":[{{{event},"event":"emergency_call"}}]}}', "event"),
+        (f'{{{_HEAD},"events":[{{{event},"attrs":{{"a":"1","a":"2"}}}}]}}', "a"),
+    ):
+        (rejection,) = decode_events(EVENTS, payload.encode(), now=NOW).rejections
+        assert rejection.reason is RejectReason.BAD_JSON and repr(key) in rejection.detail
+    state = (
+        f'{{"v":1,"compound":"{C}","gateway":"{GW}","bdseq":1,"state":"online","state":"offline","ts":{NOW}}}'
+    )
+    (rejection,) = decode_state(topic(C, GW, Channel.STATE), state.encode()).rejections
+    assert rejection.reason is RejectReason.BAD_JSON and "'state'" in rejection.detail
+
+
+def test_colons_inside_strings_are_not_taken_for_keys() -> None:
+    # device names may hold ':' (and attributes any text): counted colons then exceed the keys,
+    # and the exact check must find no duplicate
+    device = f"{C}-EL:01:02"
+    decoded = decode_data(DATA, body([sample(device=device)]), now=NOW)
+    assert decoded.ok and decoded.message is not None and decoded.message.samples[0].device == device
+    events = orjson.dumps(
+        {"v": 1, "compound": C, "gateway": GW, "bdseq": 1, "seq": 0, "sent": NOW,
+         "events": [{"device": device, "kind": "elevator", "ts": NOW, "event": "door_fault",
+                     "attrs": {"at": "12:30:00", "note": '"k":"v"'}}]}
+    )  # fmt: skip
+    assert decode_events(EVENTS, events, now=NOW).ok
+
+
+_keys = st.sampled_from(["device", "kind", "ts", "values", "x", "dev\\u0069ce", "a:b"])
+_texts = st.sampled_from([f'"{C}-EL0001"', '"elevator"', str(NOW), '{"car_load":1.0}', '"1:2"', "null"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_keys, _texts, st.sampled_from([":", " : ", ":\n"])), min_size=1, max_size=7))
+def test_a_duplicate_key_is_found_however_the_object_is_written(pairs: list[tuple[str, str, str]]) -> None:
+    item = "{" + ",".join(f'"{k}"{colon}{v}' for k, v, colon in pairs) + "}"
+    payload = f'{{{_HEAD},"samples":[{item}]}}'.encode()
+    names = [json.loads(f'"{k}"') for k, _, _ in pairs]
+    duplicate = len(set(names)) < len(names)
+    refused = [r for r in decode_data(DATA, payload, now=NOW).rejections if r.reason is RejectReason.BAD_JSON]
+    assert bool(refused) == duplicate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -220,5 +221,94 @@ def test_onvif_probe_against_a_real_http_server() -> None:
         assert connector.counters()["clock_drift"] == 1
         assert all(s.values["latency"] < 2000 for s in sink.of("C001-CA-1"))
         assert good.requests >= 1
+
+    asyncio.run(scenario())
+
+
+async def hostile_server(behaviour: str) -> asyncio.Server:
+    """A camera port that misbehaves: ``trickle`` sends a valid answer one byte every 0.1 s,
+    ``endless`` streams bytes without ever ending a header, ``mute`` reads and never answers or
+    closes; none of them ever closes the connection itself."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await reader.read(4096)
+            if behaviour == "trickle":
+                for byte in b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n":
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+            elif behaviour == "endless":
+                while True:
+                    writer.write(b"HTTP/1.1 200 OK-" + b"x" * 8192)
+                    await writer.drain()
+            await asyncio.sleep(3600)
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "mode", "words"),
+    [
+        ("trickle", ProbeMode.RTSP, "no RTSP answer within 0.5 s"),
+        ("trickle", ProbeMode.ONVIF, "no ONVIF answer within 0.5 s"),
+        ("endless", ProbeMode.RTSP, "does not speak RTSP"),
+        ("endless", ProbeMode.ONVIF, "ONVIF"),
+        ("mute", ProbeMode.RTSP, "no RTSP answer within 0.5 s"),
+        ("mute", ProbeMode.ONVIF, "no ONVIF answer within 0.5 s"),
+    ],
+)
+def test_a_slow_endless_or_mute_camera_costs_one_timeout_and_no_memory(
+    behaviour: str, mode: ProbeMode, words: str
+) -> None:
+    async def scenario() -> None:
+        server = await hostile_server(behaviour)
+        port = int(server.sockets[0].getsockname()[1])
+        try:
+            started = time.monotonic()
+            result = await probe("127.0.0.1", port, mode, 0.5)
+            # bounded time: the connect and the answer each get the timeout, the trickle no more
+            assert time.monotonic() - started < 2 * 0.5 + 0.5
+            assert not result.ok and words in result.detail, result
+        finally:
+            server.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_misbehaving_camera_does_not_delay_the_others() -> None:
+    async def scenario() -> None:
+        good = RtspCamera(port=0)
+        await good.start()
+        servers = [await hostile_server(b) for b in ("trickle", "endless", "mute")]
+        cameras = [{"device": "CA-1", "host": "127.0.0.1", "port": good.port, "probe": "rtsp"}] + [
+            {
+                "device": f"CA-{i + 2}",
+                "host": "127.0.0.1",
+                "port": int(s.sockets[0].getsockname()[1]),
+                "probe": "rtsp",
+            }
+            for i, s in enumerate(servers)
+        ]
+        spec = {"type": "camera", "interval_s": 0.1, "timeout_s": 0.5, "offline_after": 1, "cameras": cameras}
+        connector = build_connector(spec, CTX)
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        started = time.monotonic()
+        try:
+            await wait_for(lambda: len(sink.of("C001-CA-1")) >= 10, timeout=20)
+            elapsed = time.monotonic() - started
+            await wait_for(lambda: all(sink.names(f"C001-CA-{i}") == ["offline"] for i in (2, 3, 4)))
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            for server in servers:
+                server.close()
+            await good.stop()
+        # the good camera kept its own pace (10 probes every 0.1 s, plus their answers)
+        assert elapsed < 10 * (0.1 + 0.5)
+        assert sink.names("C001-CA-1") == ["online"]
+        assert connector.counters()["timeouts"] >= 2
 
     asyncio.run(scenario())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from typing import Any
 
 import pytest
@@ -303,3 +304,87 @@ def test_flag_registers_raise_and_clear_stateful_events() -> None:
         build_connector({**base, "flag_events": {"elevator": {"car_load": "overload"}}}, CTX)
     with pytest.raises(ConnectorConfigError, match="not a stateful"):
         build_connector({**base, "flag_events": {"elevator": {"entrapment": "emergency_call"}}}, CTX)
+
+
+class HostileModbusServer:
+    """A Modbus TCP peer that answers each unit in its own wrong way (raw frames, no library).
+
+    Unit 1 answers correctly (every register 1); 2 with two registers too few; 3 with two too many;
+    4 with another unit's id (an RS485 gateway handing it another unit's answer); 5 with the
+    previous request's transaction id (a late answer); 6 with bytes that are not Modbus at all;
+    7 byte by byte, slower than any timeout.
+    """
+
+    def __init__(self) -> None:
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.server.wait_closed(), 2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._answer(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            tid, _, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
+            function, _, count = struct.unpack(">BHH", (await reader.readexactly(length - 1))[:5])
+            n = {2: count - 2, 3: count + 2}.get(unit, count)
+            body = struct.pack(">BB", function, 2 * n) + b"\x00\x01" * n
+            answer_unit = unit + 10 if unit == 4 else unit
+            answer_tid = (tid - 1 or 65000) if unit == 5 else tid
+            frame = struct.pack(">HHHB", answer_tid, 0, len(body) + 1, answer_unit) + body
+            if unit == 6:
+                frame = b"\xff\xfe\x00\x01" * 8
+            if unit == 7:
+                for byte in frame:
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
+                continue
+            writer.write(frame)
+            await writer.drain()
+
+
+def test_a_peer_that_answers_wrongly_never_gives_a_reading_and_harms_no_other_device() -> None:
+    async def scenario() -> None:
+        server = HostileModbusServer()
+        await server.start()
+        devices = [device(f"WM-{u}", "water_meter", server.port, u) for u in range(1, 8)]
+        connector = build_connector(connector_spec(devices), CTX)
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        try:
+            await wait_for(
+                lambda: len(sink.of("C001-WM-1")) >= 5 and connector.counters()["bad_responses"] >= 4
+            )
+            await wait_for(lambda: all(sink.names(f"C001-WM-{u}") == ["offline"] for u in (4, 5, 6, 7)))
+            good = len(sink.of("C001-WM-1"))
+            await wait_for(lambda: len(sink.of("C001-WM-1")) >= good + 5)  # still polled at its pace
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            await server.stop()
+        assert sink.of("C001-WM-1")[0].values["battery"] == pytest.approx(0.1)
+        for unit in range(2, 8):  # none of their answers became a reading
+            assert sink.of(f"C001-WM-{unit}") == [], unit
+        # too few or too many registers: refused as a whole, counted; the device did answer (online)
+        assert sink.names("C001-WM-2") == sink.names("C001-WM-3") == ["online"]
+        # another unit's id, a late answer, garbage, a trickle: never taken as this unit's answer
+        # (pymodbus discards what does not match the request); the read times out, the device goes offline
+        counters = connector.counters()
+        assert counters["timeouts"] >= 4 and counters["garbage"] == 0
+
+    asyncio.run(scenario())

@@ -259,3 +259,66 @@ def test_site_broker_over_tls(service_factory: Callable[..., LocalService], tmp_
         build_connector(
             {"type": "mqtt", "broker": "mqtts://h", "ca_file": "/nope.crt", "topics": topics}, CTX
         )
+
+
+def _lights(compound: str, **extra: Any) -> dict[str, Any]:
+    topic = {
+        "topic": f"site/{compound}/lights/+",
+        "kind": "streetlight",
+        "device": "SL-{0}",
+        "fields": {"watts": "power"},
+    }
+    return {"type": "mqtt", "name": "lights", "broker": "", "topics": [topic], **extra}
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_garbage_huge_chatty_and_made_up_devices_cost_the_others_nothing(
+    mosquitto: MosquittoService, protocol: str
+) -> None:
+    compound = f"T{uuid.uuid4().hex[:6]}"
+    spec = _lights(compound, broker=mosquitto.url, protocol=protocol, max_devices=5, rate_burst=10)
+
+    async def scenario() -> None:
+        connector = build_connector(spec, ConnectorContext(compound=compound, gateway="gw1"))
+        assert isinstance(connector, MqttBridgeConnector)
+        sink, stop = ListSink(), asyncio.Event()
+        task = asyncio.create_task(connector.run(sink, stop))
+        pub = publisher(mosquitto)
+        prefix = f"site/{compound}/lights"
+
+        def send(device: str, payload: bytes, retain: bool = False) -> None:
+            pub.publish(f"{prefix}/{device}", payload, qos=1, retain=retain).wait_for_publish(10)
+
+        try:
+            await wait_for(connector.connected.is_set)
+            for i in range(3):  # the calm lamp reports now and then
+                send("1", orjson.dumps({"watts": 50.0 + i}))
+            for _ in range(30):  # a controller gone mad: garbage, fast
+                send("2", b"\x00\xff garbage {")
+            for i in range(30):  # another, stuck in a loop of valid reports
+                send("3", orjson.dumps({"watts": float(i)}))
+            send("4", b"{" + b" " * 200_000 + b"}")  # over the 64 KiB payload limit
+            send("4", b"[" + b"0," * 2_500_000 + b"0]", retain=True)  # 5 MB, and kept by the broker
+            for i in range(10):  # names made up on the fly
+                send(f"X{i}", orjson.dumps({"watts": 1.0}))
+            send("1", orjson.dumps({"watts": 60.0}))
+            await wait_for(lambda: len(sink.of(f"{compound}-SL-1")) == 4)
+            await wait_for(lambda: connector.counters()["rate_limited"] >= 40)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            pub.publish(f"site/{compound}/lights/4", b"", qos=1, retain=True).wait_for_publish(10)
+            pub.disconnect()
+            pub.loop_stop()
+        counters = connector.counters()
+        assert [s.values["power"] for s in sink.of(f"{compound}-SL-1")] == [50.0, 51.0, 52.0, 60.0]
+        assert len(sink.of(f"{compound}-SL-3")) == 10  # its burst; the rest dropped and counted
+        assert counters["rate_limited"] == 20 + 20  # SL-2's garbage past its burst, and SL-3's reports
+        assert counters["bad_payload"] >= 10 + 1  # SL-2's garbage in its burst, SL-4's 200 KB
+        # over MQTT 5 the broker never sends the 5 MB message (Maximum Packet Size); over 3.1.1 it
+        # arrives, and is refused like the 200 KB one
+        assert counters["bad_payload"] == (11 if protocol == "5" else 12)
+        assert counters["too_many_devices"] == 10 - (5 - 4)  # room for one made-up name
+        assert len(connector.devices()) == 5
+
+    asyncio.run(scenario())

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from peertools import ListSink, wait_for
 from sitewatch.contract import OCPP_STATUSES, DeviceKind
 from sitewatch.gateway.connectors.base import ConnectorConfigError, ConnectorContext, build_connector
-from sitewatch.gateway.connectors.ocpp import OcppConnector
+from sitewatch.gateway.connectors.ocpp import MAX_OPEN_TRANSACTIONS, OcppConnector
 from sitewatch.simulators.frontends.ocpp_chargers import charge_point, connection_of
 
 CTX = ConnectorContext(compound="C001", gateway="gw1")
@@ -30,7 +30,9 @@ def test_config_errors() -> None:
         build_connector({"type": "ocpp", "chargers": []}, CTX)
     with pytest.raises(ConnectorConfigError, match="an ocpp_id is listed twice"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "ocpp_id": "X"}] * 2}, CTX)
-    with pytest.raises(ConnectorConfigError, match=r"rate_limit_per_s: Input should be greater than or equal to 0\.01"):
+    with pytest.raises(
+        ConnectorConfigError, match=r"rate_limit_per_s: Input should be greater than or equal to 0\.01"
+    ):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1"}], "rate_limit_per_s": -1}, CTX)
     with pytest.raises(ConnectorConfigError, match=r"chargers\.0\.connectors\.x"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "connectors": {"x": "CH-2"}}]}, CTX)
@@ -212,3 +214,97 @@ def test_basic_auth_and_silence_watchdog() -> None:
     asyncio.run(scenario())
     with pytest.raises(ConnectorConfigError, match="password: String should have at least 16 characters"):
         build_connector({"type": "ocpp", "chargers": [{"device": "CH-1", "password": "short"}]}, CTX)
+
+
+# --- what a hostile or broken charge point sends ------------------------------------------------
+
+
+def test_unsolicited_answers_long_causes_and_ids_are_dropped_counted_or_capped() -> None:
+    async def scenario() -> None:
+        async with central(rate_burst=100) as (connector, _sink, url):
+            async with connect(f"{url}/CP-1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+                # answers to calls the central system never made: dropped, counted, nothing sent back
+                for i in range(10):
+                    await ws.send(json.dumps([3, f"r{i}", {"data": "x" * 10_000}]))
+                    await ws.send(json.dumps([4, f"e{i}", "GenericError", "y" * 10_000, {}]))
+                # a call failing the schema with a huge value: the CallError echoes at most 200 characters
+                bad = {"connectorId": 1, "errorCode": "NoError", "status": "z" * 50_000}
+                await ws.send(json.dumps([2, "m1", "StatusNotification", bad]))
+                reply = await asyncio.wait_for(ws.recv(), 5)
+                assert len(reply) < 1000 and json.loads(reply)[:2] == [4, "m1"]
+                # a unique id beyond OCPP-J's 36 characters: no answer (it could not be matched)
+                await ws.send(json.dumps([2, "u" * 5000, "StatusNotification", bad]))
+                await ws.send(json.dumps([2, "h1", "Heartbeat", {}]))  # still served
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert reply[:2] == [3, "h1"]
+            counters = connector.counters()
+        assert counters["unsolicited"] == 20 and counters["invalid"] == 3  # 2 schema + 1 id
+        assert counters["heartbeats"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_only_the_configured_path_is_accepted() -> None:
+    async def scenario() -> None:
+        async with central(path="/ocpp/") as (connector, _sink, url):
+            for where in ("/CP-1", "/evil/ocpp/CP-1", "/ocpp/x/CP-1", "/ocppCP-1", "/ocpp/CP-1/"):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(f"{url}{where}", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+                        pass
+                assert refused.value.response.status_code == 404, where
+            with pytest.raises(InvalidStatus):
+                async with connect(f"{url}/ocpp/NOT-OURS", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+                    pass
+            async with charge_point(f"{url}/ocpp", "CP-1") as cp:
+                assert await cp.boot() == "Accepted"
+            counters = connector.counters()
+        assert counters["wrong_path"] == 5 and counters["unknown_charger"] == 1
+        assert counters["boots"] == 1
+
+    asyncio.run(scenario())
+    with pytest.raises(ConnectorConfigError, match="path"):
+        build_connector({"type": "ocpp", "chargers": [{"device": "CH-1"}], "path": "ocpp"}, CTX)
+
+
+def test_a_charger_without_the_subprotocol_is_closed_with_1002() -> None:
+    async def scenario() -> None:
+        async with central() as (connector, sink, url):
+            for offered in (None, ["ocpp2.0.1"]):
+                async with connect(f"{url}/CP-1", subprotocols=offered) as ws:  # type: ignore[arg-type]
+                    assert ws.subprotocol is None  # the handshake completes (OCPP-J), then the close
+                    with pytest.raises(ConnectionClosed):
+                        await asyncio.wait_for(ws.recv(), 5)
+                    assert ws.close_code == 1002 and ws.close_reason == "ocpp1.6 subprotocol required"
+            counters = connector.counters()
+        assert counters["no_subprotocol"] == 2 and counters["connections"] == 0
+        assert sink.event_list == []  # never online
+
+    asyncio.run(scenario())
+
+
+def test_an_oversized_frame_closes_only_its_own_connection() -> None:
+    async def scenario() -> None:
+        async with central(max_message_bytes=4096) as (connector, _sink, url):
+            async with charge_point(url, "CP-2") as calm:
+                async with connect(f"{url}/CP-1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+                    await ws.send(json.dumps([2, "m1", "Heartbeat", {"pad": "x" * 5000}]))
+                    with pytest.raises(ConnectionClosed):
+                        await asyncio.wait_for(ws.recv(), 5)
+                    assert ws.close_code == 1009  # message too big
+                assert await calm.heartbeat()
+            await wait_for(lambda: connector.counters()["oversized"] == 1)
+
+    asyncio.run(scenario())
+
+
+def test_transactions_never_stopped_are_bounded_per_device() -> None:
+    async def scenario() -> None:
+        async with central() as (_connector, sink, url), charge_point(url, "CP-1") as cp:
+            txs = [await cp.start_transaction(1, 1000 * i) for i in range(MAX_OPEN_TRANSACTIONS + 5)]
+            await cp.stop_transaction(txs[-1], 1_000_000)  # a recent one: still known
+            await cp.stop_transaction(txs[0], 2_000_000)  # the oldest: forgotten, still mapped
+        stopped = sink.named("C001-CH-1", "session_stopped")
+        assert "energy_kwh" in stopped[0].attrs and "energy_kwh" not in stopped[1].attrs
+        assert [e.device for e in stopped] == ["C001-CH-1", "C001-CH-1"]
+
+    asyncio.run(scenario())

@@ -202,9 +202,11 @@ def test_a_tag_the_registry_attached_is_checked_by_the_store(
     # the store skips the checks the validator made, never the ones on tags attached after it
     checked: list[bool] = []
 
-    def check_batch(samples: object, events: object, *, validated: bool = False) -> None:
+    def check_batch(
+        samples: object, events: object, *, checker: object = None, validated: bool = False
+    ) -> None:
         checked.append(validated)
-        real_check_batch(samples, events, validated=validated)  # type: ignore[arg-type]
+        real_check_batch(samples, events, checker=checker, validated=validated)  # type: ignore[arg-type]
 
     monkeypatch.setattr(embedded_store, "check_batch", check_batch)
     compound = unique("T")
@@ -224,7 +226,7 @@ def test_a_tag_the_registry_attached_is_checked_by_the_store(
     wait_until(
         lambda: service.stats.snapshot().acked == len(traffic.messages), 30, "every message acknowledged"
     )
-    assert {d["reason"] for d in dead.items} == {"bad_value"}
+    assert {d["reason"] for d in dead.items} == {"store_refused"}
     refused = [r for d in dead.items for r in d["rejections"]]  # type: ignore[attr-defined]
     assert refused and all("control character" in r["detail"] and r["device"] == bad for r in refused)
     assert store.count_readings(compound=compound) == len(good)

@@ -154,7 +154,7 @@ def test_batch_enrichment_policies() -> None:
     p = processed(*samples)
     batch = build_batch([p], None, UnknownDevicePolicy.DEADLETTER)
     drop_item(batch, 1, "tag contains a newline")
-    assert batch.readings == 3 and p.rejections[0].reason is RejectReason.BAD_VALUE
+    assert batch.readings == 3 and p.rejections[0].reason is RejectReason.STORE_REFUSED
 
 
 def test_registry_change_empties_the_cache() -> None:

@@ -68,13 +68,13 @@ def test_series_raw_and_aggregated(data_dir: Path) -> None:
     ]
     window = runner.invoke(
         main,
-        ["query", "series", "C1-EL001", "-m", "trip_count", "--window", "5m", "--agg", "difference", "--csv"],
+        ["query", "series", "C1-EL001", "-m", "trip_count", "--window", "5m", "--agg", "increase", "--csv"],
     )
     assert window.exit_code == 0, window.output
-    diffs = {int(r["ts_ms"]): float(r["difference"]) for r in _csv(window.stdout)}
-    # each 5-minute window (aligned to the epoch) holds 5 readings 2 apart, wherever t0 falls in it
-    assert sum(diffs.values()) == pytest.approx(18.0 - 2 * (len(diffs) - 1))
-    assert all(ts % (5 * MIN) == 0 for ts in diffs)
+    steps = {int(r["ts_ms"]): float(r["increase"]) for r in _csv(window.stdout)}
+    # 5-minute windows from local midnight: with the steps between windows, they add up to the rise
+    assert sum(steps.values()) == pytest.approx(18.0)
+    assert all(ts % (5 * MIN) == 0 for ts in steps)
     table = runner.invoke(main, ["--lang", "zh_CN", "query", "series", "C1-EL001", "--limit", "3"])
     assert table.exit_code == 0, table.output
     assert "指标" in table.output and "加装电梯" in table.output and "trip_count" in table.output
@@ -91,8 +91,8 @@ def test_series_errors(data_dir: Path) -> None:
     assert metric.exit_code == 1 and "has no metric nope (it has: motor_current, trip_count)" in metric.output
     bad_time = runner.invoke(main, ["query", "series", "C1-EL001", "--since", "yesterday"])
     assert bad_time.exit_code == 2 and "neither a duration" in bad_time.output
-    bad_window = runner.invoke(main, ["query", "series", "C1-EL001", "--window", "5 parsecs"])
-    assert bad_window.exit_code == 2 and "not a duration" in bad_window.output
+    bad_window = runner.invoke(main, ["--lang", "en", "query", "series", "C1-EL001", "--window", "5 parsecs"])
+    assert bad_window.exit_code == 2 and "is not a window" in bad_window.output
     old = runner.invoke(
         main, ["--lang", "en", "query", "series", "C1-EL001", "--since", "3h", "--until", "2h"]
     )

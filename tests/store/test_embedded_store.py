@@ -17,7 +17,7 @@ import pytest
 
 from sitewatch.devtools.bench.store import measure_direct_write, synthetic_samples
 from sitewatch.settings import load_settings
-from sitewatch.store import StoreUnavailable, open_store
+from sitewatch.store import InvalidPoint, StoreRefused, StoreUnavailable, embedded_store, open_store
 from sitewatch.store.embedded_store import EmbeddedStore
 
 from .conftest import T0, sample
@@ -237,3 +237,39 @@ def test_opening_gives_up_on_a_file_held_past_the_timeout(tmp_path: Path) -> Non
     assert time.monotonic() - started >= 0.3
     other.execute("ROLLBACK")
     other.close()
+
+
+# -- the store's answers to a write: transient (retry later) or permanent (the same rows fail again) --
+
+
+def test_a_write_while_another_connection_holds_the_file_is_unavailable_not_refused(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "readings.db", timeout_s=0.2)
+    other = sqlite3.connect(tmp_path / "readings.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            store.write([sample("C1-EL001", T0, {"motor_current": 1.0})])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.write([sample("C1-EL001", T0, {"motor_current": 1.0})])  # the same batch, later: stored
+    assert store.count_readings() == 1
+    store.close()
+
+
+def test_rows_sqlite_cannot_take_are_refused_for_good_and_nothing_of_the_batch_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = EmbeddedStore(tmp_path / "readings.db")
+    surrogate = sample("C1-EL\ud800", T0, {"motor_current": 1.0})  # not UTF-8: a JSON escape can make it
+    with pytest.raises(InvalidPoint, match="lone surrogate"):  # the checks refuse it first
+        store.write([sample("C1-EL001", T0, {"motor_current": 1.0}), surrogate])
+    monkeypatch.setattr(embedded_store, "check_batch", lambda *args, **kwargs: None)
+    for bad in (surrogate, sample("C1-EL002", 2**70, {"motor_current": 1.0})):  # a time SQLite cannot hold
+        with pytest.raises(StoreRefused, match="refused the write") as refused:
+            store.write([sample("C1-EL001", T0, {"motor_current": 1.0}), bad])
+        assert refused.value.index is None  # found by writing parts of the batch (ingest does it)
+    assert store.count_readings() == 0  # one transaction: nothing of a refused batch
+    store.write([sample("C1-EL001", T0, {"motor_current": 1.0})])
+    assert store.count_readings() == 1
+    store.close()

@@ -14,9 +14,17 @@ from peertools import cyclic_garbage
 from sitewatch.contract import DeviceKind
 from sitewatch.devtools.services import InfluxDBService, LocalService
 from sitewatch.settings import load_settings
-from sitewatch.store import SeriesQuery, StoredSample, StoreUnavailable, open_store
+from sitewatch.store import (
+    SeriesQuery,
+    StoredSample,
+    StoreRefused,
+    StoreUnavailable,
+    influx_store,
+    open_store,
+)
 from sitewatch.store.embedded_store import EmbeddedStore
-from sitewatch.store.influx_store import InfluxStore, quote_string
+from sitewatch.store.influx_store import InfluxStore
+from sitewatch.store.influxql import quote_string
 
 from .conftest import T0, event, influx_settings, sample
 
@@ -96,7 +104,7 @@ def test_missing_database_not_created_when_told_not_to(
     influxdb: InfluxDBService, influx_database: str
 ) -> None:
     store = open_store(influx_settings(influxdb, influx_database), create=False)
-    with pytest.raises(StoreUnavailable, match="database not found"):
+    with pytest.raises(StoreRefused, match="database not found"):  # no retry creates it
         store.write(_batch(1))
     assert store.latest() == []
     store.close()
@@ -195,7 +203,7 @@ def test_extreme_float_values_round_trip(influxdb: InfluxDBService, influx_datab
 class Recorder:
     """An httpx transport answering from a script and recording the requests."""
 
-    def __init__(self, *answers: int | Exception) -> None:
+    def __init__(self, *answers: int | Exception | httpx.Response) -> None:
         self.answers = list(answers)
         self.requests: list[httpx.Request] = []
 
@@ -204,6 +212,8 @@ class Recorder:
         answer = self.answers.pop(0) if self.answers else 204
         if isinstance(answer, Exception):
             raise answer
+        if isinstance(answer, httpx.Response):
+            return answer
         body = {"error": "partial write: field type conflict"} if answer == 400 else None
         return httpx.Response(answer, json=body) if body else httpx.Response(answer)
 
@@ -232,9 +242,30 @@ def test_gives_up_after_retries() -> None:
 def test_refused_write_is_not_retried() -> None:
     recorder = Recorder(400)
     store = _store(recorder, retries=5)
-    with pytest.raises(StoreUnavailable, match="refused the write \\(400\\): partial write"):
+    with pytest.raises(StoreRefused, match="refused the write \\(400\\): partial write") as refused:
         store.write(_batch(2))
     assert len(recorder.requests) == 1
+    assert refused.value.index is None  # a type conflict names no line
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "permanent"),
+    [
+        (400, "partial write: field type conflict: ...", True),
+        (400, "unable to parse 'x': missing fields", True),
+        (413, "Request Entity Too Large", True),
+        (422, "failure writing points to database: partial write: points beyond retention policy", True),
+        (404, 'database not found: "x"', True),
+        (401, "authorization failed", False),  # credentials: an operator fixes them, the points are fine
+        (403, "forbidden", False),
+        (404, "page not found", False),  # a wrong URL, not the points
+        (405, "method not allowed", False),
+    ],
+)
+def test_which_refusals_are_permanent(status: int, error: str, permanent: bool) -> None:
+    recorder = Recorder(httpx.Response(status, json={"error": error}))
+    with pytest.raises(StoreRefused if permanent else StoreUnavailable):
+        _store(recorder, create_database=False).write(_batch(1))
 
 
 def test_token_auth_header_and_gzip_line_protocol() -> None:
@@ -321,3 +352,70 @@ def test_prepare_needs_no_server_and_write_prepared_refuses_another_stores_batch
             embedded.close()
     finally:
         dead.close()
+
+
+# -- permanent refusals by a real InfluxDB: StoreRefused, the rest of the request stored -------------
+
+
+def _raw_write(influxdb: InfluxDBService, database: str, body: str) -> None:
+    """Line protocol written directly, as another program sharing the database would."""
+    answer = httpx.post(f"{influxdb.url}/write", params={"db": database, "precision": "ms"}, content=body)
+    assert answer.status_code == 204, answer.text
+
+
+@pytest.mark.integration
+def test_a_field_type_conflict_is_refused_for_good(influxdb: InfluxDBService, influx_database: str) -> None:
+    store = InfluxStore(influxdb.url, influx_database)
+    store.ensure_database()
+    # another program once wrote the metric as an integer: InfluxDB keeps that type for the shard
+    _raw_write(
+        influxdb, influx_database, f"elevator,compound=C0,device=C0-EL001,kind=elevator car_load=5i {T0}"
+    )
+    good = [
+        sample("C2-WM001", T0 + i, {"flow": 1.5}, compound="C2", kind=DeviceKind.WATER_METER)
+        for i in range(5)
+    ]
+    with pytest.raises(StoreRefused, match="field type conflict") as refused:
+        store.write([*good, sample("C1-EL001", T0, {"car_load": 50.0})])
+    assert refused.value.index is None  # InfluxDB names the field, not the line
+    assert store.count_readings(compound="C2") == 5  # the rest of the request is stored
+    store.close()
+
+
+@pytest.mark.integration
+def test_a_line_influxdb_cannot_parse_is_named(
+    influxdb: InfluxDBService, influx_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the store's checks refuse this tag (a backslash before a comma) before InfluxDB sees it; with
+    # them switched off, InfluxDB's own refusal quotes the line and the store names its item
+    monkeypatch.setattr(influx_store, "check_batch", lambda *args, **kwargs: None)
+    store = InfluxStore(influxdb.url, influx_database, batch_size=4)
+    good = [sample(f"C2-EL{i:03d}", T0, {"car_load": 1.0}, compound="C2") for i in range(10)]
+    bad = sample("C1-EL001", T0, {"car_load": 1.0}, tags={"building": "3号楼\\"})
+    with pytest.raises(StoreRefused, match="unable to parse") as refused:
+        store.write([*good[:5], bad, *good[5:]])  # requests of 4 lines: the bad one is in the second
+    assert refused.value.index == 5
+    # the first request (4 lines), and the second's other 3 lines; nothing after the refused request
+    assert store.count_readings(compound="C2") == 7
+    store.close()
+
+
+@pytest.mark.integration
+def test_a_point_beyond_the_retention_policy_is_refused_for_good(
+    influxdb: InfluxDBService, influx_database: str
+) -> None:
+    with InfluxStore(influxdb.url, influx_database) as creator:
+        creator.ensure_database()
+    q = f'CREATE RETENTION POLICY "hour" ON "{influx_database}" DURATION 1h REPLICATION 1'
+    assert "error" not in httpx.post(f"{influxdb.url}/query", data={"q": q}).json()["results"][0]
+    store = InfluxStore(influxdb.url, influx_database, retention_policy="hour")
+    now = int(time.time() * 1000)
+    with pytest.raises(StoreRefused, match="beyond retention policy"):
+        store.write(
+            [
+                sample("C2-EL001", now, {"car_load": 1.0}),
+                sample("C1-EL001", now - 3 * 3_600_000, {"car_load": 1.0}),
+            ]
+        )
+    assert store.count_readings() == 1
+    store.close()

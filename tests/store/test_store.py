@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sitewatch.contract import DeviceKind
+from sitewatch.contract.checker import tag_value_problem
 from sitewatch.store import (
     Aggregation,
     InvalidPoint,
@@ -19,8 +20,8 @@ from sitewatch.store import (
     SeriesQuery,
     Store,
     StoredSample,
+    Window,
 )
-from sitewatch.store.checks import tag_problem
 
 from .conftest import T0, event, sample
 
@@ -57,23 +58,31 @@ def _reference(
 ) -> list[Point]:
     """What an aggregated query must answer, computed the plain way."""
     groups: dict[tuple[str, str, int], list[tuple[int, float]]] = defaultdict(list)
-    for device, s, values in READINGS:
+    steps: dict[tuple[str, str, int], float] = defaultdict(float)
+    previous: dict[tuple[str, str], float] = {}
+    for device, s, values in sorted(READINGS, key=lambda r: r[1]):
         if devices is not None and device not in devices:
             continue
         ts = T0 + s * S
         for metric, value in values.items():
             if metric in metrics:
-                groups[(device, metric, ts - ts % window_ms)].append((ts, value))
+                key = (device, metric, ts - ts % window_ms)
+                groups[key].append((ts, value))
+                before = previous.get((device, metric))
+                if before is not None:
+                    steps[key] += value - before if value >= before else value
+                previous[(device, metric)] = value
     out = []
     for (device, metric, win), pts in sorted(groups.items()):
         vals = [v for _, v in sorted(pts)]
         result = {
+            Aggregation.INCREASE: steps[(device, metric, win)],
             Aggregation.MEAN: sum(vals) / len(vals),
             Aggregation.MIN: min(vals),
             Aggregation.MAX: max(vals),
             Aggregation.LAST: vals[-1],
             Aggregation.COUNT: float(len(vals)),
-            Aggregation.DIFFERENCE: vals[-1] - vals[0],
+            Aggregation.LAST_MINUS_FIRST: vals[-1] - vals[0],
         }[agg]
         out.append(Point(device, metric, win, result))
     return out
@@ -123,7 +132,7 @@ def test_every_aggregation_by_epoch_aligned_window(store: Store, agg: Aggregatio
     _load(store)
     window = window_s * S
     # start mid-window: windows stay aligned to the epoch, not to the start of the range
-    got = store.query(_q(window_ms=window, aggregation=agg, start_ms=T0 - 7 * S))
+    got = store.query(_q(window=Window(length_ms=window), aggregation=agg, start_ms=T0 - 7 * S))
     want = _reference(("motor_current", "trip_count"), window, agg)
     assert [(p.device, p.metric, p.ts_ms) for p in got] == [(p.device, p.metric, p.ts_ms) for p in want]
     assert [p.value for p in got] == pytest.approx([p.value for p in want], rel=1e-12)
@@ -132,7 +141,7 @@ def test_every_aggregation_by_epoch_aligned_window(store: Store, agg: Aggregatio
 def test_windows_aligned_to_the_epoch_not_the_range(store: Store) -> None:
     _load(store)
     got = store.query(
-        _q(devices=("C1-EL001",), metrics=("motor_current",), window_ms=10 * S,
+        _q(devices=("C1-EL001",), metrics=("motor_current",), window=Window(length_ms=10 * S),
            aggregation=Aggregation.COUNT, start_ms=T0 + 1 * S)
     )  # fmt: skip
     # the first window starts at T0 (before the range) and counts only points inside the range
@@ -145,8 +154,8 @@ def test_difference_of_a_register(store: Store) -> None:
         _q(
             devices=("C1-EL001",),
             metrics=("trip_count",),
-            window_ms=10 * S,
-            aggregation=Aggregation.DIFFERENCE,
+            window=Window(length_ms=10 * S),
+            aggregation=Aggregation.LAST_MINUS_FIRST,
         )
     )
     assert [(p.ts_ms, p.value) for p in got] == [(T0, 3.0), (T0 + 10 * S, 8.0), (T0 + 30 * S, 0.0)]
@@ -161,7 +170,7 @@ def test_filter_by_devices_and_compound(store: Store) -> None:
     assert {p.device for p in by_compound} == {"C2-EL001"}
     both = store.query(_q(compound="C1", devices=("C2-EL001",)))
     assert both == []
-    aggregated = store.query(_q(devices=("C1-EL002",), window_ms=60 * S, aggregation=Aggregation.MAX))
+    aggregated = store.query(_q(devices=("C1-EL002",), window=Window(length_ms=60 * S), aggregation=Aggregation.MAX))
     assert aggregated == _reference(("motor_current", "trip_count"), 60 * S, Aggregation.MAX, {"C1-EL002"})
 
 
@@ -294,7 +303,7 @@ def test_events_round_trip_with_filters_and_order(store: Store) -> None:
 
 def test_empty_store_answers_empty(store: Store) -> None:
     assert store.query(_q()) == []
-    assert store.query(_q(window_ms=60 * S, aggregation=Aggregation.DIFFERENCE)) == []
+    assert store.query(_q(window=Window(length_ms=60 * S), aggregation=Aggregation.LAST_MINUS_FIRST)) == []
     assert store.latest() == []
     assert store.latest(compound="C1") == []
     assert store.events(0, T0 * 2) == []
@@ -308,7 +317,7 @@ def test_empty_range_and_unknown_filters(store: Store) -> None:
     _load(store)
     assert store.query(_q(start_ms=T0 + 3600 * S, end_ms=T0 + 7200 * S)) == []
     assert store.query(_q(devices=("nobody",))) == []
-    assert store.query(_q(compound="nowhere", window_ms=10 * S)) == []
+    assert store.query(_q(compound="nowhere", window=Window(length_ms=10 * S))) == []
     assert store.query(_q(start_ms=T0 + 10 * S, end_ms=T0 + 10 * S)) == []
     assert store.latest(compound="nowhere") == []
     assert store.series(compound="nowhere") == []
@@ -345,7 +354,9 @@ def test_hostile_tag_values_are_stored_and_found(store: Store, value: str) -> No
         [event(device, T0, "door_fault", compound=compound, attrs={value: value}, tags={"building": value})],
     )
     assert store.query(_q(devices=(device,), compound=compound)) == [Point(device, "motor_current", T0, 1.5)]
-    assert store.latest(compound=compound) == [Latest(device, EL, compound, T0, {"motor_current": 1.5})]
+    assert store.latest(compound=compound) == [
+        Latest(device, EL, compound, T0, {"motor_current": 1.5}, {"building": value, "street": value})
+    ]
     assert store.series(compound=compound) == [SeriesKey(compound, device, EL, "motor_current")]
     (stored_event,) = store.events(T0, T0 + 1, devices=[device])
     assert stored_event.event.attrs == {value: value}
@@ -403,7 +414,7 @@ def test_huge_batch_is_stored_whole(store: Store) -> None:
     store.write(batch)
     assert store.count_readings() == n_devices * n_steps * 3
     got = store.query(
-        _q(metrics=("car_load",), devices=("C1-EL007",), window_ms=3600 * S, aggregation=Aggregation.COUNT)
+        _q(metrics=("car_load",), devices=("C1-EL007",), window=Window(length_ms=3600 * S), aggregation=Aggregation.COUNT)
     )
     assert [p.value for p in got] == [float(n_steps)]
 
@@ -418,10 +429,10 @@ def test_any_text_is_stored_as_written_or_refused_whole(store: Store, value: str
     device = f"{compound}-{value}"
     item = sample(device, T0, {"motor_current": number}, compound=compound, tags={"building": value})
     happened = event(device, T0, "door_fault", compound=compound, attrs={value: value})
-    if tag_problem("building", value) is None:
+    if tag_value_problem("building", value) is None:
         store.write([item], [happened])
         assert store.latest(compound=compound) == [
-            Latest(device, EL, compound, T0, {"motor_current": number})
+            Latest(device, EL, compound, T0, {"motor_current": number}, {"building": value})
         ]
         assert store.query(_q(devices=(device,))) == [Point(device, "motor_current", T0, number)]
         assert store.events(T0, T0 + 1, compound=compound) == [happened]

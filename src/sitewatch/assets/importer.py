@@ -32,7 +32,7 @@ from .writer import write_ledger
 
 Records = list[tuple[int, dict[str, Any]]]
 ProgressFn = Callable[[str, int, int | None], None]
-_LOCAL_RE = re.compile(rf"^{DEVICE_LOCAL_PATTERN}$")
+_LOCAL_RE = re.compile(DEVICE_LOCAL_PATTERN)  # fullmatch: "$" would allow a final newline
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +215,7 @@ def _check_assets(
                 serial_owner[serial] = rec["asset_code"]
         device = rec.get("device_id")
         if device is not None:
-            if not (device_belongs_to(device, compound) and _LOCAL_RE.match(device[len(compound) + 1 :])):
+            if not (device_belongs_to(device, compound) and _LOCAL_RE.fullmatch(device, len(compound) + 1)):
                 issues.error("bad_device_id", "assets", row, "device_id", value=device[:60])
             elif device in device_owner:
                 issues.error("duplicate_device", "assets", row, "device_id", value=device[:60],

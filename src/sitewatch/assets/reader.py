@@ -37,6 +37,10 @@ class ReadLimits:
 
     max_file_bytes: int = 200 * 1024 * 1024
     max_rows_per_sheet: int = 500_000
+    # an .xlsx is a zip: what its members unpack to, and how much larger than the file that may be
+    # (a ledger packs 5-30x; a zip bomb of a megabyte unpacks to gigabytes before any row is counted)
+    max_unzipped_bytes: int = 1024 * 1024 * 1024
+    max_zip_ratio: int = 100
 
 
 @dataclass(slots=True)
@@ -124,6 +128,16 @@ def _read_xlsx(
     """Values through calamine (Rust; the cached results of formulas), formulas by an XML scan."""
     from python_calamine import CalamineWorkbook
 
+    with zipfile.ZipFile(path) as archive:
+        unzipped = sum(info.file_size for info in archive.infolist())
+    packed = max(path.stat().st_size, 1)
+    bomb = unzipped > 10 * 1024 * 1024 and unzipped > limits.max_zip_ratio * packed
+    if unzipped > limits.max_unzipped_bytes or bomb:
+        issues.error(
+            "unzipped_too_large", size=unzipped, packed=packed, limit=limits.max_unzipped_bytes,
+            ratio=limits.max_zip_ratio,
+        )  # fmt: skip
+        return {}
     workbook = CalamineWorkbook.from_path(str(path))
     formulas = formulas_without_value(path)
     out: dict[str, RawSheet] = {}

@@ -24,6 +24,7 @@ MESSAGES: Mapping[str, str] = {
     "file_missing": N_("file not found: {path}"),
     "file_too_large": N_("file too large: {size} bytes, limit {limit} bytes"),
     "file_unreadable": N_("cannot read the file: {reason}"),
+    "unzipped_too_large": N_("the workbook unpacks to {size} bytes from {packed} (at most {limit}, and {ratio} times the file): refused as a possible zip bomb"),
     "unsupported_file": N_("unsupported file type {suffix} (use .xlsx, .csv or a directory of CSV files)"),
     "csv_sheet_unknown": N_("cannot tell which sheet the CSV file {name} holds (name it after a sheet, e.g. assets.csv or 设备.csv)"),
     "unknown_sheet": N_("unknown sheet {name!r} ignored"),

@@ -3,6 +3,7 @@
 See docs/contract.md for the topic scheme and payload examples.
 """
 
+from .checker import Checker
 from .findings import (
     FINDING_SUBSCRIPTION,
     Finding,
@@ -39,6 +40,7 @@ from .messages import (
     StatsMessage,
     device_belongs_to,
     device_id,
+    gateway_device,
     now_ms,
 )
 from .topics import (
@@ -78,6 +80,7 @@ __all__ = [
     "SEQ_MODULUS",
     "TOPIC_ROOT",
     "Channel",
+    "Checker",
     "DataMessage",
     "Decoded",
     "DeviceInfo",
@@ -110,6 +113,7 @@ __all__ = [
     "device_id",
     "finding_compound",
     "finding_topic",
+    "gateway_device",
     "is_code",
     "metric_spec",
     "now_ms",

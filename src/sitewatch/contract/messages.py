@@ -40,6 +40,12 @@ def device_belongs_to(device: str, compound: str) -> bool:
     return device.startswith(compound + "-") and len(device) > len(compound) + 1
 
 
+def gateway_device(compound: str, gateway: str) -> str:
+    """The device id under which a gateway reports itself (kind ``gateway``): its id when that is
+    already one of the compound's device ids, else ``<compound>-<gateway>``."""
+    return gateway if device_belongs_to(gateway, compound) else f"{compound}-{gateway}"
+
+
 class Sample(msgspec.Struct, frozen=True, gc=False):
     """One device's metric values at one instant.
 

@@ -13,7 +13,7 @@ DEADLETTER_TOPIC = f"{TOPIC_ROOT}/_deadletter"  # rejected input, with the reaso
 # Compound codes and gateway ids are topic levels: no '/', '+', '#', no leading '$' or '_'.
 CODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}"
 DEVICE_LOCAL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
-_CODE_RE = re.compile(rf"^{CODE_PATTERN}$")
+_CODE_RE = re.compile(CODE_PATTERN)  # always fullmatch: "$" would allow a final newline
 
 
 class Channel(StrEnum):
@@ -37,7 +37,7 @@ class TopicParts:
 
 def is_code(value: str) -> bool:
     """Whether ``value`` is a valid compound code or gateway id."""
-    return bool(_CODE_RE.match(value))
+    return isinstance(value, str) and _CODE_RE.fullmatch(value) is not None
 
 
 def topic(compound: str, gateway: str, channel: Channel) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -18,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import orjson
 
+from .checker import Checker, device_problem
 from .kinds import KINDS, DeviceKind, MetricType
 from .messages import (
     SCHEMA_VERSION,
@@ -33,7 +33,7 @@ from .messages import (
     device_belongs_to,
     now_ms,
 )
-from .topics import DEVICE_LOCAL_PATTERN, HOST_STATE_TOPIC, Channel, TopicParts, parse_topic
+from .topics import HOST_STATE_TOPIC, Channel, TopicParts, parse_topic
 
 T = TypeVar("T")
 
@@ -62,6 +62,7 @@ class RejectReason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     TS_FUTURE = "ts_future"
     TS_PAST = "ts_past"
+    STORE_REFUSED = "store_refused"  # ingest: the store refused the item for good (its reason follows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,6 @@ class Decoded(Generic[T]):
         return self.message is not None and not self.rejections
 
 
-_DEVICE_LOCAL_RE = re.compile(rf"^{DEVICE_LOCAL_PATTERN}$")
 _KIND_OF: dict[str, DeviceKind] = {k.value: k for k in DeviceKind}
 # Metrics whose only test is a finite range (gauges and counters): the hot path of decode_data
 # checks these inline; every other case (and every refusal) goes through _value for its reason.
@@ -111,9 +111,6 @@ _RANGES: dict[DeviceKind, dict[str, tuple[float, float]]] = {
     }
     for kind, kspec in KINDS.items()
 }
-# Device ids already found valid, with the compound they were checked for (bounded).
-_VALID_DEVICES: dict[str, str] = {}
-_VALID_DEVICES_MAX = 200_000
 _STATE_LABELS = {
     (kind, name): {label: float(i) for i, label in enumerate(spec.states)}
     for kind, kspec in KINDS.items()
@@ -135,7 +132,7 @@ class _DataWire(msgspec.Struct, gc=False):
     seq: int
     sent: int
     samples: list[Sample]
-    replay: bool = False
+    replay: bool | msgspec.UnsetType = msgspec.UNSET  # UNSET: absent (its key is not counted)
 
 
 _DATA_DECODER = msgspec.json.Decoder(_DataWire)
@@ -163,6 +160,13 @@ def _parse(payload: bytes, limits: Limits) -> dict[str, Any]:
         body = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise _Reject(*_explain_bad_json(payload, exc)) from None
+    if payload.count(b":") != _count_keys(body):  # a key lost to a duplicate, or a colon in a string
+        duplicate = _duplicate_key(payload)
+        if duplicate is not None:
+            raise _Reject(
+                RejectReason.BAD_JSON,
+                f"key {_short(duplicate)} appears twice in one object (each key may appear once)",
+            )
     if not isinstance(body, dict):
         raise _Reject(RejectReason.BAD_SHAPE, f"payload must be a JSON object, got {type(body).__name__}")
     version = body.get("v")
@@ -172,6 +176,49 @@ def _parse(payload: bytes, limits: Limits) -> dict[str, Any]:
             f"schema version {version!r} not supported (expected v={SCHEMA_VERSION})",
         )
     return body
+
+
+def _count_keys(value: Any) -> int:
+    """Keys of every object in a parsed JSON value."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            count += len(item)
+            stack.extend(v for v in item.values() if type(v) is dict or type(v) is list)
+        elif type(item) is list:
+            stack.extend(v for v in item if type(v) is dict or type(v) is list)
+    return count
+
+
+class _DuplicateKey(Exception):
+    """Internal: a key found twice in one JSON object."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return body
+
+
+def _duplicate_key(payload: bytes) -> str | None:
+    """The first key found twice in one object of ``payload`` (valid JSON), or None.
+
+    Every key is followed by a colon, so a payload with as many colons as its parsed objects have
+    keys has none twice; only when the counts differ (a colon inside a string, or a duplicate) does
+    this slower parse look at each object's keys.
+    """
+    try:
+        json.loads(payload, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey as exc:
+        return str(exc.args[0])
+    return None
 
 
 def _explain_bad_json(payload: bytes, exc: Exception) -> tuple[RejectReason, str]:
@@ -260,7 +307,7 @@ def _items(body: dict[str, Any], name: str, limits: Limits) -> list[Any]:
 
 
 def _device_kind_ts(
-    item: Any, compound: str, now: int, limits: Limits
+    item: Any, compound: str, now: int, limits: Limits, checker: Checker
 ) -> tuple[str, DeviceKind, int] | Rejection:
     """Check the identity and timestamp part shared by samples and events."""
     if not isinstance(item, dict):
@@ -277,7 +324,7 @@ def _device_kind_ts(
                 item=_safe(item),
             )
         return Rejection(RejectReason.BAD_DEVICE_ID, f"invalid device id {_short(device)}", item=_safe(item))
-    if not _DEVICE_LOCAL_RE.match(device[len(compound) + 1 :]):
+    if checker.device_problem(device, compound) is not None:
         return Rejection(
             RejectReason.BAD_DEVICE_ID, f"invalid device id {_short(device)}", device, _safe(item)
         )
@@ -306,7 +353,9 @@ def _device_kind_ts(
     return device, kind, ts
 
 
-def _known_head(item: Any, compound: str, oldest: int, newest: int) -> tuple[str, DeviceKind, int] | None:
+def _known_head(
+    item: Any, compound: str, oldest: int, newest: int, devices: dict[str, str]
+) -> tuple[str, DeviceKind, int] | None:
     """(device, kind, ts) when the item is plainly valid: a device already checked, a known kind,
     a timestamp in range; None when anything needs the full check of _device_kind_ts."""
     if type(item) is not dict:
@@ -314,17 +363,10 @@ def _known_head(item: Any, compound: str, oldest: int, newest: int) -> tuple[str
     device, kind, ts = item.get("device"), item.get("kind"), item.get("ts")
     if type(kind) is not str or type(ts) is not int or not oldest <= ts <= newest:
         return None
-    if type(device) is not str or _VALID_DEVICES.get(device) != compound:
+    if type(device) is not str or devices.get(device) != compound:
         return None
     found = _KIND_OF.get(kind)
     return None if found is None else (device, found, ts)
-
-
-def _remember_device(device: str, compound: str) -> None:
-    """Note a device id that passed the full check for ``compound``."""
-    if len(_VALID_DEVICES) >= _VALID_DEVICES_MAX:
-        _VALID_DEVICES.clear()
-    _VALID_DEVICES[device] = compound
 
 
 def _value(kind: DeviceKind, metric: str, raw: Any) -> float | str:
@@ -348,14 +390,18 @@ def _value(kind: DeviceKind, metric: str, raw: Any) -> float | str:
     return value
 
 
-def _plainly_valid_data(topic: str, payload: bytes, limits: Limits, now: int) -> Decoded[DataMessage] | None:
+def _plainly_valid_data(
+    topic: str, payload: bytes, limits: Limits, now: int, checker: Checker
+) -> Decoded[DataMessage] | None:
     """The decoded message when every part of it is plainly valid; None when anything needs a look.
 
     One typed decode (msgspec) builds the header and the Samples in C; what is left here are the
     checks a type cannot say: the topic, version and header ranges, each device (remembered once
     valid), each timestamp and each value against its metric. None sends the payload through the
     full path of decode_data, which finds every reason; so this path decides only what the full
-    path would accept whole, and gives it the same result.
+    path would accept whole, and gives it the same result. A duplicate key is ruled out by
+    counting: every key of the payload is followed by a colon, so as many colons as the decoded
+    header, samples and values have keys means no key was there twice (and no colon elsewhere).
     """
     if len(payload) > limits.max_payload_bytes:
         return None
@@ -378,19 +424,15 @@ def _plainly_valid_data(topic: str, payload: bytes, limits: Limits, now: int) ->
         return None
     compound = parts.compound
     oldest, newest = now - limits.max_age_ms, now + limits.max_future_ms
-    valid_devices = _VALID_DEVICES
+    valid_devices = checker.devices
+    keys = 7 if wire.replay is msgspec.UNSET else 8  # the header's
     for sample in wire.samples:
         device, values = sample.device, sample.values
         if not oldest <= sample.ts_ms <= newest or not values:
             return None
-        if valid_devices.get(device) != compound:
-            if (
-                len(device) > 128
-                or not device_belongs_to(device, compound)
-                or not _DEVICE_LOCAL_RE.match(device[len(compound) + 1 :])
-            ):
-                return None
-            _remember_device(device, compound)
+        if valid_devices.get(device) != compound and checker.device_problem(device, compound) is not None:
+            return None
+        keys += 4 + len(values)
         ranges = _RANGES[sample.kind]
         for metric, value in values.items():
             bounds = ranges.get(metric)
@@ -401,23 +443,37 @@ def _plainly_valid_data(topic: str, payload: bytes, limits: Limits, now: int) ->
             spec = _METRIC_SPECS[sample.kind].get(metric)
             if spec is None or not math.isfinite(value) or spec.check(value) is not None:
                 return None
-    envelope = Envelope(compound, parts.gateway, wire.bdseq, wire.seq, wire.sent, wire.replay)
+    if payload.count(b":") != keys:
+        return None
+    envelope = Envelope(compound, parts.gateway, wire.bdseq, wire.seq, wire.sent, wire.replay is True)
     return Decoded(DataMessage(envelope, tuple(wire.samples)))
 
 
 def decode_data(
-    topic: str, payload: bytes, *, limits: Limits = Limits(), now: int | None = None
+    topic: str,
+    payload: bytes,
+    *,
+    limits: Limits = Limits(),
+    now: int | None = None,
+    checker: Checker | None = None,
 ) -> Decoded[DataMessage]:
-    """Decode a ``data`` payload: the valid samples and a rejection for every refused part."""
+    """Decode a ``data`` payload: the valid samples and a rejection for every refused part.
+
+    ``checker`` remembers the device ids it found valid; a long-lived consumer (ingest) passes the
+    same one to every call, which spares each known device its full check.
+    """
     now = now_ms() if now is None else now
+    checker = Checker() if checker is None else checker
     try:
-        fast = _plainly_valid_data(topic, payload, limits, now)
+        fast = _plainly_valid_data(topic, payload, limits, now, checker)
     except Exception:  # the full path gives the verdict
         fast = None
-    return fast if fast is not None else _decode_data_full(topic, payload, limits, now)
+    return fast if fast is not None else _decode_data_full(topic, payload, limits, now, checker)
 
 
-def _decode_data_full(topic: str, payload: bytes, limits: Limits, now: int) -> Decoded[DataMessage]:
+def _decode_data_full(
+    topic: str, payload: bytes, limits: Limits, now: int, checker: Checker
+) -> Decoded[DataMessage]:
     """decode_data for any payload: what is valid, and a precise rejection for every refused part."""
     try:
         parts = _topic(topic, Channel.DATA)
@@ -432,15 +488,15 @@ def _decode_data_full(topic: str, payload: bytes, limits: Limits, now: int) -> D
     rejections: list[Rejection] = []
     compound = envelope.compound
     oldest, newest = now - limits.max_age_ms, now + limits.max_future_ms
+    devices = checker.devices
     for item in items:
-        head = _known_head(item, compound, oldest, newest)
+        head = _known_head(item, compound, oldest, newest, devices)
         if head is None:  # not plainly valid: the full check finds the precise reason, if any
-            full = _device_kind_ts(item, compound, now, limits)
+            full = _device_kind_ts(item, compound, now, limits, checker)
             if isinstance(full, Rejection):
                 rejections.append(full)
                 continue
             head = full
-            _remember_device(head[0], compound)
         device, kind, ts = head
         raw_values = item.get("values")
         if type(raw_values) is not dict or not raw_values:
@@ -483,10 +539,16 @@ def _decode_data_full(topic: str, payload: bytes, limits: Limits, now: int) -> D
 
 
 def decode_events(
-    topic: str, payload: bytes, *, limits: Limits = Limits(), now: int | None = None
+    topic: str,
+    payload: bytes,
+    *,
+    limits: Limits = Limits(),
+    now: int | None = None,
+    checker: Checker | None = None,
 ) -> Decoded[EventMessage]:
     """Decode an ``event`` payload: the valid events and a rejection for every refused one."""
     now = now_ms() if now is None else now
+    checker = Checker() if checker is None else checker
     try:
         parts = _topic(topic, Channel.EVENT)
         body = _parse(payload, limits)
@@ -499,7 +561,7 @@ def decode_events(
     events: list[Event] = []
     rejections: list[Rejection] = []
     for item in items:
-        head = _device_kind_ts(item, envelope.compound, now, limits)
+        head = _device_kind_ts(item, envelope.compound, now, limits, checker)
         if isinstance(head, Rejection):
             rejections.append(head)
             continue
@@ -559,6 +621,8 @@ def decode_state(topic: str, payload: bytes, *, limits: Limits = Limits()) -> De
                 raise _Reject(
                     RejectReason.FOREIGN_DEVICE, f"device {_short(item['device'])} is not in {parts.compound}"
                 )
+            if device_problem(item["device"], parts.compound) is not None:
+                raise _Reject(RejectReason.BAD_DEVICE_ID, f"invalid device id {_short(item['device'])}")
             try:
                 kind = DeviceKind(str(item.get("kind")))
             except ValueError:

@@ -12,6 +12,27 @@ from .services import free_port
 log = logging.getLogger(__name__)
 
 
+def _broker_class() -> Any:
+    """amqtt's Broker, sending a retained message only to sessions subscribed to it.
+
+    amqtt 0.12.1, when a client connects, publishes to it the retained messages of every topic
+    filter any session subscribed to, not only its own: a consumer of findings that connected
+    after another subscribed to the gateways' retained ``state`` received birth messages it never
+    asked for. Here a retained message goes to a session only for a filter that session holds.
+    """
+    from amqtt.broker import Broker
+
+    class SubscribedOnlyBroker(Broker):
+        async def _publish_retained_messages_for_subscription(
+            self, subscription: tuple[str, int], session: Any
+        ) -> None:
+            holders = self._subscriptions.get(subscription[0], [])
+            if any(holder is session for holder, _ in holders):
+                await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return SubscribedOnlyBroker
+
+
 class EmbeddedBroker:
     """amqtt on 127.0.0.1:<port>, run by an asyncio loop in a daemon thread."""
 
@@ -37,7 +58,7 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 20.0) -> None:
         """Start the broker thread and wait until the port answers."""
-        from amqtt.broker import Broker
+        broker_class = _broker_class()
 
         # amqtt logs every connection at INFO; the demo's own display says what matters
         for name in ("amqtt", "transitions"):
@@ -49,7 +70,7 @@ class EmbeddedBroker:
             assert self._loop is not None
             asyncio.set_event_loop(self._loop)
             try:
-                self._broker = Broker(self._config(), loop=self._loop)
+                self._broker = broker_class(self._config(), loop=self._loop)
                 self._loop.run_until_complete(self._broker.start())
             except BaseException as exc:  # reported by start()
                 self._error = exc

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..contract import device_belongs_to, is_code
+from ..contract import gateway_device, is_code
 from ..i18n import _
 from ..settings import MqttSettings, validation_problems
 from .connectors.base import ConnectorConfigError, ConnectorContext, build_connector, connector_types
@@ -120,9 +120,7 @@ class GatewayConfig(BaseModel):
     @property
     def device(self) -> str:
         """Device id under which the gateway reports its own counters (kind ``gateway``)."""
-        if device_belongs_to(self.gateway, self.compound):
-            return self.gateway
-        return f"{self.compound}-{self.gateway}"
+        return gateway_device(self.compound, self.gateway)
 
     def context(self) -> ConnectorContext:
         """What connectors are told about their gateway."""
@@ -155,11 +153,58 @@ def load_config(path: Path) -> GatewayConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise GatewayConfigError(_("{path}: cannot read the file: {strerror}", path=path, strerror=exc.strerror)) from None
+    if len(text) > MAX_CONFIG_CHARS:
+        raise GatewayConfigError(
+            _("{path}: {size} characters is more than a gateway configuration holds ({limit})",
+              path=path, size=len(text), limit=MAX_CONFIG_CHARS)
+        )  # fmt: skip
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: see ConfigLoader
     except yaml.YAMLError as exc:
         raise GatewayConfigError(_("{path}: not valid YAML: {exc}", path=path, exc=exc)) from None
     return parse_config(data, str(path), path.parent)
+
+
+MAX_CONFIG_CHARS = 1_048_576
+MAX_CONFIG_NODES = 100_000  # values once every alias is expanded
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """YAML as ``gateway.yaml`` is read: PyYAML's safe loader, except that only ``true``/``false``
+    are booleans (YAML 1.2: a key ``on:`` or ``yes:`` stays the text, as a JSON field name in an
+    MQTT mapping must), and a document whose aliases expand to more than MAX_CONFIG_NODES values
+    is refused (a few lines of nested aliases can otherwise expand to billions)."""
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class attribute, replaced for this loader
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_CONFIG_NODES:
+            raise yaml.YAMLError(f"its aliases expand to more than {MAX_CONFIG_NODES} values")
+        return node
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z"), list("tTfF")
+)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values in ``node`` with its aliases expanded (each shared node counted once per use)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = MAX_CONFIG_NODES + 1  # a node inside itself (a recursive alias): too big
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = size = min(size, MAX_CONFIG_NODES + 1)
+    return size
 
 
 def build_connectors(config: GatewayConfig) -> list[Any]:

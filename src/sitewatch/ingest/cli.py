@@ -121,9 +121,17 @@ def run(
 
         writer = threading.Thread(target=keep_writing, name="ingest-stats", daemon=True)
         writer.start()
+    liveness = None
+    if settings.ingest.liveness:  # gateways' births, deaths and counters, beside the readings
+        from .liveness import LivenessConsumer
+
+        liveness = LivenessConsumer(settings, service.store, client_id=f"{service.client_id}-liveness")
+        liveness.start()
     try:
         service.run(stop)
     finally:
+        if liveness is not None:
+            liveness.stop()
         service.store.close()
         if stats_file is not None:
             write_stats(service, stats_file)

@@ -36,6 +36,7 @@ REASONS: dict[str, str] = {
     "bad_timestamp": N_("invalid timestamp"),
     "ts_future": N_("timestamp in the future"),
     "ts_past": N_("timestamp too old"),
+    "store_refused": N_("refused by the store"),
 }
 
 

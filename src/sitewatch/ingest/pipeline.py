@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..contract import (
     Channel,
+    Checker,
     DeviceKind,
     Envelope,
     Event,
@@ -64,16 +65,22 @@ def limits_from(settings: ContractSettings) -> Limits:
     )
 
 
-def decode(inbound: Inbound, limits: Limits) -> Processed:
-    """Decode one message with the contract validator (``event`` topics as events, all else as data)."""
+def decode(inbound: Inbound, limits: Limits, checker: Checker | None = None) -> Processed:
+    """Decode one message with the contract validator (``event`` topics as events, all else as data);
+    a decoder passes its own ``checker`` to every call (it remembers the device ids found valid)."""
+    checker = Checker() if checker is None else checker
     if inbound.topic.endswith("/" + Channel.EVENT.value):
-        events = decode_events(inbound.topic, inbound.payload, limits=limits, now=inbound.received_ms)
+        events = decode_events(
+            inbound.topic, inbound.payload, limits=limits, now=inbound.received_ms, checker=checker
+        )
         msg = events.message
         return Processed(
             inbound, msg.envelope if msg else None, events=msg.events if msg else (),
             rejections=list(events.rejections),
         )  # fmt: skip
-    data = decode_data(inbound.topic, inbound.payload, limits=limits, now=inbound.received_ms)
+    data = decode_data(
+        inbound.topic, inbound.payload, limits=limits, now=inbound.received_ms, checker=checker
+    )
     dmsg = data.message
     return Processed(
         inbound, dmsg.envelope if dmsg else None, samples=dmsg.samples if dmsg else (),
@@ -184,7 +191,8 @@ def build_batch(
 
 
 def drop_item(batch: Batch, index: int, reason: str) -> None:
-    """Take out the item the store refused (index over samples, then events) and reject it."""
+    """Take out an item the store refused (index over samples, then events) and reject it
+    (``store_refused``, with the store's reason)."""
     owner = batch.owners.pop(index)
     if index < len(batch.samples):
         item = batch.samples.pop(index)
@@ -195,5 +203,5 @@ def drop_item(batch: Batch, index: int, reason: str) -> None:
         event = batch.events.pop(index - len(batch.samples))
         device, json_item = event.event.device, event.event.to_json()
     owner.rejections.append(
-        Rejection(RejectReason.BAD_VALUE, f"{device}: the store refused it: {reason}", device, json_item)
+        Rejection(RejectReason.STORE_REFUSED, f"{device}: the store refused it: {reason}", device, json_item)
     )

@@ -30,6 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..contract import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, HostState, now_ms, shared, subscription
+from ..contract.checker import Checker
 from ..mqtt_client import client_for, connect_options
 from ..settings import MqttProtocol, Settings
 from ..store.base import Store
@@ -39,11 +40,11 @@ from .gaps import SequenceTracker
 from .pipeline import Batch, Inbound, Processed, build_batch, decode, drop_item, limits_from
 from .registry import RegistryClient
 from .stats import IngestStats, StatsSnapshot, format_line
+from .writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscriptions and queued messages this long
-RETRY_MIN_S = 0.1
 DEADLETTER_CONFIRM_S = 10.0  # a dead letter not confirmed by the broker in time: its message is not acked
 LATENCY_SAMPLES = 50_000
 HOST_REFRESH_S = 10.0  # "online" is published again this often: one worker's will must not silence the rest
@@ -80,6 +81,7 @@ class IngestService:
         self.tracker = SequenceTracker() if not settings.ingest.shared_group else None
         self.latencies_ms: deque[int] = deque(maxlen=LATENCY_SAMPLES)  # sent → stored, per message
         self._limits = limits_from(settings.contract)
+        self._checker = Checker()  # the decoder's: remembers the device ids it found valid
         # bounded whatever the broker does: see the module docstring
         self._queue: queue.Queue[Inbound | None] = queue.Queue(maxsize=max(1, settings.mqtt.max_inflight))
         self._overrun_logged = False
@@ -96,6 +98,12 @@ class IngestService:
         # batches cut and not yet stored: one per store thread being written, up to two waiting
         self._batches: queue.Queue[tuple[list[Processed], Batch] | None] = queue.Queue(maxsize=2)
         self._finish_lock = threading.Lock()  # one batch at a time dead-letters and acknowledges
+        self._writer = BatchWriter(
+            store,
+            wait=self._stopping.wait,
+            count=lambda name: self.stats.add(**{name: 1}),
+            retry_max_s=retry_max_s,
+        )
         self._client = self._make_client()
 
     # --- MQTT -------------------------------------------------------------------------------
@@ -314,7 +322,7 @@ class IngestService:
                     if self._stopping.is_set() and not pending:
                         return
                 if item is not None:
-                    processed = decode(item, self._limits)
+                    processed = decode(item, self._limits, self._checker)
                     if not pending:
                         deadline = time.monotonic() + interval
                     pending.append(processed)
@@ -350,6 +358,7 @@ class IngestService:
                 break
             except InvalidPoint as exc:  # one item the store refuses must not block the rest
                 log.warning("store refused %s; dead-lettering it", exc)
+                self.stats.add(store_refusals=1)
                 drop_item(batch, exc.index, exc.reason)
         self._batches.put((pending, batch))
 
@@ -395,24 +404,17 @@ class IngestService:
             self.on_batch(self.stats.snapshot())
 
     def _write(self, batch: Batch) -> bool:
-        """Write until the store accepts, backing off; False only when asked to stop meanwhile."""
+        """Store the batch (see writer.py: retried while the store is unavailable, the items it
+        refuses for good taken out to be dead-lettered); False only when asked to stop meanwhile."""
         prepared = batch.prepared
         if prepared is None or prepared.empty:
             return True
-        delay = RETRY_MIN_S
-        while True:
-            try:
-                self.store.write_prepared(prepared)
-                return True
-            except Exception as exc:  # StoreUnavailable, or anything else the backend raises
-                self.stats.add(store_retries=1)
-                log.warning(
-                    "store write of %d readings failed (%s); holding acks, retrying in %.1f s",
-                    batch.readings, exc, delay,
-                )  # fmt: skip
-                if self._stopping.wait(delay):
-                    return False
-                delay = min(delay * 2, self.retry_max_s)
+        refused = self._writer.write(batch.samples, batch.events, prepared)
+        if refused is None:
+            return False
+        for index in sorted(refused, reverse=True):
+            drop_item(batch, index, refused[index])
+        return True
 
     def _track_gaps(self, pending: list[Processed]) -> None:
         if self.tracker is None:

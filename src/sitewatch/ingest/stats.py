@@ -23,7 +23,8 @@ class StatsSnapshot:
     flagged_readings: int  # readings accepted although the registry does not know the device
     gaps: int  # sequence jumps seen
     missing_messages: int  # messages the jumps skipped
-    store_retries: int  # failed store writes that were retried
+    store_retries: int  # failed store writes that were retried (store unavailable, or an unknown error)
+    store_refusals: int  # store writes refused for good (their items found and dead-lettered)
     registry_errors: int  # registry lookups that failed (devices then accepted and flagged)
     batches: int
     in_flight: int  # messages received and not yet acknowledged
@@ -56,6 +57,7 @@ class IngestStats:
     gaps: int = 0
     missing_messages: int = 0
     store_retries: int = 0
+    store_refusals: int = 0
     registry_errors: int = 0
     batches: int = 0
     in_flight: int = 0
@@ -100,6 +102,7 @@ class IngestStats:
                 gaps=self.gaps,
                 missing_messages=self.missing_messages,
                 store_retries=self.store_retries,
+                store_refusals=self.store_refusals,
                 registry_errors=self.registry_errors,
                 batches=self.batches,
                 in_flight=self.in_flight,
@@ -120,7 +123,8 @@ def format_line(now: StatsSnapshot, before: StatsSnapshot | None) -> str:
         f"received={now.received} stored_readings={now.stored_readings} ({rate:.0f}/s) "
         f"acked={now.acked} in_flight={now.in_flight} dead_lettered={now.dead_lettered} "
         f"rejected[{reasons}] gaps={now.gaps} missing={now.missing_messages} "
-        f"store_retries={now.store_retries} registry_errors={now.registry_errors}"
+        f"store_retries={now.store_retries} store_refusals={now.store_refusals} "
+        f"registry_errors={now.registry_errors}"
     )
 
 

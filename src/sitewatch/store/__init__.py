@@ -1,8 +1,17 @@
 """Time-series store: one interface (base.Store), an InfluxDB backend and an embedded backend."""
 
 from .base import (
+    DEFAULT_COMBINE,
     TAG_KEYS,
+    ActiveQuery,
+    ActiveTime,
     Aggregation,
+    Combine,
+    DeviceRef,
+    EventQuery,
+    GatewayStatus,
+    GroupPoint,
+    GroupQuery,
     InvalidPoint,
     Latest,
     Point,
@@ -12,13 +21,27 @@ from .base import (
     Store,
     StoredEvent,
     StoredSample,
+    StoreError,
+    StoreRefused,
     StoreUnavailable,
 )
 from .factory import open_store
+from .windows import DEFAULT_TIMEZONE, Calendar, Window
 
 __all__ = [
+    "DEFAULT_COMBINE",
+    "DEFAULT_TIMEZONE",
     "TAG_KEYS",
+    "ActiveQuery",
+    "ActiveTime",
     "Aggregation",
+    "Calendar",
+    "Combine",
+    "DeviceRef",
+    "EventQuery",
+    "GatewayStatus",
+    "GroupPoint",
+    "GroupQuery",
     "InvalidPoint",
     "Latest",
     "Point",
@@ -26,8 +49,11 @@ __all__ = [
     "SeriesKey",
     "SeriesQuery",
     "Store",
+    "StoreError",
+    "StoreRefused",
     "StoreUnavailable",
     "StoredEvent",
     "StoredSample",
+    "Window",
     "open_store",
 ]

@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,10 +17,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..contract import KINDS, DeviceKind, metric_spec, now_ms
+from ..contract import KINDS, DeviceKind, Severity, metric_spec, now_ms
 from ..i18n import N_, _
 from ..settings import StoreBackend, load_settings
-from .base import Aggregation, SeriesQuery, Store, StoreUnavailable
+from .base import Aggregation, EventQuery, SeriesQuery, Store, StoreUnavailable
+from .cli_reports import aggregate, gateways, parse_window, tz_option, uptime
+from .windows import Window, zone
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,8 +69,9 @@ def parse_duration_ms(text: str) -> int:
     return int(total)
 
 
-def parse_time_ms(text: str, now: int) -> int:
-    """A time: ``now``, a duration ago (``1h``) or an ISO 8601 date-time (local time without offset)."""
+def parse_time_ms(text: str, now: int, tz: str | None = None) -> int:
+    """A time: ``now``, a duration ago (``1h``) or an ISO 8601 date-time (without an offset: in
+    zone ``tz``, or the machine's local time)."""
     value = text.strip()
     if value.lower() == "now":
         return now
@@ -82,22 +86,13 @@ def parse_time_ms(text: str, now: int) -> int:
             f"{text!r} is neither a duration ago (1h, 2d) nor a date-time (2026-05-01T08:00)"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.astimezone()  # the machine's local time zone
+        moment = moment.replace(tzinfo=zone(tz)) if tz else moment.astimezone()
     return int(moment.timestamp() * 1000)
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration_ms(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def format_time(ts_ms: int, *, iso: bool = False) -> str:
-    """A timestamp in the machine's local time zone: ISO 8601 with offset, or short for tables."""
-    moment = datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone()
+def format_time(ts_ms: int, *, iso: bool = False, tz: str | None = None) -> str:
+    """A timestamp in zone ``tz`` (default: the machine's): ISO 8601 with offset, or short for tables."""
+    moment = datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(zone(tz) if tz else None)
     if iso:
         return moment.isoformat(timespec="milliseconds")
     return moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{ts_ms % 1000:03d}" if ts_ms % 1000 else "")
@@ -189,15 +184,17 @@ def query() -> None:
     "--until", default="now", show_default=True, help="End (exclusive): `now`, a duration ago or a date-time."
 )
 @click.option(
-    "--window", callback=_duration, help="Aggregate by windows of this length (5m, 1h), aligned to the epoch."
-)
+    "--window", callback=parse_window,
+    help="One value per window: a length dividing a day (5m, 1h) from local midnight, or 1d, 1w, 1mo.",
+)  # fmt: skip
 @click.option(
     "--agg",
     type=click.Choice([a.value for a in Aggregation]),
     default="mean",
     show_default=True,
-    help="How a window is summarised (difference = last - first, for registers).",
+    help="How a window is summarised (increase: a counter's growth, resets counted as restarts from 0).",
 )
+@tz_option
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -206,12 +203,12 @@ def query() -> None:
     help="Table rows shown (CSV prints all).",
 )
 @_common
-def series(device: str, metrics: tuple[str, ...], since: str, until: str, window: int | None, agg: str,
-           limit: int, as_csv: bool, path: Path | None) -> None:  # fmt: skip
+def series(device: str, metrics: tuple[str, ...], since: str, until: str, window: Window | None, agg: str,
+           tz: str, limit: int, as_csv: bool, path: Path | None) -> None:  # fmt: skip
     """Readings of one DEVICE in a time range, raw or aggregated by window."""
     now = now_ms()
     try:
-        start, end = parse_time_ms(since, now), parse_time_ms(until, now)
+        start, end = parse_time_ms(since, now, tz), parse_time_ms(until, now, tz)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     with _opened(path) as (store, where):
@@ -225,8 +222,8 @@ def series(device: str, metrics: tuple[str, ...], since: str, until: str, window
                     _("device {device} has no metric {metric} (it has: {known})", device=device, metric=metric, known=", ".join(sorted(info.values)))
                 )
         wanted = tuple(dict.fromkeys(metrics)) or tuple(sorted(info.values))
-        points = store.query(SeriesQuery(info.kind, wanted, start, end, devices=(device,), window_ms=window,
-                                         aggregation=Aggregation(agg)))  # fmt: skip
+        points = store.query(SeriesQuery(info.kind, wanted, start, end, devices=(device,), window=window,
+                                         aggregation=Aggregation(agg), tz=tz))  # fmt: skip
     if not points:
         click.echo(_("no data in the selected time range"), err=True)
         return
@@ -234,14 +231,12 @@ def series(device: str, metrics: tuple[str, ...], since: str, until: str, window
     value_key = "value" if window is None else agg
     if as_csv:
         _emit(True, ["device", "metric", "ts_ms", time_key, value_key],
-              [(p.device, p.metric, p.ts_ms, format_time(p.ts_ms, iso=True), format_value(p.value)) for p in points])  # fmt: skip
+              [(p.device, p.metric, p.ts_ms, format_time(p.ts_ms, iso=True, tz=tz), format_value(p.value)) for p in points])  # fmt: skip
         return
     shown = points[-limit:]
     units = {m: (s.unit if (s := metric_spec(info.kind, m)) else "") for m in wanted}
-    rows = [(p.metric, format_time(p.ts_ms), format_value(p.value), units[p.metric]) for p in shown]
-    title = f"{device} · {kind_label(info.kind)} · {info.compound}" + (
-        f" · {agg} / {window} ms" if window else ""
-    )
+    rows = [(p.metric, format_time(p.ts_ms, tz=tz), format_value(p.value), units[p.metric]) for p in shown]
+    title = f"{device} · {kind_label(info.kind)} · {info.compound}" + (f" · {agg} / {window} · {tz}" if window else "")
     _emit(False, ["metric", time_key, "value", "unit"], rows, title)
     if len(shown) < len(points):
         click.echo(_("showing the last {shown} of {total} rows (use --limit or --csv for more)", shown=len(shown), total=len(points)), err=True)
@@ -311,24 +306,43 @@ def series_list(
 @click.option("--compound", "-c", help="Only this compound.")
 @click.option("--kind", "-k", type=KIND_CHOICE, help="Only this device kind.")
 @click.option("--device", "-d", "devices", multiple=True, help="Only these devices (repeatable).")
+@click.option("--event", "-e", "names", multiple=True, help="Only this event (repeatable), e.g. faulted.")
+@click.option(
+    "--severity", "severities", multiple=True, type=click.Choice([s.value for s in Severity]),
+    help="Only events of this severity (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--active", is_flag=True,
+    help="Only stateful events still active at --until (raised, not cleared), whenever they were raised.",
+)  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@tz_option
 @_common
-def events(since: str, until: str, compound: str | None, kind: str | None, devices: tuple[str, ...], as_csv: bool, path: Path | None) -> None:  # fmt: skip
-    """Device events in a time range, oldest first."""
+def events(since: str, until: str, compound: str | None, kind: str | None, devices: tuple[str, ...],
+           names: tuple[str, ...], severities: tuple[str, ...], active: bool, limit: int | None, tz: str,
+           as_csv: bool, path: Path | None) -> None:  # fmt: skip
+    """Device events in a time range, oldest first (or those still active)."""
     now = now_ms()
     try:
-        start, end = parse_time_ms(since, now), parse_time_ms(until, now)
+        start, end = parse_time_ms(since, now, tz), parse_time_ms(until, now, tz)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    query_ = EventQuery(
+        0 if active else start, end, kind=DeviceKind(kind) if kind else None, compound=compound,
+        devices=devices, names=names, severities=tuple(Severity(s) for s in severities),
+    )  # fmt: skip
     with _opened(path) as (store, _where):
-        found = store.events(
-            start, end, compound=compound, devices=devices, kind=DeviceKind(kind) if kind else None
-        )
+        if active:  # each device's newest state of each event, kept when it is a raise
+            raised = [e for e in store.latest_events(query_) if e.event.active]
+            found = sorted(raised, key=lambda e: (e.event.ts_ms, e.event.device, e.event.name))[:limit]
+        else:
+            found = list(store.scan_events(replace(query_, limit=limit)))
     if not found:
         click.echo(_("no data in the selected time range"), err=True)
         return
     if as_csv:
         _emit(True, ["ts_ms", "time", "device", "kind", "compound", "event", "active", "attrs"],
-              [(s.event.ts_ms, format_time(s.event.ts_ms, iso=True), s.event.device, s.event.kind.value, s.compound,
+              [(s.event.ts_ms, format_time(s.event.ts_ms, iso=True, tz=tz), s.event.device, s.event.kind.value, s.compound,
                 s.event.name, "" if s.event.active is None else str(s.event.active).lower(),
                 ";".join(f"{k}={v}" for k, v in s.event.attrs.items())) for s in found])  # fmt: skip
         return
@@ -339,7 +353,7 @@ def events(since: str, until: str, compound: str | None, kind: str | None, devic
         description = _(spec.description) if spec else ""
         state = "" if e.active is None else (_("raised") if e.active else _("cleared"))
         attrs = " ".join(f"{k}={v}" for k, v in e.attrs.items())
-        rows.append((format_time(e.ts_ms), e.device, s.compound, e.name, description, state, attrs))
+        rows.append((format_time(e.ts_ms, tz=tz), e.device, s.compound, e.name, description, state, attrs))
     _emit(False, ["time", "device", "compound", "event", "description", "active", "attrs"], rows)
 
 
@@ -354,3 +368,7 @@ def count(compound: str | None, as_csv: bool, path: Path | None) -> None:
         _emit(True, ["readings"], [(total,)])
     else:
         click.echo(_("{count} readings in {store}", count=total, store=where + (f" / {compound}" if compound else "")))
+
+
+for _command in (aggregate, uptime, gateways):
+    query.add_command(_command)

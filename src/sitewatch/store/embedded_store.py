@@ -18,19 +18,9 @@ from typing import Any
 
 import orjson
 
-from ..contract import DeviceKind, Event
-from .base import (
-    Aggregation,
-    Latest,
-    Point,
-    PreparedBatch,
-    SeriesKey,
-    SeriesQuery,
-    StoredEvent,
-    StoredSample,
-    StoreUnavailable,
-)
-from .checks import check_batch
+from .base import PreparedBatch, StoredEvent, StoredSample, StoreRefused, StoreUnavailable
+from .checks import check_batch, store_checker
+from .embedded_queries import EmbeddedQueries
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +58,7 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (device, ts, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_name ON events (name, device, ts);
 """
 
 # The same point again changes nothing unless its value or flag differs (a replay is mostly reads).
@@ -77,27 +68,25 @@ _UPSERT_READING = (
     "WHERE value IS NOT excluded.value OR flagged IS NOT excluded.flagged"
 )
 
-_AGG_SQL = {
-    Aggregation.MEAN: "avg(r.value)",
-    Aggregation.MIN: "min(r.value)",
-    Aggregation.MAX: "max(r.value)",
-    Aggregation.COUNT: "count(*)",
-}
-
-
 _OPEN_RETRY_S = 0.02
+# What SQLite (or binding a value for it) raises for the data itself: the same rows fail again.
+_REFUSED = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    OverflowError,
+    UnicodeEncodeError,
+    ValueError,
+    TypeError,
+)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def _in(column: str, values: Sequence[str], params: list[Any]) -> str:
-    params.extend(values)
-    return f"{column} IN ({','.join('?' * len(values))})"
-
-
-class EmbeddedStore:
+class EmbeddedStore(EmbeddedQueries):
     """The Store in a single SQLite file; see the module docstring for the concurrency rules."""
 
     concurrent_writes = 1  # SQLite has one writer at a time: a second write would only wait
@@ -132,6 +121,7 @@ class EmbeddedStore:
                 raise StoreUnavailable(f"{self.path} is not a usable sitewatch store: {exc}") from exc
         self._series_ids: dict[tuple[str, str], int] = {}
         self._series_meta: dict[int, tuple[str, str, str]] = {}  # id -> (kind, compound, tags json)
+        self.checker = store_checker()
 
     def _prepare(self, create: bool, timeout_s: float) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -193,11 +183,16 @@ class EmbeddedStore:
     ) -> PreparedBatch:
         """Check the batch (its rows are built inside the write's transaction: they need series ids)."""
         if samples or events:
-            check_batch(samples, events, validated=validated)
+            check_batch(samples, events, checker=self.checker, validated=validated)
         return PreparedBatch(samples, events)
 
     def write_prepared(self, batch: PreparedBatch) -> None:
-        """Store a checked batch in one transaction."""
+        """Store a checked batch in one transaction (all of it or, on an error, nothing).
+
+        StoreUnavailable when SQLite cannot write now (locked, busy, disk full or failing: retry
+        later); StoreRefused when it refused the rows themselves (a value it cannot bind, a
+        constraint): the same rows would fail again.
+        """
         samples, events = batch.samples, batch.events
         if not samples and not events:
             return
@@ -213,7 +208,9 @@ class EmbeddedStore:
                     self._series_ids.clear()
                     self._series_meta.clear()
                     raise
-            except sqlite3.OperationalError as exc:
+            except _REFUSED as exc:
+                raise StoreRefused(f"embedded store {self.path} refused the write: {exc}") from exc
+            except sqlite3.Error as exc:  # OperationalError (locked, I/O, full), a damaged file
                 raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
 
     def _write_locked(self, samples: Sequence[StoredSample], events: Sequence[StoredEvent]) -> None:
@@ -251,160 +248,10 @@ class EmbeddedStore:
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
 
-    def query(self, query: SeriesQuery) -> list[Point]:
-        """Points of a time range, ordered by device, metric, time."""
-        if not query.metrics or query.end_ms <= query.start_ms:
-            return []
-        params: list[Any] = []
-        where = ["s.kind = ?"]
-        params.append(query.kind.value)
-        where.append(_in("s.metric", query.metrics, params))
-        if query.devices:
-            where.append(_in("s.device", query.devices, params))
-        if query.compound is not None:
-            where.append("s.compound = ?")
-            params.append(query.compound)
-        where.append("r.ts >= ? AND r.ts < ?")
-        params += [query.start_ms, query.end_ms]
-        base = f"FROM series s JOIN readings r ON r.series_id = s.id WHERE {' AND '.join(where)}"
-        if query.window_ms is None:
-            sql = f"SELECT s.device, s.metric, r.ts, r.value {base} ORDER BY s.device, s.metric, r.ts"
-        else:
-            if query.window_ms <= 0:
-                raise ValueError(f"window_ms must be positive, got {query.window_ms}")
-            w = int(query.window_ms)
-            win = f"(r.ts - r.ts % {w})"
-            agg = query.aggregation
-            if agg in _AGG_SQL:
-                sql = (
-                    f"SELECT s.device, s.metric, {win} AS win, {_AGG_SQL[agg]} {base} "
-                    "GROUP BY s.id, win ORDER BY s.device, s.metric, win"
-                )
-            elif agg is Aggregation.LAST:
-                # SQLite returns the bare column r.value from the row holding max(r.ts)
-                sql = (
-                    f"SELECT s.device, s.metric, {win} AS win, r.value, max(r.ts) {base} "
-                    "GROUP BY s.id, win ORDER BY s.device, s.metric, win"
-                )
-            else:  # DIFFERENCE: last - first within the window
-                sql = (
-                    f"WITH b AS (SELECT s.id AS sid, s.device, s.metric, {win} AS win, "
-                    f"min(r.ts) AS t0, max(r.ts) AS t1 {base} GROUP BY s.id, win) "
-                    "SELECT b.device, b.metric, b.win, "
-                    "(SELECT value FROM readings WHERE series_id = b.sid AND ts = b.t1) - "
-                    "(SELECT value FROM readings WHERE series_id = b.sid AND ts = b.t0) "
-                    "FROM b ORDER BY b.device, b.metric, b.win"
-                )
-        return [Point(d, m, int(t), float(v)) for d, m, t, v, *_ in self._rows(sql, params)]
-
-    def latest(
-        self, *, compound: str | None = None, devices: Sequence[str] = (), kind: DeviceKind | None = None
-    ) -> list[Latest]:
-        """Last value of each metric and the last-seen time (newest reading) per device."""
-        params: list[Any] = []
-        where = _series_filter(compound, devices, kind, params)
-        sql = (
-            "SELECT s.device, s.kind, s.compound, s.metric, r.ts, r.value FROM series s "
-            "JOIN readings r ON r.series_id = s.id "
-            "AND r.ts = (SELECT max(ts) FROM readings WHERE series_id = s.id) "
-            f"{where} ORDER BY s.device, s.metric"
-        )
-        out: list[Latest] = []
-        current: dict[str, Any] | None = None
-        for device, kind_, compound_, metric, ts, value in self._rows(sql, params):
-            if current is None or current["device"] != device:
-                if current is not None:
-                    out.append(Latest(**current))
-                current = {
-                    "device": device,
-                    "kind": DeviceKind(kind_),
-                    "compound": compound_,
-                    "last_seen_ms": int(ts),
-                    "values": {},
-                }
-            current["values"][metric] = float(value)
-            current["last_seen_ms"] = max(current["last_seen_ms"], int(ts))
-        if current is not None:
-            out.append(Latest(**current))
-        return out
-
-    def events(
-        self,
-        start_ms: int,
-        end_ms: int,
-        *,
-        compound: str | None = None,
-        devices: Sequence[str] = (),
-        kind: DeviceKind | None = None,
-    ) -> list[StoredEvent]:
-        """Events in a time range, ordered by time, device, then event name."""
-        params: list[Any] = [start_ms, end_ms]
-        where = ["ts >= ? AND ts < ?"]
-        if compound is not None:
-            where.append("compound = ?")
-            params.append(compound)
-        if devices:
-            where.append(_in("device", devices, params))
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(kind.value)
-        sql = (
-            "SELECT device, ts, name, kind, compound, active, attrs, tags FROM events "
-            f"WHERE {' AND '.join(where)} ORDER BY ts, device, name"
-        )
-        return [
-            StoredEvent(
-                Event(
-                    device=device,
-                    kind=DeviceKind(kind_),
-                    ts_ms=int(ts),
-                    name=name,
-                    active=None if active is None else bool(active),
-                    attrs=orjson.loads(attrs),
-                ),
-                compound=compound_,
-                tags=orjson.loads(tags),
-            )
-            for device, ts, name, kind_, compound_, active, attrs, tags in self._rows(sql, params)
-        ]
-
-    def series(self, *, compound: str | None = None, kind: DeviceKind | None = None) -> list[SeriesKey]:
-        """Stored series, ordered by device then metric."""
-        params: list[Any] = []
-        where = _series_filter(compound, (), kind, params)
-        sql = (
-            "SELECT s.compound, s.device, s.kind, s.metric FROM series s "
-            f"{where} {'AND' if where else 'WHERE'} "
-            "EXISTS (SELECT 1 FROM readings WHERE series_id = s.id) ORDER BY s.device, s.metric"
-        )
-        return [SeriesKey(c, d, DeviceKind(k), m) for c, d, k, m in self._rows(sql, params)]
-
-    def count_readings(self, *, compound: str | None = None) -> int:
-        """Number of stored readings (metric values)."""
-        if compound is None:
-            return int(self._rows("SELECT count(*) FROM readings", ())[0][0])
-        sql = "SELECT count(*) FROM series s JOIN readings r ON r.series_id = s.id WHERE s.compound = ?"
-        return int(self._rows(sql, (compound,))[0][0])
-
     def close(self) -> None:
         """Close the database file."""
         with self._lock:
             self._db.close()
-
-
-def _series_filter(
-    compound: str | None, devices: Sequence[str], kind: DeviceKind | None, params: list[Any]
-) -> str:
-    where: list[str] = []
-    if compound is not None:
-        where.append("s.compound = ?")
-        params.append(compound)
-    if devices:
-        where.append(_in("s.device", devices, params))
-    if kind is not None:
-        where.append("s.kind = ?")
-        params.append(kind.value)
-    return f"WHERE {' AND '.join(where)}" if where else ""
 
 
 def _event_row(item: StoredEvent) -> tuple[Any, ...]:

@@ -19,50 +19,28 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 
-from ..contract import DeviceKind, Event
+from ..contract import DeviceKind
 from ..http_client import release
 from ..settings import StoreSettings
-from .base import (
-    Aggregation,
-    Latest,
-    Point,
-    PreparedBatch,
-    SeriesKey,
-    SeriesQuery,
-    StoredEvent,
-    StoredSample,
-    StoreUnavailable,
-)
-from .checks import EXTRA_TAG_KEYS, check_batch
+from .base import PreparedBatch, StoredEvent, StoredSample, StoreRefused, StoreUnavailable
+from .checks import check_batch, store_checker
+from .influx_queries import InfluxQueries
+from .influxql import EVENTS_MEASUREMENT, Series, quote_ident
 
 log = logging.getLogger(__name__)
 
-EVENTS_MEASUREMENT = "events"
 _TAG_ESCAPE = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\="})
-_INFLUXQL_FUNC = {
-    Aggregation.MEAN: "mean",
-    Aggregation.MIN: "min",
-    Aggregation.MAX: "max",
-    Aggregation.LAST: "last",
-    Aggregation.COUNT: "count",
-}
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def quote_string(value: str) -> str:
-    """An InfluxQL string literal in single quotes."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+# Refusals of a write that depend on what it carries: the same points are refused again, however
+# often they are sent (400: a line InfluxDB cannot parse, a field type conflict, points beyond the
+# retention policy; 413: a request too large; 422: InfluxDB 2.x's unprocessable points).
+_REFUSED_STATUS = frozenset({400, 413, 422})
+MAX_REASON_CHARS = 1000  # of InfluxDB's message kept in a StoreRefused (it quotes whole lines)
 
 
 def field_string(value: str) -> str:
@@ -99,18 +77,7 @@ def _fields_of(values: list[Mapping[str, float]]) -> list[str]:
     return text[2:-2].decode().replace('"', "").replace(":", "=").split("},{")
 
 
-@dataclass(frozen=True, slots=True)
-class _Series:
-    """One series of an InfluxQL answer."""
-
-    statement: int
-    name: str
-    tags: dict[str, str]
-    columns: list[str]
-    values: list[list[Any]]
-
-
-class InfluxStore:
+class InfluxStore(InfluxQueries):
     """The Store on an InfluxDB server; thread-safe (one HTTP client with a connection pool)."""
 
     concurrent_writes = 16  # requests in flight at once: the server spreads them over its cores
@@ -126,6 +93,7 @@ class InfluxStore:
         token: str | None = None,
         batch_size: int = 10_000,
         timeout_s: float = 10.0,
+        query_timeout_s: float = 300.0,
         gzip_body: bool = True,
         create_database: bool = True,
         retries: int = 4,
@@ -145,6 +113,8 @@ class InfluxStore:
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        # a query answers once computed: months of readings may take minutes; connecting may not
+        self.query_timeout = httpx.Timeout(query_timeout_s, connect=timeout_s)
         headers = {"User-Agent": "sitewatch"}
         auth: httpx.Auth | None = None
         if token:
@@ -157,6 +127,7 @@ class InfluxStore:
         self._prefixes: dict[tuple[Any, ...], str] = {}
         self._sample_prefixes: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
+        self.checker = store_checker()
 
     @classmethod
     def from_settings(
@@ -172,6 +143,7 @@ class InfluxStore:
             token=settings.influx_token.get_secret_value() if settings.influx_token else None,
             batch_size=settings.influx_batch_size,
             timeout_s=settings.influx_timeout_s,
+            query_timeout_s=settings.influx_query_timeout_s,
             gzip_body=settings.influx_gzip,
             create_database=create_database,
             retries=retries,
@@ -210,43 +182,71 @@ class InfluxStore:
             f"InfluxDB at {self.url} unavailable for {what} after {self.retries + 1} attempts: {last}"
         )
 
-    def _query_raw(self, q: str, *, db: bool = True) -> Iterator[dict[str, Any]]:
-        """Run InfluxQL; yield each statement result (chunked answers are parsed line by line)."""
-        data = {"q": q, "epoch": "ms", "chunked": "true", "chunk_size": "10000"}
-        if db:
-            data["db"] = self.database
-        response = self._request("POST", "/query", "query", data=data)
-        if response.status_code >= 400:
-            raise StoreUnavailable(
-                f"InfluxDB at {self.url} refused the query ({response.status_code}): {_error_of(response)}"
-            )
-        for line in response.content.splitlines():
-            if line.strip():
-                body = orjson.loads(line)
-                if "error" in body:
-                    raise StoreUnavailable(f"InfluxDB at {self.url} refused the query: {body['error']}")
-                yield from body.get("results", [])
-
-    def _select(self, q: str) -> list[_Series]:
+    def _select(self, q: str) -> list[Series]:
         """Series of the answer to ``q`` (chunks merged); an unknown database answers nothing."""
-        merged: dict[tuple[int, str, tuple[tuple[str, str], ...]], _Series] = {}
-        for result in self._query_raw(q):
+        merged: dict[tuple[int, str, tuple[tuple[str, str], ...]], Series] = {}
+        for part in self._series_of(self._query_lines(q)):
+            key = (part.statement, part.name, tuple(sorted(part.tags.items())))
+            if key in merged:
+                merged[key].values.extend(part.values)
+            else:
+                merged[key] = part
+        return list(merged.values())
+
+    def _stream(self, q: str) -> Iterator[Series]:
+        """Series parts of the answer to ``q`` as InfluxDB sends them (a series may come in parts)."""
+        return self._series_of(self._query_lines(q))
+
+    def _series_of(self, results: Iterator[dict[str, Any]]) -> Iterator[Series]:
+        for result in results:
             error = result.get("error")
             if error:
                 if str(error).startswith("database not found"):
-                    return []
+                    return
                 raise StoreUnavailable(f"InfluxDB at {self.url} refused the query: {error}")
             statement = int(result.get("statement_id", 0))
             for s in result.get("series", []):
-                tags = s.get("tags") or {}
-                key = (statement, s.get("name", ""), tuple(sorted(tags.items())))
-                if key in merged:
-                    merged[key].values.extend(s.get("values", []))
-                else:
-                    merged[key] = _Series(
-                        statement, s.get("name", ""), tags, s["columns"], s.get("values", [])
-                    )
-        return list(merged.values())
+                yield Series(
+                    statement, s.get("name", ""), s.get("tags") or {}, s["columns"], s.get("values", [])
+                )
+
+    def _query_lines(self, q: str) -> Iterator[dict[str, Any]]:
+        """Run InfluxQL; yield each statement result as its chunk arrives (bounded memory)."""
+        data = {"q": q, "db": self.database, "epoch": "ms", "chunked": "true", "chunk_size": "10000"}
+        delay = self.backoff_s
+        sent = False  # once part of the answer was given, a failure is not retried (no repeats)
+        for attempt in range(self.retries + 1):
+            try:
+                with self._client.stream("POST", "/query", data=data, timeout=self.query_timeout) as response:
+                    try:
+                        if response.status_code in _RETRY_STATUS and attempt < self.retries:
+                            response.read()
+                        elif response.status_code >= 400:
+                            response.read()
+                            raise StoreUnavailable(
+                                f"InfluxDB at {self.url} refused the query ({response.status_code}): "
+                                f"{_error_of(response)}"
+                            )
+                        else:
+                            for line in _json_lines(response.iter_bytes()):
+                                if line.strip():
+                                    body = orjson.loads(line)
+                                    if "error" in body:
+                                        raise StoreUnavailable(
+                                            f"InfluxDB at {self.url} refused the query: {body['error']}"
+                                        )
+                                    sent = True
+                                    yield from body.get("results", [])
+                            return
+                    finally:
+                        response.close()
+                        release(response)  # no reference cycle left holding the request
+            except httpx.TransportError as exc:
+                if attempt >= self.retries or sent:
+                    raise StoreUnavailable(f"InfluxDB at {self.url} unavailable for query: {exc}") from exc
+                log.warning("InfluxDB query at %s failed (attempt %s): %s", self.url, attempt + 1, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, self.max_backoff_s)
 
     def ensure_database(self) -> None:
         """Create the database (InfluxDB 1.x; idempotent). 2.x and 3 Core use their own tools."""
@@ -334,7 +334,7 @@ class InfluxStore:
         """Check the batch and encode its request bodies (line protocol, gzip when configured)."""
         if not samples and not events:
             return PreparedBatch(samples, events, [])
-        check_batch(samples, events, validated=validated)
+        check_batch(samples, events, checker=self.checker, validated=validated)
         with self._lock:
             lines = self._sample_lines(samples) + [self._event_line(e) for e in events]
         bodies = []
@@ -344,12 +344,22 @@ class InfluxStore:
         return PreparedBatch(samples, events, bodies)
 
     def write_prepared(self, batch: PreparedBatch) -> None:
-        """Send the request bodies of a batch this store prepared; StoreUnavailable if any failed."""
+        """Send the request bodies of a batch this store prepared.
+
+        StoreUnavailable when InfluxDB could not be reached or could not serve it (retry later);
+        StoreRefused when it refused points for good (see :func:`refusal`), naming the item of the
+        line it could not parse when it quoted one. Bodies sent before a failure stay stored.
+        """
         bodies = batch.encoded
         if not isinstance(bodies, list):
             raise TypeError("write_prepared takes a batch prepared by an InfluxStore")
-        for body in bodies:
-            self._post_body(body)
+        for number, body in enumerate(bodies):
+            try:
+                self._post_body(body)
+            except StoreRefused as exc:
+                first = number * self.batch_size
+                index = self._quoted_item(batch, first, exc.reason)
+                raise StoreRefused(exc.reason[:MAX_REASON_CHARS], index) from None
 
     def _post_body(self, body: bytes) -> None:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
@@ -364,10 +374,27 @@ class InfluxStore:
                 return
             error = _error_of(response)
             if response.status_code == 404 and "database not found" in error and self.create_database:
-                self.ensure_database()
+                self.ensure_database()  # StoreUnavailable when it cannot: an operator must create it
                 continue
             break
-        raise StoreUnavailable(f"InfluxDB at {self.url} refused the write ({response.status_code}): {error}")
+        message = f"InfluxDB at {self.url} refused the write ({response.status_code}): {error}"
+        if refusal(response.status_code, error):
+            raise StoreRefused(message)
+        raise StoreUnavailable(message)
+
+    def _quoted_item(self, batch: PreparedBatch, first: int, error: str) -> int | None:
+        """The item whose line InfluxDB quoted as unparseable, when exactly one line holds the quote."""
+        fragments = unparsable_lines(error)
+        if not fragments:
+            return None
+        with self._lock:
+            lines = self._sample_lines(batch.samples) + [self._event_line(e) for e in batch.events]
+        lines = lines[first : first + self.batch_size]
+        for fragment in fragments:
+            holders = [i for i, line in enumerate(lines) if fragment in line]
+            if len(holders) == 1:
+                return first + holders[0]
+        return None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -380,180 +407,44 @@ class InfluxStore:
         kinds = [kind] if kind is not None else list(DeviceKind)
         return ",".join(self._from(k.value) for k in kinds)
 
-    def query(self, query: SeriesQuery) -> list[Point]:
-        """Points of a time range, ordered by device, metric, time."""
-        if not query.metrics or query.end_ms <= query.start_ms:
-            return []
-        metrics = list(dict.fromkeys(query.metrics))
-        where = [f"time >= {int(query.start_ms)}ms", f"time < {int(query.end_ms)}ms"]
-        where += _tag_filter(query.compound, query.devices)
-        if query.window_ms is None:
-            select = ",".join(quote_ident(m) for m in metrics)
-            group = 'GROUP BY "device"'
-        else:
-            if query.window_ms <= 0:
-                raise ValueError(f"window_ms must be positive, got {query.window_ms}")
-            if query.aggregation is Aggregation.DIFFERENCE:
-                select = ",".join(
-                    f"last({quote_ident(m)}) - first({quote_ident(m)}) AS {quote_ident(m)}" for m in metrics
-                )
-            else:
-                func = _INFLUXQL_FUNC[query.aggregation]
-                select = ",".join(f"{func}({quote_ident(m)}) AS {quote_ident(m)}" for m in metrics)
-            group = f'GROUP BY time({int(query.window_ms)}ms), "device" fill(none)'
-        q = f"SELECT {select} FROM {self._from(query.kind.value)} WHERE {' AND '.join(where)} {group}"
-        count = query.window_ms is not None and query.aggregation is Aggregation.COUNT
-        out: list[Point] = []
-        for s in self._select(q):
-            device = s.tags.get("device", "")
-            index = {c: i for i, c in enumerate(s.columns)}
-            for metric in metrics:
-                i = index.get(metric)
-                if i is None:
-                    continue
-                for row in s.values:
-                    value = row[i]
-                    # count() answers 0 for a metric absent from a window that other metrics fill
-                    if value is None or (count and value == 0):
-                        continue
-                    out.append(Point(device, metric, int(row[0]), float(value)))
-        out.sort(key=lambda p: (p.device, p.metric, p.ts_ms))
-        if query.window_ms is None:
-            # a reading rewritten after its device's tags changed sits in two series: show it once
-            out = [p for i, p in enumerate(out) if i == 0 or (p.device, p.metric, p.ts_ms) != (
-                out[i - 1].device, out[i - 1].metric, out[i - 1].ts_ms)]  # fmt: skip
-        return out
-
-    def _field_keys(self, kind: DeviceKind | None) -> dict[str, list[str]]:
-        """Metric fields of each kind's measurement."""
-        q = f"SHOW FIELD KEYS FROM {self._from_kinds(kind)}"
-        out: dict[str, list[str]] = {}
-        for s in self._select(q):
-            keys = [row[0] for row in s.values if row[0] != "flagged"]
-            out.setdefault(s.name, []).extend(keys)
-        return out
-
-    def latest(
-        self, *, compound: str | None = None, devices: Sequence[str] = (), kind: DeviceKind | None = None
-    ) -> list[Latest]:
-        """Last value of each metric and the last-seen time (newest reading) per device."""
-        fields = self._field_keys(kind)
-        statements: list[tuple[str, str]] = []
-        where = _tag_filter(compound, devices)
-        cond = f" WHERE {' AND '.join(where)}" if where else ""
-        for measurement, metrics in sorted(fields.items()):
-            for metric in metrics:
-                statements.append((measurement, metric))
-        if not statements:
-            return []
-        q = ";".join(
-            f'SELECT last({quote_ident(m)}) FROM {self._from(meas)}{cond} GROUP BY "device","compound"'
-            for meas, m in statements
-        )
-        found: dict[str, dict[str, Any]] = {}
-        for s in self._select(q):
-            measurement, metric = statements[s.statement]
-            device = s.tags.get("device", "")
-            for ts, value in s.values:
-                if value is None:
-                    continue
-                entry = found.setdefault(
-                    device,
-                    {"device": device, "kind": DeviceKind(measurement), "compound": s.tags.get("compound", ""),
-                     "last_seen_ms": int(ts), "values": {}, "_ts": {}},
-                )  # fmt: skip
-                if int(ts) >= entry["_ts"].get(metric, -1):
-                    entry["values"][metric] = float(value)
-                    entry["_ts"][metric] = int(ts)
-                if int(ts) >= entry["last_seen_ms"]:
-                    entry["last_seen_ms"] = int(ts)
-                    entry["compound"] = s.tags.get("compound", "")
-        out = []
-        for device in sorted(found):
-            entry = found[device]
-            entry.pop("_ts")
-            entry["values"] = dict(sorted(entry["values"].items()))
-            out.append(Latest(**entry))
-        return out
-
-    def events(
-        self,
-        start_ms: int,
-        end_ms: int,
-        *,
-        compound: str | None = None,
-        devices: Sequence[str] = (),
-        kind: DeviceKind | None = None,
-    ) -> list[StoredEvent]:
-        """Events in a time range, ordered by time, device, then event name."""
-        if end_ms <= start_ms:
-            return []
-        where = [f"time >= {int(start_ms)}ms", f"time < {int(end_ms)}ms", *_tag_filter(compound, devices)]
-        if kind is not None:
-            where.append(f'"kind" = {quote_string(kind.value)}')
-        q = f"SELECT * FROM {self._from(EVENTS_MEASUREMENT)} WHERE {' AND '.join(where)}"
-        out: list[StoredEvent] = []
-        for s in self._select(q):
-            for row in s.values:
-                r = dict(zip(s.columns, row, strict=True))
-                active = r.get("active")
-                out.append(
-                    StoredEvent(
-                        Event(
-                            device=r["device"],
-                            kind=DeviceKind(r["kind"]),
-                            ts_ms=int(r["time"]),
-                            name=r["event"],
-                            active=None if active is None else bool(active),
-                            attrs=orjson.loads(r.get("attrs") or "{}"),
-                        ),
-                        compound=r["compound"],
-                        tags={k: r[k] for k in sorted(EXTRA_TAG_KEYS) if r.get(k)},
-                    )
-                )
-        out.sort(key=lambda e: (e.event.ts_ms, e.event.device, e.event.name))
-        return out
-
-    def _counts(self, compound: str | None, kind: DeviceKind | None, group: str) -> list[_Series]:
-        where = _tag_filter(compound, ())
-        cond = f" WHERE {' AND '.join(where)}" if where else ""
-        return self._select(f"SELECT count(*) FROM {self._from_kinds(kind)}{cond}{group}")
-
-    def series(self, *, compound: str | None = None, kind: DeviceKind | None = None) -> list[SeriesKey]:
-        """Stored series, ordered by device then metric."""
-        keys: set[SeriesKey] = set()
-        for s in self._counts(compound, kind, ' GROUP BY "device","compound"'):
-            for row in s.values:
-                for column, value in zip(s.columns, row, strict=True):
-                    if column.startswith("count_") and column != "count_flagged" and value:
-                        keys.add(
-                            SeriesKey(s.tags.get("compound", ""), s.tags.get("device", ""),
-                                      DeviceKind(s.name), column.removeprefix("count_"))
-                        )  # fmt: skip
-        return sorted(keys, key=lambda k: (k.device, k.metric, k.compound))
-
-    def count_readings(self, *, compound: str | None = None) -> int:
-        """Number of stored readings (metric values)."""
-        total = 0
-        for s in self._counts(compound, None, ""):
-            for row in s.values:
-                for column, value in zip(s.columns, row, strict=True):
-                    if column.startswith("count_") and column != "count_flagged" and value:
-                        total += int(value)
-        return total
-
     def close(self) -> None:
         """Close the HTTP connections."""
         self._client.close()
 
 
-def _tag_filter(compound: str | None, devices: Sequence[str]) -> list[str]:
-    where = []
-    if compound is not None:
-        where.append(f'"compound" = {quote_string(compound)}')
-    if devices:
-        where.append("(" + " OR ".join(f'"device" = {quote_string(d)}' for d in dict.fromkeys(devices)) + ")")
-    return where
+def _json_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a chunked answer, split at newline bytes only (a JSON string may hold U+2028 or
+    U+0085, which text line splitting would cut at)."""
+    parts: list[bytes] = []
+    for chunk in chunks:
+        while (cut := chunk.find(b"\n")) >= 0:
+            parts.append(chunk[:cut])
+            yield b"".join(parts)
+            parts, chunk = [], chunk[cut + 1 :]
+        if chunk:
+            parts.append(chunk)
+    if parts:
+        yield b"".join(parts)
+
+
+def refusal(status: int, error: str) -> bool:
+    """Whether an answer to a write is a permanent refusal of its points (else: retry later).
+
+    Permanent: 400, 413, 422, and 404 "database not found" (when the store may not create it).
+    Transient: everything else, notably 401/403 (credentials) and another 404 (a wrong URL): the
+    points are fine and an operator fixes the cause, so they are kept and sent again, not refused.
+    """
+    return status in _REFUSED_STATUS or (status == 404 and "database not found" in error)
+
+
+def unparsable_lines(error: str) -> list[str]:
+    """The lines InfluxDB quotes in "unable to parse '<line>': <why>" (non-empty ones)."""
+    out = []
+    for chunk in error.split("unable to parse '")[1:]:
+        line, found, _ = chunk.rpartition("': ")
+        if found and line:
+            out.append(line)
+    return out
 
 
 def _error_of(response: httpx.Response) -> str:

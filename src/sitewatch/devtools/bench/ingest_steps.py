@@ -12,7 +12,7 @@ import gc
 import gzip
 import time
 
-from ...contract import Channel, now_ms, topic
+from ...contract import Channel, Checker, now_ms, topic
 from ...ingest.cli import GC_THRESHOLDS
 from ...ingest.pipeline import Inbound, build_batch, decode, limits_from
 from ...settings import UnknownDevicePolicy, load_settings
@@ -46,13 +46,15 @@ def step_costs(samples_per_message: int = 100, messages: int = 400, rounds: int 
         best[name] = min(best[name], (time.perf_counter() - started) * 1e6 / readings)
         return time.perf_counter()
 
+    checker = Checker()  # one per decoder, as in an ingest worker
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         for _ in range(rounds):
             started = time.perf_counter()
             processed = [
-                decode(Inbound(0, i, 1, data_topic, p, now_ms()), limits) for i, p in enumerate(payloads)
+                decode(Inbound(0, i, 1, data_topic, p, now_ms()), limits, checker)
+                for i, p in enumerate(payloads)
             ]
             started = note("decode", started)
             batches = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "ConnectorConfigError",
     "ConnectorContext",
     "Sink",
+    "TokenBucket",
     "build_connector",
     "config_device",
     "connector_types",
@@ -75,3 +77,22 @@ def build_connector(spec: Mapping[str, Any], context: ConnectorContext) -> Conne
     cls = getattr(importlib.import_module(module_name), class_name)
     connector: Connector = cls.from_config(spec, context)
     return connector
+
+
+class TokenBucket:
+    """At most ``rate`` calls per second on average, with bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Whether one more call is allowed now."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False

@@ -197,13 +197,14 @@ class ModbusConnector:
         return [DeviceInfo(d.device, d.kind, "modbus") for d in self._devices]
 
     def counters(self) -> Mapping[str, int]:
-        """reads, readings, errors, timeouts, exceptions, connect_errors, garbage, events."""
+        """reads, readings, errors, timeouts, exceptions, bad_responses, connect_errors, garbage, events."""
         keys = (
             "reads",
             "readings",
             "errors",
             "timeouts",
             "exceptions",
+            "bad_responses",
             "connect_errors",
             "garbage",
             "events",
@@ -376,6 +377,16 @@ class ModbusConnector:
             )
             return None
         registers = list(getattr(response, "registers", []))
+        if len(registers) != block.count:  # not the answer to this request: none of it is used
+            self._counters["bad_responses"] += 1
+            self._counters["errors"] += 1
+            seen = self._garbage_seen[(dev.device, "")] = self._garbage_seen[(dev.device, "")] + 1
+            if seen == 1 or seen % 100 == 0:
+                log.warning(
+                    "modbus %s: %s answered %s with %d registers instead of %d; refused (%d times)",
+                    self.name, dev.device, what, len(registers), block.count, seen,
+                )  # fmt: skip
+            return None
         return registers
 
     def _fail(self, dev: ModbusDevice, counter: str, detail: str) -> NoReturn:

@@ -5,6 +5,13 @@ compound's own broker with paho-mqtt 2.x, which reconnects by itself and resubsc
 connect. A device is online from its first good message (or an ``online`` status payload) and
 offline after ``offline_after_s`` of silence or an ``offline`` status payload (its last will).
 Messages that cannot be used are counted and logged; the others keep flowing.
+
+What one device can cost the gateway is bounded: over MQTT 5 the broker is told not to send a
+packet over ``MAX_PACKET_BYTES`` (Maximum Packet Size), so a huge payload never reaches the
+gateway's memory (one up to that size is read and refused as ``bad_payload``); each device's
+messages are rate-limited (``rate_limit_per_s``, ``rate_burst``), so a chatty or stuck controller
+cannot push the others' readings out of the disk queue; and at most ``max_devices`` device names
+are learnt from the broker, so names made up by a hostile publisher cannot grow the gateway's state.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -29,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ...contract import DeviceInfo, DeviceKind, Event, Sample, now_ms
 from ...i18n import _
 from ...mqtt_client import Client
-from .base import ConnectorContext, Sink, parse_config
+from .base import ConnectorContext, Sink, TokenBucket, parse_config
 from .mqtt_bridge_map import (
     Decoded,
     StatusMapping,
@@ -43,6 +51,8 @@ from .mqtt_bridge_map import (
 )
 
 log = logging.getLogger(__name__)
+
+MAX_PACKET_BYTES = 1_048_576  # MQTT 5 Maximum Packet Size asked of the site broker
 
 
 class MqttBridgeConfig(BaseModel):
@@ -60,7 +70,11 @@ class MqttBridgeConfig(BaseModel):
     cert_file: str | None = None
     key_file: str | None = None
     qos: Literal[0, 1, 2] = 1
+    protocol: Literal["5", "3.1.1"] = "5"  # 3.1.1 only for a site broker without MQTT 5
     offline_after_s: float = Field(300.0, ge=0)  # 0: never
+    rate_limit_per_s: float = Field(1.0, gt=0, le=10_000)  # messages per device, on average ...
+    rate_burst: float = Field(20.0, ge=1, le=100_000)  # ... with bursts up to this
+    max_devices: int = Field(1000, ge=1, le=1_000_000)  # device names learnt from the broker, at most
     topics: list[TopicEntry] = Field(min_length=1)
 
     @field_validator("broker")
@@ -104,8 +118,16 @@ class MqttBridgeConnector:
         ca_file: str | None = None,
         cert_file: str | None = None,
         key_file: str | None = None,
+        protocol: str = "5",
+        rate_limit_per_s: float = 1.0,
+        rate_burst: float = 20.0,
+        max_devices: int = 1000,
     ) -> None:
         self.name = name
+        self.mqtt5 = protocol == "5"
+        self.rate_limit_per_s, self.rate_burst = rate_limit_per_s, rate_burst
+        self.max_devices = max_devices
+        self._buckets: dict[str, TokenBucket] = {}
         self.compound = context.compound
         self.mappings, self.statuses = mappings, statuses
         parts = urlsplit(url)
@@ -144,6 +166,10 @@ class MqttBridgeConnector:
             ca_file=config.ca_file,
             cert_file=config.cert_file,
             key_file=config.key_file,
+            protocol=config.protocol,
+            rate_limit_per_s=config.rate_limit_per_s,
+            rate_burst=config.rate_burst,
+            max_devices=config.max_devices,
         )
 
     def devices(self) -> list[DeviceInfo]:
@@ -152,13 +178,16 @@ class MqttBridgeConnector:
             return [DeviceInfo(d, k, "mqtt") for d, k in sorted(self._kinds.items())]
 
     def counters(self) -> Mapping[str, int]:
-        """messages, readings, bad_payload, rejected (values), unknown_device, stale, status, events, connects."""
+        """messages, readings, bad_payload, rejected (values), unknown_device, too_many_devices,
+        rate_limited, stale, status, events, connects."""
         keys = (
             "messages",
             "readings",
             "bad_payload",
             "rejected",
             "unknown_device",
+            "too_many_devices",
+            "rate_limited",
             "stale",
             "status",
             "events",
@@ -180,7 +209,10 @@ class MqttBridgeConnector:
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         """Bridge until ``stop`` is set; offline events for silent devices are checked once a second."""
         self._sink = sink
-        client = Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
+        if self.mqtt5:
+            client = Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        else:
+            client = Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
         if self.username:
             client.username_pw_set(self.username, self.password)
         if self.tls:  # the broker's certificate is checked against ca_file (or the system's CAs)
@@ -189,7 +221,12 @@ class MqttBridgeConnector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.connect_async(self.host, self.port, keepalive=30)
+        if self.mqtt5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.MaximumPacketSize = MAX_PACKET_BYTES  # the broker drops larger ones for us
+            client.connect_async(self.host, self.port, keepalive=30, clean_start=True, properties=properties)
+        else:
+            client.connect_async(self.host, self.port, keepalive=30)
         client.loop_start()
         try:
             while not stop.is_set():
@@ -269,7 +306,7 @@ class MqttBridgeConnector:
             if captured is None:
                 continue
             device = self._device(mapping.device, captured, mapping.devices, mapping.kind, topic)
-            if device is None:
+            if device is None or not self._allowed(device, topic):
                 return
             if retained and mapping.timestamp_field is None:
                 self._count("stale", f"{topic}: retained message without a timestamp field ignored")
@@ -294,8 +331,24 @@ class MqttBridgeConnector:
             )
             return None
         with self._lock:
-            self._kinds.setdefault(device, kind)
+            known = device in self._kinds or len(self._kinds) < self.max_devices
+            if known:
+                self._kinds.setdefault(device, kind)
+        if not known:
+            self._count("too_many_devices", f"{topic}: {device} refused: already {self.max_devices} devices")
+            return None
         return device
+
+    def _allowed(self, device: str, topic: str) -> bool:
+        """Whether the device's message is within its rate limit (else counted and dropped)."""
+        with self._lock:
+            bucket = self._buckets.get(device)
+            if bucket is None:
+                bucket = self._buckets[device] = TokenBucket(self.rate_limit_per_s, self.rate_burst)
+            allowed = bucket.take()
+        if not allowed:
+            self._count("rate_limited", f"{topic}: over {self.rate_limit_per_s:g} messages/s; dropped")
+        return allowed
 
     def _deliver(
         self, device: str, kind: DeviceKind, decoded: Decoded, topic: str, sink: Sink, *, live: bool = True
@@ -314,7 +367,7 @@ class MqttBridgeConnector:
         self, status: StatusMapping, captured: list[str], topic: str, payload: bytes, sink: Sink
     ) -> None:
         device = self._device(status.device, captured, frozenset(), status.kind, topic)
-        if device is None:
+        if device is None or not self._allowed(device, topic):
             return
         state = status_of(status, payload)
         if state is None:

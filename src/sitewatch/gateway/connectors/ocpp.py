@@ -8,6 +8,12 @@ over the limit get a CallError and are counted. Payloads failing the OCPP schema
 CallError and are counted as ``invalid``. Chargers with a password must use HTTP Basic auth, and a
 charger silent for ``silence_timeout_s`` is disconnected. The payload mapping lives in
 sitewatch/edge/ocpp_payloads.py, the configuration in ocpp_config.py.
+
+What one charge point can make the gateway hold is bounded: a frame is at most
+``max_message_bytes``, at most ``QUEUED_FRAMES`` frames wait to be handled (then websockets stops
+reading the socket), answers nobody asked for (CallResult / CallError without a call of ours in
+flight) are dropped and counted, a CallError echoes at most ``MAX_ECHO`` characters of what it
+refuses, and at most ``MAX_OPEN_TRANSACTIONS`` open transactions are kept per device.
 """
 
 from __future__ import annotations
@@ -16,14 +22,16 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from ocpp.exceptions import GenericError, NotImplementedError, NotSupportedError, OCPPError
-from ocpp.messages import MessageType, unpack
+from ocpp.messages import Call, CallError, MessageType, unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as _ChargePoint
 from ocpp.v16 import call_result
@@ -32,6 +40,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from ...contract import (
     OCPP_ERROR_CODES,
@@ -43,14 +52,18 @@ from ...contract import (
     now_ms,
 )
 from ...edge.ocpp_payloads import KIND, energy_sample, meter_samples, parse_timestamp, status_update
-from .base import ConnectorContext, Sink, parse_config
-from .ocpp_config import ChargerSpec, OcppConfig, TokenBucket, authorized, parse_chargers
+from .base import ConnectorContext, Sink, TokenBucket, parse_config
+from .ocpp_config import ChargerSpec, OcppConfig, authorized, parse_chargers
 
 log = logging.getLogger(__name__)
 # The ocpp library logs every frame at INFO; its own logger here stays at WARNING unless lowered.
 wire_log = logging.getLogger(__name__ + ".wire")
 wire_log.setLevel(logging.WARNING)
 SUBPROTOCOL = "ocpp1.6"
+QUEUED_FRAMES = 4  # frames received and waiting per connection; beyond, the socket is not read
+MAX_ECHO = 200  # characters of a refused call's cause a CallError carries back
+MAX_UNIQUE_ID = 36  # OCPP-J: a message's unique id is at most 36 characters
+MAX_OPEN_TRANSACTIONS = 8  # per device; the oldest is forgotten beyond (a StopTransaction still maps)
 
 
 def _iso_now() -> str:
@@ -76,8 +89,7 @@ class _CentralChargePoint(_ChargePoint):
             with contextlib.suppress(OCPPError):
                 msg = unpack(raw_msg)
                 if msg.message_type_id == MessageType.Call:
-                    error = GenericError(description="rate limit exceeded, slow down")
-                    await self._send(msg.create_call_error(error).to_json())
+                    await self._refuse(msg, GenericError(description="rate limit exceeded, slow down"))
             return
         try:
             msg = unpack(raw_msg)
@@ -87,16 +99,37 @@ class _CentralChargePoint(_ChargePoint):
             )
             return
         if msg.message_type_id != MessageType.Call:
-            self._response_queue.put_nowait(msg)
+            # only the answer to a call of ours in flight is wanted (the library's call() takes it
+            # from this queue); any other would stay queued for good: drop it
+            if self._call_lock.locked() and self._response_queue.empty():
+                self._response_queue.put_nowait(msg)
+            else:
+                owner.count(
+                    "unsolicited", f"{self.id}: an answer to no call of ours dropped ({str(raw_msg)[:60]!r})"
+                )
             return
         try:
             await self._handle_call(msg)
         except (NotImplementedError, NotSupportedError) as exc:
-            owner.count("unsupported", f"{self.id}: {msg.action} not supported ({exc.description})")
-            await self._send(msg.create_call_error(exc).to_json())
+            owner.count("unsupported", f"{self.id}: {str(msg.action)[:60]} not supported ({exc.description})")
+            await self._refuse(msg, exc)
         except OCPPError as exc:
-            owner.count("invalid", f"{self.id}: {msg.action} refused: {exc.description} {exc.details or ''}")
-            await self._send(msg.create_call_error(exc).to_json())
+            cause = str(exc.details or "")[:MAX_ECHO]
+            owner.count("invalid", f"{self.id}: {str(msg.action)[:60]} refused: {exc.description} {cause}")
+            await self._refuse(msg, exc)
+            _release(exc)
+
+    async def _refuse(self, msg: Call, exc: OCPPError) -> None:
+        """Answer a call with a CallError that echoes at most MAX_ECHO characters of its cause (the
+        library's would carry the whole offending message back); a call whose unique id breaks
+        OCPP-J (a string of at most 36 characters) gets no answer: it could not be matched anyway."""
+        if not isinstance(msg.unique_id, str) or len(msg.unique_id) > MAX_UNIQUE_ID:
+            self.owner.count("invalid", f"{self.id}: a call without a valid unique id; not answered")
+            return
+        cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
+        details = {"cause": str(cause)[:MAX_ECHO]} if cause is not None else {}
+        error = CallError(msg.unique_id, exc.code, str(exc.description)[:MAX_ECHO], details)
+        await self._send(error.to_json())
 
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any) -> Any:
@@ -168,8 +201,12 @@ class OcppConnector:
         burst: float = 20,
         over_temperature_c: float = 70,
         silence_timeout_s: float | None = None,
+        path: str = "/",
+        max_message_bytes: int = 65_536,
     ) -> None:
         self.name = name
+        self.path = "/" + path.strip("/")  # chargers connect to <path>/<ocpp_id>
+        self.max_message_bytes = max_message_bytes
         self.host, self.port = host, port
         self.heartbeat_interval_s = heartbeat_interval_s
         self.rate_per_s, self.burst = rate_per_s, burst
@@ -203,6 +240,8 @@ class OcppConnector:
             burst=config.rate_burst,
             over_temperature_c=config.over_temperature_c,
             silence_timeout_s=3 * config.heartbeat_interval_s if silence is None else silence,
+            path=config.path,
+            max_message_bytes=config.max_message_bytes,
         )
 
     def devices(self) -> list[DeviceInfo]:
@@ -213,11 +252,12 @@ class OcppConnector:
 
     def counters(self) -> Mapping[str, int]:
         """connections, boots, heartbeats, status, meter_values, transactions, readings, invalid,
-        unsupported, rate_limited, rejected (values), unknown_charger, auth_failed, silent, events."""
+        unsupported, rate_limited, rejected (values), unknown_charger, wrong_path, auth_failed, silent,
+        unsolicited, no_subprotocol, oversized, events."""
         keys = (
             "connections", "boots", "heartbeats", "status", "meter_values", "transactions", "readings",
-            "invalid", "unsupported", "rate_limited", "rejected", "unknown_charger", "auth_failed", "silent",
-            "events",
+            "invalid", "unsupported", "rate_limited", "rejected", "unknown_charger", "wrong_path", "auth_failed",
+            "silent", "unsolicited", "no_subprotocol", "oversized", "events",
         )  # fmt: skip
         return {k: self.counters_[k] for k in keys}
 
@@ -230,9 +270,7 @@ class OcppConnector:
         self.counters_[counter] += 1
         self._logged[counter] += 1
         if self._logged[counter] == 1 or self._logged[counter] % 100 == 0:
-            log.warning(
-                "ocpp %s: %s (%s #%d)", self.name, detail, counter, self._logged[counter]
-            )
+            log.warning("ocpp %s: %s (%s #%d)", self.name, detail, counter, self._logged[counter])
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -246,8 +284,15 @@ class OcppConnector:
             handler,
             self.host,
             self.port,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            # OCPP-J: a client that does not offer ocpp1.6 completes the handshake without a
+            # subprotocol and is then closed (1002) by _serve, rather than refused with HTTP 400
+            select_subprotocol=lambda _, offered: (
+                Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
+            ),
             process_request=self._check_request,
+            max_size=self.max_message_bytes,
+            max_queue=QUEUED_FRAMES,
+            compression=None,  # OCPP frames are small; a deflate context costs ~300 KB per connection
         ) as server:
             self.bound_port = _port_of(server)
             self.listening.set()
@@ -279,15 +324,22 @@ class OcppConnector:
                 await connection.close(1001, "silent for too long")
 
     def _charger_of(self, path: str) -> ChargerSpec | None:
-        return self.chargers.get(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+        """The charger of a request path: exactly ``<path>/<ocpp_id>`` (query string ignored)."""
+        where, _, ocpp_id = path.split("?", 1)[0].rpartition("/")
+        if (where or "/") != self.path:
+            return None
+        return self.chargers.get(unquote(ocpp_id))
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if self._charger_of(request.path) is None:
+        spec = self._charger_of(request.path)
+        if spec is None:
+            where = request.path.split("?", 1)[0].rpartition("/")[0] or "/"
+            counter = "unknown_charger" if where == self.path else "wrong_path"
             self.count(
-                "unknown_charger", f"connection for unknown charge point path {request.path!r} refused"
+                counter,
+                f"connection for {request.path[:120]!r} refused (chargers use {self.path.rstrip('/')}/<ocpp_id>)",
             )
             return Response(HTTPStatus.NOT_FOUND.value, "Not Found", Headers(), b"unknown charge point\n")
-        spec = self._charger_of(request.path)
         if spec is not None and spec.password is not None and not authorized(spec, request):
             self.count("auth_failed", f"{spec.ocpp_id}: wrong or missing HTTP Basic credentials; refused")
             headers = Headers([("WWW-Authenticate", 'Basic realm="ocpp", charset="UTF-8"')])
@@ -299,7 +351,7 @@ class OcppConnector:
         if spec is None:
             return
         if connection.subprotocol != SUBPROTOCOL:
-            self.count("invalid", f"{spec.ocpp_id}: connected without the ocpp1.6 subprotocol; closed")
+            self.count("no_subprotocol", f"{spec.ocpp_id}: connected without the ocpp1.6 subprotocol; closed")
             await connection.close(1002, "ocpp1.6 subprotocol required")
             return
         previous = self._connections.get(spec.ocpp_id)
@@ -312,9 +364,16 @@ class OcppConnector:
         point = _CentralChargePoint(spec, connection, self, sink)
         try:
             await point.start()
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == 1009:  # websockets: "message too big"
+                self.count(
+                    "oversized", f"{spec.ocpp_id}: a frame over {self.max_message_bytes} bytes; closed"
+                )
         finally:
+            # the library's route map holds bound methods of the point: a reference cycle that would
+            # keep the point, its connection and that connection's buffers until the cyclic
+            # collector runs; breaking it frees them as soon as the connection ends
+            point.route_map.clear()
             if self._connections.get(spec.ocpp_id) is connection:
                 del self._connections[spec.ocpp_id]
                 self._liveness(spec, sink, online=False)
@@ -393,6 +452,9 @@ class OcppConnector:
             self.count("rejected", f"{device}: meterStart {meter_start!r} Wh out of range")
         else:
             self._put(sink, [sample])
+        mine = [t for t, (d, _) in self._transactions.items() if d == device]
+        for old in mine[: max(0, len(mine) - MAX_OPEN_TRANSACTIONS + 1)]:  # never stopped: forget the oldest
+            del self._transactions[old]
         self._transactions[tx] = (device, meter_start / 1000.0)
         attrs = {
             "transaction_id": str(tx),
@@ -424,6 +486,26 @@ class OcppConnector:
         if start_kwh is not None:
             attrs["energy_kwh"] = f"{meter_stop / 1000 - start_kwh:.3f}"
         self._emit(sink, [Event(device, KIND, ts, "session_stopped", None, attrs)])
+
+
+def connection_memory_bound(max_message_bytes: int) -> int:
+    """Bytes one charge point connection can make the gateway hold at most: the frames queued and
+    the one in hand, each with its parse and the schema error's copies (about four times its size).
+    1.5 MiB with the default 64 KiB frames; measured in tests/gateway/test_connector_ocpp_memory.py."""
+    return (QUEUED_FRAMES + 2) * 4 * max_message_bytes
+
+
+def _release(exc: BaseException) -> None:
+    """Let go of what a refusal's exceptions hold: the library raises it while handling the schema
+    error, whose traceback's frames hold that error again (a cycle) and the offending call with its
+    payload, which would then wait for the cyclic collector."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if seen.__traceback__ is not None:
+            traceback.clear_frames(seen.__traceback__)
+        seen = seen.__context__
+    if isinstance(exc, OCPPError):
+        exc.details = {}
 
 
 def _port_of(server: Server) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,25 +33,6 @@ class ChargerSpec:
     def all_devices(self) -> list[str]:
         """Every device of this charge point."""
         return list(dict.fromkeys([self.device, *self.connectors.values()]))
-
-
-class TokenBucket:
-    """At most ``rate`` calls per second on average, with bursts of ``burst``."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        """Whether one more call is allowed now."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 class ChargerEntry(BaseModel):
@@ -95,6 +75,15 @@ class OcppConfig(BaseModel):
     rate_burst: float = Field(20.0, ge=1, le=100_000)
     over_temperature_c: float = Field(70.0, ge=-40, le=150)
     silence_timeout_s: float | None = Field(None, ge=0, le=864_000)  # default: 3 heartbeats
+    path: str = "/"  # chargers connect to <path>/<ocpp_id>
+    max_message_bytes: int = Field(65_536, ge=1024, le=1_048_576)  # a larger frame closes its connection
+
+    @field_validator("path")
+    @classmethod
+    def _url_path(cls, value: str) -> str:
+        if not value.startswith("/") or not value.isprintable() or "?" in value or "#" in value:
+            raise ValueError(_("must be a URL path such as / or /ocpp"))
+        return value
 
 
 def parse_chargers(config: OcppConfig, context: ConnectorContext) -> list[ChargerSpec]:
