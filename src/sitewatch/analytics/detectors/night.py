@@ -1,0 +1,97 @@
+"""Minimum night flow: a leak keeps water running when nobody draws any.
+
+For every local night it takes the minimum of the readings between ``start_hour`` and
+``end_hour`` (02:00–04:00 by default) and compares it with the same device's previous
+``history_nights`` nights: a robust z against their median, with a scale of at least
+``rel_floor`` of the device's mean flow (a household meter's nights are mostly zero, so its own
+spread is no scale). A night is flagged when it and the ``persist - 1`` nights before it all pass
+``threshold``: a bath at 02:00 lifts one night, a leak every night.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...i18n import N_
+from .base import DEFAULT_TZ, Detector, DetectorError, align, local_index, numeric_frame
+
+
+class NightFlow(Detector):
+    """Minimum night flow against the device's own history (see the module docstring)."""
+
+    name = "night_flow"
+    description = N_("leaks, no training: minimum night flow (02:00–04:00) against the device's own previous nights")
+    fault = "leak"
+
+    def __init__(self, *, threshold: float = 5.0, history_nights: int = 14, min_nights: int = 3,
+                 persist: int = 2, rel_floor: float = 0.02, start_hour: int = 2, end_hour: int = 4,
+                 tz: str = DEFAULT_TZ, reference: pd.Series | None = None) -> None:  # fmt: skip
+        if not 0 <= start_hour < end_hour <= 24 or threshold <= 0 or min_nights < 1 or persist < 1:
+            raise DetectorError("detector parameters out of range")
+        if history_nights < min_nights or rel_floor < 0:
+            raise DetectorError("detector parameters out of range")
+        self.threshold, self.history_nights, self.min_nights = threshold, history_nights, min_nights
+        self.persist, self.rel_floor, self.start_hour, self.end_hour = persist, rel_floor, start_hour, end_hour
+        self.tz = tz
+        self.reference = reference  # per local night (date index), a centre from the device's peers
+        self.threshold_ = threshold
+        self.history_: pd.DataFrame | None = None
+
+    def fit(self, frame: pd.DataFrame) -> NightFlow:
+        """Remember ``frame``'s nights as the history earlier than what will be scored (optional)."""
+        self.history_ = numeric_frame(frame)
+        return self
+
+    def nights(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per column and local night: ``minimum``, ``z`` (robust, against earlier nights) and ``score``
+        (the smallest z of the night and the ``persist - 1`` before it), indexed by the local night's date."""
+        clean = numeric_frame(frame)
+        if self.history_ is not None:
+            clean = pd.concat([self.history_[self.history_.index < clean.index.min()], clean]) if len(clean) else clean
+        local = local_index(pd.DatetimeIndex(clean.index), self.tz)
+        hour = local.hour
+        in_night = (hour >= self.start_hour) & (hour < self.end_hour)
+        frames = []
+        for name in clean.columns:
+            column = clean[name]
+            night = column[in_night].groupby(local[in_night].normalize()).agg(["min", "count"])
+            night = night[night["count"] >= 2]
+            # mean flow of each night's past (all readings before that night's end)
+            running = column.expanding().mean()
+            mean_before = running.groupby(local.normalize()).last().reindex(night.index).ffill()
+            z = np.full(len(night), np.nan)
+            minima = night["min"].to_numpy()
+            refs = (np.full(len(night), np.nan) if self.reference is None
+                    else self.reference.reindex(night.index).to_numpy(dtype="float64"))  # fmt: skip
+            for i in range(len(night)):
+                past = minima[max(0, i - self.history_nights) : i]
+                past = past[np.isfinite(past)]
+                peer = float(refs[i]) if np.isfinite(refs[i]) else None
+                if len(past) < self.min_nights and peer is None:
+                    continue
+                own = float(np.median(past)) if len(past) >= self.min_nights else None
+                centre = min(c for c in (own, peer) if c is not None)
+                spread = 1.4826 * float(np.median(np.abs(past - own))) if own is not None else 0.0
+                floor = self.rel_floor * abs(float(mean_before.iloc[i])) if i < len(mean_before) else 0.0
+                scale = max(spread, floor, 1e-9 + 1e-3 * abs(centre))
+                z[i] = (minima[i] - centre) / scale
+            table = pd.DataFrame({"column": str(name), "minimum": minima, "z": z}, index=night.index)
+            table["score"] = table["z"].rolling(self.persist, min_periods=self.persist).min()
+            frames.append(table)
+        return pd.concat(frames) if frames else pd.DataFrame(columns=["column", "minimum", "z", "score"])
+
+    def score(self, frame: pd.DataFrame) -> pd.Series:
+        """Per row, the score of the latest night whose window has ended (0 before enough nights)."""
+        clean = numeric_frame(frame)
+        table = self.nights(frame)
+        local = local_index(pd.DatetimeIndex(clean.index), self.tz)
+        result = np.zeros(len(clean))
+        if len(table):
+            per_night = table.groupby(level=0)["score"].max().fillna(0.0)
+            ready = pd.DatetimeIndex(per_night.index) + pd.Timedelta(hours=self.end_hour)
+            position = np.searchsorted(ready.asi8, local.asi8, side="right") - 1
+            values = per_night.to_numpy()
+            result = np.where(position >= 0, values[np.clip(position, 0, None)], 0.0)
+        result[clean.isna().all(axis=1).to_numpy()] = np.nan
+        return align(pd.Series(result, index=clean.index), frame)
