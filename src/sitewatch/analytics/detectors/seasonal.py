@@ -31,7 +31,7 @@ class SeasonalBaseline(Detector):
 
     def _slots(self, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         local = local_index(index, self.tz)
-        return local.hour.to_numpy(), (local.dayofweek >= 5).astype("int64")
+        return local.hour.to_numpy(), (local.day_of_week >= 5).astype("int64")
 
     def fit(self, frame: pd.DataFrame) -> SeasonalBaseline:
         """Learn each slot's median and spread from ``frame``."""

@@ -43,7 +43,7 @@ class StreamingZScore(Detector):
     description = N_("univariate, no training: robust z-score against an online hour-of-day baseline, learns as it reads")
 
     def __init__(self, *, threshold: float = 6.0, memory_days: float = 7.0, warmup: int = 12,
-                 slot_warmup: int = 4, clip: float = 3.0, direction: str = "both",
+                 slot_warmup: int = 2, clip: float = 3.0, direction: str = "both",
                  tz: str = DEFAULT_TZ) -> None:  # fmt: skip
         if direction not in ("both", "up", "down"):
             raise DetectorError("direction must be both, up or down, not {value}", value=direction)

@@ -1,0 +1,132 @@
+"""The detector API on seeded synthetic series with known anomalies, and on hostile input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sitewatch.analytics.detectors import (
+    DETECTORS,
+    DetectorError,
+    IsolationForestDetector,
+    NightFlow,
+    PCADetector,
+    SeasonalBaseline,
+    StreamingZScore,
+    TheilSenTrend,
+    make_detector,
+)
+
+DAYS = 30
+
+
+def hourly(seed: int = 0, days: int = DAYS) -> pd.DataFrame:
+    """A daily cycle with noise, hourly, in UTC (the detectors read it in Shanghai time)."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-01", periods=24 * days, freq="h", tz="UTC")
+    hour = index.tz_convert("Asia/Shanghai").hour.to_numpy()
+    return pd.DataFrame({"v": 10 + 5 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.5, len(index))}, index=index)
+
+
+def flagged(detector: object, frame: pd.DataFrame) -> np.ndarray:
+    return np.flatnonzero(detector.predict(frame).to_numpy())  # type: ignore[attr-defined]
+
+
+def test_streaming_flags_a_spike_and_a_level_shift_from_the_first_days() -> None:
+    frame = hourly()
+    frame.iloc[60, 0] += 8  # day 3: before any hour of the day has a seasonal baseline of its own
+    frame.iloc[400, 0] += 8
+    frame.iloc[600:, 0] += 4
+    hits = flagged(StreamingZScore(), frame)
+    assert 60 in hits and 400 in hits and 600 in hits
+    false = [i for i in hits if i not in (60, 400) and i < 600]
+    assert len(false) <= 2
+    assert len([i for i in hits if i >= 700]) < 5  # it learns the new level
+
+
+def test_streaming_quiet_on_normal_data_for_several_seeds() -> None:
+    for seed in range(5):
+        assert len(flagged(StreamingZScore(), hourly(seed))) <= 2
+
+
+def test_streaming_score_leaves_the_fitted_state_alone_and_update_learns() -> None:
+    frame = hourly()
+    detector = StreamingZScore().fit(frame.iloc[:300])
+    first = detector.score(frame.iloc[300:])
+    again = detector.score(frame.iloc[300:])
+    pd.testing.assert_series_equal(first, again)
+    live = StreamingZScore()
+    parts = pd.concat([live.update(frame.iloc[:300]), live.update(frame.iloc[300:])])
+    pd.testing.assert_series_equal(parts, StreamingZScore().score(frame), check_exact=False, atol=1e-9)
+
+
+def correlated(seed: int, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    index = pd.date_range("2026-01-01", periods=n, freq="10min")
+    return pd.DataFrame({"a": a, "b": 2 * a + rng.normal(0, 0.3, n), "c": rng.normal(size=n)}, index=index)
+
+
+def test_pca_finds_a_correlation_break_each_value_alone_normal() -> None:
+    train, test = correlated(1, 1000), correlated(2, 1000)
+    test.iloc[500:520, 1] = -2 * test.iloc[500:520, 0]  # b leaves a: each within its usual range
+    assert test["b"].iloc[500:520].abs().max() < 3 * train["b"].std() * 2
+    hits = flagged(PCADetector().fit(train), test)
+    inside = [i for i in hits if 500 <= i < 520]
+    assert len(inside) >= 14
+    assert len(hits) - len(inside) <= 8  # under 1% of 980 normal rows (two statistics at alpha 0.001 each)
+
+
+def test_isolation_forest_finds_far_points_and_stays_quiet_otherwise() -> None:
+    train, test = correlated(3, 1000), correlated(4, 1000)
+    test.iloc[100:105] = 8.0
+    hits = flagged(IsolationForestDetector().fit(train), test)
+    assert set(range(100, 105)) <= set(hits)
+    assert len(hits) - 5 <= 3
+
+
+def test_trend_flags_a_drift_after_it_starts_and_not_flat_noise() -> None:
+    rng = np.random.default_rng(5)
+    index = pd.date_range("2026-01-01", periods=24 * DAYS, freq="h", tz="UTC")
+    flat = 1 + rng.normal(0, 0.05, len(index))
+    drift = flat.copy()
+    drift[400:] *= np.linspace(1, 1.5, len(index) - 400)
+    detector = TheilSenTrend()
+    hits = flagged(detector, pd.DataFrame({"v": drift}, index=index))
+    assert len(hits) and 400 < hits[0] < 400 + 24 * 5
+    assert len(flagged(detector, pd.DataFrame({"v": flat}, index=index))) == 0
+    down = pd.DataFrame({"v": flat[::-1] * np.linspace(1.5, 1, len(index))}, index=index)
+    assert len(flagged(detector, down)) == 0  # wear rises: a fall is not flagged by default
+
+
+def test_night_flow_flags_a_leak_that_persists_and_not_one_night_of_use() -> None:
+    rng = np.random.default_rng(6)
+    index = pd.date_range("2026-01-01", periods=96 * DAYS, freq="15min", tz="Asia/Shanghai")
+    day = (index.hour >= 6) & (index.hour < 23)
+    flow = np.where(day, rng.exponential(0.01, len(index)), 0.0)
+    frame = pd.DataFrame({"flow": flow}, index=index)
+    bath = (index.normalize() == pd.Timestamp("2026-01-10", tz="Asia/Shanghai")) & (index.hour == 2)
+    frame.loc[bath, "flow"] = 0.05  # one night's bath at 02:00
+    assert len(flagged(NightFlow(), frame)) == 0
+    leaking = frame.copy()
+    leaking.loc[index >= pd.Timestamp("2026-01-20", tz="Asia/Shanghai"), "flow"] += 0.002
+    hits = flagged(NightFlow(), leaking)
+    assert len(hits)
+    first = index[hits[0]]
+    assert pd.Timestamp("2026-01-21", tz="Asia/Shanghai") <= first < pd.Timestamp("2026-01-23", tz="Asia/Shanghai")
+
+
+def test_seasonal_baseline_flags_off_pattern_hours() -> None:
+    train, test = hourly(7), hourly(8)
+    test.iloc[300:306, 0] = 10 + 5 * -np.sin(2 * np.pi * np.arange(300, 306) / 24)  # the cycle inverted
+    hits = flagged(SeasonalBaseline().fit(train), test)
+    assert len(hits) <= 10 and len([i for i in hits if 300 <= i < 306]) >= 2
+
+
+def test_registry_names_and_descriptions() -> None:
+    assert {"stream_zscore", "pca_t2q", "isolation_forest", "trend_slope", "night_flow", "seasonal_baseline"} <= set(DETECTORS)
+    for name, cls in DETECTORS.items():
+        assert cls.name == name and cls.description and "\n" not in cls.description
+    with pytest.raises(DetectorError, match="unknown detector"):
+        make_detector("nope")
