@@ -26,7 +26,9 @@ def hourly(seed: int = 0, days: int = DAYS) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     index = pd.date_range("2026-01-01", periods=24 * days, freq="h", tz="UTC")
     hour = index.tz_convert("Asia/Shanghai").hour.to_numpy()
-    return pd.DataFrame({"v": 10 + 5 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.5, len(index))}, index=index)
+    return pd.DataFrame(
+        {"v": 10 + 5 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.5, len(index))}, index=index
+    )
 
 
 def flagged(detector: object, frame: pd.DataFrame) -> np.ndarray:
@@ -114,7 +116,11 @@ def test_night_flow_flags_a_leak_that_persists_and_not_one_night_of_use() -> Non
     hits = flagged(NightFlow(), leaking)
     assert len(hits)
     first = index[hits[0]]
-    assert pd.Timestamp("2026-01-21", tz="Asia/Shanghai") <= first < pd.Timestamp("2026-01-23", tz="Asia/Shanghai")
+    assert (
+        pd.Timestamp("2026-01-21", tz="Asia/Shanghai")
+        <= first
+        < pd.Timestamp("2026-01-23", tz="Asia/Shanghai")
+    )
 
 
 def test_seasonal_baseline_flags_off_pattern_hours() -> None:
@@ -125,7 +131,14 @@ def test_seasonal_baseline_flags_off_pattern_hours() -> None:
 
 
 def test_registry_names_and_descriptions() -> None:
-    assert {"stream_zscore", "pca_t2q", "isolation_forest", "trend_slope", "night_flow", "seasonal_baseline"} <= set(DETECTORS)
+    assert {
+        "stream_zscore",
+        "pca_t2q",
+        "isolation_forest",
+        "trend_slope",
+        "night_flow",
+        "seasonal_baseline",
+    } <= set(DETECTORS)
     for name, cls in DETECTORS.items():
         assert cls.name == name and cls.description and "\n" not in cls.description
     with pytest.raises(DetectorError, match="unknown detector"):

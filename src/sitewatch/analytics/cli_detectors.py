@@ -5,13 +5,15 @@ Standalone click commands, registered on the ``analytics`` group in ``cli.py``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
-from ..i18n import _
+from ..i18n import N_, _
 
 TIME_COLUMNS = ("timestamp", "time", "ts", "ts_ms", "datetime", "date")
 MAX_INPUT_BYTES = 2 * 1024**3  # a file larger than this is refused, not read into memory
@@ -22,7 +24,9 @@ def read_table(path: Path, time_column: str | None = None) -> pd.DataFrame:
     from .detectors import DetectorError
 
     if path.stat().st_size > MAX_INPUT_BYTES:
-        raise DetectorError("{file} is larger than {limit} GiB", file=path.name, limit=MAX_INPUT_BYTES // 1024**3)
+        raise DetectorError(
+            N_("{file} is larger than {limit} GiB"), file=path.name, limit=MAX_INPUT_BYTES // 1024**3
+        )
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
@@ -30,29 +34,33 @@ def read_table(path: Path, time_column: str | None = None) -> pd.DataFrame:
         elif suffix in (".csv", ".txt"):
             raw = pd.read_csv(path, encoding="utf-8-sig")
         else:
-            raise DetectorError("{file}: only .csv and .parquet files are read", file=path.name)
+            raise DetectorError(N_("{file}: only .csv and .parquet files are read"), file=path.name)
     except DetectorError:
         raise
     except Exception as exc:  # the readers raise many kinds of errors for a damaged file
-        raise DetectorError("{file} could not be read: {error}", file=path.name, error=type(exc).__name__) from None
+        raise DetectorError(
+            N_("{file} could not be read: {error}"), file=path.name, error=type(exc).__name__
+        ) from None
     columns = {str(c).strip().lower(): c for c in raw.columns}
     name = time_column or next((columns[c] for c in TIME_COLUMNS if c in columns), None)
     if name is None or name not in raw.columns:
-        raise DetectorError("{file} has no timestamp column (one of: {names})", file=path.name,
+        raise DetectorError(N_("{file} has no timestamp column (one of: {names})"), file=path.name,
                             names=", ".join(TIME_COLUMNS))  # fmt: skip
     stamps = raw.pop(name)
     if pd.api.types.is_numeric_dtype(stamps):  # epoch: milliseconds (ts_ms) or seconds
         unit = "s" if stamps.abs().max() < 1e11 else "ms"
-        index = pd.to_datetime(stamps, unit=unit, utc=True, errors="coerce")
+        index = pd.to_datetime(stamps, unit=unit, utc=True, errors="coerce")  # type: ignore[call-overload]
     else:
         try:
             index = pd.to_datetime(stamps, errors="coerce", format="mixed")
         except (ValueError, TypeError):  # offsets that differ from row to row: read them as UTC
             index = pd.to_datetime(stamps, errors="coerce", utc=True, format="mixed")
-    frame = raw.set_axis(pd.DatetimeIndex(index))
-    if frame.index.isna().all() and len(frame):
-        raise DetectorError("{file}: no timestamp could be read", file=path.name)
-    return frame[~frame.index.isna()]
+    stamps_index = pd.DatetimeIndex(index)
+    frame = raw.set_axis(stamps_index)
+    unread = np.asarray(stamps_index.isna())
+    if len(frame) and unread.all():
+        raise DetectorError(N_("{file}: no timestamp could be read"), file=path.name)
+    return frame[~unread]
 
 
 def write_scores(path: Path, scores: pd.Series, flags: pd.Series) -> None:
@@ -80,15 +88,35 @@ def detectors_cmd() -> None:
 
 
 @click.command("score")
-@click.option("--detector", "name", required=True, help="Detector name (see `sitewatch analytics detectors`).")
-@click.option("--train", "train_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Mostly normal data to fit on (CSV or Parquet); default: fit on the input itself.")
-@click.option("--input", "input_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Data to score: a timestamp column and numeric columns (CSV or Parquet).")
-@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Where to write timestamp,score,anomaly (.csv or .parquet).")
-@click.option("--time-column", help="Name of the timestamp column (default: timestamp, time, ts, ts_ms, ...).")
-def score_cmd(name: str, train_file: Path | None, input_file: Path, out_file: Path, time_column: str | None) -> None:
+@click.option(
+    "--detector", "name", required=True, help="Detector name (see `sitewatch analytics detectors`)."
+)
+@click.option(
+    "--train",
+    "train_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Mostly normal data to fit on (CSV or Parquet); default: fit on the input itself.",
+)
+@click.option(
+    "--input",
+    "input_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Data to score: a timestamp column and numeric columns (CSV or Parquet).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write timestamp,score,anomaly (.csv or .parquet).",
+)
+@click.option(
+    "--time-column", help="Name of the timestamp column (default: timestamp, time, ts, ts_ms, ...)."
+)
+def score_cmd(
+    name: str, train_file: Path | None, input_file: Path, out_file: Path, time_column: str | None
+) -> None:
     """Score any time series with one detector; writes timestamp,score,anomaly per input row.
 
     Detectors that learn as they read start from nothing (or from --train). Detectors that need
@@ -115,15 +143,31 @@ def score_cmd(name: str, train_file: Path | None, input_file: Path, out_file: Pa
 
 
 @click.command("train")
-@click.option("--since", default="30d", show_default=True, help="Start of the training window (30d, or ISO 8601).")
+@click.option(
+    "--since", default="30d", show_default=True, help="Start of the training window (30d, or ISO 8601)."
+)
 @click.option("--until", default="now", show_default=True, help="End of the training window.")
-@click.option("--kind", "kinds", multiple=True, help="Device kind to train (repeatable; default: every kind).")
+@click.option(
+    "--kind", "kinds", multiple=True, help="Device kind to train (repeatable; default: every kind)."
+)
 @click.option("--detector", "name", default="pca_t2q", show_default=True, help="Detector to train.")
-@click.option("--min-hours", default=168, show_default=True, type=click.IntRange(min=24),
-              help="Complete hours a device needs for a model of its own.")
-@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
-              help="Directory of the models (default: <data dir>/models).")
-def train_cmd(since: str, until: str, kinds: tuple[str, ...], name: str, min_hours: int, out_dir: Path | None) -> None:
+@click.option(
+    "--min-hours",
+    default=168,
+    show_default=True,
+    type=click.IntRange(min=24),
+    help="Complete hours a device needs for a model of its own.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of the models (default: <data dir>/models).",
+)
+def train_cmd(
+    since: str, until: str, kinds: tuple[str, ...], name: str, min_hours: int, out_dir: Path | None
+) -> None:
     """Train models per kind (and per device where history allows) from the configured store."""
     from ..contract import DeviceKind, now_ms
     from ..settings import load_settings
@@ -135,7 +179,10 @@ def train_cmd(since: str, until: str, kinds: tuple[str, ...], name: str, min_hou
     settings = load_settings()
     now = now_ms()
     try:
-        start, end = parse_time_ms(since, now, settings.timezone), parse_time_ms(until, now, settings.timezone)
+        start, end = (
+            parse_time_ms(since, now, settings.timezone),
+            parse_time_ms(until, now, settings.timezone),
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since/--until") from None
     if end <= start:
@@ -147,12 +194,14 @@ def train_cmd(since: str, until: str, kinds: tuple[str, ...], name: str, min_hou
     out = out_dir or settings.data_dir / "models"
     began = time.monotonic()
     try:
-        with open_store(settings, create=False) as store:
+        store = open_store(settings, create=False)
+    except FileNotFoundError:
+        raise click.ClickException(_("no store to train from: {path}", path=settings.store_path)) from None
+    try:
+        with contextlib.closing(store):
             entries = train_models(store, out, start_ms=start, end_ms=end, kinds=chosen, detector=name,
                                    min_hours=min_hours, tz=settings.timezone,
                                    progress=lambda text: click.echo(_("trained: {what}", what=text), err=True))  # fmt: skip
-    except FileNotFoundError:
-        raise click.ClickException(_("no store to train from: {path}", path=settings.store_path)) from None
     except (StoreUnavailable, DetectorError) as exc:
         raise click.ClickException(str(exc)) from None
     devices = sum(1 for e in entries if e.device is not None)

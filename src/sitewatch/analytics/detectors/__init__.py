@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...i18n import N_
 from .base import Detector, DetectorError, numeric_frame
 from .multivariate import IsolationForestDetector, PCADetector
 from .night import NightFlow
@@ -18,7 +19,14 @@ from .trend import TheilSenTrend
 
 DETECTORS: dict[str, type[Detector]] = {
     cls.name: cls
-    for cls in (StreamingZScore, PCADetector, IsolationForestDetector, TheilSenTrend, NightFlow, SeasonalBaseline)
+    for cls in (
+        StreamingZScore,
+        PCADetector,
+        IsolationForestDetector,
+        TheilSenTrend,
+        NightFlow,
+        SeasonalBaseline,
+    )
 }
 
 
@@ -28,7 +36,7 @@ def make_detector(name: str, **params: Any) -> Detector:
         cls = DETECTORS[name]
     except KeyError:
         raise DetectorError(
-            "unknown detector {name}; known: {known}", name=name, known=", ".join(sorted(DETECTORS))
+            N_("unknown detector {name}; known: {known}"), name=name, known=", ".join(sorted(DETECTORS))
         ) from None
     return cls(**params)
 

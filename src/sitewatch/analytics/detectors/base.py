@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ...i18n import _
+from ...i18n import N_, _
 
 DEFAULT_TZ = "Asia/Shanghai"
 
@@ -41,35 +41,38 @@ def numeric_frame(frame: object, *, columns: tuple[str, ...] | None = None) -> p
         if isinstance(frame, pd.Series):
             frame = frame.to_frame(name=str(frame.name) if frame.name is not None else "value")
         else:
-            raise DetectorError("a detector needs a pandas DataFrame, not {type}", type=type(frame).__name__)
+            raise DetectorError(
+                N_("a detector needs a pandas DataFrame, not {type}"), type=type(frame).__name__
+            )
     assert isinstance(frame, pd.DataFrame)
     if not isinstance(frame.index, pd.DatetimeIndex):
-        raise DetectorError("the frame needs a DatetimeIndex (one timestamp per row)")
+        raise DetectorError(N_("the frame needs a DatetimeIndex (one timestamp per row)"))
     numeric: dict[str, pd.Series] = {}
     for name in frame.columns:
         column = frame[name]
         if isinstance(column, pd.DataFrame):  # a duplicated column name: keep the first
             column = column.iloc[:, 0]
-        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
-            if not pd.api.types.is_complex_dtype(column):
-                numeric.setdefault(str(name), column.astype("float64"))
+        is_number = pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)
+        if is_number and not pd.api.types.is_complex_dtype(column):
+            numeric.setdefault(str(name), column.astype("float64"))
     if columns is not None:
         missing = [c for c in columns if c not in numeric]
         if missing:
             raise DetectorError(
-                "the frame lacks the numeric columns the detector was fitted on: {columns}",
+                N_("the frame lacks the numeric columns the detector was fitted on: {columns}"),
                 columns=", ".join(missing),
             )
         numeric = {c: numeric[c] for c in columns}
     if not numeric:
-        raise DetectorError("the frame has no numeric column to score")
+        raise DetectorError(N_("the frame has no numeric column to score"))
     out = pd.DataFrame(numeric, index=frame.index)
     out = out.replace([np.inf, -np.inf], np.nan)
-    if out.index.tz is not None:
-        out.index = out.index.tz_convert("UTC")
-    out.index = pd.DatetimeIndex(out.index).as_unit("ns")  # asi8 is nanoseconds everywhere below
-    if out.index.hasnans:
-        out = out[~out.index.isna()]
+    stamps = pd.DatetimeIndex(out.index)
+    if stamps.tz is not None:
+        stamps = stamps.tz_convert("UTC")
+    out.index = stamps.as_unit("ns")  # asi8 is nanoseconds everywhere below
+    if stamps.hasnans:
+        out = out[np.logical_not(np.asarray(stamps.isna()))]
     if not out.index.is_monotonic_increasing or out.index.has_duplicates:
         out = out.groupby(level=0, sort=True).mean()
     return out
@@ -86,7 +89,7 @@ def align(scores: pd.Series, frame: pd.DataFrame) -> pd.Series:
     """Scores computed on the cleaned frame, given back on the caller's index in the caller's order."""
     index = frame.index
     if not isinstance(index, pd.DatetimeIndex):  # checked before; keeps mypy content
-        raise DetectorError("the frame needs a DatetimeIndex (one timestamp per row)")
+        raise DetectorError(N_("the frame needs a DatetimeIndex (one timestamp per row)"))
     target = index.tz_convert("UTC") if index.tz is not None else index
     values = scores.reindex(target).to_numpy(dtype="float64")
     return pd.Series(values, index=index, name="score")

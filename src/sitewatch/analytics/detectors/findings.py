@@ -63,7 +63,9 @@ def episodes(device: str, flags: pd.Series, scores: pd.Series, *, merge_hours: f
     ]
 
 
-def _read(history: Path, kind: str, metrics: tuple[str, ...], compounds: Iterable[str] | None) -> pd.DataFrame:
+def _read(
+    history: Path, kind: str, metrics: tuple[str, ...], compounds: Iterable[str] | None
+) -> pd.DataFrame:
     filters: list[tuple[str, str, object]] = [("kind", "=", kind), ("metric", "in", list(metrics))]
     if compounds is not None:
         filters.append(("compound", "in", list(compounds)))
@@ -162,9 +164,18 @@ def leak_episodes(history: Path, devices: pd.DataFrame, *, compounds: Iterable[s
         flags = (scores > night.threshold_).astype("int64")
         table = night.nights(frame)
         for ep in episodes(device, flags, scores, merge_hours=30):
-            start = pd.Timestamp(ep.start_ms, unit="ms", tz="UTC").tz_convert(detector.tz).tz_localize(None).normalize()
+            start = (
+                pd.Timestamp(ep.start_ms, unit="ms", tz="UTC")
+                .tz_convert(detector.tz)
+                .tz_localize(None)
+                .normalize()
+            )
             row = table[table.index <= start]
-            evidence = {} if row.empty else {"night_minimum": float(row["minimum"].iloc[-1]), "z": float(row["z"].iloc[-1])}
+            evidence = (
+                {}
+                if row.empty
+                else {"night_minimum": float(row["minimum"].iloc[-1]), "z": float(row["z"].iloc[-1])}
+            )
             found.append(Episode(ep.device, ep.start_ms, ep.end_ms, ep.peak, evidence))
     return _drop_upstream(found, devices), last
 
@@ -178,10 +189,10 @@ def _drop_upstream(found: list[Episode], devices: pd.DataFrame) -> list[Episode]
         if level == "household":
             kept.append(ep)
             continue
-        compound = devices.loc[ep.device, "compound"]
+        compound = str(devices.loc[ep.device, "compound"])
         downstream = [
             other for other in found
-            if other.device != ep.device and devices.loc[other.device, "compound"] == compound
+            if other.device != ep.device and str(devices.loc[other.device, "compound"]) == compound
             and (building.get(other.device) == building.get(ep.device) or _is_compound_meter(ep.device, devices))
             and _depth(other.device, devices) > _depth(ep.device, devices)
             and other.start_ms <= ep.end_ms + 24 * HOUR_MS and ep.start_ms <= other.end_ms + 24 * HOUR_MS
@@ -192,7 +203,11 @@ def _drop_upstream(found: list[Episode], devices: pd.DataFrame) -> list[Episode]
 
 
 def _is_compound_meter(device: str, devices: pd.DataFrame) -> bool:
-    return str(devices.loc[device, "scope"]) != "household" and str(devices.loc[device, "building"]) in ("", "nan", "None")
+    return str(devices.loc[device, "scope"]) != "household" and str(devices.loc[device, "building"]) in (
+        "",
+        "nan",
+        "None",
+    )
 
 
 def _depth(device: str, devices: pd.DataFrame) -> int:

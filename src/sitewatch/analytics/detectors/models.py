@@ -32,6 +32,7 @@ import sklearn
 from ... import __version__
 from ...contract import KINDS, DeviceKind
 from ...contract.kinds import MetricType
+from ...i18n import N_
 from ...store import Aggregation, SeriesQuery, Store, Window
 from ...store.frames import points_frame
 from . import make_detector
@@ -166,9 +167,11 @@ def train_models(store: Store, out: Path, *, start_ms: int, end_ms: int, kinds: 
 
 
 def _entry_json(entry: ModelEntry) -> dict[str, Any]:
-    data = {name: getattr(entry, name) for name in ModelEntry.__slots__}  # type: ignore[attr-defined]
+    data = {name: getattr(entry, name) for name in ModelEntry.__slots__}
     data["features"] = list(entry.features)
-    data["params"] = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.params.items()}
+    data["params"] = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.params.items()
+    }
     return data
 
 
@@ -178,10 +181,14 @@ def load_models(directory: Path) -> ModelSet:
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DetectorError("no readable model manifest in {directory}: {error}", directory=directory,
+        raise DetectorError(N_("no readable model manifest in {directory}: {error}"), directory=directory,
                             error=type(exc).__name__) from None  # fmt: skip
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("models"), list):
-        raise DetectorError("the model manifest in {directory} is not of format {format}", directory=directory,
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or not isinstance(manifest.get("models"), list)
+    ):
+        raise DetectorError(N_("the model manifest in {directory} is not of format {format}"), directory=directory,
                             format=FORMAT)  # fmt: skip
     entries, models = [], {}
     root = directory.resolve()
@@ -189,16 +196,22 @@ def load_models(directory: Path) -> ModelSet:
         try:
             entry = ModelEntry(**{**raw, "features": tuple(raw["features"])})
         except (TypeError, KeyError):
-            raise DetectorError("the model manifest in {directory} has a malformed entry", directory=directory) from None
+            raise DetectorError(
+                N_("the model manifest in {directory} has a malformed entry"), directory=directory
+            ) from None
         path = (directory / entry.file).resolve()
         if not path.is_relative_to(root) or not path.is_file() or _sha256(path) != entry.sha256:
-            raise DetectorError("model file {file} is missing or does not match its manifest", file=entry.file)
+            raise DetectorError(
+                N_("model file {file} is missing or does not match its manifest"), file=entry.file
+            )
         if entry.sklearn != sklearn.__version__:
-            raise DetectorError("model file {file} was made with scikit-learn {made}, this is {have}: train again",
+            raise DetectorError(N_("model file {file} was made with scikit-learn {made}, this is {have}: train again"),
                                 file=entry.file, made=entry.sklearn, have=sklearn.__version__)  # fmt: skip
         model = joblib.load(path)
         if not isinstance(model, Detector):
-            raise DetectorError("model file {file} is missing or does not match its manifest", file=entry.file)
+            raise DetectorError(
+                N_("model file {file} is missing or does not match its manifest"), file=entry.file
+            )
         entries.append(entry)
         models[(entry.kind, entry.device)] = model
     return ModelSet(entries, models)

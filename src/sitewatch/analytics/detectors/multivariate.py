@@ -36,7 +36,9 @@ class _Standardised(Detector):
         need = max(MIN_ROWS, 2 * clean.shape[1] + 2)
         if len(clean) < need:
             raise DetectorError(
-                "too few rows with values to train on: {rows}, need at least {need}", rows=len(clean), need=need
+                N_("too few rows with values to train on: {rows}, need at least {need}"),
+                rows=len(clean),
+                need=need,
             )
         values = clean.to_numpy()
         self.columns_ = tuple(str(c) for c in clean.columns)
@@ -56,7 +58,7 @@ class _Standardised(Detector):
 
     def _score_matrix(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         if not hasattr(self, "columns_"):
-            raise DetectorError("the detector {name} must be fitted before it scores", name=self.name)
+            raise DetectorError(N_("the detector {name} must be fitted before it scores"), name=self.name)
         clean = numeric_frame(frame, columns=self.columns_)
         empty = clean.isna().all(axis=1).to_numpy()
         return clean, self._standardise(clean.to_numpy()), empty
@@ -71,11 +73,13 @@ class PCADetector(_Standardised):
     """
 
     name = "pca_t2q"
-    description = N_("multivariate, trained on normal data: PCA reconstruction error (Q/SPE) and Hotelling T² against control limits")
+    description = N_(
+        "multivariate, trained on normal data: PCA reconstruction error (Q/SPE) and Hotelling T² against control limits"
+    )
 
     def __init__(self, *, variance: float = 0.9, alpha: float = 0.001) -> None:
         if not 0 < variance <= 1 or not 0 < alpha < 0.5:
-            raise DetectorError("detector parameters out of range")
+            raise DetectorError(N_("detector parameters out of range"))
         self.variance, self.alpha = variance, alpha
         self.threshold_ = 1.0
 
@@ -97,7 +101,9 @@ class PCADetector(_Standardised):
         self.eigen_ = np.maximum(pca.explained_variance_[:k], 1e-12)
         residual_eigen = pca.explained_variance_[k:]
         t2, q = self._stats(z)
-        t2_theory = k * (n - 1) * (n + 1) / (n * max(n - k, 1)) * float(stats.f.ppf(1 - self.alpha, k, max(n - k, 1)))
+        t2_theory = (
+            k * (n - 1) * (n + 1) / (n * max(n - k, 1)) * float(stats.f.ppf(1 - self.alpha, k, max(n - k, 1)))
+        )
         self.t2_limit_ = max(t2_theory, float(np.quantile(t2, 1 - self.alpha)))
         q_theory = _q_limit(residual_eigen, self.alpha)
         q_floor = 1e-6 * d
@@ -143,12 +149,14 @@ class IsolationForestDetector(_Standardised):
     """
 
     name = "isolation_forest"
-    description = N_("multivariate, trained on normal data: IsolationForest, threshold from the training score spread")
+    description = N_(
+        "multivariate, trained on normal data: IsolationForest, threshold from the training score spread"
+    )
 
     def __init__(self, *, n_estimators: int = 200, quantile: float = 0.999, k: float = 6.0,
                  random_state: int = 0) -> None:  # fmt: skip
         if n_estimators < 10 or not 0.5 < quantile < 1 or k <= 0:
-            raise DetectorError("detector parameters out of range")
+            raise DetectorError(N_("detector parameters out of range"))
         self.n_estimators, self.quantile, self.k, self.random_state = n_estimators, quantile, k, random_state
         self.threshold_ = math.inf
 

@@ -21,18 +21,25 @@ class NightFlow(Detector):
     """Minimum night flow against the device's own history (see the module docstring)."""
 
     name = "night_flow"
-    description = N_("leaks, no training: minimum night flow (02:00–04:00) against the device's own previous nights")
+    description = N_(
+        "leaks, no training: minimum night flow (02:00–04:00) against the device's own previous nights"
+    )
     fault = "leak"
 
     def __init__(self, *, threshold: float = 5.0, history_nights: int = 14, min_nights: int = 3,
                  persist: int = 2, rel_floor: float = 0.02, start_hour: int = 2, end_hour: int = 4,
                  tz: str = DEFAULT_TZ, reference: pd.Series | None = None) -> None:  # fmt: skip
         if not 0 <= start_hour < end_hour <= 24 or threshold <= 0 or min_nights < 1 or persist < 1:
-            raise DetectorError("detector parameters out of range")
+            raise DetectorError(N_("detector parameters out of range"))
         if history_nights < min_nights or rel_floor < 0:
-            raise DetectorError("detector parameters out of range")
+            raise DetectorError(N_("detector parameters out of range"))
         self.threshold, self.history_nights, self.min_nights = threshold, history_nights, min_nights
-        self.persist, self.rel_floor, self.start_hour, self.end_hour = persist, rel_floor, start_hour, end_hour
+        self.persist, self.rel_floor, self.start_hour, self.end_hour = (
+            persist,
+            rel_floor,
+            start_hour,
+            end_hour,
+        )
         self.tz = tz
         self.reference = reference  # per local night (date index), a centre from the device's peers
         self.threshold_ = threshold
@@ -48,7 +55,11 @@ class NightFlow(Detector):
         (the smallest z of the night and the ``persist - 1`` before it), indexed by the local night's date."""
         clean = numeric_frame(frame)
         if self.history_ is not None:
-            clean = pd.concat([self.history_[self.history_.index < clean.index.min()], clean]) if len(clean) else clean
+            clean = (
+                pd.concat([self.history_[self.history_.index < clean.index.min()], clean])
+                if len(clean)
+                else clean
+            )
         local = local_index(pd.DatetimeIndex(clean.index), self.tz)
         hour = local.hour
         in_night = (hour >= self.start_hour) & (hour < self.end_hour)

@@ -25,7 +25,7 @@ class SeasonalBaseline(Detector):
     def __init__(self, *, threshold: float = 6.0, min_slot: int = 3, rel_floor: float = 0.05,
                  tz: str = DEFAULT_TZ) -> None:  # fmt: skip
         if threshold <= 0 or min_slot < 1 or rel_floor < 0:
-            raise DetectorError("detector parameters out of range")
+            raise DetectorError(N_("detector parameters out of range"))
         self.threshold, self.min_slot, self.rel_floor, self.tz = threshold, min_slot, rel_floor, tz
         self.threshold_ = threshold
 
@@ -38,7 +38,9 @@ class SeasonalBaseline(Detector):
         clean = numeric_frame(frame).dropna(how="all")
         if len(clean) < 24:
             raise DetectorError(
-                "too few rows with values to train on: {rows}, need at least {need}", rows=len(clean), need=24
+                N_("too few rows with values to train on: {rows}, need at least {need}"),
+                rows=len(clean),
+                need=24,
             )
         hour, weekend = self._slots(pd.DatetimeIndex(clean.index))
         self.columns_ = tuple(str(c) for c in clean.columns)
@@ -63,13 +65,13 @@ class SeasonalBaseline(Detector):
                         spread[2 * h + w] = max(1.4826 * float(np.median(np.abs(values[pick] - m))), floor)
             self.baseline_[name] = (centre, spread)
         if not self.baseline_:
-            raise DetectorError("the frame has no numeric column to score")
+            raise DetectorError(N_("the frame has no numeric column to score"))
         return self
 
     def score(self, frame: pd.DataFrame) -> pd.Series:
         """The largest robust |z| of the row's columns against their slots."""
         if not hasattr(self, "baseline_"):
-            raise DetectorError("the detector {name} must be fitted before it scores", name=self.name)
+            raise DetectorError(N_("the detector {name} must be fitted before it scores"), name=self.name)
         clean = numeric_frame(frame, columns=self.columns_)
         hour, weekend = self._slots(pd.DatetimeIndex(clean.index))
         slot = 2 * hour + weekend

@@ -21,6 +21,7 @@ from ...i18n import N_
 from .base import DEFAULT_TZ, Detector, DetectorError, align, local_index, numeric_frame
 
 SLOTS = 24
+PRIOR = 3.0  # weight, in values, of the all-hours residual scale in a young hour's scale
 
 
 @dataclass
@@ -31,6 +32,8 @@ class _ColumnState:
     loc: float = math.nan
     scale: float = 0.0
     n: int = 0
+    res_scale: float = 0.0  # scale of the residuals against the hours' baselines, all hours together
+    res_n: int = 0
     slot_loc: np.ndarray = field(default_factory=lambda: np.full(SLOTS, np.nan))
     slot_scale: np.ndarray = field(default_factory=lambda: np.zeros(SLOTS))
     slot_n: np.ndarray = field(default_factory=lambda: np.zeros(SLOTS, dtype=np.int64))
@@ -40,15 +43,17 @@ class StreamingZScore(Detector):
     """Robust z-score against an online hour-of-day baseline; learns as it reads (see the module)."""
 
     name = "stream_zscore"
-    description = N_("univariate, no training: robust z-score against an online hour-of-day baseline, learns as it reads")
+    description = N_(
+        "univariate, no training: robust z-score against an online hour-of-day baseline, learns as it reads"
+    )
 
     def __init__(self, *, threshold: float = 6.0, memory_days: float = 7.0, warmup: int = 12,
                  slot_warmup: int = 2, clip: float = 3.0, direction: str = "both",
                  tz: str = DEFAULT_TZ) -> None:  # fmt: skip
         if direction not in ("both", "up", "down"):
-            raise DetectorError("direction must be both, up or down, not {value}", value=direction)
+            raise DetectorError(N_("direction must be both, up or down, not {value}"), value=direction)
         if threshold <= 0 or memory_days <= 0 or warmup < 2 or slot_warmup < 1 or clip <= 0:
-            raise DetectorError("detector parameters out of range")
+            raise DetectorError(N_("detector parameters out of range"))
         self.threshold, self.memory_days, self.warmup = threshold, memory_days, warmup
         self.slot_warmup, self.clip, self.direction, self.tz = slot_warmup, clip, direction, tz
         self.threshold_ = threshold
@@ -105,26 +110,37 @@ class StreamingZScore(Detector):
                     s.loc = float(np.median(arr))
                     s.scale = float(1.4826 * np.median(np.abs(arr - s.loc)))
                     s.warm = []
+                    s.res_scale = s.scale
                 continue
             floor = 1e-9 + 1e-3 * abs(s.loc)
-            seasonal = s.slot_n[h] >= self.slot_warmup
-            loc = s.slot_loc[h] if seasonal else s.loc
-            scale = max(s.slot_scale[h] if seasonal else s.scale, 0.1 * s.scale, floor)
-            z[i] = (x - loc) / scale
-            # learn: the global baseline, then the hour's
+            n_h = int(s.slot_n[h])
+            # the hour's scale, shrunk towards the residual scale of all hours while it has few values
+            h_scale = (
+                math.sqrt((PRIOR * s.res_scale**2 + n_h * s.slot_scale[h] ** 2) / (PRIOR + n_h))
+                if n_h
+                else 0.0
+            )
+            if n_h >= self.slot_warmup:
+                z[i] = (x - s.slot_loc[h]) / max(h_scale, floor)
+            else:
+                z[i] = (x - s.loc) / max(s.scale, floor)
+            # learn: the global baseline, then the hour's and the residual scale of all hours
             g_scale = max(s.scale, floor)
             r = min(max(x - s.loc, -k * g_scale), k * g_scale)
             s.loc += a_all * r
             s.scale = math.sqrt((1 - a_all) * s.scale**2 + a_all * r * r)
             s.n += 1
-            if s.slot_n[h] == 0:
+            if n_h == 0:
                 s.slot_loc[h], s.slot_scale[h] = x, 0.0
             else:
-                h_scale = max(s.slot_scale[h], 0.1 * s.scale, floor)
-                r = min(max(x - s.slot_loc[h], -k * h_scale), k * h_scale)
-                a = max(a_slot, 1.0 / (s.slot_n[h] + 1))  # a plain mean while the hour is young
+                bound = k * max(h_scale, floor)
+                r = min(max(x - s.slot_loc[h], -bound), bound)
+                a = max(a_slot, 1.0 / (n_h + 1))  # a plain mean while the hour is young
                 s.slot_loc[h] += a * r
                 s.slot_scale[h] = math.sqrt((1 - a) * s.slot_scale[h] ** 2 + a * r * r)
+                a = max(a_all, 1.0 / (s.res_n + 1))
+                s.res_scale = math.sqrt((1 - a) * s.res_scale**2 + a * r * r)
+                s.res_n += 1
             s.slot_n[h] += 1
         return z
 
@@ -137,6 +153,6 @@ def _median_step(index: pd.Index) -> float | None:
     """The median spacing of the rows in seconds, or None with fewer than two rows."""
     if len(index) < 2:
         return None
-    steps = np.diff(index.asi8) / 1e9
+    steps = np.diff(pd.DatetimeIndex(index).asi8) / 1e9
     steps = steps[steps > 0]
     return float(np.median(steps)) if len(steps) else None

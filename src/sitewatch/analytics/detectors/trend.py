@@ -23,15 +23,17 @@ class TheilSenTrend(Detector):
     """Rolling Theil–Sen slope with a Mann–Kendall check (see the module docstring)."""
 
     name = "trend_slope"
-    description = N_("degradation, no training: rolling Theil–Sen slope of hourly medians over a week (wear, drift)")
+    description = N_(
+        "degradation, no training: rolling Theil–Sen slope of hourly medians over a week (wear, drift)"
+    )
     fault = None
 
     def __init__(self, *, window_hours: int = 168, stride_hours: int = 3, min_rise: float = 0.10,
                  min_z: float = 4.0, min_points: int = 48, direction: str = "up") -> None:  # fmt: skip
         if direction not in ("both", "up", "down"):
-            raise DetectorError("direction must be both, up or down, not {value}", value=direction)
+            raise DetectorError(N_("direction must be both, up or down, not {value}"), value=direction)
         if window_hours < 6 or stride_hours < 1 or min_rise <= 0 or min_z <= 0 or min_points < 4:
-            raise DetectorError("detector parameters out of range")
+            raise DetectorError(N_("detector parameters out of range"))
         self.window_hours, self.stride_hours, self.min_rise = window_hours, stride_hours, min_rise
         self.min_z, self.min_points, self.direction = min_z, min_points, direction
         self.threshold_ = 1.0
@@ -49,7 +51,7 @@ class TheilSenTrend(Detector):
             column = self.trend(clean[name])
             scored = column["score"].reindex(clean.index, method="ffill").fillna(0.0)
             scored[clean[name].isna()] = np.nan
-            out = np.fmax(out, scored)
+            out = pd.Series(np.fmax(out.to_numpy(), scored.to_numpy()), index=clean.index)
         return align(out, frame)
 
     def trend(self, series: pd.Series) -> pd.DataFrame:
@@ -101,4 +103,6 @@ class TheilSenTrend(Detector):
 
 def _empty(series: pd.Series) -> pd.DataFrame:
     index = pd.DatetimeIndex([], tz=series.index.tz if isinstance(series.index, pd.DatetimeIndex) else None)
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in ("score", "rise", "z", "slope")}).set_axis(index)
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in ("score", "rise", "z", "slope")}).set_axis(
+        index
+    )
