@@ -1,0 +1,59 @@
+"""Upload the dashboards to a running Grafana through its HTTP API (``grafana-client``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaClientError, GrafanaException
+
+from .provisioning import Built
+
+
+class PushError(RuntimeError):
+    """Grafana refused or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Pushed:
+    folder: str
+    uid: str
+    title: str
+
+
+def folder_uid(name: str) -> str:
+    """A folder uid Grafana accepts (letters, digits, ``-``, ``_``; at most 40)."""
+    return ("sitewatch-" + "".join(c if c.isalnum() else "-" for c in name.lower()))[:40]
+
+
+def push(url: str, token: str, dashboards: Sequence[Built], *, folder: str | None = None,
+         timeout_s: float = 30.0) -> list[Pushed]:  # fmt: skip
+    """Create each language's folder (``<folder>/<language>`` flattened to ``<folder> <language>``
+    when ``folder`` is given) unless it exists, then create or overwrite each dashboard in it."""
+    api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
+    done: list[Pushed] = []
+    folders: dict[str, str] = {}
+    try:
+        for built in dashboards:
+            title = f"{folder} {built.folder}" if folder else f"sitewatch {built.folder}"
+            if title not in folders:
+                uid = folder_uid(title)
+                try:
+                    api.folder.get_folder(uid)
+                except GrafanaClientError as exc:
+                    if exc.status_code != 404:
+                        raise
+                    api.folder.create_folder(title, uid=uid)
+                folders[title] = uid
+            model = built.model
+            api.dashboard.update_dashboard(
+                {"dashboard": {**model, "id": None}, "folderUid": folders[title], "overwrite": True,
+                 "message": "sitewatch dashboards push"}
+            )  # fmt: skip
+            done.append(Pushed(title, str(model.get("uid")), str(model.get("title"))))
+    except GrafanaException as exc:
+        raise PushError(f"Grafana at {url} refused: {exc}") from exc
+    except OSError as exc:
+        raise PushError(f"Grafana at {url} unreachable: {exc}") from exc
+    return done
