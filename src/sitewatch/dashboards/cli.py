@@ -74,6 +74,8 @@ def verify(influx_url: str, database: str | None, start: str | None, end: str | 
     labels = {"OK": _("OK"), "EMPTY": _("EMPTY"), "FAIL": _("FAIL")}
     for check in report.checks:
         line = f"{labels[check.status]:<6} {check.rows:>7}  {check.dashboard}  {check.panel} [{check.ref_id}]"
+        if check.variables:
+            line += f" ({check.variables})"
         click.echo(line + (f"  {check.detail}" if check.detail else ""))
         if verbose or check.failed:
             click.echo(f"         {check.query}")

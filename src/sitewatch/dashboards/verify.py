@@ -119,6 +119,7 @@ class Check:
     status: str  # OK, EMPTY (no data in the store, or allowed), FAIL
     rows: int = 0
     detail: str = ""
+    variables: str = ""  # the selection it ran with: compound=..., building=All
 
     @property
     def failed(self) -> bool:
@@ -238,30 +239,39 @@ def span_ms(model: dict[str, Any]) -> int:
 
 def _select_variables(
     influx: Influx, model: dict[str, Any], start_ms: int, end_ms: int, report: Report, name: str
-) -> dict[str, Selection] | None:
-    selections: dict[str, Selection] = {}
+) -> list[dict[str, Selection]]:
+    """The selections the panels are run with: each variable's first value (Grafana's sort of what
+    its query answers now), and, for a variable with an All option, All as well (what Grafana
+    selects on a first load): one selection per combination."""
+    combos: list[dict[str, Selection]] = [{}]
     for variable in model.get("templating", {}).get("list", []):
         query = str(variable.get("query", ""))
-        expanded = expand(query, selections, start_ms, end_ms, DEFAULT_MIN_INTERVAL_MS)
-        series, error = influx.run(expanded)
-        values = sorted({str(row[-1]) for s in series for row in s.get("values") or []})
-        label = f"${variable['name']}"
-        if error:
-            report.checks.append(Check(name, label, "var", expanded, "FAIL", 0, error))
-            return None
+        var_name = str(variable["name"])
         multi = bool(variable.get("multi"))
-        if values:
-            value: str | list[str] = [values[0]] if multi else values[0]
-            selections[variable["name"]] = Selection(variable["name"], value, values[0], multi)
-            detail = f"{len(values)} values; selected {values[0]!r}"
-        elif variable.get("includeAll") and variable.get("allValue"):
-            selections[variable["name"]] = Selection(variable["name"], variable["allValue"], None, multi)
-            detail = f"no values in the store; selected All ({variable['allValue']})"
-        else:
-            report.checks.append(Check(name, label, "var", expanded, "EMPTY", 0, "no values in the store"))
-            return None
-        report.checks.append(Check(name, label, "var", expanded, "OK", len(values), detail))
-    return selections
+        grown: list[dict[str, Selection]] = []
+        for chosen in combos:
+            expanded = expand(query, chosen, start_ms, end_ms, DEFAULT_MIN_INTERVAL_MS)
+            series, error = influx.run(expanded)
+            values = sorted({str(row[-1]) for s in series for row in s.get("values") or []})
+            label = f"${var_name}"
+            if error:
+                report.checks.append(Check(name, label, "var", expanded, "FAIL", 0, error))
+                continue
+            options: list[Selection] = []
+            if values:
+                options.append(Selection(var_name, [values[0]] if multi else values[0], values[0], multi))
+            if variable.get("includeAll") and variable.get("allValue"):
+                options.append(Selection(var_name, str(variable["allValue"]), None, multi))
+            if not options:
+                report.checks.append(Check(name, label, "var", expanded, "EMPTY", 0, "no values in the store"))
+                continue
+            detail = f"{len(values)} values; selected " + ", ".join(
+                repr(o.raw) if o.raw is not None else f"All ({o.value})" for o in options
+            )
+            report.checks.append(Check(name, label, "var", expanded, "OK", len(values), detail))
+            grown.extend({**chosen, var_name: option} for option in options)
+        combos = grown
+    return combos
 
 
 def verify(
@@ -283,33 +293,46 @@ def verify(
     for built in dashboards:
         model = built.model
         start = start_ms if start_ms is not None else newest - span_ms(model)
-        selections = _select_variables(influx, model, start, newest, report, built.path)
-        if selections is None:
-            continue
-        raw = {name: s.raw for name, s in selections.items()}
-        for panel, target in (targets_of or panel_targets)(built):
-            p_start, p_end = _range_of(panel, start, newest, tz)
-            step = interval_ms(p_start, p_end, panel.get("interval"), panel.get("maxDataPoints") or MAX_DATA_POINTS)
-            query = expand(target.query, selections, p_start, p_end, step)
-            rows, error = influx.rows(query)
-            check = Check(built.path, str(panel.get("title", "")), target.ref_id, query, "OK", rows)
-            if error:
-                check.status, check.detail = "FAIL", error
-            elif rows == 0:
-                probe = expand(target.probe.text(raw), selections, p_start, p_end, step)
-                series, probe_error = influx.run(probe)
-                count = sum(int(row[1] or 0) for s in series for row in s.get("values") or [])
-                if probe_error:
-                    check.status, check.detail = "FAIL", f"probe failed: {probe_error}"
-                elif count == 0:
-                    check.status, check.detail = "EMPTY", "no such data in the store for this range"
-                elif target.probe.may_be_empty:
-                    check.status, check.detail = "EMPTY", f"allowed: {target.probe.may_be_empty}"
-                else:
-                    check.status = "FAIL"
-                    check.detail = f"empty, although the store holds {count:,} points it reads ({probe})"
-            report.checks.append(check)
+        for selections in _select_variables(influx, model, start, newest, report, built.path):
+            _run_panels(influx, built, selections, start, newest, tz, report, targets_of or panel_targets)
     return report
+
+
+def _run_panels(
+    influx: Influx,
+    built: Built,
+    selections: dict[str, Selection],
+    start: int,
+    end: int,
+    tz: ZoneInfo,
+    report: Report,
+    targets_of: Callable[[Built], Iterable[tuple[dict[str, Any], InfluxQLQuery]]],
+) -> None:
+    raw = {name: s.raw for name, s in selections.items()}
+    chosen = ", ".join(f"{n}={s.raw if s.raw is not None else 'All'}" for n, s in selections.items())
+    for panel, target in targets_of(built):
+        p_start, p_end = _range_of(panel, start, end, tz)
+        step = interval_ms(p_start, p_end, panel.get("interval"), panel.get("maxDataPoints") or MAX_DATA_POINTS)
+        query = expand(target.query, selections, p_start, p_end, step)
+        rows, error = influx.rows(query)
+        check = Check(built.path, str(panel.get("title", "")), target.ref_id, query, "OK", rows, "",
+                      chosen)  # fmt: skip
+        if error:
+            check.status, check.detail = "FAIL", error
+        elif rows == 0:
+            probe = expand(target.probe.text(raw), selections, p_start, p_end, step)
+            series, probe_error = influx.run(probe)
+            count = sum(int(row[1] or 0) for s in series for row in s.get("values") or [])
+            if probe_error:
+                check.status, check.detail = "FAIL", f"probe failed: {probe_error}"
+            elif count == 0:
+                check.status, check.detail = "EMPTY", "no such data in the store for this range"
+            elif target.probe.may_be_empty:
+                check.status, check.detail = "EMPTY", f"allowed: {target.probe.may_be_empty}"
+            else:
+                check.status = "FAIL"
+                check.detail = f"empty, although the store holds {count:,} points it reads ({probe})"
+        report.checks.append(check)
 
 
 def panel_targets(built: Built) -> Iterable[tuple[dict[str, Any], InfluxQLQuery]]:
