@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import niquests
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
@@ -53,7 +54,8 @@ def push(url: str, token: str, dashboards: Sequence[Built], *, folder: str | Non
             )  # fmt: skip
             done.append(Pushed(title, str(model.get("uid")), str(model.get("title"))))
     except GrafanaException as exc:
-        raise PushError(f"Grafana at {url} refused: {exc}") from exc
-    except OSError as exc:
+        detail = exc.response.get("message") if isinstance(exc.response, dict) else None
+        raise PushError(f"Grafana at {url} refused ({exc.status_code}): {detail or exc.message}") from exc
+    except (OSError, niquests.exceptions.RequestException) as exc:
         raise PushError(f"Grafana at {url} unreachable: {exc}") from exc
     return done
