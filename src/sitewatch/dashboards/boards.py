@@ -166,9 +166,10 @@ def _increase(kind: DeviceKind, name: str, scope: Scope, *, window: str = INTERV
                       scope=scope, window=window, outer_group=[per] if per else [], tail=tail)  # fmt: skip
 
 
-def _event_count(names: tuple[str, ...], scope: Scope, *, by: str = '"event"', window: str | None = INTERVAL) -> Influx:
+def _event_count(names: tuple[str, ...], scope: Scope, *, by: str = '"event"', window: str | None = INTERVAL,
+                 column: str = "events") -> Influx:  # fmt: skip
     groups = [*([f"time({window})"] if window else []), *([by] if by else [])]
-    return Select(EVENTS, 'count("attrs") AS "events"', "attrs", scope, [event_match(names)], groups,
+    return Select(EVENTS, f'count("attrs") AS "{column}"', "attrs", scope, [event_match(names)], groups,
                   "fill(none)").target()  # fmt: skip
 
 
@@ -208,7 +209,7 @@ def city() -> Board:
                    conditions=[event_match(stateful)], inner_group=['"compound"', '"device"', '"event"'],
                    outer_where=['"a" = true'], outer_group=['"compound"'],
                    may_be_empty="every fault raised in the range was cleared before its end"),
-        _event_count(critical, CITY, by='"compound"', window=None).alias("critical_events"),
+        _event_count(critical, CITY, by='"compound"', window=None, column="critical_events"),
         per_device(CA.value, f'last("{metric(CA, "online")}") AS "o"', 'mean("o") * 100 AS "cameras_online_pct"',
                    "online", window=None, inner_group=['"compound"', '"device"'], outer_group=['"compound"']),
         merge=True, width=16,
@@ -225,7 +226,7 @@ def city() -> Board:
                    _event_table(faults, CITY), width=16)  # fmt: skip
     today.time_from("now/d")
     per_kind = _ts(_("Fault events today, per type"), _("Warning and critical events per hour since midnight."),
-                   _event_count(faults, CITY, window="1h"), bars=True, stack=True)  # fmt: skip
+                   _event_count(faults, CITY, window="1h").alias("$tag_event"), bars=True, stack=True)  # fmt: skip
     per_kind.time_from("now/d").grid_pos(models.GridPos(h=8, w=8))
     return Board("city", _grid(board, [health, _alerts_note(), reporting, online, today, per_kind]).build())
 
