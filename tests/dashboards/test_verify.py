@@ -27,6 +27,7 @@ from sitewatch.dashboards.provisioning import Built, build_all
 from sitewatch.dashboards.queries import InfluxQLQuery, Probe
 from sitewatch.dashboards.verify import Influx, verify
 from sitewatch.devtools.services import InfluxDBService
+from sitewatch.i18n import using
 from sitewatch.store import StoredEvent, StoredSample
 from sitewatch.store.influx_store import InfluxStore
 from sitewatch.store.loader import load_backfill
@@ -123,10 +124,10 @@ def test_every_panel_of_every_dashboard_answers(filled: tuple[str, str]) -> None
     # device or event (chargers and lamps stand outside buildings), and flagged readings of the
     # kinds that have none (only water meters were flagged) come back empty
     empty = [line for line in lines if line.startswith("EMPTY")]
-    unexplained = [line for line in empty if f"building={SPECIAL}" not in line
-                   and "Readings of unknown devices [" not in line]  # fmt: skip
+    flagged = re.compile(r"ingest\.json  (Readings of unknown devices|未知设备的读数) \[[ABCD]\]")
+    unexplained = [line for line in empty if f"building={SPECIAL}" not in line and not flagged.search(line)]
     assert not unexplained, "\n".join(unexplained)
-    assert sum("Readings of unknown devices [" in line for line in empty) == 2 * 4
+    assert sum(bool(flagged.search(line)) for line in empty) == 2 * 4
     assert all("no such data in the store" in line for line in empty)
     assert " 0 failed" in lines[-1]
 
@@ -186,7 +187,8 @@ def test_a_wrong_query_fails(filled: tuple[str, str], query: str, probe: Probe, 
     influx = Influx(url, database)
     try:
         compound_board = next(b for b in build_all() if b.board.slug == "elevator")
-        report = verify(influx, [compound_board], targets_of=_broken(query, probe))
+        with using("en"):
+            report = verify(influx, [compound_board], targets_of=_broken(query, probe))
     finally:
         influx.close()
     broken = [c for c in report.checks if c.panel == "broken"]
@@ -197,3 +199,11 @@ def test_an_empty_database_is_refused(influxdb: InfluxDBService) -> None:
     result = _verify(influxdb.url, f"nothing_{os.getpid()}")
     assert result.exit_code == 1
     assert "holds no data" in result.output
+
+
+def test_an_unreachable_influxdb_and_bad_times_are_refused_clearly() -> None:
+    result = _verify("http://127.0.0.1:9", "sitewatch")
+    assert result.exit_code == 1 and "unreachable" in result.output
+    for bad, why in (("yesterday", "not an ISO 8601 time"), ("2024-03-05T00:00", "no UTC offset")):
+        result = _verify("http://127.0.0.1:9", "sitewatch", "--to", bad)
+        assert result.exit_code == 2 and why in result.output, result.output

@@ -19,7 +19,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as models
 
 from ..contract import KINDS, DeviceKind, Severity
-from ..i18n import _, current_language
+from ..i18n import N_, _, current_language
 from .queries import (
     BUILDING,
     CITY,
@@ -208,7 +208,7 @@ def city() -> Board:
         per_device(EVENTS, 'last("active") AS "a"', 'count("a") AS "active_faults"', "active", window=None,
                    conditions=[event_match(stateful)], inner_group=['"compound"', '"device"', '"event"'],
                    outer_where=['"a" = true'], outer_group=['"compound"'],
-                   may_be_empty="every fault raised in the range was cleared before its end"),
+                   may_be_empty=N_("every fault raised in the range was cleared before its end")),
         _event_count(critical, CITY, by='"compound"', window=None, column="critical_events"),
         per_device(CA.value, f'last("{metric(CA, "online")}") AS "o"', 'mean("o") * 100 AS "cameras_online_pct"',
                    "online", window=None, inner_group=['"compound"', '"device"'], outer_group=['"compound"']),
@@ -243,7 +243,7 @@ def compound() -> Board:
         _stat(_("Chargers charging"), _("Chargers whose newest status is Charging."),
               per_device(CH.value, 'last("status") AS "s"', 'count("s")', "status", scope=BUILDING, window=None,
                          outer_where=[f'"s" = {KINDS[CH].metrics["status"].states.index("Charging")}'],
-                         may_be_empty="no charger is charging at the range's end"), width=5),
+                         may_be_empty=N_("no charger is charging at the range's end")), width=5),
         _stat(_("Lamps on"), _("Streetlights whose newest reading says the lamp is on."),
               per_device(SL.value, 'last("lamp_on") AS "l"', 'sum("l")', "lamp_on", scope=BUILDING, window=None),
               width=4),

@@ -9,6 +9,7 @@ import niquests
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
+from ..i18n import _
 from .provisioning import Built
 
 
@@ -55,7 +56,8 @@ def push(url: str, token: str, dashboards: Sequence[Built], *, folder: str | Non
             done.append(Pushed(title, str(model.get("uid")), str(model.get("title"))))
     except GrafanaException as exc:
         detail = exc.response.get("message") if isinstance(exc.response, dict) else None
-        raise PushError(f"Grafana at {url} refused ({exc.status_code}): {detail or exc.message}") from exc
+        raise PushError(_("Grafana at {url} refused ({status}): {error}", url=url, status=exc.status_code,
+                          error=detail or exc.message)) from exc  # fmt: skip
     except (OSError, niquests.exceptions.RequestException) as exc:
-        raise PushError(f"Grafana at {url} unreachable: {exc}") from exc
+        raise PushError(_("Grafana at {url} unreachable: {error}", url=url, error=exc)) from exc
     return done

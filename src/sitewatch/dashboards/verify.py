@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from ..http_client import release
+from ..i18n import _
 from .provisioning import Built
 from .queries import InfluxQLQuery
 
@@ -158,9 +159,10 @@ class Influx:
         try:
             response = release(self._client.post("/query", data={"q": q, "db": self.database, "epoch": "ms"}))
         except httpx.HTTPError as exc:
-            raise VerifyError(f"InfluxDB at {self._client.base_url} unreachable: {exc}") from exc
+            raise VerifyError(_("InfluxDB at {url} unreachable: {error}", url=self._client.base_url, error=exc)) from exc
         if response.status_code in (401, 403):
-            raise VerifyError(f"InfluxDB refused the credentials ({response.status_code}): {response.text[:200]}")
+            raise VerifyError(_("InfluxDB refused the credentials ({status}): {error}", status=response.status_code,
+                                error=response.text[:200]))  # fmt: skip
         try:
             body = response.json()
         except ValueError:
@@ -182,7 +184,7 @@ class Influx:
         """Time of the newest point of any measurement."""
         series, error = self.run("SHOW MEASUREMENTS")
         if error:
-            raise VerifyError(f"InfluxDB could not list measurements: {error}")
+            raise VerifyError(_("InfluxDB could not list its measurements: {error}", error=error))
         newest = None
         for s in series:
             for (name,) in s.get("values") or []:
@@ -263,11 +265,11 @@ def _select_variables(
             if variable.get("includeAll") and variable.get("allValue"):
                 options.append(Selection(var_name, str(variable["allValue"]), None, multi))
             if not options:
-                report.checks.append(Check(name, label, "var", expanded, "EMPTY", 0, "no values in the store"))
+                report.checks.append(Check(name, label, "var", expanded, "EMPTY", 0, _("no values in the store")))
                 continue
-            detail = f"{len(values)} values; selected " + ", ".join(
-                repr(o.raw) if o.raw is not None else f"All ({o.value})" for o in options
-            )
+            picked = ", ".join(repr(o.raw) if o.raw is not None else _("All ({value})", value=o.value)
+                               for o in options)  # fmt: skip
+            detail = _("{count} values; selected {picked}", count=len(values), picked=picked)
             report.checks.append(Check(name, label, "var", expanded, "OK", len(values), detail))
             grown.extend({**chosen, var_name: option} for option in options)
         combos = grown
@@ -287,7 +289,7 @@ def verify(
     to each dashboard's own span before it."""
     newest = end_ms if end_ms is not None else influx.newest_ms()
     if newest is None:
-        raise VerifyError("the database holds no data: nothing to verify the dashboards against")
+        raise VerifyError(_("the database holds no data: nothing to verify the dashboards against"))
     tz = ZoneInfo(timezone)
     report = Report(start_ms if start_ms is not None else newest - 86_400_000, newest)
     for built in dashboards:
@@ -324,14 +326,15 @@ def _run_panels(
             series, probe_error = influx.run(probe)
             count = sum(int(row[1] or 0) for s in series for row in s.get("values") or [])
             if probe_error:
-                check.status, check.detail = "FAIL", f"probe failed: {probe_error}"
+                check.status, check.detail = "FAIL", _("probe failed: {error}", error=probe_error)
             elif count == 0:
-                check.status, check.detail = "EMPTY", "no such data in the store for this range"
+                check.status, check.detail = "EMPTY", _("no such data in the store for this range")
             elif target.probe.may_be_empty:
-                check.status, check.detail = "EMPTY", f"allowed: {target.probe.may_be_empty}"
+                check.status, check.detail = "EMPTY", _("allowed: {reason}", reason=_(target.probe.may_be_empty))
             else:
                 check.status = "FAIL"
-                check.detail = f"empty, although the store holds {count:,} points it reads ({probe})"
+                check.detail = _("empty, although the store holds {count:,} points it reads ({probe})", count=count,
+                                  probe=probe)  # fmt: skip
         report.checks.append(check)
 
 
