@@ -22,6 +22,7 @@ from sitewatch.dashboards.verify import (
     interval_ms,
     panel_targets,
     round_interval,
+    used_in_regex,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,10 +105,13 @@ def test_values_are_escaped_as_grafanas_influxdb_data_source_does() -> None:
     assert interpolate("/special/path", multi=False, in_regex=True) == "\\/special\\/path"
     assert interpolate("/special/path", multi=False, in_regex=False) == "/special/path"
     assert interpolate(["/a", "/b"], multi=True, in_regex=False) == "(\\/a|\\/b)"
-    assert interpolate(["a.b"], multi=True, in_regex=True) == "a\\.b"
+    assert interpolate(["a.b"], multi=True, in_regex=True) == "(a\\.b)"  # a list, even of one: parentheses
     assert interpolate("12.2", multi=True, in_regex=True) == "12.2"  # parseFloat reads a number
     assert interpolate("3号楼.x", multi=False, in_regex=True) == "3号楼.x"  # so does this one: left as it is
     assert interpolate("东区.3", multi=False, in_regex=True) == "东区\\.3"
+    assert used_in_regex('SELECT x FROM m WHERE "c" =~ /^$c$/', "c")
+    assert not used_in_regex("SELECT x FROM m WHERE \"c\" = '$c'", "c")
+    assert not used_in_regex('SELECT x FROM m WHERE "d" =~ /^a$/ AND "c" = 1', "c")
 
 
 def test_intervals_are_rounded_as_grafana_does() -> None:

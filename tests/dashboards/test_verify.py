@@ -141,7 +141,8 @@ def test_queries_are_expanded_as_grafana_sends_them(filled: tuple[str, str]) -> 
     text = "\n".join(queries)
     assert "$timeFilter" not in text and "$__interval" not in text and "$compound" not in text
     assert "$building" not in text
-    assert '"building" =~ /^\\(东区\\)\\.A\\/1栋$/' in text  # escaped as Grafana's escapeRegex does
+    # a multi-value variable: escaped as Grafana's escapeRegex does, in parentheses
+    assert '"building" =~ /^(\\(东区\\)\\.A\\/1栋)$/' in text
     assert '"building" =~ /^.*$/' in text  # the custom all value, as it is
     assert '"compound" =~ /^220106-0001$/' in text  # reads as a number (parseFloat): not escaped
     # the range is the day ending at the newest point: 2024-03-05 23:59 +08:00 is 15:59 UTC

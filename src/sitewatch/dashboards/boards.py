@@ -281,10 +281,17 @@ def compound() -> Board:
     return Board("compound", _grid(board, panels).build())
 
 
+# colours of the states a person looks for first; the others take Grafana's palette
+STATE_COLOURS = {"Available": "green", "Charging": "blue", "Faulted": "red", "Unavailable": "gray",
+                 "SuspendedEVSE": "orange"}  # fmt: skip
+
+
 def _state_mappings(kind: DeviceKind, name: str) -> list[models.ValueMapping]:
+    """The contract's state codes shown by their names (OCPP's own, not translated)."""
     states = KINDS[kind].metrics[name].states
-    return [models.ValueMap(options={str(code): models.ValueMappingResult(text=label, index=code)
-                                     for code, label in enumerate(states)})]  # fmt: skip
+    return [models.ValueMap(options={
+        str(code): models.ValueMappingResult(text=label, index=code, color=STATE_COLOURS.get(label))
+        for code, label in enumerate(states)})]  # fmt: skip
 
 
 def elevator() -> Board:

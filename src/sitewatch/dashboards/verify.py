@@ -1,14 +1,14 @@
 """Run every panel's query on an InfluxDB the way Grafana would send it.
 
 Grafana's InfluxDB data source (InfluxQL) interpolates a raw query before it reaches InfluxDB:
-template variables in the front end (``interpolateQueryExpr``: a value that reads as a number is
-left alone; a multi-value variable is regex-escaped, several values joined as ``(a|b)``; a
-single-value one is escaped where it stands in a regex ``=~ /.../``; the custom all value is
-inserted as it is), then ``$timeFilter`` (``time >= <from>ms and time <= <to>ms``) and
+template variables in the front end (``interpolateQueryExpr``: a single value that reads as a
+number is left alone; a multi-value variable's values are regex-escaped and joined as ``(a|b)``,
+one value too; a single-value one is escaped when the query holds it between two slashes; the
+custom all value is inserted as it is), then ``$timeFilter`` (``time >= <from>ms and time <= <to>ms``) and
 ``$__interval`` / ``$__interval_ms`` (the range divided by the panel's data points, rounded to
 Grafana's steps and no shorter than the panel's or the data source's minimum interval).
 :func:`verify` does the same with real values: each variable's own query is run on the store and
-its first value (Grafana's sort) selected, and each panel's queries are run on the range ending at
+its first value (Grafana's sort) selected, and All as well where the variable has it, and each panel's queries are run on the range ending at
 the newest point the store holds. A query that fails is a failure; so is an empty answer where the
 query's probe (:class:`~.queries.Probe`) finds the data it reads.
 """
@@ -27,6 +27,7 @@ import httpx
 from ..http_client import release
 from ..i18n import _
 from .provisioning import Built
+from ..store.influxql import quote_ident
 from .queries import InfluxQLQuery
 
 DEFAULT_MIN_INTERVAL_MS = 10_000  # the data source's timeInterval (provisioning.datasource_yaml)
@@ -34,7 +35,6 @@ MAX_DATA_POINTS = 1_000  # Grafana uses the panel's width in pixels; a wide pane
 _REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")
 _NUMBER_PREFIX = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+|Infinity)")
 _VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
-_REGEX_USE = re.compile(r"[=!]~\s*/(?:[^/\\\r\n]|\\.)*/")
 _RELATIVE = re.compile(r"now-(\d+)([smhdw])$")
 _UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 # Grafana's rounding of an interval (rangeutil.roundInterval): (below this many ms, use this)
@@ -61,13 +61,19 @@ def interpolate(value: str | list[str], *, multi: bool, in_regex: bool) -> str:
     """A variable's value as Grafana's InfluxDB data source puts it into a raw query."""
     if isinstance(value, str) and _NUMBER_PREFIX.match(value):
         return value  # parseFloat(value) is a number: left as it is
-    if multi:
-        if isinstance(value, str):
-            return escape_regex(value)
-        escaped = [escape_regex(v) for v in value]
-        return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
-    text = value if isinstance(value, str) else ",".join(value)
-    return escape_regex(text) if in_regex else text
+    if multi:  # always escaped; a list (even of one) in parentheses
+        return escape_regex(value) if isinstance(value, str) else "(" + "|".join(map(escape_regex, value)) + ")"
+    if not in_regex:
+        return value if isinstance(value, str) else ",".join(value)
+    return escape_regex(value) if isinstance(value, str) else "(" + "|".join(map(escape_regex, value)) + ")"
+
+
+def used_in_regex(query: str, name: str) -> bool:
+    """Grafana's test of whether a single-value variable stands in a regex of ``query``: the query
+    holds a ``/.../`` and ``$name`` appears between two slashes (then every use is escaped)."""
+    if not re.search(r"(?<=/).+?(?=/)", query):
+        return False
+    return re.search(r"/(?:\^)?(.*)(\$" + re.escape(name) + r")(.*)(?:\$)?/", query) is not None
 
 
 def round_interval(ms: float) -> int:
@@ -188,7 +194,7 @@ class Influx:
         newest = None
         for s in series:
             for (name,) in s.get("values") or []:
-                found, _error = self.run(f'SELECT * FROM "{name}" ORDER BY time DESC LIMIT 1')
+                found, _error = self.run(f"SELECT * FROM {quote_ident(name)} ORDER BY time DESC LIMIT 1")
                 for part in found:
                     for row in part.get("values") or []:
                         newest = max(newest or row[0], row[0])
@@ -197,8 +203,6 @@ class Influx:
 
 def expand(query: str, selections: dict[str, Selection], start_ms: int, end_ms: int, step_ms: int) -> str:
     """``query`` as Grafana sends it to InfluxDB."""
-    regex_spans = [m.span() for m in _REGEX_USE.finditer(query)]
-
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
         if name == "__interval":
@@ -216,8 +220,7 @@ def expand(query: str, selections: dict[str, Selection], start_ms: int, end_ms: 
             return match.group(0)
         if chosen.raw is None:  # the custom all value, inserted as it is
             return chosen.value if isinstance(chosen.value, str) else "|".join(chosen.value)
-        in_regex = any(a <= match.start() < b for a, b in regex_spans)
-        return interpolate(chosen.value, multi=chosen.multi, in_regex=in_regex)
+        return interpolate(chosen.value, multi=chosen.multi, in_regex=used_in_regex(query, name))
 
     return _VARIABLE.sub(replace, query)
 
