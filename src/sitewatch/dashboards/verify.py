@@ -26,8 +26,8 @@ import httpx
 
 from ..http_client import release
 from ..i18n import _
-from .provisioning import Built
 from ..store.influxql import quote_ident
+from .provisioning import Built
 from .queries import InfluxQLQuery
 
 DEFAULT_MIN_INTERVAL_MS = 10_000  # the data source's timeInterval (provisioning.datasource_yaml)
