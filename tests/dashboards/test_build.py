@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sitewatch.cli import main
 from sitewatch.contract import KINDS
 from sitewatch.dashboards.provisioning import build_all, render
-from sitewatch.dashboards.queries import DATASOURCE_UID, InfluxQLQuery, events_of, metric
+from sitewatch.dashboards.queries import DATASOURCE_UID, InfluxQLQuery, Probe, events_of, metric
 from sitewatch.dashboards.verify import (
     Selection,
     escape_regex,
@@ -124,6 +124,14 @@ def test_intervals_are_rounded_as_grafana_does() -> None:
     assert interval_ms(0, 3_600_000, None) == 10_000  # the data source's minimum (10s)
     assert [format_interval(ms) for ms in (500, 10_000, 90_000, 7_200_000, 86_400_000 * 7)] == [
         "500ms", "10s", "1m", "2h", "7d"]  # fmt: skip
+
+
+def test_a_probe_holds_values_as_written() -> None:
+    probe = Probe("elevator", "trip_count", ('"kind" = \'elevator\'',), ("compound", "building"))
+    text = probe.text({"compound": "C'1", "building": "$compound"}, "time >= 1ms and time <= 2ms")
+    assert text == ('SELECT count("trip_count") FROM "elevator" WHERE time >= 1ms and time <= 2ms AND '
+                    '"kind" = \'elevator\' AND "compound" = \'C\\\'1\' AND "building" = \'$compound\'')  # fmt: skip
+    assert probe.text({"compound": "C", "building": None}, "T").endswith('WHERE T AND "kind" = \'elevator\' AND "compound" = \'C\'')
 
 
 def test_expand_replaces_variables_time_filter_and_intervals() -> None:

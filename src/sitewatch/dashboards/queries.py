@@ -12,7 +12,7 @@ sees them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -41,9 +41,11 @@ class Probe:
     variables: tuple[str, ...] = ()  # tag keys whose variable of the same name the query filters on
     may_be_empty: str = ""  # why an empty answer can be right although the data exists (rare)
 
-    def text(self, values: dict[str, str | None]) -> str:
-        """The probe's InfluxQL; ``values`` maps a variable to its raw value (None: every value)."""
-        where = [TIME_FILTER, *self.where]
+    def text(self, values: Mapping[str, str | None], time_filter: str) -> str:
+        """The probe's InfluxQL, ready to run: ``values`` maps a variable to its raw value (None:
+        every value), compared as a string literal; ``time_filter`` is the expanded ``$timeFilter``.
+        Nothing in it is interpolated afterwards (a value may hold a ``$``)."""
+        where = [time_filter, *self.where]
         for name in self.variables:
             value = values.get(name)
             if value is not None:

@@ -201,6 +201,11 @@ class Influx:
         return newest
 
 
+def time_filter(start_ms: int, end_ms: int) -> str:
+    """Grafana's ``$timeFilter`` for InfluxQL."""
+    return f"time >= {start_ms}ms and time <= {end_ms}ms"
+
+
 def expand(query: str, selections: dict[str, Selection], start_ms: int, end_ms: int, step_ms: int) -> str:
     """``query`` as Grafana sends it to InfluxDB."""
     def replace(match: re.Match[str]) -> str:
@@ -210,7 +215,7 @@ def expand(query: str, selections: dict[str, Selection], start_ms: int, end_ms: 
         if name == "__interval_ms":
             return str(step_ms)
         if name == "timeFilter":
-            return f"time >= {start_ms}ms and time <= {end_ms}ms"
+            return time_filter(start_ms, end_ms)
         if name == "__from":
             return str(start_ms)
         if name == "__to":
@@ -325,7 +330,7 @@ def _run_panels(
         if error:
             check.status, check.detail = "FAIL", error
         elif rows == 0:
-            probe = expand(target.probe.text(raw), selections, p_start, p_end, step)
+            probe = target.probe.text(raw, time_filter(p_start, p_end))
             series, probe_error = influx.run(probe)
             count = sum(int(row[1] or 0) for s in series for row in s.get("values") or [])
             if probe_error:
