@@ -68,7 +68,13 @@ def _dashboard(slug: str, title: str, description: str, *, span: str = "now-24h"
         .time(span, "now")
         .refresh("1m")
         .editable()
-    )
+        .annotations([])  # Grafana adds its built-in one
+        .variables([])
+        .link(
+            dash.DashboardLink(_("sitewatch dashboards")).type(models.DashboardLinkType.DASHBOARDS)
+            .tags([*TAGS, lang]).as_dropdown(True).include_vars(True).keep_time(True)
+        )
+    )  # fmt: skip
     if "compound" in variables:
         board.with_variable(
             dash.QueryVariable("compound")
