@@ -135,7 +135,7 @@ def test_every_panel_of_every_dashboard_answers(filled: tuple[str, str]) -> None
 
 
 def test_queries_are_expanded_as_grafana_sends_them(filled: tuple[str, str]) -> None:
-    result = _verify(*filled, "--verbose")
+    result = _verify(*filled)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     queries = [line.strip() for line in lines if line.startswith("         ")]

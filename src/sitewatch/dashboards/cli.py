@@ -46,10 +46,10 @@ def build(out: Path) -> None:
 @click.option("--from", "start", default=None, metavar="ISO",
               help="Start of the range (default: each dashboard's own span before --to).")  # fmt: skip
 @click.option("--to", "end", default=None, metavar="ISO", help="End of the range (default: the newest point stored).")
-@click.option("--verbose", "-v", is_flag=True, help="Print each query as it was sent.")
-def verify(influx_url: str, database: str | None, start: str | None, end: str | None, verbose: bool) -> None:
+def verify(influx_url: str, database: str | None, start: str | None, end: str | None) -> None:
     """Run every panel's query on InfluxDB as Grafana would expand it, and fail on any error or on
-    an empty answer where the store holds the data the query reads.
+    an empty answer where the store holds the data the query reads. Prints each panel's target,
+    its status and rows, and below it the query as it was sent.
 
     Credentials come from SITEWATCH_STORE__INFLUX_USERNAME/PASSWORD or _TOKEN.
     """
@@ -77,8 +77,7 @@ def verify(influx_url: str, database: str | None, start: str | None, end: str | 
         if check.variables:
             line += f" ({check.variables})"
         click.echo(line + (f"  {check.detail}" if check.detail else ""))
-        if verbose or check.failed:
-            click.echo(f"         {check.query}")
+        click.echo(f"         {check.query}")
     counts = {s: sum(1 for c in report.checks if c.status == s) for s in labels}
     click.echo(_("{ok} OK, {empty} empty, {fail} failed (range {start} to {end})",
                  ok=counts["OK"], empty=counts["EMPTY"], fail=counts["FAIL"],
