@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import click
+from rich.cells import cell_len
 
 from ..i18n import _
 
@@ -73,7 +74,8 @@ def verify(influx_url: str, database: str | None, start: str | None, end: str | 
         influx.close()
     labels = {"OK": _("OK"), "EMPTY": _("EMPTY"), "FAIL": _("FAIL")}
     for check in report.checks:
-        line = f"{labels[check.status]:<6} {check.rows:>7}  {check.dashboard}  {check.panel} [{check.ref_id}]"
+        label = labels[check.status]
+        line = f"{label}{' ' * max(1, 7 - cell_len(label))}{check.rows:>7}  {check.dashboard}  {check.panel} [{check.ref_id}]"
         if check.variables:
             line += f" ({check.variables})"
         click.echo(line + (f"  {check.detail}" if check.detail else ""))
