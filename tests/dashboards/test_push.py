@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from sitewatch.cli import main
 from sitewatch.dashboards.provisioning import build_all
+from sitewatch.dashboards.push import folder_uid
 
 TOKEN = "glsa_test_token_123"
 
@@ -66,6 +68,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.refuse:
             self._answer(401, {"message": "invalid API key"})
         elif self.path == "/api/folders":
+            if not re.fullmatch(r"[a-zA-Z0-9_-]{1,40}", request["body"]["uid"]):  # as Grafana checks
+                self._answer(400, {"message": "uid contains illegal characters"})
+                return
             self.server.folders[request["body"]["uid"]] = request["body"]["title"]
             self._answer(200, {"uid": request["body"]["uid"], "title": request["body"]["title"]})
         elif self.path == "/api/dashboards/db":
@@ -116,8 +121,11 @@ def test_push_into_a_named_folder(grafana: FakeGrafana) -> None:
     result = CliRunner().invoke(main, ["dashboards", "push", "--grafana-url", _url(grafana), "--token", TOKEN,
                                        "--folder", "小区监控"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    created = {r["body"]["title"] for r in grafana.requests if r["path"] == "/api/folders"}
-    assert created == {"小区监控 zh-CN", "小区监控 en"}
+    created = {r["body"]["title"]: r["body"]["uid"] for r in grafana.requests if r["path"] == "/api/folders"}
+    assert set(created) == {"小区监控 zh-CN", "小区监控 en"}
+    assert len(set(created.values())) == 2  # distinct, ASCII uids
+    assert all(folder_uid(title) == uid for title, uid in created.items())
+    assert folder_uid("a" * 100) != folder_uid("a" * 101) and len(folder_uid("a" * 100)) <= 40
 
 
 def test_a_refused_token_is_reported_and_nothing_is_written(grafana: FakeGrafana) -> None:

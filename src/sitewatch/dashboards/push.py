@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,8 +27,13 @@ class Pushed:
 
 
 def folder_uid(name: str) -> str:
-    """A folder uid Grafana accepts (letters, digits, ``-``, ``_``; at most 40)."""
-    return ("sitewatch-" + "".join(c if c.isalnum() else "-" for c in name.lower()))[:40]
+    """A folder uid Grafana accepts (ASCII letters, digits, ``-``, ``_``; at most 40), the same for
+    the same name: the name's ASCII letters and digits, and a digest of it when it holds others."""
+    ascii_part = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")
+    uid = f"sitewatch-{ascii_part}" if ascii_part else "sitewatch"
+    if not name.isascii() or len(uid) > 40:
+        uid = f"{uid[:31]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return uid
 
 
 def push(url: str, token: str, dashboards: Sequence[Built], *, folder: str | None = None,
