@@ -27,6 +27,7 @@ class FakeGrafana(ThreadingHTTPServer):
         self.requests: list[dict[str, Any]] = []
         self.folders: dict[str, str] = {"sitewatch-sitewatch-en": "sitewatch en"}  # one exists already
         self.refuse = False
+        self.broken = False  # answer dashboards with a huge HTML error page, as a failing proxy might
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -73,6 +74,13 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.server.folders[request["body"]["uid"]] = request["body"]["title"]
             self._answer(200, {"uid": request["body"]["uid"], "title": request["body"]["title"]})
+        elif self.path == "/api/dashboards/db" and self.server.broken:
+            page = b"<html>" + b"bad gateway " * 50_000 + b"</html>"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
         elif self.path == "/api/dashboards/db":
             body = request["body"]
             if body.get("folderUid") not in self.server.folders:
@@ -142,3 +150,11 @@ def test_an_unreachable_grafana_is_reported() -> None:
                                        "--token", TOKEN])  # fmt: skip
     assert result.exit_code == 1
     assert "unreachable" in result.output or "refused" in result.output
+
+
+def test_a_failing_grafana_is_reported_briefly(grafana: FakeGrafana) -> None:
+    grafana.broken = True
+    result = CliRunner().invoke(main, ["--lang", "en", "dashboards", "push", "--grafana-url", _url(grafana),
+                                       "--token", TOKEN])  # fmt: skip
+    assert result.exit_code == 1 and "refused (502)" in result.output, result.output[:300]
+    assert len(result.output) < 1_000

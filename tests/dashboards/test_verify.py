@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +218,32 @@ def test_an_unreachable_influxdb_and_bad_times_are_refused_clearly() -> None:
     for bad, why in (("yesterday", "not an ISO 8601 time"), ("2024-03-05T00:00", "no UTC offset")):
         result = _verify("http://127.0.0.1:9", "sitewatch", "--to", bad)
         assert result.exit_code == 2 and why in result.output, result.output
+
+
+@pytest.mark.parametrize(("status", "body", "why"), [
+    (200, b"<html>not InfluxDB</html>", "could not list its measurements"),
+    (401, b'{"error":"authorization failed"}', "refused the credentials (401)"),
+    (200, b'{"results":[{"statement_id":0,"error":"' + b"x" * 100_000 + b'"}]}', "could not list its measurements"),
+])  # fmt: skip
+def test_a_server_that_is_not_a_working_influxdb_is_reported(status: int, body: bytes, why: str) -> None:
+    class Answer(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = _verify(f"http://127.0.0.1:{server.server_address[1]}", "sitewatch")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1 and why in result.output, result.output[:300]
+    assert len(result.output) < 2_000  # a huge answer is cut, not echoed

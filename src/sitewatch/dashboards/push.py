@@ -62,9 +62,9 @@ def push(url: str, token: str, dashboards: Sequence[Built], *, folder: str | Non
             )  # fmt: skip
             done.append(Pushed(title, str(model.get("uid")), str(model.get("title"))))
     except GrafanaException as exc:
-        detail = exc.response.get("message") if isinstance(exc.response, dict) else None
+        detail = str((exc.response.get("message") if isinstance(exc.response, dict) else None) or exc.message)
         raise PushError(_("Grafana at {url} refused ({status}): {error}", url=url, status=exc.status_code,
-                          error=detail or exc.message)) from exc  # fmt: skip
+                          error=detail[:500])) from exc  # fmt: skip
     except (OSError, niquests.exceptions.RequestException) as exc:
         raise PushError(_("Grafana at {url} unreachable: {error}", url=url, error=exc)) from exc
     return done

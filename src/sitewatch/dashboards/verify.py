@@ -31,6 +31,7 @@ from .provisioning import Built
 from .queries import InfluxQLQuery
 
 DEFAULT_MIN_INTERVAL_MS = 10_000  # the data source's timeInterval (provisioning.datasource_yaml)
+MAX_ERROR_CHARS = 500  # of an error InfluxDB (or whatever answers) sends back
 MAX_DATA_POINTS = 1_000  # Grafana uses the panel's width in pixels; a wide panel is about this
 _REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")
 _NUMBER_PREFIX = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+|Infinity)")
@@ -179,6 +180,8 @@ class Influx:
             else:
                 result = (body.get("results") or [{}])[0]
                 answer = (result.get("series") or [], result.get("error"))
+        if answer[1] is not None and len(answer[1]) > MAX_ERROR_CHARS:  # a server's message, cut
+            answer = (answer[0], answer[1][:MAX_ERROR_CHARS] + "…")
         self._cache[q] = answer
         return answer
 
