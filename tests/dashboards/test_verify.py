@@ -160,6 +160,14 @@ def test_queries_are_expanded_as_grafana_sends_them(filled: tuple[str, str]) -> 
     assert "GROUP BY time(15m)" in by_panel["Free storage, per camera [A]"]
 
 
+def test_every_panel_answers_over_a_short_range_that_meets_no_window_boundary(filled: tuple[str, str]) -> None:
+    # 8.5 hours inside one local day, starting and ending off every window: a panel that needs two
+    # daily windows (a difference between days) would come back empty here
+    result = _verify(*filled, "--from", "2024-03-05T11:33:33.333+08:00", "--to", "2024-03-05T20:07:41.001+08:00")
+    assert result.exit_code == 0, "\n".join(line for line in result.output.splitlines() if "FAIL" in line)
+    assert " 0 failed" in result.output.splitlines()[-1]
+
+
 def _panel(line: str) -> str:
     match = re.search(r"\.json  (.*?\[\w+\])", line)
     assert match, line
@@ -218,6 +226,8 @@ def test_an_unreachable_influxdb_and_bad_times_are_refused_clearly() -> None:
     for bad, why in (("yesterday", "not an ISO 8601 time"), ("2024-03-05T00:00", "no UTC offset")):
         result = _verify("http://127.0.0.1:9", "sitewatch", "--to", bad)
         assert result.exit_code == 2 and why in result.output, result.output
+    result = _verify("http://127.0.0.1:9", "sitewatch", "--from", "2024-03-05T00:00Z", "--to", "2024-03-04T00:00Z")
+    assert result.exit_code == 2 and "--from must be before --to" in result.output
 
 
 @pytest.mark.parametrize(("status", "body", "why"), [

@@ -366,10 +366,10 @@ def streetlight() -> Board:
             per_device(SL.value, 'mean("ambient_light") AS "a"', 'median("a") AS "ambient_lx"', "ambient_light",
                        scope=BUILDING), interval="5m"),
         _ts(_("On-hours per day, per lamp"), _("Hours each lamp burnt per local day (steps of its burning-hours "
-                                               "counter)."),
+                                               "counter, hour by hour)."),
             per_device(SL.value, 'non_negative_difference(max("burning_hours")) AS "h"', 'sum("h")', "burning_hours",
-                       scope=BUILDING, window="1d", outer_group=['"device"'], tail="tz('Asia/Shanghai')")
-            .alias("$tag_device"), unit="h", bars=True),
+                       scope=BUILDING, window="1h", outer_window="1d", outer_group=['"device"'],
+                       tail="tz('Asia/Shanghai')").alias("$tag_device"), unit="h", bars=True),
         _ts(_("Lamp power"), _("Power of all lamps (W)."),
             per_device(SL.value, 'mean("power") AS "p"', 'sum("p") AS "power"', "power", scope=BUILDING),
             unit="watt", interval="5m"),
@@ -410,8 +410,9 @@ def water_meter() -> Board:
             _increase(WM, "volume_register", BUILDING, window="1h"), unit="m3", bars=True),
         _ts(_("Consumption by day, per building"), _("Water used per local day and building (m³)."),
             per_device(WM.value, 'non_negative_difference(max("volume_register")) AS "d"', 'sum("d")',
-                       "volume_register", scope=BUILDING, window="1d", inner_group=['"device"', '"building"'],
-                       outer_group=['"building"'], tail="tz('Asia/Shanghai')").alias("$tag_building"),
+                       "volume_register", scope=BUILDING, window="1h", outer_window="1d",
+                       inner_group=['"device"', '"building"'], outer_group=['"building"'],
+                       tail="tz('Asia/Shanghai')").alias("$tag_building"),
             unit="m3", bars=True),
         _ts(_("Minimum night flow"), _("Each meter's lowest flow per local day (m³/h). Residential use is lowest "
                                        "at night, so this is the night's minimum; one that stays above zero "

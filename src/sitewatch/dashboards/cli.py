@@ -59,6 +59,9 @@ def verify(influx_url: str, database: str | None, start: str | None, end: str | 
     from .verify import Influx, VerifyError
     from .verify import verify as run
 
+    start_ms, end_ms = _time_ms(start), _time_ms(end)
+    if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+        raise click.BadParameter(_("--from must be before --to"), param_hint="--from")
     settings = load_settings()
     store = settings.store
     influx = Influx(
@@ -67,7 +70,7 @@ def verify(influx_url: str, database: str | None, start: str | None, end: str | 
         token=store.influx_token.get_secret_value() if store.influx_token else None,
     )  # fmt: skip
     try:
-        report = run(influx, build_all(), start_ms=_time_ms(start), end_ms=_time_ms(end), timezone=settings.timezone)
+        report = run(influx, build_all(), start_ms=start_ms, end_ms=end_ms, timezone=settings.timezone)
     except VerifyError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

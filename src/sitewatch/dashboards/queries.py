@@ -194,17 +194,19 @@ class Select:
 
 def per_device(measurement: str, inner: str, outer: str, field_: str, *, scope: Scope = CITY,
                conditions: Sequence[str] = (), window: str | None = INTERVAL, outer_group: Sequence[str] = (),
-               inner_group: Sequence[str] = ('"device"',), outer_window: bool = True, outer_where: Sequence[str] = (), tail: str = "",
+               inner_group: Sequence[str] = ('"device"',), outer_window: bool | str = True, outer_where: Sequence[str] = (), tail: str = "",
                may_be_empty: str = "") -> Influx:  # fmt: skip
     """A value per device (and window), combined over devices: ``SELECT <outer> FROM (SELECT <inner>
-    ... GROUP BY time(w), "device") WHERE $timeFilter GROUP BY time(w)``. The outer query repeats
+    ... GROUP BY time(w), "device") WHERE $timeFilter GROUP BY time(w)`` (``outer_window``: another
+    window outside, or none). The outer query repeats
     the time filter (InfluxDB 1.x widens a subquery's range otherwise; see docs/store.md)."""
     groups = [*( [f"time({window})"] if window else []), *inner_group]
     inner_q = (
         f"SELECT {inner} FROM {quote_ident(measurement)} WHERE {where(*conditions, *scope.conditions())}"
         f" GROUP BY {', '.join(groups)}"
     )
-    outer_groups = [*([f"time({window})"] if window and outer_window else []), *outer_group]
+    outside = (window if outer_window is True else outer_window) or None  # str: a longer window outside
+    outer_groups = [*([f"time({outside})"] if outside else []), *outer_group]
     q = f"SELECT {outer} FROM ({inner_q}) WHERE {where(*outer_where)}"
     if outer_groups:
         q += " GROUP BY " + ", ".join(outer_groups)
