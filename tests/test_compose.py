@@ -106,7 +106,7 @@ def test_every_service_runs_a_sitewatch_command() -> None:
         except ModuleNotFoundError as exc:
             pending.append((name, str(exc)))
             continue
-        if isinstance(command, click.Group):
-            assert rest and rest[0] in command.commands, name
-    # analytics is built on its own branch: its service is here for when it lands
+        if isinstance(command, click.Group) and not (rest and rest[0] in command.commands):
+            pending.append((name, f"no command {group} {rest[:1]}"))
+    # `analytics run` is built on its own branch: its service is here for when it lands
     assert all(name == "analytics" for name, _ in pending), pending
