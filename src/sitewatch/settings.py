@@ -147,6 +147,16 @@ class IngestSettings(BaseModel):
     liveness: bool = True  # store gateways' births, deaths and counters (ingest.liveness)
 
 
+class AnalyticsSettings(BaseModel):
+    """The live analytics service (see docs/analytics-service.md)."""
+
+    state_dir: Path | None = None  # engine checkpoints; default: <data_dir>/analytics
+    checkpoint_messages: int = Field(1000, ge=1, le=1_000_000)  # checkpoint (then ack) after this many messages
+    checkpoint_interval_s: float = Field(1.0, gt=0, le=60)  # ... or this long after the first unacked one
+    tick_s: float = Field(5.0, gt=0, le=3600)  # the engine's timer (no data, durations, day/night)
+    sites_refresh_s: float = Field(300.0, ge=0, le=86_400)  # re-read the compound list (0: never)
+
+
 class AlertsSettings(BaseModel):
     """Alerting: grouping timers, escalation, inhibition, delivery (see docs/alerts.md)."""
 
@@ -205,6 +215,7 @@ class Settings(BaseSettings):
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
     alerts: AlertsSettings = AlertsSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @field_validator("language")
     @classmethod
@@ -236,6 +247,11 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """File of the embedded store."""
         return self.store.path or self.data_dir / "readings.db"
+
+    @property
+    def analytics_state_dir(self) -> Path:
+        """Folder of the analytics service's checkpoints."""
+        return self.analytics.state_dir or self.data_dir / "analytics"
 
     @property
     def database_url(self) -> str:
