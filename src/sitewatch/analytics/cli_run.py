@@ -27,42 +27,24 @@ log = logging.getLogger(__name__)
 
 
 def engine_factory(settings: Settings, places: Mapping[str, CompoundPlace]) -> EngineFactory:
-    """Build (or restore) the rules engine over the compounds in ``places``.
-
-    ``places`` may grow later (new compounds of the registry); the engine reads it as a mapping."""
-    from .engine import Engine, Site
+    """Build (or restore) the rules engine over the compounds in ``places``."""
+    from .engine import Engine
     from .rules import load_rules
 
     rules = load_rules(getattr(settings.analytics, "rules", None))
-    sites = _SiteView(places, settings.timezone, Site)
+    sites = engine_sites(settings, places)
 
-    def make(blob: bytes | None) -> Any:
+    def make(blob: bytes | None) -> Engine:
         return Engine.restore(blob, rules, sites) if blob is not None else Engine(rules, sites)
 
     return make
 
 
-class _SiteView(Mapping[str, Any]):
-    """The engine's sites, read from a compound list that may grow while the worker runs."""
+def engine_sites(settings: Settings, places: Mapping[str, CompoundPlace]) -> dict[str, Any]:
+    """The engine's sites (location and time zone) of the compounds in ``places``."""
+    from .engine import Site
 
-    def __init__(self, places: Mapping[str, CompoundPlace], timezone: str, site_type: Any) -> None:
-        self.places, self.timezone, self.site_type = places, timezone, site_type
-        self._cache: dict[str, Any] = {}
-
-    def __getitem__(self, code: str) -> Any:
-        site = self._cache.get(code)
-        if site is None:
-            place = self.places[code]
-            site = self._cache[code] = self.site_type(
-                latitude=place.latitude, longitude=place.longitude, timezone=self.timezone
-            )
-        return site
-
-    def __iter__(self) -> Any:
-        return iter(self.places)
-
-    def __len__(self) -> int:
-        return len(self.places)
+    return {c: Site(p.latitude, p.longitude, settings.timezone) for c, p in places.items()}
 
 
 def write_stats(service: AnalyticsService, path: Path) -> None:
@@ -110,9 +92,13 @@ def run(
             update={"analytics": settings.analytics.model_copy(update={"sites_refresh_s": 0.0})}
         )
 
+    holder: list[AnalyticsService] = []
+
     def compounds() -> list[str]:
-        if ledger is None:
-            places.update(from_registry(settings))
+        if ledger is None and holder:  # a re-read: new compounds get their sites in the running engine
+            fresh = {c: p for c, p in from_registry(settings).items() if c not in places}
+            places.update(fresh)
+            getattr(holder[0].engine, "sites", {}).update(engine_sites(settings, fresh))
         return list(places)
 
     try:
@@ -120,6 +106,7 @@ def run(
             settings, engine_factory(settings, places), compounds, partition=partition, client_id=client_id,
             log_interval_s=log_interval,
         )  # fmt: skip
+        holder.append(service)
     except CheckpointError as exc:
         raise click.ClickException(_("cannot restore the analytics state: {reason}", reason=exc)) from None
     except (ValueError, OSError) as exc:

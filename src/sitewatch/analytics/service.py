@@ -95,7 +95,10 @@ class AnalyticsService:
             raise ckpt.CheckpointError(
                 f"{self.state_path}: written by partition {restored.meta.get('partition')}, not {partition}"
             )
-        self.engine = make_engine(restored.engine if restored else None)
+        try:
+            self.engine = make_engine(restored.engine if restored else None)
+        except ValueError as exc:  # the engine cannot read its snapshot (another version, damage)
+            raise ckpt.CheckpointError(f"{self.state_path}: {exc}") from None
         published = restored.published if restored else ckpt.Published()
         self.processor = Processor(self.engine, self._limits, self.stats, published, partition.owns)
         if restored is not None:

@@ -1,0 +1,99 @@
+"""The analytics service's pure parts: partitions of a city, checkpoint files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sitewatch.analytics.checkpoint import Checkpoint, CheckpointError, Published, load, save
+from sitewatch.analytics.partition import Partition, bucket, topic_filters
+from sitewatch.contract import parse_topic
+from sitewatch.simulators.city import generate_city
+
+
+@pytest.mark.parametrize("spec", ["0/4", "5/4", "2", "2/0", "a/b", "1/4/2", " ", "2/4\n3", "-1/4"])
+def test_a_bad_partition_is_refused_with_the_reason(spec: str) -> None:
+    with pytest.raises(ValueError, match="partition"):
+        Partition.parse(spec)
+
+
+def test_partition_parse_and_label() -> None:
+    p = Partition.parse("2/4")
+    assert (p.index, p.count, p.label, str(p)) == (2, 4, "2of4", "2/4")
+
+
+def test_partitions_split_a_city_with_no_device_on_two_workers() -> None:
+    records = generate_city(267, seed=7)
+    codes = [c["code"] for c in records["compounds"]]
+    devices = [(a["compound_code"], a["device_id"]) for a in records["assets"]]
+    for count in (1, 2, 4, 7):
+        parts = [Partition(k, count) for k in range(1, count + 1)]
+        shares = [set(p.select(codes)) for p in parts]
+        assert set().union(*shares) == set(codes)  # every compound has a worker
+        assert sum(len(s) for s in shares) == len(codes)  # and only one
+        assert min(len(s) for s in shares) >= len(codes) / count * 0.6  # and no worker is left idle
+        # a device's messages travel on its compound's topics: the worker owning the compound
+        owners: dict[str, set[int]] = {}
+        for compound, device in devices:
+            for k, share in enumerate(shares):
+                if compound in share:
+                    owners.setdefault(device, set()).add(k)
+        assert len(owners) == len(devices) and all(len(v) == 1 for v in owners.values())
+        # each worker subscribes to its compounds' topics only
+        for share in shares:
+            subscribed = {parse_topic(f.replace("+", "GW")) for f in topic_filters(share)}
+            assert {t.compound for t in subscribed if t} == share
+
+
+def test_the_bucket_is_stable_across_processes() -> None:
+    # CRC-32 of the code, not Python's per-process salted hash: these values must never change, or
+    # a deployment's workers would swap compounds (and their checkpointed state) on an upgrade
+    assert [bucket(c, 4) for c in ("220106-0001", "220102-0002", "C0001")] == [2, 2, 0]
+    import subprocess
+    import sys
+
+    code = "from sitewatch.analytics.partition import bucket; print(bucket('220106-0001', 7), bucket('x', 7))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout for _ in range(2)}
+    assert runs == {f"{bucket('220106-0001', 7)} {bucket('x', 7)}\n"}
+
+
+def test_checkpoint_round_trip_and_atomic_replace(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "w.ckpt"
+    assert load(path) is None
+    published = Published()
+    published.add(("rule:a:X-EL1:1", "active"))
+    save(path, Checkpoint(b"\x00engine\xff", published, {"partition": "1/1"}))
+    save(path, Checkpoint(b"second", published, {"partition": "1/1"}))
+    back = load(path)
+    assert back is not None and back.engine == b"second" and back.meta["partition"] == "1/1"
+    assert ("rule:a:X-EL1:1", "active") in back.published
+    assert [p.name for p in path.parent.iterdir()] == ["w.ckpt"]  # no temporary file left
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "other"])
+def test_a_damaged_checkpoint_is_refused_naming_the_file(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "w.ckpt"
+    save(path, Checkpoint(b"engine" * 100, Published(), {}))
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[40] ^= 0x01
+    elif damage == "truncate":
+        data = data[:-10]
+    elif damage == "empty":
+        data = bytearray()
+    else:
+        data = bytearray(b'{"not": "a checkpoint"}')
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"w\.ckpt"):
+        load(path)
+
+
+def test_the_published_set_is_bounded_and_forgets_the_oldest() -> None:
+    published = Published(limit=3)
+    for i in range(5):
+        published.add((f"f{i}", "active"))
+    assert len(published) == 3 and ("f0", "active") not in published and ("f4", "active") in published
+    assert Published.from_list(published.as_list()).keys == published.keys
+    with pytest.raises(CheckpointError):
+        Published.from_list([["only-one"]])
