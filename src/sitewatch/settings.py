@@ -103,7 +103,9 @@ class StoreSettings(BaseModel):
     influx_token: SecretStr | None = None  # InfluxDB 2.x / 3 Core: sent as "Authorization: Token ..."
     influx_batch_size: int = Field(10_000, ge=1, le=100_000)  # lines (samples) per request
     influx_timeout_s: float = Field(10.0, gt=0, le=300)
-    influx_query_timeout_s: float = Field(300.0, gt=0, le=3600)  # a query over months computes before it answers
+    influx_query_timeout_s: float = Field(
+        300.0, gt=0, le=3600
+    )  # a query over months computes before it answers
     influx_gzip: bool = True
 
 
@@ -178,10 +180,20 @@ class AlertsSettings(BaseModel):
         severities = ("info", "warning", "critical")
         for severity, minutes in value.items():
             if severity not in severities:
-                raise ValueError(f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})")
+                raise ValueError(
+                    f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})"
+                )
             if not 0 <= minutes <= 10_080:
-                raise ValueError(f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080")
+                raise ValueError(
+                    f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080"
+                )
         return value
+
+
+class AnalyticsSettings(BaseModel):
+    """Analytics: where the rules come from (see docs/analytics.md)."""
+
+    rules_file: Path | None = None  # a YAML file of rules replacing the shipped ones
 
 
 class Settings(BaseSettings):
@@ -205,6 +217,7 @@ class Settings(BaseSettings):
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
     alerts: AlertsSettings = AlertsSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @field_validator("language")
     @classmethod
@@ -217,7 +230,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)"
+            ) from None
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,9 @@
+"""Analytics: rules (and, later, anomaly models) that turn readings and events into findings.
+
+The seam is the contract's ``Finding``; ``Engine`` is what the live service and the evaluation run.
+"""
+
+from .engine import Engine, Site
+from .rules import RulesError, RuleSet, load_rules, parse_rules
+
+__all__ = ["Engine", "RuleSet", "RulesError", "Site", "load_rules", "parse_rules"]
