@@ -103,7 +103,9 @@ class StoreSettings(BaseModel):
     influx_token: SecretStr | None = None  # InfluxDB 2.x / 3 Core: sent as "Authorization: Token ..."
     influx_batch_size: int = Field(10_000, ge=1, le=100_000)  # lines (samples) per request
     influx_timeout_s: float = Field(10.0, gt=0, le=300)
-    influx_query_timeout_s: float = Field(300.0, gt=0, le=3600)  # a query over months computes before it answers
+    influx_query_timeout_s: float = Field(
+        300.0, gt=0, le=3600
+    )  # a query over months computes before it answers
     influx_gzip: bool = True
 
 
@@ -148,8 +150,9 @@ class IngestSettings(BaseModel):
 
 
 class AnalyticsSettings(BaseModel):
-    """The live analytics service (see docs/analytics-service.md)."""
+    """Analytics: the rules (docs/analytics.md) and the live service (docs/analytics-service.md)."""
 
+    rules_file: Path | None = None  # a YAML file of rules replacing the shipped ones
     state_dir: Path | None = None  # engine checkpoints; default: <data_dir>/analytics
     checkpoint_messages: int = Field(1000, ge=1, le=1_000_000)  # checkpoint (then ack) after this many messages
     checkpoint_interval_s: float = Field(1.0, gt=0, le=60)  # ... or this long after the first unacked one
@@ -188,9 +191,13 @@ class AlertsSettings(BaseModel):
         severities = ("info", "warning", "critical")
         for severity, minutes in value.items():
             if severity not in severities:
-                raise ValueError(f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})")
+                raise ValueError(
+                    f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})"
+                )
             if not 0 <= minutes <= 10_080:
-                raise ValueError(f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080")
+                raise ValueError(
+                    f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080"
+                )
         return value
 
 
@@ -228,7 +235,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)"
+            ) from None
         return value
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ def engine_factory(settings: Settings, places: Mapping[str, CompoundPlace]) -> E
     from .engine import Engine
     from .rules import load_rules
 
-    rules = load_rules(getattr(settings.analytics, "rules", None))
+    rules = load_rules(settings.analytics.rules_file)
     sites = engine_sites(settings, places)
 
     def make(blob: bytes | None) -> Engine:
