@@ -114,7 +114,8 @@ def test_hostile_payloads_are_counted_and_skipped(
         (Channel.EVENT, ("{" + valid_head + ',"events":[{"device":"' + device
                          + '","kind":"elevator","ts":' + str(ts) + ',"event":"self_destruct"}]}').encode()),
         (Channel.EVENT, ("{" + valid_head + ',"compound":"' + compound + '","events":[]}').encode()),  # key twice
-        (Channel.STATE, b'{"v":1,"state":"sideways"}'),
+        (Channel.STATE, ('{"v":1,"compound":"' + compound + '","gateway":"' + gw + '","bdseq":1,"ts":1,'
+                         '"state":"sideways"}').encode()),
         (Channel.DATA, ("{" + valid_head + ',"samples":[{"device":"' + device
                         + '","kind":"elevator","ts":"yesterday","values":{}}]}').encode()),
     ]  # fmt: skip
@@ -216,10 +217,10 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_no_finding(
     findings = Findings(broker.port)
     gateways = [Gateway(broker.port, c, f"gw-{c}") for c in compounds]
     wait_until(lambda: (tmp_path / "worker.json").exists(), 30, "the worker's first stats")
-    # 10 elevators per compound, 4 episodes each (3 h apart, well beyond the 30 min flap window):
-    # active, a few normal samples, cleared 1 h later. All in the past, so ticks clear them at once.
+    # 40 elevators per compound, one episode each: active, a few normal samples, cleared 1 h later.
+    # All in the past, so the ticks clear them at once (after the 30 min flap window).
     base = now_ms() - 3 * 86_400_000
-    episodes = [(g, n, base + e * 3 * HOUR) for e in range(4) for g in gateways for n in range(1, 11)]
+    episodes = [(g, n, base + n * 60_000) for g in gateways for n in range(1, 41)]
     done = threading.Event()
 
     def publish() -> None:
@@ -269,5 +270,6 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_no_finding(
     for f in got:
         by_pair.setdefault((f["id"], f["state"]), set()).add((f["started"], f["ended"], f["severity"]))
     assert all(len(v) == 1 for v in by_pair.values())
+    assert "restored" in (tmp_path / "worker.log").read_text()  # the second run started from the checkpoint
     copies = len(got) - len(pairs)
     assert copies <= 40, copies  # at most the findings of the messages since the last checkpoint
