@@ -97,3 +97,39 @@ def test_the_published_set_is_bounded_and_forgets_the_oldest() -> None:
     assert Published.from_list(published.as_list()).keys == published.keys
     with pytest.raises(CheckpointError):
         Published.from_list([["only-one"]])
+
+
+def _run_cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from sitewatch.cli import main
+
+    result = CliRunner().invoke(main, ["--lang", "en", "analytics", "run", *args], env=env)
+    return result.exit_code, result.output
+
+
+def test_run_refuses_a_bad_partition_a_ledger_without_compounds_and_a_damaged_checkpoint(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    (ledger / "compounds.csv").write_text("code,latitude,longitude\nC1,43.9,125.3\n")
+    env = {"SITEWATCH_DATA_DIR": str(tmp_path / "data"), "SITEWATCH_MQTT__URL": "mqtt://127.0.0.1:1"}
+    code, out = _run_cli(["--partition", "5/4", "--ledger", str(ledger)], env)
+    assert code == 2 and "K must be between 1 and N" in out, out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "compounds.csv").write_text("code,latitude,longitude\n")
+    code, out = _run_cli(["--ledger", str(empty)], env)
+    assert code == 1 and "cannot read the compound list" in out, out
+    state = tmp_path / "data" / "analytics" / "w1.ckpt"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"SWCKPT1\n" + b"\x00" * 100)
+    code, out = _run_cli(["--ledger", str(ledger), "--client-id", "w1"], env)
+    assert code == 1 and "cannot restore the analytics state" in out and "checksum" in out, out
+    # a checkpoint of another partition is refused too: its state holds other compounds
+    save(state, Checkpoint(b"{}", Published(), {"partition": "1/2"}))
+    code, out = _run_cli(["--ledger", str(ledger), "--client-id", "w1"], env)
+    assert code == 1 and "written by partition 1/2" in out, out
+    # an engine snapshot it cannot read: refused, not half-used
+    save(state, Checkpoint(b"not the engine's", Published(), {"partition": "1/1"}))
+    code, out = _run_cli(["--ledger", str(ledger), "--client-id", "w1"], env)
+    assert code == 1 and "unreadable engine snapshot" in out, out

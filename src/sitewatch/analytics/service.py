@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscriptions and queued messages this long
 SUBSCRIBE_CHUNK = 96  # topic filters per SUBSCRIBE packet
 RECENT_FINDINGS = 50
+CHECKPOINT_SHARE = 10  # after a checkpoint that took t, the next waits at least 10 t (window permitting)
 
 
 @dataclass(slots=True)
@@ -241,7 +242,9 @@ class AnalyticsService:
 
     def _work(self) -> None:
         a = self.settings.analytics
-        batch_limit = min(a.checkpoint_messages, max(1, self.settings.mqtt.max_inflight // 2))
+        window = max(1, self.settings.mqtt.max_inflight)
+        batch_limit = min(a.checkpoint_messages, max(1, window // 2))
+        last_safe = 0.0
         pending: list[_Inbound] = []
         deadline = 0.0
         next_tick = time.monotonic() + a.tick_s
@@ -249,7 +252,10 @@ class AnalyticsService:
         dirty = False  # state changed by a tick since the last checkpoint
         while True:
             now = time.monotonic()
-            wait = min(next_tick, deadline if pending else next_tick) - now
+            target = next_tick
+            if pending:  # the checkpoint's deadline, or the end of the rest after the last one
+                target = min(target, max(deadline, last_safe + CHECKPOINT_SHARE * self.stats.checkpoint_ms / 1000))
+            wait = target - now
             try:
                 item = self._queue.get(timeout=max(0.0, min(wait, 0.5)))
             except queue.Empty:
@@ -270,9 +276,15 @@ class AnalyticsService:
                 next_refresh = now + a.sites_refresh_s
                 self._refresh()
             stopping = self._stopping.is_set()
-            if (pending and (len(pending) >= batch_limit or now >= deadline or stopping)) or (dirty and stopping):
+            # a checkpoint of a whole city's state takes a while: at most a tenth of the worker's time
+            # goes to them, unless the broker's window is full (it sends nothing more until we ack)
+            rested = now - last_safe >= CHECKPOINT_SHARE * self.stats.checkpoint_ms / 1000
+            full = len(pending) >= window
+            due = (len(pending) >= batch_limit or now >= deadline) and rested
+            if (pending and (due or full or stopping)) or (dirty and stopping):
                 if self._make_safe(pending):
                     pending, dirty = [], False
+                    last_safe = time.monotonic()
                 elif stopping:
                     return  # not confirmed while stopping: nothing acked, the broker sends it again
             if stopping and item is None and self._queue.empty():
