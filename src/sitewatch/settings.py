@@ -155,6 +155,9 @@ class AnalyticsSettings(BaseModel):
     rules_file: Path | None = None  # a YAML file of rules replacing the shipped ones
     state_dir: Path | None = None  # engine checkpoints; default: <data_dir>/analytics
     checkpoint_messages: int = Field(1000, ge=1, le=1_000_000)  # checkpoint (then ack) after this many messages
+    # Receive Maximum of the worker: messages unacknowledged until the next checkpoint; a whole city's
+    # checkpoint takes about a second, and the gateways' messages keep coming meanwhile
+    max_inflight: int = Field(2000, ge=1, le=65535)
     checkpoint_interval_s: float = Field(1.0, gt=0, le=60)  # ... or this long after the first unacked one
     tick_s: float = Field(5.0, gt=0, le=3600)  # the engine's timer (no data, durations, day/night)
     sites_refresh_s: float = Field(300.0, ge=0, le=86_400)  # re-read the compound list (0: never)

@@ -2,7 +2,7 @@
 (QoS 1) → checkpoint → ack.
 
 Threads: paho's network thread receives and queues messages (the queue is bounded by
-``mqtt.max_inflight``: when it is full the network thread waits and TCP holds the broker back); one
+``analytics.max_inflight``: when it is full the network thread waits and TCP holds the broker back); one
 worker thread owns the engine (which is not thread-safe): it decodes each message, feeds the
 engine, publishes new findings at QoS 1, runs the engine's timer every ``analytics.tick_s``, and
 every ``analytics.checkpoint_messages`` messages (or ``analytics.checkpoint_interval_s`` after the
@@ -107,14 +107,13 @@ class AnalyticsService:
                 self.processor.births[(str(item[0]), str(item[1]))] = (int(item[2]), bool(item[3]))
             log.info("restored %s (%d devices)", self.state_path, self.engine.device_count())
         self.compounds: set[str] = set()
-        self._queue: queue.Queue[_Inbound | None] = queue.Queue(maxsize=max(1, settings.mqtt.max_inflight))
+        self._queue: queue.Queue[_Inbound | None] = queue.Queue(maxsize=settings.analytics.max_inflight)
         self._stopping = threading.Event()
         self.failed = threading.Event()
         self._connected = threading.Event()
         self._ack_lock = threading.Lock()
         self._generation = 0
-        self._confirm = threading.Condition()
-        self._unconfirmed: set[int] = set()  # mids of findings the broker has not confirmed yet
+        self._unconfirmed: list[mqtt.MQTTMessageInfo] = []  # findings the broker has not confirmed yet
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -127,7 +126,6 @@ class AnalyticsService:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_publish = self._on_publish
         return client
 
     def _subscribe(self, client: mqtt.Client, compounds: Iterable[str]) -> None:
@@ -181,13 +179,6 @@ class AnalyticsService:
                 continue
         self.stats.add(in_flight=-1)
 
-    def _on_publish(
-        self, client: mqtt.Client, userdata: object, mid: int, reason: ReasonCode, properties: Properties | None
-    ) -> None:
-        with self._confirm:
-            self._unconfirmed.discard(mid)
-            self._confirm.notify_all()
-
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -198,7 +189,7 @@ class AnalyticsService:
             log.warning("partition %s holds no compound yet; waiting for the compound list to grow", self.partition)
         m = self.settings.mqtt
         options = connect_options(
-            m, keep_session=True, session_expiry_s=SESSION_EXPIRY_S, receive_maximum=m.max_inflight
+            m, keep_session=True, session_expiry_s=SESSION_EXPIRY_S, receive_maximum=self.settings.analytics.max_inflight
         )
         self._client.connect_async(m.host, m.port, m.keepalive_s, **options)
         self._client.loop_start()
@@ -242,7 +233,7 @@ class AnalyticsService:
 
     def _work(self) -> None:
         a = self.settings.analytics
-        window = max(1, self.settings.mqtt.max_inflight)
+        window = a.max_inflight
         batch_limit = min(a.checkpoint_messages, max(1, window // 2))
         last_safe = 0.0
         pending: list[_Inbound] = []
@@ -294,9 +285,9 @@ class AnalyticsService:
 
     def _publish(self, findings: list[Finding], received_ms: int | None) -> None:
         for finding in findings:
-            info = self._client.publish(finding_topic(finding.compound), finding.encode(), qos=1)
-            with self._confirm:
-                self._unconfirmed.add(info.mid)
+            self._unconfirmed.append(
+                self._client.publish(finding_topic(finding.compound), finding.encode(), qos=1)
+            )
             self.recent.append(finding)
             self.stats.add(findings_published=1)
             if received_ms is not None:
@@ -305,13 +296,15 @@ class AnalyticsService:
 
     def _make_safe(self, pending: list[_Inbound]) -> bool:
         """Wait for the findings' PUBACKs, checkpoint, acknowledge ``pending``; False if not confirmed."""
-        with self._confirm:
-            while self._unconfirmed:
-                if self._stopping.is_set() and not self._connected.is_set():
-                    log.warning("%d finding(s) not confirmed by the broker; their messages stay unacked",
-                                len(self._unconfirmed))  # fmt: skip
-                    return False
-                self._confirm.wait(0.1)
+        while self._unconfirmed:  # paho marks each publish when its PUBACK came
+            self._unconfirmed = [info for info in self._unconfirmed if not _confirmed(info)]
+            if not self._unconfirmed:
+                break
+            if self._stopping.is_set() and not self._connected.is_set():
+                log.warning("%d finding(s) not confirmed by the broker; their messages stay unacked",
+                            len(self._unconfirmed))  # fmt: skip
+                return False
+            time.sleep(0.002)
         began = time.perf_counter()
         meta = {
             "partition": str(self.partition),
@@ -347,6 +340,16 @@ class AnalyticsService:
             log.info("subscribing to %d new compound(s) of partition %s", len(new), self.partition)
             if self._connected.is_set():
                 self._subscribe(self._client, new)
+
+
+def _confirmed(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether the broker acknowledged a publish. One made while disconnected carries an error code
+    (paho's ``is_published`` then raises) but is queued and sent on reconnect, and paho marks the
+    same object when its PUBACK comes: read that mark (paho is pinned, see mqtt_client)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return bool(getattr(info, "_published", False))
 
 
 def state_file(settings: Settings, client_id: str) -> Path:
