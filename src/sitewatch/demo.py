@@ -602,7 +602,7 @@ def demo(
 
     signal.signal(signal.SIGTERM, on_term)
     # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
-    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "sitewatch.analytics", "websockets"):
+    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "sitewatch.analytics", "websockets", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
         settings, compounds=compounds, speed=speed, duration=duration, seed=seed, broker=broker,

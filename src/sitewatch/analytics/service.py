@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -51,7 +54,18 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscriptions and queued messages this long
 SUBSCRIBE_CHUNK = 96  # topic filters per SUBSCRIBE packet
 RECENT_FINDINGS = 50
-CHECKPOINT_SHARE = 10  # after a checkpoint that took t, the next waits at least 10 t (window permitting)
+PR_SET_PDEATHSIG = 1
+# a checkpoint is written by a forked child (copy on write) while the worker goes on; Linux only,
+# as the child must die with the worker (PR_SET_PDEATHSIG); elsewhere the worker writes it itself
+FORKED_CHECKPOINTS = sys.platform == "linux"
+
+
+@dataclass(slots=True)
+class _Saving:
+    pid: int
+    batch: list[_Inbound]
+    began: float
+    devices: int
 
 
 @dataclass(slots=True)
@@ -113,6 +127,7 @@ class AnalyticsService:
         self._connected = threading.Event()
         self._ack_lock = threading.Lock()
         self._generation = 0
+        self._saving: _Saving | None = None  # the checkpoint being written, and the messages it holds
         self._unconfirmed: list[mqtt.MQTTMessageInfo] = []  # findings the broker has not confirmed yet
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
@@ -233,9 +248,7 @@ class AnalyticsService:
 
     def _work(self) -> None:
         a = self.settings.analytics
-        window = a.max_inflight
-        batch_limit = min(a.checkpoint_messages, max(1, window // 2))
-        last_safe = 0.0
+        batch_limit = min(a.checkpoint_messages, max(1, a.max_inflight // 2))
         pending: list[_Inbound] = []
         deadline = 0.0
         next_tick = time.monotonic() + a.tick_s
@@ -243,12 +256,10 @@ class AnalyticsService:
         dirty = False  # state changed by a tick since the last checkpoint
         while True:
             now = time.monotonic()
-            target = next_tick
-            if pending:  # the checkpoint's deadline, or the end of the rest after the last one
-                target = min(target, max(deadline, last_safe + CHECKPOINT_SHARE * self.stats.checkpoint_ms / 1000))
-            wait = target - now
+            target = min(next_tick, deadline) if pending else next_tick
+            wait = 0.02 if self._saving is not None else max(0.0, min(target - now, 0.5))
             try:
-                item = self._queue.get(timeout=max(0.0, min(wait, 0.5)))
+                item = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
             if item is not None:
@@ -267,20 +278,17 @@ class AnalyticsService:
                 next_refresh = now + a.sites_refresh_s
                 self._refresh()
             stopping = self._stopping.is_set()
-            # a checkpoint of a whole city's state takes a while: at most a tenth of the worker's time
-            # goes to them, unless the broker's window is full (it sends nothing more until we ack)
-            rested = now - last_safe >= CHECKPOINT_SHARE * self.stats.checkpoint_ms / 1000
-            full = len(pending) >= window
-            due = (len(pending) >= batch_limit or now >= deadline) and rested
-            if (pending and (due or full or stopping)) or (dirty and stopping):
-                if self._make_safe(pending):
+            if self._saving is not None:
+                failed = self._poll_saving(block=stopping)
+                if failed:  # not saved: its messages wait for the next checkpoint
+                    pending = failed + pending
+            due = len(pending) >= batch_limit or now >= deadline or stopping
+            if self._saving is None and (pending or dirty) and due:
+                if self._start_saving(pending):
                     pending, dirty = [], False
-                    last_safe = time.monotonic()
                 elif stopping:
                     return  # not confirmed while stopping: nothing acked, the broker sends it again
-            if stopping and item is None and self._queue.empty():
-                if pending or dirty:
-                    self._make_safe(pending)
+            if stopping and item is None and self._queue.empty() and self._saving is None and not pending:
                 return
 
     def _publish(self, findings: list[Finding], received_ms: int | None) -> None:
@@ -294,8 +302,9 @@ class AnalyticsService:
                 with self.stats.lock:
                     self.stats.latencies_ms.append(now_ms() - received_ms)
 
-    def _make_safe(self, pending: list[_Inbound]) -> bool:
-        """Wait for the findings' PUBACKs, checkpoint, acknowledge ``pending``; False if not confirmed."""
+    def _start_saving(self, batch: list[_Inbound]) -> bool:
+        """Wait for the findings' PUBACKs, then checkpoint the engine for ``batch`` (in a child process
+        where the platform forks, while this one goes on); False if not confirmed while stopping."""
         while self._unconfirmed:  # paho marks each publish when its PUBACK came
             self._unconfirmed = [info for info in self._unconfirmed if not _confirmed(info)]
             if not self._unconfirmed:
@@ -305,26 +314,59 @@ class AnalyticsService:
                             len(self._unconfirmed))  # fmt: skip
                 return False
             time.sleep(0.002)
-        began = time.perf_counter()
         meta = {
             "partition": str(self.partition),
             "saved_ms": now_ms(),
             "births": [[c, g, b, o] for (c, g), (b, o) in self.processor.births.items()],
         }
-        size = ckpt.save(self.state_path, ckpt.Checkpoint(self.engine.snapshot(), self.processor.published, meta))
+        began = time.perf_counter()
+        devices = self.engine.device_count()
+        if not FORKED_CHECKPOINTS:
+            ckpt.save(self.state_path, ckpt.Checkpoint(self.engine.snapshot(), self.processor.published, meta))
+            self._saved(batch, began, devices)
+            return True
+        pid = os.fork()
+        if pid == 0:  # the child: the engine as it is now (copy on write), to disk, and nothing else
+            code = 1
+            try:
+                _die_with_parent()
+                ckpt.save(self.state_path, ckpt.Checkpoint(self.engine.snapshot(), self.processor.published, meta))
+                code = 0
+            finally:
+                os._exit(code)
+        self._saving = _Saving(pid, batch, began, devices)
+        with self.stats.lock:
+            self.stats.checkpoint_fork_ms = (time.perf_counter() - began) * 1000
+        return True
+
+    def _poll_saving(self, *, block: bool) -> list[_Inbound]:
+        """Acknowledge the batch of a checkpoint that finished; returns the batch of one that failed."""
+        saving = self._saving
+        assert saving is not None
+        pid, status = os.waitpid(saving.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return []  # still writing
+        self._saving = None
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("checkpoint to %s failed (exit status %s); its messages wait for the next one",
+                      self.state_path, os.waitstatus_to_exitcode(status))  # fmt: skip
+            return saving.batch
+        self._saved(saving.batch, saving.began, saving.devices)
+        return []
+
+    def _saved(self, batch: list[_Inbound], began: float, devices: int) -> None:
         acked = 0
         with self._ack_lock:
-            for item in pending:
+            for item in batch:
                 if item.generation != self._generation:
                     continue  # its connection is gone: the broker sends it again
                 self._client.ack(item.mid, item.qos)
                 acked += 1
-        self.stats.add(acked=acked, in_flight=-len(pending), checkpoints=1)
+        self.stats.add(acked=acked, in_flight=-len(batch), checkpoints=1)
         with self.stats.lock:
-            self.stats.checkpoint_bytes = size
+            self.stats.checkpoint_bytes = self.state_path.stat().st_size
             self.stats.checkpoint_ms = (time.perf_counter() - began) * 1000
-            self.stats.devices = self.engine.device_count()
-        return True
+            self.stats.devices = devices
 
     def _refresh(self) -> None:
         """Subscribe to compounds of this partition that appeared in the compound list."""
@@ -340,6 +382,18 @@ class AnalyticsService:
             log.info("subscribing to %d new compound(s) of partition %s", len(new), self.partition)
             if self._connected.is_set():
                 self._subscribe(self._client, new)
+
+
+def _die_with_parent() -> None:
+    """In a checkpoint's child: be killed with the worker (Linux), so that a child of a worker killed
+    mid-checkpoint cannot replace a newer checkpoint of the restarted worker with its older one."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() == 1:  # the worker died before the line above
+        os._exit(1)
 
 
 def _confirmed(info: mqtt.MQTTMessageInfo) -> bool:

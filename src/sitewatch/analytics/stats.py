@@ -29,7 +29,8 @@ class AnalyticsStats:
     engine_errors: int = 0  # engine calls that raised (the message is counted and skipped)
     checkpoints: int = 0
     checkpoint_bytes: int = 0  # size of the last checkpoint
-    checkpoint_ms: float = 0.0  # how long the last checkpoint took (snapshot + write)
+    checkpoint_ms: float = 0.0  # how long the last checkpoint took (snapshot + write, in its child process)
+    checkpoint_fork_ms: float = 0.0  # how long the worker stopped for the last one (the fork)
     ticks: int = 0
     devices: int = 0  # devices the engine holds state for (at the last checkpoint)
     compounds: int = 0  # compounds subscribed to
@@ -57,7 +58,7 @@ class AnalyticsStats:
                 for name in (
                     "received", "processed", "acked", "in_flight", "samples", "events", "states",
                     "refused_messages", "findings_published", "findings_repeated", "engine_errors",
-                    "checkpoints", "checkpoint_bytes", "checkpoint_ms", "ticks", "devices", "compounds",
+                    "checkpoints", "checkpoint_bytes", "checkpoint_ms", "checkpoint_fork_ms", "ticks", "devices", "compounds",
                     "connected",
                 )
             }  # fmt: skip
