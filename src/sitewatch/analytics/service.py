@@ -55,6 +55,7 @@ SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscriptions and queued m
 SUBSCRIBE_CHUNK = 96  # topic filters per SUBSCRIBE packet
 RECENT_FINDINGS = 50
 PR_SET_PDEATHSIG = 1
+CHECKPOINT_REST = 2  # after a checkpoint that took t, the next starts no sooner than 2 t after it began
 # a checkpoint is written by a forked child (copy on write) while the worker goes on; Linux only,
 # as the child must die with the worker (PR_SET_PDEATHSIG); elsewhere the worker writes it itself
 FORKED_CHECKPOINTS = sys.platform == "linux"
@@ -127,6 +128,7 @@ class AnalyticsService:
         self._connected = threading.Event()
         self._ack_lock = threading.Lock()
         self._generation = 0
+        self._last_save = 0.0  # when the last checkpoint started (monotonic)
         self._saving: _Saving | None = None  # the checkpoint being written, and the messages it holds
         self._unconfirmed: list[mqtt.MQTTMessageInfo] = []  # findings the broker has not confirmed yet
         self._thread: threading.Thread | None = None
@@ -257,6 +259,8 @@ class AnalyticsService:
         while True:
             now = time.monotonic()
             target = min(next_tick, deadline) if pending else next_tick
+            if pending and self._saving is None:  # not before the rest after the last checkpoint ends
+                target = max(target, self._last_save + CHECKPOINT_REST * self.stats.checkpoint_ms / 1000)
             wait = 0.02 if self._saving is not None else max(0.0, min(target - now, 0.5))
             try:
                 item = self._queue.get(timeout=wait)
@@ -282,7 +286,12 @@ class AnalyticsService:
                 failed = self._poll_saving(block=stopping)
                 if failed:  # not saved: its messages wait for the next checkpoint
                     pending = failed + pending
-            due = len(pending) >= batch_limit or now >= deadline or stopping
+            # a whole city's checkpoint costs its child a second or two of CPU: leave the worker the
+            # cores for the rest of the time, unless the broker's window is filling up
+            rested = now - self._last_save >= CHECKPOINT_REST * self.stats.checkpoint_ms / 1000
+            due = stopping or len(pending) >= a.max_inflight * 3 // 4 or (
+                rested and (len(pending) >= batch_limit or now >= deadline)
+            )
             if self._saving is None and (pending or dirty) and due:
                 if self._start_saving(pending):
                     pending, dirty = [], False
@@ -321,6 +330,7 @@ class AnalyticsService:
         }
         began = time.perf_counter()
         devices = self.engine.device_count()
+        self._last_save = time.monotonic()
         if not FORKED_CHECKPOINTS:
             ckpt.save(self.state_path, ckpt.Checkpoint(self.engine.snapshot(), self.processor.published, meta))
             self._saved(batch, began, devices)
@@ -335,6 +345,7 @@ class AnalyticsService:
             finally:
                 os._exit(code)
         self._saving = _Saving(pid, batch, began, devices)
+        self._last_save = time.monotonic()
         with self.stats.lock:
             self.stats.checkpoint_fork_ms = (time.perf_counter() - began) * 1000
         return True
