@@ -207,6 +207,13 @@ class Engine:
         gw = self._gateway(compound, gateway)
         if online:
             self._offline.pop(compound, None)
+            down = gw.rules.get("\0down")
+            if down is not None:
+                down.since = None
+            st = gw.rules.get("\0nodata")
+            rule = self._nodata.get(DeviceKind.GATEWAY)
+            if st is not None and st.start is not None and rule is not None:
+                self._close(gateway, gw, rule, st, ts_ms, ts_ms, out, "nodata")
             self._heard(compound, gateway, ts_ms, out)
         else:
             self._offline.setdefault(compound, ts_ms)
@@ -295,6 +302,10 @@ class Engine:
         for cond in rule.when:
             if isinstance(rule, CounterRule) and rule.mode == "stopped":
                 break  # a stopped counter reads its guard itself
+            if cond.absent:
+                if cond.metric in values:
+                    return
+                continue
             v = _num(values.get(cond.metric))
             if v is None or not cond.holds(v):
                 st = dev.rules.get(rule.name)
