@@ -1,7 +1,8 @@
 """A backfill directory replayed through the engine as the live service would feed it.
 
 Readings are read straight from the backfill's Parquet files (long form, one row group at a time),
-gathered into one sample per device and instant, and fed per compound in time order, one minute
+gathered into one sample per device and instant (only the metrics some rule reads: the others
+change no finding), and fed per compound in time order, one minute
 of the gateway's messages at a time: that minute's samples, then its events, then ``tick`` at the
 minute's end. A compound's power cut with its gateway dark (``outages.parquet``) becomes the
 gateway going offline and back online. Each compound has its own engine (compounds share no
@@ -73,8 +74,28 @@ def _gateway_states(history: Path) -> dict[str, list[tuple[int, bool]]]:
     return out
 
 
-def _samples(table: Any) -> Iterator[tuple[str, str, list[Sample]]]:
+def needed_metrics(rules: RuleSet) -> set[str]:
+    """The metrics some rule reads (the others change no finding: the replay leaves them out)."""
+    out: set[str] = set()
+    for rule in rules.rules:
+        out.update(c.metric for c in rule.when)
+        for name in ("metric",):
+            if isinstance(getattr(rule, name, None), str):
+                out.add(getattr(rule, name))
+        condition = getattr(rule, "condition", None)
+        if condition is not None:
+            out.add(condition.metric)
+    return out
+
+
+def _samples(table: Any, needed: set[str] | None = None) -> Iterator[tuple[str, str, list[Sample]]]:
     """(compound, minute batch) of samples from one row group, in time order per compound."""
+    if needed is not None:
+        metric = table.column("metric").combine_chunks()
+        keep = np.isin(
+            metric.indices.to_numpy(), [i for i, m in enumerate(metric.dictionary.to_pylist()) if m in needed]
+        )
+        table = table.filter(keep)
     ts = table.column("ts_ms").to_numpy()
     cols = {}
     for name in ("device", "compound", "kind", "metric"):
@@ -158,10 +179,11 @@ def replay(
     last = 0
     first: int | None = None
     parquet = pq.ParquetFile(history / "readings.parquet")
+    needed = needed_metrics(rules)
     groups = parquet.num_row_groups
     for g in range(groups):
         table = parquet.read_row_group(g, columns=["ts_ms", "device", "compound", "kind", "metric", "value"])
-        for compound, _bucket, batch in _samples(table):
+        for compound, _bucket, batch in _samples(table, needed):
             feed = feeds.get(compound)
             if feed is None:
                 feed = feeds[compound] = _Feed(
