@@ -82,6 +82,22 @@ class _State:
         return st
 
 
+class _Plan:
+    """A sample rule made ready for the hot path: its check, main metric, guards and timers."""
+
+    __slots__ = ("check", "flap", "guards", "metric", "name", "regex", "rule")
+
+    def __init__(self, rule: Any, flap: int) -> None:
+        self.rule = rule
+        self.name: str = rule.name
+        self.check: Any = _CHECKS[type(rule)]
+        self.metric: str = _metric(rule)
+        stopped = isinstance(rule, CounterRule) and rule.mode == "stopped"
+        self.guards: tuple[Any, ...] = () if stopped else tuple(rule.when)  # a stopped counter reads its own
+        self.regex = re.compile(rule.devices) if rule.devices else None
+        self.flap = flap
+
+
 class _Device:
     __slots__ = ("compound", "kind", "last", "rules")
 
@@ -99,8 +115,8 @@ class Engine:
         self.rules = rules
         self.sites = dict(sites)
         self._by_kind: dict[DeviceKind, tuple[Any, ...]] = {k: rules.for_kind(k) for k in DeviceKind}
-        self._sample_rules = {
-            k: tuple(r for r in v if not isinstance(r, EventRule | NoDataRule))
+        self._plans = {
+            k: tuple(_Plan(r, self._flap(r)) for r in v if not isinstance(r, EventRule | NoDataRule))
             for k, v in self._by_kind.items()
         }
         self._event_rules = {
@@ -146,12 +162,12 @@ class Engine:
             if nd is not None and nd.start is not None:
                 self._close(sample.device, dev, self._nodata[dev.kind], nd, ts, ts, out, "nodata")
             values = sample.values
-            for rule in self._sample_rules[dev.kind]:
+            for plan in self._plans[dev.kind]:
                 try:
-                    self._apply(rule, sample.device, dev, values, ts, out)
+                    self._apply(plan, sample.device, dev, values, ts, out)
                 except Exception as exc:  # a rule must never take the service down
                     self.errors += 1
-                    log.warning("rule %s failed on %s: %s", rule.name, sample.device, exc)
+                    log.warning("rule %s failed on %s: %s", plan.name, sample.device, exc)
         return out
 
     def on_event(self, compound: str, gateway: str, event: Event) -> list[Finding]:
@@ -207,6 +223,13 @@ class Engine:
         gw = self._gateway(compound, gateway)
         if online:
             self._offline.pop(compound, None)
+            down = gw.rules.get("\0down")
+            if down is not None:
+                down.since = None
+            st = gw.rules.get("\0nodata")
+            rule = self._nodata.get(DeviceKind.GATEWAY)
+            if st is not None and st.start is not None and rule is not None:
+                self._close(gateway, gw, rule, st, ts_ms, ts_ms, out, "nodata")
             self._heard(compound, gateway, ts_ms, out)
         else:
             self._offline.setdefault(compound, ts_ms)
@@ -288,25 +311,27 @@ class Engine:
 
     # -- sample rules -----------------------------------------------------------------------------
 
-    def _apply(self, rule: Any, device: str, dev: _Device, values: Mapping[str, Any], ts: int,
+    def _apply(self, plan: _Plan, device: str, dev: _Device, values: Mapping[str, Any], ts: int,
                out: list[Finding]) -> None:  # fmt: skip
-        if rule.devices and not self._regex[rule.name].search(device):
+        rule = plan.rule
+        if plan.metric not in values:
+            return  # nothing for this rule in the sample (the timers close what is open)
+        if plan.regex is not None and not plan.regex.search(device):
             return
-        for cond in rule.when:
-            if isinstance(rule, CounterRule) and rule.mode == "stopped":
-                break  # a stopped counter reads its guard itself
+        for cond in plan.guards:
+            if cond.absent:
+                if cond.metric in values:
+                    return
+                continue
             v = _num(values.get(cond.metric))
             if v is None or not cond.holds(v):
-                st = dev.rules.get(rule.name)
-                if st is not None:
-                    self._flap_check(rule, rule.name, device, dev, st, ts, out)
                 return
-        st = dev.rules.get(rule.name)
+        name = plan.name
+        st = dev.rules.get(name)
         if st is None:
-            st = dev.rules[rule.name] = _State()
-        verdict, value, start = _CHECKS[type(rule)](self, rule, device, dev, st, values, ts)
+            st = dev.rules[name] = _State()
+        verdict, value, start = plan.check(self, rule, device, dev, st, values, ts)
         if verdict == HOLD:
-            self._flap_check(rule, rule.name, device, dev, st, ts, out)
             return
         st.last = value
         if verdict == RAISE:
@@ -317,20 +342,15 @@ class Engine:
                     st.since = start if start is not None else ts
                 if ts - st.since >= rule.for_ms:
                     st.start = st.since
-                    out.append(
-                        self._finding(rule, rule.name, device, dev, st.start, ts, {_metric(rule): value})
-                    )
+                    out.append(self._finding(rule, name, device, dev, st.start, ts, {plan.metric: value}))
         else:
             st.since = None
             if st.start is not None and st.cleared is None:
                 st.cleared = ts
-                flap = self._flap(rule)
-                if flap == 0:
-                    self._emit_clear(rule, rule.name, device, dev, st, ts, ts, out)
+                if plan.flap == 0:
+                    self._emit_clear(rule, name, device, dev, st, ts, ts, out)
                 else:
-                    heapq.heappush(self._timers, (ts + flap, device, rule.name))
-            else:
-                self._flap_check(rule, rule.name, device, dev, st, ts, out)
+                    heapq.heappush(self._timers, (ts + plan.flap, device, name))
 
     def _flap_check(self, rule: Any, key: str, device: str, dev: _Device, st: _State, ts: int,
                     out: list[Finding]) -> None:  # fmt: skip

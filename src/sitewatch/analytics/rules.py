@@ -57,10 +57,14 @@ class _Base(BaseModel):
     @classmethod
     def _durations(cls, value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {
-                k: parse_duration(v) if k in _DURATION_FIELDS and v is not None else v
-                for k, v in value.items()
-            }
+            out = dict(value)
+            for key in _DURATION_FIELDS.intersection(out):
+                if out[key] is not None:
+                    try:
+                        out[key] = parse_duration(out[key])
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
+            return out
         return value
 
 
@@ -74,11 +78,12 @@ class Condition(_Base):
     above: float | None = None
     below: float | None = None
     equals: float | None = None
+    absent: bool = False  # holds when the sample does not carry ``metric`` (household meters: no pressure)
 
     @model_validator(mode="after")
     def _one(self) -> Condition:
-        if sum(x is not None for x in (self.above, self.below, self.equals)) != 1:
-            raise ValueError("a condition takes exactly one of above, below, equals")
+        if sum(x is not None for x in (self.above, self.below, self.equals)) + self.absent != 1:
+            raise ValueError("a condition takes exactly one of above, below, equals, absent")
         return self
 
     def holds(self, value: float) -> bool:
@@ -327,15 +332,16 @@ def parse_rules(text: str, source: str) -> RuleSet:
 def _describe(raw: Mapping[str, Any], error: Any) -> str:
     """One pydantic error as 'rule NAME: field: message'."""
     loc: Sequence[Any] = error.get("loc", ())
-    message = str(error.get("msg", "invalid"))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         rules = raw.get("rules")
         name: Any = loc[1]
         if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], Mapping):
             name = rules[loc[1]].get("name", f"#{loc[1] + 1}")
         rest = [str(x) for x in loc[2:] if not (isinstance(x, str) and x in _TYPE_TAGS)]
-        field = ".".join(rest) or "rule"
-        return f"rule {name!r}: {field}: {message}"
+        if not rest:
+            return f"rule {name!r}: {message}"
+        return f"rule {name!r}: {'.'.join(rest)}: {message}"
     return f"{'.'.join(str(x) for x in loc) or 'file'}: {message}"
 
 
