@@ -273,3 +273,27 @@ def test_a_worker_killed_mid_stream_loses_and_doubles_no_finding(
     assert "restored" in (tmp_path / "worker.log").read_text()  # the second run started from the checkpoint
     copies = len(got) - len(pairs)
     assert copies <= 40, copies  # at most the findings of the messages since the last checkpoint
+
+
+def test_a_compound_registered_later_is_picked_up(
+    mosquitto: MosquittoService, tmp_path: Path
+) -> None:
+    first, later = unique("R"), unique("R")
+    known = [first]
+    places = {c: CompoundPlace(c, 43.88, 125.32) for c in (first, later)}
+    settings = make_settings(mosquitto.url, tmp_path, sites_refresh_s=0.3)
+    findings = Findings(mosquitto.port)
+    service = AnalyticsService(settings, engine_factory(settings, places), lambda: list(known), client_id=unique("an"))
+    service.start()
+    gateway = Gateway(mosquitto.port, later, unique("gw"))
+    try:
+        assert service.wait_connected(10) and service.compounds == {first}
+        known.append(later)  # registered while the worker runs
+        wait_until(lambda: later in service.compounds, 10, "the new compound's subscription")
+        time.sleep(0.3)
+        gateway.events([entrapment(f"{later}-EL0001", now_ms() - HOUR, True)])
+        wait_until(lambda: findings.of(later, "entrapment"), 10, "a finding of the new compound")
+    finally:
+        gateway.close()
+        findings.close()
+        service.stop()

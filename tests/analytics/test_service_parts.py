@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,9 +53,6 @@ def test_the_bucket_is_stable_across_processes() -> None:
     # CRC-32 of the code, not Python's per-process salted hash: these values must never change, or
     # a deployment's workers would swap compounds (and their checkpointed state) on an upgrade
     assert [bucket(c, 4) for c in ("220106-0001", "220102-0002", "C0001")] == [2, 2, 0]
-    import subprocess
-    import sys
-
     code = "from sitewatch.analytics.partition import bucket; print(bucket('220106-0001', 7), bucket('x', 7))"
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout for _ in range(2)}
     assert runs == {f"{bucket('220106-0001', 7)} {bucket('x', 7)}\n"}
@@ -133,3 +133,40 @@ def test_run_refuses_a_bad_partition_a_ledger_without_compounds_and_a_damaged_ch
     save(state, Checkpoint(b"not the engine's", Published(), {"partition": "1/1"}))
     code, out = _run_cli(["--ledger", str(ledger), "--client-id", "w1"], env)
     assert code == 1 and "unreadable engine snapshot" in out, out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_checkpoint_child_dies_with_its_worker() -> None:
+    # a worker SIGKILLed while its child writes a checkpoint must not leave the child running: it
+    # would replace a newer checkpoint of the restarted worker with its older one
+    code = (
+        "import os, sys, time\n"
+        "from sitewatch.analytics.service import _die_with_parent\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    _die_with_parent()\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert worker.stdout is not None
+    child = int(worker.stdout.readline())
+    time.sleep(0.3)  # the child has set its death signal
+    assert Path(f"/proc/{child}").exists()
+    worker.kill()
+    worker.wait(10)
+    worker.stdout.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has died (its parent is gone, init reaps it)
