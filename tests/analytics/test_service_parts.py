@@ -170,3 +170,29 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"  # a zombie has died (its parent is gone, init reaps it)
+
+
+def test_a_message_the_state_already_holds_is_not_applied_twice() -> None:
+    from sitewatch.analytics import Engine, Site, load_rules
+    from sitewatch.analytics.processor import Processor
+    from sitewatch.analytics.stats import AnalyticsStats
+    from sitewatch.contract import Channel, DeviceKind, Envelope, Event, EventMessage, Limits, now_ms, topic
+
+    stats = AnalyticsStats()
+    processor = Processor(Engine(load_rules(), {"C1": Site(43.88, 125.32)}), Limits(), stats, Published())
+    t = topic("C1", "C1-GW01", Channel.EVENT)
+    ts = now_ms() - 3_600_000
+
+    def message(bdseq: int, seq: int, n: int) -> bytes:
+        event = Event(f"C1-EL{n:04d}", DeviceKind.ELEVATOR, ts, "entrapment", True)
+        return EventMessage(Envelope("C1", "C1-GW01", bdseq, seq, ts), (event,)).encode()
+
+    assert len(processor.handle(t, message(1, 254, 1), now_ms())) >= 1
+    assert processor.handle(t, message(1, 254, 2), now_ms()) == []  # the same seq again: a redelivery
+    assert stats.repeated_messages == 1 and stats.events == 1
+    assert processor.handle(t, message(1, 255, 3), now_ms())  # the next one
+    assert processor.handle(t, message(1, 0, 4), now_ms())  # seq wraps from 255 to 0
+    assert processor.handle(t, message(1, 200, 5), now_ms()) == []  # 56 behind: one it had
+    assert processor.handle(t, message(0, 1, 6), now_ms()) == []  # an earlier session's message
+    assert processor.handle(t, message(2, 0, 7), now_ms())  # the gateway reconnected: a new baseline
+    assert stats.repeated_messages == 3 and stats.events == 4

@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..contract import (
+    SEQ_MODULUS,
     Channel,
     Checker,
+    Envelope,
     Event,
     Finding,
     Limits,
@@ -82,6 +84,7 @@ class Processor:
         self.owns = owns
         self.checker = Checker()  # remembers the device ids found valid, as ingest's decoder does
         self.births: dict[tuple[str, str], tuple[int, bool]] = {}  # (compound, gateway) → (bdseq, online)
+        self.seqs: dict[tuple[str, str], tuple[int, int]] = {}  # (compound, gateway) → last (bdseq, seq) processed
         self._error_logged = False
 
     def handle(self, topic: str, payload: bytes, received_ms: int) -> list[Finding]:
@@ -97,13 +100,13 @@ class Processor:
         if parts.channel is Channel.DATA:
             data = decode_data(topic, payload, limits=self.limits, now=received_ms, checker=self.checker)
             self._refused(data.rejections)
-            if data.message is not None and data.message.samples:
+            if data.message is not None and data.message.samples and self._first_time(data.message.envelope):
                 self.stats.add(samples=len(data.message.samples))
                 found += self._call(self.engine.on_samples, parts.compound, parts.gateway, data.message.samples)
         elif parts.channel is Channel.EVENT:
             events = decode_events(topic, payload, limits=self.limits, now=received_ms, checker=self.checker)
             self._refused(events.rejections)
-            if events.message is not None:
+            if events.message is not None and events.message.events and self._first_time(events.message.envelope):
                 self.stats.add(events=len(events.message.events))
                 for event in events.message.events:
                     found += self._call(self.engine.on_event, parts.compound, parts.gateway, event)
@@ -123,6 +126,23 @@ class Processor:
                     found += self._call(self.engine.on_gateway, msg.compound, msg.gateway, msg.online, msg.ts_ms)
         self.stats.add(processed=1)
         return self.fresh(found)
+
+    def _first_time(self, envelope: Envelope) -> bool:
+        """Whether the engine has not had this message yet. A gateway numbers its messages (``seq``,
+        0…255, per ``bdseq``) in the order it sends them, and the broker delivers one publisher's
+        messages in that order; a message at or up to 127 behind the last one of the same ``bdseq``,
+        or of an earlier ``bdseq``, is a redelivery of one the state already holds (sent again
+        after a restart that came between a checkpoint and its acknowledgements). Applied twice it
+        would count an event twice in a window."""
+        key = (envelope.compound, envelope.gateway)
+        last = self.seqs.get(key)
+        if last is not None and (
+            envelope.bdseq < last[0] or (envelope.bdseq == last[0] and (last[1] - envelope.seq) % SEQ_MODULUS < 128)
+        ):
+            self.stats.add(repeated_messages=1)
+            return False
+        self.seqs[key] = (envelope.bdseq, envelope.seq)
+        return True
 
     def tick(self, now_ms: int) -> list[Finding]:
         """The engine's timer; returns the findings to publish."""

@@ -120,6 +120,8 @@ class AnalyticsService:
         if restored is not None:
             for item in restored.meta.get("births", []):
                 self.processor.births[(str(item[0]), str(item[1]))] = (int(item[2]), bool(item[3]))
+            for item in restored.meta.get("seqs", []):
+                self.processor.seqs[(str(item[0]), str(item[1]))] = (int(item[2]), int(item[3]))
             log.info("restored %s (%d devices)", self.state_path, self.engine.device_count())
         self.compounds: set[str] = set()
         self._queue: queue.Queue[_Inbound | None] = queue.Queue(maxsize=settings.analytics.max_inflight)
@@ -327,6 +329,7 @@ class AnalyticsService:
             "partition": str(self.partition),
             "saved_ms": now_ms(),
             "births": [[c, g, b, o] for (c, g), (b, o) in self.processor.births.items()],
+            "seqs": [[c, g, b, q] for (c, g), (b, q) in self.processor.seqs.items()],
         }
         began = time.perf_counter()
         devices = self.engine.device_count()

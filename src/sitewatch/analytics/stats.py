@@ -24,6 +24,7 @@ class AnalyticsStats:
     events: int = 0  # valid events given to the engine
     states: int = 0  # gateway births and deaths given to the engine
     refused_messages: int = 0  # messages with at least one refused part
+    repeated_messages: int = 0  # messages the state already held (redelivered after a restart): skipped
     findings_published: int = 0  # finding messages published (active and cleared)
     findings_repeated: int = 0  # findings the engine produced again that were already published (skipped)
     engine_errors: int = 0  # engine calls that raised (the message is counted and skipped)
@@ -57,7 +58,7 @@ class AnalyticsStats:
                 name: getattr(self, name)
                 for name in (
                     "received", "processed", "acked", "in_flight", "samples", "events", "states",
-                    "refused_messages", "findings_published", "findings_repeated", "engine_errors",
+                    "refused_messages", "repeated_messages", "findings_published", "findings_repeated", "engine_errors",
                     "checkpoints", "checkpoint_bytes", "checkpoint_ms", "checkpoint_fork_ms", "ticks", "devices", "compounds",
                     "connected",
                 )
