@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -88,8 +89,6 @@ def test_bad_directories_and_rules_are_clear_errors(tmp_path: Path, history: Pat
 
 def test_an_unlabelled_finding_is_false(history: Path) -> None:
     """Scoring alone: a finding on a device that has no label counts against precision."""
-    import pandas as pd
-
     labels = pd.read_parquet(history / "labels.parquet")
     devices = pd.read_parquet(history / "devices.parquet")
     clean = sorted(set(devices[devices["kind"] == "camera"]["device"]) - set(labels["device"]))[0]
@@ -107,3 +106,28 @@ def test_an_unlabelled_finding_is_false(history: Path) -> None:
     row = score(history, [hit, false], int(label["start_ms"]) - 86_400_000, end)["faults"]["camera_tamper"]
     assert row["false_findings"] == 1 and row["precision"] == 0.5 and row["detected"] >= 1
     assert row["ttd_median_s"] == 1.0
+
+
+def test_the_rules_file_setting_is_used(
+    history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text("rules: [{name: y, kind: camera, type: no_data, interval: 60s, intervals: 0}]")
+    monkeypatch.setenv("SITEWATCH_ANALYTICS__RULES_FILE", str(rules))
+    out = CliRunner().invoke(main, ["--lang", "en", "analytics", "evaluate", "--history", str(history)])
+    assert out.exit_code != 0 and "mine.yaml: rule 'y': intervals" in out.output
+
+
+def test_detector_findings_join_through_the_hook(history: Path) -> None:
+    from sitewatch.analytics.evaluate import evaluate
+    from sitewatch.analytics.rules import parse_rules
+
+    label = pd.read_parquet(history / "labels.parquet").query("fault == 'leak' and observable").iloc[0]
+    found = Finding(id="detector:night:x", compound=str(label["compound"]), device=str(label["device"]),
+                    kind=DeviceKind.WATER_METER, source="detector:night", fault="leak", severity=Severity.WARNING,
+                    state=FindingState.ACTIVE, started_ms=int(label["start_ms"]), ts_ms=int(label["start_ms"]),
+                    message="m")  # fmt: skip
+    nothing = parse_rules("rules: []", "empty.yaml")
+    result = evaluate(history, nothing, extra=lambda _h: [found])
+    assert result["faults"]["leak"]["detected"] == 1 and result["faults"]["leak"]["false_findings"] == 0
+    assert sum(r["detected"] for r in result["faults"].values()) == 1

@@ -217,13 +217,20 @@ def by_label_device(labels: pd.DataFrame, device: str) -> list[tuple[int, int]]:
 
 
 def evaluate(history: Path, rules: RuleSet, progress: ProgressFn | None = None,
-             extra: Callable[[Path], list[Finding]] = extra_findings) -> dict[str, Any]:  # fmt: skip
+             extra: Callable[[Path], list[Finding]] = extra_findings,
+             keep: list[Finding] | None = None) -> dict[str, Any]:  # fmt: skip
     """Replay ``history`` through the rules (plus ``extra`` findings) and score it."""
     started = time.perf_counter()
-    findings, first_ms, end_ms = replay(history, rules, progress)
-    findings += extra(history)
-    result = score(history, findings, first_ms, end_ms)
+    run = replay(history, rules, progress)
+    findings = run.findings + extra(history)
+    if keep is not None:
+        keep.extend(findings)
+    result = score(history, findings, run.first_ms, run.end_ms)
     result["overall"]["seconds"] = round(time.perf_counter() - started, 1)
+    result["overall"] |= {
+        "readings": run.readings, "samples": run.samples, "engine_s": round(run.engine_s, 1),
+        "engine_readings_per_s": round(run.readings / run.engine_s) if run.engine_s else None,
+    }  # fmt: skip
     return result
 
 

@@ -11,13 +11,16 @@ state), so row groups of several compounds may come in any order.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..contract import DeviceKind, Event, Finding, Sample
@@ -96,6 +99,8 @@ def _samples(table: Any, needed: set[str] | None = None) -> Iterator[tuple[str, 
             metric.indices.to_numpy(), [i for i, m in enumerate(metric.dictionary.to_pylist()) if m in needed]
         )
         table = table.filter(keep)
+    if table.num_rows == 0:
+        return
     ts = table.column("ts_ms").to_numpy()
     cols = {}
     for name in ("device", "compound", "kind", "metric"):
@@ -167,10 +172,20 @@ class _Feed:
             self.next_tick += MINUTE_MS
 
 
-def replay(
-    history: Path, rules: RuleSet, progress: ProgressFn | None = None
-) -> tuple[list[Finding], int, int]:
-    """Every finding message the engine makes over the backfill, the first reading's time and the end."""
+@dataclass(slots=True)
+class Replayed:
+    """What a replay made: every finding message, the span, and what the engine was given and took."""
+
+    findings: list[Finding]
+    first_ms: int
+    end_ms: int
+    readings: int = 0  # rows of readings.parquet replayed (every metric, as the live service gets them)
+    samples: int = 0
+    engine_s: float = 0.0  # seconds inside the engine's calls (not reading Parquet)
+
+
+def replay(history: Path, rules: RuleSet, progress: ProgressFn | None = None) -> Replayed:
+    """Replay the backfill in ``history`` through the rules (see the module docstring)."""
     sites = sites_of(history)
     events = _events(history)
     states = _gateway_states(history)
@@ -181,8 +196,16 @@ def replay(
     parquet = pq.ParquetFile(history / "readings.parquet")
     needed = needed_metrics(rules)
     groups = parquet.num_row_groups
+    readings = samples = 0
+    engine_s = 0.0
+    clock = time.perf_counter
     for g in range(groups):
         table = parquet.read_row_group(g, columns=["ts_ms", "device", "compound", "kind", "metric", "value"])
+        readings += table.num_rows
+        if table.num_rows:
+            span = pc.min_max(table.column("ts_ms")).as_py()
+            first = span["min"] if first is None else min(first, span["min"])
+            last = max(last, span["max"])
         for compound, _bucket, batch in _samples(table, needed):
             feed = feeds.get(compound)
             if feed is None:
@@ -191,13 +214,14 @@ def replay(
                 )
             gateway = f"{compound}-GW01"
             t = batch[0].ts_ms
+            t0 = clock()
             feed.until(compound, gateway, t, out)
             out += feed.engine.on_samples(compound, gateway, batch)
-            last = max(last, batch[-1].ts_ms)
-            first = t if first is None else min(first, t)
+            engine_s += clock() - t0
+            samples += len(batch)
         if progress is not None:
             progress(g + 1, groups)
     end = (last // MINUTE_MS + 1) * MINUTE_MS
     for compound, feed in feeds.items():
         feed.until(compound, f"{compound}-GW01", end, out)
-    return out, (first if first is not None else end), end
+    return Replayed(out, first if first is not None else end, end, readings, samples, engine_s)
