@@ -81,6 +81,10 @@ def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> 
         " ".join(out.split()),
     )
     assert alerts and int(alerts.group(1)) >= 1 and 1 <= int(alerts.group(3)) <= int(alerts.group(2)), out
+    # the alerts came from the real analytics service: its findings, and its panel in the live view
+    findings = re.search(r"Analytics: ([\d,]+) findings published", " ".join(out.split()))
+    assert findings and int(findings.group(1).replace(",", "")) >= 1, out
+    assert "latest findings (analytics)" in out and "entrapment" in out and "critical" in out, out
 
 
 def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -> None:
@@ -93,6 +97,7 @@ def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "正在停止" in out and "已在" in out
+    assert "最新研判结果（分析）" in out and "分析：已发布" in out, out  # the findings panel, in Chinese
     published, acknowledged, dropped, queued = gateway_figures(out, ZH_LINE)
     assert published == acknowledged > 0 and dropped == 0 and queued == 0, out  # drained, nothing left
     assert "0 处断号，缺失 0 条消息" in out, out

@@ -24,7 +24,7 @@ from types import FrameType
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 MAX_BEHIND_MS = 80 * 86_400_000  # the validator refuses readings older than 90 days
 ONLINE_WINDOW_MS = 30 * 60_000  # a device heard within this simulated time counts as online
 ONLINE_REFRESH_S = 3.0
+FINDINGS_SHOWN = 6
+SEVERITY_LABELS = {"info": N_("info"), "warning": N_("warning"), "critical": N_("critical")}
+STATE_LABELS = {"active": N_("active"), "cleared": N_("cleared")}
 
 @dataclass
 class _View:
@@ -57,6 +60,8 @@ class _View:
     gateways: dict[str, int] | None = None  # summed gateway counters (None until the first tick)
     alerts: dict[str, int] | None = None  # open alerts, notifications delivered (None: no alerting)
     last_alert: str = ""
+    findings: list[Any] | None = None  # the latest findings of analytics, newest first (None: no analytics)
+    findings_published: int = 0
 
     def table(self) -> Table:
         table = Table(title=_("sitewatch demo"), caption=_("Ctrl-C stops everything cleanly"), show_header=False)
@@ -90,12 +95,39 @@ class _View:
                 if self.alerts is not None
                 else ()
             ),
+            *(
+                ((N_("findings published by analytics"), f"{self.findings_published:,}"),)
+                if self.findings is not None
+                else ()
+            ),
             (N_("simulated time"), sim),
             (N_("speed"), f"×{self.speed:g}"),
             (N_("store"), str(self.store_path)),
         ):
             table.add_row(_(label), value)
         return table
+
+    def findings_table(self) -> Table:
+        """The latest findings: time, compound, device, fault, severity, summary in the reader's language."""
+        table = Table(title=_("latest findings (analytics)"), expand=False)
+        for column in (N_("time"), N_("compound"), N_("device"), N_("fault"), N_("severity"), N_("state"),
+                       N_("summary")):  # fmt: skip
+            table.add_column(_(column), overflow="fold")
+        for f in self.findings or []:
+            when = time.strftime("%m-%d %H:%M", time.localtime(f.started_ms / 1000))
+            local = f.device[len(f.compound) + 1 :] if f.device.startswith(f.compound + "-") else f.device
+            severity = _(SEVERITY_LABELS.get(f.severity.value, f.severity.value))
+            style = {"critical": "bold red", "warning": "yellow"}.get(f.severity.value, "")
+            table.add_row(when, f.compound, local, f.fault or "—", f"[{style}]{severity}[/]" if style else severity,
+                          _(STATE_LABELS.get(f.state.value, f.state.value)),
+                          _(f.message, **dict(f.params)))  # fmt: skip
+        if not self.findings:
+            table.add_row("—", "", "", "", "", "", _("none yet"))
+        return table
+
+    def render(self) -> Any:
+        """What the live display shows: the counters, then the findings panel."""
+        return Group(self.table(), self.findings_table()) if self.findings is not None else self.table()
 
 
 class _Stop(Exception):
@@ -122,17 +154,22 @@ def _broker(settings: Settings, choice: str, console: Console) -> Iterator[tuple
         service.stop()
 
 
+# the fault injected first, per kind: a trapped passenger first, which the elevator announces and
+# analytics turns into a finding at once; the other kinds' first fault type
+DEMO_FAULTS = {"elevator": "entrapment"}
+
+
 def _inject_faults(lives: list[Any], start_ms: int) -> None:
-    """One fault per kind early in the run, so that every demo shows some."""
+    """One fault per kind early in the run, so that every demo shows some (elevators first)."""
     from .simulators import FAULTS_BY_KIND
 
-    kinds = list(FAULTS_BY_KIND)
+    kinds = sorted(FAULTS_BY_KIND, key=lambda k: k.value != "elevator")
     for i, kind in enumerate(kinds):
         live = lives[i % len(lives)]
         devices = [d.device for d in live.site.devices if d.kind is kind]
         if not devices:
             continue
-        fault = FAULTS_BY_KIND[kind][0]
+        fault = DEMO_FAULTS.get(kind.value, FAULTS_BY_KIND[kind][0])
         begin = start_ms + (i + 1) * 5 * 60_000  # one every five simulated minutes
         live.inject(devices[0], fault, begin, begin + 3_600_000)
 
@@ -322,6 +359,29 @@ class _ProtocolFeed(_GatewayFeed):
             self._site_thread.join(30)
 
 
+def _start_analytics(settings: Settings, records: dict[str, list[dict[str, Any]]], clock: Any) -> Any:
+    """The live analytics service on the demo's broker (its shipped rules), its timer on simulated time.
+
+    Each demo run starts from a clean state: a checkpoint left by an earlier run (another city,
+    another simulated time) is removed first."""
+    from .analytics.cli_run import engine_factory
+    from .analytics.compounds import CompoundPlace
+    from .analytics.service import AnalyticsService
+
+    analytics = settings.analytics.model_copy(update={"tick_s": 1.0, "sites_refresh_s": 0.0})
+    settings = settings.model_copy(update={"analytics": analytics})
+    places = {
+        c["code"]: CompoundPlace(c["code"], float(c["latitude"]), float(c["longitude"])) for c in records["compounds"]
+    }
+    client_id = "sitewatch-demo-analytics"
+    (settings.analytics_state_dir / f"{client_id}.ckpt").unlink(missing_ok=True)
+    service = AnalyticsService(settings, engine_factory(settings, places), lambda: list(places), client_id=client_id,
+                               clock=clock)  # fmt: skip
+    service.start()
+    service.wait_connected(10)
+    return service
+
+
 def run_demo(
     settings: Settings, *, compounds: int, speed: float, duration: float | None, seed: int,
     broker: str, fault_rate: float, console: Console, protocols: bool = False, alerts: bool = True,
@@ -383,18 +443,21 @@ def run_demo(
         if alerts:
             from .demo_alerts import DemoAlerts
 
-            alerting = DemoAlerts(settings, records, lives, feed.sim_now, current_language())
+            alerting = DemoAlerts(settings, records, current_language())
             alerting.prepare()
+        analytics = None
         began = time.monotonic()
         last = (began, 0)
         next_online = began
         ready = 0.0
         try:
-            feed.start()
             if alerting is not None:
-                alerting.start()
+                alerting.start()  # subscribed to the findings before analytics publishes any
+            analytics = _start_analytics(settings, records, feed.sim_now)
+            view.findings = []
+            feed.start()
             ready = time.monotonic() - t0
-            with Live(view.table(), console=console, auto_refresh=False, transient=False) as live:
+            with Live(view.render(), console=console, auto_refresh=False, transient=False) as live:
                 while duration is None or time.monotonic() - began < duration:
                     left = None if duration is None else duration - (time.monotonic() - began)
                     feed.wait(min(1.0, left) if left is not None else 1.0)
@@ -410,12 +473,14 @@ def run_demo(
                     if alerting is not None:
                         view.alerts = alerting.counts()
                         view.last_alert = alerting.last[-1] if alerting.last else ""
+                    view.findings = list(analytics.recent)[-FINDINGS_SHOWN:][::-1]
+                    view.findings_published = analytics.stats.findings_published
                     if now >= next_online:  # a query over every device: not on every tick
                         next_online = now + ONLINE_REFRESH_S
                         view.online = sum(
                             1 for d in reader.latest() if d.last_seen_ms >= view.sim_ms - ONLINE_WINDOW_MS
                         )
-                    live.update(view.table(), refresh=True)
+                    live.update(view.render(), refresh=True)
             console.line()
             if until_present:
                 console.print(_("Simulated time reached the present: stopping"))
@@ -433,6 +498,13 @@ def run_demo(
                     break
                 time.sleep(0.2)
             ingest.stop()
+            if analytics is not None:
+                analytics_stats = analytics.stats.snapshot()
+                figures["findings"] = {
+                    "published": analytics_stats["findings_published"],
+                    "refused": analytics_stats["refused_total"],
+                }
+                analytics.stop()
             if liveness is not None:
                 liveness.stop()
             store.close()
@@ -467,6 +539,8 @@ def run_demo(
             _("Gateways: {sent:,} readings published, {acknowledged:,} acknowledged (PUBACK), {dropped:,} dropped, {queued:,} left in their queues ({path})", sent=gateways["sent"], acknowledged=gateways["acknowledged"], dropped=gateways["dropped"], queued=gateways["queue_readings"], path=settings.data_dir / "gateways")
         )  # fmt: skip
     console.print(_("Sequence numbers (bdseq/seq) checked by ingest: {gaps:,} gaps, {missing:,} messages missing", gaps=figures["gaps"], missing=figures["missing_messages"]))
+    if "findings" in figures:
+        console.print(_("Analytics: {published} findings published (rules on every reading and event), {refused} refused message parts", **figures["findings"]))
     if "alerts" in figures:
         console.print(_("Alerts: {open} open, {notifications} notifications, {delivered} delivered to the local webhook {url}; see them with: sitewatch alerts list", **figures["alerts"]))
     console.print(_("Look at them: sitewatch query latest --path {path} --compound {compound}", path=settings.store_path, compound=figures["compound"]))
@@ -528,7 +602,7 @@ def demo(
 
     signal.signal(signal.SIGTERM, on_term)
     # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
-    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "websockets"):
+    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "sitewatch.analytics", "websockets", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
         settings, compounds=compounds, speed=speed, duration=duration, seed=seed, broker=broker,

@@ -2,17 +2,15 @@
 and every notification delivered to a local webhook sink, so the demo shows alerts end to end
 without anything external.
 
-The findings come from the simulators' ground truth (source ``rule:demo.ground_truth``): when a
-fault injected in a simulated device starts, a finding is published over MQTT through the findings
-contract, and when it ends, its cleared copy; alerting treats them as it treats analytics' findings.
+The findings come from the real analytics service that the demo runs on its broker
+(``sitewatch.analytics.service``, see demo.py): alerting consumes them from the finding topic, as
+it would in a deployment.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-import threading
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,45 +18,25 @@ from .alerts.db import alerts_engine, migrate, transaction
 from .alerts.models import OPEN_STATES, Alert, Channel, ChannelScope, ChannelType, utcnow
 from .alerts.service import AlertService
 from .alerts.sink import Received, WebhookSink
-from .contract import Finding, FindingState, Severity, finding_topic, now_ms
-from .i18n import N_, translate
-from .mqtt_client import client_for, connect_options
 from .settings import AlertsSettings, Settings
 
 log = logging.getLogger(__name__)
 SINK_CHANNEL = "demo-webhook"
-SOURCE = "rule:demo.ground_truth"
-MESSAGE = N_("{description} (simulated fault)")
-CRITICAL = {"entrapment", "camera_tamper", "meter_tamper", "burst"}
-INFO = {"day_burning"}
-
-
-def _severity(fault: str) -> Severity:
-    if fault in CRITICAL:
-        return Severity.CRITICAL
-    return Severity.INFO if fault in INFO else Severity.WARNING
 
 
 class DemoAlerts:
-    """Registry, alerting and a webhook sink for the demo; findings from the ground truth."""
+    """Registry, alerting and a webhook sink for the demo; findings from the demo's analytics."""
 
-    def __init__(self, settings: Settings, records: dict[str, list[dict[str, Any]]], lives: Sequence[Any],
-                 sim_now: Callable[[], int], lang: str) -> None:  # fmt: skip
+    def __init__(self, settings: Settings, records: dict[str, list[dict[str, Any]]], lang: str) -> None:
         # grouping timers in wall-clock seconds, short enough to watch in a demo run
         alerts = AlertsSettings(group_wait_s=5, group_interval_s=30, escalation_minutes={})
         self.settings = settings.model_copy(update={"alerts": alerts, "language": lang})
         self.records = records
-        self.lives = lives
-        self.sim_now = sim_now
         self.lang = lang
         self.engine = alerts_engine(self.settings)
         self.sink = WebhookSink(on_receive=self._received)
         self.service: AlertService | None = None
         self.last: list[str] = []  # titles of the latest notifications received
-        self._published: dict[tuple[str, str, int], bool] = {}  # label → cleared published
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._client: Any = None
 
     def _received(self, item: Received) -> None:
         alerts = item.body.get("alerts", [])
@@ -87,45 +65,10 @@ class DemoAlerts:
             channel.url = self.sink.url
 
     def start(self) -> None:
-        """Run alerting on the demo's broker and publish ground-truth findings as simulated time passes."""
+        """Run alerting on the demo's broker: it consumes the findings the demo's analytics publishes."""
         self.service = AlertService(self.settings, self.engine, client_id="sitewatch-demo-alerts", tick_s=0.5)
         self.service.start()
         self.service.wait_connected(10)
-        self._client = client_for(self.settings.mqtt, "sitewatch-demo-findings", keep_session=False)
-        self._client.connect(self.settings.mqtt.host, self.settings.mqtt.port,
-                             **connect_options(self.settings.mqtt, keep_session=False))  # fmt: skip
-        self._client.loop_start()
-        self._thread = threading.Thread(target=self._publish_loop, name="demo-findings", daemon=True)
-        self._thread.start()
-
-    def _publish_loop(self) -> None:
-        from .simulators.faults import FAULT_TYPES
-
-        while not self._stop.wait(1.0):
-            now = self.sim_now()
-            for live in self.lives:
-                for label in live.labels:
-                    key = (label.device, label.fault, label.start_ms)
-                    if label.start_ms > now or self._published.get(key):
-                        continue
-                    spec = FAULT_TYPES[label.fault]
-                    if key not in self._published:
-                        self._publish(label, spec, cleared=False)
-                        self._published[key] = False
-                    if label.end_ms <= now:
-                        self._publish(label, spec, cleared=True)
-                        self._published[key] = True
-
-    def _publish(self, label: Any, spec: Any, cleared: bool) -> None:
-        description = translate(spec.description, self.lang)  # a catalog message, like the finding's own
-        finding = Finding(
-            id=f"{SOURCE}:{label.device}:{label.fault}:{label.start_ms}", compound=label.compound,
-            device=label.device, kind=label.kind, source=SOURCE, fault=label.fault, severity=_severity(label.fault),
-            state=FindingState.CLEARED if cleared else FindingState.ACTIVE, started_ms=label.start_ms,
-            ended_ms=label.end_ms if cleared else None, ts_ms=now_ms(), message=MESSAGE,
-            params={"description": description},
-        )  # fmt: skip
-        self._client.publish(finding_topic(label.compound), finding.encode(), qos=1)
 
     def counts(self) -> dict[str, int]:
         """Open alerts, notifications made and delivered to the sink."""
@@ -139,13 +82,7 @@ class DemoAlerts:
         }
 
     def stop(self) -> None:
-        """Stop publishing, alerting and the sink."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._client is not None:
-            self._client.loop_stop()
-            self._client.disconnect()
+        """Stop alerting and the sink."""
         if self.service is not None:
             self.service.stop()
         self.sink.stop()

@@ -103,7 +103,9 @@ class StoreSettings(BaseModel):
     influx_token: SecretStr | None = None  # InfluxDB 2.x / 3 Core: sent as "Authorization: Token ..."
     influx_batch_size: int = Field(10_000, ge=1, le=100_000)  # lines (samples) per request
     influx_timeout_s: float = Field(10.0, gt=0, le=300)
-    influx_query_timeout_s: float = Field(300.0, gt=0, le=3600)  # a query over months computes before it answers
+    influx_query_timeout_s: float = Field(
+        300.0, gt=0, le=3600
+    )  # a query over months computes before it answers
     influx_gzip: bool = True
 
 
@@ -147,6 +149,20 @@ class IngestSettings(BaseModel):
     liveness: bool = True  # store gateways' births, deaths and counters (ingest.liveness)
 
 
+class AnalyticsSettings(BaseModel):
+    """Analytics: the rules (docs/analytics.md) and the live service (docs/analytics-service.md)."""
+
+    rules_file: Path | None = None  # a YAML file of rules replacing the shipped ones
+    state_dir: Path | None = None  # engine checkpoints; default: <data_dir>/analytics
+    checkpoint_messages: int = Field(1000, ge=1, le=1_000_000)  # checkpoint (then ack) after this many messages
+    # Receive Maximum of the worker: messages unacknowledged until the next checkpoint; a whole city's
+    # checkpoint takes about a second, and the gateways' messages keep coming meanwhile
+    max_inflight: int = Field(2000, ge=1, le=65535)
+    checkpoint_interval_s: float = Field(1.0, gt=0, le=60)  # ... or this long after the first unacked one
+    tick_s: float = Field(5.0, gt=0, le=3600)  # the engine's timer (no data, durations, day/night)
+    sites_refresh_s: float = Field(300.0, ge=0, le=86_400)  # re-read the compound list (0: never)
+
+
 class AlertsSettings(BaseModel):
     """Alerting: grouping timers, escalation, inhibition, delivery (see docs/alerts.md)."""
 
@@ -178,9 +194,13 @@ class AlertsSettings(BaseModel):
         severities = ("info", "warning", "critical")
         for severity, minutes in value.items():
             if severity not in severities:
-                raise ValueError(f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})")
+                raise ValueError(
+                    f"escalation_minutes: {severity!r} is not a severity ({', '.join(severities)})"
+                )
             if not 0 <= minutes <= 10_080:
-                raise ValueError(f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080")
+                raise ValueError(
+                    f"escalation_minutes: {minutes} minutes for {severity} is not within 0 to 10080"
+                )
         return value
 
 
@@ -205,6 +225,7 @@ class Settings(BaseSettings):
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
     alerts: AlertsSettings = AlertsSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @field_validator("language")
     @classmethod
@@ -217,7 +238,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)"
+            ) from None
         return value
 
     @model_validator(mode="after")
@@ -236,6 +259,11 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """File of the embedded store."""
         return self.store.path or self.data_dir / "readings.db"
+
+    @property
+    def analytics_state_dir(self) -> Path:
+        """Folder of the analytics service's checkpoints."""
+        return self.analytics.state_dir or self.data_dir / "analytics"
 
     @property
     def database_url(self) -> str:

@@ -1,0 +1,656 @@
+"""The rule engine: samples, events and gateway states in, findings out (live and on history).
+
+One ``Engine`` holds the state of every device it has heard from (a few small lists per device
+and rule, docs/analytics.md) and turns each message into findings at once; ``tick`` runs the
+timers (no data, confirmations, flapping closes). The live service calls it for each message and
+checkpoints ``snapshot()``; ``analytics evaluate`` replays a backfill through the same calls.
+
+A finding's id is ``rule:<name>:<device>:<started_ms>``: the same episode replayed after a
+restart gets the same id. Bad values (not a finite number) are skipped and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..contract import KINDS, DeviceKind, Event, Finding, FindingState, Sample, Severity
+from .messages import summary
+from .rules import (
+    CounterRule,
+    CountRule,
+    DayNightRule,
+    EventRule,
+    NoDataRule,
+    RateRule,
+    RuleSet,
+    StateRule,
+    ThresholdRule,
+)
+from .sun import solar_elevation
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_VERSION = 1
+RAISE, CLEAR, HOLD = 1, 0, -1
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where a compound is: for the sun (day/night rules)."""
+
+    latitude: float
+    longitude: float
+    timezone: str = "Asia/Shanghai"
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or None for anything else (strings, NaN, booleans, None)."""
+    cls = value.__class__
+    if cls is float:
+        return value if value - value == 0.0 else None
+    if cls is int:
+        return float(value)
+    return None
+
+
+class _State:
+    """One rule's state on one device: the episode timers plus the rule's own small memory."""
+
+    __slots__ = ("cleared", "last", "since", "start", "x")
+
+    def __init__(self) -> None:
+        self.since: int | None = None  # condition holding since (waiting for ``for``)
+        self.start: int | None = None  # the open finding's start
+        self.cleared: int | None = None  # condition gone at this time; closes after the flap window
+        self.last: float = 0.0  # the last value that mattered (evidence)
+        self.x: list[Any] = []  # the rule type's own memory
+
+    def dump(self) -> list[Any]:
+        return [self.since, self.start, self.cleared, self.last, self.x]
+
+    @classmethod
+    def load(cls, row: list[Any]) -> _State:
+        st = cls()
+        st.since, st.start, st.cleared, st.last, st.x = row
+        return st
+
+
+class _Plan:
+    """A sample rule made ready for the hot path: its check, main metric, guards and timers."""
+
+    __slots__ = ("check", "flap", "guards", "metric", "name", "regex", "rule")
+
+    def __init__(self, rule: Any, flap: int) -> None:
+        self.rule = rule
+        self.name: str = rule.name
+        self.check: Any = _CHECKS[type(rule)]
+        self.metric: str = _metric(rule)
+        stopped = isinstance(rule, CounterRule) and rule.mode == "stopped"
+        self.guards: tuple[Any, ...] = () if stopped else tuple(rule.when)  # a stopped counter reads its own
+        self.regex = re.compile(rule.devices) if rule.devices else None
+        self.flap = flap
+
+
+class _Device:
+    __slots__ = ("compound", "kind", "last", "rules")
+
+    def __init__(self, compound: str, kind: DeviceKind) -> None:
+        self.compound = compound
+        self.kind = kind
+        self.last: int | None = None  # time of the last sample
+        self.rules: dict[str, _State] = {}
+
+
+class Engine:
+    """Rules over live messages; see the module docstring."""
+
+    def __init__(self, rules: RuleSet, sites: Mapping[str, Site]) -> None:
+        self.rules = rules
+        self.sites = dict(sites)
+        self._by_kind: dict[DeviceKind, tuple[Any, ...]] = {k: rules.for_kind(k) for k in DeviceKind}
+        self._plans = {
+            k: tuple(_Plan(r, self._flap(r)) for r in v if not isinstance(r, EventRule | NoDataRule))
+            for k, v in self._by_kind.items()
+        }
+        self._event_rules = {
+            k: tuple(r for r in v if isinstance(r, EventRule)) for k, v in self._by_kind.items()
+        }
+        self._nodata = {
+            k: next((r for r in v if isinstance(r, NoDataRule)), None) for k, v in self._by_kind.items()
+        }
+        self._regex = {r.name: re.compile(r.devices) for r in rules.rules if r.devices}
+        self._devices: dict[str, _Device] = {}
+        self._gateways: dict[str, _Device] = {}  # gateway id -> state (kind gateway)
+        self._offline: dict[str, int] = {}  # compound -> gateway offline since
+        self._peers: dict[str, dict[str, set[str]]] = {}  # "rule/compound" -> {"all", "on"}
+        self._timers: list[tuple[int, str, str]] = []  # (due, device, rule key): confirmations, flap closes
+        self._quiet: list[tuple[int, str]] = []  # (due, device): no-data checks
+        self._now = 0
+        self.bad_values = 0  # values skipped: not a finite number
+        self.errors = 0  # rule evaluations that failed (logged once each kind of failure)
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def device_count(self) -> int:
+        """Devices (and gateways) with state."""
+        return len(self._devices) + len(self._gateways)
+
+    def on_samples(self, compound: str, gateway: str, samples: Sequence[Sample]) -> list[Finding]:
+        """Findings from a batch of one gateway's samples."""
+        out: list[Finding] = []
+        self._heard(compound, gateway, samples[-1].ts_ms if samples else None, out)
+        for sample in samples:
+            dev = self._device(compound, sample.device, sample.kind)
+            ts = sample.ts_ms
+            if ts > self._now:
+                self._now = ts
+            first = dev.last is None
+            if first or ts > dev.last:  # type: ignore[operator]
+                dev.last = ts
+            if first:
+                rule = self._nodata.get(dev.kind)
+                if rule is not None:
+                    heapq.heappush(self._quiet, (ts + int(rule.interval * rule.intervals), sample.device))
+            nd = dev.rules.get("\0nodata")
+            if nd is not None and nd.start is not None:
+                self._close(sample.device, dev, self._nodata[dev.kind], nd, ts, ts, out, "nodata")
+            values = sample.values
+            for plan in self._plans[dev.kind]:
+                try:
+                    self._apply(plan, sample.device, dev, values, ts, out)
+                except Exception as exc:  # a rule must never take the service down
+                    self.errors += 1
+                    log.warning("rule %s failed on %s: %s", plan.name, sample.device, exc)
+        return out
+
+    def on_event(self, compound: str, gateway: str, event: Event) -> list[Finding]:
+        """Findings from one device event (at once, unless the rule confirms that event first)."""
+        out: list[Finding] = []
+        self._heard(compound, gateway, event.ts_ms, out)
+        if event.kind is DeviceKind.GATEWAY or event.kind not in KINDS:
+            return out
+        spec = KINDS[event.kind].events.get(event.name)
+        if spec is None:
+            return out
+        dev = self._device(compound, event.device, event.kind)
+        ts = event.ts_ms
+        self._now = max(self._now, ts)
+        for rule in self._event_rules[event.kind]:
+            named = event.name in rule.events
+            if not named and (spec.severity not in rule.severities or event.name in rule.exclude):
+                continue
+            if rule.devices and not self._regex[rule.name].search(event.device):
+                continue
+            key = f"{rule.name}.{event.name}"
+            st = dev.rules.get(key)
+            if st is None:
+                st = dev.rules[key] = _State()
+            fault = rule.faults.get(event.name)
+            confirm = rule.confirm.get(event.name, 0)
+            flap = self._flap(rule)
+            if event.active is False:
+                st.since = None
+                if st.start is not None and st.cleared is None:
+                    st.cleared = ts
+                    heapq.heappush(self._timers, (ts + flap, event.device, key))
+                continue
+            # raised (stateful) or a stateless event
+            if st.cleared is not None:
+                st.cleared = None
+            elif st.start is None:
+                if confirm and st.since is None:
+                    st.since = ts
+                    heapq.heappush(self._timers, (ts + confirm, event.device, key))
+                elif not confirm:
+                    st.start = ts
+                    out.append(self._finding(rule, key, event.device, dev, ts, ts, {event.name: 1.0}, fault))
+            if event.active is None and st.start is not None:  # stateless: over at once, damped
+                st.cleared = ts
+                heapq.heappush(self._timers, (ts + flap, event.device, key))
+        return out
+
+    def on_gateway(self, compound: str, gateway: str, online: bool, ts_ms: int) -> list[Finding]:
+        """Findings from a gateway going offline (after the no-data rule's time) or back online."""
+        out: list[Finding] = []
+        self._now = max(self._now, ts_ms)
+        gw = self._gateway(compound, gateway)
+        if online:
+            self._offline.pop(compound, None)
+            down = gw.rules.get("\0down")
+            if down is not None:
+                down.since = None
+            st = gw.rules.get("\0nodata")
+            rule = self._nodata.get(DeviceKind.GATEWAY)
+            if st is not None and st.start is not None and rule is not None:
+                self._close(gateway, gw, rule, st, ts_ms, ts_ms, out, "nodata")
+            self._heard(compound, gateway, ts_ms, out)
+        else:
+            self._offline.setdefault(compound, ts_ms)
+            rule = self._nodata.get(DeviceKind.GATEWAY)
+            if rule is not None:
+                heapq.heappush(self._quiet, (ts_ms + int(rule.interval * rule.intervals), gateway))
+            gw.rules.setdefault("\0down", _State()).since = ts_ms
+        return out
+
+    def tick(self, now_ms: int) -> list[Finding]:
+        """Run the timers due by ``now_ms``: confirmations, flapping closes, no data."""
+        out: list[Finding] = []
+        self._now = max(self._now, now_ms)
+        while self._timers and self._timers[0][0] <= now_ms:
+            due, device, key = heapq.heappop(self._timers)
+            dev = self._devices.get(device)
+            st = dev.rules.get(key) if dev is not None else None
+            if dev is None or st is None:
+                continue
+            rule = self._rule_of(dev, key)
+            if rule is None:
+                continue
+            if st.cleared is not None and due >= st.cleared + self._flap(rule):
+                self._emit_clear(rule, key, device, dev, st, st.cleared, due, out)
+            elif st.since is not None and st.start is None and isinstance(rule, EventRule):
+                event = key.rsplit(".", 1)[1]
+                if due >= st.since + rule.confirm.get(event, 0):
+                    st.start = st.since
+                    out.append(
+                        self._finding(
+                            rule, key, device, dev, st.start, due, {event: 1.0}, rule.faults.get(event)
+                        )
+                    )
+        while self._quiet and self._quiet[0][0] <= now_ms:
+            due, device = heapq.heappop(self._quiet)
+            self._check_quiet(device, due, out)
+        return out
+
+    # -- no data ----------------------------------------------------------------------------------
+
+    def _heard(self, compound: str, gateway: str, ts: int | None, out: list[Finding]) -> None:
+        gw = self._gateway(compound, gateway)
+        if ts is not None and (gw.last is None or ts > gw.last):
+            first = gw.last is None
+            gw.last = ts
+            rule = self._nodata.get(DeviceKind.GATEWAY)
+            if first and rule is not None:
+                heapq.heappush(self._quiet, (ts + int(rule.interval * rule.intervals), gateway))
+            st = gw.rules.get("\0nodata")
+            if st is not None and st.start is not None and rule is not None:
+                self._close(gateway, gw, rule, st, ts, ts, out, "nodata")
+
+    def _check_quiet(self, device: str, due: int, out: list[Finding]) -> None:
+        dev = self._devices.get(device) or self._gateways.get(device)
+        if dev is None or dev.last is None:
+            return
+        rule = self._nodata.get(dev.kind)
+        if rule is None:
+            return
+        limit = int(rule.interval * rule.intervals)
+        down = dev.rules.get("\0down")
+        last = dev.last if down is None or down.since is None else min(dev.last, down.since)
+        if due < last + limit:  # heard since: check again later
+            heapq.heappush(self._quiet, (last + limit, device))
+            return
+        if dev.kind is not DeviceKind.GATEWAY and dev.compound in self._offline:
+            heapq.heappush(self._quiet, (due + limit, device))  # the gateway's silence, not the device's
+            return
+        st = dev.rules.get("\0nodata")
+        if st is None:
+            st = dev.rules["\0nodata"] = _State()
+        if st.start is None:
+            st.start = last + rule.interval
+            st.cleared = None
+            out.append(
+                self._finding(rule, "nodata", device, dev, st.start, due, {"silent_s": (due - last) / 1000})
+            )
+        heapq.heappush(self._quiet, (due + limit, device))
+
+    # -- sample rules -----------------------------------------------------------------------------
+
+    def _apply(self, plan: _Plan, device: str, dev: _Device, values: Mapping[str, Any], ts: int,
+               out: list[Finding]) -> None:  # fmt: skip
+        rule = plan.rule
+        if plan.metric not in values:
+            return  # nothing for this rule in the sample (the timers close what is open)
+        if plan.regex is not None and not plan.regex.search(device):
+            return
+        for cond in plan.guards:
+            if cond.absent:
+                if cond.metric in values:
+                    return
+                continue
+            v = _num(values.get(cond.metric))
+            if v is None or not cond.holds(v):
+                return
+        name = plan.name
+        st = dev.rules.get(name)
+        if st is None:
+            st = dev.rules[name] = _State()
+        verdict, value, start = plan.check(self, rule, device, dev, st, values, ts)
+        if verdict == HOLD:
+            return
+        st.last = value
+        if verdict == RAISE:
+            if st.cleared is not None:
+                st.cleared = None
+            elif st.start is None:
+                if st.since is None:
+                    st.since = start if start is not None else ts
+                if ts - st.since >= rule.for_ms:
+                    st.start = st.since
+                    out.append(self._finding(rule, name, device, dev, st.start, ts, {plan.metric: value}))
+        else:
+            st.since = None
+            if st.start is not None and st.cleared is None:
+                st.cleared = ts
+                if plan.flap == 0:
+                    self._emit_clear(rule, name, device, dev, st, ts, ts, out)
+                else:
+                    heapq.heappush(self._timers, (ts + plan.flap, device, name))
+
+    def _flap_check(self, rule: Any, key: str, device: str, dev: _Device, st: _State, ts: int,
+                    out: list[Finding]) -> None:  # fmt: skip
+        if st.cleared is not None and ts - st.cleared >= self._flap(rule):
+            self._emit_clear(rule, key, device, dev, st, st.cleared, ts, out)
+
+    def _close(self, device: str, dev: _Device, rule: Any, st: _State, ended: int, ts: int,
+               out: list[Finding], key: str) -> None:  # fmt: skip
+        self._emit_clear(rule, key, device, dev, st, ended, ts, out)
+
+    def _emit_clear(self, rule: Any, key: str, device: str, dev: _Device, st: _State, ended: int, ts: int,
+                    out: list[Finding]) -> None:  # fmt: skip
+        if st.start is None:
+            st.cleared = None
+            return
+        fault = rule.faults.get(key.rsplit(".", 1)[1]) if isinstance(rule, EventRule) else rule.fault
+        finding = self._finding(rule, key, device, dev, st.start, ts, {_metric(rule): st.last}, fault)
+        out.append(_cleared(finding, max(ended, st.start), ts))
+        st.start = st.cleared = st.since = None
+
+    def _flap(self, rule: Any) -> int:
+        return int(self.rules.flap_ms if rule.flap is None else rule.flap)
+
+    def _rule_of(self, dev: _Device, key: str) -> Any:
+        for rule in self._by_kind[dev.kind]:
+            if rule.name == key or (isinstance(rule, EventRule) and key.startswith(rule.name + ".")):
+                return rule
+        return None
+
+    # -- findings ---------------------------------------------------------------------------------
+
+    def _finding(self, rule: Any, key: str, device: str, dev: _Device, started: int, ts: int,
+                 evidence: Mapping[str, float], fault: str | None = None) -> Finding:  # fmt: skip
+        name = rule.name if key in (rule.name, "nodata") else key
+        if fault is None and not isinstance(rule, EventRule):
+            fault = rule.fault
+        clean = {k: float(v) for k, v in evidence.items() if _num(v) is not None}
+        return Finding(
+            id=f"rule:{name}:{device}:{started}",
+            compound=dev.compound,
+            device=device,
+            kind=dev.kind,
+            source=f"rule:{name}",
+            fault=fault,
+            severity=rule.severity
+            if not isinstance(rule, EventRule)
+            else _event_severity(dev.kind, key, rule),
+            state=FindingState.ACTIVE,
+            started_ms=started,
+            ts_ms=ts,
+            message=summary(fault, rule.type),
+            params={"device": device, "rule": name},
+            evidence=clean,
+        )
+
+    def _device(self, compound: str, device: str, kind: DeviceKind) -> _Device:
+        dev = self._devices.get(device)
+        if dev is None:
+            dev = self._devices[device] = _Device(compound, kind)
+        return dev
+
+    def _gateway(self, compound: str, gateway: str) -> _Device:
+        gw = self._gateways.get(gateway)
+        if gw is None:
+            gw = self._gateways[gateway] = _Device(compound, DeviceKind.GATEWAY)
+        return gw
+
+    def peers(self, rule: str, compound: str) -> dict[str, set[str]]:
+        """The per-compound peer sets of a day/night rule (devices seen, devices in the condition)."""
+        key = f"{rule}/{compound}"
+        group = self._peers.get(key)
+        if group is None:
+            group = self._peers[key] = {"all": set(), "on": set()}
+        return group
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The engine's whole state as bytes (JSON), for a checkpoint."""
+
+        def devices(table: dict[str, _Device]) -> dict[str, Any]:
+            return {d: [v.compound, v.kind.value, v.last, {k: s.dump() for k, s in v.rules.items()}]
+                    for d, v in table.items()}  # fmt: skip
+
+        return orjson.dumps({
+            "v": SNAPSHOT_VERSION, "now": self._now, "devices": devices(self._devices),
+            "gateways": devices(self._gateways), "offline": self._offline,
+            "peers": {k: {g: sorted(s) for g, s in v.items()} for k, v in self._peers.items()},
+            "timers": self._timers, "quiet": self._quiet,
+        })  # fmt: skip
+
+    @classmethod
+    def restore(cls, blob: bytes, rules: RuleSet, sites: Mapping[str, Site]) -> Engine:
+        """An engine in the state of ``snapshot()``; raises ValueError on a blob it cannot read."""
+        try:
+            data = orjson.loads(blob)
+            if data.get("v") != SNAPSHOT_VERSION:
+                raise ValueError(f"snapshot version {data.get('v')!r}, expected {SNAPSHOT_VERSION}")
+            engine = cls(rules, sites)
+            for table, rows in ((engine._devices, data["devices"]), (engine._gateways, data["gateways"])):
+                for device, (compound, kind, last, states) in rows.items():
+                    dev = table[device] = _Device(compound, DeviceKind(kind))
+                    dev.last = last
+                    dev.rules = {k: _State.load(v) for k, v in states.items()}
+            engine._offline = dict(data["offline"])
+            engine._peers = {k: {g: set(s) for g, s in v.items()} for k, v in data["peers"].items()}
+            engine._timers = [tuple(t) for t in data["timers"]]
+            engine._quiet = [tuple(t) for t in data["quiet"]]
+            heapq.heapify(engine._timers)
+            heapq.heapify(engine._quiet)
+            engine._now = int(data["now"])
+        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"unreadable engine snapshot: {exc}") from None
+        return engine
+
+
+def _metric(rule: Any) -> str:
+    if isinstance(rule, CountRule):
+        return rule.condition.metric
+    if isinstance(rule, NoDataRule | EventRule):
+        return "value"
+    return str(rule.metric)
+
+
+def _event_severity(kind: DeviceKind, key: str, rule: EventRule) -> Severity:
+    spec = KINDS[kind].events.get(key.rsplit(".", 1)[1])
+    return spec.severity if spec is not None else rule.severity
+
+
+def _cleared(finding: Finding, ended: int, ts: int) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, state=FindingState.CLEARED, ended_ms=ended, ts_ms=ts)
+
+
+# -- the rule types' checks: (verdict, value, start or None) ------------------------------------------
+
+Verdict = tuple[int, float, int | None]
+
+
+def _threshold(engine: Engine, rule: ThresholdRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+               ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    x = st.x
+    if not x:
+        x[:] = [v, None, 0, 0.0]  # smoothed value, learning since, samples learnt, mean learnt
+    if rule.smooth < 1.0:
+        x[0] = v = x[0] + rule.smooth * (v - x[0])
+    if rule.baseline:
+        if x[1] is None:
+            x[1] = ts
+        if ts - x[1] < rule.learn:  # still learning the device's normal
+            x[2] += 1
+            x[3] += (v - x[3]) / x[2]
+            return HOLD, v, None
+        if x[3] <= 0:
+            return HOLD, v, None
+        v = v / x[3]
+    if rule.above is not None:
+        if v > rule.above:
+            return RAISE, v, None
+        return (CLEAR if rule.clear is None or v <= rule.clear else HOLD), v, None
+    if v < rule.below:  # type: ignore[operator]
+        return RAISE, v, None
+    return (CLEAR if rule.clear is None or v >= rule.clear else HOLD), v, None
+
+
+def _state(engine: Engine, rule: StateRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+           ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    if not st.x:
+        states = KINDS[dev.kind].metrics[rule.metric].states
+        st.x = [float(states.index(s)) for s in rule.states]
+    return (RAISE if v in st.x else CLEAR), v, None
+
+
+def _rate(engine: Engine, rule: RateRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+          ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    pts = st.x  # [[ts, value], ...] at least window/4 apart
+    if not pts or ts - pts[-1][0] >= rule.window // 4:
+        pts.append([ts, v])
+    while len(pts) > 2 and ts - pts[1][0] >= rule.window:
+        pts.pop(0)
+    t0, v0 = pts[0]
+    if ts - t0 < rule.window * 0.9:
+        return HOLD, 0.0, None
+    rate = (v - v0) / (ts - t0) * 3_600_000
+    if rule.above is not None:
+        return (RAISE if rate > rule.above else CLEAR), rate, None
+    return (RAISE if rate < rule.below else CLEAR), rate, None
+
+
+def _counter(engine: Engine, rule: CounterRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+             ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    x = st.x
+    if rule.mode == "increase":  # x: [[ts, value], ...] inside the window
+        if x and v < x[-1][1]:
+            x.clear()  # a reset: start counting again
+        x.append([ts, v])
+        while len(x) > 1 and ts - x[0][0] > rule.window:
+            x.pop(0)
+        rise = v - x[0][1]
+        return (RAISE if rise >= rule.at_least else CLEAR), rise, None
+    if not x:
+        x[:] = [v, ts, 0, ts]  # last value, last change, guarded time since, last sample
+        return HOLD, v, None
+    last, changed, guarded, prev = x
+    if rule.mode == "backwards":
+        x[0], x[3] = v, ts
+        if v < last:
+            if v <= rule.reset_below * last:
+                return CLEAR, v, None  # a reset (replaced meter, wrapped register), not a fault
+            return RAISE, last - v, None
+        return CLEAR, 0.0, None
+    # stopped: the register has not moved while the guard held for stopped_for
+    x[3] = ts
+    if v != last:
+        x[0], x[1], x[2] = v, ts, 0
+        return CLEAR, 0.0, None
+    ok = True
+    for cond in rule.when:
+        g = _num(values.get(cond.metric))
+        ok = ok and g is not None and cond.holds(g)
+    if ok:
+        x[2] = guarded + min(ts - prev, 3_600_000)
+    if x[2] >= rule.stopped_for:
+        return RAISE, x[2] / 3_600_000, changed
+    return HOLD, 0.0, None
+
+
+def _count(engine: Engine, rule: CountRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+           ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.condition.metric))
+    if v is None:
+        engine.bad_values += rule.condition.metric in values
+        return HOLD, 0.0, None
+    x = st.x
+    if not x:
+        x[:] = [[], [], False]  # hit times, run onsets, previous sample held
+    hits, onsets, prev = x
+    now = rule.condition.holds(v)
+    if now:
+        hits.append(ts)
+        if not prev:
+            onsets.append(ts)
+    x[2] = now
+    w = rule.window
+    while hits and ts - hits[0] > w:
+        hits.pop(0)
+    while onsets and ts - onsets[0] > w:
+        onsets.pop(0)
+    del hits[: max(0, len(hits) - rule.at_least)]
+    del onsets[: max(0, len(onsets) - rule.runs)]
+    met = len(hits) >= rule.at_least and len(onsets) >= rule.runs
+    start = min(hits[0], onsets[0]) if met else None
+    return (RAISE if met else CLEAR), float(len(hits)), start
+
+
+def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+              ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    site = engine.sites.get(dev.compound)
+    if v is None or site is None:
+        engine.bad_values += v is None and rule.metric in values
+        return HOLD, 0.0, None
+    elevation = solar_elevation(ts, site.latitude, site.longitude)
+    if rule.mode == "on_in_day":
+        cond = v == 1.0 and elevation > rule.elevation
+    else:
+        cond = v == 0.0 and elevation < rule.elevation
+    if rule.peers is not None:
+        group = engine.peers(rule.name, dev.compound)
+        group["all"].add(device)
+        (group["on"].add if cond else group["on"].discard)(device)
+        if cond and len(group["all"]) >= 4 and len(group["on"]) >= rule.peers * len(group["all"]):
+            return CLEAR, elevation, None  # most lamps do it: the weather or a central switch
+    return (RAISE if cond else CLEAR), elevation, None
+
+
+_CHECKS: dict[type, Any] = {
+    ThresholdRule: _threshold,
+    StateRule: _state,
+    RateRule: _rate,
+    CounterRule: _counter,
+    CountRule: _count,
+    DayNightRule: _daynight,
+}
+
+__all__ = ["Engine", "Site"]

@@ -1,0 +1,239 @@
+"""Findings scored against a backfill's ground truth (``sitewatch analytics evaluate``).
+
+Matching (docs/analytics.md): a finding matches a label when it names the label's device and fault
+type and its span [started, ended] overlaps the label's [start, end + TOLERANCE_MS). A label is
+detected when a finding matches it; its time to detect is from the label's start to the first
+matching finding's active message (0 if the finding was already on). A finding that matches no
+label of its fault type on its device is false, unless it matches a label left out of recall
+(not observable) or, for findings of no fault type, an outage of its device or gateway (their
+own row). Labels the data cannot show (``observable`` false) are left out of recall and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..contract import Finding, FindingState
+from .replay import ProgressFn, replay
+from .rules import RuleSet
+
+TOLERANCE_MS = 3_600_000  # a finding in the hour after a fault's end still counts as finding it
+BANDS = ("subtle", "moderate", "clear")
+GRADUAL = ("bearing_wear", "storage_full", "over_temperature", "day_burning", "battery_low")
+GENERIC = "(none)"
+MS_PER_MONTH = 30 * 86_400_000
+
+
+def extra_findings(history: Path) -> list[Finding]:
+    """Findings of detectors over ``history`` added to the rules' (none yet: the models' seam)."""
+    return []
+
+
+@dataclass(slots=True)
+class Episode:
+    """One finding's episode: its active message's time and its span."""
+
+    finding: Finding
+    raised_ms: int
+    end_ms: int
+
+
+@dataclass(slots=True)
+class FaultScore:
+    """How one fault type did."""
+
+    fault: str
+    labelled: int = 0
+    detected: int = 0
+    unobservable: int = 0
+    false: int = 0
+    true_findings: int = 0
+    by_band: dict[str, list[int]] = field(
+        default_factory=lambda: {b: [0, 0] for b in BANDS}
+    )  # [found, labelled]
+    announced: list[int] = field(default_factory=lambda: [0, 0])
+    unannounced: list[int] = field(default_factory=lambda: [0, 0])
+    ttd_s: list[float] = field(default_factory=list)
+    lead_h: list[float] = field(default_factory=list)
+    found_magnitudes: list[tuple[float, bool]] = field(default_factory=list)
+    unit: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """As plain JSON (None where there is nothing to divide by)."""
+        findings = self.true_findings + self.false
+
+        def ratio(a: int, b: int) -> float | None:
+            return a / b if b else None
+
+        return {
+            "labelled": self.labelled, "detected": self.detected, "missed": self.labelled - self.detected,
+            "unobservable": self.unobservable, "false_findings": self.false,
+            "precision": ratio(self.true_findings, findings), "recall": ratio(self.detected, self.labelled),
+            "recall_by_band": {b: ratio(*self.by_band[b]) for b in BANDS},
+            "labelled_by_band": {b: self.by_band[b][1] for b in BANDS},
+            "recall_announced": ratio(*self.announced), "recall_unannounced": ratio(*self.unannounced),
+            "ttd_median_s": _pct(self.ttd_s, 50), "ttd_p95_s": _pct(self.ttd_s, 95),
+            "lead_median_h": _pct(self.lead_h, 50) if self.fault in GRADUAL else None,
+            "lead_min_h": min(self.lead_h) if self.lead_h and self.fault in GRADUAL else None,
+            "min_magnitude_recall_80": _smallest(self.found_magnitudes), "unit": self.unit,
+        }  # fmt: skip
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def _smallest(found: list[tuple[float, bool]]) -> float | None:
+    """The smallest magnitude m with recall >= 0.8 over the labels of magnitude >= m."""
+    best = None
+    ordered = sorted(found, reverse=True)
+    hits = 0
+    for n, (magnitude, hit) in enumerate(ordered, start=1):
+        hits += hit
+        if hits / n >= 0.8:
+            best = magnitude
+    return best
+
+
+def episodes(findings: list[Finding], end_ms: int) -> list[Episode]:
+    """Active and cleared messages paired by id into episodes (still open: until ``end_ms``)."""
+    opened: dict[str, Episode] = {}
+    for f in findings:
+        if f.state is FindingState.ACTIVE and f.id not in opened:
+            opened[f.id] = Episode(f, f.ts_ms, end_ms)
+        elif f.state is FindingState.CLEARED:
+            ep = opened.get(f.id)
+            if ep is None:
+                opened[f.id] = Episode(f, f.ts_ms, f.ended_ms or f.ts_ms)
+            else:
+                ep.end_ms = f.ended_ms if f.ended_ms is not None else f.ts_ms
+    return list(opened.values())
+
+
+def score(history: Path, findings: list[Finding], first_ms: int, end_ms: int) -> dict[str, Any]:
+    """The evaluation's result as plain JSON (shape in docs/analytics.md)."""
+    labels = pd.read_parquet(history / "labels.parquet")
+    devices = pd.read_parquet(history / "devices.parquet", columns=["device"])
+    outages = pd.read_parquet(history / "outages.parquet") if (history / "outages.parquet").exists() else None
+    eps = episodes(findings, end_ms)
+    by_device: dict[str, list[Episode]] = {}
+    for ep in eps:
+        by_device.setdefault(ep.finding.device, []).append(ep)
+    used: set[str] = set()  # ids of findings that matched a label (or an excused one)
+    scores: dict[str, FaultScore] = {}
+    for row in labels.to_dict("records"):
+        fault = str(row["fault"])
+        sc = scores.setdefault(fault, FaultScore(fault))
+        s, e = int(row["start_ms"]), int(row["end_ms"])
+        hits = [ep for ep in by_device.get(str(row["device"]), ())
+                if ep.finding.fault == fault and ep.finding.started_ms < e + TOLERANCE_MS and ep.end_ms >= s]  # fmt: skip
+        used.update(ep.finding.id for ep in hits)
+        if not bool(row["observable"]):
+            sc.unobservable += 1
+            continue
+        sc.labelled += 1
+        sc.unit = sc.unit or str(row["unit"])
+        found = bool(hits)
+        band = str(row["band"])
+        if band in sc.by_band:
+            sc.by_band[band][1] += 1
+            sc.by_band[band][0] += found
+        pair = sc.announced if bool(row["announced"]) else sc.unannounced
+        pair[1] += 1
+        pair[0] += found
+        if str(row["unit"]) == sc.unit:
+            sc.found_magnitudes.append((float(row["magnitude"]), found))
+        if found:
+            sc.detected += 1
+            first = min(ep.raised_ms for ep in hits)
+            sc.ttd_s.append(max(0, first - s) / 1000)
+            sc.lead_h.append((e - first) / 3_600_000)
+    outage_spans: dict[str, list[tuple[int, int]]] = {}
+    if outages is not None:
+        for o in outages.to_dict("records"):
+            span = (int(o["start_ms"]), int(o["end_ms"]))
+            for device in str(o["device_ids"]).split(","):
+                outage_spans.setdefault(device, []).append(span)
+            if bool(o["gateway_dark"]):
+                outage_spans.setdefault(f"{o['compound']}-GW01", []).append(span)
+    generic = FaultScore(GENERIC)
+    outage_findings = 0
+    for ep in eps:
+        f = ep.finding
+        if f.fault is None:
+            spans = outage_spans.get(f.device, ())
+            if any(a < ep.end_ms + TOLERANCE_MS and b + TOLERANCE_MS > f.started_ms for a, b in spans):
+                outage_findings += 1
+                continue
+            own = by_label_device(labels, f.device)
+            if any(a < ep.end_ms and b + TOLERANCE_MS > f.started_ms for a, b in own):
+                generic.true_findings += 1
+            else:
+                generic.false += 1
+            continue
+        sc = scores.setdefault(f.fault, FaultScore(f.fault))
+        if f.id in used:
+            sc.true_findings += 1
+        else:
+            sc.false += 1
+    months = len(devices) * max(0, end_ms - first_ms) / MS_PER_MONTH
+    false_total = sum(s.false for s in scores.values()) + generic.false
+    return {
+        "faults": {k: scores[k].to_json() for k in sorted(scores)},
+        "generic": generic.to_json() | {"outage_findings": outage_findings},
+        "overall": {
+            "false_findings": false_total,
+            "device_months": round(months, 1),
+            "false_findings_per_100_device_months": 100 * false_total / months if months else None,
+            "findings": len(eps),
+            "unobservable_left_out": sum(s.unobservable for s in scores.values()),
+            "tolerance_s": TOLERANCE_MS / 1000,
+        },
+    }
+
+
+_LABEL_CACHE: dict[int, dict[str, list[tuple[int, int]]]] = {}
+
+
+def by_label_device(labels: pd.DataFrame, device: str) -> list[tuple[int, int]]:
+    """The labelled spans of ``device``."""
+    key = id(labels)
+    table = _LABEL_CACHE.get(key)
+    if table is None:
+        table = {}
+        for d, a, b in zip(labels["device"], labels["start_ms"], labels["end_ms"], strict=True):
+            table.setdefault(str(d), []).append((int(a), int(b)))
+        _LABEL_CACHE.clear()
+        _LABEL_CACHE[key] = table
+    return table.get(device, [])
+
+
+def evaluate(history: Path, rules: RuleSet, progress: ProgressFn | None = None,
+             extra: Callable[[Path], list[Finding]] = extra_findings,
+             keep: list[Finding] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Replay ``history`` through the rules (plus ``extra`` findings) and score it."""
+    started = time.perf_counter()
+    run = replay(history, rules, progress)
+    findings = run.findings + extra(history)
+    if keep is not None:
+        keep.extend(findings)
+    result = score(history, findings, run.first_ms, run.end_ms)
+    result["overall"]["seconds"] = round(time.perf_counter() - started, 1)
+    result["overall"] |= {
+        "readings": run.readings, "samples": run.samples, "engine_s": round(run.engine_s, 1),
+        "engine_readings_per_s": round(run.readings / run.engine_s) if run.engine_s else None,
+    }  # fmt: skip
+    return result
+
+
+def dumps(result: dict[str, Any]) -> str:
+    """The result as one JSON object."""
+    return json.dumps(result, ensure_ascii=False, indent=1)

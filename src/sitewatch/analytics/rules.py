@@ -1,0 +1,360 @@
+"""Rules declared in YAML: the file's format, its validation and loading.
+
+The shipped defaults are ``rules.yaml`` beside this module; a user's file (the setting
+``analytics.rules_file`` or ``--rules FILE``) replaces them whole. Every problem is reported with
+the file, the rule's name and the field (``RulesError``). See docs/analytics.md for the format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..contract import KINDS, DeviceKind, MetricType, Severity
+
+DEFAULT_RULES = "rules.yaml"
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+NAME_PATTERN = r"[a-z0-9][a-z0-9_.-]{0,63}"
+FAULT_PATTERN = r"[a-z0-9][a-z0-9_]{0,63}"
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; the message names the file, the rule and the field."""
+
+
+def parse_duration(value: Any) -> int:
+    """Milliseconds of a duration written ``10m``, ``90s``, ``2h``, ``1.5d`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if not 0 <= value <= 366 * 86_400:
+            raise ValueError(f"{value!r} seconds is not a duration of at most a year")
+        return int(value * 1000)
+    if isinstance(value, str):
+        match = _DURATION_RE.fullmatch(value)
+        if match:
+            ms = int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+            if ms <= 366 * 86_400_000:
+                return ms
+    raise ValueError(f"{value!r} is not a duration such as 90s, 10m, 2h or 1d")
+
+
+Duration = Annotated[int, Field(ge=0)]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            out = dict(value)
+            for key in _DURATION_FIELDS.intersection(out):
+                if out[key] is not None:
+                    try:
+                        out[key] = parse_duration(out[key])
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
+            return out
+        return value
+
+
+_DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval"}
+
+
+class Condition(_Base):
+    """A guard on a sample: ``metric`` compared with a number (the rule waits while it does not hold)."""
+
+    metric: str
+    above: float | None = None
+    below: float | None = None
+    equals: float | None = None
+    absent: bool = False  # holds when the sample does not carry ``metric`` (household meters: no pressure)
+
+    @model_validator(mode="after")
+    def _one(self) -> Condition:
+        if sum(x is not None for x in (self.above, self.below, self.equals)) + self.absent != 1:
+            raise ValueError("a condition takes exactly one of above, below, equals, absent")
+        return self
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` satisfies the condition."""
+        if self.above is not None:
+            return value > self.above
+        if self.below is not None:
+            return value < self.below
+        return value == self.equals
+
+
+class RuleBase(_Base):
+    """What every rule has: a name, the kind it watches, the fault it suspects, severity, timers."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: DeviceKind
+    fault: str | None = Field(None, pattern=FAULT_PATTERN)
+    severity: Severity = Severity.WARNING
+    for_ms: Duration = Field(0, alias="for")  # the condition must hold this long before a finding
+    flap: Duration | None = None  # clears that return within this stay one finding (default: the file's)
+    when: tuple[Condition, ...] = ()  # the rule looks only at samples where all of these hold
+    devices: str | None = None  # a regular expression the device id must match (e.g. building meters)
+
+    @field_validator("devices")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+class ThresholdRule(RuleBase):
+    """Raise when ``metric`` passes ``above`` (or ``below``), clear when it is back past ``clear``.
+
+    With ``baseline``, the levels are ratios of the device's own normal value, learned from its
+    first ``learn`` of samples that pass ``when`` (a median-tracking mean that stops learning while the
+    rule is raised). ``smooth`` (0-1) averages the value first (exponentially) against noise.
+    """
+
+    type: Literal["threshold"]
+    metric: str
+    above: float | None = None
+    below: float | None = None
+    clear: float | None = None
+    baseline: bool = False
+    learn: Duration = 86_400_000
+    smooth: float = Field(1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _levels(self) -> ThresholdRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a threshold rule takes exactly one of above, below")
+        if self.clear is not None:
+            if self.above is not None and self.clear > self.above:
+                raise ValueError("clear must not be above 'above' (hysteresis clears lower)")
+            if self.below is not None and self.clear < self.below:
+                raise ValueError("clear must not be below 'below' (hysteresis clears higher)")
+        return self
+
+
+class StateRule(RuleBase):
+    """Raise while a state metric is in ``states`` (names from the contract, e.g. run_state fault)."""
+
+    type: Literal["state"]
+    metric: str
+    states: tuple[str, ...] = Field(min_length=1)
+
+
+class RateRule(RuleBase):
+    """Raise when ``metric`` changes faster than ``above`` (or slower than ``below``) per hour over ``window``."""
+
+    type: Literal["rate"]
+    metric: str
+    window: Duration = 3_600_000
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _levels(self) -> RateRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a rate rule takes exactly one of above, below (units per hour)")
+        if self.window <= 0:
+            raise ValueError("window must be positive")
+        return self
+
+
+class CounterRule(RuleBase):
+    """A register: ``stopped`` (no increase for ``stopped_for`` while ``when`` holds), ``backwards``
+    (a decrease that is not a reset to below ``reset_below`` x the last value), or ``increase``
+    (at least ``at_least`` within ``window``)."""
+
+    type: Literal["counter"]
+    metric: str
+    mode: Literal["stopped", "backwards", "increase"]
+    stopped_for: Duration | None = None
+    window: Duration | None = None
+    at_least: float | None = None
+    reset_below: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _mode(self) -> CounterRule:
+        if self.mode == "stopped" and not self.stopped_for:
+            raise ValueError("mode stopped needs stopped_for")
+        if self.mode == "increase" and (not self.window or self.at_least is None):
+            raise ValueError("mode increase needs window and at_least")
+        return self
+
+
+class CountRule(RuleBase):
+    """Raise when ``condition`` held in at least ``at_least`` samples (or ``runs`` separate runs) within ``window``."""
+
+    type: Literal["count"]
+    condition: Condition
+    window: Duration
+    at_least: int = Field(1, ge=1)
+    runs: int = Field(1, ge=1)
+
+
+class NoDataRule(RuleBase):
+    """Raise when a device (kind ``gateway``: a gateway) sent nothing for ``intervals`` x its interval."""
+
+    type: Literal["no_data"]
+    interval: Duration
+    intervals: float = Field(3.0, gt=0)
+
+
+class DayNightRule(RuleBase):
+    """A lamp against the sun: ``on_in_day`` raises when ``metric`` is 1 with the sun above
+    ``elevation`` degrees; ``off_at_night`` when it is 0 with the sun below ``elevation``. ``peers``:
+    no finding while at least that share of the compound's devices of the kind do the same (a dark
+    afternoon, a central switch)."""
+
+    type: Literal["daynight"]
+    metric: str = "lamp_on"
+    mode: Literal["on_in_day", "off_at_night"]
+    elevation: float = Field(ge=-18, le=60)
+    peers: float | None = Field(None, gt=0, le=1)
+
+
+class EventRule(RuleBase):
+    """Device events turned into findings: those of ``severities`` (or named in ``events``) at once,
+    each stateful one active until its clear; ``confirm`` holds the named events back until they
+    have lasted that long (alarms known to chatter); ``faults`` names the fault each event suspects."""
+
+    type: Literal["event"]
+    severities: tuple[Severity, ...] = (Severity.CRITICAL, Severity.WARNING)
+    events: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    faults: dict[str, str] = Field(default_factory=dict)
+    confirm: dict[str, Duration] = Field(default_factory=dict)
+
+    @field_validator("confirm", mode="before")
+    @classmethod
+    def _confirm(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: parse_duration(v) for k, v in value.items()}
+        return value
+
+
+AnyRule = Annotated[
+    ThresholdRule | StateRule | RateRule | CounterRule | CountRule | NoDataRule | DayNightRule | EventRule,
+    Field(discriminator="type"),
+]
+
+
+class RulesFile(_Base):
+    """The whole file: format version, default flapping window, the rules."""
+
+    version: Literal[1] = 1
+    flap: Duration = 1_800_000
+    rules: tuple[AnyRule, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> RulesFile:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} used twice")
+            seen.add(rule.name)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Validated rules, ready for the engine; ``source`` says where they came from."""
+
+    rules: tuple[Any, ...]
+    flap_ms: int
+    source: str
+
+    def for_kind(self, kind: DeviceKind) -> tuple[Any, ...]:
+        """The rules that watch ``kind``."""
+        return tuple(r for r in self.rules if r.kind is kind)
+
+
+def _check_metrics(rule: Any) -> list[str]:
+    """Metric and event names must exist in the contract for the rule's kind."""
+    spec = KINDS[rule.kind]
+    problems = []
+    names = [c.metric for c in rule.when]
+    if isinstance(rule, CountRule):
+        names.append(rule.condition.metric)
+    if hasattr(rule, "metric") and not isinstance(rule, NoDataRule | EventRule):
+        names.append(rule.metric)
+    for name in names:
+        if name not in spec.metrics:
+            problems.append(f"metric: {name!r} is not a {rule.kind.value} metric")
+    if isinstance(rule, StateRule):
+        metric = spec.metrics.get(rule.metric)
+        if metric is not None and metric.type is not MetricType.STATE:
+            problems.append(f"metric: {rule.metric!r} is not a state metric")
+        elif metric is not None:
+            problems += [
+                f"states: {s!r} is not a state of {rule.metric}"
+                for s in rule.states
+                if s not in metric.states
+            ]
+    if isinstance(rule, EventRule):
+        for name in (*rule.events, *rule.exclude, *rule.faults, *rule.confirm):
+            if name not in spec.events:
+                problems.append(f"events: {name!r} is not a {rule.kind.value} event")
+    return problems
+
+
+def parse_rules(text: str, source: str) -> RuleSet:
+    """Validate the YAML ``text`` (from ``source``, named in errors) into a RuleSet."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise RulesError(f"{source}: expected a mapping with 'rules', got {type(raw).__name__}")
+    try:
+        parsed = RulesFile.model_validate(raw)
+    except ValidationError as exc:
+        raise RulesError(f"{source}: " + "; ".join(_describe(raw, e) for e in exc.errors())) from None
+    problems = [f"rule {r.name!r}: {p}" for r in parsed.rules for p in _check_metrics(r)]
+    if problems:
+        raise RulesError(f"{source}: " + "; ".join(problems))
+    return RuleSet(parsed.rules, parsed.flap, source)
+
+
+def _describe(raw: Mapping[str, Any], error: Any) -> str:
+    """One pydantic error as 'rule NAME: field: message'."""
+    loc: Sequence[Any] = error.get("loc", ())
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = raw.get("rules")
+        name: Any = loc[1]
+        if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], Mapping):
+            name = rules[loc[1]].get("name", f"#{loc[1] + 1}")
+        rest = [str(x) for x in loc[2:] if not (isinstance(x, str) and x in _TYPE_TAGS)]
+        if not rest:
+            return f"rule {name!r}: {message}"
+        return f"rule {name!r}: {'.'.join(rest)}: {message}"
+    return f"{'.'.join(str(x) for x in loc) or 'file'}: {message}"
+
+
+_TYPE_TAGS = {"threshold", "state", "rate", "counter", "count", "no_data", "daynight", "event"}
+
+
+def load_rules(path: Path | str | None = None) -> RuleSet:
+    """The rules of ``path``, or the shipped defaults when None; raises RulesError."""
+    if path is None:
+        text = resources.files(__package__).joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
+        return parse_rules(text, f"sitewatch/analytics/{DEFAULT_RULES}")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read: {exc}") from None
+    return parse_rules(text, str(path))

@@ -1,0 +1,276 @@
+"""The rule engine at the edges of each rule type, on hostile input, and across a snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from sitewatch.analytics import Engine, Site, parse_rules
+from sitewatch.analytics.sun import sunrise_sunset
+from sitewatch.contract import DeviceKind, Event, Finding, FindingState, Sample
+
+C = "220104-0003"
+GW = f"{C}-GW01"
+EL, CA, SL, WM = f"{C}-EL0001", f"{C}-CA0001", f"{C}-SL0001", f"{C}-WM00001"
+T0 = 1_790_000_000_000
+MIN = 60_000
+SITES = {C: Site(43.88, 125.32)}
+
+
+def engine(yaml: str) -> Engine:
+    return Engine(parse_rules(yaml, "test.yaml"), SITES)
+
+
+def feed(e: Engine, device: str, kind: DeviceKind, series: list[Mapping[str, Any]], step: int = MIN,
+         t0: int = T0) -> list[Finding]:  # fmt: skip
+    out: list[Finding] = []
+    for i, values in enumerate(series):
+        ts = t0 + i * step
+        out += e.on_samples(C, GW, [Sample(device=device, kind=kind, ts_ms=ts, values=values)])
+        out += e.tick(ts)
+    return out
+
+
+def states(out: list[Finding]) -> list[tuple[str, int, int | None]]:
+    return [(f.state.value, f.started_ms, f.ended_ms) for f in out]
+
+
+HYST = """flap: 0
+rules: [{name: vib, kind: elevator, type: threshold, metric: vibration_rms, above: 0.5, clear: 0.3, for: 3m,
+         fault: bearing_wear}]"""
+
+
+def test_threshold_hysteresis_and_duration() -> None:
+    e = engine(HYST)
+    # 0.6 for 3 samples (2 minutes: not yet 3m), back to 0.4 (between the levels), then 4 samples high
+    vib = [0.1, 0.6, 0.6, 0.6, 0.2, 0.6, 0.6, 0.6, 0.6, 0.4, 0.4, 0.31, 0.29, 0.1]
+    out = feed(e, EL, DeviceKind.ELEVATOR, [{"vibration_rms": v} for v in vib])
+    assert states(out) == [("active", T0 + 5 * MIN, None), ("cleared", T0 + 5 * MIN, T0 + 12 * MIN)]
+    assert out[0].fault == "bearing_wear" and out[0].id == f"rule:vib:{EL}:{T0 + 5 * MIN}"
+    assert out[0].evidence == {"vibration_rms": 0.6}
+    assert out[0].ts_ms == T0 + 8 * MIN  # out when the 3 minutes were over
+
+
+def test_exactly_the_duration_raises() -> None:
+    e = engine(HYST)
+    assert len(feed(e, EL, DeviceKind.ELEVATOR, [{"vibration_rms": v} for v in (0.6, 0.6, 0.6, 0.6)])) == 1
+    e = engine(HYST)
+    assert feed(e, EL, DeviceKind.ELEVATOR, [{"vibration_rms": v} for v in (0.6, 0.6, 0.6, 0.1)]) == []
+
+
+FLAP = """flap: 10m
+rules: [{name: st, kind: elevator, type: state, metric: run_state, states: [fault], fault: entrapment}]"""
+
+
+def test_flapping_within_the_window_stays_one_finding() -> None:
+    e = engine(FLAP)
+    fault = 4.0
+    run = [fault, 0.0, 0.0, fault, 0.0, *([0.0] * 15)]  # clears and returns within 10 minutes
+    out = feed(e, EL, DeviceKind.ELEVATOR, [{"run_state": v} for v in run])
+    assert states(out) == [("active", T0, None), ("cleared", T0, T0 + 4 * MIN)]
+    assert out[1].ts_ms == T0 + 14 * MIN
+
+
+def test_a_return_after_the_window_is_a_new_finding() -> None:
+    e = engine(FLAP)
+    run = [4.0, *([0.0] * 12), 4.0, 0.0]
+    out = feed(e, EL, DeviceKind.ELEVATOR, [{"run_state": v} for v in run])
+    assert [f.state for f in out] == [FindingState.ACTIVE, FindingState.CLEARED, FindingState.ACTIVE]
+    assert out[0].id != out[2].id
+
+
+COUNTERS = """flap: 0
+rules:
+  - {name: back, kind: elevator, type: counter, metric: trip_count, mode: backwards}
+  - {name: burst, kind: elevator, type: counter, metric: door_faults, mode: increase, window: 10m, at_least: 3}
+  - {name: stuck, kind: water_meter, type: counter, metric: volume_register, mode: stopped, stopped_for: 30m,
+     when: [{metric: flow, above: 0.01}]}"""
+
+
+def test_counter_backwards_but_not_a_reset() -> None:
+    e = engine(COUNTERS)
+    trips = [100, 105, 104, 110, 112, 3, 5]  # 105 -> 104 goes backwards; 112 -> 3 is a reset
+    out = feed(e, EL, DeviceKind.ELEVATOR, [{"trip_count": float(v)} for v in trips])
+    assert states(out) == [("active", T0 + 2 * MIN, None), ("cleared", T0 + 2 * MIN, T0 + 3 * MIN)]
+
+
+def test_counter_increase_within_a_window() -> None:
+    e = engine(COUNTERS)
+    slow = [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3]  # 3 faults in 24 min
+    assert feed(e, EL, DeviceKind.ELEVATOR, [{"door_faults": float(v)} for v in slow]) == []
+    e = engine(COUNTERS)
+    fast = [0, 1, 1, 2, 3, 3]  # 3 in 4 minutes
+    out = feed(e, EL, DeviceKind.ELEVATOR, [{"door_faults": float(v)} for v in fast])
+    assert [f.state for f in out] == [FindingState.ACTIVE]
+
+
+def test_counter_stopped_only_while_water_flows() -> None:
+    e = engine(COUNTERS)
+    idle = [{"volume_register": 5.0, "flow": 0.0}] * 10  # no flow: a still register is fine
+    flowing = [{"volume_register": 5.0, "flow": 0.2}] * 7
+    moving = [{"volume_register": 5.1, "flow": 0.2}]
+    out = feed(e, WM, DeviceKind.WATER_METER, idle + flowing + moving, step=5 * MIN)
+    assert states(out) == [("active", T0, None), ("cleared", T0, T0 + 17 * 5 * MIN)]
+
+
+NODATA = """rules:
+  - {name: quiet, kind: camera, type: no_data, interval: 60s, intervals: 5}
+  - {name: gw, kind: gateway, type: no_data, interval: 60s, intervals: 5}"""
+
+
+def test_no_data_after_n_intervals_and_not_while_the_gateway_is_down() -> None:
+    e = engine(NODATA)
+    feed(e, CA, DeviceKind.CAMERA, [{"online": 1.0}] * 3)
+    other = f"{C}-CA0002"
+    assert (
+        e.on_samples(
+            C, GW, [Sample(device=other, kind=DeviceKind.CAMERA, ts_ms=T0 + 2 * MIN, values={"online": 1.0})]
+        )
+        == []
+    )
+    assert e.tick(T0 + 6 * MIN) == []  # 4 minutes of silence: not yet
+    for m in range(3, 12):  # the other camera keeps the gateway alive
+        e.on_samples(
+            C, GW, [Sample(device=other, kind=DeviceKind.CAMERA, ts_ms=T0 + m * MIN, values={"online": 1.0})]
+        )
+    out = e.tick(T0 + 11 * MIN)
+    assert [(f.device, f.state.value, f.started_ms) for f in out] == [(CA, "active", T0 + 3 * MIN)]
+    assert out[0].fault is None and out[0].source == "rule:quiet"
+    back = e.on_samples(
+        C, GW, [Sample(device=CA, kind=DeviceKind.CAMERA, ts_ms=T0 + 12 * MIN, values={"online": 1.0})]
+    )
+    assert [f.state.value for f in back] == ["cleared"]
+    # the gateway goes dark: its devices' silence is not theirs
+    e.on_gateway(C, GW, False, T0 + 13 * MIN)
+    out = e.tick(T0 + 40 * MIN)
+    assert [(f.device, f.kind.value) for f in out] == [(GW, "gateway")]
+    out = e.on_gateway(C, GW, True, T0 + 41 * MIN)
+    assert [(f.device, f.state.value) for f in out] == [(GW, "cleared")]
+
+
+DAYNIGHT = """flap: 0
+rules:
+  - {name: day, kind: streetlight, type: daynight, mode: on_in_day, elevation: 5, for: 10m, fault: day_burning}
+  - {name: night, kind: streetlight, type: daynight, mode: off_at_night, elevation: -12, for: 10m}"""
+
+
+def _cst(*args: int) -> int:
+    return int(dt.datetime(*args, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)
+
+
+def test_a_lamp_on_at_noon_and_off_at_midnight() -> None:
+    e = engine(DAYNIGHT)
+    noon = feed(e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 1.0}] * 4, step=5 * MIN, t0=_cst(2026, 6, 21, 12))
+    assert [(f.source, f.fault) for f in noon] == [("rule:day", "day_burning")]
+    e = engine(DAYNIGHT)
+    midnight = feed(
+        e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 0.0}] * 4, step=5 * MIN, t0=_cst(2026, 6, 21, 0)
+    )
+    assert [(f.source, f.fault) for f in midnight] == [("rule:night", None)]
+    e = engine(DAYNIGHT)  # lit at midnight, dark at noon: as it should be
+    assert (
+        feed(e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 1.0}] * 4, step=5 * MIN, t0=_cst(2026, 6, 21, 0))
+        == []
+    )
+    assert (
+        feed(e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 0.0}] * 4, step=5 * MIN, t0=_cst(2026, 6, 21, 12))
+        == []
+    )
+
+
+def test_a_lamp_still_on_just_after_sunrise_is_normal() -> None:
+    rise, _ = sunrise_sunset(_cst(2026, 6, 21, 12), 43.88, 125.32) or (0, 0)
+    e = engine(DAYNIGHT)
+    # lit for the 20 minutes after sunrise: the sun is still below 5°
+    assert feed(e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 1.0}] * 5, step=5 * MIN, t0=rise) == []
+    e = engine(DAYNIGHT)  # lit for the 2 hours after: found once the sun is over 5° for 10 minutes
+    out = feed(e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 1.0}] * 25, step=5 * MIN, t0=rise)
+    assert len(out) == 1 and rise + 20 * MIN < out[0].started_ms < rise + 60 * MIN
+
+
+EVENTS = """flap: 5m
+rules:
+  - {name: alarms, kind: elevator, type: event, exclude: [door_fault], faults: {entrapment: entrapment}}
+  - {name: meter, kind: water_meter, type: event, faults: {tamper: meter_tamper}, confirm: {tamper: 15m}}"""
+
+
+def test_critical_events_at_once_confirmed_ones_after_their_time() -> None:
+    e = engine(EVENTS)
+    out = e.on_event(C, GW, Event(EL, DeviceKind.ELEVATOR, T0, "entrapment", True))
+    assert [(f.state.value, f.fault, f.severity.value) for f in out] == [("active", "entrapment", "critical")]
+    assert e.on_event(C, GW, Event(EL, DeviceKind.ELEVATOR, T0, "door_fault")) == []  # excluded
+    assert e.on_event(C, GW, Event(EL, DeviceKind.ELEVATOR, T0 + MIN, "overload")) == []  # info
+    assert e.on_event(C, GW, Event(EL, DeviceKind.ELEVATOR, T0 + 2 * MIN, "entrapment", False)) == []
+    out = e.tick(T0 + 8 * MIN)
+    assert [(f.state.value, f.ended_ms) for f in out] == [("cleared", T0 + 2 * MIN)]
+    # a tamper switch bouncing for 3 minutes is held back; one that stays is a finding from its first message
+    assert e.on_event(C, GW, Event(WM, DeviceKind.WATER_METER, T0, "tamper", True)) == []
+    e.on_event(C, GW, Event(WM, DeviceKind.WATER_METER, T0 + 3 * MIN, "tamper", False))
+    assert e.tick(T0 + 30 * MIN) == []
+    e.on_event(C, GW, Event(WM, DeviceKind.WATER_METER, T0 + 40 * MIN, "tamper", True))
+    out = e.tick(T0 + 56 * MIN)
+    assert [(f.state.value, f.started_ms, f.fault) for f in out] == [
+        ("active", T0 + 40 * MIN, "meter_tamper")
+    ]
+
+
+HOSTILE = """flap: 0
+rules:
+  - {name: vib, kind: elevator, type: threshold, metric: vibration_rms, above: 0.5, baseline: false}
+  - {name: rel, kind: elevator, type: threshold, metric: motor_current, below: 0.5, baseline: true, learn: 5m}
+  - {name: rate, kind: elevator, type: rate, metric: levelling_error, window: 10m, above: 100}
+  - {name: cnt, kind: elevator, type: count, condition: {metric: car_load, above: 90}, window: 10m, at_least: 2}
+  - {name: back, kind: elevator, type: counter, metric: trip_count, mode: backwards}
+  - {name: st, kind: elevator, type: state, metric: run_state, states: [fault]}"""
+
+
+@pytest.mark.parametrize("junk", ["high", float("nan"), float("inf"), None, True, [1], {"a": 1}, -1e308])
+def test_garbage_values_never_crash_and_are_counted(junk: Any) -> None:
+    e = engine(HOSTILE)
+    metrics = ("vibration_rms", "motor_current", "levelling_error", "car_load", "trip_count", "run_state")
+    out = feed(e, EL, DeviceKind.ELEVATOR, [dict.fromkeys(metrics, junk)] * 20)
+    assert e.errors == 0
+    if junk == -1e308:  # a number, only an odd one
+        return
+    assert out == [] and e.bad_values == 20 * len(metrics)
+
+
+def test_constant_and_empty_series() -> None:
+    e = engine(HOSTILE)
+    assert feed(e, EL, DeviceKind.ELEVATOR, [{"vibration_rms": 0.2, "motor_current": 10.0, "levelling_error": 1.0,
+                                              "car_load": 10.0, "trip_count": 5.0, "run_state": 0.0}] * 60) == []  # fmt: skip
+    assert feed(e, EL, DeviceKind.ELEVATOR, [{}] * 10) == []
+    assert e.on_samples(C, GW, []) == []
+    assert e.tick(T0) == []
+
+
+def test_baseline_learns_the_device_then_flags_a_drop() -> None:
+    e = engine(HOSTILE)
+    series = [{"motor_current": 10.0}] * 6 + [{"motor_current": 4.0}] * 2
+    out = feed(e, EL, DeviceKind.ELEVATOR, series)
+    assert [(f.source, f.evidence["motor_current"]) for f in out] == [("rule:rel", 0.4)]
+
+
+def test_snapshot_and_restore_give_no_duplicate() -> None:
+    e = engine(HYST + "\n" if False else HYST)
+    first = feed(e, EL, DeviceKind.ELEVATOR, [{"vibration_rms": 0.6}] * 5)
+    assert len(first) == 1
+    blob = e.snapshot()
+    restored = Engine.restore(blob, e.rules, SITES)
+    assert restored.device_count() == e.device_count()
+    # the same high readings again (a replay after a restart), then the clear
+    again = feed(
+        restored,
+        EL,
+        DeviceKind.ELEVATOR,
+        [{"vibration_rms": 0.6}] * 2 + [{"vibration_rms": 0.1}],
+        t0=T0 + 5 * MIN,
+    )
+    assert [f.state.value for f in again] == ["cleared"] and again[0].id == first[0].id
+    with pytest.raises(ValueError, match="snapshot"):
+        Engine.restore(b"{not json", e.rules, SITES)
+    with pytest.raises(ValueError, match="snapshot"):
+        Engine.restore(b'{"v": 99}', e.rules, SITES)

@@ -1,0 +1,34 @@
+"""``sitewatch bench analytics`` on a small city: every figure printed and consistent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sitewatch.cli import main
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_bench_analytics_on_a_small_city_prints_consistent_figures() -> None:
+    result = CliRunner().invoke(
+        main, ["--lang", "en", "bench", "analytics", "--compounds", "3", "--minutes", "2", "--pace", "30", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    record, processing, broker = figures["record"], figures["processing"], figures["broker"]
+    assert record["compounds"] == 3 and record["devices"] > 100 and record["live_readings_per_s"] > 0
+    assert processing["readings"] == record["readings"] and processing["engine_errors"] == 0
+    assert processing["refused"] == {}  # the gateways' own stream passes the contract whole
+    assert processing["engine_devices"] >= record["devices"]  # every device (and gateway) has state
+    assert figures["factor"] == pytest.approx(processing["readings_per_s"] / record["live_readings_per_s"])
+    assert processing["state_bytes_per_device"] > 0 and processing["snapshot_bytes"] > 0
+    # the injected entrapments: event-driven findings, through the broker as in memory
+    assert processing["findings"] >= 3 and broker["findings_published"] >= 3
+    assert broker["findings_received"] == broker["findings_published"] and broker["engine_errors"] == 0
+    assert broker["latency_ms"]["count"] >= 3 and broker["latency_ms"]["p99"] >= broker["latency_ms"]["p50"]
+    assert broker["worker_devices"] >= record["devices"]  # restored from the checkpoint of the first report
+    assert 0 < broker["worker_peak_rss_bytes"] < figures["targets"]["rss_bytes"]
+    assert broker["checkpoints"] >= 1 and broker["restore_s"] > 0
