@@ -560,12 +560,15 @@ def _counter(engine: Engine, rule: CounterRule, device: str, dev: _Device, st: _
         engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     x = st.x
-    if rule.mode == "increase":  # x: [[ts, value], ...] inside the window
+    if (
+        rule.mode == "increase"
+    ):  # x: [[ts, value], ...] where the value changed; x[0] holds at the window's start
         if x and v < x[-1][1]:
             x.clear()  # a reset: start counting again
-        x.append([ts, v])
-        while len(x) > 1 and ts - x[0][0] > rule.window:
-            x.pop(0)
+        if not x or v != x[-1][1]:
+            x.append([ts, v])
+        while len(x) > 1 and ts - x[1][0] >= rule.window:
+            x.pop(0)  # the next change is already older than the window: x[0] is not needed
         rise = v - x[0][1]
         return (RAISE if rise >= rule.at_least else CLEAR), rise, None
     if not x:
