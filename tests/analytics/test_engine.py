@@ -191,6 +191,25 @@ def test_a_lamp_still_on_just_after_sunrise_is_normal() -> None:
     assert len(out) == 1 and rise + 20 * MIN < out[0].started_ms < rise + 60 * MIN
 
 
+def test_a_return_after_the_window_is_a_new_finding_even_before_the_timer_runs() -> None:
+    # a gateway replaying its backlog: hours of samples arrive with no tick between them
+    e = engine(FLAP)
+    out: list[Finding] = []
+    for i, v in enumerate([4.0, *([0.0] * 12), 4.0, 0.0]):
+        out += e.on_samples(C, GW, [Sample(device=EL, kind=DeviceKind.ELEVATOR, ts_ms=T0 + i * MIN,
+                                           values={"run_state": v})])  # fmt: skip
+    assert states(out) == [("active", T0, None), ("cleared", T0, T0 + MIN), ("active", T0 + 13 * MIN, None)]
+    assert out[1].ts_ms == T0 + 13 * MIN  # closed when the return showed the window had passed
+
+
+def test_a_second_event_after_the_window_is_a_new_finding_before_the_timer_runs() -> None:
+    e = engine(EVENTS)
+    out = e.on_event(C, GW, Event(EL, DeviceKind.ELEVATOR, T0, "entrapment", True))
+    out += e.on_event(C, GW, Event(EL, DeviceKind.ELEVATOR, T0 + MIN, "entrapment", False))
+    out += e.on_event(C, GW, Event(EL, DeviceKind.ELEVATOR, T0 + 7 * MIN, "entrapment", True))
+    assert states(out) == [("active", T0, None), ("cleared", T0, T0 + MIN), ("active", T0 + 7 * MIN, None)]
+
+
 EVENTS = """flap: 5m
 rules:
   - {name: alarms, kind: elevator, type: event, exclude: [door_fault], faults: {entrapment: entrapment}}

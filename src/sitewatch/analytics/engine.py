@@ -199,11 +199,14 @@ class Engine:
                 st.since = None
                 if st.start is not None and st.cleared is None:
                     st.cleared = ts
-                    heapq.heappush(self._timers, (ts + flap, event.device, key))
+                    if flap == 0:  # undamped: cleared with the message that clears it, as samples are
+                        self._emit_clear(rule, key, event.device, dev, st, ts, ts, out)
+                    else:
+                        heapq.heappush(self._timers, (ts + flap, event.device, key))
                 continue
             # raised (stateful) or a stateless event
-            if st.cleared is not None:
-                st.cleared = None
+            if self._resume(rule, key, event.device, dev, st, ts, out):
+                pass
             elif st.start is None:
                 if confirm and st.since is None:
                     st.since = ts
@@ -335,8 +338,8 @@ class Engine:
             return
         st.last = value
         if verdict == RAISE:
-            if st.cleared is not None:
-                st.cleared = None
+            if self._resume(rule, name, device, dev, st, ts, out):
+                pass
             elif st.start is None:
                 if st.since is None:
                     st.since = start if start is not None else ts
@@ -351,6 +354,22 @@ class Engine:
                     self._emit_clear(rule, name, device, dev, st, ts, ts, out)
                 else:
                     heapq.heappush(self._timers, (ts + plan.flap, device, name))
+
+    def _resume(self, rule: Any, key: str, device: str, dev: _Device, st: _State, ts: int,
+                out: list[Finding]) -> bool:  # fmt: skip
+        """A raise while an episode waits out its flapping window: True when it continues that episode.
+
+        A raise after the window has passed closes the old episode (ended when its condition went)
+        before a new one may start, even when the timer that would have closed it has not run yet
+        (a gateway replaying its backlog delivers hours within one tick).
+        """
+        if st.cleared is None:
+            return False
+        if ts - st.cleared < self._flap(rule):
+            st.cleared = None
+            return True
+        self._emit_clear(rule, key, device, dev, st, st.cleared, ts, out)
+        return False
 
     def _flap_check(self, rule: Any, key: str, device: str, dev: _Device, st: _State, ts: int,
                     out: list[Finding]) -> None:  # fmt: skip

@@ -87,8 +87,9 @@ class Processor:
         self.seqs: dict[tuple[str, str], tuple[int, int]] = {}  # (compound, gateway) → last (bdseq, seq) processed
         self._error_logged = False
 
-    def handle(self, topic: str, payload: bytes, received_ms: int) -> list[Finding]:
-        """Process one message; returns the findings to publish."""
+    def handle(self, topic: str, payload: bytes, received_ms: int, dup: bool = False) -> list[Finding]:
+        """Process one message; returns the findings to publish. ``dup``: the broker's DUP flag (a
+        message it sends again because it was not acknowledged: perhaps one the state already holds)."""
         parts = parse_topic(topic)
         if parts is None or parts.channel not in (Channel.DATA, Channel.EVENT, Channel.STATE):
             self._refused([Rejection(RejectReason.BAD_TOPIC, f"not an analytics topic: {topic[:120]!r}")])
@@ -100,13 +101,13 @@ class Processor:
         if parts.channel is Channel.DATA:
             data = decode_data(topic, payload, limits=self.limits, now=received_ms, checker=self.checker)
             self._refused(data.rejections)
-            if data.message is not None and data.message.samples and self._first_time(data.message.envelope):
+            if data.message is not None and data.message.samples and self._first_time(data.message.envelope, dup):
                 self.stats.add(samples=len(data.message.samples))
                 found += self._call(self.engine.on_samples, parts.compound, parts.gateway, data.message.samples)
         elif parts.channel is Channel.EVENT:
             events = decode_events(topic, payload, limits=self.limits, now=received_ms, checker=self.checker)
             self._refused(events.rejections)
-            if events.message is not None and events.message.events and self._first_time(events.message.envelope):
+            if events.message is not None and events.message.events and self._first_time(events.message.envelope, dup):
                 self.stats.add(events=len(events.message.events))
                 for event in events.message.events:
                     found += self._call(self.engine.on_event, parts.compound, parts.gateway, event)
@@ -127,21 +128,25 @@ class Processor:
         self.stats.add(processed=1)
         return self.fresh(found)
 
-    def _first_time(self, envelope: Envelope) -> bool:
-        """Whether the engine has not had this message yet. A gateway numbers its messages (``seq``,
-        0…255, per ``bdseq``) in the order it sends them, and the broker delivers one publisher's
-        messages in that order; a message at or up to 127 behind the last one of the same ``bdseq``,
-        or of an earlier ``bdseq``, is a redelivery of one the state already holds (sent again
-        after a restart that came between a checkpoint and its acknowledgements). Applied twice it
-        would count an event twice in a window."""
+    def _first_time(self, envelope: Envelope, dup: bool) -> bool:
+        """Whether the engine has not had this message yet. Only a message the broker sends again
+        (``dup``: it was delivered and not acknowledged, as after a restart that came between a
+        checkpoint and its acknowledgements) can be one the state already holds; it is, when its
+        ``seq`` (0…255 per ``bdseq``) is at or up to 127 behind the last one applied of the same
+        ``bdseq``, or it belongs to an earlier ``bdseq``. Applied twice it would count an event twice
+        in a window. A first delivery is always applied: a gateway's data and event messages may
+        reach the broker in another order than their ``seq``."""
         key = (envelope.compound, envelope.gateway)
         last = self.seqs.get(key)
-        if last is not None and (
+        if dup and last is not None and (
             envelope.bdseq < last[0] or (envelope.bdseq == last[0] and (last[1] - envelope.seq) % SEQ_MODULUS < 128)
         ):
             self.stats.add(repeated_messages=1)
             return False
-        self.seqs[key] = (envelope.bdseq, envelope.seq)
+        if last is None or envelope.bdseq > last[0] or (
+            envelope.bdseq == last[0] and (envelope.seq - last[1]) % SEQ_MODULUS < 128
+        ):
+            self.seqs[key] = (envelope.bdseq, envelope.seq)
         return True
 
     def tick(self, now_ms: int) -> list[Finding]:

@@ -77,6 +77,7 @@ class _Inbound:
     topic: str
     payload: bytes
     received_ms: int
+    dup: bool = False  # the broker's DUP flag: sent again, not acknowledged before
 
 
 class AnalyticsService:
@@ -189,7 +190,8 @@ class AnalyticsService:
             topic_name = message.topic
         except UnicodeDecodeError:  # refused by the processor as a bad topic
             topic_name = bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
-        item = _Inbound(self._generation, message.mid, message.qos, topic_name, bytes(message.payload), now_ms())
+        item = _Inbound(self._generation, message.mid, message.qos, topic_name, bytes(message.payload), now_ms(),
+                        bool(message.dup))
         while not self._stopping.is_set():  # a full queue: wait, and so stop reading the socket
             try:
                 self._queue.put(item, timeout=0.5)
@@ -269,7 +271,7 @@ class AnalyticsService:
             except queue.Empty:
                 item = None
             if item is not None:
-                findings = self.processor.handle(item.topic, item.payload, item.received_ms)
+                findings = self.processor.handle(item.topic, item.payload, item.received_ms, item.dup)
                 self._publish(findings, item.received_ms)
                 if not pending:
                     deadline = time.monotonic() + a.checkpoint_interval_s

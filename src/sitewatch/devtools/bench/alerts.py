@@ -110,6 +110,15 @@ def _settings(workdir: Path, broker: str, **alerts: Any) -> Settings:
     )  # fmt: skip
 
 
+def _log_tail(workdir: Path, lines: int = 20) -> str:
+    """The end of the analytics worker's log, for an error message (empty when there is none)."""
+    log = workdir / "analytics.log"
+    if not log.exists():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return "\n" + "\n".join(tail) if tail else ""
+
+
 def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) by nearest rank."""
     ordered = sorted(values)
@@ -231,9 +240,11 @@ def latency(
     analytics: Any = None
     if importlib.util.find_spec("sitewatch.analytics") is not None:
         made_by = "sitewatch analytics run"
-        env = {**os.environ, "SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_DATA_DIR": str(workdir)}
-        analytics = subprocess.Popen([sys.executable, "-m", "sitewatch", "analytics", "run"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=(workdir / "analytics.log").open("ab"))  # fmt: skip
+        env = {**os.environ, "SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_DATA_DIR": str(workdir),
+               "SITEWATCH_DATABASE__URL": f"sqlite:///{workdir / 'latency.db'}"}  # the registry: its compounds
+        with (workdir / "analytics.log").open("ab") as log:
+            analytics = subprocess.Popen([sys.executable, "-m", "sitewatch", "analytics", "run"], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
     else:
         made_by = "the bench's entrapment rule (the analytics package is not installed)"
         analytics = EntrapmentRule(settings.mqtt)
@@ -243,15 +254,18 @@ def latency(
     try:
         for episode in range(episodes):
             seen = len(received)
+            set_at = time.time()
             values["entrapment"] = 1.0
             with arrived:
                 ok = arrived.wait_for(_got(received, "firing", seen), 30)
             if not ok:
-                raise click.ClickException(f"entrapment {episode + 1} was not notified within 30 s")
+                raise click.ClickException(f"entrapment {episode + 1} was not notified within 30 s" + _log_tail(workdir))
             item = next(r for r in received[seen:] if r.body.get("status") == "firing")
             alert = item.body["alerts"][0]
             started = dt.datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00")).timestamp()
-            latencies.append(item.at - started)
+            # from the gateway's sample; a re-fire that reopens the alert of an earlier episode keeps that
+            # episode's start, so then from when the flag was raised (which adds up to one poll)
+            latencies.append(item.at - (started if started >= set_at else set_at))
             seen = len(received)
             values["entrapment"] = 0.0
             with arrived:
