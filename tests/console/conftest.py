@@ -113,7 +113,7 @@ def _build(root: Path) -> DataSet:
         data.online[code] = data.online.get(code, 0) + 1
         data.elevators_online_a += kind == DeviceKind.ELEVATOR.value
         metric = PRESENCE[DeviceKind(kind)][0]
-        for minutes in range(60, 0, -5):  # an hour of readings, the newest a minute ago
+        for minutes in range(56, 0, -5):  # an hour of readings, the newest a minute ago
             samples.append(StoredSample(Sample(device, DeviceKind(kind), NOW_MS - minutes * 60_000,
                                                {metric: 1.0}), code))  # fmt: skip
     events = [
