@@ -95,7 +95,7 @@ class Console:
         )  # fmt: skip
         self.env.globals.update(_=_, ngettext=ngettext, pgettext=pgettext, static=STATIC_URL, languages=LANGUAGES)
         self.env.globals.update(template_globals())
-        self.env.filters.update(when=self.when, ago=self.ago, number=number)
+        self.env.filters.update(when=self.when, ago=self.ago, number=number, local=self.local)
 
     @property
     def store(self) -> Store:
@@ -118,6 +118,13 @@ class Console:
             return "—"
         moment = dt.datetime.fromtimestamp(ms / 1000, ZoneInfo(self.settings.timezone))
         return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+    def local(self, iso: str | None) -> str:
+        """An ISO time (alerting's, UTC) as local date and time."""
+        if not iso:
+            return "—"
+        moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        return self.when(int(moment.timestamp() * 1000))
 
     def ago(self, ms: int | None) -> str:
         """How long ago ``ms`` was, by the console's clock."""

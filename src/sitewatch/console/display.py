@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..alerts.render import SEVERITY_WORDS, STATE_WORDS
 from ..contract import KINDS, DeviceKind
 from ..i18n import N_, _
 from .health import PRESENCE
@@ -57,7 +58,25 @@ def status(kind: str, last_seen_ms: int | None, now_ms: int) -> str:
     return "online" if last_seen_ms >= now_ms - window else "silent"
 
 
+def describe(item: dict[str, Any]) -> str:
+    """An alert's summary in the current language (its catalog message with its parameters)."""
+    try:
+        return _(item["message"], **item["params"])
+    except (KeyError, IndexError, ValueError):
+        return str(item["message"])
+
+
+def percent(share: float | None) -> str:
+    """A share as a percentage that never rounds a missing device away (99.7%, not 100%)."""
+    if share is None:
+        return "—"
+    if share >= 1:
+        return "100%"
+    return f"{int(share * 1000) / 10:g}%"
+
+
 def template_globals() -> dict[str, Any]:
     """What templates use of this module."""
     return {"kind_label": kind_label, "metric_label": metric_label, "metric_value": metric_value,
-            "status_of": status, "status_words": STATUS_WORDS, "key_metrics": KEY_METRICS}  # fmt: skip
+            "status_of": status, "status_words": STATUS_WORDS, "key_metrics": KEY_METRICS, "describe": describe,
+            "severity_words": SEVERITY_WORDS, "state_words": STATE_WORDS, "percent": percent}  # fmt: skip

@@ -15,7 +15,7 @@ from ...alerts.inhibit import load_rules
 from ...alerts.lifecycle import TransitionError
 from ...alerts.matchers import Matcher, Op
 from ...alerts.models import AlertState, utcnow
-from ...alerts.render import SEVERITY_WORDS, STATE_WORDS
+from ...alerts.render import STATE_WORDS
 from ...alerts.silences import SilenceError
 from ...i18n import N_, _
 from ...web.deps import SessionDep
@@ -39,14 +39,6 @@ KindQuery = Annotated[str | None, Query(pattern="^(|elevator|camera|charger|stre
 TextQuery = Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
 PageQuery = Annotated[int, Query(ge=1, le=100_000)]
 MAX_SILENCE_HOURS = 24 * 31
-
-
-def describe(item: dict[str, Any]) -> str:
-    """An alert's summary in the current language (its catalog message with its parameters)."""
-    try:
-        return _(item["message"], **item["params"])
-    except (KeyError, IndexError, ValueError):
-        return str(item["message"])
 
 
 def _scope(viewer: Viewer) -> actions.AlertScope:
@@ -75,8 +67,7 @@ def alerts_page(
     compounds = sorted(viewer.scope.codes) if not viewer.scope.everything else []
     return console.render(
         request, "alerts.html", viewer=viewer, items=found.items, pager=pager, state=state, severity=severity or "",
-        kind=kind or "", compound=compound or "", q=q or "", describe=describe, state_words=STATE_WORDS,
-        severity_words=SEVERITY_WORDS, kinds=KINDS, silences=silences, compounds=compounds,
+        kind=kind or "", compound=compound or "", q=q or "", kinds=KINDS, silences=silences, compounds=compounds,
     )  # fmt: skip
 
 
@@ -88,8 +79,7 @@ def alert_page(request: Request, alert_id: IdPath, console: ConsoleDep, viewer: 
         detail = actions.alert_detail(session, _scope(viewer), alert_id)
     except actions.NotFound:
         raise not_found(_("alert"), alert_id) from None
-    return console.render(request, "alert.html", viewer=viewer, item=detail, describe=describe,
-                          state_words=STATE_WORDS, severity_words=SEVERITY_WORDS)  # fmt: skip
+    return console.render(request, "alert.html", viewer=viewer, item=detail)  # fmt: skip
 
 
 def _touch(request: Request, console: Console) -> Any:
@@ -117,8 +107,7 @@ def acknowledge(request: Request, alert_id: IdPath, console: ConsoleDep, viewer:
     item = actions.alert_json(alert)
     session.commit()
     if request.headers.get("hx-request"):
-        return console.render(request, "_alert_row.html", viewer=viewer, item=item, describe=describe,
-                              state_words=STATE_WORDS, severity_words=SEVERITY_WORDS)  # fmt: skip
+        return console.render(request, "_alert_row.html", viewer=viewer, item=item)  # fmt: skip
     return RedirectResponse(request.headers.get("referer", "/alerts") if _local(request) else "/alerts", 303)
 
 

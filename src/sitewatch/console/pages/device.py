@@ -83,7 +83,7 @@ def device_page(request: Request, device_id: DevicePath, console: ConsoleDep, vi
     spec = KINDS.get(DeviceKind(found.kind)) if found.kind in {k.value for k in DeviceKind} else None
     return console.render(
         request, "device.html", viewer=viewer, found=found, seen=seen, events=events, alerts=alerts,
-        range=range, ranges=list(RANGES), spec=spec,
+        range=range, ranges=list(RANGES), spec=spec, timezone=console.settings.timezone,
         device_status=status(found.kind, seen.last_seen_ms if seen else None, now),
     )  # fmt: skip
 

@@ -19,7 +19,7 @@
     form.submit();
   }
 
-  function chart(container, ts, s) {
+  function chart(container, ts, s, tz) {
     var box = document.createElement("div");
     box.className = "chart";
     var title = document.createElement("h3");
@@ -30,8 +30,9 @@
     new uPlot({
       width: width, height: 180, legend: { show: false },
       scales: { x: { time: true } },
+      tzDate: function (t) { return tz ? uPlot.tzDate(new Date(t * 1e3), tz) : new Date(t * 1e3); },
       series: [{}, { label: s.label, stroke: "#1d5fa8", width: 1.5, spanGaps: false }],
-      axes: [{}, { size: 60 }]
+      axes: [{}, { size: 80 }]
     }, [ts, s.values], box);
   }
 
@@ -45,7 +46,7 @@
           var p = document.createElement("p"); p.className = "muted"; p.textContent = container.dataset.empty;
           container.appendChild(p); return;
         }
-        data.series.forEach(function (s) { chart(container, data.ts, s); });
+        data.series.forEach(function (s) { chart(container, data.ts, s, container.dataset.tz); });
         container.dataset.ready = String(data.series.length);
       })
       .catch(function () {

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "modbus": "sitewatch.devtools.bench.modbus:bench_modbus",
     "ocpp": "sitewatch.devtools.bench.ocpp:bench_ocpp",
     "alerts": "sitewatch.devtools.bench.alerts:bench_alerts",
+    "console": "sitewatch.devtools.bench.console:bench_console",
 }
 
 
