@@ -8,9 +8,11 @@ registry and alerting one grouped SQL query each: its cost does not grow with a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,6 +26,7 @@ from ..i18n import N_
 from ..store import Aggregation, Combine, GroupQuery, Store
 from ..web.principal import CompoundScope
 
+T = TypeVar("T")
 MINUTE = 60_000
 # The metric every reading of a kind carries, and how long a device may stay silent and still count
 # as reporting: two of its reporting intervals and a minute (docs/simulators.md gives the intervals).
@@ -137,15 +140,29 @@ def registered_devices(session: Session, scope: CompoundScope, compound: str | N
     return out
 
 
+def at_once(store: Store, *work: Callable[[], T]) -> list[T]:
+    """The answers of ``work``, asked at once from a store that serves several requests together
+    (InfluxDB: each question is a round trip), one after the other from one that does not."""
+    if store.concurrent_writes <= 1 or len(work) < 2:
+        return [w() for w in work]
+    with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="console-query") as pool:
+        return list(pool.map(lambda w: w(), work))
+
+
 def reporting_devices(store: Store, now_ms: int, compound: str | None = None) -> dict[str, dict[str, int]]:
     """Devices per compound and kind that reported within their kind's presence window: one grouped
     store query per kind, never one per device."""
+    queries = [
+        GroupQuery((metric,), now_ms - window_ms, now_ms + 1, group_by=("compound",), kind=kind,
+                   aggregation=Aggregation.COUNT, combine=Combine.COUNT, compound=compound)
+        for kind, (metric, window_ms) in PRESENCE.items()
+    ]  # fmt: skip
+    answers = at_once(store, *(lambda q=q: store.aggregate(q) for q in queries))
     out: dict[str, dict[str, int]] = defaultdict(dict)
-    for kind, (metric, window_ms) in PRESENCE.items():
-        query = GroupQuery((metric,), now_ms - window_ms, now_ms + 1, group_by=("compound",), kind=kind,
-                           aggregation=Aggregation.COUNT, combine=Combine.COUNT, compound=compound)  # fmt: skip
-        for point in store.aggregate(query):
-            out[point.group[0]][kind.value] = point.devices
+    for query, points in zip(queries, answers, strict=True):
+        assert query.kind is not None
+        for point in points:
+            out[point.group[0]][query.kind.value] = point.devices
     return out
 
 

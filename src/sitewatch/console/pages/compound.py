@@ -59,7 +59,8 @@ def _devices(session: Session, console: Console, compound: Compound, kind: str, 
     pager = Pager(total, page, PER_PAGE)
     rows = session.execute(base.limit(PER_PAGE).offset(pager.offset)).all()
     ids = [device for _asset, device, _b in rows if device]
-    latest = {item.device: item for item in console.store.latest(devices=ids)} if ids else {}
+    found = console.store.latest(devices=ids, kind=DeviceKind(kind), compound=compound.code) if ids else []
+    latest = {item.device: item for item in found}
     out = []
     for asset, device, building_no in rows:
         seen = latest.get(device) if device else None

@@ -74,7 +74,7 @@ def device_page(request: Request, device_id: DevicePath, console: ConsoleDep, vi
     """A device's page."""
     found = find_device(session, console, viewer, device_id)
     now = console.clock()
-    latest = console.store.latest(devices=(device_id,))
+    latest = console.store.latest(devices=(device_id,), kind=DeviceKind(found.kind))
     seen = latest[0] if latest else None
     length = RANGES[range][0]
     events = console.store.events(now - length, now + 1, devices=(device_id,))[-MAX_EVENTS:][::-1]
