@@ -64,6 +64,7 @@ class DataSet:
     elevators_online_a: int = 0
     tokens: dict[str, str] = field(default_factory=dict)  # admin, bureau, manager_a, manager_b
     html_device: str = ""  # a device of compound A whose asset name holds HTML
+    camera_a: str = ""  # a camera of compound A
     alert_ids: list[int] = field(default_factory=list)
 
     def app(self) -> FastAPI:
@@ -96,6 +97,9 @@ def _build(root: Path) -> DataSet:
         data.tokens["bureau"] = create_token(session, Role.BUREAU)[0]
         data.tokens["manager_a"] = create_token(session, Role.PROPERTY_MANAGER, orgs[0].name)[0]
         data.tokens["manager_b"] = create_token(session, Role.PROPERTY_MANAGER, orgs[1].name)[0]
+        elevator_contract = next(c for c in records["contracts"] if c["compound_code"] == data.a
+                                 and c["kinds"] == DeviceKind.ELEVATOR.value)  # fmt: skip
+        data.tokens["crew_a"] = create_token(session, Role.CREW, elevator_contract["org"])[0]
         bound = session.execute(
             select(Compound.code, Asset.kind, DeviceBinding.device_id, Asset.id)
             .join(Asset, Asset.compound_id == Compound.id)
@@ -104,6 +108,7 @@ def _build(root: Path) -> DataSet:
         ).all()
         first_elevator = next(r for r in bound if r[0] == data.a and r[1] == DeviceKind.ELEVATOR.value)
         data.html_device = first_elevator[2]
+        data.camera_a = next(r[2] for r in bound if r[0] == data.a and r[1] == DeviceKind.CAMERA.value)
         session.execute(update(Asset).where(Asset.id == first_elevator[3]).values(name=HTML_NAME))
     samples: list[StoredSample] = []
     for i, (code, kind, device, _asset) in enumerate(r for r in bound if r[1] != DeviceKind.GATEWAY.value):

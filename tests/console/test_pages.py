@@ -177,3 +177,21 @@ def test_device_series_json_has_the_readings(client: TestClient, data: DataSet) 
     series = client.get(f"/devices/{data.html_device}/series.json?range=1h").json()
     assert len(series["ts"]) == 12  # a reading every 5 minutes for an hour, one per 1-minute window
     assert [s["metric"] for s in series["series"]] == ["run_state"]
+
+
+def test_a_crew_sees_the_kinds_its_contracts_cover(client: TestClient, data: DataSet) -> None:
+    signed_in(client, data.tokens["crew_a"])
+    page = client.get(f"/compounds/{data.a}")
+    assert page.status_code == 200
+    assert 'data-kind="elevator"' in page.text and 'data-kind="camera"' not in page.text
+    assert client.get(f"/devices/{data.html_device}").status_code == 200
+    assert client.get(f"/devices/{data.camera_a}").status_code == 403
+    assert data.camera_a not in client.get("/registry?tab=assets&q=CA").text
+
+
+def test_logout_forgets_the_session(client: TestClient, data: DataSet) -> None:
+    signed_in(client, data.tokens["admin"])
+    csrf = _csrf(client.get("/").text)
+    answer = client.post("/logout", data={"csrf": csrf})
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    assert 'sitewatch_session=""' in answer.headers["set-cookie"]
