@@ -2,7 +2,7 @@
 
     python -m sitewatch.devtools.screenshots --out docs/screenshots
 
-A small simulated city (3 compounds, a few hours of readings, alerts from findings) in a temporary
+A small simulated city (20 compounds, three hours of readings, alerts from findings) in a temporary
 registry and embedded store, served by uvicorn on a free port, photographed by Debian's headless
 Chromium through Playwright (``pip install -e '.[test]'`` and ``apt-get install chromium
 fonts-noto-cjk``; no browser is downloaded).
@@ -23,7 +23,7 @@ from rich.console import Console
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 END_MS = int(dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC).timestamp() * 1000)  # 14:00 in Shanghai
-HOURS = 6
+HOURS = 3
 
 
 def _city(root: Path, compounds: int, seed: int) -> tuple[object, str, list[str], list[str]]:
@@ -80,7 +80,7 @@ def _city(root: Path, compounds: int, seed: int) -> tuple[object, str, list[str]
     return create_app(settings, engine=engine, parts=parts), token, codes, elevators
 
 
-def shoot(out_dir: Path, compounds: int = 3, seed: int = 1) -> list[Path]:
+def shoot(out_dir: Path, compounds: int = 20, seed: int = 1) -> list[Path]:
     """Photograph the main pages into ``out_dir``; returns the files written."""
     import uvicorn
     from playwright.sync_api import sync_playwright
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: ``--out DIR`` (default docs/screenshots)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
-    parser.add_argument("--compounds", type=int, default=3)
+    parser.add_argument("--compounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     for path in shoot(args.out, args.compounds, args.seed):

@@ -127,8 +127,11 @@ def _page_weight(client: Any, html: str) -> tuple[int, int]:
 @click.option("--influx-db", default="sitewatch_bench_console", show_default=True, help="InfluxDB database (dropped and refilled).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the registry and the embedded store here (default: a temporary directory).")  # fmt: skip
+@click.option("--reuse", is_flag=True,
+              help="Measure the registry and embedded store a previous run left in --workdir (same --compounds, "
+                   "--hours, --seed) instead of building them again.")  # fmt: skip
 def bench_console(compounds: int, hours: int, seed: int, count: int, backend: str, influx_url: str | None,
-                  influx_db: str, workdir: Path | None) -> None:  # fmt: skip
+                  influx_db: str, workdir: Path | None, reuse: bool) -> None:  # fmt: skip
     """City overview, compound and device pages: p95 server time (target < 300 ms) and the overview's weight
     with its scripts (target < 1 MB)."""
     from ...alerts.api import alerts_component
@@ -147,12 +150,14 @@ def bench_console(compounds: int, hours: int, seed: int, count: int, backend: st
 
     if backend == "influxdb" and not influx_url:
         raise click.UsageError(_("--store influxdb needs --influx-url"))
+    if reuse and (workdir is None or backend != "embedded" or not (workdir / "readings.db").exists()):
+        raise click.UsageError(_("--reuse needs --workdir holding an earlier run's embedded store"))
     out = Console()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the figures
     with tempfile.TemporaryDirectory() as scratch:
         root = workdir or Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
-        for stale in ("registry.db", "readings.db"):
+        for stale in ("registry.db", "readings.db") if not reuse else ():
             for path in root.glob(stale + "*"):
                 path.unlink()
         settings = load_settings().model_copy(update={"data_dir": root})
@@ -162,14 +167,23 @@ def bench_console(compounds: int, hours: int, seed: int, count: int, backend: st
             settings = settings.model_copy(update={"store": store_settings})
             _drop_influx_database(settings)
         records = generate_city(compounds, seed)
-        engine, import_s = _registry(settings, records, out)
         end_ms = int(dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC).timestamp() * 1000)  # 14:00 in Shanghai
         start_ms = end_ms - hours * HOUR_MS
-        store = open_store(settings)
-        try:
-            readings, fill_s = _fill(store, records, seed, start_ms, end_ms, out)
-        finally:
-            store.close()
+        if reuse:
+            from ...assets.db import create_engine_for
+
+            engine, import_s, fill_s = create_engine_for(settings), 0.0, 0.0
+            with out.status(_("counting the stored readings…")):
+                store = open_store(settings, create=False)
+                readings = store.count_readings()
+                store.close()
+        else:
+            engine, import_s = _registry(settings, records, out)
+            store = open_store(settings)
+            try:
+                readings, fill_s = _fill(store, records, seed, start_ms, end_ms, out)
+            finally:
+                store.close()
         with transaction(engine) as session:
             token = create_token(session, Role.ADMIN, label="bench")[0]
         reader = open_store(settings, create=False)
