@@ -8,7 +8,7 @@ import warnings
 from sqlalchemy.orm import Session
 
 from sitewatch.alerts.actions import AlertScope
-from sitewatch.console.health import Health, city_overview
+from sitewatch.console.health import CitySummary, Health, city_overview
 from sitewatch.store.embedded_store import EmbeddedStore
 from sitewatch.web.principal import CompoundScope
 
@@ -72,8 +72,8 @@ def test_every_page_answers_for_an_admin(client: TestClient, data: DataSet) -> N
 
 def test_the_overview_counts_what_the_store_and_registry_hold(data: DataSet) -> None:
     with data.engine.connect() as connection, EmbeddedStore(data.store_path, create=False) as store:
-        rows = {r.code: r for r in city_overview(Session(connection), store, CompoundScope.all(), AlertScope(),
-                                                   NOW_MS)}  # fmt: skip
+        snapshot = CitySummary(lambda: store, lambda: NOW_MS, 5).refresh()
+        rows = {r.code: r for r in city_overview(Session(connection), snapshot, CompoundScope.all(), AlertScope())}
     assert rows[data.a].devices == data.registered[data.a]
     assert rows[data.a].online == data.online[data.a]
     assert rows[data.b].online == 0

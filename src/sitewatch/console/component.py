@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ..settings import Settings
 from ..store import Store
-from ..web.component import Component
+from ..web.component import Component, Periodic
 from .context import STATIC, Clock, Console
 from .pages import PAGES
 
@@ -30,4 +30,5 @@ def console_component(
     router = APIRouter(dependencies=[Depends(bind)], include_in_schema=False)
     for page in PAGES:
         router.include_router(page.router)
-    return Component(name="console", pages=[router], static=STATIC, error_page=console.error_page)
+    return Component(name="console", pages=[router], static=STATIC, error_page=console.error_page,
+                     periodic=[Periodic(poll_s, console.summary.run)])  # fmt: skip

@@ -29,6 +29,7 @@ from ..web.errors import ErrorBody
 from ..web.middleware import LANGUAGE_COOKIE
 from ..web.principal import CompoundScope, Principal, Role
 from .display import template_globals
+from .health import CitySummary
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -87,8 +88,10 @@ class Console:
     _store: Store | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     env: Environment = field(init=False)
+    summary: CitySummary = field(init=False)
 
     def __post_init__(self) -> None:
+        self.summary = CitySummary(lambda: self.store, lambda: self.clock(), self.poll_s)
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
             trim_blocks=True, lstrip_blocks=True,

@@ -3,10 +3,15 @@
 The city overview asks the store one grouped question per device kind (devices that reported within
 two of the kind's reporting intervals, counted per compound), the gateways' state once, and the
 registry and alerting one grouped SQL query each: its cost does not grow with a query per device.
+The store's part is the same for every viewer, so :class:`CitySummary` asks it off the request path,
+every few seconds, and pages read the newest answer.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +31,7 @@ from ..i18n import N_
 from ..store import Aggregation, Combine, GroupQuery, Store
 from ..web.principal import CompoundScope
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MINUTE = 60_000
 # The metric every reading of a kind carries, and how long a device may stay silent and still count
@@ -190,13 +196,64 @@ def gateway_state(store: Store, compound: str | None = None) -> dict[str, bool]:
     return out
 
 
-def city_overview(session: Session, store: Store, scope: CompoundScope, alert_scope: AlertScope,
-                  now_ms: int) -> list[CompoundHealth]:  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The store's answers for the whole city at one moment."""
+
+    now_ms: int
+    reporting: dict[str, dict[str, int]]  # compound -> kind -> devices reporting
+    gateways: dict[str, bool]  # compound -> all its gateways online
+    took_s: float  # how long the store took to answer
+    made_at: float  # time.monotonic() when made
+
+
+class CitySummary:
+    """The city's reporting devices and gateway state, asked of the store by :meth:`refresh` (the web
+    application runs it every ``interval_s`` off the event loop) and read by every page; a page that
+    finds it missing or older than three intervals asks the store itself."""
+
+    def __init__(self, store: Callable[[], Store], clock: Callable[[], int], interval_s: float) -> None:
+        self._store = store
+        self._clock = clock
+        self.interval_s = interval_s
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def refresh(self) -> Snapshot:
+        """Ask the store now (one refresh at a time; a caller that waited gets the fresh answer)."""
+        asked = time.monotonic()
+        with self._lock:
+            if self._snapshot is not None and self._snapshot.made_at >= asked:
+                return self._snapshot
+            began = time.perf_counter()
+            store = self._store()
+            now = self._clock()
+            reporting, gateways = at_once(store, lambda: reporting_devices(store, now), lambda: gateway_state(store))
+            self._snapshot = Snapshot(now, reporting, gateways, time.perf_counter() - began, time.monotonic())  # type: ignore[arg-type]
+            return self._snapshot
+
+    def run(self) -> None:
+        """The periodic refresh: a failure is logged, and pages ask the store themselves meanwhile."""
+        try:
+            self.refresh()
+        except Exception:
+            log.exception("refreshing the city summary failed")
+
+    def get(self) -> Snapshot:
+        """The newest snapshot, made now when there is none or it is older than three intervals."""
+        snapshot = self._snapshot
+        if snapshot is None or time.monotonic() - snapshot.made_at > 3 * self.interval_s:
+            return self.refresh()
+        return snapshot
+
+
+def city_overview(session: Session, snapshot: Snapshot, scope: CompoundScope,
+                  alert_scope: AlertScope) -> list[CompoundHealth]:  # fmt: skip
     """Every compound in scope with its devices, reporting devices, gateway and open alerts."""
     rows = visible_compounds(session, scope)
     registered = registered_devices(session, scope)
-    reporting = reporting_devices(store, now_ms)
-    gateways = gateway_state(store)
+    reporting = snapshot.reporting
+    gateways = snapshot.gateways
     alerts = open_alerts(session, alert_scope)
     for row in rows:
         row.registered = registered.get(row.code, {})

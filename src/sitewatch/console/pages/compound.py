@@ -20,7 +20,7 @@ from ...web.errors import forbidden, not_found
 from ..auth import ViewerDep
 from ..context import Console, ConsoleDep, Viewer, page_language
 from ..display import status
-from ..health import KINDS, buildings_of, registered_devices, reporting_devices
+from ..health import KINDS, buildings_of, registered_devices
 from ..paging import Pager
 
 router = APIRouter(dependencies=[Depends(page_language)])
@@ -78,7 +78,8 @@ def _page(request: Request, console: Console, viewer: Viewer, session: Session, 
     compound = load_compound(session, code)
     now = console.clock()
     registered = registered_devices(session, viewer.scope, compound=code).get(code, {})
-    reporting = reporting_devices(console.store, now, compound=code).get(code, {})
+    snapshot = console.summary.get()
+    reporting = {k: n for k, n in snapshot.reporting.get(code, {}).items() if viewer.scope.sees(code, k)}
     kinds = [k.value for k in KINDS if k.value in registered]
     chosen = kind if kind in kinds else (kinds[0] if kinds else DeviceKind.ELEVATOR.value)
     devices, pager = _devices(session, console, compound, chosen, page, now)

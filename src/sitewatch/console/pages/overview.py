@@ -69,13 +69,14 @@ def map_dots(rows: Sequence[CompoundHealth]) -> list[Dot]:
 
 def _overview(request: Request, console: Console, viewer: Any, session: Any, sort: str, direction: str,
               template: str) -> HTMLResponse:  # fmt: skip
-    rows = city_overview(session, console.store, viewer.scope, AlertScope(viewer.principal.role, viewer.scope),
-                         console.clock())  # fmt: skip
+    snapshot = console.summary.get()
+    rows = city_overview(session, snapshot, viewer.scope, AlertScope(viewer.principal.role, viewer.scope))
     language = i18n.current_language()
     rows.sort(key=lambda r: SORTS[sort](r, language), reverse=direction == "desc")
     return console.render(
         request, template, viewer=viewer, rows=rows, totals=summary(rows), dots=map_dots(rows), sort=sort,
         direction=direction, kinds=KINDS, health_words=HEALTH_WORDS, map_w=MAP_W, map_h=MAP_H, page_path="/",
+        as_of=snapshot.now_ms,
     )  # fmt: skip
 
 
