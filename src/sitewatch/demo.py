@@ -385,6 +385,7 @@ def _start_analytics(settings: Settings, records: dict[str, list[dict[str, Any]]
 def run_demo(
     settings: Settings, *, compounds: int, speed: float, duration: float | None, seed: int,
     broker: str, fault_rate: float, console: Console, protocols: bool = False, alerts: bool = True,
+    web: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the demo until ``duration`` (or the present, or Ctrl-C); returns the final figures."""
     from .ingest import IngestService
@@ -446,6 +447,12 @@ def run_demo(
             alerting = DemoAlerts(settings, records, current_language())
             alerting.prepare()
         analytics = None
+        web_console = None
+        if web:
+            from .demo_console import DemoConsole
+
+            web_console = DemoConsole(settings, records, feed.sim_now)
+            web_console.prepare(imported=alerting is not None)
         began = time.monotonic()
         last = (began, 0)
         next_online = began
@@ -455,6 +462,13 @@ def run_demo(
                 alerting.start()  # subscribed to the findings before analytics publishes any
             analytics = _start_analytics(settings, records, feed.sim_now)
             view.findings = []
+            if web_console is not None:
+                web_console.start()
+                figures["console"] = web_console.url
+                console.print(
+                    _("Console: {url} (sign in with the token {token}, or open {login} to sign in at once); it shows these compounds live, by simulated time", url=web_console.url, token=web_console.token, login=web_console.login_url),
+                    style="bold", soft_wrap=True,
+                )  # fmt: skip
             feed.start()
             ready = time.monotonic() - t0
             with Live(view.render(), console=console, auto_refresh=False, transient=False) as live:
@@ -488,6 +502,8 @@ def run_demo(
             console.print(_("Stopping…"))
         finally:
             ran = time.monotonic() - began
+            if web_console is not None:
+                web_console.stop()
             feed.close()
             gateways = feed.counters()
             # let ingest store what the broker already holds before it stops
@@ -575,6 +591,10 @@ def run_demo(
 )  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the city.")
 @click.option(
+    "--console/--no-console", "web", default=True, show_default=True,
+    help="Serve the web console (and the REST API) on a free local port; its address is printed at start-up.",
+)  # fmt: skip
+@click.option(
     "--alerts/--no-alerts", default=True, show_default=True,
     help="Run alerting too: the injected faults become alerts, notified to a local webhook sink.",
 )  # fmt: skip
@@ -587,6 +607,7 @@ def demo(
     protocols: bool,
     seed: int,
     alerts: bool,
+    web: bool,
 ) -> None:
     """Run the whole chain on one machine: simulated compounds → site gateways → MQTT → ingest → embedded store.
 
@@ -602,11 +623,12 @@ def demo(
 
     signal.signal(signal.SIGTERM, on_term)
     # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
-    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "sitewatch.analytics", "websockets", "httpx"):
+    for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "sitewatch.analytics", "websockets", "httpx",
+                 "uvicorn"):
         logging.getLogger(name).setLevel(logging.WARNING)
     run_demo(
         settings, compounds=compounds, speed=speed, duration=duration, seed=seed, broker=broker,
-        fault_rate=fault_rate, console=Console(), protocols=protocols, alerts=alerts,
+        fault_rate=fault_rate, console=Console(), protocols=protocols, alerts=alerts, web=web,
     )  # fmt: skip
 
 

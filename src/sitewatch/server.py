@@ -35,8 +35,9 @@ def components(settings: Settings, engine: Engine) -> list[Component]:
     """Every component the application serves (the registry first: it supplies the access)."""
     from .alerts.api import alerts_component
     from .assets.api.component import registry_component
+    from .console.component import console_component
 
-    return [registry_component(settings, engine), alerts_component(settings)]
+    return [registry_component(settings, engine), alerts_component(settings), console_component(settings)]
 
 
 def create_app(
@@ -71,6 +72,7 @@ def create_app(
     if access is None:
         raise ValueError("no component supplies access (token store and scopes): include the registry")
     app.state.access = access
+    app.state.error_page = next((p.error_page for p in parts if p.error_page is not None), None)
     errors.install(app)
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.web.max_body_bytes, default_language=settings.language
@@ -119,7 +121,7 @@ async def _every(p: Periodic) -> None:
 @click.option("--host", help="Listen address (default: SITEWATCH_WEB__HOST).")
 @click.option("--port", type=int, help="Port (default: SITEWATCH_WEB__PORT).")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the web application: the registry's REST API under /api/v1, OpenAPI docs at /docs.
+    """Serve the web application: the console at /, the REST API under /api/v1, OpenAPI docs at /docs.
 
     Migrates the registry's database first.
     """

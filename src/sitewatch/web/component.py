@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -24,7 +25,9 @@ class Periodic:
 class Component:
     """One component's share of the application: ``api`` routers are mounted under ``/api/v1``,
     ``pages`` at the root, ``static`` (a directory) under ``/static/<name>/``. The registry also
-    supplies ``access`` (token store and compound scopes), which every other component uses."""
+    supplies ``access`` (token store and compound scopes), which every other component uses. A
+    component that shows pages may supply ``error_page``, a renderer ``(request, ErrorBody) ->
+    Response`` for errors of requests outside ``/api/`` (the console's HTML error page)."""
 
     name: str
     api: Sequence[APIRouter] = ()
@@ -32,3 +35,4 @@ class Component:
     static: Path | None = None
     access: Access | None = None
     periodic: Sequence[Periodic] = field(default_factory=tuple)
+    error_page: Callable[[Any, Any], Any] | None = None

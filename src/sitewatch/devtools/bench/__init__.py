@@ -16,6 +16,7 @@ BENCHMARKS = {
     "ocpp": "sitewatch.devtools.bench.ocpp:bench_ocpp",
     "alerts": "sitewatch.devtools.bench.alerts:bench_alerts",
     "analytics": "sitewatch.devtools.bench.analytics:bench_analytics",
+    "console": "sitewatch.devtools.bench.console:bench_console",
 }
 
 
