@@ -63,6 +63,17 @@ def test_unknown_setting_is_refused() -> None:
         load_settings(no_such_thing=1)
 
 
+def test_the_removed_alerts_timezone_is_refused_naming_the_one_to_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SITEWATCH_ALERTS__TIMEZONE", "UTC")
+    with pytest.raises(ValidationError) as refused, using("en"):
+        load_settings()
+    [problem] = validation_problems(refused.value)
+    assert problem.startswith("alerts: alerts.timezone was removed") and "SITEWATCH_TIMEZONE" in problem
+    monkeypatch.delenv("SITEWATCH_ALERTS__TIMEZONE")
+    monkeypatch.setenv("SITEWATCH_TIMEZONE", "UTC")
+    assert load_settings().timezone == "UTC" and "timezone" not in load_settings().alerts.model_dump()
+
+
 def _variables(model: type[BaseModel], prefix: str) -> list[str]:
     out = []
     for name, field in model.model_fields.items():

@@ -167,7 +167,6 @@ class AlertsSettings(BaseModel):
     """Alerting: grouping timers, escalation, inhibition, delivery (see docs/alerts.md)."""
 
     console_url: str = "http://127.0.0.1:8080"  # links in messages: <console_url>/alerts/<id>
-    timezone: str = "Asia/Shanghai"  # times in messages
     group_wait_s: float = Field(30.0, ge=0, le=3600)  # a new group waits this long for company
     group_wait_critical_s: float = Field(0.0, ge=0, le=3600)  # ... unless it holds a critical alert
     group_interval_s: float = Field(300.0, gt=0, le=86_400)  # a changed group is re-notified after this
@@ -187,6 +186,16 @@ class AlertsSettings(BaseModel):
     channel_failure_after: int = Field(5, ge=1)  # failed attempts in a row before a channel's own alert
     max_label_chars: int = Field(200, ge=16, le=2000)
     smtp_ca_file: Path | None = None  # CA bundle for e-mail channels' TLS (default: the system's)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "timezone" in data:
+            raise ValueError(
+                _("alerts.timezone was removed: times in alert messages use the top-level timezone setting "
+                  "(SITEWATCH_TIMEZONE); set that and remove SITEWATCH_ALERTS__TIMEZONE")
+            )  # fmt: skip
+        return data
 
     @field_validator("escalation_minutes")
     @classmethod

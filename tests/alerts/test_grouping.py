@@ -19,7 +19,7 @@ from sitewatch.assets.models import Asset
 from sitewatch.contract import DeviceKind, FindingState, Severity
 
 from .conftest import add_channel, finding
-from .harness import outbox, wired
+from .harness import START, outbox, wired
 
 W = Severity.WARNING
 
@@ -296,7 +296,7 @@ def test_unsilence_ends_a_silence_early(sqlite_engine: Engine) -> None:
 def test_bad_silences_are_refused_with_the_reason(
     sqlite_engine: Engine, matchers: list[str], start: int, end: int, author: str, reason: str, message: str
 ) -> None:
-    now = dt.datetime(2026, 12, 6, 8)
+    now = START
     with transaction(sqlite_engine) as session, pytest.raises(SilenceError, match=message):
         create_silence(session, [Matcher.parse(m) for m in matchers], now + dt.timedelta(minutes=start),
                        now + dt.timedelta(minutes=end), author, reason, now)  # fmt: skip

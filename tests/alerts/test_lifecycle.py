@@ -24,8 +24,7 @@ from sitewatch.contract import FindingState, Severity
 from sitewatch.settings import load_settings
 
 from .conftest import finding
-
-NOW = dt.datetime(2026, 12, 6, 8, 0, 0)
+from .harness import START as NOW
 
 
 @pytest.fixture

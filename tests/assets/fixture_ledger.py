@@ -25,10 +25,15 @@ _LOCAL = {
 
 
 def synthetic_ledger(
-    compounds: int = 3, assets_per_compound: int = 40, seed: int = 7
+    compounds: int = 3, assets_per_compound: int = 40, seed: int = 7, today: dt.date | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Records per ledger sheet for ``compounds`` compounds of ``assets_per_compound`` assets each."""
+    """Records per ledger sheet for ``compounds`` compounds of ``assets_per_compound`` assets each;
+    the maintenance contracts run from three years before ``today`` (default: the real today) to
+    three years after, so they are in force whenever the tests run, on the real clock or on a test
+    clock near it."""
     rng = random.Random(seed)
+    today = today or dt.date.today()
+    contract_start, contract_end = dt.date(today.year - 3, 1, 1), dt.date(today.year + 3, 12, 31)
     orgs = [
         {
             "name": f"物业公司{i}",
@@ -74,7 +79,7 @@ def synthetic_ledger(
         maintainer = f"维保单位{c % 4 + 1}"
         contracts.append({"contract_no": f"HT-{code}", "org": maintainer, "compound_code": code,
                           "kinds": "elevator,camera,charger,streetlight", "crew_code": f"CR{c % 4 + 1:02d}",
-                          "start_date": dt.date(2024, 1, 1), "end_date": dt.date(2026, 12, 31),
+                          "start_date": contract_start, "end_date": contract_end,
                           "response_minutes": 15, "arrival_minutes": 30})  # fmt: skip
         counters = dict.fromkeys(KIND_SHARE, 0)
         kinds = list(KIND_SHARE)

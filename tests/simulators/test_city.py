@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,9 @@ def test_city_of_267_compounds_has_the_programmes_proportions() -> None:
 
 
 def test_same_seed_same_city_other_seed_other_city() -> None:
-    assert generate_city(4, seed=9) == generate_city(4, seed=9)
-    assert generate_city(4, seed=9)["assets"] != generate_city(4, seed=10)["assets"]
+    day = dt.date(2026, 12, 6)
+    assert generate_city(4, seed=9, reference=day) == generate_city(4, seed=9, reference=day)
+    assert generate_city(4, seed=9, reference=day)["assets"] != generate_city(4, seed=10, reference=day)["assets"]
 
 
 def test_device_ids_follow_the_contract(city: dict[str, list[dict[str, Any]]]) -> None:
@@ -111,3 +113,27 @@ def test_whole_city_ledger_imports_cleanly(tmp_path: Path) -> None:
     engine.dispose()
     sites = load_sites(tmp_path / "ledger")
     assert sum(len(site.devices) for site in sites) == s["assets"] - s["gateway"]
+
+
+@pytest.mark.parametrize("reference", [dt.date(2020, 3, 1), dt.date(2026, 12, 6), dt.date(2026, 12, 31),
+                                       dt.date(2031, 7, 15), dt.date(2045, 1, 1)])  # fmt: skip
+def test_contracts_are_in_force_on_the_reference_date_and_two_years_after(reference: dt.date) -> None:
+    city = generate_city(3, seed=5, reference=reference)
+    renovated = {c["code"]: c["renovation_year"] for c in city["compounds"]}
+    for contract in city["contracts"]:
+        start, end = contract["start_date"], contract["end_date"]
+        assert start == dt.date(renovated[contract["compound_code"]] + 1, 1, 1)  # January after the works
+        assert end >= reference + dt.timedelta(days=2 * 365) and end.month == 12 and end.day == 31
+        assert (end.year - start.year + 1) % 4 == 0  # whole 4-year terms
+        if start <= reference:
+            assert end - reference < dt.timedelta(days=(2 + 4) * 366)  # renewed no further than needed
+
+
+def test_same_seed_and_reference_same_city_and_only_contract_ends_follow_the_reference() -> None:
+    early, late = dt.date(2025, 6, 1), dt.date(2033, 6, 1)
+    assert generate_city(4, seed=9, reference=early) == generate_city(4, seed=9, reference=early)
+    a, b = generate_city(4, seed=9, reference=early), generate_city(4, seed=9, reference=late)
+    assert {k: v for k, v in a.items() if k != "contracts"} == {k: v for k, v in b.items() if k != "contracts"}
+    strip = [{k: v for k, v in c.items() if k != "end_date"} for c in a["contracts"]]
+    assert strip == [{k: v for k, v in c.items() if k != "end_date"} for c in b["contracts"]]
+    assert all(y["end_date"] > x["end_date"] for x, y in zip(a["contracts"], b["contracts"], strict=True))

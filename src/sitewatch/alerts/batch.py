@@ -1,11 +1,19 @@
-"""Many findings in one transaction, with few statements for the common case.
+"""Many findings in one transaction, with a fixed number of statements for the common cases.
 
 Most findings feed an alert that is already open (a detector repeating itself, a fault still
-there): for those, the batch looks up the messages already seen and the open alerts of every
-fingerprint at once, bumps the alerts and records the messages and new episodes in bulk. A finding
-that could change an alert's state (a new fingerprint, a cleared finding, a resolved alert firing
+there), or raise one that is new. For those the batch runs SQLAlchemy Core statements whatever its
+size: one SELECT of the messages already seen, one SELECT (``FOR UPDATE`` on PostgreSQL) of the
+open alerts of every fingerprint in the batch, one multi-row ``INSERT ... ON CONFLICT DO NOTHING
+RETURNING`` of the new alerts (the partial unique index on open fingerprints decides, as for one
+finding), one executemany INSERT of the messages (the unique (finding id, state) refuses one that
+another process applied meanwhile: the batch is then rolled back and applied a finding at a time),
+one executemany UPDATE bumping each fed alert once, and one INSERT of the history. No ORM objects
+are made for them, except the new alerts' groups being marked (once per group, not per alert).
+
+A finding that could change an alert's state otherwise (a cleared finding, a resolved alert firing
 again, a higher severity) goes through ``lifecycle.apply_finding`` one at a time, in order, with
-the other findings of its fingerprint.
+the other findings of its fingerprint; so does a new alert that lost the insert to another process
+or to a resolved alert of its fingerprint (which reopens).
 """
 
 from __future__ import annotations
@@ -13,25 +21,57 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..contract import Finding, FindingState, Severity
 from ..settings import AlertsSettings
-from .lifecycle import SEVERITY_RANK, Applied, Duplicate, Problem, Touch, _insert, apply_finding, ms_to_dt
-from .models import OPEN_STATES, Alert, AlertEvent, AlertFinding, AlertHistory
+from .lifecycle import (
+    OPEN_WHERE,
+    SEVERITY_RANK,
+    Applied,
+    Duplicate,
+    Problem,
+    Touch,
+    _insert,
+    apply_finding,
+    ms_to_dt,
+    new_alert,
+)
+from .models import OPEN_STATES, Alert, AlertEvent, AlertFinding, AlertHistory, AlertState
+
+ALERTS = cast(Table, Alert.__table__)
+MESSAGES = cast(Table, AlertFinding.__table__)
+HISTORY = cast(Table, AlertHistory.__table__)
+OPEN_VALUES = tuple(s.value for s in OPEN_STATES)
+
+
+@dataclass(slots=True)
+class _Open:
+    """What the batch needs of an open alert (a row, not an ORM object)."""
+
+    id: int
+    state: str
+    severity: str
+    finding_id: str | None
+    fed: int = 0  # findings of the batch that fed it (its count goes up by as many)
+    episodes: list[str] = field(default_factory=list)  # new episodes, in order (history)
 
 
 def apply_findings(session: Session, findings: Sequence[Finding], settings: AlertsSettings,
                    now: dt.datetime, touch: Touch) -> list[Applied]:  # fmt: skip
     """Apply findings in order (in the caller's transaction); what each one did."""
+    conn = session.connection()
     results: list[Applied | None] = [None] * len(findings)
     seen = {
         (row[0], row[1])
-        for row in session.execute(
-            select(AlertFinding.finding_id, AlertFinding.state).where(
-                AlertFinding.finding_id.in_({f.id for f in findings})
+        for row in conn.execute(
+            select(MESSAGES.c.finding_id, MESSAGES.c.state).where(
+                MESSAGES.c.finding_id.in_({f.id for f in findings})
             )
         )
     }
@@ -44,31 +84,47 @@ def apply_findings(session: Session, findings: Sequence[Finding], settings: Aler
         seen.add(key)
         by_fingerprint[Problem.of(f).fingerprint].append(i)
     open_alerts = {
-        a.fingerprint: a
-        for a in session.execute(
-            select(Alert)
-            .where(Alert.fingerprint.in_(by_fingerprint), Alert.state.in_(OPEN_STATES))
+        row.fingerprint: _Open(row.id, row.state, row.severity, row.finding_id)
+        for row in conn.execute(
+            select(ALERTS.c.id, ALERTS.c.fingerprint, ALERTS.c.state, ALERTS.c.severity, ALERTS.c.finding_id)
+            .where(ALERTS.c.fingerprint.in_(by_fingerprint), OPEN_WHERE, ALERTS.c.state.in_(OPEN_VALUES))
             .with_for_update()
-        ).scalars()
+        )
     }
-    fast: list[tuple[int, Alert]] = []
+    fed: list[tuple[Finding, _Open]] = []  # findings that only feed an open alert
+    firsts: list[tuple[Finding, _Open]] = []  # findings that raised a new alert
     slow: list[int] = []
+    new = {fp: ix for fp, ix in by_fingerprint.items() if fp not in open_alerts and _raises(findings, ix)}
+    raised = _raise(session, conn, {fp: findings[ix[0]] for fp, ix in new.items()}, settings, now, touch)
     for fp, indexes in by_fingerprint.items():
-        alert = open_alerts.get(fp)
+        alert = open_alerts.get(fp) or raised.get(fp)
+        if fp in raised and alert is not None:
+            results[indexes[0]] = Applied.CREATED
+            firsts.append((findings[indexes[0]], alert))
+            indexes = indexes[1:]
         if alert is not None and all(_feeds(findings[i], alert) for i in indexes):
-            fast.extend((i, alert) for i in indexes)
+            fed.extend((findings[i], alert) for i in indexes)
+            for i in indexes:
+                results[i] = Applied.UPDATED
         else:
             slow.extend(indexes)
-    if fast:
-        _feed_open(session, [(findings[i], a) for i, a in fast], now)
-        for i, _ in fast:
-            results[i] = Applied.UPDATED
+    if fed or firsts:
+        _record(conn, fed, firsts, now)
     for i in sorted(slow):
         results[i] = apply_finding(session, findings[i], settings, now, touch)[1]
     return [r if r is not None else Applied.IGNORED for r in results]
 
 
-def _feeds(finding: Finding, alert: Alert) -> bool:
+def _raises(findings: Sequence[Finding], indexes: list[int]) -> bool:
+    """Whether the findings of a fingerprint with no open alert raise one and then only feed it."""
+    first = findings[indexes[0]]
+    return all(
+        findings[i].state is FindingState.ACTIVE and SEVERITY_RANK[findings[i].severity] <= SEVERITY_RANK[first.severity]
+        for i in indexes
+    )  # fmt: skip
+
+
+def _feeds(finding: Finding, alert: _Open) -> bool:
     """Whether ``finding`` only feeds ``alert`` (no change of state or severity)."""
     return (
         finding.state is FindingState.ACTIVE
@@ -76,35 +132,80 @@ def _feeds(finding: Finding, alert: Alert) -> bool:
     )
 
 
-def _feed_open(session: Session, pairs: list[tuple[Finding, Alert]], now: dt.datetime) -> None:
-    history = []
-    for finding, alert in pairs:
-        alert.findings_count += 1
-        alert.updated_at = now
-        if finding.id != alert.finding_id:
-            alert.finding_id = finding.id
-            history.append({"alert_id": alert.id, "at": now, "event": AlertEvent.FINDING.value,
-                            "from_state": None, "to_state": alert.state, "actor": None, "detail": finding.id})  # fmt: skip
-    rows = [
-        {
-            "alert_id": alert.id,
-            "finding_id": f.id,
-            "state": f.state.value,
-            "severity": f.severity.value,
-            "started_at": ms_to_dt(f.started_ms),
-            "ended_at": None,
-            "received_at": now,
-            "evidence": dict(f.evidence),
-        }
-        for f, alert in pairs
-    ]
-    inserted = session.execute(
-        _insert(session)(AlertFinding)
-        .on_conflict_do_nothing(index_elements=["finding_id", "state"])
-        .returning(AlertFinding.id),
+def _raise(session: Session, conn: Connection, new: dict[str, Finding], settings: AlertsSettings,
+           now: dt.datetime, touch: Touch) -> dict[str, _Open]:  # fmt: skip
+    """Fire an alert for each new fingerprint at once (``INSERT ... ON CONFLICT DO NOTHING``); the
+    ones inserted, by fingerprint (a conflict leaves its fingerprint to ``apply_finding``)."""
+    if not new:
+        return {}
+    rows = [new_alert(session, Problem.of(f), settings, now) for f in new.values()]
+    inserted = conn.execute(
+        _insert(session)(ALERTS)
+        .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
+        .returning(ALERTS.c.id, ALERTS.c.fingerprint, ALERTS.c.severity),
         rows,
     ).all()
-    if len(inserted) != len(rows):  # another process applied some of these messages meanwhile
-        raise Duplicate
+    raised = {fp: _Open(i, AlertState.FIRING.value, sev, new[fp].id) for i, fp, sev in inserted}
+    if not raised:
+        return raised
+    conn.execute(
+        insert(HISTORY),
+        [{"alert_id": a.id, "at": now, "event": AlertEvent.FIRED.value, "from_state": None,
+          "to_state": AlertState.FIRING.value, "actor": None, "detail": a.finding_id} for a in raised.values()],
+    )  # fmt: skip
+    # mark the groups: once for each kind of alert that selects the same groups
+    alerts = session.execute(select(Alert).where(Alert.id.in_([a.id for a in raised.values()]))).scalars()
+    marked = set()
+    for alert in alerts:
+        kind = (
+            alert.compound,
+            alert.crew,
+            alert.labels.get("manager"),
+            alert.labels.get("district"),
+            alert.severity,
+        )
+        if kind not in marked:
+            marked.add(kind)
+            touch(session, alert, now)
+    return raised
+
+
+def _record(conn: Connection, fed: list[tuple[Finding, _Open]], firsts: list[tuple[Finding, _Open]],
+            now: dt.datetime) -> None:  # fmt: skip
+    """Record the messages; bump each fed alert once for all its findings of the batch and write
+    its new episodes to its history (as ``lifecycle._feed`` would one finding at a time)."""
+    for finding, alert in fed:
+        alert.fed += 1
+        if finding.id != alert.finding_id:
+            alert.finding_id = finding.id
+            alert.episodes.append(finding.id)
+    messages: list[dict[str, Any]] = [
+        {
+            "alert_id": alert.id, "finding_id": f.id, "state": f.state.value, "severity": f.severity.value,
+            "started_at": ms_to_dt(f.started_ms), "ended_at": None, "received_at": now, "evidence": dict(f.evidence),
+        }
+        for f, alert in firsts + fed
+    ]  # fmt: skip
+    try:  # a plain executemany: the unique (finding id, state) refuses a message applied meanwhile
+        conn.execute(insert(MESSAGES), messages)
+    except IntegrityError:  # by another process: roll back, and apply the batch one finding at a time
+        raise Duplicate from None
+    bumped = list({id(a): a for _, a in fed}.values())
+    if bumped:
+        conn.execute(
+            update(ALERTS)
+            .where(ALERTS.c.id == bindparam("alert_id"))
+            .values(
+                findings_count=ALERTS.c.findings_count + bindparam("fed"),
+                updated_at=bindparam("now"),
+                finding_id=bindparam("episode"),
+            ),
+            [{"alert_id": a.id, "fed": a.fed, "now": now, "episode": a.finding_id} for a in bumped],
+        )
+    history = [
+        {"alert_id": a.id, "at": now, "event": AlertEvent.FINDING.value, "from_state": None, "to_state": a.state,
+         "actor": None, "detail": episode[:500]}
+        for a in bumped for episode in a.episodes
+    ]  # fmt: skip
     if history:
-        session.execute(insert(AlertHistory), history)
+        conn.execute(insert(HISTORY), history)

@@ -216,7 +216,7 @@ class Dispatcher:
                 items, receiver=channel.name, group_key=group.key,
                 group_labels={"compound": group.compound, "crew": group.crew or ""},
                 mentions=on_duty(session, group.crew, now) if new else [],
-                settings=self.alerts, language=self.language(channel),
+                settings=self.settings, language=self.language(channel),
             )  # fmt: skip
             group.sent += 1
             enqueue(session, channel, NotificationKind.GROUP, [i.alert.id for i in items], payload,
@@ -273,7 +273,7 @@ class Dispatcher:
         for channel in channels:
             payload = render.escalation_payload(
                 alert, level, minutes * level, receiver=channel.name, mentions=mentions,
-                settings=self.alerts, language=self.language(channel),
+                settings=self.settings, language=self.language(channel),
             )  # fmt: skip
             key = f"escalation:{alert.id}:{int(alert.fired_at.timestamp())}:{level}:{channel.id}"
             enqueue(session, channel, NotificationKind.ESCALATION, [alert.id], payload, key, now)

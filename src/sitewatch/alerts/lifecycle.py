@@ -119,6 +119,19 @@ def _labels(problem: Problem, route: Route, settings: AlertsSettings) -> dict[st
     return capped(labels, settings.max_label_chars)
 
 
+def new_alert(session: Session, problem: Problem, settings: AlertsSettings, now: dt.datetime) -> dict[str, Any]:
+    """The row of a new firing alert for ``problem``, routed by the registry."""
+    route = lookup(session, problem.compound, problem.device, problem.kind, now.date())
+    return dict(
+        fingerprint=problem.fingerprint, state=AlertState.FIRING.value, severity=problem.severity.value,
+        compound=problem.compound, device=problem.device, kind=problem.kind, fault=problem.fault,
+        source=problem.source, crew=route.crew, labels=_labels(problem, route, settings),
+        message=problem.message[:500], params=dict(problem.params), finding_id=problem.finding_id,
+        findings_count=1, started_at=problem.started_at or now, fired_at=now, updated_at=now,
+        escalation_level=0, flaps=0,
+    )  # fmt: skip
+
+
 def raise_problem(
     session: Session, problem: Problem, settings: AlertsSettings, now: dt.datetime, touch: Touch
 ) -> tuple[Alert, Applied]:
@@ -131,18 +144,9 @@ def raise_problem(
         ).scalar_one_or_none()
         if alert is not None:
             return alert, _feed(session, alert, problem, now, touch)
-        route = lookup(session, problem.compound, problem.device, problem.kind, now.date())
-        started = problem.started_at or now
-        values = dict(
-            fingerprint=fp, state=AlertState.FIRING.value, severity=problem.severity.value,
-            compound=problem.compound, device=problem.device, kind=problem.kind, fault=problem.fault,
-            source=problem.source, crew=route.crew, labels=_labels(problem, route, settings),
-            message=problem.message[:500], params=dict(problem.params), finding_id=problem.finding_id,
-            findings_count=1, started_at=started, fired_at=now, updated_at=now, escalation_level=0, flaps=0,
-        )  # fmt: skip
         statement = (
             _insert(session)(Alert)
-            .values(**values)
+            .values(**new_alert(session, problem, settings, now))
             .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
             .returning(Alert.id)
         )

@@ -214,7 +214,7 @@ class Delivery:
         log.error("channel %s keeps failing (%s); telling the other channels", channel.name, error)
         for other in other_channels(session, channel):
             payload = render.channel_failure_payload(
-                alert, channel.name, error, receiver=other.name, settings=self.alerts,
+                alert, channel.name, error, receiver=other.name, settings=self.settings,
                 language=other.language or self.settings.language,
             )  # fmt: skip
             enqueue(session, other, NotificationKind.CHANNEL, [alert.id], payload,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import i18n
 from ..i18n import N_, _, ngettext
-from ..settings import AlertsSettings
+from ..settings import Settings
 from .models import Alert, AlertState
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,8 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.UTC
 
 
-def local(moment: dt.datetime, settings: AlertsSettings) -> str:
-    """A database time (naive UTC) as local wall time for people."""
+def local(moment: dt.datetime, settings: Settings) -> str:
+    """A database time (naive UTC) as wall time for people, in the ``timezone`` setting."""
     return moment.replace(tzinfo=dt.UTC).astimezone(_zone(settings.timezone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -60,9 +60,9 @@ def iso(moment: dt.datetime | None) -> str:
     return moment.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def link(settings: AlertsSettings, alert_id: int | None = None) -> str:
+def link(settings: Settings, alert_id: int | None = None) -> str:
     """The console page of one alert, or of the alert list."""
-    base = settings.console_url.rstrip("/")
+    base = settings.alerts.console_url.rstrip("/")
     return f"{base}/alerts/{alert_id}" if alert_id is not None else f"{base}/alerts"
 
 
@@ -91,7 +91,7 @@ def device(alert: Alert) -> str:
     return alert.device or asset or _("the whole compound")
 
 
-def line(item: Item, settings: AlertsSettings) -> str:
+def line(item: Item, settings: Settings) -> str:
     """One alert on one line."""
     alert = item.alert
     if item.status == "resolved":
@@ -134,7 +134,7 @@ def place_compound(alert: Alert) -> str:
 
 
 def _body(
-    title: str, lines: list[str], more: int, settings: AlertsSettings, one: Alert | None
+    title: str, lines: list[str], more: int, settings: Settings, one: Alert | None
 ) -> dict[str, str]:
     url = link(settings, one.id if one is not None else None)
     tail = [ngettext("… and {n} more", "… and {n} more", more)] if more else []
@@ -148,7 +148,7 @@ def _body(
 
 def group_payload(
     items: Sequence[Item], *, receiver: str, group_key: str, group_labels: dict[str, str],
-    mentions: Sequence[str], settings: AlertsSettings, language: str,
+    mentions: Sequence[str], settings: Settings, language: str,
 ) -> dict[str, Any]:  # fmt: skip
     """The payload of a group's notification."""
     with i18n.using(language):
@@ -165,7 +165,7 @@ def group_payload(
 
 def escalation_payload(
     alert: Alert, level: int, minutes: float, *, receiver: str, mentions: Sequence[str],
-    settings: AlertsSettings, language: str,
+    settings: Settings, language: str,
 ) -> dict[str, Any]:  # fmt: skip
     """The payload of one escalation step of one alert."""
     with i18n.using(language):
@@ -185,7 +185,7 @@ def escalation_payload(
 
 
 def channel_failure_payload(alert: Alert, name: str, error: str, *, receiver: str,
-                            settings: AlertsSettings, language: str) -> dict[str, Any]:  # fmt: skip
+                            settings: Settings, language: str) -> dict[str, Any]:  # fmt: skip
     """The payload telling the other channels that one keeps failing."""
     with i18n.using(language):
         title = _("Notification channel {name} keeps failing", name=name)
@@ -204,7 +204,7 @@ def channel_failure_payload(alert: Alert, name: str, error: str, *, receiver: st
 
 def webhook_v4(
     items: Sequence[Item], receiver: str, group_key: str, group_labels: dict[str, str],
-    settings: AlertsSettings, language: str,
+    settings: Settings, language: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Alertmanager's webhook payload, version 4, which many tools accept."""
     alerts = []
@@ -232,6 +232,6 @@ def webhook_v4(
         "groupLabels": group_labels,
         "commonLabels": common,
         "commonAnnotations": {},
-        "externalURL": settings.console_url,
+        "externalURL": settings.alerts.console_url,
         "alerts": alerts,
     }

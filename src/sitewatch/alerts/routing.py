@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -56,24 +58,44 @@ class Route:
 
 ROUTE_TTL_S = 60.0  # a registry change reaches routing within this time
 _routes: dict[tuple[str, str, str | None, str, dt.date], tuple[float, Route]] = {}
+# what a compound and its contract for a kind say (the same for every device of that kind there):
+# a storm of new devices of one compound asks the registry for each device's asset only
+_owners: dict[tuple[str, str, str, dt.date], tuple[float, _Owner | None]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """The compound's labels, and the crew of its contract for one kind (None: no contract)."""
+
+    labels: dict[str, str]
+    maintainer: str | None = None  # the contract's organisation
+    crew: Route | None = None  # the crew's part of a route (plain values: it outlives the session)
+
+
+def _remembered(cache: dict[Any, tuple[float, Any]], key: Any, make: Callable[[], Any]) -> Any:
+    hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < ROUTE_TTL_S:
+        return hit[1]
+    value = make()
+    if len(cache) >= 100_000:
+        cache.clear()
+    cache[key] = (time.monotonic(), value)
+    return value
 
 
 def lookup(session: Session, compound: str, device: str | None, kind: str, today: dt.date) -> Route:
     """The route of a problem on ``device`` (or on the compound when None) of ``compound``
     (remembered for ``ROUTE_TTL_S`` per database: a storm of new alerts asks the registry once each)."""
-    bind = session.get_bind()
-    key = (str(bind.engine.url), compound, device, kind, today)
-    hit = _routes.get(key)
-    if hit is not None and time.monotonic() - hit[0] < ROUTE_TTL_S:
-        return hit[1]
-    route = _lookup(session, compound, device, kind, today)
-    if len(_routes) >= 100_000:
-        _routes.clear()
-    _routes[key] = (time.monotonic(), route)
+    url = str(session.get_bind().engine.url)
+    route: Route = _remembered(
+        _routes,
+        (url, compound, device, kind, today),
+        lambda: _lookup(session, url, compound, device, kind, today),
+    )
     return route
 
 
-def _lookup(session: Session, compound: str, device: str | None, kind: str, today: dt.date) -> Route:
+def _owner(session: Session, compound: str, kind: str, today: dt.date) -> _Owner | None:
     row = session.execute(
         select(Compound, Community.name, Street.name, District.name, Organisation.name)
         .join(Community, Community.id == Compound.community_id)
@@ -83,7 +105,7 @@ def _lookup(session: Session, compound: str, device: str | None, kind: str, toda
         .where(Compound.code == compound)
     ).first()
     if row is None:
-        return Route()
+        return None
     comp, community, street, district, manager = row
     labels = {
         "compound_name": comp.name_zh,
@@ -95,6 +117,38 @@ def _lookup(session: Session, compound: str, device: str | None, kind: str, toda
         labels["compound_name_en"] = comp.name_en
     if manager:
         labels["manager"] = manager
+    contract = session.execute(
+        select(Contract)
+        .join(ContractKind, ContractKind.contract_id == Contract.id)
+        .where(
+            Contract.compound_id == comp.id,
+            ContractKind.kind == kind,
+            Contract.start_date <= today,
+            or_(Contract.end_date.is_(None), Contract.end_date >= today),
+        )
+        .order_by(Contract.start_date.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if contract is None:
+        return _Owner(labels)
+    crew: Crew | None = contract.crew
+    if crew is None:
+        return _Owner(labels, contract.org.name)
+    members = tuple((m.name, m.phone) for m in crew.members)
+    crew_route = Route(
+        labels={"crew": crew.crew_code, "crew_name": crew.name},
+        crew=crew.crew_code,
+        crew_leader=crew.leader,
+        crew_leader_phone=crew.phone,
+        members=members,
+    )
+    return _Owner(labels, contract.org.name, crew_route)
+
+
+def _lookup(
+    session: Session, url: str, compound: str, device: str | None, kind: str, today: dt.date
+) -> Route:
+    labels: dict[str, str] = {}
     asset = None
     if device is not None:
         asset = session.execute(
@@ -111,34 +165,19 @@ def _lookup(session: Session, compound: str, device: str | None, kind: str, toda
                 labels["building"] = building.building_no
         if asset.maintainer_org is not None:
             labels["maintainer"] = asset.maintainer_org.name
-    contract = session.execute(
-        select(Contract)
-        .join(ContractKind, ContractKind.contract_id == Contract.id)
-        .where(
-            Contract.compound_id == comp.id,
-            ContractKind.kind == kind,
-            Contract.start_date <= today,
-            or_(Contract.end_date.is_(None), Contract.end_date >= today),
-        )
-        .order_by(Contract.start_date.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    crew: Crew | None = contract.crew if contract is not None else None
-    if contract is not None and "maintainer" not in labels:
-        labels["maintainer"] = contract.org.name
+    owner: _Owner | None = _remembered(
+        _owners, (url, compound, kind, today), lambda: _owner(session, compound, kind, today)
+    )
+    if owner is None:
+        return Route()
+    labels = {**owner.labels, **labels}
+    if owner.maintainer is not None and "maintainer" not in labels:
+        labels["maintainer"] = owner.maintainer
+    crew = owner.crew
     if crew is None:
         return Route(True, asset is not None, labels)
-    labels["crew"] = crew.crew_code
-    labels["crew_name"] = crew.name
-    return Route(
-        True,
-        asset is not None,
-        labels,
-        crew.crew_code,
-        crew.leader,
-        crew.phone,
-        tuple((m.name, m.phone) for m in crew.members),
-    )
+    return Route(True, asset is not None, {**labels, **crew.labels}, crew.crew, crew.crew_leader,
+                 crew.crew_leader_phone, crew.members)  # fmt: skip
 
 
 def capped(labels: dict[str, str], max_chars: int) -> dict[str, str]:

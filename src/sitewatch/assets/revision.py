@@ -4,7 +4,8 @@ Ingest caches device lookups; it polls ``GET /api/v1/lookup/revision`` and drops
 number moves, so a device bound, moved or replaced is seen within one poll interval. Changes are
 noticed both through the ORM (objects added, changed or deleted) and through bulk DML executed on a
 session (the ledger importer's ``insert``/``update``/``delete`` statements). API tokens are not
-registry data and do not count.
+registry data and do not count, nor are other components' tables that share the database (alerting
+writes its tables many times a second; that must not empty ingest's cache).
 """
 
 from __future__ import annotations
@@ -15,30 +16,32 @@ from typing import Any
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from .models import ApiToken, RegistryRevision
+from .models import ApiToken, Base, RegistryRevision
 
 _FLAG = "sitewatch.registry_changed"
 _IGNORED_TABLES = frozenset({ApiToken.__tablename__, RegistryRevision.__tablename__})
 
 
-def _table_name(statement: Any) -> str | None:
+def _registry_table(statement: Any) -> bool:
     table = getattr(statement, "table", None)
-    return getattr(table, "name", None)
+    return (
+        table is not None
+        and getattr(table, "metadata", None) is Base.metadata
+        and (table.name not in _IGNORED_TABLES)
+    )
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_execute(state: ORMExecuteState) -> None:
-    if (state.is_insert or state.is_update or state.is_delete) and _table_name(
-        state.statement
-    ) not in _IGNORED_TABLES:
+    if (state.is_insert or state.is_update or state.is_delete) and _registry_table(state.statement):
         state.session.info[_FLAG] = True
 
 
 @event.listens_for(Session, "before_flush")
 def _on_flush(session: Session, _context: object, _instances: object) -> None:
-    dirty = (obj for obj in session.dirty if session.is_modified(obj))
+    dirty = (obj for obj in session.dirty if isinstance(obj, Base) and session.is_modified(obj))
     for obj in (*session.new, *dirty, *session.deleted):
-        if not isinstance(obj, ApiToken | RegistryRevision):
+        if isinstance(obj, Base) and not isinstance(obj, ApiToken | RegistryRevision):
             session.info[_FLAG] = True
             return
 

@@ -4,6 +4,11 @@ The result is the ledger (台账) a property manager keeps, in the format of :mo
 so that ``sitewatch assets import`` reads it like any real ledger. Proportions follow a renovation
 programme of 267 compounds with 1,865 buildings and 56,351 households (about 7 buildings and 211
 households per compound).
+
+The ledger describes the city on a reference date (default: today): its maintenance contracts are
+in force then and for at least ``CONTRACT_AHEAD_DAYS`` after, so that alerts raised while the city
+is simulated are routed to a crew. Everything else is fixed by the seed; the same seed and
+reference date give the same ledger.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import numpy as np
 from ..contract import KINDS, DeviceKind, device_id
 
 Records = dict[str, list[dict[str, Any]]]
+CONTRACT_TERM_YEARS = 4  # maintenance contracts run in 4-year terms from January after the renovation
+CONTRACT_AHEAD_DAYS = 2 * 365  # a ledger's contracts cover at least this long after its reference date
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +92,12 @@ def _local(kind: DeviceKind, n: int) -> str:
     return f"{KINDS[kind].code}{n:0{width}d}"
 
 
-def generate_city(compounds: int = 267, seed: int = 1) -> Records:
-    """Ledger records (per sheet) of a synthetic city of ``compounds`` renovated compounds."""
+def generate_city(compounds: int = 267, seed: int = 1, reference: dt.date | None = None) -> Records:
+    """Ledger records (per sheet) of a synthetic city of ``compounds`` renovated compounds, as its
+    ledger stands on ``reference`` (default: today)."""
     if compounds < 1:
         raise ValueError("a city needs at least one compound")
+    reference = reference or dt.date.today()
     rng = np.random.default_rng(seed)
     out: Records = {
         k: [] for k in ("organisations", "compounds", "buildings", "assets", "crews", "contracts")
@@ -98,8 +107,19 @@ def generate_city(compounds: int = 267, seed: int = 1) -> Records:
     for c in range(compounds):
         district = DISTRICTS[int(rng.integers(len(DISTRICTS)))]
         code = f"{district.code}-{c + 1:04d}"
-        serial = _compound(out, rng, c, code, district, serial)
+        serial = _compound(out, rng, c, code, district, serial, reference)
     return out
+
+
+def contract_term(renovation_year: int, reference: dt.date) -> tuple[dt.date, dt.date]:
+    """A compound's maintenance contract (first day, last day) as the ledger holds it on ``reference``:
+    from January after the renovation, renewed term by term until at least ``CONTRACT_AHEAD_DAYS``
+    after ``reference``."""
+    first = renovation_year + 1
+    end = dt.date(first + CONTRACT_TERM_YEARS - 1, 12, 31)
+    while end < reference + dt.timedelta(days=CONTRACT_AHEAD_DAYS):
+        end = end.replace(year=end.year + CONTRACT_TERM_YEARS)
+    return dt.date(first, 1, 1), end
 
 
 def _phone(rng: np.random.Generator) -> str:
@@ -129,7 +149,7 @@ def _organisations(out: Records, rng: np.random.Generator) -> None:
 
 
 def _compound(
-    out: Records, rng: np.random.Generator, c: int, code: str, district: District, serial: int
+    out: Records, rng: np.random.Generator, c: int, code: str, district: District, serial: int, reference: dt.date
 ) -> int:
     street = f"{_STREET_NAMES[int(rng.integers(len(_STREET_NAMES)))]}街道"
     community = f"{_STREET_NAMES[int(rng.integers(len(_STREET_NAMES)))]}第{int(rng.integers(1, 9))}社区"
@@ -240,12 +260,13 @@ def _compound(
         "renovation_year": renovation_year, "renovation_batch": f"{renovation_year}年第{int(rng.integers(1, 3))}批",
         "renovation_content": content, "management_mode": mode, "manager_org": manager,
     })  # fmt: skip
+    start, end = contract_term(renovation_year, reference)
     for kind, names in CONTRACTORS.items():
         idx = c % len(names)
         out["contracts"].append({
             "contract_no": f"WB-{code}-{KINDS[DeviceKind(kind)].code}", "org": names[idx], "compound_code": code,
             "kinds": kind, "crew_code": f"CR-{KINDS[DeviceKind(kind)].code}{idx + 1:02d}",
-            "start_date": dt.date(renovation_year + 1, 1, 1), "end_date": dt.date(renovation_year + 4, 12, 31),
+            "start_date": start, "end_date": end,
             "response_minutes": 15, "arrival_minutes": 30 if kind == "elevator" else 120,
         })  # fmt: skip
     return serial

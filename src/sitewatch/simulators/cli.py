@@ -63,7 +63,10 @@ def simulate() -> None:
               help="Ledger to write: .xlsx, or a directory of per-sheet CSV files.")  # fmt: skip
 @click.option("--headers", type=click.Choice(["zh", "en", "key"]), default="zh", show_default=True,
               help="Column headers: Chinese, English or column keys.")  # fmt: skip
-def city(compounds: int, seed: int, out: Path, headers: str) -> None:
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Date the ledger describes (its contracts are in force then and two years after); "
+                   "default today. Same seed and date, same ledger.")  # fmt: skip
+def city(compounds: int, seed: int, out: Path, headers: str, as_of: dt.datetime | None) -> None:
     """Generate a synthetic city of pre-2000 compounds and write its ledger (台账)."""
     from ..assets.workbook import HeaderStyle, write_csv_dir, write_xlsx
     from .city import generate_city, summary
@@ -75,7 +78,7 @@ def city(compounds: int, seed: int, out: Path, headers: str) -> None:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as bar:  # fmt: skip
         task = bar.add_task(_("generating the city ledger"), total=None)
-        records = generate_city(compounds, seed)
+        records = generate_city(compounds, seed, as_of.date() if as_of else None)
         bar.update(task, description=_("writing {path}", path=out))
         if out.suffix.lower() == ".xlsx":
             write_xlsx(records, out, HeaderStyle(headers))

@@ -18,7 +18,8 @@ def test_bench_alerts_prints_each_figure_and_its_limit(monkeypatch: pytest.Monke
     result = CliRunner().invoke(
         main,
         ["--log-level", "WARNING", "bench", "alerts", "--episodes", "3", "--storm-devices", "60",
-         "--dedup-producers", "2", "--dedup-rate", "500", "--dedup-seconds", "2", "--dedup-fingerprints", "50"],
+         "--dedup-producers", "2", "--dedup-rate", "500", "--dedup-seconds", "2", "--dedup-fingerprints", "50",
+         "--dedup-store-findings", "1000", "--database", "sqlite", "--database", "postgres"],
         catch_exceptions=False,
     )  # fmt: skip
     out = result.output
@@ -26,8 +27,10 @@ def test_bench_alerts_prints_each_figure_and_its_limit(monkeypatch: pytest.Monke
     assert re.search(r"entrapment, gateway sample → webhook receipt\s+│ p50 \d+ ms, p99 \d+ ms", out), out
     assert re.search(r"storm: notifications while the gateway of \d+ devices was down\s+│ 1 ", out), out
     assert re.search(r"storm: device alerts notified after it came back\s+│ 0 ", out), out
-    assert re.search(r"open alerts / distinct fingerprints\s+│ 50 / 50", out), out
-    assert re.search(r"alerts listed twice in notifications\s+│ 0 ", out), out
+    for db in ("SQLite", r"PostgreSQL \(private, fsync off\)"):
+        assert re.search(rf"dedup \({db}\): open alerts / distinct fingerprints, every run\s+│ 50/50 50/50 ", out), out
+        assert re.search(rf"dedup \({db}\): alerts listed twice in notifications\s+│ 0 ", out), out
+        assert re.search(rf"dedup \({db}\): apply path alone .*│ [\d,]+/s \([\d,]+\)\s+│ 500/s: met", out), out
 
 
 def test_percentile_by_nearest_rank() -> None:

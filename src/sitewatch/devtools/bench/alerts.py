@@ -9,9 +9,12 @@ notification, and how many findings per second dedup holds.
 - storm: a gateway with 1,000 devices dies (its offline finding and its devices' no-data findings
   over MQTT), then comes back; prints the notifications made while it was down (one: the
   gateway's) and the device alerts notified after it came back (none).
-- dedup: producer processes apply findings over a fixed set of fingerprints to the alert store
-  for a while; prints the rate, the open alerts against the distinct fingerprints, and whether a
-  notification lists an alert twice.
+- dedup, on each ``--database`` (SQLite, a private PostgreSQL, or a URL): producer processes
+  publish findings over MQTT over a fixed set of fingerprints for a while and one alerting process
+  consumes and applies them; then the same kind of findings are applied straight through
+  ``Alerting.apply_batch`` (the apply path alone, no MQTT). Prints both rates (the median of
+  ``--dedup-runs`` runs, and each run's) beside the target, the open alerts against the distinct
+  fingerprints, and whether a notification lists an alert twice.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import importlib.util
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,10 +40,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
 
+from ...alerts.core import Alerting
 from ...alerts.db import alerts_engine, migrate, transaction
 from ...alerts.models import Alert, AlertState, Channel, ChannelScope, ChannelType, Notification, utcnow
-from ...alerts.service import AlertService
+from ...alerts.service import BATCH, AlertService
 from ...alerts.sink import Received, WebhookSink
 from ...assets.importer import import_ledger
 from ...assets.workbook import HeaderStyle, write_csv_dir
@@ -57,7 +63,7 @@ from ...contract import (
 )
 from ...mqtt_client import client_for
 from ...settings import AlertsSettings, MqttSettings, Settings, load_settings
-from ..services import MosquittoService, PostgresService, free_port, wait_until
+from ..services import MosquittoService, PostgresService, ServiceError, free_port, wait_until
 
 CITY_SEED = 1  # the simulators' city: its first compound, 220106-0001
 COMPOUND = "220106-0001"
@@ -359,8 +365,20 @@ def storm(
 
 # --- dedup ------------------------------------------------------------------------------------
 
+DEDUP_SOURCE = "rule:bench.dedup"
 
-def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds: float,
+
+def _dedup_finding(producer: int, n: int, fingerprints: int, source: str) -> Finding:
+    """The ``n``-th finding of a producer: a camera's video loss, over ``fingerprints`` cameras."""
+    device = f"{COMPOUND}-CA{(n * 7 + producer) % fingerprints:05d}"
+    return Finding(
+        id=f"{source}:p{producer}-{n}", compound=COMPOUND, device=device, kind=DeviceKind.CAMERA, source=source,
+        fault="video_loss", severity=Severity.WARNING, state=FindingState.ACTIVE, started_ms=1_790_000_000_000,
+        ts_ms=1_790_000_000_000, message="x",
+    )  # fmt: skip
+
+
+def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds: float, source: str,
              barrier: Any, results: Any) -> None:  # fmt: skip
     """One analytics-like producer: findings over MQTT (QoS 1) at its share of the rate."""
     settings = MqttSettings(url=broker, max_inflight=1000)
@@ -372,15 +390,10 @@ def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds
     sent = 0
     began = time.monotonic()
     info = None
+    topic = finding_topic(COMPOUND)
     while time.monotonic() - began < seconds:
         for _ in range(100):
-            device = f"{COMPOUND}-CA{(sent * 7 + producer) % fingerprints:05d}"
-            finding = Finding(
-                id=f"p{producer}-{sent}", compound=COMPOUND, device=device, kind=DeviceKind.CAMERA,
-                source="rule:bench.dedup", fault="video_loss", severity=Severity.WARNING, state=FindingState.ACTIVE,
-                started_ms=1_790_000_000_000, ts_ms=1_790_000_000_000, message="x",
-            )  # fmt: skip
-            info = client.publish(finding_topic(COMPOUND), finding.encode(), qos=1)
+            info = client.publish(topic, _dedup_finding(producer, sent, fingerprints, source).encode(), qos=1)
             sent += 1
         ahead = sent / rate - (time.monotonic() - began)  # hold the producer to its share of the rate
         if ahead > 0:
@@ -392,23 +405,24 @@ def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds
     client.disconnect()
 
 
-def dedup(url: str, workdir: Path, broker: MosquittoService, producers: int, rate: float, seconds: float,
-          fingerprints: int, say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
-    """``producers`` processes publishing findings at ``rate`` in total over ``fingerprints``, one
-    alerting process applying them."""
-    engine = alerts_engine(url)
-    city = _registry(engine, workdir)
-    _channel(engine, "crew", "http://127.0.0.1:9/unused", ChannelScope.CREW, city.crews["camera"])
-    settings = _settings(workdir, broker.url, group_wait_s=0.0).model_copy()
-    settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"max_inflight": 1000})})
-    service = AlertService(settings, engine, tick_s=1.0, deliver=False)
+def _dedup_settings(workdir: Path, broker: str) -> Settings:
+    settings = _settings(workdir, broker, group_wait_s=0.0)
+    return settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"max_inflight": 1000})})
+
+
+def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producers: int, rate: float,
+               seconds: float, fingerprints: int, source: str, say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """``producers`` processes publishing findings of ``source`` at ``rate`` in total over
+    ``fingerprints``, one alerting process (``AlertService``) consuming and applying them."""
+    service = AlertService(_dedup_settings(workdir, broker.url), engine, tick_s=1.0, deliver=False)
     service.start()
     service.wait_connected(20)
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(producers + 1), context.Queue()
     processes = [
         context.Process(
-            target=_produce, args=(broker.url, p, fingerprints, rate / producers, seconds, barrier, results)
+            target=_produce,
+            args=(broker.url, p, fingerprints, rate / producers, seconds, source, barrier, results),
         )
         for p in range(producers)
     ]
@@ -431,16 +445,58 @@ def dedup(url: str, workdir: Path, broker: MosquittoService, producers: int, rat
     service.core.tick()
     service.stop()
     with transaction(engine) as session:
+        mine = Alert.source == source
         open_alerts = session.scalar(
-            select(func.count()).select_from(Alert).where(Alert.state != AlertState.CLOSED)
+            select(func.count()).select_from(Alert).where(mine, Alert.state != AlertState.CLOSED)
         )
-        distinct = session.scalar(select(func.count(func.distinct(Alert.fingerprint))))
-        notes = list(session.execute(select(Notification.alert_ids)).scalars())
-    engine.dispose()
-    listed = [i for ids in notes for i in ids]
+        distinct = session.scalar(select(func.count(func.distinct(Alert.fingerprint))).where(mine))
+        ids = set(session.execute(select(Alert.id).where(mine)).scalars())
+        notes = [n for n in session.execute(select(Notification.alert_ids)).scalars() if ids.intersection(n)]
+    listed = [i for n in notes for i in n]
     return {"sent": sent, "offered": sent / offered_s, "applied": applied, "wall": wall, "rate": applied / wall,
             "open": open_alerts, "distinct": distinct, "fingerprints": fingerprints, "notifications": len(notes),
             "doubled": len(listed) - len(set(listed))}  # fmt: skip
+
+
+def dedup_store(engine: Engine, workdir: Path, broker: str, findings: int, fingerprints: int, source: str,
+                batch: int = BATCH) -> dict[str, Any]:  # fmt: skip
+    """The finding-apply path alone: ``findings`` findings (made beforehand, as eight producers
+    would interleave them) applied through ``Alerting.apply_batch`` in batches of ``batch``, the
+    most ``alerts run`` applies in one transaction; no MQTT, no decoding."""
+    core = Alerting(engine, _dedup_settings(workdir, broker))
+    made = [_dedup_finding(n % 8, n // 8, fingerprints, source) for n in range(findings)]
+    began = time.perf_counter()
+    for start in range(0, len(made), batch):
+        core.apply_batch(made[start : start + batch])
+    seconds = time.perf_counter() - began
+    with transaction(engine) as session:
+        mine = Alert.source == source
+        open_alerts = session.scalar(
+            select(func.count()).select_from(Alert).where(mine, Alert.state != AlertState.CLOSED)
+        )
+        fed = session.scalar(select(func.sum(Alert.findings_count)).where(mine))
+    return {"findings": findings, "seconds": seconds, "rate": findings / seconds, "open": open_alerts,
+            "fed": fed, "applied": dict(core.stats.applied)}  # fmt: skip
+
+
+def _database(choice: str, workdir: Path, postgres: list[PostgresService]) -> tuple[str, str]:
+    """(label, URL) of a ``--database`` choice: sqlite, postgres (a private server) or a URL."""
+    if choice == "sqlite":
+        return "SQLite", f"sqlite:///{workdir / f'dedup-{time.monotonic_ns()}.db'}"
+    if choice == "postgres":
+        if not postgres:
+            postgres.append(PostgresService(workdir / "postgres"))
+            postgres[0].start()
+        return "PostgreSQL (private, fsync off)", postgres[0].create_database(
+            f"bench_alerts_{time.monotonic_ns()}"
+        )
+    url = make_url(choice)
+    return f"{url.get_backend_name()} at {url.render_as_string(hide_password=True)}", choice
+
+
+def median(values: list[float]) -> float:
+    """The median (the mean of the middle two of an even count)."""
+    return float(statistics.median(values))
 
 
 # --- command ----------------------------------------------------------------------------------
@@ -457,19 +513,27 @@ def dedup(url: str, workdir: Path, broker: MosquittoService, producers: int, rat
 )
 @click.option("--dedup-seconds", type=float, default=30, show_default=True)
 @click.option("--dedup-fingerprints", type=int, default=2000, show_default=True)
-@click.option("--database", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
-              help="Where the dedup part stores alerts (postgres: a private PostgreSQL server).")  # fmt: skip
+@click.option("--dedup-store-findings", type=click.IntRange(1000, 10_000_000), default=100_000, show_default=True,
+              help="Findings applied straight to the store (the apply path alone) per run.")  # fmt: skip
+@click.option("--dedup-runs", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="Runs of each dedup measurement per database; the median is printed.")  # fmt: skip
+@click.option("--dedup-over-mqtt/--no-dedup-over-mqtt", default=True, show_default=True,
+              help="Also measure dedup end to end over MQTT (else the apply path alone).")  # fmt: skip
+@click.option("--database", "databases", multiple=True, default=("sqlite", "postgres"), show_default=True,
+              help="Where the dedup part stores alerts (repeatable): sqlite (a new file), postgres (a private "
+                   "server), or a SQLAlchemy URL of an empty database of its own.")  # fmt: skip
 @click.option(
     "--only", type=click.Choice(["latency", "storm", "dedup"]), multiple=True, help="Run only these parts."
 )
 def bench_alerts(episodes: int, storm_devices: int, dedup_producers: int, dedup_rate: float, dedup_seconds: float,
-                 dedup_fingerprints: int, database: str, only: tuple[str, ...]) -> None:  # fmt: skip
+                 dedup_fingerprints: int, dedup_store_findings: int, dedup_runs: int, dedup_over_mqtt: bool,
+                 databases: tuple[str, ...], only: tuple[str, ...]) -> None:  # fmt: skip
     """Alerting's figures: entrapment latency end to end, a gateway storm, dedup under load."""
     console = Console()
     parts = set(only or ("latency", "storm", "dedup"))
     workdir = Path(tempfile.mkdtemp(prefix="sitewatch-bench-alerts-"))
     broker = MosquittoService(workdir / "mosquitto")
-    postgres: PostgresService | None = None
+    postgres: list[PostgresService] = []
     table = Table(title="sitewatch bench alerts")
     for header in ("what", "figure", "limit / target"):
         table.add_column(header)
@@ -496,40 +560,74 @@ def bench_alerts(episodes: int, storm_devices: int, dedup_producers: int, dedup_
                           f"0: {'met' if s['late_device_alerts'] == 0 else 'NOT met'} "
                           f"({s['after']} notification(s) after, the gateway's resolution)")  # fmt: skip
         if "dedup" in parts:
-            if database == "postgres":
-                postgres = PostgresService(workdir / "postgres")
-                postgres.start()
-                url = postgres.create_database("bench_alerts")
-            else:
-                url = f"sqlite:///{workdir / 'dedup.db'}"
-            console.print(f"dedup: {dedup_producers} producers, {dedup_rate:,.0f} findings/s offered for "
-                          f"{dedup_seconds:g} s over {dedup_fingerprints} fingerprints ({database})")  # fmt: skip
-            d = dedup(
-                url,
-                workdir,
-                broker,
-                dedup_producers,
-                dedup_rate,
-                dedup_seconds,
-                dedup_fingerprints,
-                console.print,
-            )
-            table.add_row("dedup: findings offered over MQTT", f"{d['offered']:,.0f}/s ({d['sent']:,})", "")
-            table.add_row(f"dedup: findings applied by one alerting process ({database})",
-                          f"{d['rate']:,.0f}/s ({d['applied']:,} in {d['wall']:.1f} s)",
-                          f"{dedup_rate:,.0f}/s: {'met' if d['rate'] >= 0.95 * dedup_rate else 'NOT met'}")  # fmt: skip
-            table.add_row("dedup: open alerts / distinct fingerprints", f"{d['open']} / {d['distinct']}",
-                          f"= {d['fingerprints']}: {'met' if d['open'] == d['distinct'] == d['fingerprints'] else 'NOT met'}")  # fmt: skip
-            table.add_row("dedup: alerts listed twice in notifications", f"{d['doubled']} ({d['notifications']} notifications)",
-                          f"0: {'met' if d['doubled'] == 0 else 'NOT met'}")  # fmt: skip
+            for choice in databases:
+                _dedup_rows(table, choice, workdir, broker, postgres, dedup_producers, dedup_rate, dedup_seconds,
+                            dedup_fingerprints, dedup_store_findings, dedup_runs, dedup_over_mqtt,
+                            console.print)  # fmt: skip
     finally:
         broker.kill() if broker.running else None
-        if postgres is not None and postgres.running:
-            postgres.kill()
+        for server in postgres:
+            server.kill() if server.running else None
         shutil.rmtree(workdir, ignore_errors=True)
     console.print(table)
     console.print(f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
                   f"(figures on a shared machine are noisy)")  # fmt: skip
 
 
-__all__ = ["bench_alerts", "percentile"]
+def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoService, postgres: list[PostgresService],
+                producers: int, rate: float, seconds: float, fingerprints: int, store_findings: int, runs: int,
+                over_mqtt: bool, say: Callable[[str], None]) -> None:  # fmt: skip
+    """Measure dedup on one database ``runs`` times (over MQTT, then the apply path alone); add its rows."""
+    try:
+        label, url = _database(choice, workdir, postgres)
+    except ServiceError as exc:  # PostgreSQL not installed here: say so, measure the others
+        table.add_row(f"dedup ({choice})", "not measured", str(exc))
+        return
+    mqtt_part = f"{producers} producers, {rate:,.0f} findings/s offered for {seconds:g} s, then " if over_mqtt else ""
+    say(f"dedup on {label} over {fingerprints} fingerprints: {mqtt_part}{store_findings:,} findings straight "
+        f"to the store; {runs} run(s)")  # fmt: skip
+    engine = alerts_engine(url)
+    mqtt_runs: list[dict[str, Any]] = []
+    store_runs: list[dict[str, Any]] = []
+    try:
+        city = _registry(engine, workdir)
+        _channel(engine, f"crew-{time.monotonic_ns()}", "http://127.0.0.1:9/unused", ChannelScope.CREW,
+                 city.crews["camera"])  # fmt: skip
+        for run in range(runs):
+            tag = f"{DEDUP_SOURCE}.{time.monotonic_ns()}"
+            if over_mqtt:
+                m = dedup_mqtt(engine, workdir, broker, producers, rate, seconds, fingerprints, tag, say)
+                mqtt_runs.append(m)
+                say(f"  run {run + 1}/{runs}: over MQTT {m['rate']:,.0f}/s applied ({m['offered']:,.0f}/s "
+                    f"offered), {m['open']} open alerts")  # fmt: skip
+            st = dedup_store(engine, workdir, broker.url, store_findings, fingerprints, f"{tag}.store")
+            store_runs.append(st)
+            say(f"  run {run + 1}/{runs}: apply path alone {st['rate']:,.0f}/s, {st['open']} open alerts")
+    finally:
+        engine.dispose()
+    limit = f"{rate:,.0f}/s"
+    if mqtt_runs:
+        applied = median([m["rate"] for m in mqtt_runs])
+        each = ", ".join(f"{m['rate']:,.0f}" for m in mqtt_runs)
+        table.add_row(f"dedup ({label}): findings offered over MQTT, median",
+                      f"{median([m['offered'] for m in mqtt_runs]):,.0f}/s", "")  # fmt: skip
+        table.add_row(f"dedup ({label}): findings applied by one alerting process over MQTT, median of {runs}",
+                      f"{applied:,.0f}/s ({each})", f"{limit}: {'met' if applied >= 0.95 * rate else 'NOT met'}")  # fmt: skip
+    store = median([st["rate"] for st in store_runs])
+    each = ", ".join(f"{st['rate']:,.0f}" for st in store_runs)
+    table.add_row(f"dedup ({label}): apply path alone (Alerting.apply_batch, {BATCH} per transaction), "
+                  f"median of {runs}", f"{store:,.0f}/s ({each})",
+                  f"{limit}: {'met' if store >= rate else 'NOT met'}")  # fmt: skip
+    ok = all(r["open"] == r["distinct"] == fingerprints for r in mqtt_runs) and all(
+        st["open"] == fingerprints and st["fed"] == st["findings"] for st in store_runs
+    )
+    counts = [f"{r['open']}/{r['distinct']}" for r in mqtt_runs] + [f"{st['open']}/{fingerprints}" for st in store_runs]
+    table.add_row(f"dedup ({label}): open alerts / distinct fingerprints, every run", " ".join(counts),
+                  f"= {fingerprints}: {'met' if ok else 'NOT met'}")  # fmt: skip
+    if mqtt_runs:
+        doubled = sum(r["doubled"] for r in mqtt_runs)
+        table.add_row(f"dedup ({label}): alerts listed twice in notifications", str(doubled),
+                      f"0: {'met' if doubled == 0 else 'NOT met'}")  # fmt: skip
+
+
+__all__ = ["bench_alerts", "median", "percentile"]
