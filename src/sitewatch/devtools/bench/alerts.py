@@ -231,7 +231,9 @@ def latency(
 
     sink = WebhookSink(on_receive=on_receive).start()
     _channel(engine, "crew", sink.url, ChannelScope.CREW, city.crews["elevator"])
-    settings = _settings(workdir, broker.url, group_wait_critical_s=0.0, group_interval_s=1.0)
+    # a local webhook has no rate limit: the channel's per-minute cap (WeCom's 20) would hold episodes back
+    settings = _settings(workdir, broker.url, group_wait_critical_s=0.0, group_interval_s=1.0,
+                         channel_rate_per_min=10_000)
     service = AlertService(settings, engine, tick_s=0.5)
     service.start()
     if not service.wait_connected(20):
