@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import niquests
+import requests
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
@@ -65,6 +65,6 @@ def push(url: str, token: str, dashboards: Sequence[Built], *, folder: str | Non
         detail = str((exc.response.get("message") if isinstance(exc.response, dict) else None) or exc.message)
         raise PushError(_("Grafana at {url} refused ({status}): {error}", url=url, status=exc.status_code,
                           error=detail[:500])) from exc  # fmt: skip
-    except (OSError, niquests.exceptions.RequestException) as exc:
+    except (OSError, requests.exceptions.RequestException) as exc:
         raise PushError(_("Grafana at {url} unreachable: {error}", url=url, error=exc)) from exc
     return done
