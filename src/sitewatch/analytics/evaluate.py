@@ -33,8 +33,10 @@ MS_PER_MONTH = 30 * 86_400_000
 
 
 def extra_findings(history: Path) -> list[Finding]:
-    """Findings of detectors over ``history`` added to the rules' (none yet: the models' seam)."""
-    return []
+    """Findings of the fault-specific detectors over ``history`` (bearing wear, leak) added to the rules'."""
+    from .detectors.findings import detector_findings  # pandas/scikit work only when evaluating
+
+    return detector_findings(history)
 
 
 @dataclass(slots=True)

@@ -236,5 +236,5 @@ def detector_findings(history_dir: Path, *, compounds: Iterable[str] | None = No
             message=N_("night flow of {device} stays above its usual minimum: {flow} m³/h between 02:00 and 04:00, a leak suspected"),
             params={"device": ep.device, "flow": round(ep.evidence.get("night_minimum", float("nan")), 4)},
         ))  # fmt: skip
-    log.info("detector findings: %d bearing wear, %d leak", len(bearing), len(leaks))
+    log.debug("detector findings: %d bearing wear, %d leak", len(bearing), len(leaks))
     return sorted(findings, key=lambda f: (f.started_ms, f.device))
