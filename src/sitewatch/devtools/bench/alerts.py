@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib.util
+import json
 import multiprocessing
 import os
 import shutil
@@ -116,12 +117,25 @@ def _settings(workdir: Path, broker: str, **alerts: Any) -> Settings:
     )  # fmt: skip
 
 
+def _wait_subscribed(stats: Path, worker: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait until the analytics worker's stats file says it is connected (it subscribes on connect)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            if json.loads(stats.read_text()).get("connected"):
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def _log_tail(workdir: Path, lines: int = 20) -> str:
     """The end of the analytics worker's log, for an error message (empty when there is none)."""
-    log = workdir / "analytics.log"
-    if not log.exists():
-        return ""
-    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    log, stats = workdir / "analytics.log", workdir / "analytics.json"
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+    if stats.exists():
+        tail.append(stats.read_text(errors="replace"))
     return "\n" + "\n".join(tail) if tail else ""
 
 
@@ -251,8 +265,13 @@ def latency(
         env = {**os.environ, "SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_DATA_DIR": str(workdir),
                "SITEWATCH_DATABASE__URL": f"sqlite:///{workdir / 'latency.db'}"}  # the registry: its compounds
         with (workdir / "analytics.log").open("ab") as log:
-            analytics = subprocess.Popen([sys.executable, "-m", "sitewatch", "analytics", "run"], env=env,
+            analytics = subprocess.Popen([sys.executable, "-m", "sitewatch", "analytics", "run", "--stats-file",
+                                          str(workdir / "analytics.json"), "--stats-interval", "0.2"], env=env,
                                          stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+        # subscribed before the gateway starts: a flag already set at its first read raises the event once
+        if not _wait_subscribed(workdir / "analytics.json", analytics, 60):
+            analytics.terminate()
+            raise click.ClickException("sitewatch analytics run did not connect to the bench broker" + _log_tail(workdir))
     else:
         made_by = "the bench's entrapment rule (the analytics package is not installed)"
         analytics = EntrapmentRule(settings.mqtt)
