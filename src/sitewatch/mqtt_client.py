@@ -58,6 +58,15 @@ class Client(mqtt.Client):
         return ssl_sock
 
 
+def message_topic(message: mqtt.MQTTMessage) -> str:
+    """A received message's topic; one that is not UTF-8 (brokers should refuse it; if one passes, the
+    consumer refuses it as a bad topic) with its bad bytes replaced, instead of paho's exception."""
+    try:
+        return message.topic
+    except UnicodeDecodeError:
+        return bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
+
+
 def apply_credentials(client: mqtt.Client, settings: MqttSettings) -> None:
     """Set the user name and password, and TLS (the CA, a client certificate) of ``settings``."""
     if settings.username:

@@ -39,7 +39,7 @@ from ..contract import (
     decode_finding,
     now_ms,
 )
-from ..mqtt_client import client_for, connect_options
+from ..mqtt_client import client_for, connect_options, message_topic
 from ..settings import Settings
 from .core import Alerting
 from .outbox import Delivery
@@ -135,10 +135,7 @@ class AlertService:
             log.warning("alerts lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:
-            topic = bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
+        topic = message_topic(message)  # a non-UTF-8 topic is refused as a bad one
         item = _Inbound(self._generation, message.mid, message.qos, topic, bytes(message.payload))
         while not self._stop.is_set():
             try:

@@ -42,7 +42,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..contract import Finding, Limits, finding_topic, now_ms
-from ..mqtt_client import client_for, connect_options
+from ..mqtt_client import client_for, connect_options, message_topic
 from ..settings import MqttProtocol, Settings
 from . import checkpoint as ckpt
 from .partition import Partition, topic_filters
@@ -186,10 +186,7 @@ class AnalyticsService:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.stats.add(received=1, in_flight=1)
-        try:
-            topic_name = message.topic
-        except UnicodeDecodeError:  # refused by the processor as a bad topic
-            topic_name = bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
+        topic_name = message_topic(message)  # a non-UTF-8 topic is refused as a bad one
         item = _Inbound(self._generation, message.mid, message.qos, topic_name, bytes(message.payload), now_ms(),
                         bool(message.dup))
         while not self._stopping.is_set():  # a full queue: wait, and so stop reading the socket

@@ -31,7 +31,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..contract import DEADLETTER_TOPIC, HOST_STATE_TOPIC, Channel, HostState, now_ms, shared, subscription
 from ..contract.checker import Checker
-from ..mqtt_client import client_for, connect_options
+from ..mqtt_client import client_for, connect_options, message_topic
 from ..settings import MqttProtocol, Settings
 from ..store.base import Store
 from ..store.checks import InvalidPoint
@@ -173,10 +173,7 @@ class IngestService:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.stats.add(received=1, in_flight=1)
-        try:
-            topic_name = message.topic
-        except UnicodeDecodeError:  # brokers should refuse such topics; if one passes, dead-letter it
-            topic_name = bytes(getattr(message, "_topic", b"")).decode("utf-8", "replace")
+        topic_name = message_topic(message)  # a non-UTF-8 topic is refused as a bad one
         inbound = Inbound(
             self._generation, message.mid, message.qos, topic_name, bytes(message.payload), now_ms()
         )
