@@ -63,6 +63,19 @@ def test_unknown_setting_is_refused() -> None:
         load_settings(no_such_thing=1)
 
 
+def test_an_unknown_name_inside_a_section_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SITEWATCH_MQTT__NO_SUCH", "1")
+    with pytest.raises(ValidationError) as refused:
+        load_settings()
+    with using("en"):
+        assert validation_problems(refused.value) == [
+            "mqtt.no_such: unknown field; check the spelling against docs/configuration.md"
+        ]
+    monkeypatch.delenv("SITEWATCH_MQTT__NO_SUCH")
+    monkeypatch.setenv("SITEWATCH_MQTT__URL", "mqtt://broker:1883")
+    assert load_settings().mqtt.url == "mqtt://broker:1883"
+
+
 def test_the_removed_alerts_timezone_is_refused_naming_the_one_to_use(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SITEWATCH_ALERTS__TIMEZONE", "UTC")
     with pytest.raises(ValidationError) as refused, using("en"):

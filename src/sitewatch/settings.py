@@ -13,7 +13,15 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .i18n import DEFAULT_LANGUAGE, _
@@ -49,7 +57,13 @@ class MqttProtocol(StrEnum):
     # shared subscriptions, no reason codes (a publish the broker refuses is not reported)
 
 
-class MqttSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section: a name it does not have (``SITEWATCH_MQTT__NO_SUCH``) is refused, as at the top."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(Section):
     """Broker connection."""
 
     url: str = "mqtt://127.0.0.1:1883"
@@ -90,7 +104,7 @@ class MqttSettings(BaseModel):
         return urlsplit(self.url).scheme == "mqtts" or self.ca_file is not None
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(Section):
     """Time-series store: the embedded file or an InfluxDB server."""
 
     backend: StoreBackend = StoreBackend.EMBEDDED
@@ -109,14 +123,14 @@ class StoreSettings(BaseModel):
     influx_gzip: bool = True
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     """Asset registry database (SQLAlchemy URL)."""
 
     url: str | None = None  # default: sqlite:///<data_dir>/registry.db
     echo: bool = False
 
 
-class WebSettings(BaseModel):
+class WebSettings(Section):
     """Built-in web console and REST API."""
 
     host: str = "127.0.0.1"
@@ -124,7 +138,7 @@ class WebSettings(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)  # larger bodies get 413
 
 
-class ContractSettings(BaseModel):
+class ContractSettings(Section):
     """Limits applied by the message validator."""
 
     max_payload_bytes: int = Field(1_048_576, ge=1024)
@@ -133,7 +147,7 @@ class ContractSettings(BaseModel):
     max_age_s: float = Field(90 * 86400.0, gt=0)
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Section):
     """Ingest service behaviour."""
 
     batch_readings: int = Field(36_000, ge=1)  # about one full InfluxDB request
@@ -149,7 +163,7 @@ class IngestSettings(BaseModel):
     liveness: bool = True  # store gateways' births, deaths and counters (ingest.liveness)
 
 
-class AnalyticsSettings(BaseModel):
+class AnalyticsSettings(Section):
     """Analytics: the rules (docs/analytics.md) and the live service (docs/analytics-service.md)."""
 
     rules_file: Path | None = None  # a YAML file of rules replacing the shipped ones
@@ -163,7 +177,7 @@ class AnalyticsSettings(BaseModel):
     sites_refresh_s: float = Field(300.0, ge=0, le=86_400)  # re-read the compound list (0: never)
 
 
-class AlertsSettings(BaseModel):
+class AlertsSettings(Section):
     """Alerting: grouping timers, escalation, inhibition, delivery (see docs/alerts.md)."""
 
     console_url: str = "http://127.0.0.1:8080"  # links in messages: <console_url>/alerts/<id>
