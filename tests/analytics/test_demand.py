@@ -112,3 +112,13 @@ def test_rules_file_checks_the_demand_rule() -> None:
     rules = parse_rules(RULES, "test.yaml")
     (rule,) = rules.rules
     assert rule.learn == 86_400_000 and rule.gap == 600_000 and rule.expected == 5
+
+
+def test_the_learnt_demand_survives_a_checkpoint() -> None:
+    e = engine()
+    learnt = busy(MONDAY, 30, 0.0)
+    last_ts, trips = learnt[-1][0], learnt[-1][1]
+    feed(e, learnt)
+    restored = Engine.restore(e.snapshot(), parse_rules(RULES, "test.yaml"), {C: Site(43.88, 125.32)})
+    out = feed(restored, still(last_ts, 50, trips))
+    assert [(f.state, f.started_ms) for f in out] == [(FindingState.ACTIVE, last_ts)]
