@@ -16,7 +16,10 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -26,6 +29,7 @@ from .rules import (
     CounterRule,
     CountRule,
     DayNightRule,
+    DemandRule,
     EventRule,
     NoDataRule,
     RateRule,
@@ -666,6 +670,64 @@ def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st:
     return (RAISE if cond else CLEAR), elevation, None
 
 
+HOUR_MS = 3_600_000
+
+
+@lru_cache(maxsize=4096)
+def _utc_offset_ms(timezone: str, utc_hour: int) -> int:
+    """The zone's offset from UTC in ms during the UTC hour ``utc_hour`` (hours since 1970)."""
+    moment = datetime.fromtimestamp(utc_hour * 3600, UTC)
+    offset = moment.astimezone(ZoneInfo(timezone)).utcoffset()
+    return int(offset.total_seconds() * 1000) if offset is not None else 0
+
+
+def _demand(engine: Engine, rule: DemandRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+            ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    site = engine.sites.get(dev.compound)
+    local = ts + _utc_offset_ms(site.timezone if site is not None else "Asia/Shanghai", ts // HOUR_MS)
+    hour = local // HOUR_MS
+    weekend = (local // 86_400_000 + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+    bucket = int(weekend) * 24 + int(hour % 24)
+    x = st.x
+    if not x:
+        # last value, last sample, first sample, local hour, its increase, its covered ms, its bucket,
+        # hourly rates (48: weekday hours, weekend hours), hours waiting for the register to move
+        # again before they are learnt, expected increase since the last step, time of the last step
+        x[:] = [v, ts, ts, hour, 0.0, 0, bucket, [None] * 48, [], 0.0, ts]
+        return HOLD, 0.0, None
+    last, prev, first, cur, count, covered, cur_bucket, rates, pending, acc, changed = x
+    dt = max(0, min(ts - prev, rule.gap))
+    if hour != cur:  # the hour is over: it waits to be learnt until the register is seen moving
+        if covered >= 0.75 * HOUR_MS and st.start is None:
+            pending.append([cur_bucket, count])
+            del pending[: max(0, len(pending) - 48)]
+        x[3], x[4], x[5], x[6] = hour, 0.0, 0, bucket
+        count, covered = 0.0, 0
+    x[1] = ts
+    x[5] = covered + dt
+    if v < last:  # a reset or a replaced controller: start over from here
+        x[0], x[9], x[10] = v, 0.0, ts
+        return CLEAR, 0.0, None
+    if v > last:
+        x[0], x[4], x[9], x[10] = v, count + (v - last), 0.0, ts
+        if st.start is None:
+            for b, n in pending:
+                rates[b] = n if rates[b] is None else rates[b] + rule.alpha * (n - rates[b])
+        pending.clear()
+        return CLEAR, 0.0, None
+    rate = rates[bucket]
+    if rate is None:
+        rate = rates[(bucket + 24) % 48]  # the other day type's same hour, until this one is learnt
+    x[9] = acc = acc + (rate or 0.0) * dt / HOUR_MS
+    if ts - first >= rule.learn and acc >= rule.expected:
+        return RAISE, acc, changed
+    return HOLD, acc, None
+
+
 _CHECKS: dict[type, Any] = {
     ThresholdRule: _threshold,
     StateRule: _state,
@@ -673,6 +735,7 @@ _CHECKS: dict[type, Any] = {
     CounterRule: _counter,
     CountRule: _count,
     DayNightRule: _daynight,
+    DemandRule: _demand,
 }
 
 __all__ = ["Engine", "Site"]

@@ -68,7 +68,7 @@ class _Base(BaseModel):
         return value
 
 
-_DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval"}
+_DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap"}
 
 
 class Condition(_Base):
@@ -205,6 +205,27 @@ class CountRule(RuleBase):
     runs: int = Field(1, ge=1)
 
 
+class DemandRule(RuleBase):
+    """A register that should have moved: ``metric`` (a counter, e.g. an elevator's trip count)
+    learns its device's usual increase per local hour of the day, weekdays and weekends apart
+    (hours the register is later seen moving again, weighted ``alpha`` per new hour); raises when
+    the increase expected since its last step reaches ``expected`` with none come, after ``learn``
+    of history. At most ``gap`` between two samples counts (a data gap is no idle time)."""
+
+    type: Literal["demand"]
+    metric: str
+    expected: float = Field(10.0, gt=0)
+    learn: Duration = 3 * 86_400_000
+    alpha: float = Field(0.2, gt=0, le=1)
+    gap: Duration = 600_000
+
+    @model_validator(mode="after")
+    def _gap(self) -> DemandRule:
+        if self.gap <= 0:
+            raise ValueError("gap must be positive")
+        return self
+
+
 class NoDataRule(RuleBase):
     """Raise when a device (kind ``gateway``: a gateway) sent nothing for ``intervals`` x its interval."""
 
@@ -247,7 +268,15 @@ class EventRule(RuleBase):
 
 
 AnyRule = Annotated[
-    ThresholdRule | StateRule | RateRule | CounterRule | CountRule | NoDataRule | DayNightRule | EventRule,
+    ThresholdRule
+    | StateRule
+    | RateRule
+    | CounterRule
+    | CountRule
+    | NoDataRule
+    | DayNightRule
+    | EventRule
+    | DemandRule,
     Field(discriminator="type"),
 ]
 
@@ -345,7 +374,7 @@ def _describe(raw: Mapping[str, Any], error: Any) -> str:
     return f"{'.'.join(str(x) for x in loc) or 'file'}: {message}"
 
 
-_TYPE_TAGS = {"threshold", "state", "rate", "counter", "count", "no_data", "daynight", "event"}
+_TYPE_TAGS = {"threshold", "state", "rate", "counter", "count", "no_data", "daynight", "event", "demand"}
 
 
 def load_rules(path: Path | str | None = None) -> RuleSet:

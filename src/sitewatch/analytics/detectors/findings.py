@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,10 @@ from .trend import TheilSenTrend
 log = logging.getLogger(__name__)
 RUNNING = (1.0, 2.0)  # run_state codes running_up, running_down (contract/kinds.py)
 HOUR_MS = 3_600_000
+# the trend is judged from two days of running vibration on (a week once there is one): a bearing
+# that wears out in the history's first week is flagged before it fails, not only after a full week
+BEARING_WARMUP_HOURS = 48
+BEARING_MIN_POINTS = 36  # hours with a running car in a window: two days hold about 36 (none at night)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +104,18 @@ def _finding(ep: Episode, devices: pd.DataFrame, *, detector: str, fault: str | 
     )
 
 
+def _messages(finding: Finding) -> list[Finding]:
+    """A finding as the messages a live run sends: active when the detector first flagged it (its
+    evaluations use only the data before them), then cleared at its end if it has ended."""
+    if finding.state is FindingState.ACTIVE:
+        return [finding]
+    return [replace(finding, state=FindingState.ACTIVE, ended_ms=None, ts_ms=finding.started_ms), finding]
+
+
 def bearing_episodes(history: Path, *, compounds: Iterable[str] | None = None,
                      detector: TheilSenTrend | None = None) -> tuple[list[Episode], int]:  # fmt: skip
     """Rising running vibration per elevator; also returns the history's last reading time."""
-    detector = detector or TheilSenTrend()
+    detector = detector or TheilSenTrend(warmup_hours=BEARING_WARMUP_HOURS, min_points=BEARING_MIN_POINTS)
     long = _read(history, "elevator", ("vibration_rms", "run_state"), compounds)
     if long.empty:
         return [], 0
@@ -119,14 +131,38 @@ def bearing_episodes(history: Path, *, compounds: Iterable[str] | None = None,
             continue
         frame = running.to_frame("vibration_rms")
         frame.index = pd.to_datetime(frame.index, unit="ms", utc=True)
-        scores = detector.score(frame)
+        trend = still_high(detector, frame["vibration_rms"])
+        scores = trend["score"].reindex(frame.index, method="ffill").fillna(0.0)
         flags = (scores > detector.threshold_).astype("int64")
         for ep in episodes(str(device), flags, scores, merge_hours=24):
-            trend = detector.trend(frame["vibration_rms"])
             at = trend[trend.index <= pd.Timestamp(ep.start_ms, unit="ms", tz="UTC")]
             evidence = {} if at.empty else {"rise": float(at["rise"].iloc[-1]), "z": float(at["z"].iloc[-1])}
             out.append(Episode(ep.device, ep.start_ms, ep.end_ms, ep.peak, evidence))
     return out, last
+
+
+def still_high(detector: TheilSenTrend, series: pd.Series) -> pd.DataFrame:
+    """The detector's evaluations of ``series``, an evaluation's score capped below the threshold
+    when the last day's level (median of its hourly medians) has fallen back under the middle of
+    the fitted rise: a week that held a wear and its repair fits a rising line, but the car is fine."""
+    trend = detector.trend(series)
+    if trend.empty:
+        return trend
+    index = pd.DatetimeIndex(series.index)
+    hourly = series.groupby(index.floor("h")).median()
+    stamps = pd.DatetimeIndex(hourly.index)
+    capped = []
+    for stamp, row in trend.iterrows():
+        at = pd.Timestamp(str(stamp))
+        score = float(row["score"])
+        if score >= detector.threshold_ and row["rise"] > 0:
+            # the fitted line's level at the window's start
+            start = row["slope"] * detector.window_hours / row["rise"]
+            day = hourly[(stamps < at) & (stamps >= at - pd.Timedelta(hours=24))]
+            if day.empty or float(day.median()) < start * (1.0 + row["rise"] / 2.0):
+                score = min(score, 0.99 * detector.threshold_)
+        capped.append(score)
+    return trend.assign(score=capped)
 
 
 def leak_episodes(history: Path, devices: pd.DataFrame, *, compounds: Iterable[str] | None = None,
@@ -224,11 +260,11 @@ def detector_findings(history_dir: Path, *, compounds: Iterable[str] | None = No
     findings: list[Finding] = []
     bearing, last = bearing_episodes(history, compounds=wanted)
     for ep in bearing:
-        findings.append(_finding(
+        findings.extend(_messages(_finding(
             ep, devices, detector=TheilSenTrend.name, fault="bearing_wear", kind=DeviceKind.ELEVATOR, end_ms=last,
             message=N_("running vibration of {device} keeps rising: {rise} over the last week, bearing wear suspected"),
             params={"device": ep.device, "rise": f"{ep.evidence.get('rise', float('nan')):+.0%}"},
-        ))  # fmt: skip
+        )))  # fmt: skip
     leaks, last = leak_episodes(history, devices, compounds=wanted)
     for ep in leaks:
         findings.append(_finding(

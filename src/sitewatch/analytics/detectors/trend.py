@@ -29,13 +29,18 @@ class TheilSenTrend(Detector):
     fault = None
 
     def __init__(self, *, window_hours: int = 168, stride_hours: int = 3, min_rise: float = 0.10,
-                 min_z: float = 4.0, min_points: int = 48, direction: str = "up") -> None:  # fmt: skip
+                 min_z: float = 4.0, min_points: int = 48, direction: str = "up",
+                 warmup_hours: int | None = None) -> None:  # fmt: skip
         if direction not in ("both", "up", "down"):
             raise DetectorError(N_("direction must be both, up or down, not {value}"), value=direction)
+        warmup = window_hours if warmup_hours is None else warmup_hours
         if window_hours < 6 or stride_hours < 1 or min_rise <= 0 or min_z <= 0 or min_points < 4:
+            raise DetectorError(N_("detector parameters out of range"))
+        if not 6 <= warmup <= window_hours:
             raise DetectorError(N_("detector parameters out of range"))
         self.window_hours, self.stride_hours, self.min_rise = window_hours, stride_hours, min_rise
         self.min_z, self.min_points, self.direction = min_z, min_points, direction
+        self.warmup_hours = warmup
         self.threshold_ = 1.0
 
     def fit(self, frame: pd.DataFrame) -> TheilSenTrend:
@@ -65,7 +70,7 @@ class TheilSenTrend(Detector):
         hours = (pd.DatetimeIndex(hourly.index).asi8 // HOUR_NS).astype("float64")
         y = hourly.to_numpy()
         rows = []
-        first, last = hours[0] + self.window_hours, hours[-1]
+        first, last = hours[0] + self.warmup_hours, hours[-1]
         ends = np.arange(first, last + self.stride_hours, self.stride_hours)
         for end in ends:
             inside = (hours > end - self.window_hours) & (hours <= end)
