@@ -483,10 +483,10 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
     say(f"  producers sent {sent:,} findings in {messages:,} messages in {offered_s:.1f} s "
         f"({sent / offered_s:,.0f}/s); waiting for alerting")  # fmt: skip
     deadline = time.monotonic() + 600
-    while service.received < sent and time.monotonic() < deadline:
+    while service.applied < sent and time.monotonic() < deadline:  # committed, not only received
         time.sleep(0.01)
     wall = time.monotonic() - began
-    applied = service.received
+    applied = service.applied
     cpu = {"alerting": time.process_time() - cpu_began, "producers": sum(r[3] for r in produced),
            "broker": (_cpu_s(broker.proc.pid) if broker.proc else 0.0) - broker_began}  # fmt: skip
     service.core.tick()
