@@ -6,8 +6,9 @@ that analytics publishes when it has several at once) and applies the findings o
 waiting in one transaction, and only then acknowledges those messages (persistent session, manual
 acks): a crash redelivers, and the (finding id, state) record makes the copy harmless. A refused
 message goes to the dead-letter topic with its reason, and is acknowledged; so does a refused
-element of a batch, alone, while the batch's other findings are applied. A ticker thread runs the timers (woken at once after each finding,
-so a critical alert is flushed without waiting), and the delivery worker empties the outbox.
+element of a batch, alone, while the batch's other findings are applied. A ticker thread runs
+the timers (woken at once after each transaction, so a critical alert is flushed without
+waiting), and the delivery worker empties the outbox.
 
 In one process with analytics, call :meth:`AlertService.submit` with each finding instead of (or
 as well as) consuming MQTT.

@@ -637,7 +637,11 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
         return
     how = (f"each publishing what it made within {linger_s * 1000:g} ms as analytics does (batches per compound)"
            if linger_s > 0 else "one message per finding")  # fmt: skip
-    mqtt_part = f"{producers} producers ({how}), {rate:,.0f} findings/s offered for {seconds:g} s, then " if over_mqtt else ""
+    mqtt_part = (
+        f"{producers} producers ({how}), {rate:,.0f} findings/s offered for {seconds:g} s, then "
+        if over_mqtt
+        else ""
+    )
     say(f"dedup on {label} over {fingerprints} fingerprints: {mqtt_part}{store_findings:,} findings straight "
         f"to the store; {runs} run(s)")  # fmt: skip
     engine = alerts_engine(url)
@@ -650,7 +654,9 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
         for run in range(runs):
             tag = f"{DEDUP_SOURCE}.{time.monotonic_ns()}"
             if over_mqtt:
-                m = dedup_mqtt(engine, workdir, broker, producers, rate, seconds, fingerprints, tag, linger_s, say)
+                m = dedup_mqtt(
+                    engine, workdir, broker, producers, rate, seconds, fingerprints, tag, linger_s, say
+                )
                 mqtt_runs.append(m)
                 cpu = m["cpu"]
                 say(f"  run {run + 1}/{runs}: over MQTT {m['rate']:,.0f}/s applied ({m['offered']:,.0f}/s "
