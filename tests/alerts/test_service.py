@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import Engine, func, select
 
@@ -23,7 +24,7 @@ from sitewatch.alerts.db import transaction
 from sitewatch.alerts.models import Alert, ChannelScope, DeliveryStatus, Notification
 from sitewatch.alerts.service import AlertService
 from sitewatch.alerts.sink import WebhookSink
-from sitewatch.contract import DEADLETTER_TOPIC, DeviceKind, Severity, finding_topic
+from sitewatch.contract import DEADLETTER_TOPIC, DeviceKind, Severity, encode_findings, finding_topic
 from sitewatch.devtools.services import MosquittoService
 from sitewatch.mqtt_client import client_for
 from sitewatch.settings import AlertsSettings, MqttSettings, load_settings
@@ -115,6 +116,55 @@ def test_findings_over_mqtt_reach_the_webhook_and_hostile_ones_are_dead_lettered
     finally:
         service.stop()
         sink.stop()
+
+
+def test_batches_of_findings_are_applied_whole_and_a_bad_element_is_dead_lettered_alone(
+    sqlite_engine: Engine, mosquitto: MosquittoService, publisher: Publisher
+) -> None:
+    settings = load_settings(mqtt=MqttSettings(url=mosquitto.url, client_id=f"t{time.monotonic_ns()}"),
+                             alerts=AlertsSettings(group_wait_s=0))  # fmt: skip
+    service = AlertService(settings, sqlite_engine, tick_s=0.1, deliver=False)
+    service.start()
+
+    def camera(n: int, episode: int, **params: str) -> Any:
+        return finding(f"C0001-CA{n:04d}", fault="video_loss", kind=DeviceKind.CAMERA, severity=Severity.WARNING,
+                       started_ms=1_790_000_000_000 + episode, params=params or None)  # fmt: skip
+
+    def fed() -> list[tuple[str, int]]:
+        with transaction(sqlite_engine) as session:
+            rows = session.execute(select(Alert.device, Alert.findings_count).where(Alert.kind == "camera"))
+            return sorted((str(d), int(c)) for d, c in rows)
+
+    try:
+        assert service.wait_connected(20)
+        # 600 findings (300 cameras, two episodes each) with two bad elements among them: one batch
+        # larger than a transaction's usual 500, applied whole; each bad element dead-lettered alone
+        items = [camera(n, e).to_json() for e in range(2) for n in range(300)]
+        foreign = camera(1, 9).to_json() | {"device": "C0002-CA0001"}
+        items[100:100] = [foreign, ["not", "a", "finding"]]
+        publisher.send(finding_topic("C0001"), orjson.dumps({"v": 1, "compound": "C0001", "findings": items}))
+        wait_for(
+            lambda: service.received >= 602 and sum(c for _, c in fed()) == 600, what="the batch applied"
+        )
+        assert fed() == [(f"C0001-CA{n:04d}", 2) for n in range(300)]
+        wait_for(lambda: len(publisher.dead) >= 2, what="two dead letters")
+        dead = {d["reason"]: orjson.loads(d["payload"]) for d in publisher.dead}
+        assert dead == {"foreign_device": foreign, "bad_shape": ["not", "a", "finding"]}
+        assert sorted(d["detail"].split(":")[0] for d in publisher.dead) == ["element 100", "element 101"]
+        # malformed batches are refused whole, with their reason, and harm nothing
+        publisher.dead.clear()
+        publisher.send(finding_topic("C0001"), b'{"v": 1, "compound": "C0001", "findings": []}')
+        too_many = encode_findings("C0001", [camera(n, 5) for n in range(1001)])
+        publisher.send(finding_topic("C0001"), too_many)
+        big = {f"p{i}": "维" * 500 for i in range(4)}  # 6 kB each: 200 of them pass the 1 MiB limit
+        oversized = encode_findings("C0001", [camera(n, 6, **big) for n in range(200)])
+        assert len(oversized) > settings.contract.max_payload_bytes
+        publisher.send(finding_topic("C0001"), oversized)
+        wait_for(lambda: len(publisher.dead) >= 3, what="three more dead letters")
+        assert sorted(d["reason"] for d in publisher.dead) == ["bad_shape", "oversized", "too_many_findings"]
+        assert fed() == [(f"C0001-CA{n:04d}", 2) for n in range(300)]
+    finally:
+        service.stop()
 
 
 class FlakyHook:

@@ -97,10 +97,11 @@ def entrapment(device: str, ts_ms: int, active: bool) -> Event:
 
 
 class Findings:
-    """Everything published on the finding topics, as decoded JSON."""
+    """Every finding published on the finding topics (alone or in batches), as decoded JSON."""
 
     def __init__(self, port: int) -> None:
         self.items: list[dict[str, object]] = []
+        self.payloads: list[tuple[str, bytes]] = []  # (topic, payload) of every message
         self.lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         self.client.on_message = self._on_message
@@ -111,9 +112,13 @@ class Findings:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         body = orjson.loads(message.payload)
-        body["_received"] = time.time()
+        received = time.time()
+        items = body.get("findings", [body])  # a batch, or a lone finding
+        for item in items:
+            item["_received"] = received
         with self.lock:
-            self.items.append(body)
+            self.items.extend(items)
+            self.payloads.append((message.topic, bytes(message.payload)))
 
     def of(self, compound: str, fault: str | None = None) -> list[dict[str, object]]:
         with self.lock:

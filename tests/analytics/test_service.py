@@ -20,7 +20,7 @@ from sitewatch.analytics.cli_run import engine_factory
 from sitewatch.analytics.compounds import CompoundPlace
 from sitewatch.analytics.partition import Partition
 from sitewatch.analytics.service import AnalyticsService
-from sitewatch.contract import Channel, DeviceKind, Sample, now_ms
+from sitewatch.contract import Channel, DeviceKind, Sample, decode_findings, now_ms
 from sitewatch.devtools.services import MosquittoService, wait_until
 from sitewatch.settings import Settings
 
@@ -83,6 +83,30 @@ def test_an_entrapment_event_becomes_a_finding_within_seconds(
         snap = service.stats.snapshot()
         assert snap["acked"] == snap["received"] == 2 and snap["checkpoints"] >= 1
         assert service.state_path.exists() and snap["latency_ms"]["count"] == 2  # both made by a message
+    finally:
+        gateway.close()
+        findings.close()
+
+
+def test_findings_made_together_are_published_as_one_batch(
+    mosquitto: MosquittoService, tmp_path: Path, run_service: Callable[..., AnalyticsService]
+) -> None:
+    compound = unique("B")
+    devices = [f"{compound}-EL{n:04d}" for n in range(1, 6)]
+    findings = Findings(mosquitto.port)
+    service = run_service(make_settings(mosquitto.url, tmp_path), [compound])
+    gateway = Gateway(mosquitto.port, compound, unique("gw"))
+    try:
+        start = now_ms() - HOUR
+        gateway.events([entrapment(d, start, True) for d in devices])  # one message makes five
+        wait_until(lambda: len(findings.of(compound, "entrapment")) == 5, 30, "the five findings")
+        assert sorted(str(f["device"]) for f in findings.of(compound, "entrapment")) == devices
+        with findings.lock:
+            payloads = [(t, p) for t, p in findings.payloads if f"/{compound}/" in t]
+        assert len(payloads) == 1  # one batch on the compound's finding topic, which alerting decodes
+        decoded = decode_findings(*payloads[0])
+        assert decoded.ok and [f.device for f in decoded.message or ()] == devices
+        assert service.stats.snapshot()["findings_published"] == 5
     finally:
         gateway.close()
         findings.close()

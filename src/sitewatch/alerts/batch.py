@@ -43,6 +43,7 @@ from .lifecycle import (
     new_alert,
 )
 from .models import OPEN_STATES, Alert, AlertEvent, AlertFinding, AlertHistory, AlertState
+from .routing import warm
 
 ALERTS = cast(Table, Alert.__table__)
 MESSAGES = cast(Table, AlertFinding.__table__)
@@ -138,7 +139,9 @@ def _raise(session: Session, conn: Connection, new: dict[str, Finding], settings
     ones inserted, by fingerprint (a conflict leaves its fingerprint to ``apply_finding``)."""
     if not new:
         return {}
-    rows = [new_alert(session, Problem.of(f), settings, now) for f in new.values()]
+    problems = [Problem.of(f) for f in new.values()]
+    warm(session, [(p.compound, p.device, p.kind) for p in problems], now.date())  # one query for the assets
+    rows = [new_alert(session, p, settings, now) for p in problems]
     inserted = conn.execute(
         _insert(session)(ALERTS)
         .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +95,36 @@ def lookup(session: Session, compound: str, device: str | None, kind: str, today
     return route
 
 
+def warm(session: Session, wanted: Iterable[tuple[str, str | None, str]], today: dt.date) -> None:
+    """Remember the routes of many (compound, device, kind) at once: the assets of the devices not
+    remembered yet come in one query, not one each (an outage raises thousands of new alerts)."""
+    url = str(session.get_bind().engine.url)
+    now = time.monotonic()
+    missing = set()
+    for compound, device, kind in wanted:
+        hit = _routes.get((url, compound, device, kind, today))
+        if device is not None and (hit is None or now - hit[0] >= ROUTE_TTL_S):
+            missing.add((compound, device, kind))
+    if len(missing) < 2:
+        return
+    assets: dict[str, Asset] = {}
+    devices = sorted({device for _, device, _ in missing})
+    for start in range(0, len(devices), 500):
+        rows = session.execute(
+            select(DeviceBinding.device_id, Asset)
+            .join(Asset, Asset.id == DeviceBinding.asset_id)
+            .where(
+                DeviceBinding.device_id.in_(devices[start : start + 500]), DeviceBinding.valid_to.is_(None)
+            )
+        )
+        assets.update((str(device), asset) for device, asset in rows)
+    for compound, device, kind in missing:
+        route = _lookup(session, url, compound, device, kind, today, found=(assets.get(device or ""),))
+        if len(_routes) >= 100_000:
+            _routes.clear()
+        _routes[(url, compound, device, kind, today)] = (time.monotonic(), route)
+
+
 def _owner(session: Session, compound: str, kind: str, today: dt.date) -> _Owner | None:
     row = session.execute(
         select(Compound, Community.name, Street.name, District.name, Organisation.name)
@@ -146,11 +176,13 @@ def _owner(session: Session, compound: str, kind: str, today: dt.date) -> _Owner
 
 
 def _lookup(
-    session: Session, url: str, compound: str, device: str | None, kind: str, today: dt.date
-) -> Route:
+    session: Session, url: str, compound: str, device: str | None, kind: str, today: dt.date,
+    found: tuple[Asset | None] | None = None,
+) -> Route:  # fmt: skip
+    """The route; ``found`` holds the device's asset when the caller already asked for it."""
     labels: dict[str, str] = {}
-    asset = None
-    if device is not None:
+    asset = found[0] if found is not None else None
+    if device is not None and found is None:
         asset = session.execute(
             select(Asset)
             .join(DeviceBinding, DeviceBinding.asset_id == Asset.id)

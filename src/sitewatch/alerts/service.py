@@ -1,11 +1,14 @@
 """``sitewatch alerts run``: findings over MQTT in, alerts and notifications out.
 
 paho's network thread queues each finding message (bounded by ``mqtt.max_inflight``); a processor
-thread decodes it with the contract's ``decode_finding`` and applies it in one transaction, and
-only then acknowledges it (persistent session, manual acks): a crash redelivers, and the (finding
-id, state) record makes the copy harmless. A refused finding goes to the dead-letter topic with
-its reason, and is acknowledged. A ticker thread runs the timers (woken at once after each finding,
-so a critical alert is flushed without waiting), and the delivery worker empties the outbox.
+thread decodes it with the contract's ``decode_findings`` (a single finding, or a batch of them
+that analytics publishes when it has several at once) and applies the findings of the messages
+waiting in one transaction, and only then acknowledges those messages (persistent session, manual
+acks): a crash redelivers, and the (finding id, state) record makes the copy harmless. A refused
+message goes to the dead-letter topic with its reason, and is acknowledged; so does a refused
+element of a batch, alone, while the batch's other findings are applied. A ticker thread runs
+the timers (woken at once after each transaction, so a critical alert is flushed without
+waiting), and the delivery worker empties the outbox.
 
 In one process with analytics, call :meth:`AlertService.submit` with each finding instead of (or
 as well as) consuming MQTT.
@@ -36,7 +39,8 @@ from ..contract import (
     SCHEMA_VERSION,
     Finding,
     Limits,
-    decode_finding,
+    Rejection,
+    decode_findings,
     now_ms,
 )
 from ..mqtt_client import client_for, connect_options, message_topic
@@ -47,7 +51,7 @@ from .outbox import Delivery
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400
 MAX_ECHO = 64 * 1024
-BATCH = 500  # findings applied in one transaction at most
+BATCH = 1000  # findings applied in one transaction (more only when one batch message holds more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,9 @@ class AlertService:
         self.core = Alerting(engine, settings, on_notify=self.delivery.notify if self.delivery else None)
         self.limits = Limits(max_payload_bytes=settings.contract.max_payload_bytes)
         self.rejected: Counter[str] = Counter()
-        self.received = 0
+        self.received = 0  # findings (each element of a batch) and refused messages
+        self.messages = 0  # MQTT messages
+        self.applied = 0  # findings applied (committed)
         self._queue: queue.Queue[_Inbound | None] = queue.Queue(maxsize=max(1, settings.mqtt.max_inflight))
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -157,53 +163,72 @@ class AlertService:
         return applied.value
 
     def _refuse(self, item: _Inbound, rejections: Any) -> None:
+        """Dead-letter a refused message (its first rejection's reason), and acknowledge it."""
         reason = rejections[0] if rejections else None
         code = str(reason.reason) if reason else "bad_shape"
         detail = reason.detail if reason else "refused"
+        self._dead_letter(item.topic, item.payload, code, detail)
+        self._ack(item)
+
+    def _dead_letter(self, topic: str, payload: bytes, code: str, detail: str) -> None:
         self.rejected[code] += 1
         log.warning("finding refused (%s): %s", code, detail)
         if self._client is not None:
             self._client.publish(
-                DEADLETTER_TOPIC, dead_letter(item.topic, item.payload, code, detail, self.client_id), qos=1
+                DEADLETTER_TOPIC, dead_letter(topic, payload, code, detail, self.client_id), qos=1
             )
-        self._ack(item)
 
-    def _next_batch(self) -> list[_Inbound] | None:
-        """The messages waiting now (at least one; None when stopping), up to BATCH."""
-        first = self._queue.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < BATCH:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
+    def _refuse_element(self, item: _Inbound, rejection: Rejection) -> None:
+        """Dead-letter one refused element of a batch (the element as its payload); the message is
+        acknowledged with the batch's other findings."""
+        self._dead_letter(item.topic, orjson.dumps(rejection.item), str(rejection.reason), rejection.detail)
+
+    def _next_batch(self) -> tuple[list[_Inbound], list[Finding]] | None:
+        """The messages waiting now with findings to apply, and their findings in order: at least one
+        message, and more while they hold fewer than BATCH findings (None when stopping). Refusals
+        are dead-lettered on the way: a refused message is acknowledged at once, a refused element
+        of a batch goes with its message."""
+        kept: list[_Inbound] = []
+        findings: list[Finding] = []
+        item = self._queue.get()
+        while True:
             if item is None:
-                self._queue.put(None)
-                break
-            batch.append(item)
-        return batch
+                if kept:
+                    self._queue.put(None)  # stop after applying what is in hand
+                    return kept, findings
+                return None
+            self.messages += 1
+            decoded = decode_findings(item.topic, item.payload, limits=self.limits)
+            if decoded.message is None:
+                self.received += 1
+                self._refuse(item, decoded.rejections)
+            else:
+                self.received += len(decoded.message) + len(decoded.rejections)
+                for rejection in decoded.rejections:
+                    self._refuse_element(item, rejection)
+                if decoded.message:
+                    kept.append(item)
+                    findings.extend(decoded.message)
+                else:  # every element refused: nothing to wait for
+                    self._ack(item)
+            if len(findings) >= BATCH:
+                return kept, findings
+            try:
+                item = self._queue.get(block=not kept)
+            except queue.Empty:
+                return kept, findings
 
     def _process(self) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
                 return
-            self.received += len(batch)
-            accepted: list[tuple[_Inbound, Finding]] = []
-            for item in batch:
-                decoded = decode_finding(item.topic, item.payload, limits=self.limits)
-                if decoded.message is None:
-                    self._refuse(item, decoded.rejections)
-                else:
-                    accepted.append((item, decoded.message))
-            if not accepted:
-                continue
+            accepted, findings = batch
             delay = 0.5
             while not self._stop.is_set():
                 try:  # one transaction for what is waiting: the acknowledgements follow its commit
-                    self.core.apply_batch([f for _, f in accepted])
+                    self.core.apply_batch(findings)
+                    self.applied += len(findings)
                     break
                 except SQLAlchemyError as exc:  # the database is away: keep the messages, try again
                     log.error("could not store findings (%s); retrying in %.1f s", exc, delay)
@@ -211,13 +236,13 @@ class AlertService:
                     delay = min(delay * 2, 10.0)
                 except Exception as exc:  # a fault of alerting's own: keep the messages for a person
                     log.exception("findings could not be applied; dead-lettering them")
-                    for item, _ in accepted:
+                    for item in accepted:
                         self._refuse(item, [_Failure(f"alerting failed: {type(exc).__name__}: {exc}"[:300])])
                     accepted = []
                     break
             else:
                 return  # stopping: the messages stay unacknowledged and come again
-            for item, _ in accepted:
+            for item in accepted:
                 self._ack(item)
             self._wake.set()
 
@@ -272,7 +297,7 @@ class AlertService:
         """Counters for the status line and the benchmarks."""
         delivery = self.delivery.stats if self.delivery else None
         return {
-            "received": self.received, "applied": dict(self.core.stats.applied), "rejected": dict(self.rejected),
+            "received": self.received, "messages": self.messages, "committed": self.applied, "applied": dict(self.core.stats.applied), "rejected": dict(self.rejected),
             "notifications": self.core.stats.notifications, "escalations": self.core.stats.escalations,
             "delivered": delivery.delivered if delivery else 0,
             "failed_attempts": delivery.failed_attempts if delivery else 0,

@@ -4,7 +4,8 @@
 Threads: paho's network thread receives and queues messages (the queue is bounded by
 ``analytics.max_inflight``: when it is full the network thread waits and TCP holds the broker back); one
 worker thread owns the engine (which is not thread-safe): it decodes each message, feeds the
-engine, publishes new findings at QoS 1, runs the engine's timer every ``analytics.tick_s``, and
+engine, publishes new findings at QoS 1 (what one message or tick made, in batches per compound:
+``contract.finding_messages``), runs the engine's timer every ``analytics.tick_s``, and
 every ``analytics.checkpoint_messages`` messages (or ``analytics.checkpoint_interval_s`` after the
 first unacknowledged one) makes the batch safe:
 
@@ -41,7 +42,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ..contract import Finding, Limits, finding_topic, now_ms
+from ..contract import Finding, Limits, finding_messages, now_ms
 from ..mqtt_client import client_for, connect_options, message_topic
 from ..settings import MqttProtocol, Settings
 from . import checkpoint as ckpt
@@ -302,15 +303,19 @@ class AnalyticsService:
                 return
 
     def _publish(self, findings: list[Finding], received_ms: int | None) -> None:
-        for finding in findings:
-            self._unconfirmed.append(
-                self._client.publish(finding_topic(finding.compound), finding.encode(), qos=1)
-            )
-            self.recent.append(finding)
-            self.stats.add(findings_published=1)
-            if received_ms is not None:
-                with self.stats.lock:
-                    self.stats.latencies_ms.append(now_ms() - received_ms)
+        """Publish the findings a message or a tick made: several of one compound go as batches
+        (an outage makes thousands at once), a lone one as itself."""
+        if not findings:
+            return
+        limit = self._limits.max_payload_bytes
+        for topic_name, payload, _count in finding_messages(findings, max_bytes=limit):
+            self._unconfirmed.append(self._client.publish(topic_name, payload, qos=1))
+        self.recent.extend(findings)
+        self.stats.add(findings_published=len(findings))
+        if received_ms is not None:
+            latency = now_ms() - received_ms
+            with self.stats.lock:
+                self.stats.latencies_ms.extend(latency for _ in findings)
 
     def _start_saving(self, batch: list[_Inbound]) -> bool:
         """Wait for the findings' PUBACKs, then checkpoint the engine for ``batch`` (in a child process

@@ -6,10 +6,14 @@ See docs/contract.md for the topic scheme and payload examples.
 from .checker import Checker
 from .findings import (
     FINDING_SUBSCRIPTION,
+    MAX_BATCH,
     Finding,
     FindingState,
     decode_finding,
+    decode_findings,
+    encode_findings,
     finding_compound,
+    finding_messages,
     finding_topic,
 )
 from .kinds import (
@@ -74,6 +78,7 @@ __all__ = [
     "HOST_STATE_TOPIC",
     "KINDS",
     "KIND_BY_CODE",
+    "MAX_BATCH",
     "OCPP_ERROR_CODES",
     "OCPP_STATUSES",
     "SCHEMA_VERSION",
@@ -106,12 +111,15 @@ __all__ = [
     "decode_data",
     "decode_events",
     "decode_finding",
+    "decode_findings",
     "decode_host_state",
     "decode_state",
     "decode_stats",
     "device_belongs_to",
     "device_id",
+    "encode_findings",
     "finding_compound",
+    "finding_messages",
     "finding_topic",
     "gateway_device",
     "is_code",

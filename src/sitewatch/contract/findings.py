@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -26,7 +26,7 @@ import orjson
 from .kinds import DeviceKind, Severity
 from .messages import SCHEMA_VERSION, device_belongs_to
 from .topics import TOPIC_ROOT, is_code
-from .validate import Decoded, Limits, RejectReason, _parse, _Reject, _short, _whole
+from .validate import Decoded, Limits, Rejection, RejectReason, _parse, _Reject, _short, _whole
 
 ANALYTICS_LEVEL = "_analytics"  # the topic level where a gateway id would be: no gateway id starts with '_'
 FINDING_CHANNEL = "finding"
@@ -41,6 +41,10 @@ _SOURCE_RE = re.compile(SOURCE_PATTERN)
 _FAULT_RE = re.compile(FAULT_PATTERN)
 _ID_RE = re.compile(FINDING_ID_PATTERN)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters, and DEL
+MAX_BATCH = 1000  # findings in one batch payload
+_KIND_OF = {k.value: k for k in DeviceKind}
+_SEVERITY_OF = {s.value: s for s in Severity}
 
 
 class FindingState(StrEnum):
@@ -48,6 +52,9 @@ class FindingState(StrEnum):
 
     ACTIVE = "active"
     CLEARED = "cleared"
+
+
+_STATE_OF = {s.value: s for s in FindingState}
 
 
 def finding_topic(compound: str) -> str:
@@ -124,9 +131,10 @@ def _text(
         raise _Reject(
             RejectReason.BAD_SHAPE, f"field {name!r} must be a non-empty string of at most {MAX_TEXT}"
         )
-    if pattern is not None and not pattern.fullmatch(value):
-        raise _Reject(RejectReason.BAD_SHAPE, f"field {name!r} has forbidden characters: {_short(value)}")
-    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+    if pattern is not None:  # the patterns allow no control character
+        if not pattern.fullmatch(value):
+            raise _Reject(RejectReason.BAD_SHAPE, f"field {name!r} has forbidden characters: {_short(value)}")
+    elif _CONTROL_RE.search(value):
         raise _Reject(RejectReason.BAD_SHAPE, f"field {name!r} contains control characters")
     return value
 
@@ -169,7 +177,7 @@ def _params(body: dict[str, Any]) -> dict[str, str | int | float]:
     out: dict[str, str | int | float] = {}
     for key, value in _mapping(body, "params").items():
         if isinstance(value, str):
-            if len(value) > MAX_TEXT or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+            if len(value) > MAX_TEXT or _CONTROL_RE.search(value):
                 raise _Reject(RejectReason.BAD_SHAPE, f"params.{key} is too long or has control characters")
             out[key] = value
         elif isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
@@ -179,63 +187,169 @@ def _params(body: dict[str, Any]) -> dict[str, str | int | float]:
     return out
 
 
-def decode_finding(topic: str, payload: bytes, *, limits: Limits = Limits()) -> Decoded[Finding]:  # noqa: B008
-    """Decode and check a finding; never raises (a refusal names its reason, like the other decoders)."""
-    try:
-        compound = finding_compound(topic)
-        if compound is None:
-            raise _Reject(
-                RejectReason.BAD_TOPIC,
-                f"topic {_short(topic)} is not a {TOPIC_ROOT}/<compound>/{ANALYTICS_LEVEL}/{FINDING_CHANNEL} topic",
-            )
-        body = _parse(payload, limits)
-        if body.get("compound") != compound:
-            raise _Reject(RejectReason.COMPOUND_MISMATCH, "payload compound differs from the topic")
-        try:
-            kind = DeviceKind(str(body.get("kind")))
-        except ValueError:
-            raise _Reject(RejectReason.UNKNOWN_KIND, f"unknown kind {_short(body.get('kind'))}") from None
-        device = _text(body, "device")
-        if kind is DeviceKind.GATEWAY:
-            if not is_code(device):
-                raise _Reject(RejectReason.BAD_DEVICE_ID, f"gateway id {_short(device)} is not a code")
-        elif not device_belongs_to(device, compound):
-            raise _Reject(
-                RejectReason.FOREIGN_DEVICE, f"device {_short(device)} is not of compound {compound}"
-            )
-        try:
-            severity = Severity(str(body.get("severity")))
-            state = FindingState(str(body.get("state")))
-        except ValueError:
-            raise _Reject(
-                RejectReason.BAD_SHAPE, "severity or state is not one of the known values"
-            ) from None
-        started = _time(body, "started")
-        ended = _maybe_time(body, "ended")
-        if state is FindingState.CLEARED and ended is None:
-            raise _Reject(RejectReason.BAD_SHAPE, "a cleared finding needs 'ended'")
-        if ended is not None and ended < started:
-            raise _Reject(RejectReason.BAD_TIMESTAMP, "'ended' is before 'started'")
-        score = body.get("score")
-        finding = Finding(
-            id=_text(body, "id", _ID_RE),
-            compound=compound,
-            device=device,
-            kind=kind,
-            source=_text(body, "source", _SOURCE_RE),
-            fault=_text(body, "fault", _FAULT_RE, optional=True),
-            severity=severity,
-            state=state,
-            started_ms=started,
-            ended_ms=ended,
-            ts_ms=_time(body, "ts"),
-            message=_text(body, "message"),
-            params=_params(body),
-            evidence={k: _number(v, f"evidence.{k}") for k, v in _mapping(body, "evidence").items()},
-            score=None if score is None else _number(score, "score"),
+def _topic_compound(topic: str) -> str:
+    compound = finding_compound(topic)
+    if compound is None:
+        raise _Reject(
+            RejectReason.BAD_TOPIC,
+            f"topic {_short(topic)} is not a {TOPIC_ROOT}/<compound>/{ANALYTICS_LEVEL}/{FINDING_CHANNEL} topic",
         )
+    return compound
+
+
+def _finding(body: dict[str, Any], compound: str) -> Finding:
+    """The finding of a parsed payload (or batch element) of ``compound``'s topic; raises _Reject."""
+    if body.get("v") != SCHEMA_VERSION:
+        raise _Reject(
+            RejectReason.UNKNOWN_VERSION,
+            f"schema version {_short(body.get('v'))} not supported (expected v={SCHEMA_VERSION})",
+        )
+    if body.get("compound") != compound:
+        raise _Reject(RejectReason.COMPOUND_MISMATCH, "payload compound differs from the topic")
+    kind = _KIND_OF.get(body.get("kind"))  # type: ignore[arg-type]
+    if kind is None:
+        raise _Reject(RejectReason.UNKNOWN_KIND, f"unknown kind {_short(body.get('kind'))}")
+    device = _text(body, "device")
+    if kind is DeviceKind.GATEWAY:
+        if not is_code(device):
+            raise _Reject(RejectReason.BAD_DEVICE_ID, f"gateway id {_short(device)} is not a code")
+    elif not device_belongs_to(device, compound):
+        raise _Reject(RejectReason.FOREIGN_DEVICE, f"device {_short(device)} is not of compound {compound}")
+    severity = _SEVERITY_OF.get(body.get("severity"))  # type: ignore[arg-type]
+    state = _STATE_OF.get(body.get("state"))  # type: ignore[arg-type]
+    if severity is None or state is None:
+        raise _Reject(RejectReason.BAD_SHAPE, "severity or state is not one of the known values")
+    started = _time(body, "started")
+    ended = _maybe_time(body, "ended")
+    if state is FindingState.CLEARED and ended is None:
+        raise _Reject(RejectReason.BAD_SHAPE, "a cleared finding needs 'ended'")
+    if ended is not None and ended < started:
+        raise _Reject(RejectReason.BAD_TIMESTAMP, "'ended' is before 'started'")
+    score = body.get("score")
+    return Finding(
+        id=_text(body, "id", _ID_RE),
+        compound=compound,
+        device=device,
+        kind=kind,
+        source=_text(body, "source", _SOURCE_RE),
+        fault=_text(body, "fault", _FAULT_RE, optional=True),
+        severity=severity,
+        state=state,
+        started_ms=started,
+        ended_ms=ended,
+        ts_ms=_time(body, "ts"),
+        message=_text(body, "message"),
+        params=_params(body),
+        evidence={k: _number(v, f"evidence.{k}") for k, v in _mapping(body, "evidence").items()},
+        score=None if score is None else _number(score, "score"),
+    )
+
+
+def decode_finding(topic: str, payload: bytes, *, limits: Limits = Limits()) -> Decoded[Finding]:  # noqa: B008
+    """Decode and check a single finding; never raises (a refusal names its reason, like the other
+    decoders). A batch payload is refused here: :func:`decode_findings` takes both forms."""
+    try:
+        compound = _topic_compound(topic)
+        body = _parse(payload, limits)
+        if "findings" in body:
+            raise _Reject(RejectReason.BAD_SHAPE, "a batch of findings (decode it with decode_findings)")
+        finding = _finding(body, compound)
     except _Reject as exc:
         return _whole(exc.reason, exc.detail)
     except Exception as exc:
         return _whole(RejectReason.BAD_SHAPE, f"undecodable finding: {type(exc).__name__}")
     return Decoded(finding)
+
+
+def decode_findings(
+    topic: str,
+    payload: bytes,
+    *,
+    limits: Limits = Limits(),  # noqa: B008
+    max_batch: int = MAX_BATCH,
+) -> Decoded[tuple[Finding, ...]]:
+    """Decode a finding topic's payload, a single finding or a batch, into its valid findings.
+
+    A problem with the payload as a whole (size, JSON, version, topic, compound, the batch's shape
+    or length) refuses it whole (``message`` None). In a batch, an element that is not a valid
+    finding is refused alone: a ``Rejection`` with its reason, its device and the element
+    (``item``), while the other elements are kept, in order. Never raises.
+    """
+    try:
+        compound = _topic_compound(topic)
+        body = _parse(payload, limits)
+        if "findings" not in body:
+            return Decoded((_finding(body, compound),))
+        if body.get("compound") != compound:
+            raise _Reject(RejectReason.COMPOUND_MISMATCH, "payload compound differs from the topic")
+        items = body["findings"]
+        if type(items) is not list or not items or len(body) != 3:
+            raise _Reject(
+                RejectReason.BAD_SHAPE,
+                'a batch is {"v", "compound", "findings": [a finding, ...]} (not empty)',
+            )
+        if len(items) > max_batch:
+            raise _Reject(
+                RejectReason.TOO_MANY_FINDINGS, f"{len(items)} findings in one batch (at most {max_batch})"
+            )
+    except _Reject as exc:
+        return _whole(exc.reason, exc.detail)
+    except Exception as exc:
+        return _whole(RejectReason.BAD_SHAPE, f"undecodable findings: {type(exc).__name__}")
+    findings: list[Finding] = []
+    rejections: list[Rejection] = []
+    for n, item in enumerate(items):
+        try:
+            if type(item) is not dict:
+                raise _Reject(RejectReason.BAD_SHAPE, f"element {n} of the batch is not an object")
+            findings.append(_finding(item, compound))
+        except _Reject as exc:
+            device = item.get("device") if type(item) is dict else None
+            detail = f"element {n}: {exc.detail}"
+            rejections.append(Rejection(exc.reason, detail, device if type(device) is str else None, item))
+        except Exception as exc:
+            rejections.append(Rejection(RejectReason.BAD_SHAPE, f"element {n}: undecodable: {type(exc).__name__}",
+                                        None, item))  # fmt: skip
+    return Decoded(tuple(findings), tuple(rejections))
+
+
+def encode_findings(compound: str, findings: Sequence[Finding]) -> bytes:
+    """The batch payload of several findings of ``compound`` (each element a finding's own payload)."""
+    return orjson.dumps(
+        {"v": SCHEMA_VERSION, "compound": compound, "findings": [f.to_json() for f in findings]}
+    )
+
+
+def finding_messages(
+    findings: Iterable[Finding], *, max_bytes: int = 1_048_576, max_batch: int = MAX_BATCH
+) -> Iterator[tuple[str, bytes, int]]:
+    """(topic, payload, findings in it) to publish ``findings``: per compound, in their order, a
+    single finding as itself and several as batches of at most ``max_batch`` findings and
+    ``max_bytes`` bytes (a finding too big for any batch goes alone, to be refused as oversized)."""
+    by_compound: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_compound.setdefault(finding.compound, []).append(finding)
+    for compound, items in by_compound.items():
+        topic = finding_topic(compound)
+        if len(items) == 1:
+            yield topic, items[0].encode(), 1
+            continue
+        head = len(encode_findings(compound, []))
+        chunk: list[bytes] = []
+        size = head
+        for finding in items:
+            element = finding.encode()
+            if chunk and (len(chunk) >= max_batch or size + 1 + len(element) > max_bytes):
+                yield topic, _join(compound, chunk), len(chunk)
+                chunk, size = [], head
+            chunk.append(element)
+            size += len(element) + 1
+        yield topic, _join(compound, chunk), len(chunk)
+
+
+def _join(compound: str, elements: list[bytes]) -> bytes:
+    """A batch payload from its elements' payloads (one element: that finding's own payload)."""
+    if len(elements) == 1:
+        return elements[0]
+    head = orjson.dumps({"v": SCHEMA_VERSION, "compound": compound})[:-1]
+    return head + b',"findings":[' + b",".join(elements) + b"]}"

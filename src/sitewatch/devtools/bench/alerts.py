@@ -59,6 +59,7 @@ from ...contract import (
     FindingState,
     Severity,
     decode_data,
+    finding_messages,
     finding_topic,
     subscription,
 )
@@ -400,30 +401,50 @@ def _dedup_finding(producer: int, n: int, fingerprints: int, source: str) -> Fin
 
 
 def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds: float, source: str,
-             barrier: Any, results: Any) -> None:  # fmt: skip
-    """One analytics-like producer: findings over MQTT (QoS 1) at its share of the rate."""
+             linger_s: float, barrier: Any, results: Any) -> None:  # fmt: skip
+    """One analytics-like producer at its share of the rate: every ``linger_s`` it publishes the
+    findings made since its last publish as analytics does (``contract.finding_messages``: batches
+    of a compound's findings, a lone one as itself), over MQTT at QoS 1; ``linger_s`` 0 publishes
+    each finding as its own message."""
     settings = MqttSettings(url=broker, max_inflight=1000)
     client = client_for(settings, f"bench-producer-{producer}-{os.getpid()}", keep_session=False)
     client.max_inflight_messages_set(1000)
     client.connect(settings.host, settings.port)
     client.loop_start()
     barrier.wait(120)
-    sent = 0
+    sent = messages = 0
     began = time.monotonic()
     info = None
     topic = finding_topic(COMPOUND)
+    step = 100 if linger_s <= 0 else max(1, round(rate * linger_s))
     while time.monotonic() - began < seconds:
-        for _ in range(100):
-            info = client.publish(topic, _dedup_finding(producer, sent, fingerprints, source).encode(), qos=1)
-            sent += 1
+        made = [_dedup_finding(producer, sent + n, fingerprints, source) for n in range(step)]
+        sent += len(made)
+        if linger_s <= 0:
+            for finding in made:
+                info = client.publish(topic, finding.encode(), qos=1)
+            messages += len(made)
+        else:
+            for topic_name, payload, _count in finding_messages(made):
+                info = client.publish(topic_name, payload, qos=1)
+                messages += 1
         ahead = sent / rate - (time.monotonic() - began)  # hold the producer to its share of the rate
         if ahead > 0:
             time.sleep(ahead)
     if info is not None:
         info.wait_for_publish(120)
-    results.put((sent, time.monotonic() - began))
+    results.put((sent, messages, time.monotonic() - began, time.process_time()))
     client.loop_stop()
     client.disconnect()
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _dedup_settings(workdir: Path, broker: str) -> Settings:
@@ -432,9 +453,11 @@ def _dedup_settings(workdir: Path, broker: str) -> Settings:
 
 
 def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producers: int, rate: float,
-               seconds: float, fingerprints: int, source: str, say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+               seconds: float, fingerprints: int, source: str, linger_s: float,
+               say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
     """``producers`` processes publishing findings of ``source`` at ``rate`` in total over
-    ``fingerprints``, one alerting process (``AlertService``) consuming and applying them."""
+    ``fingerprints`` (batched within ``linger_s``), one alerting process (``AlertService``)
+    consuming and applying them; with the CPU each side used."""
     service = AlertService(_dedup_settings(workdir, broker.url), engine, tick_s=1.0, deliver=False)
     service.start()
     service.wait_connected(20)
@@ -443,7 +466,7 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
     processes = [
         context.Process(
             target=_produce,
-            args=(broker.url, p, fingerprints, rate / producers, seconds, source, barrier, results),
+            args=(broker.url, p, fingerprints, rate / producers, seconds, source, linger_s, barrier, results),
         )
         for p in range(producers)
     ]
@@ -451,18 +474,21 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
         process.start()
     barrier.wait(300)
     began = time.monotonic()
+    cpu_began, broker_began = time.process_time(), _cpu_s(broker.proc.pid) if broker.proc else 0.0
     for process in processes:
         process.join(seconds + 600)
     offered_s = time.monotonic() - began
-    sent = sum(results.get(timeout=10)[0] for _ in processes)
-    say(
-        f"  producers sent {sent:,} findings in {offered_s:.1f} s ({sent / offered_s:,.0f}/s); waiting for alerting"
-    )
+    produced = [results.get(timeout=10) for _ in processes]
+    sent, messages = sum(r[0] for r in produced), sum(r[1] for r in produced)
+    say(f"  producers sent {sent:,} findings in {messages:,} messages in {offered_s:.1f} s "
+        f"({sent / offered_s:,.0f}/s); waiting for alerting")  # fmt: skip
     deadline = time.monotonic() + 600
-    while service.received < sent and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while service.applied < sent and time.monotonic() < deadline:  # committed, not only received
+        time.sleep(0.01)
     wall = time.monotonic() - began
-    applied = service.received
+    applied = service.applied
+    cpu = {"alerting": time.process_time() - cpu_began, "producers": sum(r[3] for r in produced),
+           "broker": (_cpu_s(broker.proc.pid) if broker.proc else 0.0) - broker_began}  # fmt: skip
     service.core.tick()
     service.stop()
     with transaction(engine) as session:
@@ -471,12 +497,14 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
             select(func.count()).select_from(Alert).where(mine, Alert.state != AlertState.CLOSED)
         )
         distinct = session.scalar(select(func.count(func.distinct(Alert.fingerprint))).where(mine))
+        fed = session.scalar(select(func.sum(Alert.findings_count)).where(mine))
         ids = set(session.execute(select(Alert.id).where(mine)).scalars())
         notes = [n for n in session.execute(select(Notification.alert_ids)).scalars() if ids.intersection(n)]
     listed = [i for n in notes for i in n]
-    return {"sent": sent, "offered": sent / offered_s, "applied": applied, "wall": wall, "rate": applied / wall,
-            "open": open_alerts, "distinct": distinct, "fingerprints": fingerprints, "notifications": len(notes),
-            "doubled": len(listed) - len(set(listed))}  # fmt: skip
+    return {"sent": sent, "messages": messages, "offered": sent / offered_s, "applied": applied, "wall": wall,
+            "rate": applied / wall, "open": open_alerts, "distinct": distinct, "fed": fed,
+            "fingerprints": fingerprints, "notifications": len(notes), "doubled": len(listed) - len(set(listed)),
+            "cpu": cpu}  # fmt: skip
 
 
 def dedup_store(engine: Engine, workdir: Path, broker: str, findings: int, fingerprints: int, source: str,
@@ -533,6 +561,9 @@ def median(values: list[float]) -> float:
     "--dedup-rate", type=float, default=10_000, show_default=True, help="Findings/s offered in total."
 )
 @click.option("--dedup-seconds", type=float, default=30, show_default=True)
+@click.option("--dedup-linger-ms", type=click.FloatRange(0, 50), default=50, show_default=True,
+              help="Each producer publishes the findings it made within this long as analytics does (batches "
+                   "per compound); 0: one message per finding.")  # fmt: skip
 @click.option("--dedup-fingerprints", type=int, default=2000, show_default=True)
 @click.option("--dedup-store-findings", type=click.IntRange(1000, 10_000_000), default=100_000, show_default=True,
               help="Findings applied straight to the store (the apply path alone) per run.")  # fmt: skip
@@ -547,7 +578,7 @@ def median(values: list[float]) -> float:
     "--only", type=click.Choice(["latency", "storm", "dedup"]), multiple=True, help="Run only these parts."
 )
 def bench_alerts(episodes: int, storm_devices: int, dedup_producers: int, dedup_rate: float, dedup_seconds: float,
-                 dedup_fingerprints: int, dedup_store_findings: int, dedup_runs: int, dedup_over_mqtt: bool,
+                 dedup_linger_ms: float, dedup_fingerprints: int, dedup_store_findings: int, dedup_runs: int, dedup_over_mqtt: bool,
                  databases: tuple[str, ...], only: tuple[str, ...]) -> None:  # fmt: skip
     """Alerting's figures: entrapment latency end to end, a gateway storm, dedup under load."""
     console = Console()
@@ -583,7 +614,7 @@ def bench_alerts(episodes: int, storm_devices: int, dedup_producers: int, dedup_
         if "dedup" in parts:
             for choice in databases:
                 _dedup_rows(table, choice, workdir, broker, postgres, dedup_producers, dedup_rate, dedup_seconds,
-                            dedup_fingerprints, dedup_store_findings, dedup_runs, dedup_over_mqtt,
+                            dedup_linger_ms / 1000, dedup_fingerprints, dedup_store_findings, dedup_runs, dedup_over_mqtt,
                             console.print)  # fmt: skip
     finally:
         broker.kill() if broker.running else None
@@ -596,15 +627,21 @@ def bench_alerts(episodes: int, storm_devices: int, dedup_producers: int, dedup_
 
 
 def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoService, postgres: list[PostgresService],
-                producers: int, rate: float, seconds: float, fingerprints: int, store_findings: int, runs: int,
-                over_mqtt: bool, say: Callable[[str], None]) -> None:  # fmt: skip
+                producers: int, rate: float, seconds: float, linger_s: float, fingerprints: int, store_findings: int,
+                runs: int, over_mqtt: bool, say: Callable[[str], None]) -> None:  # fmt: skip
     """Measure dedup on one database ``runs`` times (over MQTT, then the apply path alone); add its rows."""
     try:
         label, url = _database(choice, workdir, postgres)
     except ServiceError as exc:  # PostgreSQL not installed here: say so, measure the others
         table.add_row(f"dedup ({choice})", "not measured", str(exc))
         return
-    mqtt_part = f"{producers} producers, {rate:,.0f} findings/s offered for {seconds:g} s, then " if over_mqtt else ""
+    how = (f"each publishing what it made within {linger_s * 1000:g} ms as analytics does (batches per compound)"
+           if linger_s > 0 else "one message per finding")  # fmt: skip
+    mqtt_part = (
+        f"{producers} producers ({how}), {rate:,.0f} findings/s offered for {seconds:g} s, then "
+        if over_mqtt
+        else ""
+    )
     say(f"dedup on {label} over {fingerprints} fingerprints: {mqtt_part}{store_findings:,} findings straight "
         f"to the store; {runs} run(s)")  # fmt: skip
     engine = alerts_engine(url)
@@ -617,10 +654,15 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
         for run in range(runs):
             tag = f"{DEDUP_SOURCE}.{time.monotonic_ns()}"
             if over_mqtt:
-                m = dedup_mqtt(engine, workdir, broker, producers, rate, seconds, fingerprints, tag, say)
+                m = dedup_mqtt(
+                    engine, workdir, broker, producers, rate, seconds, fingerprints, tag, linger_s, say
+                )
                 mqtt_runs.append(m)
+                cpu = m["cpu"]
                 say(f"  run {run + 1}/{runs}: over MQTT {m['rate']:,.0f}/s applied ({m['offered']:,.0f}/s "
-                    f"offered), {m['open']} open alerts")  # fmt: skip
+                    f"offered, {m['sent'] / m['messages']:.0f} findings a message), {m['open']} open alerts; "
+                    f"CPU s: alerting {cpu['alerting']:.1f}, producers {cpu['producers']:.1f}, broker "
+                    f"{cpu['broker']:.1f} in {m['wall']:.1f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
             st = dedup_store(engine, workdir, broker.url, store_findings, fingerprints, f"{tag}.store")
             store_runs.append(st)
             say(f"  run {run + 1}/{runs}: apply path alone {st['rate']:,.0f}/s, {st['open']} open alerts")
@@ -632,14 +674,16 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
         each = ", ".join(f"{m['rate']:,.0f}" for m in mqtt_runs)
         table.add_row(f"dedup ({label}): findings offered over MQTT, median",
                       f"{median([m['offered'] for m in mqtt_runs]):,.0f}/s", "")  # fmt: skip
-        table.add_row(f"dedup ({label}): findings applied by one alerting process over MQTT, median of {runs}",
+        per = median([m["sent"] / m["messages"] for m in mqtt_runs])
+        table.add_row(f"dedup ({label}): findings applied by one alerting process over MQTT "
+                      f"({per:.0f} findings a message), median of {runs}",
                       f"{applied:,.0f}/s ({each})", f"{limit}: {'met' if applied >= 0.95 * rate else 'NOT met'}")  # fmt: skip
     store = median([st["rate"] for st in store_runs])
     each = ", ".join(f"{st['rate']:,.0f}" for st in store_runs)
     table.add_row(f"dedup ({label}): apply path alone (Alerting.apply_batch, {BATCH} per transaction), "
                   f"median of {runs}", f"{store:,.0f}/s ({each})",
                   f"{limit}: {'met' if store >= rate else 'NOT met'}")  # fmt: skip
-    ok = all(r["open"] == r["distinct"] == fingerprints for r in mqtt_runs) and all(
+    ok = all(r["open"] == r["distinct"] == fingerprints and r["fed"] == r["sent"] for r in mqtt_runs) and all(
         st["open"] == fingerprints and st["fed"] == st["findings"] for st in store_runs
     )
     counts = [f"{r['open']}/{r['distinct']}" for r in mqtt_runs] + [f"{st['open']}/{fingerprints}" for st in store_runs]

@@ -256,7 +256,9 @@ def through_broker(rec: Recording, pace: float, advance: Callable[[int], None]) 
             wait_until(lambda: worker_stats()["connected"], 60, "the analytics worker")
             findings = [0]
             sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-            sub.on_message = lambda *_a: findings.__setitem__(0, findings[0] + 1)
+            sub.on_message = lambda _c, _u, m: findings.__setitem__(  # a batch counts its findings
+                0, findings[0] + len(orjson.loads(m.payload).get("findings", ((),)))
+            )
             sub.connect("127.0.0.1", broker.port)
             sub.subscribe(FINDING_SUBSCRIPTION, qos=1)
             sub.loop_start()
