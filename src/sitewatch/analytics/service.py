@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +44,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ..contract import Finding, Limits, finding_topic, now_ms
 from ..mqtt_client import client_for, connect_options, message_topic
 from ..settings import MqttProtocol, Settings
+from ..store import Store
 from . import checkpoint as ckpt
+from .compounds import DevicePlace
 from .partition import Partition, topic_filters
 from .processor import EngineFactory, Processor
+from .scoring import Scorer
 from .stats import AnalyticsStats, format_line
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,8 @@ class AnalyticsService:
         client_id: str | None = None,
         clock: Callable[[], int] = now_ms,
         log_interval_s: float = 10.0,
+        open_store: Callable[[], Store] | None = None,
+        places: Callable[[], Mapping[str, DevicePlace]] = dict,
     ) -> None:
         self.settings = settings
         self.partition = partition
@@ -136,6 +141,15 @@ class AnalyticsService:
         self._unconfirmed: list[mqtt.MQTTMessageInfo] = []  # findings the broker has not confirmed yet
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
+        # the detectors on the store, in a thread of their own (scoring.py); off without a store
+        self.scorer: Scorer | None = None
+        if open_store is not None and settings.analytics.score_interval_s > 0:
+            self.scorer = Scorer(
+                open_store, lambda: sorted(self.compounds), self._publish_scored,
+                settings.analytics_state_dir / f"{self.client_id}.scores.ckpt",
+                interval_s=settings.analytics.score_interval_s, models_dir=settings.analytics_models_dir,
+                places=places, clock=clock,
+            )  # fmt: skip
 
     # --- MQTT -------------------------------------------------------------------------------
 
@@ -213,6 +227,8 @@ class AnalyticsService:
         self._client.loop_start()
         self._thread = threading.Thread(target=self._guard, name="analytics-worker", daemon=True)
         self._thread.start()
+        if self.scorer is not None:
+            self.scorer.start()
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected and subscribed (or ``timeout``)."""
@@ -221,6 +237,8 @@ class AnalyticsService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop reading, make what was processed safe (checkpoint, acks), disconnect."""
         self._stopping.set()
+        if self.scorer is not None:
+            self.scorer.stop(timeout)
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         if self._thread is not None:
@@ -311,6 +329,14 @@ class AnalyticsService:
             if received_ms is not None:
                 with self.stats.lock:
                     self.stats.latencies_ms.append(now_ms() - received_ms)
+
+    def _publish_scored(self, finding: Finding) -> Callable[[], bool]:
+        """Publish a finding of the scorer (its thread; paho's publish is thread-safe); returns
+        whether the broker confirmed it."""
+        info = self._client.publish(finding_topic(finding.compound), finding.encode(), qos=1)
+        self.recent.append(finding)
+        self.stats.add(findings_published=1)
+        return lambda: _confirmed(info)
 
     def _start_saving(self, batch: list[_Inbound]) -> bool:
         """Wait for the findings' PUBACKs, then checkpoint the engine for ``batch`` (in a child process
