@@ -179,3 +179,36 @@ def test_a_store_that_is_down_is_logged_and_tried_again(
         for r in caplog.records
     )
     assert not (tmp_path / "s.ckpt").exists()
+
+
+def test_trained_models_are_used_only_when_their_manifest_fits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kind's model made by the run's own detector replaces its defaults; another detector's
+    model, a damaged directory or none at all leave the defaults, and the log says so."""
+    from sitewatch.analytics.detectors.findings import DETECTOR_RUNS
+    from sitewatch.analytics.detectors.models import train_models
+    from sitewatch.analytics.detectors.trend import TheilSenTrend
+    from sitewatch.analytics.scoring import choose_models
+    from sitewatch.contract import DeviceKind
+
+    from .test_detectors_cli import T0, elevators
+
+    with open_store(load_settings(data_dir=tmp_path)) as store:
+        store.write(elevators(24 * 8))
+        window = {"start_ms": T0, "end_ms": T0 + 9 * 24 * HOUR_MS, "kinds": [DeviceKind.ELEVATOR]}
+        train_models(store, tmp_path / "pca", detector="pca_t2q", **window)  # type: ignore[arg-type]
+        train_models(store, tmp_path / "trend", detector="trend_slope", **window)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="sitewatch.analytics.scoring"):
+        assert choose_models(tmp_path / "nowhere", DETECTOR_RUNS) == {}
+        assert choose_models(tmp_path / "pca", DETECTOR_RUNS) == {}
+        chosen = choose_models(tmp_path / "trend", DETECTOR_RUNS)
+        (tmp_path / "trend" / "elevator" / "_kind.joblib").write_bytes(b"tampered")
+        assert choose_models(tmp_path / "trend", DETECTOR_RUNS) == {}
+    assert list(chosen) == ["trend_slope"] and isinstance(chosen["trend_slope"], TheilSenTrend)
+    text = [r.getMessage() for r in caplog.records]
+    assert any("no trained models" in t for t in text)
+    assert any("_kind.joblib (pca_t2q" in t and "does not fit trend_slope" in t for t in text)
+    assert any(t.startswith("trend_slope uses model elevator/_kind.joblib") for t in text)
+    assert any("not used" in t and "does not match" in t for t in text)
+    assert any("no model of kind water_meter" in t for t in text)

@@ -2,9 +2,8 @@
 
 The rules engine acts on each message; the detectors (bearing wear, leak: ``DETECTOR_RUNS`` in
 ``detectors/findings.py``) need days of history, so a :class:`Scorer` reads it from the store. Every
-``analytics.score_interval_s`` it wakes and runs each detector that is due (at most every
-``DetectorRun.every_hours``; all of them on its first run): for each compound of the worker's
-partition, the detector's metrics over its ``window_hours`` up to now are read from the store
+``analytics.score_interval_s`` (counted from the end of the last run) it runs each detector: for
+each compound of the worker's partition, the detector's metrics over its ``window_hours`` up to now are read from the store
 (``Store.scan``, raw points), the compound's devices from the store's device list (building and
 water meters' scope from the registry or the ledger, else the store's building tag), and the same
 function ``analytics evaluate`` runs on a backfill turns them into findings.
@@ -189,7 +188,6 @@ class Scorer:
         self.stats = ScoreStats()
         self.published = ckpt.Published()
         self.open: dict[tuple[str, str], Finding] = {}  # (detector, device) → the episode published active
-        self.last_ran: dict[str, int] = {}  # detector → when it last ran (ms)
         self.models: dict[str, Detector] | None = None
         self._store: Store | None = None
         self._stop = threading.Event()
@@ -223,7 +221,7 @@ class Scorer:
     # --- one run -------------------------------------------------------------------------------
 
     def run_once(self) -> list[Finding]:
-        """Run every due detector on every compound; publish and remember what is new. Returns it.
+        """Run every detector on every compound; publish and remember what is new. Returns it.
 
         Raises what the store raises (``StoreUnavailable``, ``OSError``...): nothing of the run is
         then published."""
@@ -238,11 +236,7 @@ class Scorer:
         places = self.places()
         out: list[Finding] = []
         points = 0
-        ran = []
         for run in self.runs:
-            if now - self.last_ran.get(run.name, -(2**62)) < run.every_hours * HOUR_MS:
-                continue
-            ran.append(run.name)
             start = now - int(run.window_hours * HOUR_MS)
             for compound in compounds:
                 readings = read_window(store, run, compound, start, now)
@@ -255,15 +249,13 @@ class Scorer:
         fresh = [f for f in out if (f.id, f.state.value) not in self.published]
         if fresh:
             self._deliver(fresh)
-        for name in ran:
-            self.last_ran[name] = now
         with self.stats.lock:
             self.stats.runs += 1
             self.stats.published += len(fresh)
             self.stats.last_run_ms = (time.perf_counter() - began) * 1000
             self.stats.last_points = points
         log.info("scored %s on %d compounds: %d points read, %d findings published, in %.1f s",
-                 ",".join(ran) or "nothing due", len(compounds), points, len(fresh), self.stats.last_run_ms / 1000)  # fmt: skip
+                 ",".join(r.name for r in self.runs), len(compounds), points, len(fresh), self.stats.last_run_ms / 1000)  # fmt: skip
         return fresh
 
     def _reconcile(

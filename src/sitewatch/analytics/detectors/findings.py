@@ -293,7 +293,7 @@ class DetectorRun:
     ``metrics`` what it reads, the scored one first. For the live scorer: ``window_hours`` of history
     read, the first ``warmup_hours`` of which give too little history for an episode's start to be
     the one the whole history gives; flags closer than ``merge_hours`` are one episode (as the
-    function joins them); its answer can change at most every ``every_hours``.
+    function joins them).
     """
 
     name: str
@@ -303,16 +303,15 @@ class DetectorRun:
     window_hours: float
     warmup_hours: float
     merge_hours: float
-    every_hours: float
 
 
 DETECTOR_RUNS: tuple[DetectorRun, ...] = (
-    # the trend's 168 h window and three days more; a new evaluation every stride (3 h)
+    # the trend's 168 h window and three days more
     DetectorRun(TheilSenTrend.name, DeviceKind.ELEVATOR, ("vibration_rms", "run_state"), bearing_wear,
-                window_hours=168 + 72, warmup_hours=168, merge_hours=24, every_hours=1),
-    # 14 nights of history, the 2 nights of persistence and a day; a night's verdict comes once a day
+                window_hours=168 + 72, warmup_hours=168, merge_hours=24),
+    # 14 nights of history, the 2 nights of persistence and a day
     DetectorRun(NightFlow.name, DeviceKind.WATER_METER, ("flow",), leak,
-                window_hours=24 * (14 + 2 + 1), warmup_hours=24 * 16, merge_hours=30, every_hours=1),
+                window_hours=24 * (14 + 2 + 1), warmup_hours=24 * 16, merge_hours=30),
 )  # fmt: skip
 
 
