@@ -239,6 +239,8 @@ class Scorer:
         for run in self.runs:
             start = now - int(run.window_hours * HOUR_MS)
             for compound in compounds:
+                if self._stop.is_set():  # stopping: this run is dropped, nothing of it published
+                    return []
                 readings = read_window(store, run, compound, start, now)
                 points += len(readings)
                 if readings.empty:
@@ -323,6 +325,8 @@ class Scorer:
             try:
                 self.run_once()
                 wait = self.interval_s
+                if self._stop.is_set():
+                    return
             except Exception as exc:  # the store away, a broker that does not confirm: try again later
                 with self.stats.lock:
                     self.stats.failed_runs += 1
