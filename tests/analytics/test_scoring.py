@@ -212,3 +212,27 @@ def test_trained_models_are_used_only_when_their_manifest_fits(
     assert any(t.startswith("trend_slope uses model elevator/_kind.joblib") for t in text)
     assert any("not used" in t and "does not match" in t for t in text)
     assert any("no model of kind water_meter" in t for t in text)
+
+
+def test_the_child_process_scores_as_the_thread_does(
+    settings: Settings, backfill: Path, evaluated: list[Finding]
+) -> None:
+    """``analytics run`` scores in a spawned child with its own store connection: same findings."""
+    from sitewatch.analytics.detectors.findings import DETECTOR_RUNS
+    from sitewatch.analytics.scoring import ChildScoring, score_compound
+
+    places = devices_from_ledger(backfill / "city.xlsx")
+    wear = min((f for f in evaluated if f.fault == "bearing_wear"), key=lambda f: f.started_ms)
+    at = wear.started_ms + 6 * HOUR_MS
+    child = ChildScoring(settings)
+    try:
+        with open_store(settings, create=False) as store:
+            for run in DETECTOR_RUNS:
+                start = at - int(run.window_hours * HOUR_MS)
+                here = score_compound(store, run, wear.compound, start, at, places, None)
+                there = child.score(run.name, wear.compound, start, at, places, None)
+                assert there == here and there[1] > 0
+                if run.kind.value == "elevator":
+                    assert wear.id in {f.id for f in there[0]}
+    finally:
+        child.close()

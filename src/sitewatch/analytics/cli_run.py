@@ -123,7 +123,7 @@ def run(
     try:
         service = AnalyticsService(
             settings, engine_factory(settings, places), compounds, partition=partition, client_id=client_id,
-            log_interval_s=log_interval, open_store=store, places=lambda: devices,
+            log_interval_s=log_interval, open_store=store, places=lambda: devices, score_in_child=True,
         )  # fmt: skip
         holder.append(service)
     except CheckpointError as exc:

@@ -36,9 +36,11 @@ after ``min(score_interval_s, RETRY_S)``.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,7 @@ from .compounds import DevicePlace
 if TYPE_CHECKING:  # pandas and the detectors load with the first scorer (a second or two)
     import pandas as pd
 
+    from ..settings import Settings
     from .detectors.base import Detector
     from .detectors.findings import DetectorRun
 
@@ -171,8 +174,10 @@ class Scorer:
         places: Callable[[], Mapping[str, DevicePlace]] = dict,
         runs: Iterable[DetectorRun] | None = None,
         clock: Callable[[], int] = now_ms,
+        child: ChildScoring | None = None,
     ) -> None:
         self.open_store = open_store
+        self.child = child  # the detectors in a child process, else in this thread
         self.compounds = compounds
         self.publish = publish
         self.state_path = state_path
@@ -228,12 +233,9 @@ class Scorer:
         began = time.perf_counter()
         if self.models is None:
             self.models = choose_models(self.models_dir, self.runs)
-        if self._store is None:
-            self._store = self.open_store()
-        store = self._store
         now = self.clock()
         compounds = sorted(set(self.compounds()))
-        places = self.places()
+        places = _by_compound(self.places(), compounds)
         out: list[Finding] = []
         points = 0
         for run in self.runs:
@@ -241,12 +243,9 @@ class Scorer:
             for compound in compounds:
                 if self._stop.is_set():  # stopping: this run is dropped, nothing of it published
                     return []
-                readings = read_window(store, run, compound, start, now)
-                points += len(readings)
-                if readings.empty:
-                    continue
-                devices = device_frame(store, run, compound, readings, places)
-                found = run.function(readings, devices, detector=self.models.get(run.name))
+                task = (run.name, compound, start, now, places.get(compound, {}), self.models.get(run.name))
+                found, read = self.child.score(*task) if self.child is not None else self._score(*task)
+                points += read
                 out += self._reconcile(run, compound, found, start, now)
         fresh = [f for f in out if (f.id, f.state.value) not in self.published]
         if fresh:
@@ -259,6 +258,15 @@ class Scorer:
         log.info("scored %s on %d compounds: %d points read, %d findings published, in %.1f s",
                  ",".join(r.name for r in self.runs), len(compounds), points, len(fresh), self.stats.last_run_ms / 1000)  # fmt: skip
         return fresh
+
+    def _score(self, run_name: str, compound: str, start: int, end: int, places: Mapping[str, DevicePlace],
+               model: Detector | None) -> tuple[list[Finding], int]:  # fmt: skip
+        if self._store is None:
+            self._store = self.open_store()
+        return score_compound(self._store, self._run(run_name), compound, start, end, places, model)
+
+    def _run(self, name: str) -> DetectorRun:
+        return next(r for r in self.runs if r.name == name)
 
     def _reconcile(
         self, run: DetectorRun, compound: str, found: list[Finding], start: int, now: int
@@ -318,6 +326,8 @@ class Scorer:
         if self._thread is not None:
             self._thread.join(timeout)
         self._drop_store()
+        if self.child is not None:
+            self.child.close()
 
     def _loop(self) -> None:
         wait = 0.0
@@ -333,6 +343,8 @@ class Scorer:
                 log.warning("scoring run failed (%s: %s); trying again in %.1f s", type(exc).__name__, exc,
                             min(self.interval_s, RETRY_S), exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
                 self._drop_store()
+                if self.child is not None:
+                    self.child.reset()
                 wait = min(self.interval_s, RETRY_S)
 
     def _drop_store(self) -> None:
@@ -342,3 +354,84 @@ class Scorer:
             except Exception:  # closing a store that is gone
                 log.debug("closing the store failed", exc_info=True)
         self._store = None
+
+
+def score_compound(store: Store, run: DetectorRun, compound: str, start: int, end: int,
+                   places: Mapping[str, DevicePlace], model: Detector | None) -> tuple[list[Finding], int]:  # fmt: skip
+    """``run``'s findings on ``compound``'s window [start, end) of ``store``, and the points read."""
+    readings = read_window(store, run, compound, start, end)
+    if readings.empty:
+        return [], 0
+    devices = device_frame(store, run, compound, readings, places)
+    return run.function(readings, devices, detector=model), len(readings)
+
+
+def _by_compound(
+    places: Mapping[str, DevicePlace], compounds: Iterable[str]
+) -> dict[str, dict[str, DevicePlace]]:
+    """``places`` split by compound (a device id starts with its compound's code and a hyphen)."""
+    out: dict[str, dict[str, DevicePlace]] = {c: {} for c in compounds}
+    for device, place in places.items():
+        part = out.get(device.rsplit("-", 1)[0])
+        if part is not None:
+            part[device] = place
+    return out
+
+
+class ChildScoring:
+    """The detectors in a child process of their own (started with ``spawn``, so it shares nothing
+    with the worker: not the interpreter's lock the event-driven rules need, not the engine's
+    memory that checkpoints fork), with its own store connection made from ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: ProcessPoolExecutor | None = None
+
+    def score(self, run_name: str, compound: str, start: int, end: int, places: Mapping[str, DevicePlace],
+              model: Detector | None) -> tuple[list[Finding], int]:  # fmt: skip
+        """``score_compound`` in the child; raises what it raised there."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_child_start,
+                initargs=(self.settings,),
+            )
+        return self._pool.submit(_child_score, run_name, compound, start, end, dict(places), model).result()
+
+    def reset(self) -> None:
+        """After a failure: a new child (and store connection) for the next run."""
+        self.close()
+
+    def close(self) -> None:
+        """End the child."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+_CHILD: dict[str, Any] = {}
+
+
+def _child_start(settings: Settings) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker stops it (a terminal's ^C reaches both)
+    _CHILD["settings"] = settings
+
+
+def _child_score(run_name: str, compound: str, start: int, end: int, places: dict[str, DevicePlace],
+                 model: Detector | None) -> tuple[list[Finding], int]:  # fmt: skip
+    from ..store import open_store
+    from .detectors.findings import DETECTOR_RUNS
+
+    store = _CHILD.get("store")
+    if store is None:
+        store = _CHILD["store"] = open_store(_CHILD["settings"], create=False)
+    try:
+        return score_compound(store, next(r for r in DETECTOR_RUNS if r.name == run_name), compound, start, end,
+                              places, model)  # fmt: skip
+    except Exception:
+        _CHILD.pop("store", None)
+        store.close()
+        raise

@@ -49,7 +49,7 @@ from . import checkpoint as ckpt
 from .compounds import DevicePlace
 from .partition import Partition, topic_filters
 from .processor import EngineFactory, Processor
-from .scoring import Scorer
+from .scoring import ChildScoring, Scorer
 from .stats import AnalyticsStats, format_line
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class AnalyticsService:
         log_interval_s: float = 10.0,
         open_store: Callable[[], Store] | None = None,
         places: Callable[[], Mapping[str, DevicePlace]] = dict,
+        score_in_child: bool = False,
     ) -> None:
         self.settings = settings
         self.partition = partition
@@ -141,14 +142,15 @@ class AnalyticsService:
         self._unconfirmed: list[mqtt.MQTTMessageInfo] = []  # findings the broker has not confirmed yet
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
-        # the detectors on the store, in a thread of their own (scoring.py); off without a store
+        # the detectors on the store, in a thread of their own (scoring.py), their work in a child
+        # process with score_in_child; off without a store
         self.scorer: Scorer | None = None
         if open_store is not None and settings.analytics.score_interval_s > 0:
             self.scorer = Scorer(
                 open_store, lambda: sorted(self.compounds), self._publish_scored,
                 settings.analytics_state_dir / f"{self.client_id}.scores.ckpt",
                 interval_s=settings.analytics.score_interval_s, models_dir=settings.analytics_models_dir,
-                places=places, clock=clock,
+                places=places, clock=clock, child=ChildScoring(settings) if score_in_child else None,
             )  # fmt: skip
 
     # --- MQTT -------------------------------------------------------------------------------
