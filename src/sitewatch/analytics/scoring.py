@@ -62,6 +62,7 @@ HOUR_MS = 3_600_000
 
 RETRY_S = 30.0  # a failed run is tried again after at most this long
 CONFIRM_TIMEOUT_S = 30.0  # how long a run waits for the broker to confirm its findings
+CHILD_NICE = 10  # the scoring child's lower CPU priority
 
 Publish = Callable[[Finding], Callable[[], bool]]  # publishes; returns "has the broker confirmed it?"
 
@@ -323,11 +324,11 @@ class Scorer:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the current run."""
         self._stop.set()
+        if self.child is not None:
+            self.child.close()  # a run waiting for the child ends at once
         if self._thread is not None:
             self._thread.join(timeout)
         self._drop_store()
-        if self.child is not None:
-            self.child.close()
 
     def _loop(self) -> None:
         wait = 0.0
@@ -338,6 +339,8 @@ class Scorer:
                 if self._stop.is_set():
                     return
             except Exception as exc:  # the store away, a broker that does not confirm: try again later
+                if self._stop.is_set():
+                    return
                 with self.stats.lock:
                     self.stats.failed_runs += 1
                 log.warning("scoring run failed (%s: %s); trying again in %.1f s", type(exc).__name__, exc,
@@ -386,10 +389,13 @@ class ChildScoring:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
 
     def score(self, run_name: str, compound: str, start: int, end: int, places: Mapping[str, DevicePlace],
               model: Detector | None) -> tuple[list[Finding], int]:  # fmt: skip
         """``score_compound`` in the child; raises what it raised there."""
+        if self._closed:
+            raise RuntimeError("the scoring child process was closed")
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1,
@@ -401,11 +407,18 @@ class ChildScoring:
 
     def reset(self) -> None:
         """After a failure: a new child (and store connection) for the next run."""
-        self.close()
+        self._end()
 
     def close(self) -> None:
-        """End the child."""
+        """End the child, without waiting for the compound it is on (its answer is not needed)."""
+        self._closed = True
+        self._end()
+
+    def _end(self) -> None:
         if self._pool is not None:
+            # the pool's own shutdown would wait for the running task at the interpreter's exit
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
@@ -414,9 +427,11 @@ _CHILD: dict[str, Any] = {}
 
 
 def _child_start(settings: Settings) -> None:
+    import os
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker stops it (a terminal's ^C reaches both)
+    os.nice(CHILD_NICE)  # spare CPU only: the worker's event-driven rules come first
     _CHILD["settings"] = settings
 
 
