@@ -277,7 +277,8 @@ def through_broker(
         scoring: dict[str, Any] = {}
         if score_compounds:
             scoring = prepare_scoring(folder, len(rec.places), seed, score_compounds)
-            ledger = folder / "city"  # the whole ledger: the detectors also read the devices' buildings and scopes
+            # the whole ledger: the detectors also read the devices' buildings and scopes
+            ledger = folder / "city"
         broker = MosquittoService(folder / "broker")
         broker.start()
         worker: subprocess.Popen[bytes] | None = None
