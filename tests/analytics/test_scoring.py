@@ -87,6 +87,7 @@ def _service(settings: Settings, ledger: Path, clock_ms: int) -> AnalyticsServic
     service = AnalyticsService(
         settings, engine_factory(settings, places), lambda: list(places), client_id="scoring-test",
         clock=lambda: clock_ms, open_store=lambda: open_store(settings, create=False), places=lambda: devices,
+        score_in_child=True,  # as analytics run does
     )  # fmt: skip
     service.start()
     assert service.wait_connected(20)
