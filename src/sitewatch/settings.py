@@ -175,6 +175,9 @@ class AnalyticsSettings(Section):
     checkpoint_interval_s: float = Field(1.0, gt=0, le=60)  # ... or this long after the first unacked one
     tick_s: float = Field(5.0, gt=0, le=3600)  # the engine's timer (no data, durations, day/night)
     sites_refresh_s: float = Field(300.0, ge=0, le=86_400)  # re-read the compound list (0: never)
+    # the detectors on the store's recent history (docs/analytics-service.md#windowed-scoring); 0: off
+    score_interval_s: float = Field(300.0, ge=0, le=86_400)
+    models_dir: Path | None = None  # trained models (analytics train); default: <data_dir>/models
 
 
 class AlertsSettings(Section):
@@ -287,6 +290,11 @@ class Settings(BaseSettings):
     def analytics_state_dir(self) -> Path:
         """Folder of the analytics service's checkpoints."""
         return self.analytics.state_dir or self.data_dir / "analytics"
+
+    @property
+    def analytics_models_dir(self) -> Path:
+        """Folder of the trained models (``analytics train``) the live service loads."""
+        return self.analytics.models_dir or self.data_dir / "models"
 
     @property
     def database_url(self) -> str:

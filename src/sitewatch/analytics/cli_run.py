@@ -17,8 +17,16 @@ from pydantic import ValidationError
 
 from ..i18n import _
 from ..settings import Settings, load_settings, validation_problems
+from ..store import Store, open_store
 from .checkpoint import CheckpointError
-from .compounds import CompoundPlace, from_ledger, from_registry
+from .compounds import (
+    CompoundPlace,
+    DevicePlace,
+    devices_from_ledger,
+    devices_from_registry,
+    from_ledger,
+    from_registry,
+)
 from .partition import Partition
 from .processor import EngineFactory
 from .service import AnalyticsService
@@ -50,7 +58,8 @@ def engine_sites(settings: Settings, places: Mapping[str, CompoundPlace]) -> dic
 def write_stats(service: AnalyticsService, path: Path) -> None:
     """Write the counters as JSON, atomically."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(service.stats.snapshot() | {"pid": os.getpid()}))
+    scored = service.scorer.stats.snapshot() if service.scorer is not None else {}
+    tmp.write_text(json.dumps(service.stats.snapshot() | scored | {"pid": os.getpid()}))
     tmp.replace(path)
 
 
@@ -93,18 +102,28 @@ def run(
         )
 
     holder: list[AnalyticsService] = []
+    devices: dict[str, DevicePlace] = {}
+    try:  # buildings and meter scopes, for the detectors the scorer runs on the store
+        devices.update(devices_from_ledger(ledger) if ledger else devices_from_registry(settings))
+    except Exception as exc:  # the detectors then compare household meters with their own nights only
+        log.warning("cannot read the devices' buildings and meter scopes (%s); the detectors go without", exc)
 
     def compounds() -> list[str]:
         if ledger is None and holder:  # a re-read: new compounds get their sites in the running engine
             fresh = {c: p for c, p in from_registry(settings).items() if c not in places}
             places.update(fresh)
             getattr(holder[0].engine, "sites", {}).update(engine_sites(settings, fresh))
+            if fresh:
+                devices.update(devices_from_registry(settings))
         return list(places)
+
+    def store() -> Store:
+        return open_store(settings, create=False)  # FileNotFoundError until ingest made the file
 
     try:
         service = AnalyticsService(
             settings, engine_factory(settings, places), compounds, partition=partition, client_id=client_id,
-            log_interval_s=log_interval,
+            log_interval_s=log_interval, open_store=store, places=lambda: devices, score_in_child=True,
         )  # fmt: skip
         holder.append(service)
     except CheckpointError as exc:

@@ -74,3 +74,50 @@ def from_ledger(path: Path) -> dict[str, CompoundPlace]:
     if not out:
         raise ValueError(f"{path}: the compounds sheet names no compound code")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePlace:
+    """Where a device is within its compound: building number ("" for none) and, for a water
+    meter, its scope (``household`` or ``building``; "" when unknown). The detectors' leak
+    function uses them to compare a household meter with its peers and to drop a building meter's
+    echo of a household leak."""
+
+    building: str
+    scope: str
+
+
+def devices_from_registry(settings: Settings) -> dict[str, DevicePlace]:
+    """Every device bound to an asset in the registry (active bindings)."""
+    from ..assets.db import create_engine_for, transaction
+    from ..assets.models import Asset, Building, DeviceBinding
+
+    engine = create_engine_for(settings)
+    try:
+        with transaction(engine) as session:
+            rows = (
+                session.query(DeviceBinding.device_id, Building.building_no, Asset.meter_scope)
+                .join(Asset, DeviceBinding.asset_id == Asset.id)
+                .outerjoin(Building, Asset.building_id == Building.id)
+                .filter(DeviceBinding.valid_to.is_(None))
+                .all()
+            )
+    finally:
+        engine.dispose()
+    return {device: DevicePlace(str(building or ""), str(scope or "")) for device, building, scope in rows}
+
+
+def devices_from_ledger(path: Path) -> dict[str, DevicePlace]:
+    """The devices of a ledger's assets sheet (empty when it has none)."""
+    from ..assets.reader import read_ledger
+    from ..assets.report import Issues
+
+    sheet = read_ledger(path, Issues()).get("assets")
+    out: dict[str, DevicePlace] = {}
+    for _row, cells in sheet.rows if sheet is not None else []:
+        device = str(cells.get("device_id") or "").strip()
+        if device:
+            out[device] = DevicePlace(
+                str(cells.get("building_no") or ""), str(cells.get("meter_scope") or "")
+            )
+    return out

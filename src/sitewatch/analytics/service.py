@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +42,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ..contract import Finding, Limits, finding_messages, now_ms
+from ..contract import Finding, Limits, finding_messages, finding_topic, now_ms
 from ..mqtt_client import client_for, connect_options, message_topic
 from ..settings import MqttProtocol, Settings
+from ..store import Store
 from . import checkpoint as ckpt
+from .compounds import DevicePlace
 from .partition import Partition, topic_filters
 from .processor import EngineFactory, Processor
+from .scoring import ChildScoring, Scorer
 from .stats import AnalyticsStats, format_line
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,9 @@ class AnalyticsService:
         client_id: str | None = None,
         clock: Callable[[], int] = now_ms,
         log_interval_s: float = 10.0,
+        open_store: Callable[[], Store] | None = None,
+        places: Callable[[], Mapping[str, DevicePlace]] = dict,
+        score_in_child: bool = False,
     ) -> None:
         self.settings = settings
         self.partition = partition
@@ -137,6 +143,16 @@ class AnalyticsService:
         self._unconfirmed: list[mqtt.MQTTMessageInfo] = []  # findings the broker has not confirmed yet
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
+        # the detectors on the store, in a thread of their own (scoring.py), their work in a child
+        # process with score_in_child; off without a store
+        self.scorer: Scorer | None = None
+        if open_store is not None and settings.analytics.score_interval_s > 0:
+            self.scorer = Scorer(
+                open_store, lambda: sorted(self.compounds), self._publish_scored,
+                settings.analytics_state_dir / f"{self.client_id}.scores.ckpt",
+                interval_s=settings.analytics.score_interval_s, models_dir=settings.analytics_models_dir,
+                places=places, clock=clock, child=ChildScoring(settings) if score_in_child else None,
+            )  # fmt: skip
 
     # --- MQTT -------------------------------------------------------------------------------
 
@@ -214,6 +230,8 @@ class AnalyticsService:
         self._client.loop_start()
         self._thread = threading.Thread(target=self._guard, name="analytics-worker", daemon=True)
         self._thread.start()
+        if self.scorer is not None:
+            self.scorer.start()
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected and subscribed (or ``timeout``)."""
@@ -222,6 +240,8 @@ class AnalyticsService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop reading, make what was processed safe (checkpoint, acks), disconnect."""
         self._stopping.set()
+        if self.scorer is not None:
+            self.scorer.stop(timeout)
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         if self._thread is not None:
@@ -316,6 +336,14 @@ class AnalyticsService:
             latency = now_ms() - received_ms
             with self.stats.lock:
                 self.stats.latencies_ms.extend(latency for _ in findings)
+
+    def _publish_scored(self, finding: Finding) -> Callable[[], bool]:
+        """Publish a finding of the scorer (its thread; paho's publish is thread-safe); returns
+        whether the broker confirmed it."""
+        info = self._client.publish(finding_topic(finding.compound), finding.encode(), qos=1)
+        self.recent.append(finding)
+        self.stats.add(findings_published=1)
+        return lambda: _confirmed(info)
 
     def _start_saving(self, batch: list[_Inbound]) -> bool:
         """Wait for the findings' PUBACKs, then checkpoint the engine for ``batch`` (in a child process

@@ -13,12 +13,19 @@ runs, per device, what the live service would run as the data arrive:
 
 Each run of flagged rows (runs closer than ``merge_hours`` joined) becomes one
 :class:`~sitewatch.contract.Finding` with ``source`` ``detector:<name>``.
+
+Each fault-specific detector is a function ``(readings, devices) -> list[Finding]`` listed in
+:data:`DETECTOR_RUNS` with the kind, metrics and history it reads. ``readings`` is the long form
+(``ts_ms``, ``device``, ``metric``, ``value``, ``kind``, ``compound``: :data:`READING_COLUMNS`),
+``devices`` one row per device (index ``device``; columns ``compound``, ``building`` and, for
+water meters, ``scope``). :func:`detector_findings` feeds them from a backfill's Parquet files
+(:func:`read_parquet`); the live service's scorer (``analytics/scoring.py``) from the store.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +35,7 @@ import pyarrow.parquet as pq
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
+from .base import Detector
 from .night import NightFlow
 from .trend import TheilSenTrend
 
@@ -38,6 +46,7 @@ HOUR_MS = 3_600_000
 # that wears out in the history's first week is flagged before it fails, not only after a full week
 BEARING_WARMUP_HOURS = 48
 BEARING_MIN_POINTS = 36  # hours with a running car in a window: two days hold about 36 (none at night)
+READING_COLUMNS = ("ts_ms", "device", "metric", "value", "kind", "compound")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +77,10 @@ def episodes(device: str, flags: pd.Series, scores: pd.Series, *, merge_hours: f
 
 
 def _read(
-    history: Path, kind: str, metrics: tuple[str, ...], compounds: Iterable[str] | None
+    history: Path | pd.DataFrame, kind: str, metrics: tuple[str, ...], compounds: Iterable[str] | None
 ) -> pd.DataFrame:
+    if isinstance(history, pd.DataFrame):  # readings already read (READING_COLUMNS)
+        return _select(history, kind, metrics, compounds)
     filters: list[tuple[str, str, object]] = [("kind", "=", kind), ("metric", "in", list(metrics))]
     if compounds is not None:
         filters.append(("compound", "in", list(compounds)))
@@ -78,6 +89,32 @@ def _read(
     frame = table.to_pandas()
     for name in ("device", "metric"):
         frame[name] = frame[name].astype(str)
+    return frame
+
+
+def _select(readings: pd.DataFrame, kind: str, metrics: tuple[str, ...],
+            compounds: Iterable[str] | None) -> pd.DataFrame:  # fmt: skip
+    keep = (readings["kind"].astype(str) == kind) & readings["metric"].astype(str).isin(metrics)
+    if compounds is not None:
+        keep &= readings["compound"].astype(str).isin(list(compounds))
+    frame = readings.loc[keep, ["ts_ms", "device", "metric", "value"]].reset_index(drop=True)
+    for name in ("device", "metric"):
+        frame[name] = frame[name].astype(str)
+    return frame
+
+
+def read_parquet(history: Path, kind: str, metrics: tuple[str, ...], compounds: Iterable[str] | None = None
+                 ) -> pd.DataFrame:  # fmt: skip
+    """The readings of ``kind``'s ``metrics`` in a backfill directory, in the long form (READING_COLUMNS)."""
+    filters: list[tuple[str, str, object]] = [("kind", "=", kind), ("metric", "in", list(metrics))]
+    if compounds is not None:
+        filters.append(("compound", "in", list(compounds)))
+    table = pq.read_table(Path(history) / "readings.parquet", columns=["ts_ms", "device", "metric", "value", "compound"],
+                          filters=filters)  # fmt: skip
+    frame = table.to_pandas()
+    for name in ("device", "metric", "compound"):
+        frame[name] = frame[name].astype(str)
+    frame["kind"] = kind
     return frame
 
 
@@ -112,7 +149,7 @@ def _messages(finding: Finding) -> list[Finding]:
     return [replace(finding, state=FindingState.ACTIVE, ended_ms=None, ts_ms=finding.started_ms), finding]
 
 
-def bearing_episodes(history: Path, *, compounds: Iterable[str] | None = None,
+def bearing_episodes(history: Path | pd.DataFrame, *, compounds: Iterable[str] | None = None,
                      detector: TheilSenTrend | None = None) -> tuple[list[Episode], int]:  # fmt: skip
     """Rising running vibration per elevator; also returns the history's last reading time."""
     detector = detector or TheilSenTrend(warmup_hours=BEARING_WARMUP_HOURS, min_points=BEARING_MIN_POINTS)
@@ -165,7 +202,7 @@ def still_high(detector: TheilSenTrend, series: pd.Series) -> pd.DataFrame:
     return trend.assign(score=capped)
 
 
-def leak_episodes(history: Path, devices: pd.DataFrame, *, compounds: Iterable[str] | None = None,
+def leak_episodes(history: Path | pd.DataFrame, devices: pd.DataFrame, *, compounds: Iterable[str] | None = None,
                   detector: NightFlow | None = None) -> tuple[list[Episode], int]:  # fmt: skip
     """Raised minimum night flow per water meter, upstream echoes dropped; and the last reading time."""
     detector = detector or NightFlow()
@@ -252,25 +289,77 @@ def _depth(device: str, devices: pd.DataFrame) -> int:
     return 0 if _is_compound_meter(device, devices) else 1
 
 
-def detector_findings(history_dir: Path, *, compounds: Iterable[str] | None = None) -> list[Finding]:
-    """Findings of the fault-specific detectors (bearing wear, leak) on a backfill directory."""
-    history = Path(history_dir)
-    devices = pd.read_parquet(history / "devices.parquet").set_index("device")
-    wanted = None if compounds is None else list(compounds)
-    findings: list[Finding] = []
-    bearing, last = bearing_episodes(history, compounds=wanted)
+def bearing_wear(readings: pd.DataFrame, devices: pd.DataFrame, *,
+                 detector: Detector | None = None) -> list[Finding]:  # fmt: skip
+    """Bearing-wear findings (elevators) of ``readings``."""
+    trend = detector if isinstance(detector, TheilSenTrend) else None
+    bearing, last = bearing_episodes(readings, detector=trend)
+    findings = []
     for ep in bearing:
-        findings.extend(_messages(_finding(
+        findings.append(_finding(
             ep, devices, detector=TheilSenTrend.name, fault="bearing_wear", kind=DeviceKind.ELEVATOR, end_ms=last,
             message=N_("running vibration of {device} keeps rising: {rise} over the last week, bearing wear suspected"),
             params={"device": ep.device, "rise": f"{ep.evidence.get('rise', float('nan')):+.0%}"},
-        )))  # fmt: skip
-    leaks, last = leak_episodes(history, devices, compounds=wanted)
+        ))  # fmt: skip
+    return findings
+
+
+def leak(readings: pd.DataFrame, devices: pd.DataFrame, *, detector: Detector | None = None) -> list[Finding]:
+    """Leak findings (water meters) of ``readings``."""
+    night = detector if isinstance(detector, NightFlow) else None
+    leaks, last = leak_episodes(readings, devices, detector=night)
+    findings = []
     for ep in leaks:
         findings.append(_finding(
             ep, devices, detector=NightFlow.name, fault="leak", kind=DeviceKind.WATER_METER, end_ms=last,
             message=N_("night flow of {device} stays above its usual minimum: {flow} m³/h between 02:00 and 04:00, a leak suspected"),
             params={"device": ep.device, "flow": round(ep.evidence.get("night_minimum", float("nan")), 4)},
         ))  # fmt: skip
-    log.debug("detector findings: %d bearing wear, %d leak", len(bearing), len(leaks))
+    return findings
+
+
+DetectorFunction = Callable[..., list[Finding]]  # (readings, devices, *, detector=None) -> findings
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorRun:
+    """One fault-specific detector: what it reads and the function that turns readings into findings.
+
+    ``name`` is the detector class it runs (a trained model of that name may replace its defaults);
+    ``metrics`` what it reads, the scored one first. For the live scorer: ``window_hours`` of history
+    read, the first ``warmup_hours`` of which give too little history for an episode's start to be
+    the one the whole history gives; flags closer than ``merge_hours`` are one episode (as the
+    function joins them).
+    """
+
+    name: str
+    kind: DeviceKind
+    metrics: tuple[str, ...]
+    function: DetectorFunction
+    window_hours: float
+    warmup_hours: float
+    merge_hours: float
+
+
+DETECTOR_RUNS: tuple[DetectorRun, ...] = (
+    # the trend's 168 h window and three days more
+    DetectorRun(TheilSenTrend.name, DeviceKind.ELEVATOR, ("vibration_rms", "run_state"), bearing_wear,
+                window_hours=168 + 72, warmup_hours=168, merge_hours=24),
+    # 14 nights of history, the 2 nights of persistence and a day
+    DetectorRun(NightFlow.name, DeviceKind.WATER_METER, ("flow",), leak,
+                window_hours=24 * (14 + 2 + 1), warmup_hours=24 * 16, merge_hours=30),
+)  # fmt: skip
+
+
+def detector_findings(history_dir: Path, *, compounds: Iterable[str] | None = None) -> list[Finding]:
+    """Findings of the fault-specific detectors (DETECTOR_RUNS) on a backfill directory, each as
+    the messages the live scorer sends: active from its first flag, then cleared if it ended."""
+    history = Path(history_dir)
+    devices = pd.read_parquet(history / "devices.parquet").set_index("device")
+    wanted = None if compounds is None else list(compounds)
+    findings: list[Finding] = []
+    for run in DETECTOR_RUNS:
+        found = run.function(read_parquet(history, run.kind.value, run.metrics, wanted), devices)
+        log.debug("detector findings: %d of %s", len(found), run.name)
+        findings += [message for finding in found for message in _messages(finding)]
     return sorted(findings, key=lambda f: (f.started_ms, f.device))

@@ -215,7 +215,51 @@ def _shifted(payload: bytes, delta: int) -> bytes:
     return orjson.dumps(body)
 
 
-def through_broker(rec: Recording, pace: float, advance: Callable[[int], None]) -> dict[str, Any]:
+SCORE_DAYS = 17  # the longest window the live scorer reads (the leak detector's)
+SCORE_METRICS = ("vibration_rms", "run_state", "flow")  # what the scorer's detectors read
+
+
+def prepare_scoring(folder: Path, compounds: int, seed: int, score_compounds: int) -> dict[str, Any]:
+    """The city's ledger (the same ``generate_city``), and ``score_compounds`` of its compounds'
+    last ``SCORE_DAYS`` days (a ``simulate backfill`` with every fault, cut to the metrics the
+    detectors read) in the embedded store under ``folder/data``, for the worker's scorer."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from ...store.embedded_store import EmbeddedStore
+    from ...store.loader import load_backfill
+
+    began = time.monotonic()
+    city = folder / "city"
+    run = [sys.executable, "-m", "sitewatch", "--lang", "en", "simulate"]
+    subprocess.run([*run, "city", "--compounds", str(compounds), "--seed", str(seed), "--headers", "key",
+                    "--out", str(city)], check=True, capture_output=True)  # fmt: skip
+    codes = sorted({line.split(",", 1)[0] for line in (city / "compounds.csv").read_text().splitlines()[1:]})
+    chosen = codes[:score_compounds]
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    start = today - dt.timedelta(days=SCORE_DAYS)
+    history = folder / "history"
+    subprocess.run([*run, "backfill", "--ledger", str(city), *[a for c in chosen for a in ("--compound", c)],
+                    "--days", str(SCORE_DAYS), "--start", start.isoformat(), "--faults", "all", "--seed", str(seed),
+                    "--out", str(history)], check=True, capture_output=True)  # fmt: skip
+    table = pq.read_table(history / "readings.parquet")
+    cut = folder / "cut"
+    cut.mkdir()
+    keep = pc.is_in(pc.cast(table["metric"], pa.string()), value_set=pa.array(SCORE_METRICS))
+    pq.write_table(table.filter(keep), cut / "readings.parquet")
+    (folder / "data").mkdir(exist_ok=True)
+    with EmbeddedStore(folder / "data" / "readings.db") as store:
+        loaded = load_backfill(cut, store)
+    return {"compounds": chosen, "days": SCORE_DAYS, "readings": loaded.readings,
+            "prepare_s": time.monotonic() - began}  # fmt: skip
+
+
+def through_broker(
+    rec: Recording, pace: float, advance: Callable[[int], None], *, seed: int = 1, score_compounds: int = 0
+) -> dict[str, Any]:
     """Mosquitto, one ``analytics run`` worker, the stream at ``pace`` × live (see the module docstring)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -230,6 +274,11 @@ def through_broker(rec: Recording, pace: float, advance: Callable[[int], None]) 
         (ledger / "compounds.csv").write_text(
             "code,latitude,longitude\n" + "".join(f"{c},{la},{lo}\n" for c, (la, lo) in rec.places.items())
         )
+        scoring: dict[str, Any] = {}
+        if score_compounds:
+            scoring = prepare_scoring(folder, len(rec.places), seed, score_compounds)
+            # the whole ledger: the detectors also read the devices' buildings and scopes
+            ledger = folder / "city"
         broker = MosquittoService(folder / "broker")
         broker.start()
         worker: subprocess.Popen[bytes] | None = None
@@ -237,6 +286,8 @@ def through_broker(rec: Recording, pace: float, advance: Callable[[int], None]) 
             stats_file = folder / "worker.json"
             env = {k: v for k, v in os.environ.items() if not k.startswith("SITEWATCH_")} | {
                 "SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_DATA_DIR": str(folder / "data"),
+                # with a store to score: back to back (a run starts a second after the last ended); else off
+                "SITEWATCH_ANALYTICS__SCORE_INTERVAL_S": "1" if score_compounds else "0",
             }  # fmt: skip
 
             def start_worker() -> subprocess.Popen[bytes]:
@@ -320,6 +371,7 @@ def through_broker(rec: Recording, pace: float, advance: Callable[[int], None]) 
                 "checkpoint_ms": final["checkpoint_ms"], "checkpoint_fork_ms": final["checkpoint_fork_ms"],
                 "refused": final["refused"],
                 "engine_errors": final["engine_errors"],
+                "scoring": scoring | {k: v for k, v in final.items() if k.startswith("score_")},
             }  # fmt: skip
         finally:
             if worker is not None and worker.poll() is None:
@@ -339,10 +391,14 @@ def through_broker(rec: Recording, pace: float, advance: Callable[[int], None]) 
               help="Through the broker, publish the stream at this many times the live rate.")  # fmt: skip
 @click.option("--broker/--no-broker", default=True, show_default=True,
               help="Also run a real worker process behind Mosquitto (latency, the worker's memory).")
+@click.option("--score-compounds", type=click.IntRange(0, 20_000), default=2, show_default=True,
+              help="Through the broker, also fill the worker's store with this many compounds' last 17 days "
+                   "and let its scorer run the detectors on them back to back during the stream (0: no scoring).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_analytics(
-    compounds: int, minutes: float, seed: int, fault_rate: float, pace: float, broker: bool, as_json: bool
-) -> None:
+    compounds: int, minutes: float, seed: int, fault_rate: float, pace: float, broker: bool, score_compounds: int,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Run the live analytics service on a recorded city stream; print readings/s beside the city's live
     rate, the p99 from a message's arrival to its findings, and the memory of a whole city's state."""
     from ...i18n import _
@@ -363,7 +419,8 @@ def bench_analytics(
         figures["processing"] = process_in_memory(rec, lambda n: bar.advance(task, n))
         if broker:
             task = bar.add_task(_("through Mosquitto, one worker process"), total=len(rec.messages))
-            figures["broker"] = through_broker(rec, pace, lambda n: bar.advance(task, n))
+            figures["broker"] = through_broker(rec, pace, lambda n: bar.advance(task, n), seed=seed,
+                                               score_compounds=min(score_compounds, compounds))  # fmt: skip
     live = rec.live_rate
     p = figures["processing"]
     factor = p["readings_per_s"] / live if live else 0.0
@@ -410,6 +467,19 @@ def bench_analytics(
              f"{b['checkpoints']:,} ({b['checkpoint_bytes'] / 2**20:,.1f} MiB, {b['checkpoint_ms']:,.0f} ms, "
              f"{b['checkpoint_fork_ms']:,.0f} ms)", ""),
         ]  # fmt: skip
+        sc = b["scoring"]
+        if sc.get("compounds"):
+            runs = int(sc.get("score_runs", 0))
+            per = float(sc.get("score_last_run_ms", 0.0)) / 1000 / len(sc["compounds"])
+            rows += [
+                (_("scorer during the stream: compounds with {days} days in the store, runs done",
+                   days=sc["days"]), f"{len(sc['compounds'])} / {runs:,}", ""),
+                (_("scorer: last run (points read, seconds, seconds per compound)"),
+                 f"{int(sc.get('score_last_points', 0)):,} / {sc.get('score_last_run_ms', 0) / 1000:,.1f} s / "
+                 f"{per:,.1f} s" if runs else _("no complete run"), ""),
+                (_("scorer: a run on all {compounds} compounds at that rate (estimate)", compounds=compounds),
+                 f"{per * compounds / 60:,.0f} min" if runs else "-", ""),
+            ]  # fmt: skip
     for row in rows:
         table.add_row(*row)
     Console().print(table)
