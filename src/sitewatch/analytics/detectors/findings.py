@@ -5,6 +5,10 @@ runs, per device, what the live service would run as the data arrive:
 
 - **bearing wear** (elevators): :class:`~.trend.TheilSenTrend` on the running vibration (polls
   whose ``run_state`` is running up or down), flagged from the evaluation that first passes;
+- **water balance** (water meters, ``balance.py``): a building meter against the sum of its
+  flats (the compound meter against its buildings): a register that stood still for whole days
+  while the balance missed its water (``stuck_register``, or ``meter_tamper`` when short or
+  flagged), a building meter registering a steady share less, a burst behind a building meter;
 - **leak** (water meters): :class:`~.night.NightFlow` on ``flow`` against the meter's own
   nights; household meters also against their compound's household meters (whose night minimum
   is almost always zero), so a leak that began before the history is still seen. An episode on a
@@ -28,6 +32,7 @@ import pyarrow.parquet as pq
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
+from .balance import water_balance_findings
 from .night import NightFlow
 from .trend import TheilSenTrend
 
@@ -236,5 +241,14 @@ def detector_findings(history_dir: Path, *, compounds: Iterable[str] | None = No
             message=N_("night flow of {device} stays above its usual minimum: {flow} m³/h between 02:00 and 04:00, a leak suspected"),
             params={"device": ep.device, "flow": round(ep.evidence.get("night_minimum", float("nan")), 4)},
         ))  # fmt: skip
-    log.debug("detector findings: %d bearing wear, %d leak", len(bearing), len(leaks))
+    balance = water_balance_findings(
+        _read(history, "water_meter", ("volume_register", "tamper"), wanted), devices
+    )
+    findings.extend(balance)
+    log.debug(
+        "detector findings: %d bearing wear, %d leak, %d water balance",
+        len(bearing),
+        len(leaks),
+        len(balance),
+    )
     return sorted(findings, key=lambda f: (f.started_ms, f.device))
