@@ -124,3 +124,20 @@ def test_too_little_history_gives_nothing() -> None:
     short = readings[readings["ts_ms"] < START + 2 * DAY * MIN]
     assert water_balance_findings(short, _devices()) == []
     assert water_balance_findings(readings.iloc[0:0], _devices()) == []
+
+
+def test_a_register_missing_part_of_its_water_is_found_by_its_days() -> None:
+    """60% missed for 6 days: the balance misses 1.5 x what the flat registers, day after day."""
+    found = water_balance_findings(
+        _readings(lost={"C-WM005": (3 * DAY + 300, 9 * DAY + 300, 0.6)}), _devices()
+    )
+    assert [(f.device, f.fault) for f in found] == [("C-WM005", "stuck_register")]
+    assert 0.5 <= found[0].evidence["share"] <= 0.7
+
+
+def test_a_partial_loss_of_two_days_is_not_named() -> None:
+    """Fewer whole days than the fit needs: any flat's two days could fit the balance."""
+    found = water_balance_findings(
+        _readings(lost={"C-WM005": (5 * DAY + 300, 7 * DAY + 100, 0.6)}), _devices()
+    )
+    assert found == []

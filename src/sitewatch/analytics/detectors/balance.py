@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import ClassVar
 
 import numpy as np
@@ -72,6 +73,11 @@ class WaterBalance:
     day_floor_lph: float = 0.8  # ... and at least this far (L/h over the day)
     min_share: float = 0.08  # a parent meter is named when it misses at least this share
     min_fit: float = 0.8  # a parent meter's days explain this share of the balance's loss
+    min_days: int = 2  # a partial loss needs this many whole days inside the run
+    min_sub_days: int = 3  # ... and a stretch of a run this many
+    fit_z: float = 3.0  # ... the flat's days fit the missing water within this many balance SDs
+    fit_floor_lph: float = 0.5  # ... or this many litres an hour
+    usual_slack: float = 0.3  # ... and its volume is its usual x (1 - share) within this
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
     stuck_hours: float = 48.0  # episodes this long (in full-day equivalents) are worn registers
@@ -177,11 +183,14 @@ class WaterBalance:
                 end = int(span.index[-1])
                 full_days = float((span.abs() / max(float(span.abs().max()), 1e-9)).sum())
                 volumes = children if sign > 0 else own.to_frame(parent)
-                for device, share, fit in self._explain(volumes, normal, span * sign, a, b, sign < 0):
+                found = self._explain(volumes, normal, span * sign, a, b, sign < 0)
+                if sign < 0:
+                    found = [(d, share, full_days, fit) for d, share, _, fit in found]
+                elif not found:
+                    found = self._partial(children, normal, span, a, b, spread)
+                for device, share, lasted, fit in found:
                     times = flagged.get(device, np.empty(0))
                     tampered = int(((times >= start) & (times <= end)).sum()) >= 2
-                    lasted = full_days if sign < 0 else share  # a still register: its still days
-                    share = share if sign < 0 else 1.0
                     fault = (
                         "meter_tamper" if tampered or lasted * 24.0 < self.stuck_hours else "stuck_register"
                     )
@@ -191,8 +200,8 @@ class WaterBalance:
         return out
 
     def _explain(self, volumes: pd.DataFrame, normal: pd.Series, lost: pd.Series, a: int, b: int,
-                 parent: bool) -> list[tuple[str, float, float]]:  # fmt: skip
-        """Which meters explain the run's missing water: [(device, share not registered, evidence)].
+                 parent: bool) -> list[tuple[str, float, float, float]]:  # fmt: skip
+        """Which meters explain the run's missing water: [(device, share not registered, days, evidence)].
 
         A flat's meter (``parent`` false) is named when its register stood still for whole days of
         the run although the flat usually draws water, and the balance missed at least
@@ -216,7 +225,7 @@ class WaterBalance:
             share = coef / (1.0 + coef)
             if fit < self.min_fit or share < self.min_share:
                 return []
-            return [(str(seen.columns[0]), share, fit)]
+            return [(str(seen.columns[0]), share, float(len(y)), fit)]
         out = []
         for device in seen.columns:
             v = seen[device].to_numpy(dtype=np.float64)
@@ -229,8 +238,72 @@ class WaterBalance:
             missed = float(y[still].mean()) / u
             if missed >= self.still_share:
                 # how many whole days it stood still, counted on past the run: a worn register stays so
-                out.append((str(device), float(_still_days(volumes[device], a, b, u)), missed))
+                out.append((str(device), 1.0, _still_days(volumes[device], a, b, u), missed))
         return out
+
+    def _partial(self, volumes: pd.DataFrame, normal: pd.Series, excess: pd.Series, a: int, b: int,
+                 spread: float) -> list[tuple[str, float, float, float]]:  # fmt: skip
+        """A flat's meter that misses a steady share of its water: the balance follows its days.
+
+        On the run's whole days (its first and last are cut off: a fault starts and ends inside a
+        day) the missing water is ``f / (1 - f)`` of what the meter registers, within the balance's
+        own noise, while a flat's use changes by a third from one day to the next; its volume is
+        also down by about ``f`` against its normal days. Exactly one meter must fit.
+        """
+        inner = excess.iloc[1:-1].to_numpy(dtype=np.float64)
+        if len(inner) < self.min_days:
+            return []
+        base = volumes[normal.to_numpy()]
+        if len(base) < 3:
+            return []
+        usual = base.median()
+        seen = volumes.iloc[a + 1 : b]
+        tolerance = max(self.fit_z * spread, self.fit_floor_lph)
+        found = self._fit_days(inner, seen, usual, tolerance)
+        # faults that overlap in part: the longest stretch of whole days one meter (or two) explains
+        for length in range(len(inner) - 1, max(self.min_days, self.min_sub_days) - 1, -1):
+            if found:
+                break
+            hits = [self._fit_days(inner[i : i + length], seen.iloc[i : i + length], usual, tolerance)
+                    for i in range(len(inner) - length + 1)]  # fmt: skip
+            named = {frozenset(d for d, _, _ in hit) for hit in hits if hit}
+            if len(named) == 1:  # every stretch of this length that fits names the same meters
+                found = next(h for h in hits if h)
+        return [(d, f, float(len(excess)), n) for d, f, n in found]
+
+    def _fit_days(self, inner: np.ndarray, seen: pd.DataFrame, usual: pd.Series,
+                  tolerance: float) -> list[tuple[str, float, float]]:  # fmt: skip
+        """The one meter (else the one pair) whose days explain ``inner``: [(device, share, meters)]."""
+        columns: dict[str, np.ndarray] = {}
+        for device in seen.columns:
+            x = seen[device].to_numpy(dtype=np.float64)
+            u = float(usual[device])
+            if np.isfinite(x).all() and np.isfinite(u) and u >= self.still_usual_lph and float(x @ x) > 0.0:
+                columns[str(device)] = x
+        ratio = {d: float(x.mean()) / float(usual[d]) for d, x in columns.items()}
+
+        def fitted(names: tuple[str, ...]) -> list[tuple[str, float]] | None:
+            design = np.column_stack([columns[d] for d in names])
+            coef, *_ = np.linalg.lstsq(design, inner, rcond=None)
+            if float(np.sqrt(np.mean((inner - design @ coef) ** 2))) > tolerance:
+                return None
+            shares = [(d, float(c) / (1.0 + float(c))) for d, c in zip(names, coef, strict=True)]
+            if any(not self.min_share <= f <= 0.98 or abs(ratio[d] - (1.0 - f)) > self.usual_slack
+                   for d, f in shares):  # fmt: skip
+                return None
+            return shares
+
+        singles = [f for d in columns if (f := fitted((d,))) is not None]
+        if len(singles) == 1:
+            return [(d, f, 1.0) for d, f in singles[0]]
+        if singles:
+            return []
+        # two meters at once (faults overlap): only among meters whose volume is down
+        down = sorted(d for d in columns if ratio[d] <= 1.0 - self.min_share)
+        pairs = [f for pair in combinations(down, 2) if (f := fitted(pair)) is not None]
+        if len(pairs) == 1:
+            return [(d, f, 2.0) for d, f in pairs[0]]
+        return []
 
     def bursts(self, readings: pd.DataFrame, devices: pd.DataFrame,
                missing: Sequence[BalanceEpisode] = ()) -> list[BalanceEpisode]:  # fmt: skip
