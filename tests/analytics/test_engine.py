@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from sitewatch.analytics import Engine, Site, parse_rules
+from sitewatch.analytics.rules import load_rules
 from sitewatch.analytics.sun import sunrise_sunset
 from sitewatch.contract import DeviceKind, Event, Finding, FindingState, Sample
 
@@ -293,3 +295,25 @@ def test_snapshot_and_restore_give_no_duplicate() -> None:
         Engine.restore(b"{not json", e.rules, SITES)
     with pytest.raises(ValueError, match="snapshot"):
         Engine.restore(b'{"v": 99}', e.rules, SITES)
+
+
+def _shipped(name: str) -> Engine:
+    rules = load_rules()
+    return Engine(replace(rules, rules=tuple(r for r in rules.rules if r.name == name)), SITES)
+
+
+def test_a_flat_meter_above_a_quarter_cubic_metre_for_45_minutes_is_a_burst() -> None:
+    """Four reports running above 0.25 m3/h (a 45-minute span) raise; three (a bath) do not."""
+    three = [0.0, 0.3, 0.4, 0.3, 0.0, 0.0]
+    out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
+               [{"flow": v} for v in three], step=15 * MIN)  # fmt: skip
+    assert out == []
+    four = [0.0, 0.3, 0.3, 0.3, 0.26, 0.0, 0.0, 0.0]
+    out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
+               [{"flow": v} for v in four], step=15 * MIN)  # fmt: skip
+    assert [(f.state.value, f.fault) for f in out][:1] == [("active", "burst")]
+    assert out[0].started_ms == T0 + 15 * MIN and out[0].ts_ms == T0 + 60 * MIN
+    # a building meter (it reports pressure) is left to its own rules
+    out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
+               [{"flow": v, "pressure": 0.3} for v in four], step=15 * MIN)  # fmt: skip
+    assert out == []

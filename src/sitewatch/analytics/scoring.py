@@ -113,6 +113,7 @@ def device_frame(store: Store, run: DetectorRun, compound: str, readings: pd.Dat
     unknown = DevicePlace("", "")
     return pd.DataFrame(
         {
+            "kind": [run.kind.value] * len(names),
             "compound": [compound] * len(names),
             "building": [places[d].building if d in places else tagged.get(d, "") for d in names],
             "scope": [places.get(d, unknown).scope for d in names],

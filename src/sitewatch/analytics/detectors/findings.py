@@ -5,6 +5,10 @@ runs, per device, what the live service would run as the data arrive:
 
 - **bearing wear** (elevators): :class:`~.trend.TheilSenTrend` on the running vibration (polls
   whose ``run_state`` is running up or down), flagged from the evaluation that first passes;
+- **water balance** (water meters, ``balance.py``): a building meter against the sum of its
+  flats (the compound meter against its buildings): a register that stood still for whole days
+  while the balance missed its water (``stuck_register``, or ``meter_tamper`` when short or
+  flagged), a building meter registering a steady share less, a burst behind a building meter;
 - **leak** (water meters): :class:`~.night.NightFlow` on ``flow`` against the meter's own
   nights; household meters also against their compound's household meters (whose night minimum
   is almost always zero), so a leak that began before the history is still seen. An episode on a
@@ -35,6 +39,7 @@ import pyarrow.parquet as pq
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
+from .balance import WaterBalance, water_balance_findings
 from .base import Detector
 from .night import NightFlow
 from .trend import TheilSenTrend
@@ -318,6 +323,12 @@ def leak(readings: pd.DataFrame, devices: pd.DataFrame, *, detector: Detector | 
     return findings
 
 
+def water_balance(readings: pd.DataFrame, devices: pd.DataFrame, *, detector: Detector | None = None) -> list[Finding]:
+    """Water-balance findings (a meter against the meters behind it: stuck registers, tampering,
+    bursts in a building's pipes) of ``readings``; it has no trained model."""
+    return water_balance_findings(readings, devices)
+
+
 DetectorFunction = Callable[..., list[Finding]]  # (readings, devices, *, detector=None) -> findings
 
 
@@ -348,6 +359,9 @@ DETECTOR_RUNS: tuple[DetectorRun, ...] = (
     # 14 nights of history, the 2 nights of persistence and a day
     DetectorRun(NightFlow.name, DeviceKind.WATER_METER, ("flow",), leak,
                 window_hours=24 * (14 + 2 + 1), warmup_hours=24 * 16, merge_hours=30),
+    # whole local days (cut at 03:00) against the meter's usual share: four days at least, a fortnight read
+    DetectorRun(WaterBalance.name, DeviceKind.WATER_METER, ("volume_register", "tamper"), water_balance,
+                window_hours=24 * 14, warmup_hours=24 * 4, merge_hours=30),
 )  # fmt: skip
 
 

@@ -1,0 +1,143 @@
+"""The water balance detector (building meter against its flats) on small seeded networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sitewatch.analytics.detectors.balance import WaterBalance, water_balance_findings
+from sitewatch.contract import FindingState
+
+START = int(pd.Timestamp("2026-04-06 00:00", tz="Asia/Shanghai").value // 1_000_000)
+MIN = 60_000
+DAYS = 12
+FLATS = ("C-WM002", "C-WM003", "C-WM004", "C-WM005")
+
+
+def _devices() -> pd.DataFrame:
+    rows = [{"device": "C-WM001", "compound": "220103-0001", "kind": "water_meter", "building": "1",
+             "scope": "building"}]  # fmt: skip
+    rows += [{"device": d, "compound": "220103-0001", "kind": "water_meter", "building": "1", "scope": "household"}
+             for d in FLATS]  # fmt: skip
+    return pd.DataFrame(rows).set_index("device")
+
+
+def _readings(*, lost: dict[str, tuple[int, int, float]] | None = None, burst: tuple[int, int, float] | None = None,
+              seed: int = 3) -> pd.DataFrame:  # fmt: skip
+    """Minute draws of 4 flats (by day; a quiet night), a building meter over them plus 12 L/h of its
+    own pipes; ``lost``: a meter that misses a share of its water in [a, b) minutes; ``burst``:
+    litres an hour in the building's pipes in [a, b) minutes."""
+    rng = np.random.default_rng(seed)
+    n = DAYS * 1440
+    minute = np.arange(n)
+    hour = (minute // 60) % 24
+    day_use = np.where((hour >= 6) & (hour < 23), 1.0, 0.0)
+    draws = {d: rng.poisson(0.02 * day_use) * rng.gamma(2.0, 8.0, n) for d in FLATS}
+    pipes = np.full(n, 12.0 / 60.0)
+    if burst is not None:
+        pipes[burst[0] : burst[1]] += burst[2] / 60.0
+    true = {"C-WM001": sum(draws.values()) + pipes, **draws}
+    rows = []
+    for k, (device, litres) in enumerate(true.items()):
+        counted = litres.copy()
+        if lost and device in lost:
+            a, b, share = lost[device]
+            counted[a:b] *= 1.0 - share
+        register = 100.0 + np.cumsum(counted) / 1000.0
+        step = 5 if device == "C-WM001" else 15
+        at = np.arange(3 + k, n, step)
+        for i in at:
+            rows.append((START + int(i + 1) * MIN, device, "volume_register", round(float(register[i]), 3)))
+            rows.append((START + int(i + 1) * MIN, device, "tamper", 0.0))
+    return pd.DataFrame(rows, columns=["ts_ms", "device", "metric", "value"])
+
+
+DAY = 1440
+
+
+def test_nodes_are_buildings_and_their_flats() -> None:
+    nodes = WaterBalance.nodes(_devices())
+    assert [(n.parent, n.children) for n in nodes] == [("C-WM001", FLATS)]
+
+
+def test_a_normal_network_gives_no_finding() -> None:
+    assert water_balance_findings(_readings(), _devices()) == []
+
+
+def test_a_register_still_for_days_is_a_stuck_register() -> None:
+    found = water_balance_findings(_readings(lost={"C-WM003": (5 * DAY, 9 * DAY, 1.0)}), _devices())
+    assert [(f.device, f.fault) for f in found] == [("C-WM003", "stuck_register")]
+    f = found[0]
+    assert f.source == "detector:water_balance" and f.state is FindingState.CLEARED
+    assert f.started_ms <= START + 5 * DAY * MIN + 24 * 3_600_000 and f.ended_ms >= START + 8 * DAY * MIN
+    assert f.params["share"] == "100%" and f.evidence["days"] >= 3
+
+
+def test_a_register_still_for_one_day_is_tampering() -> None:
+    found = water_balance_findings(
+        _readings(lost={"C-WM004": (5 * DAY + 60, 6 * DAY + 600, 1.0)}), _devices()
+    )
+    assert [(f.device, f.fault) for f in found] == [("C-WM004", "meter_tamper")]
+
+
+def test_a_flat_away_is_no_fault() -> None:
+    """The flat's register is still because nobody draws water: the balance misses nothing."""
+    readings = _readings()
+    flat = readings[(readings["device"] == "C-WM002") & (readings["metric"] == "volume_register")]
+    window = (flat["ts_ms"] >= START + 5 * DAY * MIN) & (flat["ts_ms"] < START + 8 * DAY * MIN)
+    before = flat[~window & (flat["ts_ms"] < START + 5 * DAY * MIN)]["value"].iloc[-1]
+    after_jump = flat[window]["value"] - before
+    readings.loc[after_jump.index, "value"] = before
+    later = flat["ts_ms"] >= START + 8 * DAY * MIN
+    readings.loc[flat[later].index, "value"] -= float(after_jump.iloc[-1])
+    # the building meter does not see that water either: take it away there too
+    building = readings[(readings["device"] == "C-WM001") & (readings["metric"] == "volume_register")]
+    inside = building["ts_ms"].between(START + 5 * DAY * MIN, START + 8 * DAY * MIN)
+    share = np.interp(building["ts_ms"], flat["ts_ms"], readings.loc[flat.index, "value"]) - np.interp(
+        building["ts_ms"], flat["ts_ms"], _readings().loc[flat.index, "value"]
+    )
+    readings.loc[building.index, "value"] += share
+    assert not inside.empty
+    assert water_balance_findings(readings, _devices()) == []
+
+
+def test_a_building_meter_registering_half_is_a_stuck_register() -> None:
+    found = water_balance_findings(_readings(lost={"C-WM001": (4 * DAY, 10 * DAY, 0.5)}), _devices())
+    assert [(f.device, f.fault) for f in found] == [("C-WM001", "stuck_register")]
+    assert 0.4 <= found[0].evidence["share"] <= 0.6
+
+
+@pytest.mark.parametrize(("litres_per_hour", "found"), [(1000.0, True), (100.0, False)])
+def test_a_burst_behind_the_building_meter(litres_per_hour: float, found: bool) -> None:
+    span = (6 * DAY + 14 * 60, 6 * DAY + 15 * 60 + 30)
+    findings = water_balance_findings(_readings(burst=(*span, litres_per_hour)), _devices())
+    bursts = [f for f in findings if f.fault == "burst"]
+    assert bool(bursts) is found
+    if found:
+        assert bursts[0].device == "C-WM001"
+        assert bursts[0].started_ms <= START + span[1] * MIN and bursts[0].ended_ms >= START + span[0] * MIN
+
+
+def test_too_little_history_gives_nothing() -> None:
+    readings = _readings()
+    short = readings[readings["ts_ms"] < START + 2 * DAY * MIN]
+    assert water_balance_findings(short, _devices()) == []
+    assert water_balance_findings(readings.iloc[0:0], _devices()) == []
+
+
+def test_a_register_missing_part_of_its_water_is_found_by_its_days() -> None:
+    """60% missed for 6 days: the balance misses 1.5 x what the flat registers, day after day."""
+    found = water_balance_findings(
+        _readings(lost={"C-WM005": (3 * DAY + 300, 9 * DAY + 300, 0.6)}), _devices()
+    )
+    assert [(f.device, f.fault) for f in found] == [("C-WM005", "stuck_register")]
+    assert 0.5 <= found[0].evidence["share"] <= 0.7
+
+
+def test_a_partial_loss_of_two_days_is_not_named() -> None:
+    """Fewer whole days than the fit needs: any flat's two days could fit the balance."""
+    found = water_balance_findings(
+        _readings(lost={"C-WM005": (5 * DAY + 300, 7 * DAY + 100, 0.6)}), _devices()
+    )
+    assert found == []
