@@ -16,7 +16,9 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -85,7 +87,7 @@ class _State:
 class _Plan:
     """A sample rule made ready for the hot path: its check, main metric, guards and timers."""
 
-    __slots__ = ("check", "flap", "guards", "metric", "name", "regex", "rule")
+    __slots__ = ("check", "flap", "guards", "hours", "metric", "name", "regex", "rule", "sun")
 
     def __init__(self, rule: Any, flap: int) -> None:
         self.rule = rule
@@ -96,6 +98,9 @@ class _Plan:
         self.guards: tuple[Any, ...] = () if stopped else tuple(rule.when)  # a stopped counter reads its own
         self.regex = re.compile(rule.devices) if rule.devices else None
         self.flap = flap
+        sun = getattr(rule, "sun_above", None), getattr(rule, "sun_below", None)
+        self.sun: tuple[float | None, float | None] | None = sun if sun != (None, None) else None
+        self.hours: tuple[float, float] | None = getattr(rule, "hours", None)
 
 
 class _Device:
@@ -131,6 +136,8 @@ class Engine:
         self._offline: dict[str, int] = {}  # compound -> gateway offline since
         self._peers: dict[str, dict[str, set[str]]] = {}  # "rule/compound" -> {"all", "on"}
         self._timers: list[tuple[int, str, str]] = []  # (due, device, rule key): confirmations, flap closes
+        self._onsets: dict[str, list[list[Any]]] = {}  # "rule/compound" -> [[began, device], ...] (together)
+        self._shared: dict[str, int] = {}  # "rule/device" -> the start of the condition found shared
         self._quiet: list[tuple[int, str]] = []  # (due, device): no-data checks
         self._now = 0
         self.bad_values = 0  # values skipped: not a finite number
@@ -329,6 +336,22 @@ class Engine:
             v = _num(values.get(cond.metric))
             if v is None or not cond.holds(v):
                 return
+        if plan.sun is not None:  # day or night only (a camera's picture differs in infrared)
+            site = self.sites.get(dev.compound)
+            if site is None:
+                return
+            elevation = solar_elevation(ts, site.latitude, site.longitude)
+            above, below = plan.sun
+            if (above is not None and elevation <= above) or (below is not None and elevation >= below):
+                return
+        if plan.hours is not None:  # a time of day only (lamps dimmed after midnight)
+            site = self.sites.get(dev.compound)
+            if site is None:
+                return
+            hour = _local_hour(ts, site.timezone)
+            a, b = plan.hours
+            if not (a <= hour < b if a < b else hour >= a or hour < b):
+                return
         name = plan.name
         st = dev.rules.get(name)
         if st is None:
@@ -336,6 +359,8 @@ class Engine:
         verdict, value, start = plan.check(self, rule, device, dev, st, values, ts)
         if verdict == HOLD:
             return
+        if verdict == RAISE and rule.unless and self._explained(dev, rule.unless):
+            verdict = CLEAR  # another finding on the device explains it (a flickering lamp's low power)
         st.last = value
         if verdict == RAISE:
             if self._resume(rule, name, device, dev, st, ts, out):
@@ -343,6 +368,10 @@ class Engine:
             elif st.start is None:
                 if st.since is None:
                     st.since = start if start is not None else ts
+                    if rule.together is not None:
+                        self._onset(name, dev.compound, device, st.since, rule)
+                if rule.together is not None and self._together(name, dev.compound, device, st.since, rule):
+                    return  # began with others: their shared cause (a building's power cut), no fault of its own
                 if ts - st.since >= rule.for_ms:
                     st.start = st.since
                     out.append(self._finding(rule, name, device, dev, st.start, ts, {plan.metric: value}))
@@ -354,6 +383,35 @@ class Engine:
                     self._emit_clear(rule, name, device, dev, st, ts, ts, out)
                 else:
                     heapq.heappush(self._timers, (ts + plan.flap, device, name))
+
+    def _onset(self, name: str, compound: str, device: str, since: int, rule: Any) -> None:
+        """Remember when the condition of rule ``name`` began on ``device`` (kept for ``for`` + ``together``)."""
+        onsets = self._onsets.setdefault(f"{name}/{compound}", [])
+        onsets.append([since, device])
+        horizon = since - rule.for_ms - 2 * rule.together - 3_600_000
+        while onsets and onsets[0][0] < horizon:
+            onsets.pop(0)
+
+    def _together(self, name: str, compound: str, device: str, since: int, rule: Any) -> bool:
+        """Whether the condition began on at least ``together_min`` devices within ``together`` of ``since``."""
+        key = f"{name}/{device}"
+        if self._shared.get(key) == since:  # found shared when it began: so for the whole episode
+            return True
+        onsets = self._onsets.get(f"{name}/{compound}", ())
+        others = {d for t, d in onsets if d != device and abs(t - since) <= rule.together}
+        if len(others) + 1 >= rule.together_min:
+            self._shared[key] = since
+            return True
+        return False
+
+    @staticmethod
+    def _explained(dev: _Device, names: tuple[str, ...]) -> bool:
+        """Whether one of the rules ``names`` has an open finding on the device."""
+        for name in names:
+            other = dev.rules.get(name)
+            if other is not None and other.start is not None:
+                return True
+        return False
 
     def _resume(self, rule: Any, key: str, device: str, dev: _Device, st: _State, ts: int,
                 out: list[Finding]) -> bool:  # fmt: skip
@@ -458,7 +516,8 @@ class Engine:
             "v": SNAPSHOT_VERSION, "now": self._now, "devices": devices(self._devices),
             "gateways": devices(self._gateways), "offline": self._offline,
             "peers": {k: {g: sorted(s) for g, s in v.items()} for k, v in self._peers.items()},
-            "timers": self._timers, "quiet": self._quiet,
+            "timers": self._timers, "quiet": self._quiet, "onsets": self._onsets,
+            "shared": self._shared,
         })  # fmt: skip
 
     @classmethod
@@ -478,12 +537,26 @@ class Engine:
             engine._peers = {k: {g: set(s) for g, s in v.items()} for k, v in data["peers"].items()}
             engine._timers = [tuple(t) for t in data["timers"]]
             engine._quiet = [tuple(t) for t in data["quiet"]]
+            engine._onsets = {k: [list(o) for o in v] for k, v in data.get("onsets", {}).items()}
+            engine._shared = {str(k): int(v) for k, v in data.get("shared", {}).items()}
             heapq.heapify(engine._timers)
             heapq.heapify(engine._quiet)
             engine._now = int(data["now"])
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
             raise ValueError(f"unreadable engine snapshot: {exc}") from None
         return engine
+
+
+_ZONES: dict[str, Any] = {}
+
+
+def _local_hour(ts: int, timezone: str) -> float:
+    """The local time of ``ts`` in hours (0-24) at ``timezone``."""
+    zone = _ZONES.get(timezone)
+    if zone is None:
+        zone = _ZONES[timezone] = ZoneInfo(timezone)
+    local = datetime.fromtimestamp(ts / 1000, zone)
+    return local.hour + local.minute / 60 + local.second / 3600
 
 
 def _metric(rule: Any) -> str:
