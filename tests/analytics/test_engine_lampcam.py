@@ -183,3 +183,60 @@ def test_an_outage_stays_one_across_a_snapshot() -> None:
     assert _cameras(e, {a: 5, b: 5}, 10, t0) == []
     e = Engine.restore(e.snapshot(), parse_rules(TOGETHER, "t.yaml"), SITES)
     assert raised(_cameras(e, {a: 0, b: 0}, 3 * 60, t0 + 10 * MIN)) == []
+
+
+def test_shipped_flicker_rule_two_dark_reports_in_a_night_not_one_long_dark() -> None:
+    t0 = _cst(2026, 4, 10, 20)
+    lit = {"lamp_on": 1.0, "power": 60.0, "lamp_current": 0.27}
+    dark = {"lamp_on": 1.0, "power": 58.0, "lamp_current": 0.002}
+    # caught dark at 20:00 and again 5 hours later: flicker
+    series = [dark] + [lit] * 59 + [dark] + [lit] * 3
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
+    assert out == [("rule:streetlight.flicker", "flicker")]
+    # 13 hours apart: two nights' single catches are not enough
+    series = [dark] + [lit] * 155 + [dark] + [lit] * 3
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
+    assert ("rule:streetlight.flicker", "flicker") not in out
+
+
+def test_shipped_frame_rate_floor_even_without_a_learnt_normal() -> None:
+    t0 = _cst(2026, 4, 10, 12)
+    ok = {"online": 1.0, "frame_rate": 17.0, "scene_match": 90.0}
+    low = {"online": 1.0, "frame_rate": 11.0, "scene_match": 90.0}
+    assert raised(feed(shipped(), CA, DeviceKind.CAMERA, [ok] * 30, t0=t0)) == []
+    out = raised(feed(shipped(), CA, DeviceKind.CAMERA, [low] * 30, t0=t0))
+    assert out == [("rule:camera.frames_low", "video_loss")]
+
+
+@pytest.mark.parametrize(
+    ("kw", "minutes", "found"), [(0.95, 60, True), (0.95, 40, False), (1.05, 120, False)]
+)
+def test_shipped_stuck_session_below_1_kw_for_45_min(kw: float, minutes: int, found: bool) -> None:
+    t0 = _cst(2026, 4, 10, 20)
+    series = [{"status": 2.0, "power": kw}] * (minutes + 1)
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, series, t0=t0))
+    assert (("rule:charger.stuck_slow", "stuck_session") in out) is found
+
+
+@pytest.mark.parametrize(("ratio", "found"), [(0.8, True), (0.88, False)])
+def test_shipped_lamp_power_against_its_own_evening_and_dimmed_night(ratio: float, found: bool) -> None:
+    t0 = _cst(2026, 4, 6, 0)
+
+    def lamp(days: int, start: int, scale: float) -> list[dict[str, float]]:
+        out = []
+        for i in range(days * 288):
+            hour = ((start + i * 5 * MIN) // 3_600_000 + 8) % 24  # local (UTC+8)
+            if 5 <= hour < 19:
+                out.append({"lamp_on": 0.0, "power": 0.4, "lamp_current": 0.002})
+            else:  # lit; dimmed to 60% from midnight to 05:00
+                watts = 60.0 * (0.6 if hour < 5 else 1.0) * scale
+                out.append({"lamp_on": 1.0, "power": watts, "lamp_current": watts / 209})
+        return out
+
+    e = shipped()
+    # the dimmed night (0.6 of the evening) is normal for this lamp: no finding while it learns and after
+    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, lamp(3, t0, 1.0), t0=t0, step=5 * MIN)) == []
+    t1 = t0 + 3 * 86_400_000
+    out = raised(feed(e, SL, DeviceKind.STREETLIGHT, lamp(1, t1, ratio), t0=t1, step=5 * MIN))
+    assert (("rule:streetlight.power", "lamp_failure") in out) is found
+    assert (("rule:streetlight.power_dimmed", "lamp_failure") in out) is found
