@@ -240,3 +240,40 @@ def test_shipped_lamp_power_against_its_own_evening_and_dimmed_night(ratio: floa
     out = raised(feed(e, SL, DeviceKind.STREETLIGHT, lamp(1, t1, ratio), t0=t1, step=5 * MIN))
     assert (("rule:streetlight.power", "lamp_failure") in out) is found
     assert (("rule:streetlight.power_dimmed", "lamp_failure") in out) is found
+
+
+CHANGE = """rules:
+  - {name: week, kind: camera, type: change, metric: storage_free, lag: 2h, bucket: 1h, below: -1.0,
+     for: 1h, fault: storage_full}"""
+
+
+def test_change_against_the_same_bucket_a_lag_earlier() -> None:
+    t0 = _cst(2026, 4, 6, 0)
+    # a rhythm of 2 h: up and down by 3% every hour is normal; the same rhythm 1.5% lower is not
+    rhythm = [10.0, 13.0] * 3
+    lower = [x - 1.5 for x in [10.0, 13.0] * 4]
+    samples = [{"storage_free": v} for v in rhythm for _ in range(60)]
+    e = Engine(parse_rules(CHANGE, "t.yaml"), SITES)
+    assert feed(e, CA, DeviceKind.CAMERA, samples, t0=t0) == []
+    out = feed(
+        e,
+        CA,
+        DeviceKind.CAMERA,
+        [{"storage_free": v} for v in lower for _ in range(60)],
+        t0=t0 + 6 * 3_600_000,
+    )
+    found = [f for f in out if f.state.value == "active"]
+    assert [(f.source, f.fault) for f in found] == [("rule:week", "storage_full")]
+    # judged on complete hours: the first lower hour is judged at 07:00, found an hour later
+    assert found[0].started_ms == t0 + 7 * 3_600_000
+    assert found[0].evidence["storage_free"] == pytest.approx(-1.5)
+    e = Engine(parse_rules(CHANGE, "t.yaml"), SITES)  # 0.9% lower: within the rule's level
+    almost = [{"storage_free": v - 0.9} for v in [10.0, 13.0] * 4 for _ in range(60)]
+    assert feed(e, CA, DeviceKind.CAMERA, samples + almost, t0=t0) == []
+
+
+def test_change_rule_levels() -> None:
+    with pytest.raises(RulesError, match="exactly one of above, below"):
+        parse_rules(CHANGE.replace("below: -1.0,", ""), "t.yaml")
+    with pytest.raises(RulesError, match="lag must be at least one bucket"):
+        parse_rules(CHANGE.replace("lag: 2h", "lag: 10m"), "t.yaml")

@@ -25,6 +25,7 @@ import orjson
 from ..contract import KINDS, DeviceKind, Event, Finding, FindingState, Sample, Severity
 from .messages import summary
 from .rules import (
+    ChangeRule,
     CounterRule,
     CountRule,
     DayNightRule,
@@ -645,6 +646,35 @@ def _rate(engine: Engine, rule: RateRule, device: str, dev: _Device, st: _State,
     return (RAISE if rate < rule.below else CLEAR), rate, None
 
 
+def _change(engine: Engine, rule: ChangeRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+            ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    buckets = st.x  # [[bucket index, sum, count], ...] over the last lag + one bucket
+    b = ts // rule.bucket
+    if buckets and buckets[-1][0] == b:
+        buckets[-1][1] += v
+        buckets[-1][2] += 1
+        return HOLD, 0.0, None  # judged once a bucket is complete
+    lag = rule.lag // rule.bucket
+    while buckets and buckets[0][0] < b - lag - 1:
+        buckets.pop(0)
+    verdict: Verdict = (HOLD, 0.0, None)
+    if buckets:
+        done = buckets[-1]
+        then = next((x for x in buckets if x[0] == done[0] - lag), None)
+        if then is not None:
+            change = done[1] / done[2] - then[1] / then[2]
+            if rule.above is not None:
+                verdict = (RAISE if change > rule.above else CLEAR), change, None
+            else:
+                verdict = (RAISE if change < rule.below else CLEAR), change, None
+    buckets.append([b, v, 1])
+    return verdict
+
+
 def _counter(engine: Engine, rule: CounterRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
              ts: int) -> Verdict:  # fmt: skip
     v = _num(values.get(rule.metric))
@@ -743,6 +773,7 @@ _CHECKS: dict[type, Any] = {
     ThresholdRule: _threshold,
     StateRule: _state,
     RateRule: _rate,
+    ChangeRule: _change,
     CounterRule: _counter,
     CountRule: _count,
     DayNightRule: _daynight,

@@ -69,6 +69,7 @@ class _Base(BaseModel):
 
 
 _DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "together"}
+_DURATION_FIELDS |= {"lag", "bucket"}  # change rules
 
 
 class Condition(_Base):
@@ -189,6 +190,26 @@ class RateRule(RuleBase):
         return self
 
 
+class ChangeRule(RuleBase):
+    """Raise when ``metric`` (its mean over a ``bucket``) is more than ``above`` higher (``below``
+    lower, a negative number) than the same bucket ``lag`` earlier: a change against a weekly rhythm."""
+
+    type: Literal["change"]
+    metric: str
+    lag: Duration
+    bucket: Duration = 3_600_000
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _levels(self) -> ChangeRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a change rule takes exactly one of above, below")
+        if self.bucket <= 0 or self.lag < self.bucket or self.lag > 30 * 86_400_000:
+            raise ValueError("lag must be at least one bucket and at most 30 days")
+        return self
+
+
 class CounterRule(RuleBase):
     """A register: ``stopped`` (no increase for ``stopped_for`` while ``when`` holds), ``backwards``
     (a decrease that is not a reset to below ``reset_below`` x the last value), or ``increase``
@@ -263,7 +284,15 @@ class EventRule(RuleBase):
 
 
 AnyRule = Annotated[
-    ThresholdRule | StateRule | RateRule | CounterRule | CountRule | NoDataRule | DayNightRule | EventRule,
+    ThresholdRule
+    | StateRule
+    | RateRule
+    | ChangeRule
+    | CounterRule
+    | CountRule
+    | NoDataRule
+    | DayNightRule
+    | EventRule,
     Field(discriminator="type"),
 ]
 
@@ -368,7 +397,7 @@ def _describe(raw: Mapping[str, Any], error: Any) -> str:
     return f"{'.'.join(str(x) for x in loc) or 'file'}: {message}"
 
 
-_TYPE_TAGS = {"threshold", "state", "rate", "counter", "count", "no_data", "daynight", "event"}
+_TYPE_TAGS = {"threshold", "state", "rate", "change", "counter", "count", "no_data", "daynight", "event"}
 
 
 def load_rules(path: Path | str | None = None) -> RuleSet:
