@@ -277,3 +277,14 @@ def test_change_rule_levels() -> None:
         parse_rules(CHANGE.replace("below: -1.0,", ""), "t.yaml")
     with pytest.raises(RulesError, match="lag must be at least one bucket"):
         parse_rules(CHANGE.replace("lag: 2h", "lag: 10m"), "t.yaml")
+
+
+def test_a_change_rule_with_no_fault_has_its_own_summary() -> None:
+    t0 = _cst(2026, 4, 6, 0)
+    e = Engine(parse_rules(CHANGE.replace(", fault: storage_full", ""), "t.yaml"), SITES)
+    values = [10.0] * 2 + [5.0] * 3
+    out = feed(e, CA, DeviceKind.CAMERA, [{"storage_free": v} for v in values for _ in range(60)], t0=t0)
+    assert [(f.fault, f.message) for f in out if f.state.value == "active"] == [
+        (None, "{rule}: {device} far from its value at the same time before")
+    ]
+    assert e.errors == 0
