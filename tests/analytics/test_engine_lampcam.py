@@ -288,3 +288,19 @@ def test_a_change_rule_with_no_fault_has_its_own_summary() -> None:
         (None, "{rule}: {device} far from its value at the same time before")
     ]
     assert e.errors == 0
+
+
+def test_a_camera_failing_now_and_then_does_not_hide_a_neighbour_going_dark() -> None:
+    t0 = _cst(2026, 6, 21, 12)
+    a, b = f"{C}-CA0001", f"{C}-CA0002"
+    e = Engine(parse_rules(TOGETHER, "t.yaml"), SITES)
+    out: list[Finding] = []
+    for i in range(60):
+        ts = t0 + i * MIN
+        flaky = 0.0 if i % 3 == 0 else 1.0  # a failed check every third minute: begins again and again
+        out += e.on_samples(C, GW, [
+            Sample(device=a, kind=DeviceKind.CAMERA, ts_ms=ts, values={"online": flaky}),
+            Sample(device=b, kind=DeviceKind.CAMERA, ts_ms=ts + 5_000, values={"online": 0.0 if i >= 3 else 1.0}),
+        ])  # fmt: skip
+        out += e.tick(ts)
+    assert [(f.device, f.started_ms) for f in out] == [(b, t0 + 3 * MIN + 5_000)]

@@ -371,9 +371,11 @@ class Engine:
                     st.since = start if start is not None else ts
                     if rule.together is not None:
                         self._onset(name, dev.compound, device, st.since, rule)
-                if rule.together is not None and self._together(name, dev.compound, device, st.since, rule):
-                    return  # began with others: their shared cause (a building's power cut), no fault of its own
                 if ts - st.since >= rule.for_ms:
+                    if rule.together is not None and self._together(
+                        name, dev.compound, device, st.since, rule
+                    ):
+                        return  # began with others, still on: a shared cause (a building's power), no fault
                     st.start = st.since
                     out.append(self._finding(rule, name, device, dev, st.start, ts, {plan.metric: value}))
         else:
@@ -394,16 +396,27 @@ class Engine:
             onsets.pop(0)
 
     def _together(self, name: str, compound: str, device: str, since: int, rule: Any) -> bool:
-        """Whether the condition began on at least ``together_min`` devices within ``together`` of ``since``."""
+        """Whether the condition began on at least ``together_min`` devices within ``together`` of ``since``
+        and still holds on them (a device failing now and then begins often: those are not shared)."""
         key = f"{name}/{device}"
         if self._shared.get(key) == since:  # found shared when it began: so for the whole episode
             return True
         onsets = self._onsets.get(f"{name}/{compound}", ())
-        others = {d for t, d in onsets if d != device and abs(t - since) <= rule.together}
+        others = {
+            d
+            for t, d in onsets
+            if d != device and abs(t - since) <= rule.together and self._holds(d, name, t)
+        }
         if len(others) + 1 >= rule.together_min:
             self._shared[key] = since
             return True
         return False
+
+    def _holds(self, device: str, name: str, since: int) -> bool:
+        """Whether the condition of rule ``name`` that began at ``since`` on ``device`` still holds."""
+        dev = self._devices.get(device)
+        st = dev.rules.get(name) if dev is not None else None
+        return st is not None and st.since == since
 
     @staticmethod
     def _explained(dev: _Device, names: tuple[str, ...]) -> bool:
