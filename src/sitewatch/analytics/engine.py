@@ -139,6 +139,8 @@ class Engine:
         self._timers: list[tuple[int, str, str]] = []  # (due, device, rule key): confirmations, flap closes
         self._onsets: dict[str, list[list[Any]]] = {}  # "rule/compound" -> [[began, device], ...] (together)
         self._shared: dict[str, int] = {}  # "rule/device" -> the start of the condition found shared
+        self._sun: dict[str, tuple[int, float]] = {}  # compound -> (minute, sun elevation): sun guards
+        self._utc_offset: dict[str, tuple[int, int, int]] = {}  # compound -> (from, to, offset ms): hours
         self._quiet: list[tuple[int, str]] = []  # (due, device): no-data checks
         self._now = 0
         self.bad_values = 0  # values skipped: not a finite number
@@ -338,18 +340,16 @@ class Engine:
             if v is None or not cond.holds(v):
                 return
         if plan.sun is not None:  # day or night only (a camera's picture differs in infrared)
-            site = self.sites.get(dev.compound)
-            if site is None:
+            elevation = self._elevation(dev.compound, ts)
+            if elevation is None:
                 return
-            elevation = solar_elevation(ts, site.latitude, site.longitude)
             above, below = plan.sun
             if (above is not None and elevation <= above) or (below is not None and elevation >= below):
                 return
         if plan.hours is not None:  # a time of day only (lamps dimmed after midnight)
-            site = self.sites.get(dev.compound)
-            if site is None:
+            hour = self._hour(dev.compound, ts)
+            if hour is None:
                 return
-            hour = _local_hour(ts, site.timezone)
             a, b = plan.hours
             if not (a <= hour < b if a < b else hour >= a or hour < b):
                 return
@@ -386,6 +386,31 @@ class Engine:
                     self._emit_clear(rule, name, device, dev, st, ts, ts, out)
                 else:
                     heapq.heappush(self._timers, (ts + plan.flap, device, name))
+
+    def _elevation(self, compound: str, ts: int) -> float | None:
+        """The sun's elevation at the compound, once a minute (it moves at most 0.25 degrees in one)."""
+        minute = ts // 60_000
+        cached = self._sun.get(compound)
+        if cached is not None and cached[0] == minute:
+            return cached[1]
+        site = self.sites.get(compound)
+        if site is None:
+            return None
+        elevation = solar_elevation(minute * 60_000, site.latitude, site.longitude)
+        self._sun[compound] = (minute, elevation)
+        return elevation
+
+    def _hour(self, compound: str, ts: int) -> float | None:
+        """The local time at the compound in hours, to the second."""
+        site = self.sites.get(compound)
+        if site is None:
+            return None
+        offset = self._utc_offset.get(compound)
+        if offset is None or not offset[0] <= ts < offset[1]:  # the zone's offset, valid until the next hour
+            hour_start = ts - ts % 3_600_000
+            off = int(_local_hour(hour_start, site.timezone) * 3_600_000) - hour_start % 86_400_000
+            offset = self._utc_offset[compound] = (hour_start, hour_start + 3_600_000, off)
+        return ((ts + offset[2]) % 86_400_000) / 3_600_000
 
     def _onset(self, name: str, compound: str, device: str, since: int, rule: Any) -> None:
         """Remember when the condition of rule ``name`` began on ``device`` (kept for ``for`` + ``together``)."""
