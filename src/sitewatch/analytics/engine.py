@@ -26,6 +26,7 @@ import orjson
 from ..contract import KINDS, DeviceKind, Event, Finding, FindingState, Sample, Severity
 from .messages import summary
 from .rules import (
+    ChangeRule,
     CounterRule,
     CountRule,
     DayNightRule,
@@ -89,7 +90,7 @@ class _State:
 class _Plan:
     """A sample rule made ready for the hot path: its check, main metric, guards and timers."""
 
-    __slots__ = ("check", "flap", "guards", "metric", "name", "regex", "rule")
+    __slots__ = ("check", "flap", "guards", "hours", "metric", "name", "regex", "rule", "sun")
 
     def __init__(self, rule: Any, flap: int) -> None:
         self.rule = rule
@@ -100,6 +101,9 @@ class _Plan:
         self.guards: tuple[Any, ...] = () if stopped else tuple(rule.when)  # a stopped counter reads its own
         self.regex = re.compile(rule.devices) if rule.devices else None
         self.flap = flap
+        sun = getattr(rule, "sun_above", None), getattr(rule, "sun_below", None)
+        self.sun: tuple[float | None, float | None] | None = sun if sun != (None, None) else None
+        self.hours: tuple[float, float] | None = getattr(rule, "hours", None)
 
 
 class _Device:
@@ -135,6 +139,10 @@ class Engine:
         self._offline: dict[str, int] = {}  # compound -> gateway offline since
         self._peers: dict[str, dict[str, set[str]]] = {}  # "rule/compound" -> {"all", "on"}
         self._timers: list[tuple[int, str, str]] = []  # (due, device, rule key): confirmations, flap closes
+        self._onsets: dict[str, list[list[Any]]] = {}  # "rule/compound" -> [[began, device], ...] (together)
+        self._shared: dict[str, int] = {}  # "rule/device" -> the start of the condition found shared
+        self._sun: dict[str, tuple[int, float]] = {}  # compound -> (minute, sun elevation): sun guards
+        self._utc_offset: dict[str, tuple[int, int, int]] = {}  # compound -> (from, to, offset ms): hours
         self._quiet: list[tuple[int, str]] = []  # (due, device): no-data checks
         self._now = 0
         self.bad_values = 0  # values skipped: not a finite number
@@ -333,6 +341,20 @@ class Engine:
             v = _num(values.get(cond.metric))
             if v is None or not cond.holds(v):
                 return
+        if plan.sun is not None:  # day or night only (a camera's picture differs in infrared)
+            elevation = self._elevation(dev.compound, ts)
+            if elevation is None:
+                return
+            above, below = plan.sun
+            if (above is not None and elevation <= above) or (below is not None and elevation >= below):
+                return
+        if plan.hours is not None:  # a time of day only (lamps dimmed after midnight)
+            hour = self._hour(dev.compound, ts)
+            if hour is None:
+                return
+            a, b = plan.hours
+            if not (a <= hour < b if a < b else hour >= a or hour < b):
+                return
         name = plan.name
         st = dev.rules.get(name)
         if st is None:
@@ -340,6 +362,8 @@ class Engine:
         verdict, value, start = plan.check(self, rule, device, dev, st, values, ts)
         if verdict == HOLD:
             return
+        if verdict == RAISE and rule.unless and self._explained(dev, rule.unless):
+            verdict = CLEAR  # another finding on the device explains it (a flickering lamp's low power)
         st.last = value
         if verdict == RAISE:
             if self._resume(rule, name, device, dev, st, ts, out):
@@ -347,7 +371,13 @@ class Engine:
             elif st.start is None:
                 if st.since is None:
                     st.since = start if start is not None else ts
+                    if rule.together is not None:
+                        self._onset(name, dev.compound, device, st.since, rule)
                 if ts - st.since >= rule.for_ms:
+                    if rule.together is not None and self._together(
+                        name, dev.compound, device, st.since, rule
+                    ):
+                        return  # began with others, still on: a shared cause (a building's power), no fault
                     st.start = st.since
                     out.append(self._finding(rule, name, device, dev, st.start, ts, {plan.metric: value}))
         else:
@@ -358,6 +388,71 @@ class Engine:
                     self._emit_clear(rule, name, device, dev, st, ts, ts, out)
                 else:
                     heapq.heappush(self._timers, (ts + plan.flap, device, name))
+
+    def _elevation(self, compound: str, ts: int) -> float | None:
+        """The sun's elevation at the compound, once a minute (it moves at most 0.25 degrees in one)."""
+        minute = ts // 60_000
+        cached = self._sun.get(compound)
+        if cached is not None and cached[0] == minute:
+            return cached[1]
+        site = self.sites.get(compound)
+        if site is None:
+            return None
+        elevation = solar_elevation(minute * 60_000, site.latitude, site.longitude)
+        self._sun[compound] = (minute, elevation)
+        return elevation
+
+    def _hour(self, compound: str, ts: int) -> float | None:
+        """The local time at the compound in hours, to the second."""
+        site = self.sites.get(compound)
+        if site is None:
+            return None
+        offset = self._utc_offset.get(compound)
+        if offset is None or not offset[0] <= ts < offset[1]:  # the zone's offset, valid until the next hour
+            hour_start = ts - ts % 3_600_000
+            off = int(_local_hour(hour_start, site.timezone) * 3_600_000) - hour_start % 86_400_000
+            offset = self._utc_offset[compound] = (hour_start, hour_start + 3_600_000, off)
+        return ((ts + offset[2]) % 86_400_000) / 3_600_000
+
+    def _onset(self, name: str, compound: str, device: str, since: int, rule: Any) -> None:
+        """Remember when the condition of rule ``name`` began on ``device`` (kept for ``for`` + ``together``)."""
+        onsets = self._onsets.setdefault(f"{name}/{compound}", [])
+        onsets.append([since, device])
+        horizon = since - rule.for_ms - 2 * rule.together - 3_600_000
+        while onsets and onsets[0][0] < horizon:
+            onsets.pop(0)
+
+    def _together(self, name: str, compound: str, device: str, since: int, rule: Any) -> bool:
+        """Whether the condition began on at least ``together_min`` devices within ``together`` of ``since``
+        and still holds on them (a device failing now and then begins often: those are not shared)."""
+        key = f"{name}/{device}"
+        if self._shared.get(key) == since:  # found shared when it began: so for the whole episode
+            return True
+        onsets = self._onsets.get(f"{name}/{compound}", ())
+        others = {
+            d
+            for t, d in onsets
+            if d != device and abs(t - since) <= rule.together and self._holds(d, name, t)
+        }
+        if len(others) + 1 >= rule.together_min:
+            self._shared[key] = since
+            return True
+        return False
+
+    def _holds(self, device: str, name: str, since: int) -> bool:
+        """Whether the condition of rule ``name`` that began at ``since`` on ``device`` still holds."""
+        dev = self._devices.get(device)
+        st = dev.rules.get(name) if dev is not None else None
+        return st is not None and st.since == since
+
+    @staticmethod
+    def _explained(dev: _Device, names: tuple[str, ...]) -> bool:
+        """Whether one of the rules ``names`` has an open finding on the device."""
+        for name in names:
+            other = dev.rules.get(name)
+            if other is not None and other.start is not None:
+                return True
+        return False
 
     def _resume(self, rule: Any, key: str, device: str, dev: _Device, st: _State, ts: int,
                 out: list[Finding]) -> bool:  # fmt: skip
@@ -462,7 +557,8 @@ class Engine:
             "v": SNAPSHOT_VERSION, "now": self._now, "devices": devices(self._devices),
             "gateways": devices(self._gateways), "offline": self._offline,
             "peers": {k: {g: sorted(s) for g, s in v.items()} for k, v in self._peers.items()},
-            "timers": self._timers, "quiet": self._quiet,
+            "timers": self._timers, "quiet": self._quiet, "onsets": self._onsets,
+            "shared": self._shared,
         })  # fmt: skip
 
     @classmethod
@@ -482,12 +578,26 @@ class Engine:
             engine._peers = {k: {g: set(s) for g, s in v.items()} for k, v in data["peers"].items()}
             engine._timers = [tuple(t) for t in data["timers"]]
             engine._quiet = [tuple(t) for t in data["quiet"]]
+            engine._onsets = {k: [list(o) for o in v] for k, v in data.get("onsets", {}).items()}
+            engine._shared = {str(k): int(v) for k, v in data.get("shared", {}).items()}
             heapq.heapify(engine._timers)
             heapq.heapify(engine._quiet)
             engine._now = int(data["now"])
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
             raise ValueError(f"unreadable engine snapshot: {exc}") from None
         return engine
+
+
+_ZONES: dict[str, Any] = {}
+
+
+def _local_hour(ts: int, timezone: str) -> float:
+    """The local time of ``ts`` in hours (0-24) at ``timezone``."""
+    zone = _ZONES.get(timezone)
+    if zone is None:
+        zone = _ZONES[timezone] = ZoneInfo(timezone)
+    local = datetime.fromtimestamp(ts / 1000, zone)
+    return local.hour + local.minute / 60 + local.second / 3600
 
 
 def _metric(rule: Any) -> str:
@@ -574,6 +684,35 @@ def _rate(engine: Engine, rule: RateRule, device: str, dev: _Device, st: _State,
     if rule.above is not None:
         return (RAISE if rate > rule.above else CLEAR), rate, None
     return (RAISE if rate < rule.below else CLEAR), rate, None
+
+
+def _change(engine: Engine, rule: ChangeRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+            ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    buckets = st.x  # [[bucket index, sum, count], ...] over the last lag + one bucket
+    b = ts // rule.bucket
+    if buckets and buckets[-1][0] == b:
+        buckets[-1][1] += v
+        buckets[-1][2] += 1
+        return HOLD, 0.0, None  # judged once a bucket is complete
+    lag = rule.lag // rule.bucket
+    while buckets and buckets[0][0] < b - lag - 1:
+        buckets.pop(0)
+    verdict: Verdict = (HOLD, 0.0, None)
+    if buckets:
+        done = buckets[-1]
+        then = next((x for x in buckets if x[0] == done[0] - lag), None)
+        if then is not None:
+            change = done[1] / done[2] - then[1] / then[2]
+            if rule.above is not None:
+                verdict = (RAISE if change > rule.above else CLEAR), change, None
+            else:
+                verdict = (RAISE if change < rule.below else CLEAR), change, None
+    buckets.append([b, v, 1])
+    return verdict
 
 
 def _counter(engine: Engine, rule: CounterRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
@@ -732,6 +871,7 @@ _CHECKS: dict[type, Any] = {
     ThresholdRule: _threshold,
     StateRule: _state,
     RateRule: _rate,
+    ChangeRule: _change,
     CounterRule: _counter,
     CountRule: _count,
     DayNightRule: _daynight,

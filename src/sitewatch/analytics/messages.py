@@ -36,6 +36,7 @@ RULE_MESSAGES: dict[str, str] = {
     "threshold": N_("{rule}: {device} past its limit"),
     "state": N_("{rule}: {device} in an abnormal state"),
     "rate": N_("{rule}: {device} changing too fast"),
+    "change": N_("{rule}: {device} far from its value at the same time before"),
     "counter": N_("{rule}: register of {device} abnormal"),
     "count": N_("{rule}: {device} repeatedly abnormal"),
     "no_data": N_("{rule}: nothing heard from {device}"),

@@ -68,7 +68,8 @@ class _Base(BaseModel):
         return value
 
 
-_DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap"}
+_DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap", "together"}
+_DURATION_FIELDS |= {"lag", "bucket"}  # change rules
 
 
 class Condition(_Base):
@@ -106,6 +107,22 @@ class RuleBase(_Base):
     flap: Duration | None = None  # clears that return within this stay one finding (default: the file's)
     when: tuple[Condition, ...] = ()  # the rule looks only at samples where all of these hold
     devices: str | None = None  # a regular expression the device id must match (e.g. building meters)
+    sun_above: float | None = Field(None, ge=-90, le=90)  # only samples with the sun above this (degrees)
+    sun_below: float | None = Field(None, ge=-90, le=90)  # only samples with the sun below this (degrees)
+    hours: tuple[float, float] | None = None  # only samples in [from, to) local time (hours, 0-24; may wrap)
+    # the condition began on other devices of the compound within this: a shared cause (a building's
+    # power), no finding for any of them
+    together: Duration | None = None
+    together_min: int = Field(2, ge=2)  # devices that began together, this one included
+    # rules (event rules: name.event) whose open finding on the device explains this one's condition
+    unless: tuple[str, ...] = ()
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not (0 <= value[0] <= 24 and 0 <= value[1] <= 24 and value[0] != value[1]):
+            raise ValueError("hours takes [from, to], local hours 0-24 (from after to wraps past midnight)")
+        return value
 
     @field_validator("devices")
     @classmethod
@@ -170,6 +187,26 @@ class RateRule(RuleBase):
             raise ValueError("a rate rule takes exactly one of above, below (units per hour)")
         if self.window <= 0:
             raise ValueError("window must be positive")
+        return self
+
+
+class ChangeRule(RuleBase):
+    """Raise when ``metric`` (its mean over a ``bucket``) is more than ``above`` higher (``below``
+    lower, a negative number) than the same bucket ``lag`` earlier: a change against a weekly rhythm."""
+
+    type: Literal["change"]
+    metric: str
+    lag: Duration
+    bucket: Duration = 3_600_000
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _levels(self) -> ChangeRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a change rule takes exactly one of above, below")
+        if self.bucket <= 0 or self.lag < self.bucket or self.lag > 30 * 86_400_000:
+            raise ValueError("lag must be at least one bucket and at most 30 days")
         return self
 
 
@@ -271,6 +308,7 @@ AnyRule = Annotated[
     ThresholdRule
     | StateRule
     | RateRule
+    | ChangeRule
     | CounterRule
     | CountRule
     | NoDataRule
@@ -295,6 +333,13 @@ class RulesFile(_Base):
             if rule.name in seen:
                 raise ValueError(f"rule name {rule.name!r} used twice")
             seen.add(rule.name)
+        keys = seen | {
+            f"{r.name}.{e}" for r in self.rules if isinstance(r, EventRule) for e in KINDS[r.kind].events
+        }
+        for rule in self.rules:
+            for name in rule.unless:
+                if name not in keys:
+                    raise ValueError(f"rule {rule.name!r}: unless: {name!r} is no rule (nor rule.event)")
         return self
 
 
@@ -374,7 +419,7 @@ def _describe(raw: Mapping[str, Any], error: Any) -> str:
     return f"{'.'.join(str(x) for x in loc) or 'file'}: {message}"
 
 
-_TYPE_TAGS = {"threshold", "state", "rate", "counter", "count", "no_data", "daynight", "event", "demand"}
+_TYPE_TAGS = {"threshold", "state", "rate", "change", "counter", "count", "no_data", "daynight", "event", "demand"}
 
 
 def load_rules(path: Path | str | None = None) -> RuleSet:

@@ -1,0 +1,306 @@
+"""Streetlight, camera and charger rules at their edges: the sun guard, ``unless``, the shipped rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from sitewatch.analytics import Engine, Site, load_rules, parse_rules
+from sitewatch.analytics.rules import RulesError
+from sitewatch.contract import DeviceKind, Event, Finding, Sample
+
+C = "220104-0003"
+GW = f"{C}-GW01"
+CA, SL, CH = f"{C}-CA0001", f"{C}-SL0001", f"{C}-CH0001"
+MIN = 60_000
+SITES = {C: Site(43.88, 125.32)}
+
+
+def _cst(*args: int) -> int:
+    return int(dt.datetime(*args, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)
+
+
+def feed(e: Engine, device: str, kind: DeviceKind, series: list[Mapping[str, Any]], t0: int,
+         step: int = MIN) -> list[Finding]:  # fmt: skip
+    out: list[Finding] = []
+    for i, values in enumerate(series):
+        ts = t0 + i * step
+        out += e.on_samples(C, GW, [Sample(device=device, kind=kind, ts_ms=ts, values=values)])
+        out += e.tick(ts)
+    return out
+
+
+def raised(out: list[Finding]) -> list[tuple[str, str | None]]:
+    return [(f.source, f.fault) for f in out if f.state.value == "active"]
+
+
+SUN = """rules:
+  - {name: day, kind: camera, type: threshold, metric: scene_match, below: 50, for: 2m, sun_above: 3,
+     fault: camera_tamper}
+  - {name: night, kind: camera, type: threshold, metric: scene_match, below: 50, for: 2m, sun_below: -8,
+     fault: camera_tamper}"""
+
+
+def test_sun_guards_look_only_by_day_or_only_by_night() -> None:
+    e = Engine(parse_rules(SUN, "t.yaml"), SITES)
+    noon = feed(e, CA, DeviceKind.CAMERA, [{"scene_match": 40.0}] * 4, t0=_cst(2026, 6, 21, 12))
+    assert raised(noon) == [("rule:day", "camera_tamper")]
+    e = Engine(parse_rules(SUN, "t.yaml"), SITES)
+    midnight = feed(e, CA, DeviceKind.CAMERA, [{"scene_match": 40.0}] * 4, t0=_cst(2026, 6, 21, 0))
+    assert raised(midnight) == [("rule:night", "camera_tamper")]
+    e = Engine(parse_rules(SUN, "t.yaml"), SITES)  # twilight (sun between -8 and 3 degrees): neither looks
+    rise = _cst(2026, 6, 21, 4, 0)  # the sun rises at about 03:57 local time at 43.9 N, 125.3 E in June
+    assert feed(e, CA, DeviceKind.CAMERA, [{"scene_match": 40.0}] * 4, t0=rise) == []
+
+
+UNLESS = """flap: 30m
+rules:
+  - {name: power, kind: streetlight, type: threshold, metric: power, below: 30, for: 2m, fault: lamp_failure,
+     unless: [flick, alarms.flicker]}
+  - {name: flick, kind: streetlight, type: count, condition: {metric: lamp_current, below: 0.02}, window: 1h,
+     at_least: 2, runs: 2, fault: flicker, flap: 1h}
+  - {name: alarms, kind: streetlight, type: event, faults: {flicker: flicker}}"""
+
+
+def test_unless_a_flickering_lamp_is_no_failed_lamp() -> None:
+    t0 = _cst(2026, 6, 21, 0)
+    steady = [{"power": 20.0, "lamp_current": 0.1}] * 5
+    e = Engine(parse_rules(UNLESS, "t.yaml"), SITES)
+    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, steady, t0)) == [("rule:power", "lamp_failure")]
+    # caught dark twice first: the flicker finding is open, the low power is the flicker's
+    flicking = [{"power": 60.0, "lamp_current": c} for c in (0.002, 0.1, 0.002)] + steady
+    e = Engine(parse_rules(UNLESS, "t.yaml"), SITES)
+    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, flicking, t0)) == [("rule:flick", "flicker")]
+    # the lamp's own flicker alarm explains it too (while its finding is open)
+    e = Engine(parse_rules(UNLESS, "t.yaml"), SITES)
+    out = e.on_event(C, GW, Event(SL, DeviceKind.STREETLIGHT, t0 - MIN, "flicker", None, {}))
+    out += feed(e, SL, DeviceKind.STREETLIGHT, steady, t0)
+    assert raised(out) == [("rule:alarms.flicker", "flicker")]
+
+
+def test_unless_must_name_a_rule() -> None:
+    with pytest.raises(RulesError, match="unless: 'nope' is no rule"):
+        parse_rules(UNLESS.replace("[flick, alarms.flicker]", "[nope]"), "t.yaml")
+    with pytest.raises(RulesError, match="sun_above"):
+        parse_rules(SUN.replace("sun_above: 3", "sun_above: 120"), "t.yaml")
+
+
+# -- the shipped rules --------------------------------------------------------------------------------
+
+
+def shipped() -> Engine:
+    return Engine(load_rules(), SITES)
+
+
+def _camera_days(scene_day: float, scene_night: float, days: int, t0: int) -> list[dict[str, float]]:
+    """Minute samples of a camera over ``days`` days: its scene by day and by night (sun at -3 degrees)."""
+    from sitewatch.analytics.sun import solar_elevation
+
+    out = []
+    for i in range(days * 1440):
+        day = solar_elevation(t0 + i * MIN, 43.88, 125.32) > -3.0
+        out.append({"online": 1.0, "frame_rate": 25.0, "scene_match": scene_day if day else scene_night})
+    return out
+
+
+@pytest.mark.parametrize(("ratio", "found"), [(0.89, True), (0.92, False)])
+def test_shipped_scene_rules_against_the_cameras_own_picture(ratio: float, found: bool) -> None:
+    t0 = _cst(2026, 4, 6, 0)
+    e = shipped()
+    normal = _camera_days(90.0, 75.0, 3, t0)
+    assert raised(feed(e, CA, DeviceKind.CAMERA, normal, t0)) == []
+    nudged = _camera_days(90.0 * ratio, 75.0 * ratio, 1, t0 + 3 * 1440 * MIN)
+    out = raised(feed(e, CA, DeviceKind.CAMERA, nudged, t0 + 3 * 1440 * MIN))
+    assert (("rule:camera.scene_day", "camera_tamper") in out) is found
+    assert (("rule:camera.scene_night", "camera_tamper") in out) is found
+    assert all(fault == "camera_tamper" for _, fault in out)
+
+
+HOURS = """rules:
+  - {name: late, kind: streetlight, type: threshold, metric: power, below: 30, for: 10m, hours: [0, 5],
+     fault: lamp_failure}
+  - {name: evening, kind: streetlight, type: threshold, metric: power, below: 30, for: 10m, hours: [18, 2],
+     fault: lamp_failure}"""
+
+
+@pytest.mark.parametrize(
+    ("start", "sources"),
+    [((3, 0), ["rule:late"]), ((4, 50), []), ((1, 0), ["rule:evening", "rule:late"]),
+     ((20, 0), ["rule:evening"]), ((12, 0), [])],
+)  # fmt: skip
+def test_hours_guard_in_local_time_wrapping_past_midnight(start: tuple[int, int], sources: list[str]) -> None:
+    e = Engine(parse_rules(HOURS, "t.yaml"), SITES)
+    # 20 minutes of low power from the given local time (04:50: the last 10 are after 05:00)
+    out = feed(
+        e, SL, DeviceKind.STREETLIGHT, [{"power": 20.0}] * 3, t0=_cst(2026, 6, 21, *start), step=5 * MIN
+    )
+    assert sorted(s for s, _ in raised(out)) == sources
+
+
+def test_hours_must_be_two_different_local_hours() -> None:
+    with pytest.raises(RulesError, match="hours"):
+        parse_rules(HOURS.replace("[0, 5]", "[3, 3]"), "t.yaml")
+    with pytest.raises(RulesError, match="hours"):
+        parse_rules(HOURS.replace("[0, 5]", "[0, 25]"), "t.yaml")
+
+
+TOGETHER = """rules:
+  - {name: dark, kind: camera, type: threshold, metric: online, below: 0.5, for: 15m, together: 2m,
+     fault: camera_offline}"""
+
+
+def _cameras(e: Engine, offline: dict[str, int], minutes: int, t0: int) -> list[Finding]:
+    """Minute samples of cameras, each offline from its minute in ``offline`` on."""
+    out: list[Finding] = []
+    for i in range(minutes):
+        ts = t0 + i * MIN
+        batch = [Sample(device=d, kind=DeviceKind.CAMERA, ts_ms=ts + 7_000 * n,
+                        values={"online": 0.0 if i >= at else 1.0}) for n, (d, at) in enumerate(offline.items())]  # fmt: skip
+        out += e.on_samples(C, GW, batch)
+        out += e.tick(ts)
+    return out
+
+
+def test_cameras_going_dark_together_are_an_outage_not_faults() -> None:
+    t0 = _cst(2026, 6, 21, 12)
+    a, b, c = (f"{C}-CA000{i}" for i in (1, 2, 3))
+    e = Engine(parse_rules(TOGETHER, "t.yaml"), SITES)  # two within a minute of each other: a power cut
+    assert raised(_cameras(e, {a: 5, b: 6, c: 10_000}, 4 * 60, t0)) == []
+    e = Engine(parse_rules(TOGETHER, "t.yaml"), SITES)  # three minutes apart: each its own fault
+    assert raised(_cameras(e, {a: 5, b: 8, c: 10_000}, 60, t0)) == [("rule:dark", "camera_offline")] * 2
+    e = Engine(parse_rules(TOGETHER, "t.yaml"), SITES)  # a camera alone
+    out = _cameras(e, {a: 5, b: 10_000, c: 10_000}, 60, t0)
+    assert [(f.device, f.started_ms) for f in out] == [(a, t0 + 5 * MIN)]
+
+
+def test_an_outage_stays_one_across_a_snapshot() -> None:
+    t0 = _cst(2026, 6, 21, 12)
+    a, b = f"{C}-CA0001", f"{C}-CA0002"
+    e = Engine(parse_rules(TOGETHER, "t.yaml"), SITES)
+    assert _cameras(e, {a: 5, b: 5}, 10, t0) == []
+    e = Engine.restore(e.snapshot(), parse_rules(TOGETHER, "t.yaml"), SITES)
+    assert raised(_cameras(e, {a: 0, b: 0}, 3 * 60, t0 + 10 * MIN)) == []
+
+
+def test_shipped_flicker_rule_two_dark_reports_in_a_night_not_one_long_dark() -> None:
+    t0 = _cst(2026, 4, 10, 20)
+    lit = {"lamp_on": 1.0, "power": 60.0, "lamp_current": 0.27}
+    dark = {"lamp_on": 1.0, "power": 58.0, "lamp_current": 0.002}
+    # caught dark at 20:00 and again 5 hours later: flicker
+    series = [dark] + [lit] * 59 + [dark] + [lit] * 3
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
+    assert out == [("rule:streetlight.flicker", "flicker")]
+    # 13 hours apart: two nights' single catches are not enough
+    series = [dark] + [lit] * 155 + [dark] + [lit] * 3
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
+    assert ("rule:streetlight.flicker", "flicker") not in out
+
+
+def test_shipped_frame_rate_floor_even_without_a_learnt_normal() -> None:
+    t0 = _cst(2026, 4, 10, 12)
+    ok = {"online": 1.0, "frame_rate": 17.0, "scene_match": 90.0}
+    low = {"online": 1.0, "frame_rate": 11.0, "scene_match": 90.0}
+    assert raised(feed(shipped(), CA, DeviceKind.CAMERA, [ok] * 30, t0=t0)) == []
+    out = raised(feed(shipped(), CA, DeviceKind.CAMERA, [low] * 30, t0=t0))
+    assert out == [("rule:camera.frames_low", "video_loss")]
+
+
+@pytest.mark.parametrize(
+    ("kw", "minutes", "found"), [(0.95, 60, True), (0.95, 40, False), (1.05, 120, False)]
+)
+def test_shipped_stuck_session_below_1_kw_for_45_min(kw: float, minutes: int, found: bool) -> None:
+    t0 = _cst(2026, 4, 10, 20)
+    series = [{"status": 2.0, "power": kw}] * (minutes + 1)
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, series, t0=t0))
+    assert (("rule:charger.stuck_slow", "stuck_session") in out) is found
+
+
+@pytest.mark.parametrize(("ratio", "found"), [(0.8, True), (0.88, False)])
+def test_shipped_lamp_power_against_its_own_evening_and_dimmed_night(ratio: float, found: bool) -> None:
+    t0 = _cst(2026, 4, 6, 0)
+
+    def lamp(days: int, start: int, scale: float) -> list[dict[str, float]]:
+        out = []
+        for i in range(days * 288):
+            hour = ((start + i * 5 * MIN) // 3_600_000 + 8) % 24  # local (UTC+8)
+            if 5 <= hour < 19:
+                out.append({"lamp_on": 0.0, "power": 0.4, "lamp_current": 0.002})
+            else:  # lit; dimmed to 60% from midnight to 05:00
+                watts = 60.0 * (0.6 if hour < 5 else 1.0) * scale
+                out.append({"lamp_on": 1.0, "power": watts, "lamp_current": watts / 209})
+        return out
+
+    e = shipped()
+    # the dimmed night (0.6 of the evening) is normal for this lamp: no finding while it learns and after
+    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, lamp(3, t0, 1.0), t0=t0, step=5 * MIN)) == []
+    t1 = t0 + 3 * 86_400_000
+    out = raised(feed(e, SL, DeviceKind.STREETLIGHT, lamp(1, t1, ratio), t0=t1, step=5 * MIN))
+    assert (("rule:streetlight.power", "lamp_failure") in out) is found
+    assert (("rule:streetlight.power_dimmed", "lamp_failure") in out) is found
+
+
+CHANGE = """rules:
+  - {name: week, kind: camera, type: change, metric: storage_free, lag: 2h, bucket: 1h, below: -1.0,
+     for: 1h, fault: storage_full}"""
+
+
+def test_change_against_the_same_bucket_a_lag_earlier() -> None:
+    t0 = _cst(2026, 4, 6, 0)
+    # a rhythm of 2 h: up and down by 3% every hour is normal; the same rhythm 1.5% lower is not
+    rhythm = [10.0, 13.0] * 3
+    lower = [x - 1.5 for x in [10.0, 13.0] * 4]
+    samples = [{"storage_free": v} for v in rhythm for _ in range(60)]
+    e = Engine(parse_rules(CHANGE, "t.yaml"), SITES)
+    assert feed(e, CA, DeviceKind.CAMERA, samples, t0=t0) == []
+    out = feed(
+        e,
+        CA,
+        DeviceKind.CAMERA,
+        [{"storage_free": v} for v in lower for _ in range(60)],
+        t0=t0 + 6 * 3_600_000,
+    )
+    found = [f for f in out if f.state.value == "active"]
+    assert [(f.source, f.fault) for f in found] == [("rule:week", "storage_full")]
+    # judged on complete hours: the first lower hour is judged at 07:00, found an hour later
+    assert found[0].started_ms == t0 + 7 * 3_600_000
+    assert found[0].evidence["storage_free"] == pytest.approx(-1.5)
+    e = Engine(parse_rules(CHANGE, "t.yaml"), SITES)  # 0.9% lower: within the rule's level
+    almost = [{"storage_free": v - 0.9} for v in [10.0, 13.0] * 4 for _ in range(60)]
+    assert feed(e, CA, DeviceKind.CAMERA, samples + almost, t0=t0) == []
+
+
+def test_change_rule_levels() -> None:
+    with pytest.raises(RulesError, match="exactly one of above, below"):
+        parse_rules(CHANGE.replace("below: -1.0,", ""), "t.yaml")
+    with pytest.raises(RulesError, match="lag must be at least one bucket"):
+        parse_rules(CHANGE.replace("lag: 2h", "lag: 10m"), "t.yaml")
+
+
+def test_a_change_rule_with_no_fault_has_its_own_summary() -> None:
+    t0 = _cst(2026, 4, 6, 0)
+    e = Engine(parse_rules(CHANGE.replace(", fault: storage_full", ""), "t.yaml"), SITES)
+    values = [10.0] * 2 + [5.0] * 3
+    out = feed(e, CA, DeviceKind.CAMERA, [{"storage_free": v} for v in values for _ in range(60)], t0=t0)
+    assert [(f.fault, f.message) for f in out if f.state.value == "active"] == [
+        (None, "{rule}: {device} far from its value at the same time before")
+    ]
+    assert e.errors == 0
+
+
+def test_a_camera_failing_now_and_then_does_not_hide_a_neighbour_going_dark() -> None:
+    t0 = _cst(2026, 6, 21, 12)
+    a, b = f"{C}-CA0001", f"{C}-CA0002"
+    e = Engine(parse_rules(TOGETHER, "t.yaml"), SITES)
+    out: list[Finding] = []
+    for i in range(60):
+        ts = t0 + i * MIN
+        flaky = 0.0 if i % 3 == 0 else 1.0  # a failed check every third minute: begins again and again
+        out += e.on_samples(C, GW, [
+            Sample(device=a, kind=DeviceKind.CAMERA, ts_ms=ts, values={"online": flaky}),
+            Sample(device=b, kind=DeviceKind.CAMERA, ts_ms=ts + 5_000, values={"online": 0.0 if i >= 3 else 1.0}),
+        ])  # fmt: skip
+        out += e.tick(ts)
+    assert [(f.device, f.started_ms) for f in out] == [(b, t0 + 3 * MIN + 5_000)]
