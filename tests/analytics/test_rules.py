@@ -13,7 +13,17 @@ def test_shipped_rules_load() -> None:
     rules = load_rules()
     assert len(rules.rules) > 20
     types = {r.type for r in rules.rules}
-    assert types == {"threshold", "state", "rate", "counter", "count", "no_data", "daynight", "event"}
+    assert types == {
+        "threshold",
+        "state",
+        "rate",
+        "counter",
+        "count",
+        "no_data",
+        "daynight",
+        "event",
+        "load_temperature",
+    }
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from .rules import (
     CountRule,
     DayNightRule,
     EventRule,
+    LoadTemperatureRule,
     NoDataRule,
     RateRule,
     RuleSet,
@@ -34,6 +35,7 @@ from .rules import (
     ThresholdRule,
 )
 from .sun import solar_elevation
+from .thermal import step as thermal_step
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,7 @@ class Engine:
         self._gateways: dict[str, _Device] = {}  # gateway id -> state (kind gateway)
         self._offline: dict[str, int] = {}  # compound -> gateway offline since
         self._peers: dict[str, dict[str, set[str]]] = {}  # "rule/compound" -> {"all", "on"}
+        self.shared: dict[str, Any] = {}  # "rule/compound" -> a rule type's compound-wide memory (JSON)
         self._timers: list[tuple[int, str, str]] = []  # (due, device, rule key): confirmations, flap closes
         self._quiet: list[tuple[int, str]] = []  # (due, device): no-data checks
         self._now = 0
@@ -458,7 +461,7 @@ class Engine:
             "v": SNAPSHOT_VERSION, "now": self._now, "devices": devices(self._devices),
             "gateways": devices(self._gateways), "offline": self._offline,
             "peers": {k: {g: sorted(s) for g, s in v.items()} for k, v in self._peers.items()},
-            "timers": self._timers, "quiet": self._quiet,
+            "timers": self._timers, "quiet": self._quiet, "shared": self.shared,
         })  # fmt: skip
 
     @classmethod
@@ -478,6 +481,7 @@ class Engine:
             engine._peers = {k: {g: set(s) for g, s in v.items()} for k, v in data["peers"].items()}
             engine._timers = [tuple(t) for t in data["timers"]]
             engine._quiet = [tuple(t) for t in data["quiet"]]
+            engine.shared = dict(data.get("shared", {}))
             heapq.heapify(engine._timers)
             heapq.heapify(engine._quiet)
             engine._now = int(data["now"])
@@ -666,6 +670,18 @@ def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st:
     return (RAISE if cond else CLEAR), elevation, None
 
 
+def _load_temperature(engine: Engine, rule: LoadTemperatureRule, device: str, dev: _Device, st: _State,
+                      values: Mapping[str, Any], ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    p = _num(values.get(rule.load))
+    if v is None or p is None:
+        engine.bad_values += (v is None and rule.metric in values) + (p is None and rule.load in values)
+        return HOLD, 0.0, None
+    peers = engine.shared.setdefault(f"{rule.name}/{dev.compound}", {})
+    verdict, residual = thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device)
+    return verdict, residual, None
+
+
 _CHECKS: dict[type, Any] = {
     ThresholdRule: _threshold,
     StateRule: _state,
@@ -673,6 +689,7 @@ _CHECKS: dict[type, Any] = {
     CounterRule: _counter,
     CountRule: _count,
     DayNightRule: _daynight,
+    LoadTemperatureRule: _load_temperature,
 }
 
 __all__ = ["Engine", "Site"]

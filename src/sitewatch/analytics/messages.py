@@ -41,6 +41,7 @@ RULE_MESSAGES: dict[str, str] = {
     "no_data": N_("{rule}: nothing heard from {device}"),
     "daynight": N_("{rule}: {device} against the sun"),
     "event": N_("{rule}: {device} raised an alarm"),
+    "load_temperature": N_("{rule}: {device} hotter than its load explains"),
 }
 
 
