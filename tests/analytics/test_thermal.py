@@ -131,3 +131,15 @@ def test_rule_validation(extra: str, problem: str) -> None:
     )
     with pytest.raises(RulesError, match=problem):
         parse_rules(text, "t.yaml")
+
+
+def test_a_snapshot_without_the_shared_table_restores_empty() -> None:
+    import orjson
+
+    e = engine()
+    run(e, [day()])
+    data = orjson.loads(e.snapshot())
+    del data["shared"]
+    restored = Engine.restore(orjson.dumps(data), e.rules, SITES)
+    assert restored.shared == {}
+    assert run(restored, [day()], start_day=1) == []
