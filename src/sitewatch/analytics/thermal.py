@@ -1,7 +1,7 @@
 """A device's temperature against its own load: the ``load_temperature`` rule type's memory and step.
 
 An EV charger's cabinet follows the air (and the sun) when idle and warms with its load through
-a first-order lag (time constant ``tau``, 15 min in the charger's data sheet and in the
+a first-order lag (time constant ``tau``, 15 min in the charger model of the
 simulator): ``T = idle + a * lag(P^2)``, with ``a`` the device's own rise per kW^2. A failing
 fan adds heat in proportion to the load, so the residual ``T - idle - a * lag(P^2)`` under load
 grows from 0 (plus the air's drift during a session) to the fault's degrees at that load.
