@@ -13,7 +13,19 @@ def test_shipped_rules_load() -> None:
     rules = load_rules()
     assert len(rules.rules) > 20
     types = {r.type for r in rules.rules}
-    shipped = {"threshold", "state", "rate", "counter", "count", "no_data", "daynight", "event", "demand", "change"}
+    shipped = {
+        "threshold",
+        "state",
+        "rate",
+        "counter",
+        "count",
+        "no_data",
+        "daynight",
+        "event",
+        "demand",
+        "change",
+        "load_temperature",
+    }
     assert types == shipped
 
 

@@ -32,6 +32,7 @@ from .rules import (
     DayNightRule,
     DemandRule,
     EventRule,
+    LoadTemperatureRule,
     NoDataRule,
     RateRule,
     RuleSet,
@@ -39,6 +40,7 @@ from .rules import (
     ThresholdRule,
 )
 from .sun import solar_elevation
+from .thermal import step as thermal_step
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,7 @@ class Engine:
         self._gateways: dict[str, _Device] = {}  # gateway id -> state (kind gateway)
         self._offline: dict[str, int] = {}  # compound -> gateway offline since
         self._peers: dict[str, dict[str, set[str]]] = {}  # "rule/compound" -> {"all", "on"}
+        self.memory: dict[str, Any] = {}  # "rule/compound" -> a rule type's compound-wide memory (JSON)
         self._timers: list[tuple[int, str, str]] = []  # (due, device, rule key): confirmations, flap closes
         self._onsets: dict[str, list[list[Any]]] = {}  # "rule/compound" -> [[began, device], ...] (together)
         self._shared: dict[str, int] = {}  # "rule/device" -> the start of the condition found shared
@@ -558,7 +561,7 @@ class Engine:
             "gateways": devices(self._gateways), "offline": self._offline,
             "peers": {k: {g: sorted(s) for g, s in v.items()} for k, v in self._peers.items()},
             "timers": self._timers, "quiet": self._quiet, "onsets": self._onsets,
-            "shared": self._shared,
+            "shared": self._shared, "compound_memory": self.memory,
         })  # fmt: skip
 
     @classmethod
@@ -580,6 +583,7 @@ class Engine:
             engine._quiet = [tuple(t) for t in data["quiet"]]
             engine._onsets = {k: [list(o) for o in v] for k, v in data.get("onsets", {}).items()}
             engine._shared = {str(k): int(v) for k, v in data.get("shared", {}).items()}
+            engine.memory = dict(data.get("compound_memory", {}))
             heapq.heapify(engine._timers)
             heapq.heapify(engine._quiet)
             engine._now = int(data["now"])
@@ -867,6 +871,18 @@ def _demand(engine: Engine, rule: DemandRule, device: str, dev: _Device, st: _St
     return HOLD, acc, None
 
 
+def _load_temperature(engine: Engine, rule: LoadTemperatureRule, device: str, dev: _Device, st: _State,
+                      values: Mapping[str, Any], ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    p = _num(values.get(rule.load))
+    if v is None or p is None:
+        engine.bad_values += (v is None and rule.metric in values) + (p is None and rule.load in values)
+        return HOLD, 0.0, None
+    peers = engine.memory.setdefault(f"{rule.name}/{dev.compound}", {})
+    verdict, residual = thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device)
+    return verdict, residual, None
+
+
 _CHECKS: dict[type, Any] = {
     ThresholdRule: _threshold,
     StateRule: _state,
@@ -876,6 +892,7 @@ _CHECKS: dict[type, Any] = {
     CountRule: _count,
     DayNightRule: _daynight,
     DemandRule: _demand,
+    LoadTemperatureRule: _load_temperature,
 }
 
 __all__ = ["Engine", "Site"]

@@ -43,6 +43,7 @@ RULE_MESSAGES: dict[str, str] = {
     "daynight": N_("{rule}: {device} against the sun"),
     "event": N_("{rule}: {device} raised an alarm"),
     "demand": N_("{rule}: {device} idle against its usual demand"),
+    "load_temperature": N_("{rule}: {device} hotter than its load explains"),
 }
 
 

@@ -70,6 +70,7 @@ class _Base(BaseModel):
 
 _DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap", "together"}
 _DURATION_FIELDS |= {"lag", "bucket"}  # change rules
+_DURATION_FIELDS |= {"tau", "settle", "learn_every"}  # load_temperature rules
 
 
 class Condition(_Base):
@@ -304,6 +305,37 @@ class EventRule(RuleBase):
         return value
 
 
+class LoadTemperatureRule(RuleBase):
+    """Raise when ``metric`` (a temperature) stays above what the device's own load explains.
+
+    The device's rise per kW^2 is learnt from its first ``learn_samples`` ratios (one every ``learn_every``
+    of settled load) against its idle temperature, through a lag of ``tau``; the residual under
+    ``load`` (after ``settle`` of load, at least ``min_kw`` lagged) raises above ``above`` and clears
+    at or below ``clear`` (analytics/thermal.py)."""
+
+    type: Literal["load_temperature"]
+    metric: str
+    load: str
+    above: float = Field(gt=0)
+    clear: float | None = None
+    tau: Duration = 900_000
+    settle: Duration = 1_800_000
+    learn_samples: int = Field(12, ge=1)
+    learn_every: Duration = 600_000
+    keep: int = Field(60, ge=1)
+    min_kw: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _levels(self) -> LoadTemperatureRule:
+        if self.clear is not None and self.clear > self.above:
+            raise ValueError("clear must not be above 'above' (hysteresis clears lower)")
+        if self.tau <= 0:
+            raise ValueError("tau must be positive")
+        if self.keep < self.learn_samples:
+            raise ValueError("keep must be at least learn_samples")
+        return self
+
+
 AnyRule = Annotated[
     ThresholdRule
     | StateRule
@@ -314,7 +346,8 @@ AnyRule = Annotated[
     | NoDataRule
     | DayNightRule
     | EventRule
-    | DemandRule,
+    | DemandRule
+    | LoadTemperatureRule,
     Field(discriminator="type"),
 ]
 
@@ -365,6 +398,8 @@ def _check_metrics(rule: Any) -> list[str]:
         names.append(rule.condition.metric)
     if hasattr(rule, "metric") and not isinstance(rule, NoDataRule | EventRule):
         names.append(rule.metric)
+    if isinstance(rule, LoadTemperatureRule):
+        names.append(rule.load)
     for name in names:
         if name not in spec.metrics:
             problems.append(f"metric: {name!r} is not a {rule.kind.value} metric")
@@ -419,7 +454,19 @@ def _describe(raw: Mapping[str, Any], error: Any) -> str:
     return f"{'.'.join(str(x) for x in loc) or 'file'}: {message}"
 
 
-_TYPE_TAGS = {"threshold", "state", "rate", "change", "counter", "count", "no_data", "daynight", "event", "demand"}
+_TYPE_TAGS = {
+    "threshold",
+    "state",
+    "rate",
+    "change",
+    "counter",
+    "count",
+    "no_data",
+    "daynight",
+    "event",
+    "demand",
+    "load_temperature",
+}
 
 
 def load_rules(path: Path | str | None = None) -> RuleSet:

@@ -1,0 +1,145 @@
+"""The load_temperature rule type: a charger hotter than its own load explains (analytics/thermal.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from sitewatch.analytics import Engine, RulesError, Site, parse_rules
+from sitewatch.contract import DeviceKind, Finding, Sample
+
+C = "220104-0003"
+GW = f"{C}-GW01"
+CH = f"{C}-CH0001"
+PEERS = [f"{C}-CH000{i}" for i in (2, 3, 4)]
+T0 = 1_790_000_000_000
+MIN = 60_000
+SITES = {C: Site(43.88, 125.32)}
+RULES = """rules:
+  - {name: hot, kind: charger, type: load_temperature, metric: temperature, load: power,
+     above: 4, clear: 2, for: 30m, fault: over_temperature, flap: 12h}
+"""
+LAG = 1.0 - math.exp(-60.0 / 900.0)  # the cabinet's 15-minute lag, one minute a step
+
+
+def engine() -> Engine:
+    return Engine(parse_rules(RULES, "test.yaml"), SITES)
+
+
+def day(
+    extra: float = 0.0, air0: float = 10.0, drift: float = -1.0
+) -> list[tuple[int, dict[str, Any], float]]:
+    """24 h of one charger, a minute a step: idle 18 h then 6 h at 6.6 kW of 7 kW rated; the air
+    drifts ``drift`` °C an hour; a cooling fault adds ``extra`` °C at full load. Returns
+    (minute, values, air) rows; the peers sit idle at the air + 3."""
+    rows = []
+    temp = air0 + 3.0
+    for m in range(24 * 60):
+        air = air0 + drift * m / 60.0
+        p = 6.6 if m >= 18 * 60 else 0.0
+        load = p / 7.0
+        temp += (air + 3.0 + 14.0 * load**2 + extra * load - temp) * LAG
+        rows.append((m, {"temperature": round(temp, 1), "power": p}, air))
+    return rows
+
+
+def run(e: Engine, days: list[list[tuple[int, dict[str, Any], float]]], start_day: int = 0) -> list[Finding]:
+    out: list[Finding] = []
+    for d, rows in enumerate(days, start=start_day):
+        for m, values, air in rows:
+            ts = T0 + d * 86_400_000 + m * MIN
+            batch = [Sample(device=CH, kind=DeviceKind.CHARGER, ts_ms=ts, values=values)]
+            batch += [Sample(device=p, kind=DeviceKind.CHARGER, ts_ms=ts,
+                             values={"temperature": round(air + 3.0, 1), "power": 0.0}) for p in PEERS]  # fmt: skip
+            out += e.on_samples(C, GW, batch)
+            out += e.tick(ts)
+    return out
+
+
+def test_a_healthy_charger_in_cooling_air_raises_nothing() -> None:
+    e = engine()
+    assert run(e, [day(drift=d) for d in (-1.0, -0.5, -1.3, 0.5)]) == []
+
+
+def test_a_cooling_fault_raises_after_learning_and_not_before_its_duration() -> None:
+    e = engine()
+    out = run(e, [day(), day(), day(extra=12.0)])
+    assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
+    started = out[0].started_ms
+    assert out[0].ts_ms - started >= 30 * MIN  # held for ``for``
+    assert started >= T0 + 2 * 86_400_000 + 18 * 60 * MIN  # under load only
+    assert out[0].evidence["temperature"] > 5.0  # the residual in °C
+
+
+def test_a_fault_below_the_level_raises_nothing() -> None:
+    e = engine()
+    # 3 °C at full load is 2.8 °C at 6.6 kW: under the 4 °C level
+    assert run(e, [day(), day(), day(extra=3.0), day(extra=3.0)]) == []
+
+
+def test_nothing_is_raised_before_the_device_is_learnt() -> None:
+    e = engine()
+    assert run(e, [day(extra=30.0)]) == []  # its first session only teaches it
+
+
+def test_checkpoint_and_restore_continue_the_same_episode() -> None:
+    days = [day(), day(), day(extra=12.0)]
+    whole = run(engine(), days)
+    e = engine()
+    run(e, days[:2])
+    restored = Engine.restore(e.snapshot(), e.rules, SITES)
+    assert restored.memory == e.memory and restored.memory  # the compound's idle peers came back
+    again = run(restored, days[2:], start_day=2)
+    assert [f.id for f in again] == [f.id for f in whole]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"temperature": float("nan"), "power": 6.6},
+        {"temperature": 90.0},  # no power in the sample
+        {"temperature": 90.0, "power": float("inf")},
+        {"temperature": "hot", "power": 6.6},
+        {"power": 6.6},
+    ],
+)
+def test_hostile_samples_are_skipped(values: dict[str, Any]) -> None:
+    e = engine()
+    run(e, [day(), day()])
+    bad = e.bad_values
+    hostile = [(m, values, 10.0) for m in range(18 * 60, 24 * 60)]
+    assert run(e, [hostile], start_day=2) == []
+    assert e.bad_values >= bad + ("temperature" in values and "power" in values)
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ("above: 5, clear: 6", "clear must not be above"),
+        ("above: 5, load: volts", "not a charger metric"),
+        ("above: 0", "greater than 0"),
+        ("above: 5, tau: 0s", "tau must be positive"),
+    ],
+)
+def test_rule_validation(extra: str, problem: str) -> None:
+    text = (
+        "rules: [{name: hot, kind: charger, type: load_temperature, metric: temperature, "
+        + (extra if "load:" in extra else "load: power, " + extra)
+        + "}]"
+    )
+    with pytest.raises(RulesError, match=problem):
+        parse_rules(text, "t.yaml")
+
+
+def test_a_snapshot_without_the_shared_table_restores_empty() -> None:
+    import orjson
+
+    e = engine()
+    run(e, [day()])
+    data = orjson.loads(e.snapshot())
+    del data["compound_memory"]
+    restored = Engine.restore(orjson.dumps(data), e.rules, SITES)
+    assert restored.memory == {}
+    assert run(restored, [day()], start_day=1) == []
