@@ -28,7 +28,7 @@ def _findings() -> list[Finding]:
         finding(el, started_ms=t),  # new
         finding(ca, started_ms=t, **video),  # new
         finding(el, started_ms=t),  # duplicate message (same id and state)
-        finding(el, started_ms=t + 1000),  # a new episode of the open alert
+        finding(el, started_ms=t + 1000, evidence={"level": 1.5, "note": "门"}),  # a new episode of the open alert
         finding(ca, started_ms=t + 1000, **video),  # new episode
         finding(cam2, started_ms=t, fault="video_loss", kind=DeviceKind.CAMERA, severity=Severity.INFO),  # new
         finding(cam2, started_ms=t + 5, fault="video_loss", kind=DeviceKind.CAMERA, severity=Severity.CRITICAL),
@@ -55,7 +55,9 @@ def _state(engine: Engine) -> dict[str, Any]:
             "alerts": [(a.fingerprint, a.state, a.severity, a.crew, a.labels, a.findings_count, a.finding_id, a.flaps,
                         a.started_at, a.resolved_at) for a in alerts],
             "history": sorted((fp[h.alert_id], h.event, h.from_state, h.to_state, h.detail) for h in history),
-            "messages": sorted((fp[m.alert_id], m.finding_id, m.state, m.severity) for m in messages),
+            "messages": sorted((fp[m.alert_id], m.finding_id, m.state, m.severity, m.started_at, m.ended_at,
+                                m.received_at, m.evidence) for m in messages),
+            "updated": [(a.fingerprint, a.updated_at) for a in alerts],
             "groups": [tuple(g) for g in groups],
         }  # fmt: skip
 
