@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
 
 import pytest
 
 from sitewatch.analytics import Engine, Site, load_rules, parse_rules
 from sitewatch.analytics.rules import RulesError
 from sitewatch.contract import DeviceKind, Event, Finding, Sample
+
+from .test_engine import feed
 
 C = "220104-0003"
 GW = f"{C}-GW01"
@@ -21,16 +21,6 @@ SITES = {C: Site(43.88, 125.32)}
 
 def _cst(*args: int) -> int:
     return int(dt.datetime(*args, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)
-
-
-def feed(e: Engine, device: str, kind: DeviceKind, series: list[Mapping[str, Any]], t0: int,
-         step: int = MIN) -> list[Finding]:  # fmt: skip
-    out: list[Finding] = []
-    for i, values in enumerate(series):
-        ts = t0 + i * step
-        out += e.on_samples(C, GW, [Sample(device=device, kind=kind, ts_ms=ts, values=values)])
-        out += e.tick(ts)
-    return out
 
 
 def raised(out: list[Finding]) -> list[tuple[str, str | None]]:
@@ -69,15 +59,15 @@ def test_unless_a_flickering_lamp_is_no_failed_lamp() -> None:
     t0 = _cst(2026, 6, 21, 0)
     steady = [{"power": 20.0, "lamp_current": 0.1}] * 5
     e = Engine(parse_rules(UNLESS, "t.yaml"), SITES)
-    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, steady, t0)) == [("rule:power", "lamp_failure")]
+    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, steady, t0=t0)) == [("rule:power", "lamp_failure")]
     # caught dark twice first: the flicker finding is open, the low power is the flicker's
     flicking = [{"power": 60.0, "lamp_current": c} for c in (0.002, 0.1, 0.002)] + steady
     e = Engine(parse_rules(UNLESS, "t.yaml"), SITES)
-    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, flicking, t0)) == [("rule:flick", "flicker")]
+    assert raised(feed(e, SL, DeviceKind.STREETLIGHT, flicking, t0=t0)) == [("rule:flick", "flicker")]
     # the lamp's own flicker alarm explains it too (while its finding is open)
     e = Engine(parse_rules(UNLESS, "t.yaml"), SITES)
     out = e.on_event(C, GW, Event(SL, DeviceKind.STREETLIGHT, t0 - MIN, "flicker", None, {}))
-    out += feed(e, SL, DeviceKind.STREETLIGHT, steady, t0)
+    out += feed(e, SL, DeviceKind.STREETLIGHT, steady, t0=t0)
     assert raised(out) == [("rule:alarms.flicker", "flicker")]
 
 
@@ -111,9 +101,9 @@ def test_shipped_scene_rules_against_the_cameras_own_picture(ratio: float, found
     t0 = _cst(2026, 4, 6, 0)
     e = shipped()
     normal = _camera_days(90.0, 75.0, 3, t0)
-    assert raised(feed(e, CA, DeviceKind.CAMERA, normal, t0)) == []
+    assert raised(feed(e, CA, DeviceKind.CAMERA, normal, t0=t0)) == []
     nudged = _camera_days(90.0 * ratio, 75.0 * ratio, 1, t0 + 3 * 1440 * MIN)
-    out = raised(feed(e, CA, DeviceKind.CAMERA, nudged, t0 + 3 * 1440 * MIN))
+    out = raised(feed(e, CA, DeviceKind.CAMERA, nudged, t0=t0 + 3 * 1440 * MIN))
     assert (("rule:camera.scene_day", "camera_tamper") in out) is found
     assert (("rule:camera.scene_night", "camera_tamper") in out) is found
     assert all(fault == "camera_tamper" for _, fault in out)
