@@ -199,6 +199,7 @@ def test_trained_models_are_used_only_when_their_manifest_fits(
     model, a damaged directory or none at all leave the defaults, and the log says so."""
     from sitewatch.analytics.detectors.findings import DETECTOR_RUNS
     from sitewatch.analytics.detectors.models import train_models
+    from sitewatch.analytics.detectors.multivariate import PCADetector
     from sitewatch.analytics.detectors.trend import TheilSenTrend
     from sitewatch.analytics.scoring import choose_models
     from sitewatch.contract import DeviceKind
@@ -212,15 +213,17 @@ def test_trained_models_are_used_only_when_their_manifest_fits(
         train_models(store, tmp_path / "trend", detector="trend_slope", **window)  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO, logger="sitewatch.analytics.scoring"):
         assert choose_models(tmp_path / "nowhere", DETECTOR_RUNS) == {}
-        assert choose_models(tmp_path / "pca", DETECTOR_RUNS) == {}
+        by_pca = choose_models(tmp_path / "pca", DETECTOR_RUNS)  # the generic run of elevators takes it
         chosen = choose_models(tmp_path / "trend", DETECTOR_RUNS)
         (tmp_path / "trend" / "elevator" / "_kind.joblib").write_bytes(b"tampered")
         assert choose_models(tmp_path / "trend", DETECTOR_RUNS) == {}
     assert list(chosen) == ["trend_slope"] and isinstance(chosen["trend_slope"], TheilSenTrend)
+    assert list(by_pca) == ["pca_t2q.elevator"] and isinstance(by_pca["pca_t2q.elevator"], PCADetector)
     text = [r.getMessage() for r in caplog.records]
     assert any("no trained models" in t for t in text)
     assert any("_kind.joblib (pca_t2q" in t and "does not fit trend_slope" in t for t in text)
     assert any(t.startswith("trend_slope uses model elevator/_kind.joblib") for t in text)
+    assert any(t.startswith("pca_t2q.elevator uses model elevator/_kind.joblib") for t in text)
     assert any("not used" in t and "does not match" in t for t in text)
     assert any("no model of kind water_meter" in t for t in text)
 
@@ -244,7 +247,9 @@ def test_the_child_process_scores_as_the_thread_does(
                 start = at - int(run.window_hours * HOUR_MS)
                 here = score_compound(store, run, wear.compound, start, at, places, None)
                 there = child.score(run.name, wear.compound, start, at, places, None)
-                assert there == here and there[1] > 0
+                assert there == here
+                # the load holds the specific detectors' metrics (and elevators' vibration)
+                assert there[1] > 0 or run.kind.value not in ("elevator", "water_meter")
                 if run.kind.value == "elevator":
                     assert wear.id in {f.id for f in there[0]}
     finally:

@@ -148,7 +148,7 @@ def choose_models(directory: Path | None, runs: Iterable[DetectorRun]) -> dict[s
             log.info(
                 "no model of kind %s in %s: %s runs with its defaults", run.kind.value, directory, run.name
             )
-        elif entry.detector != run.name or entry.model_version != FORMAT or scored not in entry.features:
+        elif entry.detector != run.detector or entry.model_version != FORMAT or scored not in entry.features:
             log.warning(
                 "model %s (%s, version %s, features %s) does not fit %s (needs %s): %s runs with its defaults",
                 entry.file, entry.detector, entry.model_version, ",".join(entry.features), run.name, scored,

@@ -39,8 +39,10 @@ import pyarrow.parquet as pq
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
+from . import generic
 from .balance import WaterBalance, water_balance_findings
 from .base import Detector
+from .multivariate import PCADetector
 from .night import NightFlow
 from .trend import TheilSenTrend
 
@@ -90,11 +92,8 @@ def _read(
     if compounds is not None:
         filters.append(("compound", "in", list(compounds)))
     table = pq.read_table(history / "readings.parquet", columns=["ts_ms", "device", "metric", "value"],
-                          filters=filters)  # fmt: skip
-    frame = table.to_pandas()
-    for name in ("device", "metric"):
-        frame[name] = frame[name].astype(str)
-    return frame
+                          filters=filters, read_dictionary=["device", "metric"])  # fmt: skip
+    return _strings(table.to_pandas(), ("device", "metric"))
 
 
 def _select(readings: pd.DataFrame, kind: str, metrics: tuple[str, ...],
@@ -115,11 +114,22 @@ def read_parquet(history: Path, kind: str, metrics: tuple[str, ...], compounds: 
     if compounds is not None:
         filters.append(("compound", "in", list(compounds)))
     table = pq.read_table(Path(history) / "readings.parquet", columns=["ts_ms", "device", "metric", "value", "compound"],
-                          filters=filters)  # fmt: skip
-    frame = table.to_pandas()
-    for name in ("device", "metric", "compound"):
-        frame[name] = frame[name].astype(str)
+                          filters=filters, read_dictionary=["device", "metric", "compound"])  # fmt: skip
+    frame = _strings(table.to_pandas(), ("device", "metric", "compound"))
     frame["kind"] = kind
+    return frame
+
+
+def _strings(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    """``frame``'s dictionary-encoded (categorical) columns ``names`` as strings: each row takes its
+    category's string (several times faster than converting the categorical, for millions of rows)."""
+    for name in names:
+        column = frame[name]
+        codes = column.cat.codes.to_numpy() if isinstance(column.dtype, pd.CategoricalDtype) else None
+        if codes is None or (codes < 0).any():
+            frame[name] = column.astype(str)
+        else:
+            frame[name] = np.asarray(column.cat.categories, dtype=object)[codes]
     return frame
 
 
@@ -336,8 +346,8 @@ DetectorFunction = Callable[..., list[Finding]]  # (readings, devices, *, detect
 class DetectorRun:
     """One fault-specific detector: what it reads and the function that turns readings into findings.
 
-    ``name`` is the detector class it runs (a trained model of that name may replace its defaults);
-    ``metrics`` what it reads, the scored one first. For the live scorer: ``window_hours`` of history
+    ``name`` names the run (the detector class it runs, unless ``model`` names it: a trained
+    model of that detector may replace its defaults); ``metrics`` what it reads, the scored one first. For the live scorer: ``window_hours`` of history
     read, the first ``warmup_hours`` of which give too little history for an episode's start to be
     the one the whole history gives; flags closer than ``merge_hours`` are one episode (as the
     function joins them).
@@ -350,7 +360,21 @@ class DetectorRun:
     window_hours: float
     warmup_hours: float
     merge_hours: float
+    model: str = ""
 
+    @property
+    def detector(self) -> str:
+        """The detector class a trained model must be of to replace this run's defaults."""
+        return self.model or self.name
+
+
+# the generic anomaly detector, fault unnamed, per kind: each day against the week before it, three days scored
+GENERIC_RUNS: tuple[DetectorRun, ...] = tuple(
+    DetectorRun(f"{PCADetector.name}.{kind.value}", kind, generic.metrics(kind), generic.generic_anomaly,
+                window_hours=generic.TRAIN_HOURS + 72, warmup_hours=generic.TRAIN_HOURS + 24,
+                merge_hours=generic.MERGE_HOURS, model=PCADetector.name)
+    for kind in generic.KINDS_RUN
+)  # fmt: skip
 
 DETECTOR_RUNS: tuple[DetectorRun, ...] = (
     # the trend's 168 h window and three days more
@@ -362,6 +386,7 @@ DETECTOR_RUNS: tuple[DetectorRun, ...] = (
     # whole local days (cut at 03:00) against the meter's usual share: four days at least, a fortnight read
     DetectorRun(WaterBalance.name, DeviceKind.WATER_METER, ("volume_register", "tamper"), water_balance,
                 window_hours=24 * 14, warmup_hours=24 * 4, merge_hours=30),
+    *GENERIC_RUNS,
 )  # fmt: skip
 
 
