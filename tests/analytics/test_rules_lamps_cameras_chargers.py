@@ -208,6 +208,53 @@ def test_shipped_stuck_session_below_1_kw_for_45_min(kw: float, minutes: int, fo
     assert (("rule:charger.stuck_slow", "stuck_session") in out) is found
 
 
+def _taper(sp: float, wanted: float) -> list[dict[str, float]]:
+    """A healthy session's minute samples (as the charger model draws them): ``sp`` kW until 1.5 kWh are
+    left, then tapering to 0.3 x ``sp`` until the car is full (SuspendedEV)."""
+    out, remaining = [], wanted
+    while remaining > 0:
+        p = sp * min(1.0, max(0.3, remaining / 1.5))
+        out.append({"status": 2.0, "power": round(p, 2)})
+        remaining -= min(p / 60, remaining)
+    return [*out, *[{"status": 4.0, "power": 0.0}] * 30]
+
+
+@pytest.mark.parametrize(
+    ("series", "found"),
+    [
+        ([{"status": 2.0, "power": 2.0}] * 62, True),  # an hour at 2 kW
+        ([{"status": 2.0, "power": 2.7}] * 62, True),
+        ([{"status": 2.0, "power": 2.0}] * 55, False),  # under an hour
+        ([{"status": 2.0, "power": 2.9}] * 180, False),  # a slow car (3.3 kW at 90%)
+        ([{"status": 2.0, "power": 0.9}] * 40, False),  # under 1 kW: the stuck_slow rule's
+        (_taper(2.97, 12.0), False),  # the slowest car's taper from 2.97 kW lasts about an hour
+        # 35 min, a 40 min pause of the site's load management (not counted), 30 min more: stuck
+        (
+            [{"status": 2.0, "power": 2.0}] * 35
+            + [{"status": 3.0, "power": 0.0}] * 40
+            + [{"status": 2.0, "power": 2.0}] * 30,
+            True,
+        ),
+        # two sessions' tapers 3 h apart do not add up
+        (_taper(2.97, 3.0) + [{"status": 0.0, "power": 0.0}] * 120 + _taper(2.97, 3.0), False),
+    ],
+)
+def test_shipped_stuck_session_part_of_the_power_for_an_hour(
+    series: list[dict[str, float]], found: bool
+) -> None:
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, series, t0=_cst(2026, 4, 10, 20)))
+    assert (("rule:charger.stuck_part", "stuck_session") in out) is found
+    assert ("rule:charger.stuck_slow", "stuck_session") not in out or series[0]["power"] < 1.0
+
+
+def test_shipped_stuck_part_not_while_the_charger_derates_running_hot() -> None:
+    # over 70 °C the charger halves its power: a 3.3 kW car draws 1.5 kW; the hot rule explains it
+    hot = [{"status": 2.0, "power": 1.5, "temperature": 72.0}] * 90
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, hot, t0=_cst(2026, 4, 10, 20)))
+    assert ("rule:charger.hot", "over_temperature") in out
+    assert ("rule:charger.stuck_part", "stuck_session") not in out
+
+
 @pytest.mark.parametrize(("ratio", "found"), [(0.8, True), (0.88, False)])
 def test_shipped_lamp_power_against_its_own_evening_and_dimmed_night(ratio: float, found: bool) -> None:
     t0 = _cst(2026, 4, 6, 0)

@@ -143,3 +143,10 @@ def test_a_snapshot_without_the_shared_table_restores_empty() -> None:
     restored = Engine.restore(orjson.dumps(data), e.rules, SITES)
     assert restored.memory == {}
     assert run(restored, [day()], start_day=1) == []
+
+
+def test_the_replay_keeps_the_load_metric() -> None:
+    # a rules file whose only power reader is the load_temperature rule still gets the power replayed
+    from sitewatch.analytics.replay import needed_metrics
+
+    assert needed_metrics(parse_rules(RULES, "test.yaml")) == {"temperature", "power"}

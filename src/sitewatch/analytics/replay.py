@@ -82,7 +82,7 @@ def needed_metrics(rules: RuleSet) -> set[str]:
     out: set[str] = set()
     for rule in rules.rules:
         out.update(c.metric for c in rule.when)
-        for name in ("metric",):
+        for name in ("metric", "load"):
             if isinstance(getattr(rule, name, None), str):
                 out.add(getattr(rule, name))
         condition = getattr(rule, "condition", None)
