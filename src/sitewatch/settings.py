@@ -202,6 +202,7 @@ class AlertsSettings(Section):
     give_up_h: float = Field(24.0, gt=0)  # a notification still undelivered then is abandoned
     channel_failure_after: int = Field(5, ge=1)  # failed attempts in a row before a channel's own alert
     max_label_chars: int = Field(200, ge=16, le=2000)
+    decode_process: bool = True  # `alerts run` decodes finding payloads in a child process beside the applying one
     smtp_ca_file: Path | None = None  # CA bundle for e-mail channels' TLS (default: the system's)
 
     @model_validator(mode="before")

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, DateTime, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
@@ -46,6 +46,7 @@ from .lifecycle import (
     Touch,
     _insert,
     apply_finding,
+    finding_fingerprint,
     ms_to_dt,
     new_alert,
 )
@@ -90,7 +91,7 @@ def apply_findings(session: Session, findings: Sequence[Finding], settings: Aler
             results[i] = Applied.DUPLICATE
             continue
         seen.add(key)
-        by_fingerprint[Problem.of(f).fingerprint].append(i)
+        by_fingerprint[finding_fingerprint(f)].append(i)
     open_alerts = {
         row.fingerprint: _Open(row.id, row.state, row.severity, row.finding_id)
         for row in conn.execute(
@@ -218,18 +219,19 @@ def _record(conn: Connection, fed: list[tuple[Finding, _Open]], firsts: list[tup
          "actor": None, "detail": episode[:500]}
         for a in bumped for episode in a.episodes
     ]  # fmt: skip
-    if history:
-        conn.execute(insert(HISTORY), history)
+    _executemany(conn, "history", insert(HISTORY), history)
 
 
-_COMPILED: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, list[str], list[Any], bool]] = {}
+_Plan = tuple[str, list[str], list[Any], list[bool], bool]
+_COMPILED: dict[tuple[str, str, str, tuple[str, ...]], _Plan] = {}
 
 
 def _executemany(conn: Connection, name: str, statement: Executable, rows: list[dict[str, Any]]) -> None:
     """``conn.execute(statement, rows)`` for many rows of the same keys, cheaper on SQLite: the statement is
-    compiled once per dialect (cached under ``name``), each value converted by its column's own bind
-    processor (dates to SQLite's text, JSON serialised, as SQLAlchemy would), and the rows handed
-    to the driver's executemany. Errors come as SQLAlchemy's (``IntegrityError``...)."""
+    compiled once per dialect (cached under ``name``), each column's values converted by its own bind
+    processor (dates to SQLite's text, JSON serialised, as SQLAlchemy would; a date once per distinct
+    value, as a batch's rows share their ``now``), and the rows handed to the driver's executemany.
+    Errors come as SQLAlchemy's (``IntegrityError``...)."""
     if not rows:
         return
     dialect = conn.dialect
@@ -244,12 +246,22 @@ def _executemany(conn: Connection, name: str, statement: Executable, rows: list[
             cast(ClauseElement, statement).compile(dialect=dialect, column_keys=list(keys), for_executemany=True),
         )
         names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
-        processors = [compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-        _COMPILED[key] = (compiled.string, names, processors, compiled.positional)
-    sql, names, processors, positional = _COMPILED[key]
-    plan = list(zip(names, processors, strict=True))
-    if positional:
-        params: list[Any] = [tuple(p(row[n]) if p else row[n] for n, p in plan) for row in rows]
-    else:
-        params = [{n: p(row[n]) if p else row[n] for n, p in plan} for row in rows]
+        types = [compiled.binds[n].type for n in names]
+        processors = [t.dialect_impl(dialect).bind_processor(dialect) for t in types]
+        memo = [isinstance(t, DateTime) for t in types]  # few distinct values: convert each once
+        _COMPILED[key] = (compiled.string, names, processors, memo, compiled.positional)
+    sql, names, processors, memo, positional = _COMPILED[key]
+    columns: list[list[Any]] = []
+    for n, p, m in zip(names, processors, memo, strict=True):
+        values = [row[n] for row in rows]
+        if p is not None:
+            if m:
+                done = {v: p(v) for v in set(values)}
+                values = [done[v] for v in values]
+            else:
+                values = list(map(p, values))
+        columns.append(values)
+    params: list[Any] = list(zip(*columns, strict=True))
+    if not positional:
+        params = [dict(zip(names, row, strict=True)) for row in params]
     conn.exec_driver_sql(sql, params)

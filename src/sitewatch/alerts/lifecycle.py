@@ -10,6 +10,7 @@ written to the alert's history and marks its groups for notification in the same
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -86,9 +87,18 @@ class Problem:
 Touch = Callable[[Session, Alert, dt.datetime], None]  # marks an alert's groups (dispatch.touch)
 
 
+@functools.lru_cache(maxsize=4096)  # a batch's findings share few start times
 def ms_to_dt(ms: int) -> dt.datetime:
     """Epoch milliseconds as the naive UTC the database holds."""
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)
+
+
+def finding_fingerprint(finding: Finding) -> str:
+    """``Problem.of(finding).fingerprint``, without making the problem."""
+    return _fingerprint(finding.compound, finding.device, finding.fault, finding.source)
+
+
+_fingerprint = functools.lru_cache(maxsize=65_536)(fingerprint)  # the same problems come again and again
 
 
 def _insert(session: Session) -> Any:

@@ -37,6 +37,7 @@ from ..contract import (
     DEADLETTER_TOPIC,
     FINDING_SUBSCRIPTION,
     SCHEMA_VERSION,
+    Decoded,
     Finding,
     Limits,
     Rejection,
@@ -46,6 +47,7 @@ from ..contract import (
 from ..mqtt_client import client_for, connect_options, message_topic
 from ..settings import Settings
 from .core import Alerting
+from .decoder import Decoder
 from .outbox import Delivery
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class _Inbound:
     qos: int
     topic: str
     payload: bytes
+    decoding: bool = False  # handed to the decoder process, whose result comes in the same order
 
 
 def dead_letter(topic: str, payload: bytes, reason: str, detail: str, worker: str) -> bytes:
@@ -89,7 +92,7 @@ class AlertService:
     """The alerting process: MQTT consumer, timers, delivery."""
 
     def __init__(self, settings: Settings, engine: Engine, *, client_id: str | None = None,
-                 tick_s: float = 0.5, deliver: bool = True) -> None:  # fmt: skip
+                 tick_s: float = 0.5, deliver: bool = True, decode_apart: bool | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.engine = engine
         self.client_id = client_id or f"{settings.mqtt.client_id}-alerts"
@@ -108,6 +111,9 @@ class AlertService:
         self._generation = 0
         self._threads: list[threading.Thread] = []
         self._client: mqtt.Client | None = None
+        # decode in a child process (settings.alerts.decode_process unless said here)
+        self.decode_apart = settings.alerts.decode_process if decode_apart is None else decode_apart
+        self._decoder: Decoder | None = None
 
     # --- MQTT ---------------------------------------------------------------------------------
 
@@ -142,13 +148,19 @@ class AlertService:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         topic = message_topic(message)  # a non-UTF-8 topic is refused as a bad one
-        item = _Inbound(self._generation, message.mid, message.qos, topic, bytes(message.payload))
+        decoder = self._decoder
+        apart = decoder is not None and not decoder.failed
+        item = _Inbound(self._generation, message.mid, message.qos, topic, bytes(message.payload), apart)
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.5)
-                return
+                break
             except queue.Full:
                 continue
+        else:
+            return
+        if decoder is not None and apart and not decoder.send(topic, item.payload):
+            log.warning("decoding findings in this process from now on")  # the item is decoded here
 
     def _ack(self, item: _Inbound) -> None:
         if self._client is not None and item.qos > 0 and item.generation == self._generation:
@@ -198,7 +210,7 @@ class AlertService:
                     return kept, findings
                 return None
             self.messages += 1
-            decoded = decode_findings(item.topic, item.payload, limits=self.limits)
+            decoded = self._decode(item)
             if decoded.message is None:
                 self.received += 1
                 self._refuse(item, decoded.rejections)
@@ -217,6 +229,14 @@ class AlertService:
                 item = self._queue.get(block=not kept)
             except queue.Empty:
                 return kept, findings
+
+    def _decode(self, item: _Inbound) -> Decoded[tuple[Finding, ...]]:
+        """The decoded payload: from the decoder process when it was handed there, else decoded here."""
+        if item.decoding and self._decoder is not None:
+            decoded = self._decoder.receive()
+            if decoded is not None:
+                return decoded
+        return decode_findings(item.topic, item.payload, limits=self.limits)
 
     def _process(self) -> None:
         while True:
@@ -263,6 +283,8 @@ class AlertService:
         """Start the threads (and the MQTT consumer unless ``mqtt_enabled`` is false)."""
         self._threads = [threading.Thread(target=self._ticker, name="alerts-timers", daemon=True)]
         if mqtt_enabled:
+            if self.decode_apart:
+                self._decoder = Decoder(self.limits)
             self._client = self._make_client()
             self._client.connect_async(
                 self.settings.mqtt.host, self.settings.mqtt.port, keepalive=self.settings.mqtt.keepalive_s,
@@ -275,6 +297,11 @@ class AlertService:
         if self.delivery is not None:
             self.delivery.start()
 
+    @property
+    def decoder_pid(self) -> int | None:
+        """The process id of the decoder process, when there is one."""
+        return self._decoder.pid if self._decoder is not None else None
+
     def wait_connected(self, timeout: float) -> bool:
         """Whether the consumer is connected and subscribed within ``timeout`` seconds."""
         return self._connected.wait(timeout)
@@ -283,6 +310,8 @@ class AlertService:
         """Stop consuming, finish the finding at hand, stop the timers and the delivery worker."""
         self._stop.set()
         self._wake.set()
+        if self._decoder is not None:  # first: the MQTT thread may be waiting on its pipe
+            self._decoder.stop()
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -290,6 +319,8 @@ class AlertService:
             self._queue.put_nowait(None)
         for thread in self._threads:
             thread.join(timeout=30)
+        if self._decoder is not None:
+            self._decoder.close()
         if self.delivery is not None:
             self.delivery.stop()
 

@@ -403,37 +403,45 @@ def _dedup_finding(producer: int, n: int, fingerprints: int, source: str) -> Fin
 def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds: float, source: str,
              linger_s: float, barrier: Any, results: Any) -> None:  # fmt: skip
     """One analytics-like producer at its share of the rate: every ``linger_s`` it publishes the
-    findings made since its last publish as analytics does (``contract.finding_messages``: batches
-    of a compound's findings, a lone one as itself), over MQTT at QoS 1; ``linger_s`` 0 publishes
-    each finding as its own message."""
+    findings of that interval as analytics does (``contract.finding_messages``: batches of a
+    compound's findings, a lone one as itself), over MQTT at QoS 1; ``linger_s`` 0 publishes each
+    finding as its own message (100 findings every 100/rate s). The payloads are made before the
+    start, so that the producers' own CPU goes to publishing; each interval's publish is held to
+    its time on the schedule. Reports how long its schedule took from the start (to the end of the
+    last interval: slower when the publishes fell behind), not counting the wait for the broker's
+    last acknowledgements nor the process's exit."""
     settings = MqttSettings(url=broker, max_inflight=1000)
     client = client_for(settings, f"bench-producer-{producer}-{os.getpid()}", keep_session=False)
     client.max_inflight_messages_set(1000)
     client.connect(settings.host, settings.port)
     client.loop_start()
-    barrier.wait(120)
-    sent = messages = 0
-    began = time.monotonic()
-    info = None
-    topic = finding_topic(COMPOUND)
     step = 100 if linger_s <= 0 else max(1, round(rate * linger_s))
-    while time.monotonic() - began < seconds:
-        made = [_dedup_finding(producer, sent + n, fingerprints, source) for n in range(step)]
-        sent += len(made)
+    intervals = max(1, round(seconds * rate / step))
+    topic = finding_topic(COMPOUND)
+    schedule: list[list[bytes]] = []
+    for i in range(intervals):
+        made = [_dedup_finding(producer, i * step + n, fingerprints, source) for n in range(step)]
         if linger_s <= 0:
-            for finding in made:
-                info = client.publish(topic, finding.encode(), qos=1)
-            messages += len(made)
+            schedule.append([finding.encode() for finding in made])
         else:
-            for topic_name, payload, _count in finding_messages(made):
-                info = client.publish(topic_name, payload, qos=1)
-                messages += 1
-        ahead = sent / rate - (time.monotonic() - began)  # hold the producer to its share of the rate
+            schedule.append([payload for _topic, payload, _count in finding_messages(made)])
+    sent, messages = intervals * step, sum(len(payloads) for payloads in schedule)
+    barrier.wait(120)
+    info = None
+    began = time.monotonic()
+    for i, payloads in enumerate(schedule):
+        ahead = i * step / rate - (time.monotonic() - began)  # hold the producer to its share of the rate
         if ahead > 0:
             time.sleep(ahead)
+        for payload in payloads:
+            info = client.publish(topic, payload, qos=1)
+    ahead = intervals * step / rate - (time.monotonic() - began)  # the last interval's end
+    if ahead > 0:
+        time.sleep(ahead)
+    elapsed = time.monotonic() - began
     if info is not None:
         info.wait_for_publish(120)
-    results.put((sent, messages, time.monotonic() - began, time.process_time()))
+    results.put((sent, messages, elapsed, time.process_time()))
     client.loop_stop()
     client.disconnect()
 
@@ -475,10 +483,12 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
     barrier.wait(300)
     began = time.monotonic()
     cpu_began, broker_began = time.process_time(), _cpu_s(broker.proc.pid) if broker.proc else 0.0
+    decoder = service.decoder_pid
+    decoder_began = _cpu_s(decoder) if decoder else 0.0
+    produced = [results.get(timeout=seconds + 600) for _ in processes]
     for process in processes:
-        process.join(seconds + 600)
-    offered_s = time.monotonic() - began
-    produced = [results.get(timeout=10) for _ in processes]
+        process.join(60)
+    offered_s = max(r[2] for r in produced)  # from the start to the end of the slowest producer's schedule
     sent, messages = sum(r[0] for r in produced), sum(r[1] for r in produced)
     say(f"  producers sent {sent:,} findings in {messages:,} messages in {offered_s:.1f} s "
         f"({sent / offered_s:,.0f}/s); waiting for alerting")  # fmt: skip
@@ -487,7 +497,8 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
         time.sleep(0.01)
     wall = time.monotonic() - began
     applied = service.applied
-    cpu = {"alerting": time.process_time() - cpu_began, "producers": sum(r[3] for r in produced),
+    cpu = {"alerting": time.process_time() - cpu_began,
+           "decoder": (_cpu_s(decoder) if decoder else 0.0) - decoder_began, "producers": sum(r[3] for r in produced),
            "broker": (_cpu_s(broker.proc.pid) if broker.proc else 0.0) - broker_began}  # fmt: skip
     service.core.tick()
     service.stop()
@@ -661,7 +672,7 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
                 cpu = m["cpu"]
                 say(f"  run {run + 1}/{runs}: over MQTT {m['rate']:,.0f}/s applied ({m['offered']:,.0f}/s "
                     f"offered, {m['sent'] / m['messages']:.0f} findings a message), {m['open']} open alerts; "
-                    f"CPU s: alerting {cpu['alerting']:.1f}, producers {cpu['producers']:.1f}, broker "
+                    f"CPU s: alerting {cpu['alerting']:.1f} (its decoder process {cpu['decoder']:.1f}), producers {cpu['producers']:.1f}, broker "
                     f"{cpu['broker']:.1f} in {m['wall']:.1f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
             st = dedup_store(engine, workdir, broker.url, store_findings, fingerprints, f"{tag}.store")
             store_runs.append(st)
