@@ -19,6 +19,7 @@ def test_shipped_rules_load() -> None:
         "rate",
         "counter",
         "count",
+        "dip",
         "no_data",
         "daynight",
         "event",

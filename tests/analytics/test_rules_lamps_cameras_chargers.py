@@ -341,3 +341,67 @@ def test_a_camera_failing_now_and_then_does_not_hide_a_neighbour_going_dark() ->
         ])  # fmt: skip
         out += e.tick(ts)
     assert [(f.device, f.started_ms) for f in out] == [(b, t0 + 3 * MIN + 5_000)]
+
+
+DIP = """flap: 0
+rules:
+  - {name: dips, kind: streetlight, type: dip, metric: power, below: 0.95, window: 1h, at_least: 3,
+     gap: 11m, when: [{metric: lamp_on, equals: 1}], fault: flicker}"""
+
+
+def _lamp(watts: list[float]) -> list[dict[str, float]]:
+    return [{"lamp_on": 1.0, "power": w} for w in watts]
+
+
+def test_dip_counts_a_sample_below_both_neighbours_from_the_first_dip() -> None:
+    t0 = _cst(2026, 4, 10, 20)
+    # dips at samples 1, 3 and 5 (94.9 < 0.95 x 100): the third raises, the finding starts at the first
+    watts = [100.0, 94.9, 100.0, 90.0, 100.0, 60.0, 100.0, 100.0]
+    out = feed(Engine(parse_rules(DIP, "t.yaml"), SITES), SL, DeviceKind.STREETLIGHT, _lamp(watts), t0=t0,
+               step=5 * MIN)  # fmt: skip
+    assert raised(out) == [("rule:dips", "flicker")]
+    assert out[0].started_ms == t0 + 5 * MIN and out[0].ts_ms == t0 + 30 * MIN
+    # 95.1 is not below 0.95 x 100: two dips only
+    watts[1] = 95.1
+    out = feed(Engine(parse_rules(DIP, "t.yaml"), SITES), SL, DeviceKind.STREETLIGHT, _lamp(watts), t0=t0,
+               step=5 * MIN)  # fmt: skip
+    assert raised(out) == []
+
+
+def test_dip_is_not_a_step_a_gap_or_a_lamp_switched_off() -> None:
+    t0 = _cst(2026, 4, 10, 20)
+
+    def found(series: list[dict[str, float]], step: int = 5 * MIN) -> list[tuple[str, str | None]]:
+        e = Engine(parse_rules(DIP, "t.yaml"), SITES)
+        return raised(feed(e, SL, DeviceKind.STREETLIGHT, series, t0=t0, step=step))
+
+    # steps down and up (dimmed at midnight, back at 05:00, a failing lamp): never below both neighbours
+    assert found(_lamp([100.0, 60.0, 60.0, 100.0, 100.0, 50.0, 50.0, 100.0, 40.0, 40.0])) == []
+    # dips with neighbours more than 11 min away (a report lost between) are not counted
+    assert found(_lamp([100.0, 90.0, 100.0, 90.0, 100.0, 90.0, 100.0]), step=12 * MIN) == []
+    # the lamp switched off between (the guard leaves those samples out): no dip across the off time
+    off = [{"lamp_on": 0.0, "power": 0.4}] * 2
+    assert found(_lamp([100.0, 90.0]) + off + _lamp([100.0, 90.0]) + off + _lamp([100.0, 90.0, 100.0])) == []
+    # three dips, but more than the 1 h window from the first to the third
+    assert found(_lamp([100.0, 90.0, 100.0, 90.0] + [100.0] * 10 + [90.0, 100.0])) == []
+
+
+def test_dip_rule_levels() -> None:
+    with pytest.raises(RulesError, match="below"):
+        parse_rules(DIP.replace("below: 0.95", "below: 1.2"), "t.yaml")
+    with pytest.raises(RulesError, match="gap and window must be positive"):
+        parse_rules(DIP.replace("gap: 11m", "gap: 0s"), "t.yaml")
+
+
+@pytest.mark.parametrize(("dips", "found"), [(5, True), (4, False)])
+def test_shipped_power_dips_five_in_48_h_are_a_flicker(dips: int, found: bool) -> None:
+    t0 = _cst(2026, 4, 10, 19)
+    series = []
+    for i in range(10 * 12):  # 19:00 to 05:00, dimmed to 60% from midnight: a step, no dip
+        watts = 60.0 * (0.6 if i >= 5 * 12 else 1.0)
+        if i in (13, 37, 61, 85, 109)[:dips]:
+            watts *= 0.94  # dark for 18 s of the 5-minute report
+        series.append({"lamp_on": 1.0, "power": watts, "lamp_current": watts / 209})
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
+    assert (("rule:streetlight.power_dips", "flicker") in out) is found
+    assert ("rule:streetlight.power", "lamp_failure") not in out

@@ -305,3 +305,35 @@ def test_a_household_leak_shows_on_the_meters_upstream_only(sites: list[Site]) -
         assert leaking[meter.device] - base[meter.device] == pytest.approx(0.030, abs=0.002), meter.device
     other = next(d for d in meters if d.attrs.get("meter_scope") == "household" and d.device != household.device)
     assert leaking[other.device] == base[other.device]  # a neighbour's meter sees nothing
+
+
+def test_a_door_fault_burst_shows_from_its_second_door_fault(sites: list[Site]) -> None:
+    site = sites[2]
+    start, hour = 1_789_920_000_000, 3_600_000
+    engine = SiteEngine(site, seed=4, start_ms=start, anomalies=False)
+    elevators = [d.device for d in engine.devices_by_kind()[DeviceKind.ELEVATOR]]
+    # bursts of 12 faults a day for 2 h: one fault expected in each, so none, one or a few
+    labels = [FaultLabel(e, site.compound, DeviceKind.ELEVATOR, "door_fault_burst", start + (3 * k + 1) * hour,
+                         start + (3 * k + 3) * hour, magnitude=12.0, unit="faults/day", band="moderate")
+              for e in elevators for k in range(7)]  # fmt: skip
+    clear = FaultLabel(elevators[0], site.compound, DeviceKind.ELEVATOR, "door_fault_burst", start + 22 * hour,
+                       start + 22 * hour + 360_000, magnitude=40.0, unit="faults/day", band="clear")  # fmt: skip
+    engine.add_labels([*labels, clear])
+    counters: dict[str, list[tuple[int, float]]] = {}
+    for half in range(2):  # two windows: a burst's count carries over
+        chunks, _ = engine.window(start + half * 12 * hour, start + (half + 1) * 12 * hour)
+        for chunk in chunks:
+            if chunk.block.kind is DeviceKind.ELEVATOR:
+                for r, row in enumerate(chunk.rows):
+                    counters.setdefault(chunk.block.ids[row], []).extend(
+                        zip(chunk.times[r].tolist(), chunk.values["door_faults"][r].tolist(), strict=True))
+    final = {(lab.device, lab.start_ms): lab for lab in engine.labels}
+    seen = []
+    for lab in labels:
+        series = sorted(counters[lab.device])
+        before = max(v for t, v in series if t < lab.start_ms)
+        inside = max(v for t, v in series if t < lab.end_ms) - before
+        seen.append(inside >= 2)
+        assert final[(lab.device, lab.start_ms)].observable == (inside >= 2), (lab, inside)
+    assert any(seen) and not all(seen)
+    assert final[(clear.device, clear.start_ms)].observable  # its door sticks open, faults or not

@@ -31,6 +31,7 @@ from .rules import (
     CountRule,
     DayNightRule,
     DemandRule,
+    DipRule,
     EventRule,
     LoadTemperatureRule,
     NoDataRule,
@@ -792,6 +793,32 @@ def _count(engine: Engine, rule: CountRule, device: str, dev: _Device, st: _Stat
     return (RAISE if met else CLEAR), float(len(hits)), start
 
 
+def _dip(engine: Engine, rule: DipRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+         ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    x = st.x
+    if not x:
+        x[:] = [[], None, None]  # dip times, [ts, value] two samples back, one sample back
+    hits, before, mid = x
+    if (
+        before is not None
+        and mid is not None
+        and mid[0] - before[0] <= rule.gap
+        and ts - mid[0] <= rule.gap
+        and mid[1] < rule.below * min(before[1], v)
+    ):
+        hits.append(mid[0])  # the sample one back fell below both its neighbours
+    x[1], x[2] = mid, [ts, v]
+    while hits and ts - hits[0] > rule.window:
+        hits.pop(0)
+    del hits[: max(0, len(hits) - rule.at_least)]
+    met = len(hits) >= rule.at_least
+    return (RAISE if met else CLEAR), float(len(hits)), hits[0] if met else None
+
+
 def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
               ts: int) -> Verdict:  # fmt: skip
     v = _num(values.get(rule.metric))
@@ -890,6 +917,7 @@ _CHECKS: dict[type, Any] = {
     ChangeRule: _change,
     CounterRule: _counter,
     CountRule: _count,
+    DipRule: _dip,
     DayNightRule: _daynight,
     DemandRule: _demand,
     LoadTemperatureRule: _load_temperature,

@@ -243,6 +243,26 @@ class CountRule(RuleBase):
     runs: int = Field(1, ge=1)
 
 
+class DipRule(RuleBase):
+    """Raise when ``metric`` dipped in at least ``at_least`` samples within ``window``: a sample below
+    ``below`` x the lower of its two neighbours (the samples before and after it, each at most ``gap``
+    away). A step (a lamp dimmed at midnight, a lamp failing) is no dip; a report that lost part of its
+    power and the next that did not is (a lamp switching off and on by itself between two reports)."""
+
+    type: Literal["dip"]
+    metric: str
+    below: float = Field(gt=0, lt=1)
+    window: Duration
+    at_least: int = Field(1, ge=1)
+    gap: Duration = 600_000
+
+    @model_validator(mode="after")
+    def _spans(self) -> DipRule:
+        if self.gap <= 0 or self.window <= 0:
+            raise ValueError("gap and window must be positive")
+        return self
+
+
 class DemandRule(RuleBase):
     """A register that should have moved: ``metric`` (a counter, e.g. an elevator's trip count)
     learns its device's usual increase per local hour of the day, weekdays and weekends apart
@@ -343,6 +363,7 @@ AnyRule = Annotated[
     | ChangeRule
     | CounterRule
     | CountRule
+    | DipRule
     | NoDataRule
     | DayNightRule
     | EventRule
@@ -461,6 +482,7 @@ _TYPE_TAGS = {
     "change",
     "counter",
     "count",
+    "dip",
     "no_data",
     "daynight",
     "event",
