@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sitewatch.analytics.detectors import DetectorError, TheilSenTrend
-from sitewatch.analytics.detectors.findings import _messages, still_high
+from sitewatch.analytics.detectors.findings import LEVEL_MIN_RISE, _messages, level_rise, still_high
 from sitewatch.contract import DeviceKind, Finding, FindingState, Severity
 
 
@@ -70,3 +70,30 @@ def test_a_cleared_finding_is_sent_as_active_at_its_start_then_cleared() -> None
     assert cleared == f
     still = replace(f, state=FindingState.ACTIVE, ended_ms=None)
     assert _messages(still) == [still]
+
+
+def _car(days: int, seed: int) -> np.ndarray:
+    """A healthy car's hourly running vibration: a daily rhythm of 3%, weekends 2% lower, 2% noise."""
+    rng = np.random.default_rng(seed)
+    h = np.arange(24 * days)
+    rhythm = 1 + 0.03 * np.sin(2 * np.pi * h / 24) - 0.02 * ((h // 24) % 7 >= 5)
+    return 0.2 * rhythm * (1 + rng.normal(0, 0.02, len(h)))
+
+
+def test_the_level_check_flags_a_slow_wear_a_day_before_its_end() -> None:
+    values = _car(12, 5)
+    span = 24 * 5  # a subtle wear of five days from day 7, to 1.15 x (the simulators' smallest)
+    values[-span:] *= 1 + 0.15 * np.linspace(0, 1, span) ** 2
+    level = level_rise(hourly(values))
+    first = level.index[level["score"] >= 1][0]
+    assert hourly(values).index[-1] - first >= pd.Timedelta(hours=24)
+    assert level.loc[level.index < first, "rise"].max() < LEVEL_MIN_RISE * 1.5
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_level_check_leaves_healthy_and_repaired_cars_alone(seed: int) -> None:
+    healthy = _car(30, seed)
+    assert not (level_rise(hourly(healthy))["score"] >= 1).any()
+    repaired = _car(14, seed + 10)
+    repaired[: 24 * 4] *= 1.3  # worn at the history's start, repaired on day 4
+    assert not (level_rise(hourly(repaired))["score"] >= 1).any()

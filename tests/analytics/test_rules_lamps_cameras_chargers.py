@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 
@@ -405,3 +406,48 @@ def test_shipped_power_dips_five_in_48_h_are_a_flicker(dips: int, found: bool) -
     out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
     assert (("rule:streetlight.power_dips", "flicker") in out) is found
     assert ("rule:streetlight.power", "lamp_failure") not in out
+
+
+PROJECTED = """rules:
+  - {name: fill, kind: camera, type: rate, metric: storage_free, window: 24h, below: -0.02, reaches: 0,
+     within: 3d, for: 2h, fault: storage_full}"""
+
+
+def _storage(days: float, start: float, per_day: float, *, wave: float = 0.0) -> list[dict[str, float]]:
+    """Free space every 10 min: ``start`` falling by ``per_day``, plus a weekly wave of ``wave``."""
+    n = int(days * 144)
+    return [{"storage_free": round(start - per_day * i / 144 + wave * math.sin(2 * math.pi * i / 1008), 1)}
+            for i in range(n)]  # fmt: skip
+
+
+def test_free_space_projected_to_run_out_within_the_horizon() -> None:
+    t0 = _cst(2026, 4, 6, 0)
+    e = Engine(parse_rules(PROJECTED, "t.yaml"), SITES)
+    # 3.2% free, filling at 1%/day: empty in about 3 days, from the first full day on
+    out = feed(e, CA, DeviceKind.CAMERA, _storage(2, 3.2, 1.0), t0=t0, step=10 * MIN)
+    found = [f for f in out if f.state.value == "active"]
+    assert [(f.source, f.fault) for f in found] == [("rule:fill", "storage_full")]
+    # judged each hour once 22 of the day's hours are in, and held for 2 h
+    assert t0 + 22 * 3_600_000 <= found[0].started_ms <= t0 + 26 * 3_600_000
+    assert found[0].evidence["storage_free"] == pytest.approx(-1.0 / 24, rel=0.1)  # the fitted %/h
+
+
+@pytest.mark.parametrize(
+    ("start", "per_day", "wave"),
+    [
+        (25.0, 1.0, 0.0),  # filling as fast, but 25% free: 25 days left
+        (1.5, 0.0, 0.4),  # a recorder that overwrites: near full, its weekly rhythm only (0.36%/day at most)
+        (8.0, 0.0, 1.5),  # one that keeps space free: its rhythm moves it by up to 1.35%/day, 8% free
+    ],
+)
+def test_no_projection_finding_for_space_that_lasts(start: float, per_day: float, wave: float) -> None:
+    e = Engine(parse_rules(PROJECTED, "t.yaml"), SITES)
+    assert feed(e, CA, DeviceKind.CAMERA, _storage(4, start, per_day, wave=wave), t0=_cst(2026, 4, 6),
+                step=10 * MIN) == []  # fmt: skip
+
+
+def test_projection_levels() -> None:
+    with pytest.raises(RulesError, match="both reaches and within"):
+        parse_rules(PROJECTED.replace("within: 3d,", ""), "t.yaml")
+    with pytest.raises(RulesError, match="within"):
+        parse_rules(PROJECTED.replace("within: 3d", "within: 0"), "t.yaml")

@@ -13,7 +13,7 @@ from rich.table import Table
 from ..contract import Finding
 from ..i18n import _
 from ..settings import load_settings
-from .evaluate import BANDS, GENERIC, dumps
+from .evaluate import BANDS, GENERIC, LEAD_SHOW_H, LEAD_TARGET_H, dumps
 from .evaluate import evaluate as run_evaluation
 from .rules import RulesError, load_rules
 
@@ -75,11 +75,17 @@ def evaluate(history: Path, rules_file: Path | None, as_json: bool, findings_out
     _table(console, result)
 
 
+def _lead(row: dict[str, Any]) -> str:
+    if row.get("lead_long_labelled") is None:
+        return "–"
+    return f"{row['lead_long_met']}/{row['lead_long_labelled']}"
+
+
 def _table(console: Console, result: dict[str, Any]) -> None:
     table = Table(title=_("Findings against the labels"))
     for header in (_("fault"), _("labelled"), _("detected"), _("missed"), _("false"), _("precision"),
                    _("recall"), *(_(b) for b in BANDS), _("announced"), _("not announced"),
-                   _("median TTD (s)"), _("p95 TTD (s)"), _("min. lead (h)"), _("smallest found (r≥0.8)")):  # fmt: skip
+                   _("median TTD (s)"), _("p95 TTD (s)"), _("min. lead (h)"), _("lead ≥ 24 h"), _("smallest found (r≥0.8)")):  # fmt: skip
         table.add_column(header, justify="left" if header == _("fault") else "right")
     rows = dict(result["faults"])
     rows[GENERIC] = result["generic"]
@@ -89,7 +95,7 @@ def _table(console: Console, result: dict[str, Any]) -> None:
             _fmt(r["labelled"]), _fmt(r["detected"]), _fmt(r["missed"]), _fmt(r["false_findings"]),
             _fmt(r["precision"]), _fmt(r["recall"]), *(_fmt(r["recall_by_band"][b]) for b in BANDS),
             _fmt(r["recall_announced"]), _fmt(r["recall_unannounced"]), _fmt(r["ttd_median_s"], 0),
-            _fmt(r["ttd_p95_s"], 0), _fmt(r["lead_min_h"], 1),
+            _fmt(r["ttd_p95_s"], 0), _fmt(r["lead_min_h"], 1), _lead(r),
             f"{_fmt(r['min_magnitude_recall_80'], 3)} {r['unit']}".strip() if r["min_magnitude_recall_80"] is not None else "–",
         )  # fmt: skip
     console.print(table)
@@ -102,5 +108,8 @@ def _table(console: Console, result: dict[str, Any]) -> None:
     console.print(_("labels the data cannot show, left out of recall: {n}", n=o["unobservable_left_out"]))
     console.print(_("the engine took {s} s for {n} readings: {rate} readings/s (the 267-compound city sends about 1,890 a second)",
                     s=_fmt(o["engine_s"], 1), n=_fmt(o["readings"]), rate=_fmt(o["engine_readings_per_s"], 0)))  # fmt: skip
+    console.print(_("lead: from the first finding to the fault's end; \"lead ≥ 24 h\": of the gradual faults "
+                    "the history shows for at least {h} h (a first day to grow, a day of lead), those flagged "
+                    "24 h or more before their end", h=_fmt(LEAD_TARGET_H + LEAD_SHOW_H, 0)))  # fmt: skip
     console.print(_("a finding matches a label on its device and fault type up to {s} s after the label's end; "
                     "evaluated in {t} s", s=_fmt(o["tolerance_s"], 0), t=_fmt(o["seconds"], 1)))  # fmt: skip

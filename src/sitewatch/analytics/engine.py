@@ -677,6 +677,8 @@ def _rate(engine: Engine, rule: RateRule, device: str, dev: _Device, st: _State,
     if v is None:
         engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
+    if rule.within is not None:
+        return _projection(rule, st, v, ts)
     pts = st.x  # [[ts, value], ...] at least window/4 apart
     if not pts or ts - pts[-1][0] >= rule.window // 4:
         pts.append([ts, v])
@@ -689,6 +691,50 @@ def _rate(engine: Engine, rule: RateRule, device: str, dev: _Device, st: _State,
     if rule.above is not None:
         return (RAISE if rate > rule.above else CLEAR), rate, None
     return (RAISE if rate < rule.below else CLEAR), rate, None
+
+
+def _projection(rule: RateRule, st: _State, v: float, ts: int) -> Verdict:
+    """A rate rule with a projection: the least-squares line of the samples of the last window, from
+    sums kept per 24th of it (times in hours from the part's start), judged as each part completes."""
+    size = rule.window // 24
+    b = ts // size
+    parts = st.x  # [[part, n, sum t, sum v, sum t², sum t·v], ...]
+    if parts and parts[-1][0] == b:
+        t = (ts - b * size) / 3_600_000
+        p = parts[-1]
+        p[1] += 1
+        p[2] += t
+        p[3] += v
+        p[4] += t * t
+        p[5] += t * v
+        return HOLD, 0.0, None
+    while parts and parts[0][0] < b - 24:
+        parts.pop(0)
+    verdict: Verdict = (HOLD, 0.0, None)
+    if len(parts) >= 22 and parts[0][0] <= b - 22:
+        origin = parts[0][0]
+        n = st_ = sv = stt = stv = 0.0
+        for part, k, sum_t, sum_v, sum_tt, sum_tv in parts:
+            o = (part - origin) * size / 3_600_000  # the part's start, hours after the first part's
+            n += k
+            st_ += sum_t + k * o
+            sv += sum_v
+            stt += sum_tt + 2 * o * sum_t + k * o * o
+            stv += sum_tv + o * sum_v
+        sxx = stt - st_ * st_ / n
+        if n >= 3 and sxx > 0:
+            slope = (stv - st_ * sv / n) / sxx  # units per hour
+            now = (ts - origin * size) / 3_600_000
+            level = sv / n + slope * (now - st_ / n)  # the line's level now
+            ahead = level + slope * (rule.within or 0) / 3_600_000  # the line's level `within` from now
+            target = rule.reaches or 0.0
+            if rule.above is not None:
+                verdict = (RAISE if slope > rule.above and ahead >= target else CLEAR), slope, None
+            elif rule.below is not None:
+                verdict = (RAISE if slope < rule.below and ahead <= target else CLEAR), slope, None
+    t = (ts - b * size) / 3_600_000
+    parts.append([b, 1, t, v, t * t, t * v])
+    return verdict
 
 
 def _change(engine: Engine, rule: ChangeRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],

@@ -7,6 +7,13 @@ matching finding's active message (0 if the finding was already on). A finding t
 label of its fault type on its device is false, unless it matches a label left out of recall
 (not observable) or, for findings of no fault type, an outage of its device or gateway (their
 own row). Labels the data cannot show (``observable`` false) are left out of recall and counted.
+
+Lead time (gradual faults): the label's end minus the first matching finding's active message.
+The target (issue 17) is a lead of at least LEAD_TARGET_H; it is judged only on the labels the
+history shows for at least LEAD_TARGET_H + LEAD_SHOW_H (from the later of the label's start and
+the history's first reading): a degradation starts from nothing, so one that lasts a day and a
+half cannot be flagged a day before its end. Shorter ones are reported with their lead as a
+share of the span the history shows (``lead_fraction_min``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ BANDS = ("subtle", "moderate", "clear")
 GRADUAL = ("bearing_wear", "storage_full", "over_temperature", "day_burning", "battery_low")
 GENERIC = "(none)"
 MS_PER_MONTH = 30 * 86_400_000
+HOUR_MS = 3_600_000
+LEAD_TARGET_H = 24.0  # degradation flagged at least a day before the fault's end (issue 17)
+LEAD_SHOW_H = 24.0  # a gradual fault's first day, in which it grows from nothing: not asked to be flagged
 
 
 def extra_findings(history: Path) -> list[Finding]:
@@ -65,6 +75,9 @@ class FaultScore:
     unannounced: list[int] = field(default_factory=lambda: [0, 0])
     ttd_s: list[float] = field(default_factory=list)
     lead_h: list[float] = field(default_factory=list)
+    lead_fraction: list[float] = field(default_factory=list)  # lead / span the history shows
+    lead_long: list[int] = field(default_factory=lambda: [0, 0])  # [lead >= target, labelled long enough]
+    lead_long_h: list[float] = field(default_factory=list)  # leads of the long-enough labels found
     found_magnitudes: list[tuple[float, bool]] = field(default_factory=list)
     unit: str = ""
 
@@ -75,6 +88,8 @@ class FaultScore:
         def ratio(a: int, b: int) -> float | None:
             return a / b if b else None
 
+        gradual = self.fault in GRADUAL
+
         return {
             "labelled": self.labelled, "detected": self.detected, "missed": self.labelled - self.detected,
             "unobservable": self.unobservable, "false_findings": self.false,
@@ -83,8 +98,13 @@ class FaultScore:
             "labelled_by_band": {b: self.by_band[b][1] for b in BANDS},
             "recall_announced": ratio(*self.announced), "recall_unannounced": ratio(*self.unannounced),
             "ttd_median_s": _pct(self.ttd_s, 50), "ttd_p95_s": _pct(self.ttd_s, 95),
-            "lead_median_h": _pct(self.lead_h, 50) if self.fault in GRADUAL else None,
-            "lead_min_h": min(self.lead_h) if self.lead_h and self.fault in GRADUAL else None,
+            "lead_median_h": _pct(self.lead_h, 50) if gradual else None,
+            "lead_min_h": min(self.lead_h) if self.lead_h and gradual else None,
+            "lead_target_h": LEAD_TARGET_H if gradual else None,
+            "lead_long_labelled": self.lead_long[1] if gradual else None,
+            "lead_long_met": self.lead_long[0] if gradual else None,
+            "lead_long_min_h": min(self.lead_long_h) if self.lead_long_h and gradual else None,
+            "lead_fraction_min": min(self.lead_fraction) if self.lead_fraction and gradual else None,
             "min_magnitude_recall_80": _smallest(self.found_magnitudes), "unit": self.unit,
         }  # fmt: skip
 
@@ -153,11 +173,13 @@ def score(history: Path, findings: list[Finding], first_ms: int, end_ms: int) ->
         pair[0] += found
         if str(row["unit"]) == sc.unit:
             sc.found_magnitudes.append((float(row["magnitude"]), found))
-        if found:
+        first = min(ep.raised_ms for ep in hits) if hits else None
+        if first is not None:
             sc.detected += 1
-            first = min(ep.raised_ms for ep in hits)
             sc.ttd_s.append(max(0, first - s) / 1000)
-            sc.lead_h.append((e - first) / 3_600_000)
+            sc.lead_h.append((e - first) / HOUR_MS)
+        if fault in GRADUAL:
+            _lead(sc, max(s, first_ms), e, first)
     outage_spans: dict[str, list[tuple[int, int]]] = {}
     if outages is not None:
         for o in outages.to_dict("records"):
@@ -200,6 +222,21 @@ def score(history: Path, findings: list[Finding], first_ms: int, end_ms: int) ->
             "tolerance_s": TOLERANCE_MS / 1000,
         },
     }
+
+
+def _lead(sc: FaultScore, shown_ms: int, end_ms: int, raised_ms: int | None) -> None:
+    """Count a gradual label toward the lead target: ``shown_ms`` is when the history starts showing it,
+    ``raised_ms`` the first matching finding's active message (None: missed)."""
+    span_h = (end_ms - shown_ms) / HOUR_MS
+    lead = None if raised_ms is None else (end_ms - raised_ms) / HOUR_MS
+    if lead is not None and span_h > 0:
+        sc.lead_fraction.append(min(1.0, max(0.0, lead / span_h)))
+    if span_h < LEAD_TARGET_H + LEAD_SHOW_H:
+        return
+    sc.lead_long[1] += 1
+    if lead is not None:
+        sc.lead_long_h.append(lead)
+        sc.lead_long[0] += lead >= LEAD_TARGET_H
 
 
 _LABEL_CACHE: dict[int, dict[str, list[tuple[int, int]]]] = {}

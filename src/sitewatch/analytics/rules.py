@@ -70,6 +70,7 @@ class _Base(BaseModel):
 
 _DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap", "together"}
 _DURATION_FIELDS |= {"lag", "bucket"}  # change rules
+_DURATION_FIELDS |= {"within"}  # rate rules with a projection
 _DURATION_FIELDS |= {"tau", "settle", "learn_every"}  # load_temperature rules
 
 
@@ -174,13 +175,19 @@ class StateRule(RuleBase):
 
 
 class RateRule(RuleBase):
-    """Raise when ``metric`` changes faster than ``above`` (or slower than ``below``) per hour over ``window``."""
+    """Raise when ``metric`` changes faster than ``above`` (or slower than ``below``) per hour over ``window``.
+
+    With ``reaches`` and ``within`` (a projection): the rate is the least-squares slope of every
+    sample of the last ``window``, judged once per 24th of it, and the rule raises only when the
+    fitted line also reaches ``reaches`` within ``within`` (free space projected to run out)."""
 
     type: Literal["rate"]
     metric: str
     window: Duration = 3_600_000
     above: float | None = None
     below: float | None = None
+    reaches: float | None = None
+    within: Duration | None = None
 
     @model_validator(mode="after")
     def _levels(self) -> RateRule:
@@ -188,6 +195,10 @@ class RateRule(RuleBase):
             raise ValueError("a rate rule takes exactly one of above, below (units per hour)")
         if self.window <= 0:
             raise ValueError("window must be positive")
+        if (self.reaches is None) != (self.within is None):
+            raise ValueError("a projection takes both reaches and within")
+        if self.within is not None and (self.within <= 0 or self.window < 24 * 60_000):
+            raise ValueError("a projection takes a positive within and a window of at least 24 min")
         return self
 
 

@@ -52,7 +52,15 @@ HOUR_MS = 3_600_000
 # the trend is judged from two days of running vibration on (a week once there is one): a bearing
 # that wears out in the history's first week is flagged before it fails, not only after a full week
 BEARING_WARMUP_HOURS = 48
-BEARING_MIN_POINTS = 36  # hours with a running car in a window: two days hold about 36 (none at night)
+# hours with a running car in a window: two days of a busy car hold about 36, of a quiet one 24 (36 before:
+# a quiet car worn from the history's start was judged only after three and a half days)
+BEARING_MIN_POINTS = 24
+# the level check (level_rise): the last day's running vibration against the car's own days before
+LEVEL_RECENT_HOURS = 24  # the day judged (its hourly medians)
+LEVEL_GAP_HOURS = 48  # left out between the reference and the day judged: a wear's own first days
+LEVEL_REFERENCE_HOURS = 168  # the reference: up to a week before the gap (at least a day of it)
+LEVEL_MIN_RISE = 0.06  # the day's median over the reference's median
+LEVEL_MIN_SHARE = 0.8  # and this share of the day's hours above the reference's 90th percentile
 READING_COLUMNS = ("ts_ms", "device", "metric", "value", "kind", "compound")
 
 
@@ -184,13 +192,61 @@ def bearing_episodes(history: Path | pd.DataFrame, *, compounds: Iterable[str] |
         frame = running.to_frame("vibration_rms")
         frame.index = pd.to_datetime(frame.index, unit="ms", utc=True)
         trend = still_high(detector, frame["vibration_rms"])
+        level = level_rise(frame["vibration_rms"], stride_hours=detector.stride_hours)
         scores = trend["score"].reindex(frame.index, method="ffill").fillna(0.0)
+        if not level.empty:
+            by_level = level["score"].reindex(frame.index, method="ffill").fillna(0.0)
+            scores = pd.Series(np.fmax(scores.to_numpy(), by_level.to_numpy()), index=frame.index)
+            trend = pd.concat(
+                [trend, level[level["score"] > trend["score"].reindex(level.index).fillna(0.0)]]
+            )
+            trend = trend[~trend.index.duplicated(keep="last")].sort_index()
         flags = (scores > detector.threshold_).astype("int64")
         for ep in episodes(str(device), flags, scores, merge_hours=24):
             at = trend[trend.index <= pd.Timestamp(ep.start_ms, unit="ms", tz="UTC")]
             evidence = {} if at.empty else {"rise": float(at["rise"].iloc[-1]), "z": float(at["z"].iloc[-1])}
             out.append(Episode(ep.device, ep.start_ms, ep.end_ms, ep.peak, evidence))
     return out, last
+
+
+def level_rise(series: pd.Series, *, stride_hours: int = 3, recent_hours: int = LEVEL_RECENT_HOURS,
+               gap_hours: int = LEVEL_GAP_HOURS, reference_hours: int = LEVEL_REFERENCE_HOURS,
+               min_rise: float = LEVEL_MIN_RISE, min_share: float = LEVEL_MIN_SHARE) -> pd.DataFrame:  # fmt: skip
+    """The last ``recent_hours`` of ``series`` (hourly medians) against the car's own reference: the
+    ``reference_hours`` before a gap of ``gap_hours``. Evaluated every ``stride_hours``; ``score`` is the
+    smaller of (rise of the medians / ``min_rise``) and (share of the recent hours above the
+    reference's 90th percentile / ``min_share``), ``rise`` the relative rise (indexed like
+    :meth:`TheilSenTrend.trend`). A worn bearing lifts every hour of the day above the car's own
+    days before it; a day of heavier use lifts some. The trend needs a week's slope to see a slow
+    wear; this sees the level it has reached against the days before its steep end."""
+    values = series.dropna()
+    columns = ["score", "rise", "z", "slope"]
+    if values.empty:
+        return pd.DataFrame(columns=columns, dtype="float64")
+    index = pd.DatetimeIndex(values.index).as_unit("ns")
+    hourly = values.groupby(index.floor("h")).median()
+    hours = pd.DatetimeIndex(hourly.index).asi8 // 3_600_000_000_000
+    y = hourly.to_numpy()
+    rows = []
+    first = hours[0] + gap_hours + recent_hours + 24
+    for end in range(int(first), int(hours[-1]) + stride_hours, stride_hours):
+        recent = y[(hours > end - recent_hours) & (hours <= end)]
+        start = end - recent_hours - gap_hours
+        ref = y[(hours > start - reference_hours) & (hours <= start)]
+        if len(recent) < recent_hours // 2 or len(ref) < 12:
+            continue
+        base = float(np.median(ref))
+        if base <= 0:
+            continue
+        rise = float(np.median(recent)) / base - 1.0
+        share = float((recent > np.quantile(ref, 0.9)).mean())
+        rows.append((end, max(0.0, min(rise / min_rise, share / min_share)), rise, share, 0.0))
+    table = pd.DataFrame(rows, columns=["end", *columns])
+    stamps = pd.to_datetime((table.pop("end").to_numpy() + 1).astype("int64") * 3_600_000_000_000)
+    if isinstance(series.index, pd.DatetimeIndex) and series.index.tz is not None:
+        stamps = stamps.tz_localize("UTC").tz_convert(series.index.tz)
+    table.index = pd.DatetimeIndex(stamps)
+    return table
 
 
 def still_high(detector: TheilSenTrend, series: pd.Series) -> pd.DataFrame:
@@ -333,7 +389,9 @@ def leak(readings: pd.DataFrame, devices: pd.DataFrame, *, detector: Detector | 
     return findings
 
 
-def water_balance(readings: pd.DataFrame, devices: pd.DataFrame, *, detector: Detector | None = None) -> list[Finding]:
+def water_balance(
+    readings: pd.DataFrame, devices: pd.DataFrame, *, detector: Detector | None = None
+) -> list[Finding]:
     """Water-balance findings (a meter against the meters behind it: stuck registers, tampering,
     bursts in a building's pipes) of ``readings``; it has no trained model."""
     return water_balance_findings(readings, devices)
