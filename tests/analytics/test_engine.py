@@ -317,3 +317,14 @@ def test_a_flat_meter_above_a_quarter_cubic_metre_for_45_minutes_is_a_burst() ->
     out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
                [{"flow": v, "pressure": 0.3} for v in four], step=15 * MIN)  # fmt: skip
     assert out == []
+
+
+def test_a_flat_meter_above_0_8_cubic_metres_in_two_reports_is_a_burst() -> None:
+    """Two reports running above 0.8 m3/h (15 minutes) raise; one (a bath filling) does not."""
+    out = feed(_shipped("water_meter.burst_clear"), WM, DeviceKind.WATER_METER,
+               [{"flow": v} for v in (0.0, 0.9, 0.5, 0.0)], step=15 * MIN)  # fmt: skip
+    assert out == []
+    out = feed(_shipped("water_meter.burst_clear"), WM, DeviceKind.WATER_METER,
+               [{"flow": v} for v in (0.0, 1.0, 1.1, 0.0, 0.0)], step=15 * MIN)  # fmt: skip
+    assert [(f.state.value, f.fault) for f in out][:1] == [("active", "burst")]
+    assert out[0].started_ms == T0 + 15 * MIN

@@ -135,9 +135,60 @@ def test_a_register_missing_part_of_its_water_is_found_by_its_days() -> None:
     assert 0.5 <= found[0].evidence["share"] <= 0.7
 
 
-def test_a_partial_loss_of_two_days_is_not_named() -> None:
-    """Fewer whole days than the fit needs: any flat's two days could fit the balance."""
+def test_a_partial_loss_of_two_days_is_named_by_its_hours() -> None:
+    """Too few whole days for the daily fit (any flat's two days could fit the balance), but hour by
+    hour the balance misses 1.5 x what the flat registers, its nights and its peaks: tampering."""
     found = water_balance_findings(
         _readings(lost={"C-WM005": (5 * DAY + 300, 7 * DAY + 100, 0.6)}), _devices()
     )
-    assert found == []
+    assert [(f.device, f.fault) for f in found] == [("C-WM005", "meter_tamper")]
+    assert 0.5 <= found[0].evidence["share"] <= 0.7
+    # the fault's hours, not whole days
+    assert abs(found[0].started_ms - (START + (5 * DAY + 300) * MIN)) <= 3 * 3_600_000
+    assert abs(found[0].ended_ms - (START + (7 * DAY + 100) * MIN)) <= 3 * 3_600_000
+
+
+def test_a_short_loss_of_a_few_hours_is_named_by_its_hours() -> None:
+    found = water_balance_findings(
+        _readings(lost={"C-WM003": (6 * DAY + 420, 6 * DAY + 1260, 0.8)}), _devices()
+    )
+    assert [(f.device, f.fault) for f in found] == [("C-WM003", "meter_tamper")]
+
+
+def test_a_steady_loss_in_the_building_pipes_is_named_on_no_flat() -> None:
+    """Water the building meter counts and no flat does, night and day alike: no flat's hours fit."""
+    found = water_balance_findings(_readings(burst=(5 * DAY + 300, 8 * DAY + 300, 40.0)), _devices())
+    assert [f for f in found if f.fault != "burst"] == []
+
+
+def test_a_burst_behind_a_still_register_is_the_flat_s() -> None:
+    """The flat's register stands still; the building meter counts its burst: the burst is the flat's."""
+    readings = _readings(lost={"C-WM002": (3 * DAY, 9 * DAY, 1.0)},
+                         burst=(6 * DAY + 14 * 60, 6 * DAY + 16 * 60, 1200.0))  # fmt: skip
+    found = water_balance_findings(readings, _devices())
+    bursts = [(f.device, f.fault) for f in found if f.fault == "burst"]
+    assert bursts == [("C-WM002", "burst")]
+    assert ("C-WM002", "stuck_register") in [(f.device, f.fault) for f in found]
+
+
+def test_the_hourly_fit_searches_start_and_end_within_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit's closed form (prefix sums over the start and end hours) equals a direct least squares."""
+    balance = WaterBalance()
+    hours = 24 * 4 + 1
+    ts = START + np.arange(hours, dtype=np.int64) * 3_600_000
+    rng = np.random.default_rng(5)
+    flat = np.cumsum(rng.gamma(0.5, 20.0, hours) * ((np.arange(hours) % 24) >= 6))
+    other = np.cumsum(rng.gamma(0.5, 20.0, hours) * ((np.arange(hours) % 24) >= 6))
+    x = flat - flat[30]
+    x[:30] = 0.0
+    x[70:] = flat[70] - flat[30]
+    parent = flat + other + 0.5 * x + rng.normal(0.0, 1.0, hours)
+    registers = pd.DataFrame({"P": parent, "A": flat, "B": other}, index=ts)
+    normal = pd.Series(False, index=ts[::24][1:])
+    sigma = np.full(24, 3.0)
+    monkeypatch.setattr(WaterBalance, "_hourly_noise", lambda self, *args: sigma)
+    hit = balance._hourly_fit(registers, "P", 0.0, normal, int(ts[24]), int(ts[-25]))
+    assert hit is not None
+    device, share, _hours, _fit, t0, t1 = hit
+    assert device == "A" and abs(share - 1.0 / 3.0) < 0.05
+    assert abs(t0 - int(ts[30])) <= 3_600_000 and abs(t1 - int(ts[70])) <= 3_600_000

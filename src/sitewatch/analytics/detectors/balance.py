@@ -81,9 +81,20 @@ class WaterBalance:
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
     stuck_hours: float = 48.0  # episodes this long (in full-day equivalents) are worn registers
+    tamper_hours: float = 72.0  # ... unless under this long and missing under ``subtle_share``: a magnet
+    subtle_share: float = 0.4
+    soft_z: float = 2.5  # days this many robust SDs over the node's level ...
+    soft_floor_lph: float = 0.4  # ... and this far are a run for the hourly fit alone
+    soft_days: int = 3  # ... when this many days in a row
+    hour_noise_floor_l: float = 3.0  # the hourly residual's noise SD is at least this (L)
+    hour_fit_chi2: float = 6.0  # the hourly fit's weighted squared error, per hour, at most this
+    hour_fit_margin: float = 1.5  # ... the next-best meter's at least this much more, per hour
+    hour_fit_gain: float = 4.0  # ... and the fit takes at least this much away, per hour
     burst_lph: float = 300.0  # litres over two hours above the residual's recent median: a burst
     burst_share: float = 0.3  # ... and at least this share of the building's mean flow
     burst_hours: int = 24  # the recent median is over the previous hours
+    still_burst_lph: float = 500.0  # behind a still register: an hour this far over, more than a flat draws
+    still_burst_ratio: float = 10.0  # ... and this many times the meter's mean flow
     burst_slack_l: float = 30.0  # neither of the two hours may be below its median by more than this
 
     # --- structure ------------------------------------------------------------------------------------
@@ -139,14 +150,28 @@ class WaterBalance:
 
     # --- the detectors ------------------------------------------------------------------------------------
 
-    def missing_water(self, readings: pd.DataFrame, devices: pd.DataFrame) -> list[BalanceEpisode]:
+    def hourly_registers(self, readings: pd.DataFrame) -> pd.DataFrame:
+        """Each meter's register (litres) on every hour of the readings' span (NaN where unknown)."""
+        reg = readings[readings["metric"].astype(str) == "volume_register"]
+        if reg.empty:
+            return pd.DataFrame()
+        first, last = int(reg["ts_ms"].min()), int(reg["ts_ms"].max())
+        return self.registers_at(
+            reg, np.arange(-(-first // HOUR_MS) * HOUR_MS, last + 1, HOUR_MS, dtype=np.int64)
+        )
+
+    def missing_water(self, readings: pd.DataFrame, devices: pd.DataFrame,
+                      hourly: pd.DataFrame | None = None) -> list[BalanceEpisode]:  # fmt: skip
         """Meters that register less than their share of the balance (stuck registers, tampering)."""
         if readings.empty:
             return []
-        cuts = self.day_cuts(int(readings["ts_ms"].min()), int(readings["ts_ms"].max()))
+        first, last = int(readings["ts_ms"].min()), int(readings["ts_ms"].max())
+        cuts = self.day_cuts(first, last)
         if len(cuts) < 4:
             return []
-        daily = self.registers_at(readings, cuts).diff().iloc[1:] / 24.0  # L/h over each day
+        # registers on the hour (the cuts are on the hour); days are cut at ``cut_hour``
+        hourly = self.hourly_registers(readings) if hourly is None else hourly
+        daily = hourly.reindex(cuts).diff().iloc[1:] / 24.0  # L/h over each day
         tamper = readings[(readings["metric"].astype(str) == "tamper") & (readings["value"] > 0.5)]
         flagged = {
             str(d): rows["ts_ms"].to_numpy() for d, rows in tamper.groupby(tamper["device"].astype(str))
@@ -157,13 +182,13 @@ class WaterBalance:
                 continue
             children = [c for c in node.children if c in daily]
             residual = daily[node.parent] - daily[children].sum(axis=1, skipna=False)
-            out.extend(
-                self._node_episodes(node.parent, residual, daily[children], daily[node.parent], flagged)
-            )
+            out.extend(self._node_episodes(node.parent, residual, daily[children], daily[node.parent], flagged,
+                                           hourly[[node.parent, *children]]))  # fmt: skip
         return out
 
     def _node_episodes(self, parent: str, residual: pd.Series, children: pd.DataFrame, own: pd.Series,
-                       flagged: dict[str, np.ndarray]) -> list[BalanceEpisode]:  # fmt: skip
+                       flagged: dict[str, np.ndarray], registers: pd.DataFrame | None = None
+                       ) -> list[BalanceEpisode]:  # fmt: skip
         known = residual.dropna()
         if len(known) < 4:
             return []
@@ -174,6 +199,7 @@ class WaterBalance:
         off = excess.abs() > level
         normal = (~off) & excess.notna()
         out: list[BalanceEpisode] = []
+        timed: list[tuple[int, int]] = []  # runs (or their parts) left to the hourly fit
         for sign in (1.0, -1.0):
             days = (excess * sign > level).to_numpy()
             for a, b in _runs(days):
@@ -186,18 +212,55 @@ class WaterBalance:
                 found = self._explain(volumes, normal, span * sign, a, b, sign < 0)
                 if sign < 0:
                     found = [(d, share, full_days, fit) for d, share, _, fit in found]
-                elif not found:
+                elif found:  # still registers: the run's days before or after them may hold another fault
+                    usual = children[normal.to_numpy()].median()
+                    covered = [_still_span(children[d], a, b, float(usual[d])) for d, *_ in found]
+                    first = min(c[0] for c in covered if c is not None) if any(covered) else a
+                    last = max(c[1] for c in covered if c is not None) if any(covered) else b
+                    timed += [(x, y) for x, y in ((a, first - 2), (last + 2, b)) if y >= x]
+                else:
                     found = self._partial(children, normal, span, a, b, spread)
-                for device, share, lasted, fit in found:
-                    times = flagged.get(device, np.empty(0))
-                    tampered = int(((times >= start) & (times <= end)).sum()) >= 2
-                    fault = (
-                        "meter_tamper" if tampered or lasted * 24.0 < self.stuck_hours else "stuck_register"
+                    if not found:
+                        timed.append((a, b))
+                out += [self._episode(device, share, lasted, fit, lost, start, end, flagged)
+                        for device, share, lasted, fit in found]  # fmt: skip
+        if registers is None:
+            return out
+        # a slowed register whose days are near the level: runs of days above a lower one, hour by hour
+        soft = (excess > max(self.soft_z * spread, self.soft_floor_lph)).to_numpy()
+        for a, b in _runs(soft):
+            if b - a + 1 >= self.soft_days and not any(x <= b and a <= y for x, y in timed) and not any(
+                    e.start_ms < int(excess.index[b]) and int(excess.index[a]) - DAY_MS < e.end_ms for e in out):  # fmt: skip
+                timed.append((a, b))
+        for a, b in timed:
+            span = excess.iloc[a : b + 1]
+            hit = self._hourly_fit(
+                registers, parent, centre, normal, int(span.index[0]) - DAY_MS, int(span.index[-1])
+            )
+            if hit is not None:
+                device, share, hours, fit, t0, t1 = hit
+                out.append(
+                    self._episode(
+                        device, share, hours / 24.0, fit, float(span.mean()), t0, t1, flagged, timed=True
                     )
-                    out.append(BalanceEpisode(device, fault, start, end, fit, {
-                        "missing_lph": round(lost, 2), "share": round(share, 2),
-                        "fit": round(fit, 2), "days": round(lasted, 1)}))  # fmt: skip
+                )
         return out
+
+    def _episode(self, device: str, share: float, lasted: float, fit: float, lost: float, start: int, end: int,
+                 flagged: dict[str, np.ndarray], timed: bool = False) -> BalanceEpisode:  # fmt: skip
+        times = flagged.get(device, np.empty(0))
+        tampered = int(((times >= start) & (times <= end)).sum()) >= 2
+        # worn registers stay so for 2-14 days, magnets 1-72 h; a small share missing for 2-3 days
+        # without the tamper flag is the likelier a magnet (the simulators' rates and spans)
+        hours = lasted * 24.0
+        # (when the hours are the fault's own, from the hourly fit, not whole days')
+        short = hours < self.stuck_hours or (
+            timed and hours < self.tamper_hours and share < self.subtle_share
+        )
+        fault = "meter_tamper" if tampered or short else "stuck_register"
+        return BalanceEpisode(device, fault, start, end, fit, {
+            "missing_lph": round(lost, 2), "share": round(share, 2), "fit": round(fit, 2),
+            "days": round(lasted, 1)})  # fmt: skip
 
     def _explain(self, volumes: pd.DataFrame, normal: pd.Series, lost: pd.Series, a: int, b: int,
                  parent: bool) -> list[tuple[str, float, float, float]]:  # fmt: skip
@@ -305,19 +368,124 @@ class WaterBalance:
             return [(d, f, 2.0) for d, f in pairs[0]]
         return []
 
+    def _hourly_fit(self, registers: pd.DataFrame, parent: str, centre: float, normal: pd.Series,
+                    start: int, end: int) -> tuple[str, float, float, float, int, int] | None:  # fmt: skip
+        """The one flat whose registered water, hour by hour, the balance misses a share of within
+        the run [start, end] (ms, cut to cut): (device, share, hours, fit, fault start, fault end).
+
+        The balance's cumulative residual on the hour (parent minus children since the run's start,
+        less the node's normal level) is free of the daily cuts' luck: each hour's value is off
+        only by what the meters' 15-minute reports leave unknown around it, its noise learnt from
+        the node's normal days. A flat that misses a share f from t0 to t1 makes it rise by
+        f / (1 - f) of what the flat registers in between, with the flat's own hours (its nights
+        still, its mornings and evenings steep); it is searched over t0 within the run's first day
+        and t1 within its last. One flat must fit within the noise and fit clearly better than
+        every other.
+        """
+        cols = list(registers.columns)
+        kids = [c for c in cols if c != parent]
+        # a normal day on each side, when there is one: the flat's own water, none of it missed
+        lo = start - DAY_MS if bool(normal.get(start, False)) else start
+        hi = end + DAY_MS if bool(normal.get(end + DAY_MS, False)) else end
+        frame = registers[(registers.index >= lo) & (registers.index <= hi)].dropna()
+        if len(frame) < 12 or not kids:
+            return None
+        ts = frame.index.to_numpy(dtype=np.int64)
+        res = frame[parent].to_numpy() - frame[kids].sum(axis=1).to_numpy()
+        y = res - res[0] - centre * (ts - ts[0]) / HOUR_MS
+        sigma = self._hourly_noise(registers, parent, kids, centre, normal)
+        if sigma is None:
+            return None
+        w2 = 1.0 / sigma[self._local_hour(ts)] ** 2  # each hour weighed by its own noise
+        n = len(ts)
+        first_day = int(np.searchsorted(ts, start + DAY_MS, side="right"))
+        last_day = int(np.searchsorted(ts, end - DAY_MS, side="left"))
+        i0 = np.arange(0, min(first_day, n - 1))[:, None]
+        i1 = np.arange(max(last_day, 1), n)[None, :]
+        if i0.size == 0 or i1.size == 0:
+            return None
+        best: list[tuple[float, str, float, int, int]] = []
+        yy = float(np.sum(w2 * y * y))
+        pw, py = np.r_[0.0, np.cumsum(w2)], np.r_[0.0, np.cumsum(w2 * y)]
+        a, b = i0 + 1, i1 + 1  # x_j = c_j - c0 for i0 < j <= i1, c1 - c0 after
+        for device in kids:
+            c = frame[device].to_numpy(dtype=np.float64)
+            c = c - c[0]
+            pc, pcc = np.r_[0.0, np.cumsum(w2 * c)], np.r_[0.0, np.cumsum(w2 * c * c)]
+            pcy = np.r_[0.0, np.cumsum(w2 * c * y)]
+            c0, c1 = c[i0], c[i1]
+            xy = (pcy[b] - pcy[a]) - c0 * (py[b] - py[a]) + (c1 - c0) * (py[n] - py[b])
+            xx = ((pcc[b] - pcc[a]) - 2.0 * c0 * (pc[b] - pc[a]) + c0 * c0 * (pw[b] - pw[a])
+                  + (c1 - c0) ** 2 * (pw[n] - pw[b]))  # fmt: skip
+            ok = (i1 > i0) & (xx > 1e-9) & (xy > 0.0)
+            sse = np.where(ok, yy - np.where(ok, xy, 0.0) ** 2 / np.where(ok, xx, 1.0), np.inf)
+            k = int(np.argmin(sse))
+            r, q = np.unravel_index(k, sse.shape)
+            if not np.isfinite(sse[r, q]):
+                continue
+            coef = float(xy[r, q] / xx[r, q])
+            # hours in which the flat drew nothing leave the fault's start and end open: their middle
+            lo0, hi1 = int(i0[r, 0]), int(i1[0, q])
+            hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
+            lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
+            best.append((float(sse[r, q]), device, coef, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2))
+        if not best:
+            return None
+        best.sort()
+        chi2, device, coef, t0, t1 = best[0]
+        share = coef / (1.0 + coef)
+        second = best[1][0] if len(best) > 1 else yy
+        if (chi2 > self.hour_fit_chi2 * n or second - chi2 < self.hour_fit_margin * n
+                or yy - chi2 < self.hour_fit_gain * n or not self.min_share <= share <= 0.98):  # fmt: skip
+            return None
+        return device, share, (ts[t1] - ts[t0]) / HOUR_MS, (second - chi2) / n, int(ts[t0]), int(ts[t1])
+
+    def _local_hour(self, ts: np.ndarray) -> np.ndarray:
+        return np.asarray(pd.DatetimeIndex(pd.to_datetime(ts, unit="ms", utc=True)).tz_convert(self.tz).hour)
+
+    def _hourly_noise(self, registers: pd.DataFrame, parent: str, kids: list[str], centre: float,
+                      normal: pd.Series) -> np.ndarray | None:  # fmt: skip
+        """Robust SD (L) by local hour of the cumulative residual on the hour against its value at
+        the day's cut, over the node's normal days: what the meters' reports leave unknown then."""
+        res = (registers[parent] - registers[kids].sum(axis=1, skipna=False)).to_numpy(dtype=np.float64)
+        ts = registers.index.to_numpy(dtype=np.int64)
+        days = normal[normal].index.to_numpy(dtype=np.int64)  # each normal day's closing cut
+        values: list[np.ndarray] = []
+        stamps: list[np.ndarray] = []
+        for close in days:
+            inside = (ts > close - DAY_MS) & (ts < close)
+            at = np.searchsorted(ts, close - DAY_MS)
+            if at >= len(ts) or ts[at] != close - DAY_MS or not np.isfinite(res[at]):
+                continue
+            values.append(res[inside] - res[at] - centre * (ts[inside] - ts[at]) / HOUR_MS)
+            stamps.append(ts[inside])
+        if len(values) < 3:
+            return None
+        v, hours = np.concatenate(values), self._local_hour(np.concatenate(stamps))
+        sd = np.full(24, np.nan)
+        for hour in range(24):
+            part = v[(hours == hour) & np.isfinite(v)]
+            if len(part) >= 3:
+                sd[hour] = 1.4826 * float(np.median(np.abs(part - np.median(part))))
+        sd[self.cut_hour] = 0.0  # the cut itself: nothing unknown
+        sd = np.where(
+            np.isfinite(sd), sd, np.nanmax(sd) if np.isfinite(sd).any() else self.hour_noise_floor_l
+        )
+        return np.maximum(sd, self.hour_noise_floor_l)
+
     def bursts(self, readings: pd.DataFrame, devices: pd.DataFrame,
-               missing: Sequence[BalanceEpisode] = ()) -> list[BalanceEpisode]:  # fmt: skip
+               missing: Sequence[BalanceEpisode] = (), registers: pd.DataFrame | None = None
+               ) -> list[BalanceEpisode]:  # fmt: skip
         """Hours in which a parent meter registers far more than its children: a burst in its pipes.
 
         Not on days when one of the node's meters misses water (``missing``): a still register
         below a parent makes the hourly residual follow that meter's daily peaks."""
         if readings.empty:
             return []
-        start = -(-int(readings["ts_ms"].min()) // HOUR_MS) * HOUR_MS
-        grid = np.arange(start, int(readings["ts_ms"].max()) + 1, HOUR_MS, dtype=np.int64)
-        if len(grid) < self.burst_hours + 2:
+        registers = self.hourly_registers(readings) if registers is None else registers
+        if len(registers) < self.burst_hours + 2:
             return []
-        hourly = self.registers_at(readings, grid).diff().iloc[1:]  # L/h
+        hourly = registers.diff().iloc[1:]  # L/h
         out: list[BalanceEpisode] = []
         for node in self.nodes(devices):
             if node.parent not in hourly:
@@ -333,12 +501,18 @@ class WaterBalance:
             pair = excess + excess.shift(1)
             hot = ((pair > level) & (excess > 0) & (excess.shift(1) > -self.burst_slack_l)).to_numpy()
             members = {node.parent, *node.children}
-            masked = [(e.start_ms - DAY_MS, e.end_ms + DAY_MS) for e in missing if e.device in members]
+            masked = [(e.start_ms - DAY_MS, e.end_ms + DAY_MS, e) for e in missing if e.device in members]
             for a, b in _runs(hot):
                 span = excess.iloc[a : b + 1]
-                if any(lo <= int(span.index[-1]) and int(span.index[0]) <= hi for lo, hi in masked):
+                over = [e for lo, hi, e in masked if lo <= int(span.index[-1]) and int(span.index[0]) <= hi]
+                # a flat whose register stands still while the burst runs: the burst is behind its meter
+                still = {e.device for e in over if e.device in node.children and e.evidence.get("share", 0.0) >= 0.98
+                         and e.start_ms <= int(span.index[0]) and int(span.index[-1]) <= e.end_ms}  # fmt: skip
+                # ... and far over what that meter usually passes (a flat's, not a building's)
+                if over and (len(still) != 1 or float(span.max()) < max(
+                        self.still_burst_lph, self.still_burst_ratio * float(hourly[next(iter(still))].mean()))):  # fmt: skip
                     continue
-                out.append(BalanceEpisode(node.parent, "burst", int(span.index[0]) - HOUR_MS, int(span.index[-1]),
+                out.append(BalanceEpisode(still.pop() if still else node.parent, "burst", int(span.index[0]) - HOUR_MS, int(span.index[-1]),
                                           float(span.max() / level),
                                           {"excess_lph": round(float(span.max()), 1)}))  # fmt: skip
         return out
@@ -357,6 +531,13 @@ def _shorth(values: np.ndarray) -> tuple[float, float]:
     part = v[i : i + half]
     centre = float(np.median(part))
     return centre, float(widths[i]) / 0.637  # a normal quarter around the centre is 0.637 SD wide
+
+
+def _still_span(volume: pd.Series, a: int, b: int, usual: float) -> tuple[int, int] | None:
+    """The longest run of days (rows) of ``volume`` still through rows a..b."""
+    still = (volume.to_numpy(dtype=np.float64) < 0.02 * usual).tolist()
+    spans = [(first, last) for first, last in _runs(still) if first <= b and last >= a]
+    return max(spans, key=lambda s: s[1] - s[0]) if spans else None
 
 
 def _still_days(volume: pd.Series, a: int, b: int, usual: float) -> float:
@@ -404,8 +585,9 @@ def water_balance_findings(readings: pd.DataFrame, devices: pd.DataFrame,
         return []
     last = int(water["ts_ms"].max())
     out: list[Finding] = []
-    missing = balance.missing_water(water, devices)
-    for ep in missing + balance.bursts(water, devices, missing):
+    hourly = balance.hourly_registers(water)
+    missing = balance.missing_water(water, devices, hourly)
+    for ep in missing + balance.bursts(water, devices, missing, hourly):
         active = ep.end_ms >= last
         if ep.fault == "burst":
             params: dict[str, str | int | float] = {"device": ep.device,
