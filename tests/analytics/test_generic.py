@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from sitewatch.analytics.detectors import generic
 from sitewatch.analytics.detectors.multivariate import PCADetector
-from sitewatch.contract import DeviceKind, FindingState
+from sitewatch.contract import DeviceKind, FindingState, Sample
+from sitewatch.store import StoredSample
 
 HOUR_MS = 3_600_000
 T0 = 1_775_001_600_000  # 2026-04-01 00:00 UTC
@@ -131,3 +134,34 @@ def test_garbage_and_empty_input_give_no_finding() -> None:
     unknown = lamps(9)
     unknown["metric"] = "no_such_metric"
     assert generic.generic_anomaly(unknown, devices()) == []
+
+
+def test_the_live_scorer_runs_an_hourly_run_once_an_hour(tmp_path: Path) -> None:
+    """A run with ``every_h`` waits that long between its live runs; the others run each time."""
+    from sitewatch.analytics.detectors.findings import DetectorRun
+    from sitewatch.analytics.scoring import Scorer
+    from sitewatch.settings import load_settings
+    from sitewatch.store import open_store
+
+    calls = {"each": 0, "hourly": 0}
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        def function(readings: pd.DataFrame, devices: pd.DataFrame, *, detector: object = None) -> list:
+            calls[name] += 1
+            return []
+
+        return function
+
+    runs = [DetectorRun(name, DeviceKind.STREETLIGHT, ("power",), counting(name), window_hours=24, warmup_hours=0,
+                        merge_hours=1, every_h=1.0 if name == "hourly" else 0.0) for name in calls]  # fmt: skip
+    settings = load_settings(data_dir=tmp_path)
+    with open_store(settings) as store:
+        store.write([StoredSample(Sample("C-SL0001", DeviceKind.STREETLIGHT, T0 + i * 600_000, {"power": 90.0}), "C")
+                     for i in range(6)])  # fmt: skip
+    now = [T0 + HOUR_MS]
+    scorer = Scorer(lambda: open_store(settings, create=False), lambda: ["C"], lambda f: (lambda: True),  # type: ignore[arg-type,return-value]
+                    tmp_path / "s.ckpt", runs=runs, clock=lambda: now[0])  # fmt: skip
+    for minutes in (0, 30, 59, 61, 90, 125):
+        now[0] = T0 + HOUR_MS + minutes * 60_000
+        scorer.run_once()
+    assert calls == {"each": 6, "hourly": 3}  # at 0, 61 and 125 minutes

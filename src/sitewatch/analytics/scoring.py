@@ -196,6 +196,7 @@ class Scorer:
         self.published = ckpt.Published()
         self.open: dict[tuple[str, str], Finding] = {}  # (detector, device) → the episode published active
         self.models: dict[str, Detector] | None = None
+        self.ran: dict[str, int] = {}  # run name → when it last ran (a run with ``every_h`` waits)
         self._store: Store | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -240,7 +241,10 @@ class Scorer:
         places = _by_compound(self.places(), compounds)
         out: list[Finding] = []
         points = 0
+        done: list[str] = []
         for run in self.runs:
+            if run.every_h and run.name in self.ran and now - self.ran[run.name] < run.every_h * HOUR_MS:
+                continue
             start = now - int(run.window_hours * HOUR_MS)
             for compound in compounds:
                 if self._stop.is_set():  # stopping: this run is dropped, nothing of it published
@@ -249,6 +253,8 @@ class Scorer:
                 found, read = self.child.score(*task) if self.child is not None else self._score(*task)
                 points += read
                 out += self._reconcile(run, compound, found, start, now)
+            self.ran[run.name] = now
+            done.append(run.name)
         fresh = [f for f in out if (f.id, f.state.value) not in self.published]
         if fresh:
             self._deliver(fresh)
@@ -258,7 +264,7 @@ class Scorer:
             self.stats.last_run_ms = (time.perf_counter() - began) * 1000
             self.stats.last_points = points
         log.info("scored %s on %d compounds: %d points read, %d findings published, in %.1f s",
-                 ",".join(r.name for r in self.runs), len(compounds), points, len(fresh), self.stats.last_run_ms / 1000)  # fmt: skip
+                 ",".join(done) or "nothing", len(compounds), points, len(fresh), self.stats.last_run_ms / 1000)  # fmt: skip
         return fresh
 
     def _score(self, run_name: str, compound: str, start: int, end: int, places: Mapping[str, DevicePlace],

@@ -408,7 +408,7 @@ class DetectorRun:
     model of that detector may replace its defaults); ``metrics`` what it reads, the scored one first. For the live scorer: ``window_hours`` of history
     read, the first ``warmup_hours`` of which give too little history for an episode's start to be
     the one the whole history gives; flags closer than ``merge_hours`` are one episode (as the
-    function joins them).
+    function joins them); ``every_h``: the least time between two of its live runs.
     """
 
     name: str
@@ -419,6 +419,7 @@ class DetectorRun:
     warmup_hours: float
     merge_hours: float
     model: str = ""
+    every_h: float = 0.0  # the live scorer runs it at most this often (0: on each of its runs)
 
     @property
     def detector(self) -> str:
@@ -426,11 +427,12 @@ class DetectorRun:
         return self.model or self.name
 
 
-# the generic anomaly detector, fault unnamed, per kind: each day against the week before it, three days scored
+# the generic anomaly detector, fault unnamed, per kind: each day against the week before it, three days
+# scored, hourly (its episodes need six flagged hours)
 GENERIC_RUNS: tuple[DetectorRun, ...] = tuple(
     DetectorRun(f"{PCADetector.name}.{kind.value}", kind, generic.metrics(kind), generic.generic_anomaly,
                 window_hours=generic.TRAIN_HOURS + 72, warmup_hours=generic.TRAIN_HOURS + 24,
-                merge_hours=generic.MERGE_HOURS, model=PCADetector.name)
+                merge_hours=generic.MERGE_HOURS, model=PCADetector.name, every_h=1.0)
     for kind in generic.KINDS_RUN
 )  # fmt: skip
 

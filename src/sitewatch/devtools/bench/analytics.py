@@ -216,7 +216,13 @@ def _shifted(payload: bytes, delta: int) -> bytes:
 
 
 SCORE_DAYS = 17  # the longest window the live scorer reads (the leak detector's)
-SCORE_METRICS = ("vibration_rms", "run_state", "flow")  # what the scorer's detectors read
+
+
+def score_metrics() -> tuple[str, ...]:
+    """What the scorer's detectors read (every run's metrics)."""
+    from ...analytics.detectors.findings import DETECTOR_RUNS
+
+    return tuple(sorted({m for run in DETECTOR_RUNS for m in run.metrics}))
 
 
 def prepare_scoring(folder: Path, compounds: int, seed: int, score_compounds: int) -> dict[str, Any]:
@@ -248,7 +254,7 @@ def prepare_scoring(folder: Path, compounds: int, seed: int, score_compounds: in
     table = pq.read_table(history / "readings.parquet")
     cut = folder / "cut"
     cut.mkdir()
-    keep = pc.is_in(pc.cast(table["metric"], pa.string()), value_set=pa.array(SCORE_METRICS))
+    keep = pc.is_in(pc.cast(table["metric"], pa.string()), value_set=pa.array(score_metrics()))
     pq.write_table(table.filter(keep), cut / "readings.parquet")
     (folder / "data").mkdir(exist_ok=True)
     with EmbeddedStore(folder / "data" / "readings.db") as store:
