@@ -219,10 +219,12 @@ SCORE_DAYS = 17  # the longest window the live scorer reads (the leak detector's
 
 
 def score_metrics() -> tuple[str, ...]:
-    """What the scorer's detectors read (every run's metrics)."""
+    """What the detectors of each scorer run read. The hourly runs (``every_h``: the generic
+    anomaly runs, which read every metric of four kinds) are left out: at most one scorer run an
+    hour includes them, and their cost is measured by ``analytics evaluate``."""
     from ...analytics.detectors.findings import DETECTOR_RUNS
 
-    return tuple(sorted({m for run in DETECTOR_RUNS for m in run.metrics}))
+    return tuple(sorted({m for run in DETECTOR_RUNS if not run.every_h for m in run.metrics}))
 
 
 def prepare_scoring(folder: Path, compounds: int, seed: int, score_compounds: int) -> dict[str, Any]:
