@@ -29,13 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, DateTime, Table, bindparam, insert, select, update
+import orjson
+from sqlalchemy import JSON, Connection, DateTime, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from ..contract import Finding, FindingState, Severity
+from ..contract import Finding, FindingState
 from ..settings import AlertsSettings
 from .lifecycle import (
     OPEN_WHERE,
@@ -57,6 +58,32 @@ ALERTS = cast(Table, Alert.__table__)
 MESSAGES = cast(Table, AlertFinding.__table__)
 HISTORY = cast(Table, AlertHistory.__table__)
 OPEN_VALUES = tuple(s.value for s in OPEN_STATES)
+_RANK = {s.value: rank for s, rank in SEVERITY_RANK.items()}  # by value: cheaper than by the enum
+
+# The two SELECTs of every batch, by key, as the driver takes them: the keys go as one parameter (a
+# JSON array read by ``json_each`` on SQLite, an array on PostgreSQL), not expanded into a thousand
+# bound parameters for SQLAlchemy to render at each batch. The open alerts are read with the partial
+# unique index's own condition, so that the index serves them, and locked on PostgreSQL.
+_STATES_SQL = ", ".join(f"'{v}'" for v in OPEN_VALUES)
+_SEEN = {
+    "sqlite": f"SELECT finding_id, state FROM {MESSAGES.name} WHERE finding_id IN (SELECT value FROM json_each(?))",
+    "postgresql": f"SELECT finding_id, state FROM {MESSAGES.name} WHERE finding_id = ANY(%s)",
+}
+_OPEN = {
+    "sqlite": f"SELECT id, fingerprint, state, severity, finding_id FROM {ALERTS.name} "
+    f"WHERE fingerprint IN (SELECT value FROM json_each(?)) AND {OPEN_WHERE.text} AND state IN ({_STATES_SQL})",
+    "postgresql": f"SELECT id, fingerprint, state, severity, finding_id FROM {ALERTS.name} "
+    f"WHERE fingerprint = ANY(%s) AND {OPEN_WHERE.text} AND state IN ({_STATES_SQL}) FOR UPDATE",
+}
+
+
+def _rows(conn: Connection, statements: dict[str, str], keys: list[str]) -> list[Any]:
+    """The rows of one of the statements above for ``keys`` (through SQLAlchemy, whose errors they raise)."""
+    name = conn.dialect.name
+    if name not in statements:  # another database: SQLAlchemy's own IN
+        raise NotImplementedError(f"alerting's batches support SQLite and PostgreSQL, not {name}")
+    param = orjson.dumps(keys).decode() if name == "sqlite" else keys
+    return list(conn.exec_driver_sql(statements[name], (param,)).all())
 
 
 @dataclass(slots=True)
@@ -76,29 +103,18 @@ def apply_findings(session: Session, findings: Sequence[Finding], settings: Aler
     """Apply findings in order (in the caller's transaction); what each one did."""
     conn = session.connection()
     results: list[Applied | None] = [None] * len(findings)
-    seen = {
-        (row[0], row[1])
-        for row in conn.execute(
-            select(MESSAGES.c.finding_id, MESSAGES.c.state).where(
-                MESSAGES.c.finding_id.in_({f.id for f in findings})
-            )
-        )
-    }
+    seen = set(_rows(conn, _SEEN, list({f.id for f in findings})))
     by_fingerprint: dict[str, list[int]] = defaultdict(list)
     for i, f in enumerate(findings):
-        key = (f.id, f.state.value)
+        key = (f.id, f.state._value_)
         if key in seen:
             results[i] = Applied.DUPLICATE
             continue
         seen.add(key)
         by_fingerprint[finding_fingerprint(f)].append(i)
     open_alerts = {
-        row.fingerprint: _Open(row.id, row.state, row.severity, row.finding_id)
-        for row in conn.execute(
-            select(ALERTS.c.id, ALERTS.c.fingerprint, ALERTS.c.state, ALERTS.c.severity, ALERTS.c.finding_id)
-            .where(ALERTS.c.fingerprint.in_(by_fingerprint), OPEN_WHERE, ALERTS.c.state.in_(OPEN_VALUES))
-            .with_for_update()
-        )
+        fp: _Open(i, state, severity, finding_id)
+        for i, fp, state, severity, finding_id in _rows(conn, _OPEN, list(by_fingerprint))
     }
     fed: list[tuple[Finding, _Open]] = []  # findings that only feed an open alert
     firsts: list[tuple[Finding, _Open]] = []  # findings that raised a new alert
@@ -127,18 +143,15 @@ def apply_findings(session: Session, findings: Sequence[Finding], settings: Aler
 def _raises(findings: Sequence[Finding], indexes: list[int]) -> bool:
     """Whether the findings of a fingerprint with no open alert raise one and then only feed it."""
     first = findings[indexes[0]]
+    rank = _RANK[first.severity._value_]
     return all(
-        findings[i].state is FindingState.ACTIVE and SEVERITY_RANK[findings[i].severity] <= SEVERITY_RANK[first.severity]
-        for i in indexes
-    )  # fmt: skip
+        findings[i].state is FindingState.ACTIVE and _RANK[findings[i].severity._value_] <= rank for i in indexes
+    )
 
 
 def _feeds(finding: Finding, alert: _Open) -> bool:
     """Whether ``finding`` only feeds ``alert`` (no change of state or severity)."""
-    return (
-        finding.state is FindingState.ACTIVE
-        and SEVERITY_RANK[finding.severity] <= SEVERITY_RANK[Severity(alert.severity)]
-    )
+    return finding.state is FindingState.ACTIVE and _RANK[finding.severity._value_] <= _RANK[alert.severity]
 
 
 def _raise(session: Session, conn: Connection, new: dict[str, Finding], settings: AlertsSettings,
@@ -192,7 +205,7 @@ def _record(conn: Connection, fed: list[tuple[Finding, _Open]], firsts: list[tup
             alert.episodes.append(finding.id)
     messages: list[dict[str, Any]] = [
         {
-            "alert_id": alert.id, "finding_id": f.id, "state": f.state.value, "severity": f.severity.value,
+            "alert_id": alert.id, "finding_id": f.id, "state": f.state._value_, "severity": f.severity._value_,
             "started_at": ms_to_dt(f.started_ms), "ended_at": None, "received_at": now, "evidence": dict(f.evidence),
         }
         for f, alert in firsts + fed
@@ -226,6 +239,11 @@ _Plan = tuple[str, list[str], list[Any], list[bool], bool]
 _COMPILED: dict[tuple[str, str, str, tuple[str, ...]], _Plan] = {}
 
 
+def _json(value: Any) -> str:
+    """A JSON column's value as SQLite holds it (orjson: the same JSON, several times faster)."""
+    return orjson.dumps(value).decode()
+
+
 def _executemany(conn: Connection, name: str, statement: Executable, rows: list[dict[str, Any]]) -> None:
     """``conn.execute(statement, rows)`` for many rows of the same keys, cheaper on SQLite: the statement is
     compiled once per dialect (cached under ``name``), each column's values converted by its own bind
@@ -247,7 +265,9 @@ def _executemany(conn: Connection, name: str, statement: Executable, rows: list[
         )
         names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
         types = [compiled.binds[n].type for n in names]
-        processors = [t.dialect_impl(dialect).bind_processor(dialect) for t in types]
+        processors = [
+            _json if isinstance(t, JSON) else t.dialect_impl(dialect).bind_processor(dialect) for t in types
+        ]
         memo = [isinstance(t, DateTime) for t in types]  # few distinct values: convert each once
         _COMPILED[key] = (compiled.string, names, processors, memo, compiled.positional)
     sql, names, processors, memo, positional = _COMPILED[key]

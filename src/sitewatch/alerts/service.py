@@ -3,7 +3,8 @@
 paho's network thread queues each finding message (bounded by ``mqtt.max_inflight``); a processor
 thread decodes it with the contract's ``decode_findings`` (a single finding, or a batch of them
 that analytics publishes when it has several at once) and applies the findings of the messages
-waiting in one transaction, and only then acknowledges those messages (persistent session, manual
+waiting in one transaction (or arriving within ``LINGER_S`` of the first: a transaction's fixed
+cost, its commit above all, is shared by more findings), and only then acknowledges those messages (persistent session, manual
 acks): a crash redelivers, and the (finding id, state) record makes the copy harmless. A refused
 message goes to the dead-letter topic with its reason, and is acknowledged; so does a refused
 element of a batch, alone, while the batch's other findings are applied. A ticker thread runs
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400
 MAX_ECHO = 64 * 1024
 BATCH = 1000  # findings applied in one transaction (more only when one batch message holds more)
+LINGER_S = 0.02  # a transaction waits this long after its first message for others to join it
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,7 @@ class AlertService:
         self.received = 0  # findings (each element of a batch) and refused messages
         self.messages = 0  # MQTT messages
         self.applied = 0  # findings applied (committed)
+        self.transactions = 0  # batches committed (findings per transaction: applied / transactions)
         self._queue: queue.Queue[_Inbound | None] = queue.Queue(maxsize=max(1, settings.mqtt.max_inflight))
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -196,13 +199,15 @@ class AlertService:
         self._dead_letter(item.topic, orjson.dumps(rejection.item), str(rejection.reason), rejection.detail)
 
     def _next_batch(self) -> tuple[list[_Inbound], list[Finding]] | None:
-        """The messages waiting now with findings to apply, and their findings in order: at least one
-        message, and more while they hold fewer than BATCH findings (None when stopping). Refusals
+        """The messages waiting now or arriving within LINGER_S with findings to apply, and their
+        findings in order: at least one message, and more while they hold fewer than BATCH findings
+        (None when stopping). Refusals
         are dead-lettered on the way: a refused message is acknowledged at once, a refused element
         of a batch goes with its message."""
         kept: list[_Inbound] = []
         findings: list[Finding] = []
         item = self._queue.get()
+        until = time.monotonic() + LINGER_S
         while True:
             if item is None:
                 if kept:
@@ -226,7 +231,7 @@ class AlertService:
             if len(findings) >= BATCH:
                 return kept, findings
             try:
-                item = self._queue.get(block=not kept)
+                item = self._queue.get(timeout=max(0.0, until - time.monotonic())) if kept else self._queue.get()
             except queue.Empty:
                 return kept, findings
 
@@ -249,6 +254,7 @@ class AlertService:
                 try:  # one transaction for what is waiting: the acknowledgements follow its commit
                     self.core.apply_batch(findings)
                     self.applied += len(findings)
+                    self.transactions += 1
                     break
                 except SQLAlchemyError as exc:  # the database is away: keep the messages, try again
                     log.error("could not store findings (%s); retrying in %.1f s", exc, delay)
@@ -328,7 +334,7 @@ class AlertService:
         """Counters for the status line and the benchmarks."""
         delivery = self.delivery.stats if self.delivery else None
         return {
-            "received": self.received, "messages": self.messages, "committed": self.applied, "applied": dict(self.core.stats.applied), "rejected": dict(self.rejected),
+            "received": self.received, "messages": self.messages, "committed": self.applied, "transactions": self.transactions, "applied": dict(self.core.stats.applied), "rejected": dict(self.rejected),
             "notifications": self.core.stats.notifications, "escalations": self.core.stats.escalations,
             "delivered": delivery.delivered if delivery else 0,
             "failed_attempts": delivery.failed_attempts if delivery else 0,

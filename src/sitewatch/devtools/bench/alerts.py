@@ -496,7 +496,7 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
     while service.applied < sent and time.monotonic() < deadline:  # committed, not only received
         time.sleep(0.01)
     wall = time.monotonic() - began
-    applied = service.applied
+    applied, transactions = service.applied, service.transactions
     cpu = {"alerting": time.process_time() - cpu_began,
            "decoder": (_cpu_s(decoder) if decoder else 0.0) - decoder_began, "producers": sum(r[3] for r in produced),
            "broker": (_cpu_s(broker.proc.pid) if broker.proc else 0.0) - broker_began}  # fmt: skip
@@ -513,7 +513,7 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
         notes = [n for n in session.execute(select(Notification.alert_ids)).scalars() if ids.intersection(n)]
     listed = [i for n in notes for i in n]
     return {"sent": sent, "messages": messages, "offered": sent / offered_s, "applied": applied, "wall": wall,
-            "rate": applied / wall, "open": open_alerts, "distinct": distinct, "fed": fed,
+            "rate": applied / wall, "per_transaction": applied / max(transactions, 1), "open": open_alerts, "distinct": distinct, "fed": fed,
             "fingerprints": fingerprints, "notifications": len(notes), "doubled": len(listed) - len(set(listed)),
             "cpu": cpu}  # fmt: skip
 
@@ -671,7 +671,8 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
                 mqtt_runs.append(m)
                 cpu = m["cpu"]
                 say(f"  run {run + 1}/{runs}: over MQTT {m['rate']:,.0f}/s applied ({m['offered']:,.0f}/s "
-                    f"offered, {m['sent'] / m['messages']:.0f} findings a message), {m['open']} open alerts; "
+                    f"offered, {m['sent'] / m['messages']:.0f} findings a message, {m['per_transaction']:.0f} a transaction), "
+                    f"{m['open']} open alerts; "
                     f"CPU s: alerting {cpu['alerting']:.1f} (its decoder process {cpu['decoder']:.1f}), producers {cpu['producers']:.1f}, broker "
                     f"{cpu['broker']:.1f} in {m['wall']:.1f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
             st = dedup_store(engine, workdir, broker.url, store_findings, fingerprints, f"{tag}.store")
