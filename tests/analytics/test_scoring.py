@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from sitewatch.analytics.cli_run import engine_factory
 from sitewatch.analytics.compounds import devices_from_ledger, from_ledger
-from sitewatch.analytics.detectors.findings import detector_findings
+from sitewatch.analytics.detectors.findings import DETECTOR_RUNS, GENERIC_RUNS, detector_findings
 from sitewatch.analytics.scoring import Scorer
 from sitewatch.analytics.service import AnalyticsService
 from sitewatch.cli import main
@@ -29,6 +29,9 @@ from .service_support import Findings
 
 pytestmark = pytest.mark.slow
 HOUR_MS = 3_600_000
+# the runs these tests follow (wear, leak, water balance); the generic ones have tests of their own
+SCORED = tuple(run for run in DETECTOR_RUNS if run not in GENERIC_RUNS)
+WEAR = ("trend_slope",)  # a phase scores only the run it follows
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +84,16 @@ def findings(mosquitto: object) -> Iterator[Findings]:
     collector.close()
 
 
-def _service(settings: Settings, ledger: Path, clock_ms: int) -> AnalyticsService:
+def _service(
+    settings: Settings, ledger: Path, clock_ms: int, runs: tuple[str, ...] | None = None
+) -> AnalyticsService:
     places = from_ledger(ledger)
     devices = devices_from_ledger(ledger)
     service = AnalyticsService(
         settings, engine_factory(settings, places), lambda: list(places), client_id="scoring-test",
         clock=lambda: clock_ms, open_store=lambda: open_store(settings, create=False), places=lambda: devices,
         score_in_child=True,  # as analytics run does
+        score_runs=[run for run in SCORED if runs is None or run.name in runs],
     )  # fmt: skip
     service.start()
     assert service.wait_connected(20)
@@ -107,7 +113,7 @@ def test_the_live_scorer_publishes_a_wear_once_and_its_end(
     wear = min((f for f in evaluated if f.fault == "bearing_wear" and f.state is FindingState.CLEARED),
                key=lambda f: f.started_ms)  # fmt: skip
     at = wear.started_ms + 6 * HOUR_MS  # six hours into the episode: it is going on
-    service = _service(settings, ledger, at)
+    service = _service(settings, ledger, at, WEAR)
     try:
         wait_until(lambda: _scored(service, 1), 120, "the first scoring run")
         wait_until(lambda: bool(findings.of(wear.compound, "bearing_wear")), 20, "the wear finding")
@@ -126,7 +132,7 @@ def test_the_live_scorer_publishes_a_wear_once_and_its_end(
     assert got[0]["source"] == "detector:trend_slope" and "rise" in got[0]["evidence"]  # type: ignore[operator]
 
     # restarted at the same time: the checkpoint says it was published
-    service = _service(settings, ledger, at)
+    service = _service(settings, ledger, at, WEAR)
     try:
         wait_until(lambda: _scored(service, 1), 120, "the restarted scorer's run")
     finally:
@@ -141,7 +147,7 @@ def test_the_live_scorer_publishes_a_wear_once_and_its_end(
         and wear.ended_ms is not None
         and wear.ended_ms < end - 24 * HOUR_MS
     )
-    service = _service(settings, ledger, end + 60_000)
+    service = _service(settings, ledger, end + 60_000, WEAR)
     try:
         wait_until(lambda: _scored(service, 1), 120, "the scorer at the history's end")
         wait_until(lambda: any(f["id"] == wear.id and f["state"] == "cleared" for f in findings.of(wear.compound)),
@@ -153,7 +159,7 @@ def test_the_live_scorer_publishes_a_wear_once_and_its_end(
 
     # six hours into the first leak evaluate finds, the live scorer sees it too (and no other leak)
     leak = min((f for f in evaluated if f.fault == "leak"), key=lambda f: f.started_ms)
-    service = _service(settings, ledger, leak.started_ms + 6 * HOUR_MS)
+    service = _service(settings, ledger, leak.started_ms + 6 * HOUR_MS, ("night_flow",))
     try:
         wait_until(lambda: _scored(service, 1), 120, "the scorer in the leak")
     finally:
@@ -231,8 +237,8 @@ def test_trained_models_are_used_only_when_their_manifest_fits(
 def test_the_child_process_scores_as_the_thread_does(
     settings: Settings, backfill: Path, evaluated: list[Finding]
 ) -> None:
-    """``analytics run`` scores in a spawned child with its own store connection: same findings."""
-    from sitewatch.analytics.detectors.findings import DETECTOR_RUNS
+    """``analytics run`` scores in a spawned child with its own store connection: same findings
+    (the specific runs and one generic run: the others differ from it by their kind only)."""
     from sitewatch.analytics.scoring import ChildScoring, score_compound
 
     places = devices_from_ledger(backfill / "city.xlsx")
@@ -243,7 +249,7 @@ def test_the_child_process_scores_as_the_thread_does(
     child = ChildScoring(settings)
     try:
         with open_store(settings, create=False) as store:
-            for run in DETECTOR_RUNS:
+            for run in (*SCORED, GENERIC_RUNS[0]):
                 start = at - int(run.window_hours * HOUR_MS)
                 here = score_compound(store, run, wear.compound, start, at, places, None)
                 there = child.score(run.name, wear.compound, start, at, places, None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,12 @@ def sitewatch(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
         [sys.executable, "-m", "sitewatch", *args], env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def subscribed(watcher: subprocess.Popen[str]) -> bool:
+    """Read the watcher's stderr up to its "watching" line, which it prints once subscribed."""
+    assert watcher.stderr is not None
+    return any("watching" in line for line in iter(watcher.stderr.readline, ""))
 
 
 def test_invalid_shared_group_is_refused_with_a_reason(tmp_path: Path) -> None:
@@ -72,7 +77,7 @@ def test_deadletters_command_shows_refused_input(
         "--lang", "en", "ingest", "deadletters", "--count", "1", "--timeout", "30",
         env={"SITEWATCH_MQTT__URL": mosquitto.url},
     )  # fmt: skip
-    time.sleep(1.5)  # the watcher subscribes before the bad message goes out
+    assert subscribed(watcher)
     compound = unique("D")
     publisher = Publisher(mosquitto.port, unique("pub"))
     publisher.publish_raw(topic(compound, f"{compound}-GW01", Channel.DATA), b"\x00\x01 not json")
@@ -102,7 +107,7 @@ def test_deadletters_command_over_mqtt_311(
             "--lang", "en", "ingest", "deadletters", "--count", "1", "--timeout", "30",
             env={"SITEWATCH_MQTT__URL": broker.url, "SITEWATCH_MQTT__PROTOCOL": "3.1.1"},
         )  # fmt: skip
-        time.sleep(1.5)  # the watcher subscribes before the bad message goes out
+        assert subscribed(watcher)
         compound = unique("D")
         publish.single(
             topic(compound, f"{compound}-GW01", Channel.DATA), b"\x00\x01 not json", qos=1,

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -52,6 +53,9 @@ from .partition import Partition, topic_filters
 from .processor import EngineFactory, Processor
 from .scoring import ChildScoring, Scorer
 from .stats import AnalyticsStats, format_line
+
+if TYPE_CHECKING:
+    from .detectors.findings import DetectorRun
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,7 @@ class AnalyticsService:
         open_store: Callable[[], Store] | None = None,
         places: Callable[[], Mapping[str, DevicePlace]] = dict,
         score_in_child: bool = False,
+        score_runs: Iterable[DetectorRun] | None = None,
     ) -> None:
         self.settings = settings
         self.partition = partition
@@ -152,6 +157,7 @@ class AnalyticsService:
                 settings.analytics_state_dir / f"{self.client_id}.scores.ckpt",
                 interval_s=settings.analytics.score_interval_s, models_dir=settings.analytics_models_dir,
                 places=places, clock=clock, child=ChildScoring(settings) if score_in_child else None,
+                runs=score_runs,
             )  # fmt: skip
 
     # --- MQTT -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 import time
 
 import click
@@ -40,6 +41,9 @@ REASONS: dict[str, str] = {
 }
 
 
+SUBSCRIBE_WAIT_S = 10.0
+
+
 def describe(body: dict[str, object]) -> str:
     """One line for a person about a dead letter, in the current language."""
     reason = str(body.get("reason", "?"))
@@ -63,10 +67,13 @@ def watch(
     client = client_for(settings, "", keep_session=False)  # the broker names it
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(DEADLETTER_TOPIC, qos=1)
     client.on_message = lambda c, u, m: received.put(bytes(m.payload))
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *args: subscribed.set()
     client.connect(
         settings.host, settings.port, settings.keepalive_s, **connect_options(settings, keep_session=False)
     )
     client.loop_start()
+    subscribed.wait(SUBSCRIBE_WAIT_S)  # "watching" once the broker has the subscription
     click.echo(_("watching {topic} on {url} (Ctrl-C to stop)", topic=DEADLETTER_TOPIC, url=settings.url), err=True)
     shown = 0
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

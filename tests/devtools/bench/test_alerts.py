@@ -33,7 +33,7 @@ def test_bench_alerts_prints_each_figure_and_its_limit(monkeypatch: pytest.Monke
         assert re.search(rf"dedup \({db}\): apply path alone .*│ [\d,]+/s \([\d,]+\)\s+│ 500/s: met", out), out
         # the producers publish like analytics: batches of what each made within 50 ms
         assert re.search(rf"dedup \({db}\): findings applied by one alerting process over MQTT", out), out
-    batched = r"run 1/1: over MQTT [\d,]+/s applied \([\d,]+/s\s+offered, \d+ findings a\s+message\)"
+    batched = r"run 1/1: over MQTT [\d,]+/s applied \([\d,]+/s\s+offered, \d+ findings a\s+message, \d+ a\s+transaction\)"
     assert re.search(batched, out), out
 
 
