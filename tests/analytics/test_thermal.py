@@ -235,3 +235,11 @@ def test_a_memory_from_before_the_peer_slot_is_upgraded() -> None:
     x: list[Any] = [T0, 0.0, 0.0, 13.0, [0.28] * 12, 0, None, None, 0.0, 0]
     step(rule, x, 13.0, 0.0, T0 + MIN, False, {}, CH, {})
     assert len(x) == 11
+
+
+def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
+    e = Engine(parse_rules(PEER_RULES, "test.yaml"), SITES)
+    run_fleet(e, peers_learn())
+    restored = Engine.restore(e.snapshot(), e.rules, SITES)
+    assert restored.memory[f"hot/{C}/rise"] == e.memory[f"hot/{C}/rise"]
+    assert set(e.memory[f"hot/{C}/rise"]) == set(PEERS[:2])
