@@ -150,3 +150,96 @@ def test_the_replay_keeps_the_load_metric() -> None:
     from sitewatch.analytics.replay import needed_metrics
 
     assert needed_metrics(parse_rules(RULES, "test.yaml")) == {"temperature", "power"}
+
+
+# --- peer_rise: the compound's chargers as one another's prior ------------------------------------------
+
+PEER_RULES = RULES.replace("flap: 12h}", "flap: 12h, peer_rise: 1.25}")
+FLEET = [CH, *PEERS, f"{C}-CH0005"]
+
+
+def fleet_day(sessions: dict[str, tuple[int, int, float, float]], air0: float = 10.0,
+              drift: float = -0.3) -> list[tuple[int, dict[str, dict[str, Any]]]]:  # fmt: skip
+    """24 h of the compound's chargers, a minute a step: ``sessions`` maps a device to (from, to)
+    minutes at (kW of 7 kW rated, a cooling fault's °C at full load); the others sit idle."""
+    temps = dict.fromkeys(FLEET, air0 + 3.0)
+    rows = []
+    for m in range(24 * 60):
+        air = air0 + drift * m / 60.0
+        values = {}
+        for d in FLEET:
+            a, b, kw, extra = sessions.get(d, (0, 0, 0.0, 0.0))
+            p = kw if a <= m < b else 0.0
+            load = p / 7.0
+            temps[d] += (air + 3.0 + 14.0 * load**2 + extra * load - temps[d]) * LAG
+            values[d] = {"temperature": round(temps[d], 1), "power": p}
+        rows.append((m, values))
+    return rows
+
+
+def run_fleet(e: Engine, days: list[list[tuple[int, dict[str, dict[str, Any]]]]]) -> list[Finding]:
+    out: list[Finding] = []
+    for d, rows in enumerate(days):
+        for m, values in rows:
+            ts = T0 + d * 86_400_000 + m * MIN
+            out += e.on_samples(C, GW, [Sample(device=dev, kind=DeviceKind.CHARGER, ts_ms=ts, values=v)
+                                        for dev, v in values.items()])  # fmt: skip
+            out += e.tick(ts)
+    return out
+
+
+def peers_learn() -> list[list[tuple[int, dict[str, dict[str, Any]]]]]:
+    """Two days on which two peers charge a 6.6 kW car each morning (CH0001 idle)."""
+    return [fleet_day({PEERS[0]: (360, 720, 6.6, 0.0), PEERS[1]: (380, 740, 6.6, 0.0)}) for _ in range(2)]
+
+
+def test_a_fan_failing_from_the_first_session_is_found_against_the_peers() -> None:
+    days = [*peers_learn(), fleet_day({CH: (1080, 1440, 6.6, 15.0)})]
+    e = Engine(parse_rules(PEER_RULES, "test.yaml"), SITES)
+    out = run_fleet(e, days)
+    assert [(f.device, f.state.value) for f in out] == [(CH, "active")]
+    assert e.memory[f"hot/{C}/rise"][PEERS[0]][0] == pytest.approx(14.0 * (6.6 / 7.0) ** 2, abs=1.0)
+    # without the prior, the first session only teaches the device its (failing) normal
+    assert run_fleet(engine(), days) == []
+
+
+def test_a_healthy_charger_in_its_first_session_raises_nothing_against_the_peers() -> None:
+    days = [*peers_learn(), fleet_day({CH: (1080, 1440, 6.6, 0.0)}), fleet_day({CH: (1080, 1440, 3.2, 0.0)})]
+    assert run_fleet(Engine(parse_rules(PEER_RULES, "test.yaml"), SITES), days) == []
+
+
+def test_a_fan_learnt_as_normal_is_found_once_the_peers_know_better() -> None:
+    # the device learns first, on a failing fan; later the peers learn, and its rise is capped
+    failing = {CH: (1080, 1440, 6.6, 12.0)}
+    days = [fleet_day(failing), fleet_day(failing), *peers_learn(), fleet_day(failing)]
+    out = run_fleet(Engine(parse_rules(PEER_RULES, "test.yaml"), SITES), days)
+    assert [(f.device, f.state.value) for f in out] == [(CH, "active")]
+    assert out[0].started_ms >= T0 + 4 * 86_400_000
+
+
+def test_peer_cap_counts_only_peers_that_drew_as_much() -> None:
+    from sitewatch.analytics.thermal import peer_cap
+
+    rule = parse_rules(PEER_RULES, "test.yaml").rules[0]
+    rises = {PEERS[0]: [12.5, 6.6], PEERS[1]: [13.0, 10.5], PEERS[2]: [2.8, 3.1]}
+    assert peer_cap(rule, rises, CH, 6.6) == pytest.approx(1.25 * 13.0 / 6.6**2)
+    assert peer_cap(rule, rises, CH, 9.0) is None  # one peer drew 90% of 9 kW: too few
+    assert peer_cap(rule, rises, PEERS[0], 6.6) is None  # its own rise does not count
+    assert peer_cap(rule, None, CH, 6.6) is None
+
+
+def test_a_memory_from_before_the_peer_slot_is_upgraded() -> None:
+    from sitewatch.analytics.thermal import step
+
+    rule = parse_rules(PEER_RULES, "test.yaml").rules[0]
+    x: list[Any] = [T0, 0.0, 0.0, 13.0, [0.28] * 12, 0, None, None, 0.0, 0]
+    step(rule, x, 13.0, 0.0, T0 + MIN, False, {}, CH, {})
+    assert len(x) == 11
+
+
+def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
+    e = Engine(parse_rules(PEER_RULES, "test.yaml"), SITES)
+    run_fleet(e, peers_learn())
+    restored = Engine.restore(e.snapshot(), e.rules, SITES)
+    assert restored.memory[f"hot/{C}/rise"] == e.memory[f"hot/{C}/rise"]
+    assert set(e.memory[f"hot/{C}/rise"]) == set(PEERS[:2])

@@ -952,7 +952,8 @@ def _load_temperature(engine: Engine, rule: LoadTemperatureRule, device: str, de
         engine.bad_values += (v is None and rule.metric in values) + (p is None and rule.load in values)
         return HOLD, 0.0, None
     peers = engine.memory.setdefault(f"{rule.name}/{dev.compound}", {})
-    verdict, residual = thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device)
+    rises = engine.memory.setdefault(f"{rule.name}/{dev.compound}/rise", {}) if rule.peer_rise else None
+    verdict, residual = thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device, rises)
     return verdict, residual, None
 
 

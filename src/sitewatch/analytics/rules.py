@@ -342,7 +342,8 @@ class LoadTemperatureRule(RuleBase):
     The device's rise per kW^2 is learnt from its first ``learn_samples`` ratios (one every ``learn_every``
     of settled load) against its idle temperature, through a lag of ``tau``; the residual under
     ``load`` (after ``settle`` of load, at least ``min_kw`` lagged) raises above ``above`` and clears
-    at or below ``clear`` (analytics/thermal.py)."""
+    at or below ``clear``; with ``peer_rise``, the rise at the device's highest load is capped at that
+    factor times its compound's other devices' (analytics/thermal.py)."""
 
     type: Literal["load_temperature"]
     metric: str
@@ -355,6 +356,7 @@ class LoadTemperatureRule(RuleBase):
     learn_every: Duration = 600_000
     keep: int = Field(60, ge=1)
     min_kw: float = Field(1.0, ge=0)
+    peer_rise: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _levels(self) -> LoadTemperatureRule:

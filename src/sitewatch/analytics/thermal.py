@@ -13,6 +13,14 @@ changing at midnight) is taken from the compound's idle chargers (``air``): the 
 ``a`` is the median of ``(T - idle) / lag(P^2)`` sampled every ``learn_every`` under steady load, learnt
 only while the rule has no open finding and the residual is below ``clear``; the last ``keep``
 ratios are kept, so a device's normal follows slow changes but not a fault.
+
+With ``peer_rise`` (a factor), the compound's chargers are one another's prior: each device with half
+its ``learn_samples`` posts its rise at the highest steady load it has drawn (``a * Pmax^2``: about
+the same at full load for every charger of a compound, whatever its rated power) to ``rises``; a
+device's ``a`` is capped at ``peer_rise`` times the highest rise of the others that drew at least 90%
+of its own ``Pmax`` (at least two of them), over its ``Pmax^2``. A fan already failing while the
+device learns is then not learnt as its normal (no ratio is learnt above the cap), and a device still
+learning is judged against the cap alone (memory slot 10: ``Pmax``).
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ IDLE_SMOOTH = 0.1  # the idle temperature is a running mean of this weight (nois
 STEADY = 0.1  # the lagged load within this share of the load: the cabinet is settled
 PER_SESSION = 6  # ratios learnt from one stretch of load at most
 PEER_FRESH_MS = 1_200_000  # an idle peer's temperature counts for the air this long
+MIN_PEERS = 2  # learnt peers needed for the compound's rise to count
+PEER_LOAD = 0.9  # a peer's rise counts for a device whose highest load is at most 1/0.9 of the peer's
 
 
 def air(peers: dict[str, list[float]], device: str, ts: int) -> float | None:
@@ -38,13 +48,29 @@ def air(peers: dict[str, list[float]], device: str, ts: int) -> float | None:
     return temps[n // 2] if n % 2 else (temps[n // 2 - 1] + temps[n // 2]) / 2.0
 
 
+def peer_cap(rule: Any, rises: dict[str, list[float]] | None, device: str, pmax: float) -> float | None:
+    """The most ``a`` the compound's other learnt devices allow: ``peer_rise`` times the highest rise of
+    those that drew at least ``PEER_LOAD`` of this device's highest load (a rise learnt at a lower
+    load says less), over its highest load squared (None: no ``peer_rise``, fewer than ``MIN_PEERS``)."""
+    if rises is None or rule.peer_rise is None or pmax <= 0.0:
+        return None
+    others = [r for d, (r, p) in rises.items() if d != device and p >= PEER_LOAD * pmax]
+    if len(others) < MIN_PEERS:
+        return None
+    return float(rule.peer_rise * max(others) / (pmax * pmax))
+
+
 def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, open_: bool,
-         peers: dict[str, list[float]], device: str) -> tuple[int, float]:  # fmt: skip
+         peers: dict[str, list[float]], device: str,
+         rises: dict[str, list[float]] | None = None) -> tuple[int, float]:  # fmt: skip
     """One sample through the memory ``x``: (verdict, residual in °C). ``peers`` is the compound's
-    table of idle temperatures (device -> [temperature, ts]), shared by the rule's devices."""
+    table of idle temperatures (device -> [temperature, ts]), shared by the rule's devices; ``rises``
+    its table of learnt rises at the highest load (device -> [°C, kW]), for ``peer_rise``."""
     if not x:
-        x[:] = [ts, power, power * power, None, [], 0, None, None, 0.0, 0]
+        x[:] = [ts, power, power * power, None, [], 0, None, None, 0.0, 0, 0.0]
         return HOLD, 0.0
+    if len(x) < 11:  # a memory from before slot 10
+        x.append(0.0)
     dt = ts - x[0]
     if dt <= 0:
         return HOLD, 0.0  # a repeated or late sample: the lag filter runs forward only
@@ -81,23 +107,42 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     steady = abs(power * power - x[2]) <= STEADY * power * power
     # and a few ratios a session, so that one long session (its air drifting) cannot make the median
     due = steady and x[9] < PER_SESSION and (x[6] is None or ts - x[6] >= rule.learn_every)
-    if len(ratios) < rule.learn_samples:
+    if steady and power > x[10]:
+        x[10] = power
+    cap = peer_cap(rule, rises, device, x[10])
+    learning = len(ratios) < rule.learn_samples
+    if learning and cap is None:
         if due and not open_:
-            ratios.append(excess / x[2])
-            x[6], x[9] = ts, x[9] + 1
+            _learn(rule, x, excess / x[2], ts, rises, device)
         return HOLD, 0.0
-    a = _median(ratios)
+    if cap is None:
+        a = _median(ratios)
+    elif learning:  # judged against the peers' cap alone: a few ratios of one session are noisy
+        a = cap
+    else:
+        a = min(cap, _median(ratios))
     residual = excess - a * x[2]
     if residual > rule.above:
         return RAISE, residual
     clear = rule.above if rule.clear is None else rule.clear
     if residual > clear:
         return HOLD, residual
-    if due and not open_ and residual >= -clear:  # learn from both sides alike, or it ratchets
-        ratios.append(excess / x[2])
-        del ratios[: max(0, len(ratios) - rule.keep)]
-        x[6], x[9] = ts, x[9] + 1
+    # learn from both sides alike, or it ratchets (still learning: under the peers' cap, any side)
+    if due and not open_ and (learning or residual >= -clear):
+        _learn(rule, x, excess / x[2], ts, rises, device)
     return CLEAR, residual
+
+
+def _learn(
+    rule: Any, x: list[Any], ratio: float, ts: int, rises: dict[str, list[float]] | None, device: str
+) -> None:
+    """Keep one more ratio; once learnt, post the device's rise at its highest load to ``rises``."""
+    ratios: list[float] = x[4]
+    ratios.append(ratio)
+    del ratios[: max(0, len(ratios) - rule.keep)]
+    x[6], x[9] = ts, x[9] + 1
+    if rises is not None and 2 * len(ratios) >= rule.learn_samples and x[10] > 0.0:
+        rises[device] = [_median(ratios) * x[10] * x[10], x[10]]
 
 
 def _median(values: list[float]) -> float:
