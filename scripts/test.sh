@@ -28,4 +28,6 @@ fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
 echo "== lint-imports"; .venv/bin/lint-imports --no-cache
-echo "== pytest"; .venv/bin/pytest "$@"
+# two workers, each module's tests on one of them (its module fixtures made once); each worker
+# starts its own Mosquitto, InfluxDB and PostgreSQL on free ports
+echo "== pytest"; .venv/bin/pytest -n 2 --dist loadscope "$@"
