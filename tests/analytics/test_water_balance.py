@@ -72,6 +72,7 @@ def test_a_register_still_for_days_is_a_stuck_register() -> None:
     assert f.source == "detector:water_balance" and f.state is FindingState.CLEARED
     assert f.started_ms <= START + 5 * DAY * MIN + 24 * 3_600_000 and f.ended_ms >= START + 8 * DAY * MIN
     assert f.params["share"] == "100%" and f.evidence["days"] >= 3
+    assert f.encode()  # plain floats: the finding is sent (and written by evaluate --findings) as JSON
 
 
 def test_a_register_still_for_one_day_is_tampering() -> None:

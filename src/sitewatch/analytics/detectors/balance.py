@@ -600,6 +600,6 @@ def water_balance_findings(readings: pd.DataFrame, devices: pd.DataFrame,
             severity=Severity.CRITICAL if ep.fault == "burst" else Severity.WARNING,
             state=FindingState.ACTIVE if active else FindingState.CLEARED, started_ms=ep.start_ms,
             ended_ms=None if active else ep.end_ms, ts_ms=min(ep.end_ms, last), message=MESSAGES[ep.fault],
-            params=params, evidence=ep.evidence, score=ep.score,
+            params=params, evidence={k: float(v) for k, v in ep.evidence.items()}, score=float(ep.score),
         ))  # fmt: skip
     return sorted(out, key=lambda f: (f.started_ms, f.device))

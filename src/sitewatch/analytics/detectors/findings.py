@@ -14,6 +14,9 @@ runs, per device, what the live service would run as the data arrive:
   is almost always zero), so a leak that began before the history is still seen. An episode on a
   building or compound meter that overlaps one downstream (a household of that building, a
   building of that compound) is the downstream one seen again, and is dropped.
+- **pressure dip** (water meters, ``pressure.py``): a building meter's pressure against the
+  compound's other meters; a dip at one building alone is a burst there, named to the flat (or
+  the building's pipes) whose flow explains it.
 
 Each run of flagged rows (runs closer than ``merge_hours`` joined) becomes one
 :class:`~sitewatch.contract.Finding` with ``source`` ``detector:<name>``.
@@ -44,6 +47,7 @@ from .balance import WaterBalance, water_balance_findings
 from .base import Detector
 from .multivariate import PCADetector
 from .night import NightFlow
+from .pressure import PressureDip, pressure_dip_findings
 from .trend import TheilSenTrend
 
 log = logging.getLogger(__name__)
@@ -397,6 +401,14 @@ def water_balance(
     return water_balance_findings(readings, devices)
 
 
+def pressure_dip(
+    readings: pd.DataFrame, devices: pd.DataFrame, *, detector: Detector | None = None
+) -> list[Finding]:
+    """Burst findings from the pressure at building meters (a dip at one building's meter alone,
+    named to the flat or the building pipes whose flow explains it); it has no trained model."""
+    return pressure_dip_findings(readings, devices)
+
+
 DetectorFunction = Callable[..., list[Finding]]  # (readings, devices, *, detector=None) -> findings
 
 
@@ -446,6 +458,9 @@ DETECTOR_RUNS: tuple[DetectorRun, ...] = (
     # whole local days (cut at 03:00) against the meter's usual share: four days at least, a fortnight read
     DetectorRun(WaterBalance.name, DeviceKind.WATER_METER, ("volume_register", "tamper"), water_balance,
                 window_hours=24 * 14, warmup_hours=24 * 4, merge_hours=30),
+    # a building meter's pressure against its peers, less its level over the previous two days
+    DetectorRun(PressureDip.name, DeviceKind.WATER_METER, ("pressure", "flow"), pressure_dip,
+                window_hours=48 + 24, warmup_hours=3, merge_hours=1),
     *GENERIC_RUNS,
 )  # fmt: skip
 
