@@ -48,7 +48,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert out.exit_code == 0, out.output
     table = pq.read_table(root / "history" / "readings.parquet")
     metric = pc.cast(table["metric"], "string")
-    keep = pc.is_in(metric, value_set=pa.array(["vibration_rms", "run_state", "flow", "volume_register", "tamper"]))
+    keep = pc.is_in(metric, value_set=pa.array(["vibration_rms", "run_state", "flow", "pressure", "volume_register", "tamper"]))
     (root / "load").mkdir()
     pq.write_table(table.filter(keep), root / "load" / "readings.parquet")
     return root
