@@ -474,18 +474,3 @@ def test_shipped_day_burning_in_the_morning_from_ten_minutes_of_sun_above_the_ho
     # for 20 min, so three reports with the sun 4-6° up raise nothing
     assert solar_elevation(sets - 30 * MIN, 43.88, 125.32) > 3.0
     assert feed(shipped(), SL, DeviceKind.STREETLIGHT, [lit] * 3, t0=sets - 40 * MIN, step=5 * MIN) == []
-
-
-@pytest.mark.parametrize(("at", "found"), [((13, 43, 73), True), ((13, 55, 97), False), ((13, 43), False)])
-def test_shipped_power_dips_three_within_6_h_are_a_short_flicker(at: tuple[int, ...], found: bool) -> None:
-    t0 = _cst(2026, 4, 10, 19)
-    series = []
-    for i in range(10 * 12):  # 19:00 to 05:00, dimmed to 60% from midnight: a step, no dip
-        watts = 60.0 * (0.6 if i >= 5 * 12 else 1.0)
-        if i in at:
-            watts *= 0.94  # dark for 18 s of the 5-minute report
-        series.append({"lamp_on": 1.0, "power": watts, "lamp_current": watts / 209})
-    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
-    # 2.5 h apart: three within 5 h; 3.5 h apart: the third comes 7 h after the first
-    assert (("rule:streetlight.power_dips_short", "flicker") in out) is found
-    assert ("rule:streetlight.power_dips", "flicker") not in out
