@@ -451,3 +451,26 @@ def test_projection_levels() -> None:
         parse_rules(PROJECTED.replace("within: 3d,", ""), "t.yaml")
     with pytest.raises(RulesError, match="within"):
         parse_rules(PROJECTED.replace("within: 3d", "within: 0"), "t.yaml")
+
+
+def test_shipped_day_burning_in_the_morning_from_ten_minutes_of_sun_above_the_horizon() -> None:
+    from sitewatch.analytics.sun import solar_elevation, sunrise_sunset
+
+    rise, sets = sunrise_sunset(_cst(2026, 4, 20, 12), 43.88, 125.32) or (0, 0)
+    lit = {"lamp_on": 1.0, "power": 60.0, "lamp_current": 0.27}
+    rule = "rule:streetlight.day_burning_morning"
+    # put out 5 minutes after sunrise (the sun still a little under the horizon, without refraction): normal
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, [lit] * 4, t0=rise - 10 * MIN, step=5 * MIN))
+    assert out == []
+    # burning past sunrise: found from the first report with the sun above the horizon, once it has
+    # stayed lit there for 10 minutes (three reports), not after two
+    out = feed(shipped(), SL, DeviceKind.STREETLIGHT, [lit] * 2, t0=rise + 10 * MIN, step=5 * MIN)
+    assert solar_elevation(rise + 10 * MIN, 43.88, 125.32) > 0.0
+    assert out == []
+    found = [f for f in feed(shipped(), SL, DeviceKind.STREETLIGHT, [lit] * 3, t0=rise + 10 * MIN, step=5 * MIN)
+             if f.state.value == "active"]  # fmt: skip
+    assert [f.source for f in found] == [rule] and found[0].started_ms == rise + 10 * MIN
+    # lit 40 min before sunset (a dark afternoon's first lamp): the afternoon waits for the sun at 1.5°
+    # for 20 min, so three reports with the sun 4-6° up raise nothing
+    assert solar_elevation(sets - 30 * MIN, 43.88, 125.32) > 3.0
+    assert feed(shipped(), SL, DeviceKind.STREETLIGHT, [lit] * 3, t0=sets - 40 * MIN, step=5 * MIN) == []
