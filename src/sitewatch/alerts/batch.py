@@ -11,9 +11,9 @@ one executemany UPDATE bumping each fed alert once, and one INSERT of the histor
 are made for them, except the new alerts' groups being marked (once per group, not per alert).
 On SQLite the two executemany statements with a row per finding go to the driver with each
 column's values converted by its own bind processor (``_executemany``): SQLAlchemy's generic
-per-row parameter handling was a third of a batch's time. On PostgreSQL they stay SQLAlchemy's,
-whose insertmanyvalues turns an executemany INSERT into multi-row INSERTs, faster than the driver's
-executemany.
+per-row parameter handling was a third of a batch's time. On PostgreSQL each of them is one
+statement whose columns are array parameters read back into rows by ``unnest`` (``_unnest``):
+psycopg's executemany sends one statement per row.
 
 A finding that could change an alert's state otherwise (a cleared finding, a resolved alert firing
 again, a higher severity) goes through ``lifecycle.apply_finding`` one at a time, in order, with
@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert
 
 from ..contract import Finding, FindingState
 from ..settings import AlertsSettings
@@ -239,6 +240,41 @@ _Plan = tuple[str, list[str], list[Any], list[bool], bool]
 _COMPILED: dict[tuple[str, str, str, tuple[str, ...]], _Plan] = {}
 
 
+_BUMP_PG = (
+    f"UPDATE {ALERTS.name} AS a SET findings_count = a.findings_count + u.fed, updated_at = u.now, "
+    "finding_id = u.episode FROM unnest(%s::integer[], %s::integer[], %s::timestamp[], %s::varchar[]) "
+    "AS u(alert_id, fed, now, episode) WHERE a.id = u.alert_id"
+)
+_UNNEST: dict[tuple[str, tuple[str, ...]], tuple[str, list[bool]]] = {}
+
+
+def _unnest(conn: Connection, name: str, statement: Executable, rows: list[dict[str, Any]]) -> None:
+    """The rows in one statement on PostgreSQL: each column's values as one array parameter, read
+    back into rows by ``unnest`` (an INSERT of the statement's table, or the bump). psycopg's
+    executemany sends a statement per row, which cost more than the rest of a batch together."""
+    keys = tuple(rows[0])
+    if (name, keys) not in _UNNEST:
+        if name == "bump":
+            _UNNEST[name, keys] = (_BUMP_PG, [False] * len(keys))
+        else:
+            if not isinstance(statement, Insert):
+                raise TypeError(f"{name}: an INSERT or the bump, not {type(statement).__name__}")
+            table = cast(Table, statement.table)
+            types = [table.c[k].type for k in keys]
+            arrays = [
+                "%s::text[]::json[]" if isinstance(t, JSON) else f"%s::{t.compile(dialect=conn.dialect)}[]"
+                for t in types
+            ]
+            sql = f"INSERT INTO {table.name} ({', '.join(keys)}) SELECT * FROM unnest({', '.join(arrays)})"
+            _UNNEST[name, keys] = (sql, [isinstance(t, JSON) for t in types])
+    sql, json_columns = _UNNEST[name, keys]
+    columns = [
+        [_json(row[k]) for row in rows] if is_json else [row[k] for row in rows]
+        for k, is_json in zip(keys, json_columns, strict=True)
+    ]
+    conn.exec_driver_sql(sql, tuple(columns))
+
+
 def _json(value: Any) -> str:
     """A JSON column's value as SQLite holds it (orjson: the same JSON, several times faster)."""
     return orjson.dumps(value).decode()
@@ -253,7 +289,10 @@ def _executemany(conn: Connection, name: str, statement: Executable, rows: list[
     if not rows:
         return
     dialect = conn.dialect
-    if dialect.name != "sqlite":  # PostgreSQL: SQLAlchemy's insertmanyvalues (multi-row INSERTs) is faster
+    if dialect.name == "postgresql":
+        _unnest(conn, name, statement, rows)
+        return
+    if dialect.name != "sqlite":
         conn.execute(statement, rows)
         return
     keys = tuple(rows[0])
