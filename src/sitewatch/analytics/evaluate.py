@@ -92,7 +92,7 @@ class FaultScore:
 
         return {
             "labelled": self.labelled, "detected": self.detected, "missed": self.labelled - self.detected,
-            "unobservable": self.unobservable, "false_findings": self.false,
+            "unobservable": self.unobservable, "false_findings": self.false, "true_findings": self.true_findings,
             "precision": ratio(self.true_findings, findings), "recall": ratio(self.detected, self.labelled),
             "recall_by_band": {b: ratio(*self.by_band[b]) for b in BANDS},
             "labelled_by_band": {b: self.by_band[b][1] for b in BANDS},
