@@ -19,8 +19,12 @@ share of the span the history shows (``lead_fraction_min``).
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,13 +259,31 @@ def by_label_device(labels: pd.DataFrame, device: str) -> list[tuple[int, int]]:
     return table.get(device, [])
 
 
+@contextmanager
+def _beside(history: Path, extra: Callable[[Path], list[Finding]]) -> Iterator[Callable[[], list[Finding]]]:
+    """``extra(history)`` run in a process of its own while the caller replays, when this process may
+    use two cores or more and ``extra`` is the shipped hook (a function another process can import);
+    else run here when asked for. The detectors' pandas work and the engine's Python loop then take a
+    core each: the same findings, in about the time of the longer of the two."""
+    if extra is not extra_findings or len(os.sched_getaffinity(0)) < 2:
+        yield lambda: extra(history)
+        return
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        future = pool.submit(extra, history)
+        try:
+            yield future.result
+        finally:
+            future.cancel()
+
+
 def evaluate(history: Path, rules: RuleSet, progress: ProgressFn | None = None,
              extra: Callable[[Path], list[Finding]] = extra_findings,
              keep: list[Finding] | None = None) -> dict[str, Any]:  # fmt: skip
     """Replay ``history`` through the rules (plus ``extra`` findings) and score it."""
     started = time.perf_counter()
-    run = replay(history, rules, progress)
-    findings = run.findings + extra(history)
+    with _beside(history, extra) as detected:
+        run = replay(history, rules, progress)
+        findings = run.findings + detected()
     if keep is not None:
         keep.extend(findings)
     result = score(history, findings, run.first_ms, run.end_ms)
