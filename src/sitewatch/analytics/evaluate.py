@@ -19,11 +19,13 @@ share of the span the history shows (``lead_fraction_min``).
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from ..contract import Finding, FindingState
 from .replay import ProgressFn, replay
 from .rules import RuleSet
 
+log = logging.getLogger(__name__)
 TOLERANCE_MS = 3_600_000  # a finding in the hour after a fault's end still counts as finding it
 BANDS = ("subtle", "moderate", "clear")
 GRADUAL = ("bearing_wear", "storage_full", "over_temperature", "day_burning", "battery_low")
@@ -270,8 +273,16 @@ def _beside(history: Path, extra: Callable[[Path], list[Finding]]) -> Iterator[C
         return
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         future = pool.submit(extra, history)
+
+        def result() -> list[Finding]:
+            try:
+                return future.result()
+            except BrokenProcessPool:  # e.g. a script that evaluates without `if __name__ == "__main__":`
+                log.warning("the detectors' process failed to start; running them here")
+                return extra(history)
+
         try:
-            yield future.result
+            yield result
         finally:
             future.cancel()
 
