@@ -137,3 +137,18 @@ def test_detector_findings_join_through_the_hook(history: Path) -> None:
     result = evaluate(history, nothing, extra=lambda _h: [found])
     assert result["faults"]["leak"]["detected"] == 1 and result["faults"]["leak"]["false_findings"] == 0
     assert sum(r["detected"] for r in result["faults"].values()) == 1
+
+
+def test_one_pass_gives_each_detector_run_what_its_own_read_gives(history: Path) -> None:
+    from sitewatch.analytics.detectors.findings import DETECTOR_RUNS, read_parquet, read_runs
+
+    compound = str(pd.read_parquet(history / "devices.parquet")["compound"].iloc[0])
+    for compounds in (None, [compound], ["no-such-compound"]):
+        frames = list(read_runs(history, DETECTOR_RUNS, compounds))
+        assert len(frames) == len(DETECTOR_RUNS)
+        for run, frame in zip(DETECTOR_RUNS, frames, strict=True):
+            own = read_parquet(history, run.kind.value, run.metrics, compounds)
+            if own.empty:
+                assert frame.empty, run.name
+                continue
+            pd.testing.assert_frame_equal(frame, own, check_dtype=True, obj=run.name)

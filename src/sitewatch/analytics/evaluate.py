@@ -19,8 +19,14 @@ share of the span the history shows (``lead_fraction_min``).
 from __future__ import annotations
 
 import json
+import logging
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,7 @@ from ..contract import Finding, FindingState
 from .replay import ProgressFn, replay
 from .rules import RuleSet
 
+log = logging.getLogger(__name__)
 TOLERANCE_MS = 3_600_000  # a finding in the hour after a fault's end still counts as finding it
 BANDS = ("subtle", "moderate", "clear")
 GRADUAL = ("bearing_wear", "storage_full", "over_temperature", "day_burning", "battery_low")
@@ -255,13 +262,39 @@ def by_label_device(labels: pd.DataFrame, device: str) -> list[tuple[int, int]]:
     return table.get(device, [])
 
 
+@contextmanager
+def _beside(history: Path, extra: Callable[[Path], list[Finding]]) -> Iterator[Callable[[], list[Finding]]]:
+    """``extra(history)`` run in a process of its own while the caller replays, when this process may
+    use two cores or more and ``extra`` is the shipped hook (a function another process can import);
+    else run here when asked for. The detectors' pandas work and the engine's Python loop then take a
+    core each: the same findings, in about the time of the longer of the two."""
+    if extra is not extra_findings or len(os.sched_getaffinity(0)) < 2:
+        yield lambda: extra(history)
+        return
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        future = pool.submit(extra, history)
+
+        def result() -> list[Finding]:
+            try:
+                return future.result()
+            except BrokenProcessPool:  # e.g. a script that evaluates without `if __name__ == "__main__":`
+                log.warning("the detectors' process failed to start; running them here")
+                return extra(history)
+
+        try:
+            yield result
+        finally:
+            future.cancel()
+
+
 def evaluate(history: Path, rules: RuleSet, progress: ProgressFn | None = None,
              extra: Callable[[Path], list[Finding]] = extra_findings,
              keep: list[Finding] | None = None) -> dict[str, Any]:  # fmt: skip
     """Replay ``history`` through the rules (plus ``extra`` findings) and score it."""
     started = time.perf_counter()
-    run = replay(history, rules, progress)
-    findings = run.findings + extra(history)
+    with _beside(history, extra) as detected:
+        run = replay(history, rules, progress)
+        findings = run.findings + detected()
     if keep is not None:
         keep.extend(findings)
     result = score(history, findings, run.first_ms, run.end_ms)

@@ -32,12 +32,14 @@ water meters, ``scope``). :func:`detector_findings` feeds them from a backfill's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
@@ -308,9 +310,9 @@ def leak_episodes(history: Path | pd.DataFrame, devices: pd.DataFrame, *, compou
         ref = reference.get(str(devices.loc[device, "compound"])) if household else None
         frame = s.to_frame("flow")
         night = NightFlow(**{**detector.params(), "reference": ref})
-        scores = night.score(frame)
-        flags = (scores > night.threshold_).astype("int64")
         table = night.nights(frame)
+        scores = night.score_nights(frame, table)
+        flags = (scores > night.threshold_).astype("int64")
         for ep in episodes(device, flags, scores, merge_hours=30):
             start = (
                 pd.Timestamp(ep.start_ms, unit="ms", tz="UTC")
@@ -465,15 +467,64 @@ DETECTOR_RUNS: tuple[DetectorRun, ...] = (
 )  # fmt: skip
 
 
+def read_runs(history: Path, runs: Sequence[DetectorRun], compounds: Iterable[str] | None = None
+              ) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """Each run's readings (as :func:`read_parquet` reads them, rows in the file's order) from one
+    pass over ``readings.parquet``: every row group is decoded once, whatever the runs read. A run's
+    rows stay dictionary-encoded (a few bytes a row) until its turn comes."""
+    parquet = pq.ParquetFile(Path(history) / "readings.parquet")
+    wanted = None if compounds is None else set(compounds)
+    columns = ["ts_ms", "device", "metric", "value", "compound"]
+    parts: list[list[pa.Table]] = [[] for _ in runs]
+    for g in range(parquet.num_row_groups):
+        table = parquet.read_row_group(g, columns=[*columns, "kind"])
+        codes = {name: table.column(name).combine_chunks() for name in ("kind", "metric", "compound")}
+        for i, run in enumerate(runs):
+            keep = _in(codes["kind"], (run.kind.value,)) & _in(codes["metric"], run.metrics)
+            if wanted is not None:
+                keep &= _in(codes["compound"], wanted)
+            if keep.any():
+                parts[i].append(table.select(columns).filter(pa.array(keep)))
+    schema = parquet.schema_arrow
+    for i, run in enumerate(runs):
+        chunks, parts[i] = parts[i], []  # let the run's rows go once read
+        table = pa.concat_tables(chunks) if chunks else schema.empty_table().select(columns)
+        frame = pa.table({name: _plain(table.column(name)) for name in columns}).to_pandas()
+        del chunks, table
+        pa.default_memory_pool().release_unused()  # the run's encoded rows: back to the system
+        frame["kind"] = run.kind.value
+        yield frame
+
+
+def _in(column: pa.DictionaryArray, values: Iterable[str]) -> np.ndarray:
+    """Rows of the dictionary-encoded ``column`` whose value is one of ``values`` (null: not)."""
+    wanted = set(values)
+    names = column.dictionary.to_pylist()
+    hit = np.fromiter((v in wanted for v in names), dtype=bool, count=len(names))
+    if column.null_count:
+        return np.asarray(pc.fill_null(pc.is_in(column, value_set=pa.array(sorted(wanted))), False))
+    return hit[column.indices.to_numpy()]
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary-encoded column as plain strings (pandas reads those as its ``str`` dtype at once)."""
+    return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
+
+
 def detector_findings(history_dir: Path, *, compounds: Iterable[str] | None = None) -> list[Finding]:
     """Findings of the fault-specific detectors (DETECTOR_RUNS) on a backfill directory, each as
     the messages the live scorer sends: active from its first flag, then cleared if it ended."""
     history = Path(history_dir)
     devices = pd.read_parquet(history / "devices.parquet").set_index("device")
-    wanted = None if compounds is None else list(compounds)
-    findings: list[Finding] = []
-    for run in DETECTOR_RUNS:
-        found = run.function(read_parquet(history, run.kind.value, run.metrics, wanted), devices)
-        log.debug("detector findings: %d of %s", len(found), run.name)
-        findings += [message for finding in found for message in _messages(finding)]
+    by_run: dict[str, list[Finding]] = {}
+    # the cameras' rows (most of a compound's) read in a pass of their own: kept encoded while the
+    # other runs work, they would add to the peak what a second pass costs in time
+    big = [run for run in DETECTOR_RUNS if run.kind is DeviceKind.CAMERA]
+    for runs in ([run for run in DETECTOR_RUNS if run not in big], big):
+        for run, readings in zip(runs, read_runs(history, runs, compounds), strict=True):
+            found = run.function(readings, devices)
+            del readings
+            log.debug("detector findings: %d of %s", len(found), run.name)
+            by_run[run.name] = [message for finding in found for message in _messages(finding)]
+    findings = [message for run in DETECTOR_RUNS for message in by_run[run.name]]
     return sorted(findings, key=lambda f: (f.started_ms, f.device))

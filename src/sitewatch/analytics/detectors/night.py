@@ -94,8 +94,11 @@ class NightFlow(Detector):
 
     def score(self, frame: pd.DataFrame) -> pd.Series:
         """Per row, the score of the latest night whose window has ended (0 before enough nights)."""
+        return self.score_nights(frame, self.nights(frame))
+
+    def score_nights(self, frame: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+        """:meth:`score` from ``table``, the :meth:`nights` of ``frame`` already computed."""
         clean = numeric_frame(frame)
-        table = self.nights(frame)
         local = local_index(pd.DatetimeIndex(clean.index), self.tz)
         result = np.zeros(len(clean))
         if len(table):
