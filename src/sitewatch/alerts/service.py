@@ -107,6 +107,7 @@ class AlertService:
         self.messages = 0  # MQTT messages
         self.applied = 0  # findings applied (committed)
         self.transactions = 0  # batches committed (findings per transaction: applied / transactions)
+        self.last_commit_at: float | None = None  # time.monotonic() of the last batch committed
         self._queue: queue.Queue[_Inbound | None] = queue.Queue(maxsize=max(1, settings.mqtt.max_inflight))
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -255,6 +256,7 @@ class AlertService:
                     self.core.apply_batch(findings)
                     self.applied += len(findings)
                     self.transactions += 1
+                    self.last_commit_at = time.monotonic()
                     break
                 except SQLAlchemyError as exc:  # the database is away: keep the messages, try again
                     log.error("could not store findings (%s); retrying in %.1f s", exc, delay)

@@ -495,7 +495,8 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
     deadline = time.monotonic() + 600
     while service.applied < sent and time.monotonic() < deadline:  # committed, not only received
         time.sleep(0.01)
-    wall = time.monotonic() - began
+    # from the start to the commit of the last finding (not to the producer processes' exit)
+    wall = (service.last_commit_at or time.monotonic()) - began
     applied, transactions = service.applied, service.transactions
     cpu = {"alerting": time.process_time() - cpu_began,
            "decoder": (_cpu_s(decoder) if decoder else 0.0) - decoder_began, "producers": sum(r[3] for r in produced),
