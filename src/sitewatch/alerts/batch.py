@@ -81,7 +81,7 @@ _OPEN = {
 def _rows(conn: Connection, statements: dict[str, str], keys: list[str]) -> list[Any]:
     """The rows of one of the statements above for ``keys`` (through SQLAlchemy, whose errors they raise)."""
     name = conn.dialect.name
-    if name not in statements:  # another database: SQLAlchemy's own IN
+    if name not in statements:  # the registry runs on these two (docs/assets.md)
         raise NotImplementedError(f"alerting's batches support SQLite and PostgreSQL, not {name}")
     param = orjson.dumps(keys).decode() if name == "sqlite" else keys
     return list(conn.exec_driver_sql(statements[name], (param,)).all())
@@ -245,6 +245,7 @@ _BUMP_PG = (
     "finding_id = u.episode FROM unnest(%s::integer[], %s::integer[], %s::timestamp[], %s::varchar[]) "
     "AS u(alert_id, fed, now, episode) WHERE a.id = u.alert_id"
 )
+_BUMP_KEYS = ("alert_id", "fed", "now", "episode")  # _BUMP_PG's arrays, in order
 _UNNEST: dict[tuple[str, tuple[str, ...]], tuple[str, list[bool]]] = {}
 
 
@@ -252,7 +253,7 @@ def _unnest(conn: Connection, name: str, statement: Executable, rows: list[dict[
     """The rows in one statement on PostgreSQL: each column's values as one array parameter, read
     back into rows by ``unnest`` (an INSERT of the statement's table, or the bump). psycopg's
     executemany sends a statement per row, which cost more than the rest of a batch together."""
-    keys = tuple(rows[0])
+    keys = _BUMP_KEYS if name == "bump" else tuple(rows[0])
     if (name, keys) not in _UNNEST:
         if name == "bump":
             _UNNEST[name, keys] = (_BUMP_PG, [False] * len(keys))
