@@ -4,8 +4,8 @@ paho's network thread queues each finding message (bounded by ``mqtt.max_infligh
 thread decodes it with the contract's ``decode_findings`` (a single finding, or a batch of them
 that analytics publishes when it has several at once) and applies the findings of the messages
 waiting in one transaction (or arriving within ``LINGER_S`` of the first: a transaction's fixed
-cost, its commit above all, is shared by more findings), and only then acknowledges those messages (persistent session, manual
-acks): a crash redelivers, and the (finding id, state) record makes the copy harmless. A refused
+cost, its commit above all, is shared by more findings), and only then acknowledges those
+messages (persistent session, manual acks): a crash redelivers, and the (finding id, state) record makes the copy harmless. A refused
 message goes to the dead-letter topic with its reason, and is acknowledged; so does a refused
 element of a batch, alone, while the batch's other findings are applied. A ticker thread runs
 the timers (woken at once after each transaction, so a critical alert is flushed without
@@ -202,9 +202,8 @@ class AlertService:
     def _next_batch(self) -> tuple[list[_Inbound], list[Finding]] | None:
         """The messages waiting now or arriving within LINGER_S with findings to apply, and their
         findings in order: at least one message, and more while they hold fewer than BATCH findings
-        (None when stopping). Refusals
-        are dead-lettered on the way: a refused message is acknowledged at once, a refused element
-        of a batch goes with its message."""
+        (None when stopping). Refusals are dead-lettered on the way: a refused message is
+        acknowledged at once, a refused element of a batch goes with its message."""
         kept: list[_Inbound] = []
         findings: list[Finding] = []
         item = self._queue.get()

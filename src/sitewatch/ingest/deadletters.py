@@ -41,7 +41,7 @@ REASONS: dict[str, str] = {
 }
 
 
-SUBSCRIBE_WAIT_S = 10.0
+SUBSCRIBE_WAIT_S = 10.0  # how long the watcher waits for the broker to confirm its subscription
 
 
 def describe(body: dict[str, object]) -> str:
