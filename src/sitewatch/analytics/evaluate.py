@@ -268,7 +268,8 @@ def _beside(history: Path, extra: Callable[[Path], list[Finding]]) -> Iterator[C
     use two cores or more and ``extra`` is the shipped hook (a function another process can import);
     else run here when asked for. The detectors' pandas work and the engine's Python loop then take a
     core each: the same findings, in about the time of the longer of the two."""
-    if extra is not extra_findings or len(os.sched_getaffinity(0)) < 2:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if extra is not extra_findings or cores < 2:
         yield lambda: extra(history)
         return
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
