@@ -31,6 +31,7 @@ import pandas as pd
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
+from .base import true_runs
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -202,7 +203,7 @@ class WaterBalance:
         timed: list[tuple[int, int]] = []  # runs (or their parts) left to the hourly fit
         for sign in (1.0, -1.0):
             days = (excess * sign > level).to_numpy()
-            for a, b in _runs(days):
+            for a, b in true_runs(days):
                 span = excess.iloc[a : b + 1]
                 lost = float(span.mean()) * sign  # L/h the balance misses over the run, > 0
                 start = int(span.index[0]) - DAY_MS
@@ -228,7 +229,7 @@ class WaterBalance:
             return out
         # a slowed register whose days are near the level: runs of days above a lower one, hour by hour
         soft = (excess > max(self.soft_z * spread, self.soft_floor_lph)).to_numpy()
-        for a, b in _runs(soft):
+        for a, b in true_runs(soft):
             if b - a + 1 >= self.soft_days and not any(x <= b and a <= y for x, y in timed) and not any(
                     e.start_ms < int(excess.index[b]) and int(excess.index[a]) - DAY_MS < e.end_ms for e in out):  # fmt: skip
                 timed.append((a, b))
@@ -502,7 +503,7 @@ class WaterBalance:
             hot = ((pair > level) & (excess > 0) & (excess.shift(1) > -self.burst_slack_l)).to_numpy()
             members = {node.parent, *node.children}
             masked = [(e.start_ms - DAY_MS, e.end_ms + DAY_MS, e) for e in missing if e.device in members]
-            for a, b in _runs(hot):
+            for a, b in true_runs(hot):
                 span = excess.iloc[a : b + 1]
                 over = [e for lo, hi, e in masked if lo <= int(span.index[-1]) and int(span.index[0]) <= hi]
                 # a flat whose register stands still while the burst runs: the burst is behind its meter
@@ -536,7 +537,7 @@ def _shorth(values: np.ndarray) -> tuple[float, float]:
 def _still_span(volume: pd.Series, a: int, b: int, usual: float) -> tuple[int, int] | None:
     """The longest run of days (rows) of ``volume`` still through rows a..b."""
     still = (volume.to_numpy(dtype=np.float64) < 0.02 * usual).tolist()
-    spans = [(first, last) for first, last in _runs(still) if first <= b and last >= a]
+    spans = [(first, last) for first, last in true_runs(still) if first <= b and last >= a]
     return max(spans, key=lambda s: s[1] - s[0]) if spans else None
 
 
@@ -545,7 +546,7 @@ def _still_days(volume: pd.Series, a: int, b: int, usual: float) -> float:
     days in a row, plus the share of the usual use missing on the day before and the day after."""
     v = volume.to_numpy(dtype=np.float64)
     still = (v < 0.02 * usual).tolist()
-    spans = [(first, last) for first, last in _runs(still) if first <= b and last >= a]
+    spans = [(first, last) for first, last in true_runs(still) if first <= b and last >= a]
     if not spans:
         return 0.0
     first, last = max(spans, key=lambda s: s[1] - s[0])
@@ -554,17 +555,6 @@ def _still_days(volume: pd.Series, a: int, b: int, usual: float) -> float:
         if 0 <= edge < len(v) and np.isfinite(v[edge]):
             days += float(np.clip(1.0 - v[edge] / usual, 0.0, 1.0))
     return days
-
-
-def _runs(mask: Sequence[bool] | np.ndarray) -> list[tuple[int, int]]:
-    """[first, last] index pairs of the runs of True in ``mask``."""
-    m = np.asarray(mask, dtype=bool)
-    if not m.any():
-        return []
-    edges = np.diff(np.r_[0, m.astype(np.int8), 0])
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1) - 1
-    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 MESSAGES = {

@@ -78,6 +78,17 @@ def numeric_frame(frame: object, *, columns: tuple[str, ...] | None = None) -> p
     return out
 
 
+def true_runs(mask: object) -> list[tuple[int, int]]:
+    """[first, last] index pairs of the runs of True in ``mask`` (a sequence of booleans)."""
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return []
+    edges = np.diff(np.r_[0, m.astype(np.int8), 0])
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
 def local_index(index: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
     """Wall-clock time of each row: aware times converted to ``tz``, naive times taken as local."""
     if index.tz is None:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
+from .base import true_runs
 
 GRID_MS = 300_000  # building meters report every 5 minutes
 FLAT_REPORT_MS = 900_000  # household meters every 15
@@ -82,7 +83,7 @@ class PressureDip:
             sd = 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
             low = np.isfinite(dev) & (dev < -max(self.dip_mpa, self.noise_z * sd))
             runs = []
-            for a, b in _runs(low):
+            for a, b in true_runs(low):
                 if b - a + 1 >= self.min_reports:
                     # the dip began after the report before its first and ended after its last
                     runs.append(
@@ -162,17 +163,6 @@ class PressureDip:
         before = ts <= start - int(self.still_hours * 3_600_000)
         return (int(span.sum()) >= 4 * self.still_hours and bool((value[span] == 0.0).all())
                 and bool(before.any()) and float(value[before].mean()) * 1000.0 >= self.still_usual_lph)  # fmt: skip
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[first, last] index pairs of the runs of True in ``mask``."""
-    m = np.asarray(mask, dtype=bool)
-    if not m.any():
-        return []
-    edges = np.diff(np.r_[0, m.astype(np.int8), 0])
-    return list(
-        zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist(), strict=True)
-    )
 
 
 MESSAGE = N_("the pressure at {meter} fell by {dip} MPa while {device} passed {flow} m³/h: a burst suspected")
