@@ -101,3 +101,34 @@ def test_alerting_writes_do_not_move_the_registry_revision(engine: Engine) -> No
     core.apply(finding(state=FindingState.CLEARED, started_ms=1_790_000_000_004))
     core.tick()
     assert revision() == before
+
+
+def test_a_message_another_process_recorded_meanwhile_makes_the_batch_go_one_by_one(
+    engine: Engine, monkeypatch: Any
+) -> None:
+    """The batch's SELECT of messages already seen ran before another process committed one of
+    them: the messages' INSERT is refused by the unique (finding id, state), the batch is rolled
+    back and applied a finding at a time, and the copy is a duplicate, not a second message."""
+    from sitewatch.alerts import batch
+
+    add_channel(engine, "crew", "http://127.0.0.1:9/x", scope=ChannelScope.CREW, target="CR02")
+    other = finding("C0001-CA0001", fault="video_loss", kind=DeviceKind.CAMERA, severity=Severity.WARNING)
+    Alerting(engine, settings(), clock=Clock()).apply(other)  # the other process's commit
+    seen = batch._SEEN
+    monkeypatch.setattr(batch, "_SEEN", {name: sql.replace("WHERE", "WHERE 1 = 0 AND") for name, sql in seen.items()})
+    stream = [finding("C0001-CA0002", fault="video_loss", kind=DeviceKind.CAMERA, severity=Severity.WARNING),
+              other]  # fmt: skip
+    core = Alerting(engine, settings(), clock=Clock())
+    one_by_one: list[Finding] = []
+    apply = core.apply
+
+    def spy(f: Finding) -> Any:
+        one_by_one.append(f)
+        return apply(f)
+
+    monkeypatch.setattr(core, "apply", spy)
+    applied = core.apply_batch(stream)
+    assert [a.value for a in applied] == ["created", "duplicate"] and one_by_one == stream
+    with transaction(engine) as session:
+        ids = list(session.execute(select(AlertFinding.finding_id)).scalars())
+    assert sorted(ids) == sorted(f.id for f in stream)  # each message once

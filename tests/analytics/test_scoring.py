@@ -20,6 +20,7 @@ from sitewatch.analytics.scoring import Scorer
 from sitewatch.analytics.service import AnalyticsService
 from sitewatch.cli import main
 from sitewatch.contract import Finding, FindingState
+from sitewatch.devtools.bench.analytics import score_metrics
 from sitewatch.devtools.services import wait_until
 from sitewatch.settings import Settings, load_settings
 from sitewatch.store import open_store
@@ -48,7 +49,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert out.exit_code == 0, out.output
     table = pq.read_table(root / "history" / "readings.parquet")
     metric = pc.cast(table["metric"], "string")
-    keep = pc.is_in(metric, value_set=pa.array(["vibration_rms", "run_state", "flow", "pressure", "volume_register", "tamper"]))
+    keep = pc.is_in(metric, value_set=pa.array(score_metrics()))  # what the scorer's runs read, as the bench
     (root / "load").mkdir()
     pq.write_table(table.filter(keep), root / "load" / "readings.parquet")
     return root
