@@ -85,6 +85,7 @@ def test_demo_with_duration_ends_cleanly_with_all_five_kinds(tmp_path: Path) -> 
     findings = re.search(r"Analytics: ([\d,]+) findings published", " ".join(out.split()))
     assert findings and int(findings.group(1).replace(",", "")) >= 1, out
     assert "latest findings (analytics)" in out and "entrapment" in out and "critical" in out, out
+    assert "found by" in out and "rule:elevator." in out, out  # which rule found each one
 
 
 def test_demo_stops_cleanly_on_sigint_and_data_stays_queryable(tmp_path: Path) -> None:

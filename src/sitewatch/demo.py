@@ -108,21 +108,23 @@ class _View:
         return table
 
     def findings_table(self) -> Table:
-        """The latest findings: time, compound, device, fault, severity, summary in the reader's language."""
+        """The latest findings: time, compound, device, fault, the rule or detector that found it (two rules
+        may find one fault: a charger's Faulted status and its fault event), severity, state, summary."""
         table = Table(title=_("latest findings (analytics)"), expand=False)
-        for column in (N_("time"), N_("compound"), N_("device"), N_("fault"), N_("severity"), N_("state"),
-                       N_("summary")):  # fmt: skip
+        for column in (N_("time"), N_("compound"), N_("device"), N_("fault"), N_("found by"), N_("severity"),
+                       N_("state"), N_("summary")):  # fmt: skip
             table.add_column(_(column), overflow="fold")
         for f in self.findings or []:
             when = time.strftime("%m-%d %H:%M", time.localtime(f.started_ms / 1000))
             local = f.device[len(f.compound) + 1 :] if f.device.startswith(f.compound + "-") else f.device
             severity = _(SEVERITY_LABELS.get(f.severity.value, f.severity.value))
             style = {"critical": "bold red", "warning": "yellow"}.get(f.severity.value, "")
-            table.add_row(when, f.compound, local, f.fault or "—", f"[{style}]{severity}[/]" if style else severity,
+            table.add_row(when, f.compound, local, f.fault or "—", f.source,
+                          f"[{style}]{severity}[/]" if style else severity,
                           _(STATE_LABELS.get(f.state.value, f.state.value)),
                           _(f.message, **dict(f.params)))  # fmt: skip
         if not self.findings:
-            table.add_row("—", "", "", "", "", "", _("none yet"))
+            table.add_row("—", "", "", "", "", "", "", _("none yet"))
         return table
 
     def render(self) -> Any:
