@@ -474,3 +474,76 @@ def test_shipped_day_burning_in_the_morning_from_ten_minutes_of_sun_above_the_ho
     # for 20 min, so three reports with the sun 4-6° up raise nothing
     assert solar_elevation(sets - 30 * MIN, 43.88, 125.32) > 3.0
     assert feed(shipped(), SL, DeviceKind.STREETLIGHT, [lit] * 3, t0=sets - 40 * MIN, step=5 * MIN) == []
+
+
+SHORT = """flap: 0
+rules:
+  - {name: short, kind: streetlight, type: counter, metric: burning_hours, mode: short, per_hour: 1.0,
+     below: 0.99, gap: 6m, window: 1h, steps: 3, when: [{metric: lamp_on, equals: 1}], fault: flicker}"""
+
+
+def _hours(steps: list[float], start: float = 1000.0) -> list[dict[str, float]]:
+    """A lit lamp's reports whose burning hours rose by ``steps`` (h) one report after the other."""
+    out, h = [{"lamp_on": 1.0, "burning_hours": start}], start
+    for s in steps:
+        h = round(h + s, 3)
+        out.append({"lamp_on": 1.0, "burning_hours": h})
+    return out
+
+
+def test_short_counts_steps_that_rose_less_than_the_time_between_from_the_first() -> None:
+    t0 = _cst(2026, 4, 10, 20)
+    # 5 min is 0.0833 h: 0.082 is under 0.99 x that, 0.083 (the register's 0.001 h steps) is not
+    steps = [0.083, 0.082, 0.084, 0.082, 0.083, 0.081, 0.084]
+    out = feed(Engine(parse_rules(SHORT, "t.yaml"), SITES), SL, DeviceKind.STREETLIGHT, _hours(steps), t0=t0,
+               step=5 * MIN)  # fmt: skip
+    assert raised(out) == [("rule:short", "flicker")]
+    assert out[0].started_ms == t0 + 10 * MIN and out[0].ts_ms == t0 + 30 * MIN
+    # the rounding of a normal lamp's register (0.083 and 0.084 by turns) is no short step
+    out = feed(Engine(parse_rules(SHORT, "t.yaml"), SITES), SL, DeviceKind.STREETLIGHT,
+               _hours([0.083, 0.084, 0.083] * 8), t0=t0, step=5 * MIN)  # fmt: skip
+    assert raised(out) == []
+
+
+def test_short_is_not_a_gap_a_dark_spell_a_reset_or_outside_the_window() -> None:
+    t0 = _cst(2026, 4, 10, 20)
+
+    def found(series: list[dict[str, float]], step: int = 5 * MIN) -> list[tuple[str, str | None]]:
+        e = Engine(parse_rules(SHORT, "t.yaml"), SITES)
+        return raised(feed(e, SL, DeviceKind.STREETLIGHT, series, t0=t0, step=step))
+
+    # reports 7 min apart (a report lost): not judged, although 0.1 h is short of 0.117
+    assert found(_hours([0.1] * 6), step=7 * MIN) == []
+    # the lamp off between lit reports (its register still): steps across the dark are not judged
+    off = {"lamp_on": 0.0, "burning_hours": 2000.0}
+    lit = {"lamp_on": 1.0, "burning_hours": 2000.0}
+    assert found([lit, off, lit, off, lit, off, lit]) == []
+    # a register reset (a replaced controller) is no short step
+    assert found(_hours([0.083, -500.0, 0.083, -500.0, 0.083, -500.0])) == []
+    # three short steps, but more than the 1 h window from the first to the third
+    assert found(_hours([0.082, 0.083, 0.082] + [0.083] * 12 + [0.082])) == []
+    # the same three within the hour are a finding
+    assert found(_hours([0.082, 0.083, 0.082, 0.083, 0.082])) == [("rule:short", "flicker")]
+
+
+def test_short_rule_levels() -> None:
+    with pytest.raises(RulesError, match="mode short needs window, per_hour and below"):
+        parse_rules(SHORT.replace("per_hour: 1.0,", ""), "t.yaml")
+    with pytest.raises(RulesError, match="below"):
+        parse_rules(SHORT.replace("below: 0.99", "below: 1.0"), "t.yaml")
+    with pytest.raises(RulesError, match="gap must be positive"):
+        parse_rules(SHORT.replace("gap: 6m", "gap: 0s"), "t.yaml")
+
+
+@pytest.mark.parametrize(("short", "found"), [(3, True), (2, False)])
+def test_shipped_burning_short_three_in_6_h_are_a_flicker(short: int, found: bool) -> None:
+    t0 = _cst(2026, 4, 10, 19)
+    steps = [0.083, 0.084, 0.083] * 24  # 6 h of a lit lamp, its register's rounding by turns
+    for i in (5, 30, 65)[:short]:
+        steps[i] = 0.082  # dark for about 5 s between two reports
+    series = _hours(steps)
+    for s in series:
+        s["power"] = 60.0
+        s["lamp_current"] = 0.27
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
+    assert (("rule:streetlight.burning_short", "flicker") in out) is found

@@ -784,6 +784,8 @@ def _counter(engine: Engine, rule: CounterRule, device: str, dev: _Device, st: _
             x.pop(0)  # the next change is already older than the window: x[0] is not needed
         rise = v - x[0][1]
         return (RAISE if rise >= rule.at_least else CLEAR), rise, None
+    if rule.mode == "short":
+        return _short(rule, x, v, ts)
     if not x:
         x[:] = [v, ts, 0, ts]  # last value, last change, guarded time since, last sample
         return HOLD, v, None
@@ -809,6 +811,27 @@ def _counter(engine: Engine, rule: CounterRule, device: str, dev: _Device, st: _
     if x[2] >= rule.stopped_for:
         return RAISE, x[2] / 3_600_000, changed
     return HOLD, 0.0, None
+
+
+def _short(rule: CounterRule, x: list[Any], v: float, ts: int) -> Verdict:
+    """A counter's ``short`` mode: steps between two samples (``when`` holding at both, at most ``gap``
+    apart) that rose less than ``below`` x ``per_hour`` per hour of the time between them, counted
+    within ``window``. A step across a data gap or a dark spell (the samples ``when`` leaves out) is
+    not judged; a register going down (a reset) is no short step."""
+    if not x:
+        x[:] = [[], None]  # short step times, [ts, value] of the sample before
+    hits, prev = x
+    if prev is not None and 0 < ts - prev[0] <= rule.gap and v >= prev[1]:
+        expected = (rule.per_hour or 0.0) * (ts - prev[0]) / HOUR_MS
+        if v - prev[1] < (rule.below or 0.0) * expected:
+            hits.append(ts)
+    x[1] = [ts, v]
+    window = rule.window or 0
+    while hits and ts - hits[0] > window:
+        hits.pop(0)
+    del hits[: max(0, len(hits) - rule.steps)]
+    met = len(hits) >= rule.steps
+    return (RAISE if met else CLEAR), float(len(hits)), hits[0] if met else None
 
 
 def _count(engine: Engine, rule: CountRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],

@@ -224,16 +224,23 @@ class ChangeRule(RuleBase):
 
 class CounterRule(RuleBase):
     """A register: ``stopped`` (no increase for ``stopped_for`` while ``when`` holds), ``backwards``
-    (a decrease that is not a reset to below ``reset_below`` x the last value), or ``increase``
-    (at least ``at_least`` within ``window``)."""
+    (a decrease that is not a reset to below ``reset_below`` x the last value), ``increase``
+    (at least ``at_least`` within ``window``), or ``short``: a register that should rise
+    ``per_hour`` an hour (a lit lamp's burning hours: one) rose by less than ``below`` x that
+    between two samples at most ``gap`` apart, in ``steps`` of them within ``window`` (a lamp dark
+    for seconds between two reports counts those seconds out)."""
 
     type: Literal["counter"]
     metric: str
-    mode: Literal["stopped", "backwards", "increase"]
+    mode: Literal["stopped", "backwards", "increase", "short"]
     stopped_for: Duration | None = None
     window: Duration | None = None
     at_least: float | None = None
     reset_below: float = Field(0.1, ge=0, lt=1)
+    per_hour: float | None = Field(None, gt=0)
+    below: float | None = Field(None, gt=0, lt=1)
+    steps: int = Field(1, ge=1)
+    gap: Duration = 600_000
 
     @model_validator(mode="after")
     def _mode(self) -> CounterRule:
@@ -241,6 +248,10 @@ class CounterRule(RuleBase):
             raise ValueError("mode stopped needs stopped_for")
         if self.mode == "increase" and (not self.window or self.at_least is None):
             raise ValueError("mode increase needs window and at_least")
+        if self.mode == "short" and (not self.window or self.per_hour is None or self.below is None):
+            raise ValueError("mode short needs window, per_hour and below")
+        if self.gap <= 0:
+            raise ValueError("gap must be positive")
         return self
 
 
