@@ -328,3 +328,19 @@ def test_a_flat_meter_above_0_8_cubic_metres_in_two_reports_is_a_burst() -> None
                [{"flow": v} for v in (0.0, 1.0, 1.1, 0.0, 0.0)], step=15 * MIN)  # fmt: skip
     assert [(f.state.value, f.fault) for f in out][:1] == [("active", "burst")]
     assert out[0].started_ms == T0 + 15 * MIN
+
+
+def _shipped_all(*names: str) -> Engine:
+    rules = load_rules()
+    return Engine(replace(rules, rules=tuple(r for r in rules.rules if r.name in names)), SITES)
+
+
+@pytest.mark.parametrize(("flow", "leak", "burst"), [(0.013, True, False), (0.2, False, True)])
+def test_a_flat_meter_that_never_stops_for_8_h_is_a_leak_unless_it_bursts(flow: float, leak: bool,
+                                                                          burst: bool) -> None:  # fmt: skip
+    """13 L/h for 9 h is a leak; 200 L/h for 9 h is a burst, and the leak rule waits while it is open."""
+    e = _shipped_all("water_meter.leak", "water_meter.burst", "water_meter.burst_sustained")
+    out = feed(e, WM, DeviceKind.WATER_METER, [{"flow": flow}] * 37 + [{"flow": 0.0}] * 4, step=15 * MIN)
+    active = {f.fault for f in out if f.state.value == "active"}
+    assert ("leak" in active) is leak
+    assert ("burst" in active) is burst
