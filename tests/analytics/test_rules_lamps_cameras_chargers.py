@@ -547,3 +547,18 @@ def test_shipped_burning_short_three_in_6_h_are_a_flicker(short: int, found: boo
         s["lamp_current"] = 0.27
     out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
     assert (("rule:streetlight.burning_short", "flicker") in out) is found
+
+
+def test_shipped_a_lamp_whose_burning_hours_fall_short_is_a_flicker_not_a_failed_lamp() -> None:
+    t0 = _cst(2026, 4, 10, 19)
+    series, hours = [], 1000.0
+    # two days lit at 60 W (the power rules learn them), then a flicker dark for 45 s a report
+    for i in range(3 * 288):
+        flicker = i >= 2 * 288
+        hours = round(hours + (0.0708 if flicker else (0.083 if i % 3 else 0.084)), 3)
+        watts = 60.0 * (0.85 if flicker else 1.0) * (0.7 if flicker and i % 2 else 1.0)
+        series.append({"lamp_on": 1.0, "power": watts, "lamp_current": 0.27, "burning_hours": hours})
+    out = raised(feed(shipped(), SL, DeviceKind.STREETLIGHT, series, t0=t0, step=5 * MIN))
+    assert ("rule:streetlight.burning_short", "flicker") in out
+    assert ("rule:streetlight.power", "lamp_failure") not in out
+    assert ("rule:streetlight.power_dimmed", "lamp_failure") not in out
