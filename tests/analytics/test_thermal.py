@@ -243,3 +243,32 @@ def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
     restored = Engine.restore(e.snapshot(), e.rules, SITES)
     assert restored.memory[f"hot/{C}/rise"] == e.memory[f"hot/{C}/rise"]
     assert set(e.memory[f"hot/{C}/rise"]) == set(PEERS[:2])
+
+
+def biased_day(kw: float, peer_bias: float) -> list[tuple[int, dict[str, Any], float]]:
+    """24 h of one charger in still air (10 °C): idle 18 h, then 6 h at ``kw`` of 7 kW rated; during the
+    session the peers read ``peer_bias`` °C warmer than the air the charger stands in (an error in the
+    air's drift, as a sunny evening gives)."""
+    rows = []
+    temp = 13.0
+    for m in range(24 * 60):
+        p = kw if m >= 18 * 60 else 0.0
+        load = p / 7.0
+        temp += (13.0 + 14.0 * load**2 - temp) * LAG
+        rows.append((m, {"temperature": round(temp, 1), "power": p}, 10.0 + (peer_bias if p else 0.0)))
+    return rows
+
+
+def test_a_rise_learnt_at_a_slow_cars_load_is_learnt_again_at_a_full_one() -> None:
+    # learnt on two sessions of a 3.3 kW car, the drift's error of 1.5 °C is half the rise at that load
+    # (2.7 °C): the rise per kW^2 learnt is half the true one, and a 6.6 kW car's session, 12.4 °C up,
+    # would be 6 °C over it. The much higher load drops what was learnt, and the charger learns again
+    e = engine()
+    out = run(e, [biased_day(3.1, 1.5), biased_day(3.1, 1.5)] + [biased_day(6.6, 0.0)] * 4)
+    assert out == []
+
+
+def test_a_fault_is_still_found_after_learning_again() -> None:
+    e = engine()
+    out = run(e, [biased_day(3.1, 0.0)] * 2 + [biased_day(6.6, 0.0)] * 2 + [day(extra=12.0)])
+    assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
