@@ -272,3 +272,15 @@ def test_a_fault_is_still_found_after_learning_again() -> None:
     e = engine()
     out = run(e, [biased_day(3.1, 0.0)] * 2 + [biased_day(6.6, 0.0)] * 2 + [day(extra=12.0)])
     assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
+
+
+def test_a_memory_of_bare_ratios_is_upgraded_and_judges_at_once() -> None:
+    from sitewatch.analytics.thermal import RAISE, step
+
+    rule = parse_rules(RULES, "test.yaml").rules[0]
+    # a checkpoint from before each ratio kept its load: taken as learnt at the highest load
+    x: list[Any] = [T0, 6.6, 6.6 * 6.6, 13.0, [0.28] * 12, 3_600_000, None, None, 0.0, 0, 6.6]
+    verdict, residual = step(rule, x, 13.0 + 0.28 * 6.6 * 6.6 + 5.0, 6.6, T0 + MIN, False, {}, CH, None)
+    assert x[4][0] == [0.28, 6.6]
+    assert verdict == RAISE
+    assert residual == pytest.approx(5.0, abs=1e-6)
