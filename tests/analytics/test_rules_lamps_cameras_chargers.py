@@ -223,6 +223,34 @@ def _taper(sp: float, wanted: float) -> list[dict[str, float]]:
 @pytest.mark.parametrize(
     ("series", "found"),
     [
+        # the floor of a 3.07 kW car (0.92 kW) for 12 min, a pause of the site's load management of 110
+        # min, 19 min more (seed 17): 31 minutes Charging under 1 kW, not a stuck session
+        (
+            [{"status": 2.0, "power": 0.92}] * 12
+            + [{"status": 3.0, "power": 0.0}] * 110
+            + [{"status": 2.0, "power": 0.92}] * 19,
+            False,
+        ),
+        # 35 min, a 10 min pause, 12 min more: 47 minutes Charging under 1 kW within the hour
+        (
+            [{"status": 2.0, "power": 0.95}] * 35
+            + [{"status": 3.0, "power": 0.0}] * 10
+            + [{"status": 2.0, "power": 0.95}] * 12,
+            True,
+        ),
+        (_taper(2.97, 12.0), False),
+    ],
+)
+def test_shipped_stuck_slow_counts_minutes_charging_not_pauses(
+    series: list[dict[str, float]], found: bool
+) -> None:
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, series, t0=_cst(2026, 4, 10, 20)))
+    assert (("rule:charger.stuck_slow", "stuck_session") in out) is found
+
+
+@pytest.mark.parametrize(
+    ("series", "found"),
+    [
         ([{"status": 2.0, "power": 2.0}] * 62, True),  # an hour at 2 kW
         ([{"status": 2.0, "power": 2.7}] * 62, True),
         ([{"status": 2.0, "power": 2.0}] * 55, False),  # under an hour
