@@ -245,16 +245,18 @@ def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
     assert set(e.memory[f"hot/{C}/rise"]) == set(PEERS[:2])
 
 
-def biased_day(kw: float, peer_bias: float) -> list[tuple[int, dict[str, Any], float]]:
-    """24 h of one charger in still air (10 °C): idle 18 h, then 6 h at ``kw`` of 7 kW rated; during the
+def biased_day(
+    kw: float, peer_bias: float, rated: float = 7.0, extra: float = 0.0
+) -> list[tuple[int, dict[str, Any], float]]:
+    """24 h of one charger in still air (10 °C): idle 18 h, then 6 h at ``kw`` of ``rated`` kW; during the
     session the peers read ``peer_bias`` °C warmer than the air the charger stands in (an error in the
-    air's drift, as a sunny evening gives)."""
+    air's drift, as a sunny evening gives); a cooling fault adds ``extra`` °C at full load."""
     rows = []
     temp = 13.0
     for m in range(24 * 60):
         p = kw if m >= 18 * 60 else 0.0
-        load = p / 7.0
-        temp += (13.0 + 14.0 * load**2 - temp) * LAG
+        load = p / rated
+        temp += (13.0 + 14.0 * load**2 + extra * load - temp) * LAG
         rows.append((m, {"temperature": round(temp, 1), "power": p}, 10.0 + (peer_bias if p else 0.0)))
     return rows
 
@@ -284,3 +286,13 @@ def test_a_memory_of_bare_ratios_is_upgraded_and_judges_at_once() -> None:
     assert x[4][0] == [0.28, 6.6]
     assert verdict == RAISE
     assert residual == pytest.approx(5.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(("learnt_kw", "found"), [(6.3, True), (5.6, False)])
+def test_ratios_from_055_of_the_highest_load_still_make_the_rise(learnt_kw: float, found: bool) -> None:
+    # an 11 kW charger learnt on 7 kW cars (6.3 kW: 0.59 of 10.6) judges its first 11 kW car at once;
+    # learnt under 0.55 of it (5.6 kW: 0.53), it learns again first (no peers here to judge it meanwhile)
+    e = engine()
+    days = [biased_day(learnt_kw, 0.0, rated=11.0)] * 2 + [biased_day(10.6, 0.0, rated=11.0, extra=20.0)]
+    out = run(e, days)
+    assert ([(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]) is found
