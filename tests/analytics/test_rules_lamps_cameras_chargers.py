@@ -223,6 +223,34 @@ def _taper(sp: float, wanted: float) -> list[dict[str, float]]:
 @pytest.mark.parametrize(
     ("series", "found"),
     [
+        # the floor of a 3.07 kW car (0.92 kW) for 12 min, a pause of the site's load management of 110
+        # min, 19 min more (seed 17): 31 minutes Charging under 1 kW, not a stuck session
+        (
+            [{"status": 2.0, "power": 0.92}] * 12
+            + [{"status": 3.0, "power": 0.0}] * 110
+            + [{"status": 2.0, "power": 0.92}] * 19,
+            False,
+        ),
+        # 35 min, a 10 min pause, 12 min more: 47 minutes Charging under 1 kW within the hour
+        (
+            [{"status": 2.0, "power": 0.95}] * 35
+            + [{"status": 3.0, "power": 0.0}] * 10
+            + [{"status": 2.0, "power": 0.95}] * 12,
+            True,
+        ),
+        (_taper(2.97, 12.0), False),
+    ],
+)
+def test_shipped_stuck_slow_counts_minutes_charging_not_pauses(
+    series: list[dict[str, float]], found: bool
+) -> None:
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, series, t0=_cst(2026, 4, 10, 20)))
+    assert (("rule:charger.stuck_slow", "stuck_session") in out) is found
+
+
+@pytest.mark.parametrize(
+    ("series", "found"),
+    [
         ([{"status": 2.0, "power": 2.0}] * 62, True),  # an hour at 2 kW
         ([{"status": 2.0, "power": 2.7}] * 62, True),
         ([{"status": 2.0, "power": 2.0}] * 55, False),  # under an hour
@@ -238,6 +266,12 @@ def _taper(sp: float, wanted: float) -> list[dict[str, float]]:
         ),
         # two sessions' tapers 3 h apart do not add up
         (_taper(2.97, 3.0) + [{"status": 0.0, "power": 0.0}] * 120 + _taper(2.97, 3.0), False),
+        # a stuck session hours after a taper that left the band below 1 kW (those samples are not judged):
+        # the taper's run is over, the stuck session is a run of its own
+        (
+            _taper(2.97, 12.0) + [{"status": 0.0, "power": 0.0}] * 180 + [{"status": 2.0, "power": 2.0}] * 62,
+            True,
+        ),
     ],
 )
 def test_shipped_stuck_session_part_of_the_power_for_an_hour(
@@ -254,6 +288,76 @@ def test_shipped_stuck_part_not_while_the_charger_derates_running_hot() -> None:
     out = raised(feed(shipped(), CH, DeviceKind.CHARGER, hot, t0=_cst(2026, 4, 10, 20)))
     assert ("rule:charger.hot", "over_temperature") in out
     assert ("rule:charger.stuck_part", "stuck_session") not in out
+
+
+def _warm(series: list[dict[str, float]], temperature: float = 30.0) -> list[dict[str, float]]:
+    """The samples with the cabinet's temperature (the stuck_low and stuck_mid rules judge only below 65 °C)."""
+    return [{**s, "temperature": temperature} for s in series]
+
+
+@pytest.mark.parametrize(
+    ("series", "found"),
+    [
+        ([{"status": 2.0, "power": 0.8}] * 7, True),  # 0.8 kW for 6 min
+        ([{"status": 2.0, "power": 0.06}] * 7, True),  # 98% not delivered of a 3.3 kW car's 2.97 kW
+        ([{"status": 2.0, "power": 0.0}] * 16, False),  # nothing: a charger faulting, its status late
+        ([{"status": 2.0, "power": 0.8}] * 5, False),  # for 4 min
+        ([{"status": 2.0, "power": 0.89}] * 40, False),  # the slowest car's taper floor (0.3 x 2.97 kW)
+        (_taper(2.97, 12.0), False),
+        ([{"status": 4.0, "power": 0.0}] * 30, False),  # SuspendedEV: the car is full
+    ],
+)
+def test_shipped_stuck_low_under_any_healthy_taper_for_5_min(
+    series: list[dict[str, float]], found: bool
+) -> None:
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, _warm(series), t0=_cst(2026, 4, 10, 20)))
+    assert (("rule:charger.stuck_low", "stuck_session") in out) is found
+
+
+@pytest.mark.parametrize(
+    ("series", "found"),
+    [
+        ([{"status": 2.0, "power": 4.5}] * 26, True),  # a 7 kW car throttled by a third, 25 min
+        ([{"status": 2.0, "power": 3.35}] * 26, True),
+        ([{"status": 2.0, "power": 5.8}] * 26, True),
+        ([{"status": 2.0, "power": 4.5}] * 24, False),  # 23 min
+        ([{"status": 2.0, "power": 3.23}] * 180, False),  # a 3.3 kW car at 98%
+        ([{"status": 2.0, "power": 5.94}] * 180, False),  # a 6.6 kW car at 90%
+        ([{"status": 2.0, "power": 8.0}] * 180, False),  # above the band (no rule of its own)
+        (_taper(5.94, 12.0), False),  # the slowest taper through the band
+        (_taper(10.3, 12.0), False),
+        # hours after a taper that left the band below 3.3 kW (not judged): a run of its own
+        (
+            _taper(5.94, 12.0) + [{"status": 0.0, "power": 0.0}] * 180 + [{"status": 2.0, "power": 4.5}] * 26,
+            True,
+        ),
+        # two 6.6 kW cars' tapers within the hour (the second wants 3 kWh: half an hour) do not add up
+        (_taper(5.94, 3.0)[:-30] + _taper(5.94, 3.0), False),
+        # 15 min, a 30 min pause of the site's load management (not counted), 12 min more: 27 within the hour
+        (
+            [{"status": 2.0, "power": 4.5}] * 15
+            + [{"status": 3.0, "power": 0.0}] * 30
+            + [{"status": 2.0, "power": 4.5}] * 12,
+            True,
+        ),
+    ],
+)
+def test_shipped_stuck_mid_between_the_cars_powers(series: list[dict[str, float]], found: bool) -> None:
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, _warm(series), t0=_cst(2026, 4, 10, 20)))
+    assert (("rule:charger.stuck_mid", "stuck_session") in out) is found
+
+
+def test_shipped_stuck_low_and_mid_not_while_the_charger_derates_running_hot() -> None:
+    # over 70 °C the charger halves its power: an 11 kW car draws 5 kW, a taper's floor 0.45 kW
+    for kw in (5.0, 0.45):
+        hot = _warm([{"status": 2.0, "power": kw}] * 90, 72.0)
+        out = raised(feed(shipped(), CH, DeviceKind.CHARGER, hot, t0=_cst(2026, 4, 10, 20)))
+        assert ("rule:charger.hot", "over_temperature") in out
+        assert not {"rule:charger.stuck_low", "rule:charger.stuck_mid"} & {source for source, _ in out}
+    # and without the cabinet's temperature neither judges
+    bare = [{"status": 2.0, "power": 4.5}] * 60 + [{"status": 2.0, "power": 0.5}] * 30
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, bare, t0=_cst(2026, 4, 10, 20)))
+    assert not {"rule:charger.stuck_low", "rule:charger.stuck_mid"} & {source for source, _ in out}
 
 
 @pytest.mark.parametrize(("ratio", "found"), [(0.8, True), (0.88, False)])

@@ -243,3 +243,56 @@ def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
     restored = Engine.restore(e.snapshot(), e.rules, SITES)
     assert restored.memory[f"hot/{C}/rise"] == e.memory[f"hot/{C}/rise"]
     assert set(e.memory[f"hot/{C}/rise"]) == set(PEERS[:2])
+
+
+def biased_day(
+    kw: float, peer_bias: float, rated: float = 7.0, extra: float = 0.0
+) -> list[tuple[int, dict[str, Any], float]]:
+    """24 h of one charger in still air (10 °C): idle 18 h, then 6 h at ``kw`` of ``rated`` kW; during the
+    session the peers read ``peer_bias`` °C warmer than the air the charger stands in (an error in the
+    air's drift, as a sunny evening gives); a cooling fault adds ``extra`` °C at full load."""
+    rows = []
+    temp = 13.0
+    for m in range(24 * 60):
+        p = kw if m >= 18 * 60 else 0.0
+        load = p / rated
+        temp += (13.0 + 14.0 * load**2 + extra * load - temp) * LAG
+        rows.append((m, {"temperature": round(temp, 1), "power": p}, 10.0 + (peer_bias if p else 0.0)))
+    return rows
+
+
+def test_a_rise_learnt_at_a_slow_cars_load_is_learnt_again_at_a_full_one() -> None:
+    # learnt on two sessions of a 3.3 kW car, the drift's error of 1.5 °C is half the rise at that load
+    # (2.7 °C): the rise per kW^2 learnt is half the true one, and a 6.6 kW car's session, 12.4 °C up,
+    # would be 6 °C over it. The much higher load drops what was learnt, and the charger learns again
+    e = engine()
+    out = run(e, [biased_day(3.1, 1.5), biased_day(3.1, 1.5)] + [biased_day(6.6, 0.0)] * 4)
+    assert out == []
+
+
+def test_a_fault_is_still_found_after_learning_again() -> None:
+    e = engine()
+    out = run(e, [biased_day(3.1, 0.0)] * 2 + [biased_day(6.6, 0.0)] * 2 + [day(extra=12.0)])
+    assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
+
+
+def test_a_memory_of_bare_ratios_is_upgraded_and_judges_at_once() -> None:
+    from sitewatch.analytics.thermal import RAISE, step
+
+    rule = parse_rules(RULES, "test.yaml").rules[0]
+    # a checkpoint from before each ratio kept its load: taken as learnt at the highest load
+    x: list[Any] = [T0, 6.6, 6.6 * 6.6, 13.0, [0.28] * 12, 3_600_000, None, None, 0.0, 0, 6.6]
+    verdict, residual = step(rule, x, 13.0 + 0.28 * 6.6 * 6.6 + 5.0, 6.6, T0 + MIN, False, {}, CH, None)
+    assert x[4][0] == [0.28, 6.6]
+    assert verdict == RAISE
+    assert residual == pytest.approx(5.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(("learnt_kw", "found"), [(6.3, True), (5.6, False)])
+def test_ratios_from_055_of_the_highest_load_still_make_the_rise(learnt_kw: float, found: bool) -> None:
+    # an 11 kW charger learnt on 7 kW cars (6.3 kW: 0.59 of 10.6) judges its first 11 kW car at once;
+    # learnt under 0.55 of it (5.6 kW: 0.53), it learns again first (no peers here to judge it meanwhile)
+    e = engine()
+    days = [biased_day(learnt_kw, 0.0, rated=11.0)] * 2 + [biased_day(10.6, 0.0, rated=11.0, extra=20.0)]
+    out = run(e, days)
+    assert ([(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]) is found

@@ -853,12 +853,15 @@ def _count(engine: Engine, rule: CountRule, device: str, dev: _Device, st: _Stat
     w = rule.window
     while hits and ts - hits[0] > w:
         hits.pop(0)
-    while onsets and ts - onsets[0] > w:
+    # a run that began before the window and still has hits in it is a run within the window: without
+    # this, a run carried across the samples `when` leaves out (a charger's taper ending in a band, its
+    # next session in the band a day later) would never count again
+    while onsets and ts - onsets[0] > w and not (len(onsets) == 1 and hits and hits[-1] >= onsets[0]):
         onsets.pop(0)
     del hits[: max(0, len(hits) - rule.at_least)]
     del onsets[: max(0, len(onsets) - rule.runs)]
     met = len(hits) >= rule.at_least and len(onsets) >= rule.runs
-    start = min(hits[0], onsets[0]) if met else None
+    start = (min(hits[0], onsets[0]) if ts - onsets[0] <= w else hits[0]) if met else None
     return (RAISE if met else CLEAR), float(len(hits)), start
 
 

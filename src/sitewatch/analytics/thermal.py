@@ -7,12 +7,15 @@ fan adds heat in proportion to the load, so the residual ``T - idle - a * lag(P^
 grows from 0 (plus the air's drift during a session) to the fault's degrees at that load.
 
 The memory (``x``, checkpointed with the engine's snapshot as plain JSON) is
-``[last ts, lag(P), lag(P^2), idle temperature, [learnt ratios], ms under load, last ratio ts,
+``[last ts, lag(P), lag(P^2), idle temperature, [learnt [ratio, kW]], ms under load, last ratio ts,
 air when last idle, air's drift since, ratios learnt this session]``. The air's drift during a session (evening cooling, the day's weather
 changing at midnight) is taken from the compound's idle chargers (``air``): the same air, no load.
 ``a`` is the median of ``(T - idle) / lag(P^2)`` sampled every ``learn_every`` under steady load, learnt
 only while the rule has no open finding and the residual is below ``clear``; the last ``keep``
-ratios are kept, so a device's normal follows slow changes but not a fault.
+ratios are kept, so a device's normal follows slow changes but not a fault. Only the ratios learnt at
+``RELEARN`` of the device's highest steady load or more make ``a``, and half the ``learn_samples``
+must be such: a slow car's rise is about as large as the error of the air's drift, so its ratios are
+noisy, and they were the whole of ``a`` for a charger whose first cars were slow.
 
 With ``peer_rise`` (a factor), the compound's chargers are one another's prior: each device with half
 its ``learn_samples`` posts its rise at the highest steady load it has drawn (``a * Pmax^2``: about
@@ -36,6 +39,7 @@ PER_SESSION = 6  # ratios learnt from one stretch of load at most
 PEER_FRESH_MS = 1_200_000  # an idle peer's temperature counts for the air this long
 MIN_PEERS = 2  # learnt peers needed for the compound's rise to count
 PEER_LOAD = 0.9  # a peer's rise counts for a device whose highest load is at most 1/0.9 of the peer's
+RELEARN = 0.55  # the ratios that make a device's rise were learnt at this share of its highest load or more
 
 
 def air(peers: dict[str, list[float]], device: str, ts: int) -> float | None:
@@ -101,7 +105,9 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     if now_air is not None and x[7] is not None:
         x[8] = now_air - x[7]  # the air's drift since the charger was last idle
     excess -= x[8]  # (the last drift known while too few peers are idle)
-    ratios: list[float] = x[4]
+    ratios: list[list[float]] = x[4]
+    if ratios and not isinstance(ratios[0], list):  # a memory from before the load was kept with each ratio
+        ratios[:] = [[r, x[10]] for r in ratios]
     # learn from steady load only: a session's taper has little load, and any error in the air's
     # drift divided by little load would pull the device's rise per kW^2 far off
     steady = abs(power * power - x[2]) <= STEADY * power * power
@@ -110,17 +116,20 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     if steady and power > x[10]:
         x[10] = power
     cap = peer_cap(rule, rises, device, x[10])
-    learning = len(ratios) < rule.learn_samples
+    near = _near_highest(ratios, x[10])
+    # learnt: ``learn_samples`` ratios, half of them near the highest load (after a much faster car than
+    # any before, the charger learns again, judged against its peers meanwhile)
+    learning = len(ratios) < rule.learn_samples or 2 * len(near) < rule.learn_samples
     if learning and cap is None:
         if due and not open_:
-            _learn(rule, x, excess / x[2], ts, rises, device)
+            _learn(rule, x, excess / x[2], power, ts, rises, device)
         return HOLD, 0.0
     if cap is None:
-        a = _median(ratios)
+        a = _median(near)
     elif learning:  # judged against the peers' cap alone: a few ratios of one session are noisy
         a = cap
     else:
-        a = min(cap, _median(ratios))
+        a = min(cap, _median(near))
     residual = excess - a * x[2]
     if residual > rule.above:
         return RAISE, residual
@@ -129,20 +138,28 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
         return HOLD, residual
     # learn from both sides alike, or it ratchets (still learning: under the peers' cap, any side)
     if due and not open_ and (learning or residual >= -clear):
-        _learn(rule, x, excess / x[2], ts, rises, device)
+        _learn(rule, x, excess / x[2], power, ts, rises, device)
     return CLEAR, residual
 
 
+def _near_highest(ratios: list[list[float]], pmax: float) -> list[float]:
+    """The ratios learnt at ``RELEARN`` of the highest load or more: those that make the rise."""
+    return [r for r, kw in ratios if kw >= RELEARN * pmax]
+
+
 def _learn(
-    rule: Any, x: list[Any], ratio: float, ts: int, rises: dict[str, list[float]] | None, device: str
-) -> None:
-    """Keep one more ratio; once learnt, post the device's rise at its highest load to ``rises``."""
-    ratios: list[float] = x[4]
-    ratios.append(ratio)
+    rule: Any, x: list[Any], ratio: float, power: float, ts: int, rises: dict[str, list[float]] | None,
+    device: str,
+) -> None:  # fmt: skip
+    """Keep one more ratio (and the load it was learnt at); once learnt, post the device's rise at its
+    highest load to ``rises`` (from the ratios near that load)."""
+    ratios: list[list[float]] = x[4]
+    ratios.append([ratio, power])
     del ratios[: max(0, len(ratios) - rule.keep)]
     x[6], x[9] = ts, x[9] + 1
-    if rises is not None and 2 * len(ratios) >= rule.learn_samples and x[10] > 0.0:
-        rises[device] = [_median(ratios) * x[10] * x[10], x[10]]
+    near = _near_highest(ratios, x[10])
+    if rises is not None and 2 * len(ratios) >= rule.learn_samples and near and x[10] > 0.0:
+        rises[device] = [_median(near) * x[10] * x[10], x[10]]
 
 
 def _median(values: list[float]) -> float:
