@@ -105,7 +105,7 @@ class _Open:
 
 def _sources(value: Any) -> dict[str, str | None]:
     """A JSON column's value as the driver gives it: text on SQLite, already decoded by psycopg."""
-    return dict(orjson.loads(value)) if isinstance(value, str | bytes) else dict(value or {})
+    return orjson.loads(value) if isinstance(value, str) else dict(value or {})
 
 
 def apply_findings(session: Session, findings: Sequence[Finding], settings: AlertsSettings,
