@@ -195,3 +195,11 @@ def test_logout_forgets_the_session(client: TestClient, data: DataSet) -> None:
     answer = client.post("/logout", data={"csrf": csrf})
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
     assert 'sitewatch_session=""' in answer.headers["set-cookie"]
+
+
+def test_an_alert_page_lists_the_rules_and_detectors_that_found_it(client: TestClient, data: DataSet) -> None:
+    signed_in(client, data.tokens["admin"])
+    page = client.get(f"/alerts/{data.alert_ids[0]}").text
+    sources = page.split('id="sources"', 1)[1].split("</table>", 1)[0]
+    assert "<td>rule:test</td><td>进行中</td>" in sources and "发现来源" in page
+    assert "test:0" in page.split('id="history"', 1)[1]  # the history's details: the episode that fired it

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ..web.principal import CompoundScope, Role
 from .lifecycle import Touch, acknowledge, resolve
 from .matchers import Matcher, Op
-from .models import Alert, AlertFinding, AlertHistory, AlertState, Notification, Silence
+from .models import OPEN_STATES, Alert, AlertFinding, AlertHistory, AlertState, Notification, Silence
 from .render import iso
 from .silences import create_silence, expire_silence
 
@@ -114,7 +114,18 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "resolved_at": _iso(alert.resolved_at), "resolved_by": alert.resolved_by,
         "resolve_reason": alert.resolve_reason, "closed_at": _iso(alert.closed_at),
         "escalation_level": alert.escalation_level, "flaps": alert.flaps,
+        "sources": _sources(alert),
     }  # fmt: skip
+
+
+def _sources(alert: Alert) -> list[dict[str, Any]]:
+    """The rules and detectors that found the alert's problem, the first first, each with its
+    active episode; alerting's own alerts (an outage, a failing channel) have no finding: their
+    one source is active while they are open."""
+    sources = alert.sources or {alert.source: None}  # closed before sources were kept: the first
+    if alert.finding_id is None:
+        return [{"source": s, "finding_id": None, "active": alert.state in OPEN_STATES} for s in sources]
+    return [{"source": s, "finding_id": f, "active": f is not None} for s, f in sources.items()]
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

@@ -7,7 +7,9 @@ open alerts of every fingerprint in the batch, one multi-row ``INSERT ... ON CON
 RETURNING`` of the new alerts (the partial unique index on open fingerprints decides, as for one
 finding), one executemany INSERT of the messages (the unique (finding id, state) refuses one that
 another process applied meanwhile: the batch is then rolled back and applied a finding at a time),
-one executemany UPDATE bumping each fed alert once, and one INSERT of the history. No ORM objects
+one executemany UPDATE bumping each fed alert once (its count, its episode and its sources: a
+finding of another rule or detector that found the same problem joins the alert here too), and one
+INSERT of the history. No ORM objects
 are made for them, except the new alerts' groups being marked (once per group, not per alert).
 On SQLite the two executemany statements with a row per finding go to the driver with each
 column's values converted by its own bind processor (``_executemany``): SQLAlchemy's generic
@@ -51,6 +53,7 @@ from .lifecycle import (
     finding_fingerprint,
     ms_to_dt,
     new_alert,
+    source_detail,
 )
 from .models import OPEN_STATES, Alert, AlertEvent, AlertFinding, AlertHistory, AlertState
 from .routing import warm
@@ -71,9 +74,9 @@ _SEEN = {
     "postgresql": f"SELECT finding_id, state FROM {MESSAGES.name} WHERE finding_id = ANY(%s)",
 }
 _OPEN = {
-    "sqlite": f"SELECT id, fingerprint, state, severity, finding_id FROM {ALERTS.name} "
+    "sqlite": f"SELECT id, fingerprint, state, severity, finding_id, sources FROM {ALERTS.name} "
     f"WHERE fingerprint IN (SELECT value FROM json_each(?)) AND {OPEN_WHERE.text} AND state IN ({_STATES_SQL})",
-    "postgresql": f"SELECT id, fingerprint, state, severity, finding_id FROM {ALERTS.name} "
+    "postgresql": f"SELECT id, fingerprint, state, severity, finding_id, sources FROM {ALERTS.name} "
     f"WHERE fingerprint = ANY(%s) AND {OPEN_WHERE.text} AND state IN ({_STATES_SQL}) FOR UPDATE",
 }
 
@@ -95,8 +98,14 @@ class _Open:
     state: str
     severity: str
     finding_id: str | None
+    sources: dict[str, str | None]  # Alert.sources, as the batch leaves them
     fed: int = 0  # findings of the batch that fed it (its count goes up by as many)
-    episodes: list[str] = field(default_factory=list)  # new episodes, in order (history)
+    events: list[tuple[str, str]] = field(default_factory=list)  # (event, detail) for its history, in order
+
+
+def _sources(value: Any) -> dict[str, str | None]:
+    """A JSON column's value as the driver gives it: text on SQLite, already decoded by psycopg."""
+    return orjson.loads(value) if isinstance(value, str) else dict(value or {})
 
 
 def apply_findings(session: Session, findings: Sequence[Finding], settings: AlertsSettings,
@@ -114,8 +123,8 @@ def apply_findings(session: Session, findings: Sequence[Finding], settings: Aler
         seen.add(key)
         by_fingerprint[finding_fingerprint(f)].append(i)
     open_alerts = {
-        fp: _Open(i, state, severity, finding_id)
-        for i, fp, state, severity, finding_id in _rows(conn, _OPEN, list(by_fingerprint))
+        fp: _Open(i, state, severity, finding_id, _sources(sources))
+        for i, fp, state, severity, finding_id, sources in _rows(conn, _OPEN, list(by_fingerprint))
     }
     fed: list[tuple[Finding, _Open]] = []  # findings that only feed an open alert
     firsts: list[tuple[Finding, _Open]] = []  # findings that raised a new alert
@@ -170,7 +179,10 @@ def _raise(session: Session, conn: Connection, new: dict[str, Finding], settings
         .returning(ALERTS.c.id, ALERTS.c.fingerprint, ALERTS.c.severity),
         rows,
     ).all()
-    raised = {fp: _Open(i, AlertState.FIRING.value, sev, new[fp].id) for i, fp, sev in inserted}
+    raised = {
+        fp: _Open(i, AlertState.FIRING.value, sev, new[fp].id, {new[fp].source: new[fp].id})
+        for i, fp, sev in inserted
+    }
     if not raised:
         return raised
     conn.execute(
@@ -198,12 +210,17 @@ def _raise(session: Session, conn: Connection, new: dict[str, Finding], settings
 def _record(conn: Connection, fed: list[tuple[Finding, _Open]], firsts: list[tuple[Finding, _Open]],
             now: dt.datetime) -> None:  # fmt: skip
     """Record the messages; bump each fed alert once for all its findings of the batch and write
-    its new episodes to its history (as ``lifecycle._feed`` would one finding at a time)."""
+    its new episodes and the sources that joined it to its history (as ``lifecycle._feed`` would one
+    finding at a time)."""
     for finding, alert in fed:
         alert.fed += 1
-        if finding.id != alert.finding_id:
-            alert.finding_id = finding.id
-            alert.episodes.append(finding.id)
+        source, fid = finding.source, finding.id
+        if source not in alert.sources:
+            alert.events.append((AlertEvent.SOURCE_JOINED.value, source_detail(source, fid)))
+        elif alert.sources[source] != fid:
+            alert.events.append((AlertEvent.FINDING.value, fid))
+        alert.sources[source] = fid
+        alert.finding_id = fid
     messages: list[dict[str, Any]] = [
         {
             "alert_id": alert.id, "finding_id": f.id, "state": f.state._value_, "severity": f.severity._value_,
@@ -225,13 +242,15 @@ def _record(conn: Connection, fed: list[tuple[Finding, _Open]], firsts: list[tup
                 findings_count=ALERTS.c.findings_count + bindparam("fed"),
                 updated_at=bindparam("now"),
                 finding_id=bindparam("episode"),
+                sources=bindparam("sources", type_=ALERTS.c.sources.type),
             ),
-            [{"alert_id": a.id, "fed": a.fed, "now": now, "episode": a.finding_id} for a in bumped],
+            [{"alert_id": a.id, "fed": a.fed, "now": now, "episode": a.finding_id, "sources": a.sources}
+             for a in bumped],
         )  # fmt: skip
     history = [
-        {"alert_id": a.id, "at": now, "event": AlertEvent.FINDING.value, "from_state": None, "to_state": a.state,
-         "actor": None, "detail": episode[:500]}
-        for a in bumped for episode in a.episodes
+        {"alert_id": a.id, "at": now, "event": event, "from_state": None, "to_state": a.state,
+         "actor": None, "detail": detail[:500]}
+        for a in bumped for event, detail in a.events
     ]  # fmt: skip
     _executemany(conn, "history", insert(HISTORY), history)
 
@@ -242,10 +261,12 @@ _COMPILED: dict[tuple[str, str, str, tuple[str, ...]], _Plan] = {}
 
 _BUMP_PG = (
     f"UPDATE {ALERTS.name} AS a SET findings_count = a.findings_count + u.fed, updated_at = u.now, "
-    "finding_id = u.episode FROM unnest(%s::integer[], %s::integer[], %s::timestamp[], %s::varchar[]) "
-    "AS u(alert_id, fed, now, episode) WHERE a.id = u.alert_id"
+    "finding_id = u.episode, sources = u.sources "
+    "FROM unnest(%s::integer[], %s::integer[], %s::timestamp[], %s::varchar[], %s::text[]::json[]) "
+    "AS u(alert_id, fed, now, episode, sources) WHERE a.id = u.alert_id"
 )
-_BUMP_KEYS = ("alert_id", "fed", "now", "episode")  # _BUMP_PG's arrays, in order
+_BUMP_KEYS = ("alert_id", "fed", "now", "episode", "sources")  # _BUMP_PG's arrays, in order
+_BUMP_JSON = [key == "sources" for key in _BUMP_KEYS]
 _UNNEST: dict[tuple[str, tuple[str, ...]], tuple[str, list[bool]]] = {}
 
 
@@ -256,7 +277,7 @@ def _unnest(conn: Connection, name: str, statement: Executable, rows: list[dict[
     keys = _BUMP_KEYS if name == "bump" else tuple(rows[0])
     if (name, keys) not in _UNNEST:
         if name == "bump":
-            _UNNEST[name, keys] = (_BUMP_PG, [False] * len(keys))
+            _UNNEST[name, keys] = (_BUMP_PG, _BUMP_JSON)
         else:
             if not isinstance(statement, Insert):
                 raise TypeError(f"{name}: an INSERT or the bump, not {type(statement).__name__}")

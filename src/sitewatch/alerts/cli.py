@@ -182,6 +182,10 @@ def show(alert_id: int, as_json: bool) -> None:
     for key in ("started_at", "acknowledged_by", "resolved_by", "resolve_reason", "crew", "escalation_level"):
         if detail[key] not in (None, ""):
             console.print(f"  {key}: {detail[key]}")
+    found_by = ", ".join(
+        f"{s['source']} ({_('active') if s['active'] else _('cleared')})" for s in detail["sources"]
+    )
+    console.print(f"  {_('found by')}: {found_by}")
     table = Table(title=_("history"))
     for header in (_("at"), _("event"), _("state"), _("by"), _("detail")):
         table.add_column(header, overflow="fold")

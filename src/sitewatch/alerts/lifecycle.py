@@ -5,6 +5,13 @@ index on the fingerprints of alerts that are not closed, so two processes raisin
 at the same moment make one alert; the loser updates the winner's row instead. A finding message is
 recorded by (finding id, state), so a redelivered copy changes nothing. Every change of state is
 written to the alert's history and marks its groups for notification in the same transaction.
+
+One problem (a device and a fault type) is often found by several rules and detectors at once: a
+charger's Faulted status and its fault event, an entrapment's alarm, flag and run state. They make
+one alert (the fingerprint leaves the source out when the finding names a fault type), which keeps
+each source's active episode in ``Alert.sources``: the first finding fires it, the others join it
+(``source_joined`` in its history), and it resolves by the data only when every source has cleared
+(one clearing while another is still active is a ``source_cleared`` entry).
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ class Problem:
     params: Mapping[str, Any] = field(default_factory=dict)
     started_at: dt.datetime | None = None
     finding_id: str | None = None
+    active: bool = True  # False: a finding published already cleared (an instantaneous one)
 
     @property
     def fingerprint(self) -> str:
@@ -81,6 +89,7 @@ class Problem:
         return cls(
             finding.compound, finding.device, finding.kind.value, finding.source, finding.fault,
             finding.severity, finding.message, dict(finding.params), ms_to_dt(finding.started_ms), finding.id,
+            finding.state is FindingState.ACTIVE,
         )  # fmt: skip
 
 
@@ -137,7 +146,8 @@ def new_alert(session: Session, problem: Problem, settings: AlertsSettings, now:
         compound=problem.compound, device=problem.device, kind=problem.kind, fault=problem.fault,
         source=problem.source, crew=route.crew, labels=_labels(problem, route, settings),
         message=problem.message[:500], params=dict(problem.params), finding_id=problem.finding_id,
-        findings_count=1, started_at=problem.started_at or now, fired_at=now, updated_at=now,
+        sources={problem.source: problem.finding_id if problem.active else None}, findings_count=1,
+        started_at=problem.started_at or now, fired_at=now, updated_at=now,
         escalation_level=0, flaps=0,
     )  # fmt: skip
 
@@ -169,14 +179,28 @@ def raise_problem(
     raise RuntimeError(f"could not raise or find the open alert of fingerprint {fp}")
 
 
+def source_detail(source: str, finding_id: str | None) -> str:
+    """The history's detail of a source joining or clearing: the source, and its episode."""
+    return f"{source} {finding_id}" if finding_id else source
+
+
 def _feed(session: Session, alert: Alert, problem: Problem, now: dt.datetime, touch: Touch) -> Applied:
-    """Another finding for an alert that is not closed."""
+    """Another finding for an alert that is not closed: from a source already on it (a new
+    episode), or from another rule or detector that found the same problem (it joins)."""
     alert.findings_count += 1
     alert.updated_at = now
     if SEVERITY_RANK[problem.severity] > SEVERITY_RANK[Severity(alert.severity)]:
         alert.severity = problem.severity.value
         alert.labels = {**alert.labels, "severity": problem.severity.value}
-    new_episode = problem.finding_id is not None and problem.finding_id != alert.finding_id
+    sources = dict(alert.sources)
+    joined = problem.source not in sources
+    new_episode = problem.finding_id is not None and problem.finding_id != sources.get(problem.source)
+    if problem.active:
+        sources[problem.source] = problem.finding_id
+    else:  # already cleared: it found the problem, it keeps nothing active
+        sources.setdefault(problem.source, None)
+    if sources != alert.sources:
+        alert.sources = sources
     alert.finding_id = problem.finding_id or alert.finding_id
     if alert.state == AlertState.RESOLVED:
         _transition(alert, AlertState.FIRING)
@@ -193,9 +217,14 @@ def _feed(session: Session, alert: Alert, problem: Problem, now: dt.datetime, to
             from_state=AlertState.RESOLVED,
             detail=problem.finding_id,
         )
+        if joined:
+            record(session, alert, AlertEvent.SOURCE_JOINED, now,
+                   detail=source_detail(problem.source, problem.finding_id))  # fmt: skip
         touch(session, alert, now)
         return Applied.REOPENED
-    if new_episode:
+    if joined:
+        record(session, alert, AlertEvent.SOURCE_JOINED, now, detail=source_detail(problem.source, problem.finding_id))
+    elif new_episode:
         record(session, alert, AlertEvent.FINDING, now, detail=problem.finding_id)
     return Applied.UPDATED
 
@@ -263,11 +292,28 @@ def _clear(
         # an instantaneous finding (a door fault, an emergency call) or one whose start we never
         # saw: it fires, and a person resolves it
         return raise_problem(session, problem, settings, now, touch)
-    if alert is None or alert.state not in OPEN_STATES:
+    if alert is None:
         return alert, Applied.IGNORED
-    if alert.finding_id not in (None, finding.id):
+    source = finding.source
+    sources = dict(alert.sources)
+    ended = sources.get(source) == finding.id  # the source's active episode ended
+    if ended:
+        sources[source] = None
+        alert.sources = sources
+    if alert.state not in OPEN_STATES:  # resolved by a person: it stays so, and knows the source cleared
+        return alert, Applied.IGNORED
+    if source not in sources:  # another source, its episode already over: it found the problem too
+        alert.sources = {**sources, source: None}
+        alert.updated_at = now
+        record(session, alert, AlertEvent.SOURCE_JOINED, now, detail=source_detail(source, finding.id))
+        return alert, Applied.UPDATED
+    if not ended:
         return alert, Applied.UPDATED  # an older episode ended; a newer one still feeds the alert
-    resolve(session, alert, None, None, now, touch)
+    if any(sources.values()):  # another source still finds the problem: the alert stays
+        alert.updated_at = now
+        record(session, alert, AlertEvent.SOURCE_CLEARED, now, detail=source_detail(source, finding.id))
+        return alert, Applied.UPDATED
+    resolve(session, alert, None, None, now, touch, detail=source_detail(source, finding.id))
     return alert, Applied.RESOLVED
 
 
@@ -280,14 +326,15 @@ def acknowledge(session: Session, alert: Alert, actor: str, now: dt.datetime, to
 
 
 def resolve(session: Session, alert: Alert, actor: str | None, reason: str | None,
-            now: dt.datetime, touch: Touch) -> None:  # fmt: skip
-    """The problem is gone: by the data (``actor`` None) or by a person, with a reason."""
+            now: dt.datetime, touch: Touch, *, detail: str | None = None) -> None:  # fmt: skip
+    """The problem is gone: by the data (``actor`` None; ``detail`` names the source that cleared
+    last) or by a person, with a reason."""
     before = _transition(alert, AlertState.RESOLVED)
     alert.resolved_at, alert.updated_at = now, now
     alert.resolved_by = None if actor is None else actor[:100]
     alert.resolve_reason = None if reason is None else reason[:500]
     record(session, alert, AlertEvent.RESOLVED, now, from_state=before, actor=alert.resolved_by,
-           detail=alert.resolve_reason)  # fmt: skip
+           detail=alert.resolve_reason or detail)  # fmt: skip
     touch(session, alert, now)
 
 

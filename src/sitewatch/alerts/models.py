@@ -46,6 +46,8 @@ class AlertEvent(StrEnum):
 
     FIRED = "fired"
     FINDING = "finding"  # another finding fed the alert
+    SOURCE_JOINED = "source_joined"  # another rule or detector found the same problem
+    SOURCE_CLEARED = "source_cleared"  # one of its sources cleared while another is still active
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     REOPENED = "reopened"  # fired again before it was closed (a flap)
@@ -107,7 +109,9 @@ def utcnow() -> dt.datetime:
 
 
 class Alert(AlertsBase):
-    """One problem on one device (or gateway, or compound), from firing to closed."""
+    """One problem on one device (or gateway, or compound), from firing to closed: one fault type,
+    whichever rules and detectors found it (``sources``); it resolves by the data when every one of
+    them has cleared."""
 
     __tablename__ = "alerts"
     __table_args__ = (
@@ -136,6 +140,9 @@ class Alert(AlertsBase):
     message: Mapped[str] = mapped_column(String(500))  # catalog message id of the summary
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     finding_id: Mapped[str | None] = mapped_column(String(128))  # the episode now feeding it
+    # every rule or detector that found the problem since it fired, the first first: source → the
+    # id of its episode still active, or None once that episode cleared (or came already cleared)
+    sources: Mapped[dict[str, str | None]] = mapped_column(JSON, server_default="{}")
     findings_count: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)  # the problem's start (the finding's)
     fired_at: Mapped[dt.datetime] = mapped_column(DateTime)  # when alerting raised it

@@ -214,7 +214,8 @@ def webhook_v4(
             alerts.append({
                 "status": item.status,
                 "labels": {k: v for k, v in a.labels.items() if v},
-                "annotations": {"summary": what(a), "description": line(item, settings)},
+                "annotations": {"summary": what(a), "description": line(item, settings),
+                                "sources": ", ".join(a.sources or {a.source: None})},
                 "startsAt": iso(a.started_at),
                 "endsAt": iso(a.resolved_at) if item.status == "resolved" else ZERO_TIME,
                 "generatorURL": link(settings, a.id),

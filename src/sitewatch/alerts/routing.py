@@ -38,9 +38,12 @@ LABEL_NAMES = (
 
 
 def fingerprint(compound: str, device: str | None, fault: str | None, source: str) -> str:
-    """The identity of a problem: one device (or gateway, or compound), one fault type, one rule."""
-    raw = "\x1f".join((compound, device or "", fault or "", source))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+    """The identity of a problem: one device (or gateway, or compound) and one fault type, whatever
+    rule or detector found it (a charger's Faulted status and its fault event are one broken
+    charger, one alert). A finding that names no fault type (an anomaly of no known type) is its
+    source's own problem: its identity keeps the source."""
+    parts = (compound, device or "", fault) if fault else (compound, device or "", "", source)
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -390,9 +390,11 @@ def storm(
 DEDUP_SOURCE = "rule:bench.dedup"
 
 
-def _dedup_finding(producer: int, n: int, fingerprints: int, source: str) -> Finding:
-    """The ``n``-th finding of a producer: a camera's video loss, over ``fingerprints`` cameras."""
-    device = f"{COMPOUND}-CA{(n * 7 + producer) % fingerprints:05d}"
+def _dedup_finding(producer: int, n: int, fingerprints: int, source: str, first: int = 0) -> Finding:
+    """The ``n``-th finding of a producer: a camera's video loss, over ``fingerprints`` cameras from
+    number ``first`` on. Each part of a run has cameras of its own: alerting makes one alert per
+    camera and fault, whatever the source, so the source alone would not keep the parts apart."""
+    device = f"{COMPOUND}-CA{first + (n * 7 + producer) % fingerprints:05d}"
     return Finding(
         id=f"{source}:p{producer}-{n}", compound=COMPOUND, device=device, kind=DeviceKind.CAMERA, source=source,
         fault="video_loss", severity=Severity.WARNING, state=FindingState.ACTIVE, started_ms=1_790_000_000_000,
@@ -401,7 +403,7 @@ def _dedup_finding(producer: int, n: int, fingerprints: int, source: str) -> Fin
 
 
 def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds: float, source: str,
-             linger_s: float, barrier: Any, results: Any) -> None:  # fmt: skip
+             linger_s: float, barrier: Any, results: Any, first: int = 0) -> None:  # fmt: skip
     """One analytics-like producer at its share of the rate: every ``linger_s`` it publishes the
     findings of that interval as analytics does (``contract.finding_messages``: batches of a
     compound's findings, a lone one as itself), over MQTT at QoS 1; ``linger_s`` 0 publishes each
@@ -420,7 +422,7 @@ def _produce(broker: str, producer: int, fingerprints: int, rate: float, seconds
     topic = finding_topic(COMPOUND)
     schedule: list[list[bytes]] = []
     for i in range(intervals):
-        made = [_dedup_finding(producer, i * step + n, fingerprints, source) for n in range(step)]
+        made = [_dedup_finding(producer, i * step + n, fingerprints, source, first) for n in range(step)]
         if linger_s <= 0:
             schedule.append([finding.encode() for finding in made])
         else:
@@ -462,10 +464,10 @@ def _dedup_settings(workdir: Path, broker: str) -> Settings:
 
 def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producers: int, rate: float,
                seconds: float, fingerprints: int, source: str, linger_s: float,
-               say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+               say: Callable[[str], None], *, first: int = 0) -> dict[str, Any]:  # fmt: skip
     """``producers`` processes publishing findings of ``source`` at ``rate`` in total over
-    ``fingerprints`` (batched within ``linger_s``), one alerting process (``AlertService``)
-    consuming and applying them; with the CPU each side used."""
+    ``fingerprints`` cameras from number ``first`` (batched within ``linger_s``), one alerting
+    process (``AlertService``) consuming and applying them; with the CPU each side used."""
     service = AlertService(_dedup_settings(workdir, broker.url), engine, tick_s=1.0, deliver=False)
     service.start()
     service.wait_connected(20)
@@ -474,7 +476,7 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
     processes = [
         context.Process(
             target=_produce,
-            args=(broker.url, p, fingerprints, rate / producers, seconds, source, linger_s, barrier, results),
+            args=(broker.url, p, fingerprints, rate / producers, seconds, source, linger_s, barrier, results, first),
         )
         for p in range(producers)
     ]
@@ -520,12 +522,12 @@ def dedup_mqtt(engine: Engine, workdir: Path, broker: MosquittoService, producer
 
 
 def dedup_store(engine: Engine, workdir: Path, broker: str, findings: int, fingerprints: int, source: str,
-                batch: int = BATCH) -> dict[str, Any]:  # fmt: skip
+                batch: int = BATCH, *, first: int = 0) -> dict[str, Any]:  # fmt: skip
     """The finding-apply path alone: ``findings`` findings (made beforehand, as eight producers
     would interleave them) applied through ``Alerting.apply_batch`` in batches of ``batch``, the
     most ``alerts run`` applies in one transaction; no MQTT, no decoding."""
     core = Alerting(engine, _dedup_settings(workdir, broker))
-    made = [_dedup_finding(n % 8, n // 8, fingerprints, source) for n in range(findings)]
+    made = [_dedup_finding(n % 8, n // 8, fingerprints, source, first) for n in range(findings)]
     began = time.perf_counter()
     for start in range(0, len(made), batch):
         core.apply_batch(made[start : start + batch])
@@ -666,9 +668,8 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
         for run in range(runs):
             tag = f"{DEDUP_SOURCE}.{time.monotonic_ns()}"
             if over_mqtt:
-                m = dedup_mqtt(
-                    engine, workdir, broker, producers, rate, seconds, fingerprints, tag, linger_s, say
-                )
+                m = dedup_mqtt(engine, workdir, broker, producers, rate, seconds, fingerprints, tag, linger_s, say,
+                               first=2 * run * fingerprints)  # fmt: skip
                 mqtt_runs.append(m)
                 cpu = m["cpu"]
                 say(f"  run {run + 1}/{runs}: over MQTT {m['rate']:,.0f}/s applied ({m['offered']:,.0f}/s "
@@ -676,7 +677,8 @@ def _dedup_rows(table: Table, choice: str, workdir: Path, broker: MosquittoServi
                     f"{m['open']} open alerts; "
                     f"CPU s: alerting {cpu['alerting']:.1f} (its decoder process {cpu['decoder']:.1f}), producers {cpu['producers']:.1f}, broker "
                     f"{cpu['broker']:.1f} in {m['wall']:.1f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-            st = dedup_store(engine, workdir, broker.url, store_findings, fingerprints, f"{tag}.store")
+            st = dedup_store(engine, workdir, broker.url, store_findings, fingerprints, f"{tag}.store",
+                             first=(2 * run + 1) * fingerprints)  # fmt: skip
             store_runs.append(st)
             say(f"  run {run + 1}/{runs}: apply path alone {st['rate']:,.0f}/s, {st['open']} open alerts")
     finally:
