@@ -351,3 +351,19 @@ def test_acknowledged_alerts_do_not_escalate(sqlite_engine: Engine) -> None:
         clock.advance(3600)
         core.tick()
     assert [n.kind for n in outbox(sqlite_engine)] == ["group"]
+
+
+def test_an_alert_of_an_unknown_compound_goes_to_the_channels_for_everything(engine: Engine) -> None:
+    # no crew, no manager, no district: the crew and organisation levels match no channel (on
+    # PostgreSQL too, which refuses a text holding NUL, the placeholder target these levels once used)
+    add_channel(engine, "crew", "http://127.0.0.1:9/x")
+    add_channel(engine, "everything", "http://127.0.0.1:9/all", scope=ChannelScope.ALL, target="")
+    with wired(engine, group_wait_s=0) as (core, _d, _clock):
+        core.apply(camera(1, compound="X9999"))
+        assert core.tick() == 1
+    [notification] = outbox(engine)
+    with transaction(engine) as session:
+        [alert] = session.execute(select(Alert)).scalars()
+        assert alert.crew is None and "manager" not in alert.labels
+    assert notification.alert_ids == [alert.id]
+    assert notification.channel_id != 1  # the channel for everything, not the crew's

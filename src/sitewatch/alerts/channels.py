@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from ..assets.models import Crew
@@ -56,16 +56,20 @@ def _enabled(alert: Alert) -> list[ColumnElement[bool]]:
     return [Channel.enabled.is_(True), Channel.min_severity.in_(ranks)]
 
 
+def _target_is(value: str | None) -> ColumnElement[bool]:
+    """The channel's target is ``value``; nothing matches an alert that has none (no crew, no
+    manager or district label: an alert of a compound the registry does not know)."""
+    return Channel.target == value if value else false()
+
+
 def _level_filter(alert: Alert, level: int) -> ColumnElement[bool]:
     labels = alert.labels
     if level == 1:
-        return and_(Channel.scope == ChannelScope.CREW, Channel.target == (alert.crew or "\x00"))
+        return and_(Channel.scope == ChannelScope.CREW, _target_is(alert.crew))
     if level == 2:
-        return and_(
-            Channel.scope == ChannelScope.ORGANISATION, Channel.target == labels.get("manager", "\x00")
-        )
+        return and_(Channel.scope == ChannelScope.ORGANISATION, _target_is(labels.get("manager")))
     return or_(
-        and_(Channel.scope == ChannelScope.DISTRICT, Channel.target == labels.get("district", "\x00")),
+        and_(Channel.scope == ChannelScope.DISTRICT, _target_is(labels.get("district"))),
         Channel.scope == ChannelScope.ALL,
     )
 
