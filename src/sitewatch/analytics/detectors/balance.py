@@ -13,6 +13,10 @@ volumes (the *residual*) is a small, nearly constant flow. Two faults move it:
 - a **burst in the building's pipes** (behind the building meter, before the flats): the residual
   jumps by the burst's flow, hundreds of litres an hour within the hour.
 
+Between the daily cuts, the balance is read at the instants where every flat's register is known to
+the litre (the flat's two reports around it read the same): there it is off only by the registers'
+rounding, and a flat that misses a fifth of a day's water shows.
+
 The compound meter stands to its building meters (and the flats with no building meter) as a
 building meter to its flats, and is checked the same way. A meter that misses water is named a
 ``meter_tamper`` when its tamper flag was set during the episode or the episode lasted under
@@ -91,6 +95,18 @@ class WaterBalance:
     hour_fit_chi2: float = 6.0  # the hourly fit's weighted squared error, per hour, at most this
     hour_fit_margin: float = 1.5  # ... the next-best meter's at least this much more, per hour
     hour_fit_gain: float = 4.0  # ... and the fit takes at least this much away, per hour
+    exact_slack_lph: float = 0.5  # the exact balance's CUSUM: litres an hour it may run over its level freely
+    exact_alarm_l: float = 12.0  # ... and a window for the fit once this many litres are missing
+    exact_chunk_h: float = 48.0  # a longer window is fitted in parts this long, each half over the next
+    exact_still_h: float = 12.0  # no flat's fit is trusted while another's register stands still this long
+    exact_extend_h: float = 72.0  # a fault found is followed this far either side for its length
+    exact_extend_share: float = 0.1  # ... at a share within this of the one found
+    exact_pad_h: float = 12.0  # the fit reads this many hours either side of the window
+    exact_noise_l2: float = 1.0  # variance (L²) added to each instant's own (rounding, interpolation)
+    exact_max_var_l2: float = 1e4  # the fit reads the instants with at most this variance
+    exact_gain: float = 60.0  # the fit takes at least this much weighted squared error away
+    exact_margin: float = 30.0  # ... at least this much more than the next flat's (or a steady drift's)
+    exact_chi2_z: float = 3.0  # ... and leaves at most n + this many SDs of a chi-square with n points
     burst_lph: float = 300.0  # litres over two hours above the residual's recent median: a burst
     burst_share: float = 0.3  # ... and at least this share of the building's mean flow
     burst_hours: int = 24  # the recent median is over the previous hours
@@ -178,14 +194,260 @@ class WaterBalance:
             str(d): rows["ts_ms"].to_numpy() for d, rows in tamper.groupby(tamper["device"].astype(str))
         }
         out: list[BalanceEpisode] = []
+        series = self.register_series(readings)  # the exact balance's registers, each at its own reports
+        scopes = devices["scope"].astype(str).to_dict()
         for node in self.nodes(devices):
             if node.parent not in daily or not any(c in daily for c in node.children):
                 continue
             children = [c for c in node.children if c in daily]
             residual = daily[node.parent] - daily[children].sum(axis=1, skipna=False)
-            out.extend(self._node_episodes(node.parent, residual, daily[children], daily[node.parent], flagged,
-                                           hourly[[node.parent, *children]]))  # fmt: skip
+            found = self._node_episodes(node.parent, residual, daily[children], daily[node.parent], flagged,
+                                        hourly[[node.parent, *children]])  # fmt: skip
+            out.extend(found)
+            # the exact balance: households' meters only (a building meter always passes water)
+            if residual.notna().sum() >= 4 and all(scopes.get(c, "") == "household" for c in children):
+                exact = self.exact_registers(series, node.parent, children)
+                if exact is not None:
+                    centre = _shorth(residual.dropna().to_numpy())[0]
+                    out.extend(self._exact_episodes(exact, node.parent, centre, found, flagged))
         return out
+
+    # --- the exact balance ------------------------------------------------------------------------------
+
+    @staticmethod
+    def register_series(readings: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each meter's reports as (minute of the report in ms, register in whole litres), in time order.
+
+        A meter's register is the network's water up to the minute its report was taken in, so the
+        minute, not the millisecond, is the instant it stands for."""
+        reg = readings[readings["metric"].astype(str) == "volume_register"].sort_values("ts_ms")
+        return {
+            str(d): (rows["ts_ms"].to_numpy(dtype=np.int64) // 60_000 * 60_000,
+                     np.round(rows["value"].to_numpy(dtype=np.float64) * 1000.0))
+            for d, rows in reg.groupby(reg["device"].astype(str), sort=True)
+        }  # fmt: skip
+
+    def exact_registers(self, series: dict[str, tuple[np.ndarray, np.ndarray]], parent: str,
+                        children: Sequence[str]) -> pd.DataFrame | None:  # fmt: skip
+        """The node's registers at the parent's reports, each child's interpolated between its own
+        reports, with the variance (L²) of what the interpolation leaves unknown (column ``""``).
+
+        A household meter's register is known exactly between two of its reports that read the
+        same (no water passed: the flat drew nothing in those 15 minutes) and at a report in the
+        same minute; between two that differ by d litres, the water came in draws at unknown
+        moments, and a draw at a uniform moment leaves d² u (1 - u) unknown at the fraction u of
+        the interval. The registers' rounding (half a litre each) adds 1/12 L² per meter. Where
+        every child is exact the balance is off only by that rounding."""
+        if parent not in series:
+            return None
+        ts, own = series[parent]
+        var = np.full(len(ts), (len(children) + 1) / 12.0)
+        values = {parent: own}
+        gap = self.gap_minutes * 60_000
+        for child in children:
+            if child not in series:
+                return None
+            tc, vc = series[child]
+            k = np.searchsorted(tc, ts, side="left")  # the child's first report at or after each instant
+            at = np.clip(k, 0, len(tc) - 1)
+            before = np.clip(k - 1, 0, len(tc) - 1)
+            same_minute = (k < len(tc)) & (tc[at] == ts)
+            inside = (k > 0) & (k < len(tc)) & (tc[at] - tc[before] <= 2 * gap)
+            span = np.maximum(tc[at] - tc[before], 1)
+            u = np.clip((ts - tc[before]) / span, 0.0, 1.0)
+            d = vc[at] - vc[before]
+            values[child] = np.where(same_minute, vc[at], vc[before] + u * d)
+            var += np.where(same_minute, 0.0, np.where(inside, d * d * u * (1.0 - u), np.inf))
+        frame = pd.DataFrame(values, index=ts)
+        frame[""] = var
+        frame = frame[np.isfinite(var)]
+        if len(frame) < 48:
+            return None
+        return frame
+
+    def _exact_episodes(self, exact: pd.DataFrame, parent: str, centre: float,
+                        found: Sequence[BalanceEpisode], flagged: dict[str, np.ndarray]) -> list[BalanceEpisode]:  # fmt: skip
+        """Flats that miss a share of their water, found on the exact balance.
+
+        The balance at the exact instants less the node's level (``centre`` L/h) is flat to the
+        registers' rounding. A one-sided CUSUM over it (:meth:`_exact_windows`) opens windows in
+        which water goes missing; each is fitted flat by flat (:meth:`_exact_fit`), a long one in
+        overlapping parts (another fault in the building keeps the CUSUM up for days), and a part is
+        trusted only when a neighbouring part's best flat is the same (else two faults at once can
+        be named on a third flat whose water happens to follow them). Windows that overlap what the
+        daily balance already named are left to it. The parts of one flat are one episode, followed
+        on either side for its length (:meth:`_exact_extent`)."""
+        kids = [c for c in exact.columns if c not in (parent, "")]
+        windows = self._exact_windows(exact, parent, centre)
+        members = {parent, *kids}
+        span_h = max((int(exact.index[-1]) - int(exact.index[0])) / HOUR_MS, 1.0)
+        usual = {d: (float(exact[d].iloc[-1]) - float(exact[d].iloc[0])) / span_h for d in kids}  # L/h
+        chunk, stride = int(self.exact_chunk_h * HOUR_MS), int(self.exact_chunk_h * HOUR_MS) // 2
+        hits: list[tuple[str, float, int, int, float, float]] = []
+        for w0, w1 in windows:
+            # a long window (another fault in the building keeps the CUSUM up) is read in overlapping parts
+            parts = [(w0, w1)] if w1 - w0 <= chunk else [
+                (a, min(a + chunk, w1)) for a in range(w0, w1 - stride, stride)]  # fmt: skip
+            bests: list[str] = []
+            fitted: list[tuple[str, float, int, int, float, float] | None] = []
+            for a, b in parts:
+                if any(e.device in members and e.start_ms < b and a < e.end_ms for e in found):
+                    bests.append("")
+                    fitted.append(None)
+                    continue
+                best, hit = self._exact_fit(exact, parent, kids, centre, usual, a, b)
+                bests.append(best)
+                fitted.append(hit)
+            # each instant of a long window is in two parts: a fault should be the best of either;
+            # a part whose neighbours both name another flat is taken for two faults at once
+            for k, hit in enumerate(fitted):
+                near = [bests[j] for j in (k - 1, k + 1) if 0 <= j < len(bests)]
+                if hit is not None and (not near or hit[0] in near):
+                    hits.append(hit)
+        # the parts of one fault: one episode from the first part's start to the last's end
+        merged: list[list[tuple[str, float, int, int, float, float]]] = []
+        for hit in sorted(hits, key=lambda h: (h[0], h[2])):
+            last = merged[-1][-1] if merged else None
+            if last is not None and last[0] == hit[0] and hit[2] <= last[3] + chunk:
+                merged[-1].append(hit)
+            else:
+                merged.append([hit])
+        out: list[BalanceEpisode] = []
+        for group in merged:
+            device, t0, t1 = group[0][0], min(h[2] for h in group), max(h[3] for h in group)
+            share = float(np.median([h[1] for h in group]))
+            gain, lost = max(h[4] for h in group), max(h[5] for h in group)  # the parts overlap: the most
+            t0, t1 = self._exact_extent(exact, parent, kids, centre, device, share, t0, t1)
+            hours = (t1 - t0) / HOUR_MS
+            # the exact fit's hours are the fault's own to within the flat's idle spells: by length alone
+            out.append(
+                self._episode(device, share, hours / 24.0, gain, lost / max(hours, 1.0), t0, t1, flagged)
+            )
+        return out
+
+    def _exact_windows(self, exact: pd.DataFrame, parent: str, centre: float) -> list[tuple[int, int]]:
+        """Windows [start, end] (ms) in which water went missing from the exact balance.
+
+        The balance at the exact instants (every flat's register known) less the node's level and
+        ``exact_slack_lph``, summed while it rises (a one-sided CUSUM); a window runs from the
+        sum's last zero to its peak once the peak reaches ``exact_alarm_l``. The rounding leaves
+        the balance within a few litres of its level, so the sum does not wander."""
+        kids = [c for c in exact.columns if c not in (parent, "")]
+        windows: list[tuple[int, int]] = []
+        rounding = (len(kids) + 1) / 12.0
+        known = exact[exact[""] <= rounding + 1e-9]
+        if len(known) < 48:
+            return windows
+        ts = known.index.to_numpy(dtype=np.int64)
+        res = known[parent].to_numpy(dtype=np.float64) - known[kids].sum(axis=1).to_numpy(dtype=np.float64)
+        step = np.diff(res) - (centre + self.exact_slack_lph) * np.diff(ts) / HOUR_MS
+        total, start, peak, top = 0.0, 0, 0.0, -1
+        for k, e in enumerate(step.tolist()):
+            if total <= 0.0:
+                start = k
+            total = max(0.0, total + e)
+            if total > peak:
+                peak, top = total, k
+            if total <= 0.0 or k == len(step) - 1:
+                if peak >= self.exact_alarm_l:
+                    windows.append((int(ts[start]), int(ts[top + 1])))
+                peak, top = 0.0, -1
+        return windows
+
+    def _exact_frame(self, exact: pd.DataFrame, parent: str, kids: list[str], centre: float, lo: int,
+                     hi: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+        """The node's instants in [lo, hi] for a fit: (frame, instants, weights, balance less its level).
+
+        Counted from the first exact instant (it sets the origin of every other), one instant per
+        quarter hour (its best known), each weighed by the inverse of its variance."""
+        frame = exact[(exact.index >= lo) & (exact.index <= hi)]
+        frame = frame[frame[""] <= self.exact_max_var_l2]
+        known = np.flatnonzero(frame[""].to_numpy() <= (len(kids) + 1) / 12.0 + 1e-9)
+        if len(known) == 0:
+            return None
+        frame = frame.iloc[int(known[0]) :]
+        bucket = (frame.index.to_numpy(dtype=np.int64) - int(frame.index[0])) // (15 * 60_000)
+        frame = frame.iloc[pd.Series(frame[""].to_numpy()).groupby(bucket).idxmin().to_numpy()]
+        if len(frame) < 6:
+            return None
+        ts = frame.index.to_numpy(dtype=np.int64)
+        w = 1.0 / (frame[""].to_numpy(dtype=np.float64) + self.exact_noise_l2)
+        res = frame[parent].to_numpy(dtype=np.float64) - frame[kids].sum(axis=1).to_numpy(dtype=np.float64)
+        return frame, ts, w, res - res[0] - centre * (ts - ts[0]) / HOUR_MS
+
+    def _exact_extent(self, exact: pd.DataFrame, parent: str, kids: list[str], centre: float, device: str,
+                      share: float, t0: int, t1: int) -> tuple[int, int]:  # fmt: skip
+        """How long the fault found on ``device`` in [t0, t1] lasted: the same fit over
+        ``exact_extend_h`` more on each side, the start no later and the end no earlier, kept when
+        it fits within the rounding's chi-square at about the same share (a window finds the
+        part of a long fault that stands out; its length tells a worn register from a magnet)."""
+        extend = int(self.exact_extend_h * HOUR_MS)
+        prepared = self._exact_frame(exact, parent, kids, centre, t0 - extend, t1 + extend)
+        if prepared is None:
+            return t0, t1
+        frame, ts, w, y = prepared
+        n = len(frame)
+        a, b = int(np.searchsorted(ts, t0, side="right")), int(np.searchsorted(ts, t1, side="left"))
+        if not 0 < a <= b < n:
+            return t0, t1
+        sse, coef, s0, s1 = _best_window(y, frame[device].to_numpy(dtype=np.float64), w,
+                                         np.arange(a)[:, None], np.arange(b, n)[None, :])  # fmt: skip
+        if not np.isfinite(sse) or abs(coef / (1.0 + coef) - share) > self.exact_extend_share:
+            return t0, t1
+        return min(t0, int(ts[s0])), max(t1, int(ts[s1]))
+
+    def _exact_fit(self, exact: pd.DataFrame, parent: str, kids: list[str], centre: float, usual: dict[str, float],
+                   w0: int, w1: int) -> tuple[str, tuple[str, float, int, int, float, float] | None]:  # fmt: skip
+        """The one flat whose registered water explains the balance's missing water in [w0, w1]:
+        (the best candidate, whether accepted or not; (device, share, fault start, fault end, gain,
+        litres missed) when accepted, else None), searched as in :meth:`_hourly_fit` over every
+        start and end among the window's instants and ``exact_pad_h`` either side. A steady drift
+        of the balance (a leak in the building's pipes) competes as one more candidate; the best
+        flat must beat every other candidate by ``exact_margin``, take ``exact_gain`` away and fit
+        within the rounding's chi-square, with no other flat's register still for
+        ``exact_still_h`` of it (a flat that stopped counting could have missed that water) and
+        no second flat explaining much of what is left (two faults at once)."""
+        prepared = self._exact_frame(exact, parent, kids, centre, w0 - int(self.exact_pad_h * HOUR_MS),
+                                     w1 + int(self.exact_pad_h * HOUR_MS))  # fmt: skip
+        if prepared is None:
+            return "", None
+        frame, ts, w, y = prepared
+        n = len(frame)
+        i0 = np.arange(n)[:, None]
+        i1 = np.arange(n)[None, :]
+        candidates = {d: frame[d].to_numpy(dtype=np.float64) for d in kids}
+        candidates[""] = (ts - ts[0]) / HOUR_MS  # a steady drift (no flat)
+        fits = sorted((*_best_window(y, c, w, i0, i1), d) for d, c in candidates.items())
+        sse, coef, t0, t1, device = fits[0]
+        yy = float(np.sum(w * y * y))
+        second = fits[1][0] if len(fits) > 1 else yy
+        if not device or not np.isfinite(sse):
+            return device, None
+        share = coef / (1.0 + coef)
+        if (yy - sse < self.exact_gain or second - sse < self.exact_margin
+                or sse > n + self.exact_chi2_z * np.sqrt(2.0 * n) or not self.min_share <= share <= 0.98):  # fmt: skip
+            return device, None
+        c = candidates[device]
+        lost = coef * float(c[t1] - c[t0])
+        # a second flat that explains much of what is left: two faults at once, which one flat's fit
+        # can name wrongly (the pair is left to the daily balance)
+        x = np.where(np.arange(n) <= t0, 0.0, np.where(np.arange(n) <= t1, c - c[t0], c[t1] - c[t0]))
+        rest = y - coef * x
+        left = float(np.sum(w * rest * rest))
+        if any(left - _best_window(rest, candidates[d], w, i0, i1)[0] >= self.exact_margin
+               for d in kids if d != device):  # fmt: skip
+            return device, None
+        # a register that stood still meanwhile, of a flat that draws water, may have missed any of it:
+        # not trusted when its usual use over the still hours comes to half the water missed
+        for other in kids:
+            if other == device or float(usual.get(other, 0.0)) < self.still_usual_lph:
+                continue
+            moved = np.flatnonzero(np.diff(candidates[other][t0 : t1 + 1]) > 0.0)
+            edges = np.r_[t0, t0 + 1 + moved, t1]
+            still_h = float(np.max(np.diff(ts[edges]))) / HOUR_MS if len(edges) > 1 else 0.0
+            if still_h >= self.exact_still_h and usual[other] * still_h >= 0.5 * lost:
+                return device, None
+        return device, (device, share, int(ts[t0]), int(ts[t1]), (second - sse), lost)
 
     def _node_episodes(self, parent: str, residual: pd.Series, children: pd.DataFrame, own: pd.Series,
                        flagged: dict[str, np.ndarray], registers: pd.DataFrame | None = None
@@ -517,6 +779,36 @@ class WaterBalance:
                                           float(span.max() / level),
                                           {"excess_lph": round(float(span.max()), 1)}))  # fmt: skip
         return out
+
+
+def _best_window(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,
+                 i1: np.ndarray) -> tuple[float, float, int, int]:  # fmt: skip
+    """Weighted least squares of ``y`` on a meter's register ``c`` counted from i0 to i1 (nothing
+    before i0, what it registered from i0 to i1 after; ``w`` each point's weight): (squared
+    error, coefficient, i0, i1) of the best pair with a positive coefficient, infinite error when
+    none has. The fault's start and end are set to the middle of the still points around them
+    (nothing drawn: either is as good)."""
+    n = len(y)
+    c = c - c[0]
+    pw = np.r_[0.0, np.cumsum(w)]
+    py, pc = np.r_[0.0, np.cumsum(w * y)], np.r_[0.0, np.cumsum(w * c)]
+    pcc, pcy = np.r_[0.0, np.cumsum(w * c * c)], np.r_[0.0, np.cumsum(w * c * y)]
+    a, b = i0 + 1, i1 + 1
+    c0, c1 = c[i0], c[i1]
+    xy = (pcy[b] - pcy[a]) - c0 * (py[b] - py[a]) + (c1 - c0) * (py[n] - py[b])
+    xx = ((pcc[b] - pcc[a]) - 2.0 * c0 * (pc[b] - pc[a]) + c0 * c0 * (pw[b] - pw[a])
+          + (c1 - c0) ** 2 * (pw[n] - pw[b]))  # fmt: skip
+    ok = (i1 > i0) & (xx > 1e-9) & (xy > 0.0)
+    yy = float(np.sum(w * y * y))
+    sse = np.where(ok, yy - np.where(ok, xy, 0.0) ** 2 / np.where(ok, xx, 1.0), np.inf)
+    k = int(np.argmin(sse))
+    r, q = np.unravel_index(k, sse.shape)
+    if not np.isfinite(sse[r, q]):
+        return float("inf"), 0.0, 0, 0
+    lo0, hi1 = int(i0[r, 0]), int(i1[0, q])
+    hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
+    lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
+    return float(sse[r, q]), float(xy[r, q] / xx[r, q]), (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2
 
 
 def _shorth(values: np.ndarray) -> tuple[float, float]:
