@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -666,3 +668,51 @@ def test_shipped_a_lamp_whose_burning_hours_fall_short_is_a_flicker_not_a_failed
     assert ("rule:streetlight.burning_short", "flicker") in out
     assert ("rule:streetlight.power", "lamp_failure") not in out
     assert ("rule:streetlight.power_dimmed", "lamp_failure") not in out
+
+
+PEER_FLOOR = """rules:
+  - {name: power, kind: streetlight, type: threshold, metric: power, baseline: true, learn: 5m, peer_floor: 0.9,
+     below: 0.84, fault: lamp_failure}"""
+
+
+def _lamps(e: Engine, watts: list[float], last: list[float], t0: int) -> list[Finding]:
+    """Lamps SL0001... of one compound, each learning at its own power for 5 min, then the last one's
+    powers ``last`` after its learning."""
+    out: list[Finding] = []
+    for n, w in enumerate(watts, start=1):
+        series: list[Mapping[str, Any]] = [{"power": w}] * 6
+        series += [{"power": p} for p in last] if n == len(watts) else []
+        out += feed(e, f"{C}-SL{n:04d}", DeviceKind.STREETLIGHT, series, t0=t0)
+    return out
+
+
+def test_peer_floor_judges_a_lamp_that_learnt_while_failing_against_its_compound() -> None:
+    t0 = _cst(2026, 6, 21, 21)
+    # a lamp that learnt at 10 W among lamps at 60 W: its 10 W is 0.19 of 0.9 x 60, a lamp failure
+    e = Engine(parse_rules(PEER_FLOOR, "t.yaml"), SITES)
+    assert raised(_lamps(e, [60.0, 60.0, 60.0, 10.0], [10.0], t0)) == [("rule:power", "lamp_failure")]
+    # while it learns, it is judged against its peers alone: a failure over before its learning ends
+    e = Engine(parse_rules(PEER_FLOOR, "t.yaml"), SITES)
+    out = _lamps(e, [60.0, 60.0, 60.0, 10.0], [], t0)
+    assert raised(out) == [("rule:power", "lamp_failure")] and out[0].started_ms == t0
+    e = Engine(parse_rules(PEER_FLOOR, "t.yaml"), SITES)  # healthy lamps learning together: nothing
+    assert raised(_lamps(e, [60.0, 60.0, 59.0, 55.0], [], t0)) == []
+    # fewer than 4 lamps of the compound have a normal: its own 10 W is its normal
+    e = Engine(parse_rules(PEER_FLOOR, "t.yaml"), SITES)
+    assert raised(_lamps(e, [60.0, 60.0, 10.0], [10.0], t0)) == []
+    # learnt at 50 W (0.83 of the median): judged against 0.9 x 60 = 54 W, 45 W is 0.833 of it, below 0.84
+    e = Engine(parse_rules(PEER_FLOOR, "t.yaml"), SITES)
+    assert raised(_lamps(e, [60.0, 60.0, 60.0, 50.0], [45.0], t0)) == [("rule:power", "lamp_failure")]
+    # learnt at 55 W (0.92 of the median, above the floor): its own normal, 47 W is 0.855 of it
+    e = Engine(parse_rules(PEER_FLOOR, "t.yaml"), SITES)
+    assert raised(_lamps(e, [60.0, 60.0, 60.0, 55.0], [47.0], t0)) == []
+    # without peer_floor, the lamp that learnt at 10 W is never flagged
+    e = Engine(parse_rules(PEER_FLOOR.replace(" peer_floor: 0.9,", ""), "t.yaml"), SITES)
+    assert raised(_lamps(e, [60.0, 60.0, 60.0, 10.0], [10.0], t0)) == []
+
+
+def test_peer_floor_takes_a_baseline() -> None:
+    with pytest.raises(RulesError, match="peer_floor takes a baseline"):
+        parse_rules(PEER_FLOOR.replace("baseline: true", "baseline: false"), "t.yaml")
+    with pytest.raises(RulesError, match="peer_floor"):
+        parse_rules(PEER_FLOOR.replace("peer_floor: 0.9", "peer_floor: 1.5"), "t.yaml")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import logging
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -646,10 +647,20 @@ def _threshold(engine: Engine, rule: ThresholdRule, device: str, dev: _Device, s
         if ts - x[1] < rule.learn:  # still learning the device's normal
             x[2] += 1
             x[3] += (v - x[3]) / x[2]
+            if rule.peer_floor is None:
+                return HOLD, v, None
+            # while it learns, a device is judged against its peers alone (a lamp failing in its first night)
+            normal = rule.peer_floor * _peer_normal(engine, rule, dev.compound, device, x[3], True)
+            if normal <= 0:
+                return HOLD, v, None
+        else:
+            normal = x[3]
+            if rule.peer_floor is not None:
+                peers = _peer_normal(engine, rule, dev.compound, device, normal, False)
+                normal = max(normal, rule.peer_floor * peers)
+        if normal <= 0:
             return HOLD, v, None
-        if x[3] <= 0:
-            return HOLD, v, None
-        v = v / x[3]
+        v = v / normal
     if rule.above is not None:
         if v > rule.above:
             return RAISE, v, None
@@ -657,6 +668,26 @@ def _threshold(engine: Engine, rule: ThresholdRule, device: str, dev: _Device, s
     if v < rule.below:  # type: ignore[operator]
         return RAISE, v, None
     return (CLEAR if rule.clear is None or v >= rule.clear else HOLD), v, None
+
+
+PEER_FLOOR_MIN = 4  # devices of the compound that have learnt before their median bounds a device's normal
+
+
+def _peer_normal(engine: Engine, rule: ThresholdRule, compound: str, device: str, normal: float,
+                 learning: bool) -> float:  # fmt: skip
+    """The median of the normals the compound's devices learnt (or are learning) under ``rule``, ``device``'s
+    own ``normal`` recorded here while it learns and once it has learnt; 0 while fewer than
+    PEER_FLOOR_MIN devices have one."""
+    learnt = engine.memory.setdefault(f"{rule.name}/{compound}/normal", {})
+    if learning or device not in learnt:
+        learnt[device] = normal
+        engine.memory.pop(f"{rule.name}/{compound}/median", None)
+    if len(learnt) < PEER_FLOOR_MIN:
+        return 0.0
+    median = engine.memory.get(f"{rule.name}/{compound}/median")
+    if median is None:
+        median = engine.memory[f"{rule.name}/{compound}/median"] = float(statistics.median(learnt.values()))
+    return float(median)
 
 
 def _state(engine: Engine, rule: StateRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],

@@ -143,6 +143,10 @@ class ThresholdRule(RuleBase):
     With ``baseline``, the levels are ratios of the device's own normal value, learned from its
     first ``learn`` of samples that pass ``when`` (a median-tracking mean that stops learning while the
     rule is raised). ``smooth`` (0-1) averages the value first (exponentially) against noise.
+    ``peer_floor`` (with ``baseline``): the normal judged against is at least that share of the median
+    of the normals the compound's devices learnt (or are learning) under this rule, once 4 have one, and
+    while the device learns it is judged against that share alone: a device faulty while it learnt (a lamp
+    failing in its first nights) is not taken as its own normal.
     """
 
     type: Literal["threshold"]
@@ -153,9 +157,12 @@ class ThresholdRule(RuleBase):
     baseline: bool = False
     learn: Duration = 86_400_000
     smooth: float = Field(1.0, gt=0, le=1)
+    peer_floor: float | None = Field(None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _levels(self) -> ThresholdRule:
+        if self.peer_floor is not None and not self.baseline:
+            raise ValueError("peer_floor takes a baseline (it bounds the learnt normal)")
         if (self.above is None) == (self.below is None):
             raise ValueError("a threshold rule takes exactly one of above, below")
         if self.clear is not None:
