@@ -12,6 +12,8 @@ volumes (the *residual*) is a small, nearly constant flow. Two faults move it:
   flat's water shows; the flat is the one whose own volume dropped by what the building lost.
 - a **burst in the building's pipes** (behind the building meter, before the flats): the residual
   jumps by the burst's flow, hundreds of litres an hour within the hour.
+- a **leak in the building's pipes**: the residual rises by the leak's flow in every hour, night and
+  day, and stays (a flat's register that misses water raises it only while the flat draws).
 
 Between the daily cuts, the balance is read at the instants where every flat's register is known to
 the litre (the flat's two reports around it read the same): there it is off only by the registers'
