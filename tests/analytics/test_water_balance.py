@@ -24,10 +24,11 @@ def _devices() -> pd.DataFrame:
 
 
 def _readings(*, lost: dict[str, tuple[int, int, float]] | None = None, burst: tuple[int, int, float] | None = None,
-              seed: int = 3) -> pd.DataFrame:  # fmt: skip
+              seed: int = 3, leak: tuple[int, int, float] | None = None) -> pd.DataFrame:  # fmt: skip
     """Minute draws of 4 flats (by day; a quiet night), a building meter over them plus 12 L/h of its
     own pipes; ``lost``: a meter that misses a share of its water in [a, b) minutes; ``burst``:
-    litres an hour in the building's pipes in [a, b) minutes."""
+    litres an hour in the building's pipes in [a, b) minutes; ``leak``: the same, ramped up over the
+    first quarter of its span (as the simulator's building leaks)."""
     rng = np.random.default_rng(seed)
     n = DAYS * 1440
     minute = np.arange(n)
@@ -37,6 +38,10 @@ def _readings(*, lost: dict[str, tuple[int, int, float]] | None = None, burst: t
     pipes = np.full(n, 12.0 / 60.0)
     if burst is not None:
         pipes[burst[0] : burst[1]] += burst[2] / 60.0
+    if leak is not None:
+        a, b, lph = leak
+        ramp = max(1, (b - a) // 4)
+        pipes[a:b] += lph / 60.0 * np.minimum(1.0, (np.arange(a, b) - a + 1) / ramp)
     true = {"C-WM001": sum(draws.values()) + pipes, **draws}
     rows = []
     for k, (device, litres) in enumerate(true.items()):
@@ -157,9 +162,52 @@ def test_a_short_loss_of_a_few_hours_is_named_by_its_hours() -> None:
 
 
 def test_a_steady_loss_in_the_building_pipes_is_named_on_no_flat() -> None:
-    """Water the building meter counts and no flat does, night and day alike: no flat's hours fit."""
+    """Water the building meter counts and no flat does, night and day alike: no flat's hours fit;
+    it is the building's leak."""
     found = water_balance_findings(_readings(burst=(5 * DAY + 300, 8 * DAY + 300, 40.0)), _devices())
-    assert [f for f in found if f.fault != "burst"] == []
+    assert [(f.device, f.fault) for f in found if f.fault != "burst"] == [("C-WM001", "leak")]
+
+
+@pytest.mark.parametrize("lph", [15.0, 30.0])
+def test_a_ramped_leak_in_the_building_pipes_is_the_building_s_from_its_start(lph: float) -> None:
+    """The residual rises over a quarter of the span and stays, night and day: a leak on the
+    building meter, started within a few hours of the leak's start."""
+    span = (4 * DAY + 500, 9 * DAY + 500)
+    found = water_balance_findings(_readings(leak=(*span, lph)), _devices())
+    assert [(f.device, f.fault) for f in found] == [("C-WM001", "leak")]
+    assert abs(found[0].started_ms - (START + span[0] * MIN)) <= 8 * 3_600_000
+    assert found[0].ended_ms is not None and found[0].ended_ms >= START + (span[1] - 600) * MIN
+    assert lph * 0.6 <= found[0].evidence["excess_lph"] <= lph * 1.3
+
+
+def test_a_flat_missing_water_is_no_leak_even_when_not_named() -> None:
+    """A flat's register that misses water raises the residual only while the flat draws (by day):
+    the night hours stay at their level, so no leak, even with no register fault to leave out."""
+    balance = WaterBalance()
+    readings = _readings(lost={"C-WM004": (3 * DAY + 300, 9 * DAY + 300, 0.9)})
+    hourly = balance.hourly_registers(readings)
+    assert balance.leaks(hourly, _devices(), ()) == []
+    found = water_balance_findings(readings, _devices())
+    assert "leak" not in {f.fault for f in found}
+
+
+def test_a_flat_with_no_readings_is_no_leak() -> None:
+    """A flat's meter silent for three days: its hours are unknown, not water the building lost."""
+    readings = _readings()
+    silent = (readings["device"] == "C-WM003") & readings["ts_ms"].between(
+        START + 4 * DAY * MIN, START + 7 * DAY * MIN
+    )
+    assert "leak" not in {f.fault for f in water_balance_findings(readings[~silent], _devices())}
+
+
+@pytest.mark.parametrize(("hours", "found"), [(20, False), (60, True)])
+def test_a_short_rise_is_no_leak(hours: int, found: bool) -> None:
+    """A rise of under a day and a bit (a tap left running in the courtyard) is not a leak."""
+    span = (5 * DAY + 120, 5 * DAY + 120 + hours * 60)
+    leaks = [
+        f for f in water_balance_findings(_readings(burst=(*span, 40.0)), _devices()) if f.fault == "leak"
+    ]
+    assert bool(leaks) is found
 
 
 def test_a_burst_behind_a_still_register_is_the_flat_s() -> None:

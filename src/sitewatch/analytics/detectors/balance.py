@@ -12,6 +12,8 @@ volumes (the *residual*) is a small, nearly constant flow. Two faults move it:
   flat's water shows; the flat is the one whose own volume dropped by what the building lost.
 - a **burst in the building's pipes** (behind the building meter, before the flats): the residual
   jumps by the burst's flow, hundreds of litres an hour within the hour.
+- a **leak in the building's pipes**: the residual rises by the leak's flow in every hour, night and
+  day, and stays (a flat's register that misses water raises it only while the flat draws).
 
 Between the daily cuts, the balance is read at the instants where every flat's register is known to
 the litre (the flat's two reports around it read the same): there it is off only by the registers'
@@ -113,6 +115,11 @@ class WaterBalance:
     still_burst_lph: float = 500.0  # behind a still register: an hour this far over, more than a flat draws
     still_burst_ratio: float = 10.0  # ... and this many times the meter's mean flow
     burst_slack_l: float = 30.0  # neither of the two hours may be below its median by more than this
+    leak_share: float = 0.025  # a building's residual this share of its mean flow over its level ...
+    leak_floor_lph: float = 4.0  # ... and at least this many litres an hour, over the past day ...
+    leak_night: float = 0.5  # ... and over the past day's night hours at least this share of it ...
+    leak_hours: int = 30  # ... for this many hours in a row: a leak in the building's pipes
+    leak_lookback_h: int = 120  # its start is searched this many hours before the first such hour
 
     # --- structure ------------------------------------------------------------------------------------
 
@@ -736,6 +743,96 @@ class WaterBalance:
         )
         return np.maximum(sd, self.hour_noise_floor_l)
 
+    def leaks(self, registers: pd.DataFrame, devices: pd.DataFrame,
+              others: Sequence[BalanceEpisode] = ()) -> list[BalanceEpisode]:  # fmt: skip
+        """A building's residual that rises and stays, night and day: a leak in its pipes.
+
+        A leak behind the building meter, before the flats, adds its flow to that meter alone, so
+        the residual (the building meter less its flats' meters) rises by the leak's flow in every
+        hour and stays. A flat's register that misses water raises the residual too, but only
+        while the flat draws: hardly at night, when the flats are still; so the residual over the
+        past day's night hours must have risen by at least ``leak_night`` of its rise over the whole
+        past day. Hours near a burst or a register fault the balance found on the node are left
+        out (``others``), and a flat with no reading leaves its hours unknown. The simulator ramps
+        a building's leak up over a quarter of its span (pipes corrode slowly), so the start is
+        fitted as the bend of a ramp on the hourly residual before the first hour found."""
+        if len(registers) < 72:
+            return []
+        hourly = registers.diff().iloc[1:]
+        ts = hourly.index.to_numpy(dtype=np.int64)
+        local = self._local_hour(ts - HOUR_MS)  # the hour's own start
+        night = (local >= 0) & (local < 5)
+        scopes = devices["scope"].astype(str).to_dict()
+        out: list[BalanceEpisode] = []
+        for node in self.nodes(devices):
+            if scopes.get(node.parent, "") != "building" or node.parent not in hourly:
+                continue
+            children = [c for c in node.children if c in hourly]
+            if not children or len(children) < len(node.children):
+                continue
+            members = {node.parent, *node.children}
+            res = (hourly[node.parent] - hourly[children].sum(axis=1, skipna=False)).to_numpy(
+                dtype=np.float64, copy=True
+            )
+            for e in others:
+                if e.device in members:
+                    res[(ts >= e.start_ms - DAY_MS) & (ts <= e.end_ms + DAY_MS)] = np.nan
+            known = np.isfinite(res)
+            if known.sum() < 72 or (known & night).sum() < 15:
+                continue
+            centre = float(np.median(res[known]))
+            night_centre = float(np.median(res[known & night]))
+            day = pd.Series(res).rolling(24, min_periods=20).mean().to_numpy() - centre
+            part = (
+                pd.Series(np.where(night, res, np.nan)).rolling(24, min_periods=4).mean().to_numpy()
+                - night_centre
+            )
+            mean_flow = float(hourly[node.parent].mean())
+            level = max(self.leak_floor_lph, self.leak_share * mean_flow)
+            hot = (day > level) & (part > self.leak_night * np.maximum(day, level))
+            # each hour weighed by its own noise: the still nights say most about when the rise began
+            sd = np.ones(24)
+            for hour in range(24):
+                v = res[known & (local == hour)]
+                if len(v) >= 5:
+                    sd[hour] = max(1.0, 1.4826 * float(np.median(np.abs(v - np.median(v)))))
+            weight = 1.0 / sd[local] ** 2
+            for a, b in true_runs(hot.tolist()):
+                if b - a + 1 < self.leak_hours:
+                    continue
+                start = self._leak_start(
+                    ts, res - centre, weight, max(0, a - self.leak_lookback_h), min(len(ts) - 1, a + 24)
+                )
+                out.append(BalanceEpisode(node.parent, "leak", start, int(ts[b]), float(np.nanmax(day[a : b + 1]) / level),
+                                          {"excess_lph": round(float(np.nanmedian(day[a : b + 1])), 1),
+                                           "share": round(float(np.nanmedian(day[a : b + 1])) / max(mean_flow, 1.0), 3)}))  # fmt: skip
+        return out
+
+    @staticmethod
+    def _leak_start(ts: np.ndarray, y: np.ndarray, w: np.ndarray, lo: int, hi: int) -> int:
+        """The start (ms) of a rise in ``y`` within rows lo..hi: the bend of the best ramp (or step)
+        that is nothing before it, by least squares over the known hours weighed by ``w``."""
+        t = (ts[lo : hi + 1] - ts[lo]) / HOUR_MS
+        v = y[lo : hi + 1]
+        ok = np.isfinite(v)
+        t, v, w = t[ok], v[ok], w[lo : hi + 1][ok]
+        if len(t) < 6:
+            return int(ts[lo])
+        best, when = np.inf, float(t[0])
+        for ramp in (1.0, 6.0, 12.0, 24.0, 48.0, 84.0):
+            for s0 in t[: max(1, len(t) - 3)]:
+                x = np.clip((t - s0) / ramp, 0.0, 1.0)
+                xx = float(x @ (w * x))
+                if xx <= 0.0:
+                    continue
+                coef = float(x @ (w * v)) / xx
+                if coef <= 0.0:
+                    continue
+                sse = float(np.sum(w * (v - coef * x) ** 2))
+                if sse < best:
+                    best, when = sse, float(s0)
+        return int(ts[lo] + when * HOUR_MS - HOUR_MS)
+
     def bursts(self, readings: pd.DataFrame, devices: pd.DataFrame,
                missing: Sequence[BalanceEpisode] = (), registers: pd.DataFrame | None = None
                ) -> list[BalanceEpisode]:  # fmt: skip
@@ -853,6 +950,7 @@ MESSAGES = {
     "stuck_register": N_("{device} registers {share} less water than its building's balance shows: a stuck register suspected"),
     "meter_tamper": N_("{device} registers {share} less water than its building's balance shows: tampering suspected"),
     "burst": N_("{device} registers {flow} m³/h more than the meters behind it: a burst in its pipes suspected"),
+    "leak": N_("{device} registers {flow} L/h more than the meters behind it, night and day: a leak in its pipes suspected"),
 }  # fmt: skip
 
 
@@ -869,11 +967,16 @@ def water_balance_findings(readings: pd.DataFrame, devices: pd.DataFrame,
     out: list[Finding] = []
     hourly = balance.hourly_registers(water)
     missing = balance.missing_water(water, devices, hourly)
-    for ep in missing + balance.bursts(water, devices, missing, hourly):
+    bursts = balance.bursts(water, devices, missing, hourly)
+    for ep in missing + bursts + balance.leaks(hourly, devices, [*missing, *bursts]):
         active = ep.end_ms >= last
-        if ep.fault == "burst":
-            params: dict[str, str | int | float] = {"device": ep.device,
-                                                    "flow": round(ep.evidence["excess_lph"] / 1000.0, 2)}  # fmt: skip
+        if ep.fault == "leak":
+            params: dict[str, str | int | float] = {
+                "device": ep.device,
+                "flow": round(ep.evidence["excess_lph"], 1),
+            }
+        elif ep.fault == "burst":
+            params = {"device": ep.device, "flow": round(ep.evidence["excess_lph"] / 1000.0, 2)}
         else:
             params = {"device": ep.device, "share": f"{ep.evidence['share']:.0%}"}
         out.append(Finding(

@@ -8,7 +8,8 @@ runs, per device, what the live service would run as the data arrive:
 - **water balance** (water meters, ``balance.py``): a building meter against the sum of its
   flats (the compound meter against its buildings): a register that stood still for whole days
   while the balance missed its water (``stuck_register``, or ``meter_tamper`` when short or
-  flagged), a building meter registering a steady share less, a burst behind a building meter;
+  flagged), a building meter registering a steady share less, a burst behind a building meter,
+  a leak behind it (its residual risen night and day);
 - **leak** (water meters): :class:`~.night.NightFlow` on ``flow`` against the meter's own
   nights; household meters also against their compound's household meters (whose night minimum
   is almost always zero), so a leak that began before the history is still seen. An episode on a
