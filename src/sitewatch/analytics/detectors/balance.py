@@ -743,6 +743,13 @@ class WaterBalance:
         )
         return np.maximum(sd, self.hour_noise_floor_l)
 
+    @staticmethod
+    def _hourly_residual(hourly: pd.DataFrame, node: Node) -> tuple[list[str], pd.Series]:
+        """The node's children that have readings, and the parent's litres per hour less theirs
+        (NaN in an hour one of them does not cover)."""
+        children = [c for c in node.children if c in hourly]
+        return children, hourly[node.parent] - hourly[children].sum(axis=1, skipna=False)
+
     def leaks(self, registers: pd.DataFrame, devices: pd.DataFrame,
               others: Sequence[BalanceEpisode] = ()) -> list[BalanceEpisode]:  # fmt: skip
         """A building's residual that rises and stays, night and day: a leak in its pipes.
@@ -767,13 +774,11 @@ class WaterBalance:
         for node in self.nodes(devices):
             if scopes.get(node.parent, "") != "building" or node.parent not in hourly:
                 continue
-            children = [c for c in node.children if c in hourly]
+            children, residual = self._hourly_residual(hourly, node)
             if not children or len(children) < len(node.children):
                 continue
             members = {node.parent, *node.children}
-            res = (hourly[node.parent] - hourly[children].sum(axis=1, skipna=False)).to_numpy(
-                dtype=np.float64, copy=True
-            )
+            res = residual.to_numpy(dtype=np.float64, copy=True)
             for e in others:
                 if e.device in members:
                     res[(ts >= e.start_ms - DAY_MS) & (ts <= e.end_ms + DAY_MS)] = np.nan
@@ -850,8 +855,7 @@ class WaterBalance:
         for node in self.nodes(devices):
             if node.parent not in hourly:
                 continue
-            children = [c for c in node.children if c in hourly]
-            residual = hourly[node.parent] - hourly[children].sum(axis=1, skipna=False)
+            _children, residual = self._hourly_residual(hourly, node)
             recent = residual.rolling(self.burst_hours, min_periods=self.burst_hours // 2).median().shift(1)
             mean_flow = float(hourly[node.parent].mean())
             level = max(self.burst_lph, self.burst_share * mean_flow)
