@@ -971,6 +971,11 @@ def water_balance_findings(readings: pd.DataFrame, devices: pd.DataFrame,
     out: list[Finding] = []
     hourly = balance.hourly_registers(water)
     missing = balance.missing_water(water, devices, hourly)
+    # a building meter that missed water for hours (a magnet), from both sides of its balance; its
+    # compound's residual rises by that water, which is no burst in the compound's pipes
+    from .parent_loss import ParentLoss  # here: parent_loss imports this module
+
+    missing += ParentLoss().episodes(hourly, devices, balance, missing)
     bursts = balance.bursts(water, devices, missing, hourly)
     for ep in missing + bursts + balance.leaks(hourly, devices, [*missing, *bursts]):
         active = ep.end_ms >= last
