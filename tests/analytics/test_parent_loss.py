@@ -128,3 +128,14 @@ def test_the_findings_name_the_tampered_building_meter() -> None:
     found = water_balance_findings(_readings(lost=("C-WM010", a, a + 2 * HOUR, 0.7)), _devices())
     assert [(f.device, f.fault) for f in found] == [("C-WM010", "meter_tamper")]
     assert found[0].encode()
+
+
+def test_an_episode_under_min_litres_is_not_named() -> None:
+    a = 5 * DAY + 8 * HOUR
+    readings = _readings(lost=("C-WM001", a, a + 3 * HOUR, 0.6))
+    found = _episodes(readings, levels=ParentLoss(min_litres=0.0))
+    assert len(found) == 1
+    hours = round(found[0].evidence["days"] * 24) + 2  # the episode's hours and one more each side
+    litres = found[0].evidence["missing_lph"] * hours
+    assert len(_episodes(readings, levels=ParentLoss(min_litres=0.9 * litres))) == 1
+    assert _episodes(readings, levels=ParentLoss(min_litres=1.1 * litres)) == []

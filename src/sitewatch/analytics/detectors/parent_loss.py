@@ -38,6 +38,7 @@ class ParentLoss:
     z: float = 3.0  # an hour: both residuals this many robust SDs off their median (by local hour)
     episode_z: float = 5.0  # an episode: the building's loss this many SDs of its hours' sum
     floor_lph: float = 20.0  # ... and at least this many litres in the hour, on both sides
+    min_litres: float = 100.0  # an episode misses at least this much in all (within a busy hour's noise)
     noise_floor_l: float = 3.0  # an hour's robust SD is at least this (L)
     min_hours: int = 72  # a node's residual needs this many known hours for its levels
     merge_hours: int = 6  # flagged hours this close together are one episode
@@ -122,7 +123,10 @@ class ParentLoss:
             lo, hi = max(0, a - 1), min(n, b + 2)  # an hour more on either side: a reading's error is made up
             lb, lc = float(np.nansum(loss[lo:hi])), float(np.nansum(gain[lo:hi]))
             noise = float(np.sqrt(np.sum(sd_b[lo:hi] ** 2)))
-            if lb < self.episode_z * noise or not self.match[0] <= lc / lb <= self.match[1]:
+            if (
+                lb < max(self.episode_z * noise, self.min_litres)
+                or not self.match[0] <= lc / lb <= self.match[1]
+            ):
                 continue
             registered = float(np.nansum(own[lo:hi]))
             share = lb / max(lb + registered, 1e-9)
