@@ -330,9 +330,9 @@ def test_a_fault_under_the_level_is_found_by_its_mean_at_night() -> None:
     assert run(engine(), days) == []  # without ``night_above``
 
 
-def test_the_night_level_waits_for_a_session_judged_at_night_from_its_start() -> None:
-    # the same fault in a session judged first by day (18:30, the sun 9 degrees up) raises nothing,
-    # even once the sun has set: its idle temperature and the peers' drift carry the day's sun
+def test_the_night_level_waits_for_an_idle_temperature_learnt_at_night() -> None:
+    # the same fault in a session whose charger was last idle by day (18:00, the sun 14 degrees up)
+    # raises nothing, even once the sun has set: its idle temperature and the peers' drift carry the sun
     e = Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES)
     assert run(e, [day(), day(), day(extra=3.0)]) == []
 

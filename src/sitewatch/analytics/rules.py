@@ -362,8 +362,8 @@ class LoadTemperatureRule(RuleBase):
     ``load`` (after ``settle`` of load, at least ``min_kw`` lagged) raises above ``above`` and clears
     at or below ``clear``; with ``peer_rise``, the rise at the device's highest load is capped at that
     factor times its compound's other devices' (analytics/thermal.py); with ``night_above``, a session
-    judged with the sun below ``night_sun`` degrees from its start also raises when its residual at
-    high load, averaged over ``night_for`` or more, is above that lower level."""
+    also raises when its residual, averaged over ``night_for`` or more of judged load with the sun below
+    ``night_sun`` degrees (now and when the device was last idle), is above that lower level."""
 
     type: Literal["load_temperature"]
     metric: str

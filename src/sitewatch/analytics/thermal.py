@@ -25,15 +25,16 @@ of its own ``Pmax`` (at least two of them), over its ``Pmax^2``. A fan already f
 device learns is then not learnt as its normal (no ratio is learnt above the cap), and a device still
 learning is judged against the cap alone (memory slot 10: ``Pmax``).
 
-With ``night_above`` (°C), a session judged from its start with the sun down (``night``, from the
-engine: the sun below ``night_sun`` at the compound) also raises when its residual, averaged over
-``night_for`` or more of load at ``RELEARN`` of the device's highest or more, exceeds that lower level.
-With the sun down every idle cabinet stands at the air (+3 °C): neither the device's own sun before the
-session nor the peers' sun during it (their shade differs) errs the air's drift, and at high load the
-rise per kW^2 is learnt best, so the residual's spread is far smaller than by day (where a morning
-session's mean reached 3.5 °C on a healthy charger, seed 14). Memory slots 11-14: the weight (ms) and
-the weighted sum of those residuals, the first such sample's time, and whether the session was judged
-at night from its first judged sample (None: not judged yet).
+With ``night_above`` (°C), a session also raises when its residual, averaged over ``night_for`` or
+more of judged load, exceeds that lower level, provided the sun is down at the compound (``night``,
+from the engine: below ``night_sun``) and was already down when the device was last idle (the idle
+temperature it is judged from). With the sun down every idle cabinet stands at the air (+3 °C): neither
+the device's own sun in its idle temperature nor the peers' sun during the session (their shade
+differs) errs the air's drift, so the residual's spread is far smaller than by day (where a morning
+session's mean reached 3.5 °C on a healthy charger, seed 14) or than in an evening session judged
+against an idle temperature of the afternoon (1.9 °C all evening, seed 15). Memory slots 11-14: the
+weight (ms) and the weighted sum of those residuals in this session, the first such sample's time,
+and whether the idle temperature was last learnt with the sun down.
 """
 
 from __future__ import annotations
@@ -102,9 +103,10 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
         x[2] += k * (power * power - x[2])
     if power <= 0.0:
         x[5] = x[9] = 0
-        x[11:15] = [0, 0.0, None, None]  # the night's evidence is a session's
+        x[11:14] = [0, 0.0, None]  # the night's evidence is a session's
         if x[1] < IDLE_KW:
             x[3] = temperature if x[3] is None else x[3] + IDLE_SMOOTH * (temperature - x[3])
+            x[14] = night  # the idle temperature learnt with the sun down (or not)
             peers[device] = [x[3], ts]
             x[7] = air(peers, device, ts)
             x[8] = 0.0
@@ -146,7 +148,7 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     else:
         a = min(cap, _median(near))
     residual = excess - a * x[2]
-    night_mean = _night(rule, x, residual, power, ts, min(dt, tau), night)
+    night_mean = _night(rule, x, residual, ts, min(dt, tau), night)
     if residual > rule.above:
         return RAISE, residual, None
     if night_mean is not None:  # the session's mean at night: a fault too small for the level above
@@ -160,15 +162,11 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     return CLEAR, residual, None
 
 
-def _night(rule: Any, x: list[Any], residual: float, power: float, ts: int, weight: int, night: bool) -> float | None:
-    """Add a judged sample to the session's night evidence; its mean residual when that raises (the
-    session judged at night from its first judged sample, ``night_for`` of load at ``RELEARN`` of the
-    highest or more, the mean above ``night_above``), else None."""
-    if rule.night_above is None:
-        return None
-    if x[14] is None:
-        x[14] = night  # whether the session was judged at night from its start
-    if not (night and x[14]) or power < RELEARN * x[10]:
+def _night(rule: Any, x: list[Any], residual: float, ts: int, weight: int, night: bool) -> float | None:
+    """Add a judged sample to the session's night evidence; its mean residual when that raises (the sun
+    down now and when the device was last idle, ``night_for`` of judged load, the mean above
+    ``night_above``), else None."""
+    if rule.night_above is None or not (night and x[14]):
         return None
     if x[13] is None:
         x[13] = ts
