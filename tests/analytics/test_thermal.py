@@ -121,6 +121,9 @@ def test_hostile_samples_are_skipped(values: dict[str, Any]) -> None:
         ("above: 5, load: volts", "not a charger metric"),
         ("above: 0", "greater than 0"),
         ("above: 5, tau: 0s", "tau must be positive"),
+        ("above: 4, night_above: 4.5", "night_above must not be above"),
+        ("above: 4, night_above: 2, night_for: 0s", "night_for must be positive"),
+        ("above: 4, night_above: 0", "greater than 0"),
     ],
 )
 def test_rule_validation(extra: str, problem: str) -> None:
@@ -234,7 +237,7 @@ def test_a_memory_from_before_the_peer_slot_is_upgraded() -> None:
     rule = parse_rules(PEER_RULES, "test.yaml").rules[0]
     x: list[Any] = [T0, 0.0, 0.0, 13.0, [0.28] * 12, 0, None, None, 0.0, 0]
     step(rule, x, 13.0, 0.0, T0 + MIN, False, {}, CH, {})
-    assert len(x) == 11
+    assert len(x) == 15
 
 
 def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
@@ -282,7 +285,7 @@ def test_a_memory_of_bare_ratios_is_upgraded_and_judges_at_once() -> None:
     rule = parse_rules(RULES, "test.yaml").rules[0]
     # a checkpoint from before each ratio kept its load: taken as learnt at the highest load
     x: list[Any] = [T0, 6.6, 6.6 * 6.6, 13.0, [0.28] * 12, 3_600_000, None, None, 0.0, 0, 6.6]
-    verdict, residual = step(rule, x, 13.0 + 0.28 * 6.6 * 6.6 + 5.0, 6.6, T0 + MIN, False, {}, CH, None)
+    verdict, residual, _start = step(rule, x, 13.0 + 0.28 * 6.6 * 6.6 + 5.0, 6.6, T0 + MIN, False, {}, CH, None)
     assert x[4][0] == [0.28, 6.6]
     assert verdict == RAISE
     assert residual == pytest.approx(5.0, abs=1e-6)
@@ -296,3 +299,52 @@ def test_ratios_from_055_of_the_highest_load_still_make_the_rise(learnt_kw: floa
     days = [biased_day(learnt_kw, 0.0, rated=11.0)] * 2 + [biased_day(10.6, 0.0, rated=11.0, extra=20.0)]
     out = run(e, days)
     assert ([(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]) is found
+
+
+NIGHT_RULES = RULES.replace("for: 30m,", "for: 30m, night_above: 2, night_for: 30m,")
+
+
+def evening(extra: float = 0.0, start: int = 21 * 60) -> list[tuple[int, dict[str, Any], float]]:
+    """As ``day``, with the session from minute ``start`` (21:00: the sun 17 degrees down at the test's
+    place and date) to midnight."""
+    rows = []
+    temp = 13.0
+    for m in range(24 * 60):
+        air = 10.0 - m / 60.0
+        p = 6.6 if m >= start else 0.0
+        load = p / 7.0
+        temp += (air + 3.0 + 14.0 * load**2 + extra * load - temp) * LAG
+        rows.append((m, {"temperature": round(temp, 1), "power": p}, air))
+    return rows
+
+
+def test_a_fault_under_the_level_is_found_by_its_mean_at_night() -> None:
+    # 3 °C at full load is 2.8 °C at 6.6 kW: under the 4 °C level, over the night's 2 °C
+    days = [day(), day(), evening(extra=3.0)]
+    out = run(Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES), days)
+    assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
+    assert 2.0 < out[0].evidence["temperature"] < 4.0  # the session's mean residual at night
+    # it starts with the night's evidence: the session's first judged sample, once it settled 30 min
+    assert out[0].started_ms == T0 + 2 * 86_400_000 + (21 * 60 + 29) * MIN
+    assert out[0].ts_ms - out[0].started_ms >= 30 * MIN
+    assert run(engine(), days) == []  # without ``night_above``
+
+
+def test_the_night_level_waits_for_an_idle_temperature_learnt_at_night() -> None:
+    # the same fault in a session whose charger was last idle by day (18:00, the sun 14 degrees up)
+    # raises nothing, even once the sun has set: its idle temperature and the peers' drift carry the sun
+    e = Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES)
+    assert run(e, [day(), day(), day(extra=3.0)]) == []
+
+
+@pytest.mark.parametrize(("start", "found"), [(22 * 60 + 30, True), (23 * 60 + 1, False)])
+def test_the_night_level_waits_for_night_for_of_load(start: int, found: bool) -> None:
+    # judged from 30 min into the session: 60 min of evidence by midnight is enough, 29 min is not
+    e = Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES)
+    out = run(e, [day(), day(), evening(extra=3.0, start=start)])
+    assert bool(out) is found
+
+
+def test_healthy_nights_raise_nothing_at_the_night_level() -> None:
+    e = Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES)
+    assert run(e, [day(), day(), evening(), evening(start=20 * 60), evening(extra=1.5)]) == []

@@ -1010,8 +1010,11 @@ def _load_temperature(engine: Engine, rule: LoadTemperatureRule, device: str, de
         return HOLD, 0.0, None
     peers = engine.memory.setdefault(f"{rule.name}/{dev.compound}", {})
     rises = engine.memory.setdefault(f"{rule.name}/{dev.compound}/rise", {}) if rule.peer_rise else None
-    verdict, residual = thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device, rises)
-    return verdict, residual, None
+    night = False
+    if rule.night_above is not None:  # the sun down at the compound (computed once a minute)
+        elevation = engine._elevation(dev.compound, ts)
+        night = elevation is not None and elevation < rule.night_sun
+    return thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device, rises, night)
 
 
 _CHECKS: dict[type, Any] = {

@@ -71,7 +71,7 @@ class _Base(BaseModel):
 _DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap", "together"}
 _DURATION_FIELDS |= {"lag", "bucket"}  # change rules
 _DURATION_FIELDS |= {"within"}  # rate rules with a projection
-_DURATION_FIELDS |= {"tau", "settle", "learn_every"}  # load_temperature rules
+_DURATION_FIELDS |= {"tau", "settle", "learn_every", "night_for"}  # load_temperature rules
 
 
 class Condition(_Base):
@@ -361,7 +361,9 @@ class LoadTemperatureRule(RuleBase):
     of settled load) against its idle temperature, through a lag of ``tau``; the residual under
     ``load`` (after ``settle`` of load, at least ``min_kw`` lagged) raises above ``above`` and clears
     at or below ``clear``; with ``peer_rise``, the rise at the device's highest load is capped at that
-    factor times its compound's other devices' (analytics/thermal.py)."""
+    factor times its compound's other devices' (analytics/thermal.py); with ``night_above``, a session
+    also raises when its residual, averaged over ``night_for`` or more of judged load with the sun below
+    ``night_sun`` degrees (now and when the device was last idle), is above that lower level."""
 
     type: Literal["load_temperature"]
     metric: str
@@ -375,11 +377,18 @@ class LoadTemperatureRule(RuleBase):
     keep: int = Field(60, ge=1)
     min_kw: float = Field(1.0, ge=0)
     peer_rise: float | None = Field(None, gt=0)
+    night_above: float | None = Field(None, gt=0)
+    night_for: Duration = 1_800_000
+    night_sun: float = Field(-6.0, ge=-90, le=90)
 
     @model_validator(mode="after")
     def _levels(self) -> LoadTemperatureRule:
         if self.clear is not None and self.clear > self.above:
             raise ValueError("clear must not be above 'above' (hysteresis clears lower)")
+        if self.night_above is not None and self.night_above > self.above:
+            raise ValueError("night_above must not be above 'above' (it is the lower, night-only level)")
+        if self.night_for <= 0:
+            raise ValueError("night_for must be positive")
         if self.tau <= 0:
             raise ValueError("tau must be positive")
         if self.keep < self.learn_samples:

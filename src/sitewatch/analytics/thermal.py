@@ -24,6 +24,17 @@ device's ``a`` is capped at ``peer_rise`` times the highest rise of the others t
 of its own ``Pmax`` (at least two of them), over its ``Pmax^2``. A fan already failing while the
 device learns is then not learnt as its normal (no ratio is learnt above the cap), and a device still
 learning is judged against the cap alone (memory slot 10: ``Pmax``).
+
+With ``night_above`` (°C), a session also raises when its residual, averaged over ``night_for`` or
+more of judged load, exceeds that lower level, provided the sun is down at the compound (``night``,
+from the engine: below ``night_sun``) and was already down when the device was last idle (the idle
+temperature it is judged from). With the sun down every idle cabinet stands at the air (+3 °C): neither
+the device's own sun in its idle temperature nor the peers' sun during the session (their shade
+differs) errs the air's drift, so the residual's spread is far smaller than by day (where a morning
+session's mean reached 3.5 °C on a healthy charger, seed 14) or than in an evening session judged
+against an idle temperature of the afternoon (1.9 °C all evening, seed 15). Memory slots 11-14: the
+weight (ms) and the weighted sum of those residuals in this session, the first such sample's time,
+and whether the idle temperature was last learnt with the sun down.
 """
 
 from __future__ import annotations
@@ -66,18 +77,22 @@ def peer_cap(rule: Any, rises: dict[str, list[float]] | None, device: str, pmax:
 
 def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, open_: bool,
          peers: dict[str, list[float]], device: str,
-         rises: dict[str, list[float]] | None = None) -> tuple[int, float]:  # fmt: skip
-    """One sample through the memory ``x``: (verdict, residual in °C). ``peers`` is the compound's
-    table of idle temperatures (device -> [temperature, ts]), shared by the rule's devices; ``rises``
-    its table of learnt rises at the highest load (device -> [°C, kW]), for ``peer_rise``."""
+         rises: dict[str, list[float]] | None = None, night: bool = False) -> tuple[int, float, int | None]:  # fmt: skip
+    """One sample through the memory ``x``: (verdict, residual in °C, start of the evidence or None).
+    ``peers`` is the compound's table of idle temperatures (device -> [temperature, ts]), shared by the
+    rule's devices; ``rises`` its table of learnt rises at the highest load (device -> [°C, kW]), for
+    ``peer_rise``; ``night``: the sun is down at the compound (for ``night_above``). A raise by the
+    night's mean residual gives its value and the time its evidence began; other verdicts give None."""
     if not x:
-        x[:] = [ts, power, power * power, None, [], 0, None, None, 0.0, 0, 0.0]
-        return HOLD, 0.0
+        x[:] = [ts, power, power * power, None, [], 0, None, None, 0.0, 0, 0.0, 0, 0.0, None, None]
+        return HOLD, 0.0, None
     if len(x) < 11:  # a memory from before slot 10
         x.append(0.0)
+    if len(x) < 15:  # a memory from before slots 11-14 (the night's evidence)
+        x[11:] = [0, 0.0, None, None]
     dt = ts - x[0]
     if dt <= 0:
-        return HOLD, 0.0  # a repeated or late sample: the lag filter runs forward only
+        return HOLD, 0.0, None  # a repeated or late sample: the lag filter runs forward only
     x[0] = ts
     tau = rule.tau
     if dt > tau:  # a gap in the data: the lag is unknown, start it again at the current load
@@ -88,17 +103,19 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
         x[2] += k * (power * power - x[2])
     if power <= 0.0:
         x[5] = x[9] = 0
+        x[11:14] = [0, 0.0, None]  # the night's evidence is a session's
         if x[1] < IDLE_KW:
             x[3] = temperature if x[3] is None else x[3] + IDLE_SMOOTH * (temperature - x[3])
+            x[14] = night  # the idle temperature learnt with the sun down (or not)
             peers[device] = [x[3], ts]
             x[7] = air(peers, device, ts)
             x[8] = 0.0
         else:
             peers.pop(device, None)
-        return HOLD, 0.0  # a cooling fault shows only under load: an open finding stays open
+        return HOLD, 0.0, None  # a cooling fault shows only under load: an open finding stays open
     x[5] += min(dt, tau)
     if x[3] is None or x[5] < rule.settle or x[2] < rule.min_kw * rule.min_kw:
-        return HOLD, 0.0
+        return HOLD, 0.0, None
     peers.pop(device, None)
     excess = temperature - x[3]
     now_air = air(peers, device, ts)
@@ -123,7 +140,7 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     if learning and cap is None:
         if due and not open_:
             _learn(rule, x, excess / x[2], power, ts, rises, device)
-        return HOLD, 0.0
+        return HOLD, 0.0, None
     if cap is None:
         a = _median(near)
     elif learning:  # judged against the peers' cap alone: a few ratios of one session are noisy
@@ -131,15 +148,34 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     else:
         a = min(cap, _median(near))
     residual = excess - a * x[2]
+    night_mean = _night(rule, x, residual, ts, min(dt, tau), night)
     if residual > rule.above:
-        return RAISE, residual
+        return RAISE, residual, None
+    if night_mean is not None:  # the session's mean at night: a fault too small for the level above
+        return RAISE, night_mean, x[13]
     clear = rule.above if rule.clear is None else rule.clear
     if residual > clear:
-        return HOLD, residual
+        return HOLD, residual, None
     # learn from both sides alike, or it ratchets (still learning: under the peers' cap, any side)
     if due and not open_ and (learning or residual >= -clear):
         _learn(rule, x, excess / x[2], power, ts, rises, device)
-    return CLEAR, residual
+    return CLEAR, residual, None
+
+
+def _night(rule: Any, x: list[Any], residual: float, ts: int, weight: int, night: bool) -> float | None:
+    """Add a judged sample to the session's night evidence; its mean residual when that raises (the sun
+    down now and when the device was last idle, ``night_for`` of judged load, the mean above
+    ``night_above``), else None."""
+    if rule.night_above is None or not (night and x[14]):
+        return None
+    if x[13] is None:
+        x[13] = ts
+    x[11] += weight
+    x[12] += residual * weight
+    if x[11] < rule.night_for:
+        return None
+    mean = float(x[12] / x[11])
+    return mean if mean > rule.night_above else None
 
 
 def _near_highest(ratios: list[list[float]], pmax: float) -> list[float]:
