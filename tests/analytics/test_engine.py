@@ -297,6 +297,59 @@ def test_snapshot_and_restore_give_no_duplicate() -> None:
         Engine.restore(b'{"v": 99}', e.rules, SITES)
 
 
+STREAK = """flap: 0
+rules: [{name: refusing, kind: charger, type: streak, metric: status, attempt: [Preparing],
+         fail: [Finishing, Available], at_least: 3, fault: charger_faulted}]"""
+CH = f"{C}-CH0001"
+AVAILABLE, PREPARING, CHARGING, SUSPENDED_EV, FINISHING = 0.0, 1.0, 2.0, 4.0, 5.0
+REFUSED = [PREPARING, FINISHING, AVAILABLE]  # a plug-in backing out without Charging
+SESSION = [PREPARING, CHARGING, CHARGING, SUSPENDED_EV, FINISHING, AVAILABLE]
+
+
+def _statuses(e: Engine, run: list[float]) -> list[Finding]:
+    return feed(e, CH, DeviceKind.CHARGER, [{"status": v} for v in run])
+
+
+def test_streak_raises_at_the_third_failed_attempt_in_a_row_from_the_first() -> None:
+    run = [AVAILABLE, *REFUSED, *REFUSED, AVAILABLE]
+    assert _statuses(engine(STREAK), run) == []  # two in a row: an authorisation can fail twice
+    run = [AVAILABLE, *REFUSED, *REFUSED, *REFUSED, AVAILABLE, *SESSION]
+    out = _statuses(engine(STREAK), run)
+    first, third, success = T0 + 1 * MIN, T0 + 7 * MIN, T0 + 12 * MIN
+    assert states(out) == [("active", first, None), ("cleared", first, success)]
+    assert out[0].ts_ms == T0 + 8 * MIN  # judged when the third attempt backs out
+    assert out[0].fault == "charger_faulted" and out[0].evidence == {"status": 3.0}
+    assert third > first
+
+
+def test_streak_a_success_between_starts_the_count_again() -> None:
+    run = [*REFUSED, *REFUSED, *SESSION, *REFUSED, *REFUSED, AVAILABLE]
+    assert _statuses(engine(STREAK), run) == []
+
+
+def test_streak_an_attempt_is_judged_by_the_next_other_state() -> None:
+    # a long Preparing is one attempt; Available straight after it (a lost Finishing report) fails it
+    run = [PREPARING, PREPARING, PREPARING, AVAILABLE, *REFUSED, PREPARING, AVAILABLE, AVAILABLE]
+    out = _statuses(engine(STREAK), run)
+    assert states(out) == [("active", T0, None)]
+    # a fail state with no attempt before it neither counts nor ends the streak
+    run = [*REFUSED, *REFUSED, FINISHING, AVAILABLE, *REFUSED]
+    assert states(_statuses(engine(STREAK), run)) == [("active", T0, None)]
+    # any other state does: a session whose Preparing report was lost is still a success
+    run = [*REFUSED, *REFUSED, CHARGING, FINISHING, AVAILABLE, *REFUSED]
+    assert _statuses(engine(STREAK), run) == []
+
+
+def test_streak_ignores_garbage_and_survives_a_snapshot() -> None:
+    e = engine(STREAK)
+    out = feed(e, CH, DeviceKind.CHARGER, [{"status": v} for v in [*REFUSED, *REFUSED]]
+               + [{"status": "Preparing"}, {"status": float("nan")}])  # fmt: skip
+    assert out == [] and e.bad_values == 2
+    restored = Engine.restore(e.snapshot(), e.rules, SITES)
+    out = feed(restored, CH, DeviceKind.CHARGER, [{"status": v} for v in REFUSED], t0=T0 + 10 * MIN)
+    assert states(out) == [("active", T0, None)]
+
+
 def _shipped(name: str) -> Engine:
     rules = load_rules()
     return Engine(replace(rules, rules=tuple(r for r in rules.rules if r.name == name)), SITES)

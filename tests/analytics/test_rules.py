@@ -19,6 +19,7 @@ def test_shipped_rules_load() -> None:
         "rate",
         "counter",
         "count",
+        "streak",
         "dip",
         "no_data",
         "daynight",
@@ -75,6 +76,23 @@ def test_bad_durations(bad: object) -> None:
         (
             "rules: [{name: k, kind: camera, type: threshold, metric: bitrate, above: 1, devices: '(['}]",
             "regular expression",
+        ),
+        (
+            "rules: [{name: l, kind: charger, type: streak, metric: status, attempt: [Preparing], fail: [Parked]}]",
+            "rule 'l': fail: 'Parked' is not a state of status",
+        ),
+        (
+            "rules: [{name: m, kind: charger, type: streak, metric: power, attempt: [Preparing], fail: [Finishing]}]",
+            "rule 'm': metric: 'power' is not a state metric",
+        ),
+        (
+            "rules: [{name: n, kind: charger, type: streak, metric: status, attempt: [Preparing], "
+            "fail: [Preparing, Finishing]}]",
+            "both begin an attempt and fail it",
+        ),
+        (
+            "rules: [{name: o, kind: charger, type: streak, metric: status, attempt: [], fail: [Finishing]}]",
+            "rule 'o': attempt",
         ),
         ("- just\n- a list", "expected a mapping"),
         ("rules: [unclosed", "not valid YAML"),

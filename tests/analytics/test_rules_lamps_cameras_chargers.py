@@ -716,3 +716,13 @@ def test_peer_floor_takes_a_baseline() -> None:
         parse_rules(PEER_FLOOR.replace("baseline: true", "baseline: false"), "t.yaml")
     with pytest.raises(RulesError, match="peer_floor"):
         parse_rules(PEER_FLOOR.replace("peer_floor: 0.9", "peer_floor: 1.5"), "t.yaml")
+
+
+def test_shipped_refusing_three_plug_ins_in_a_row_backing_out_not_two() -> None:
+    t0 = _cst(2026, 4, 10, 18)
+    refused = [{"status": 1.0}, {"status": 5.0}] + [{"status": 0.0}] * 120  # Preparing, Finishing, idle
+    session = [{"status": 1.0}] + [{"status": 2.0, "power": 6.5}] * 60 + [{"status": 5.0}, {"status": 0.0}]
+    two = raised(feed(shipped(), CH, DeviceKind.CHARGER, refused * 2 + session + refused, t0=t0))
+    assert ("rule:charger.refusing", "charger_faulted") not in two  # a session between: no streak
+    three = raised(feed(shipped(), CH, DeviceKind.CHARGER, refused * 3, t0=t0))
+    assert three == [("rule:charger.refusing", "charger_faulted")]

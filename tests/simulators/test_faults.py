@@ -14,6 +14,7 @@ from sitewatch.simulators.engine import SiteEngine
 from sitewatch.simulators.faults import BANDS, FAULT_TYPES, FAULTS_BY_KIND, Band, FaultLabel, Trigger
 from sitewatch.simulators.planning import plan_faults
 from sitewatch.simulators.site import Site
+from sitewatch.simulators.view import Injected
 
 from .conftest import fits_a_day
 
@@ -337,3 +338,61 @@ def test_a_door_fault_burst_shows_from_its_second_door_fault(sites: list[Site]) 
         assert final[(lab.device, lab.start_ms)].observable == (inside >= 2), (lab, inside)
     assert any(seen) and not all(seen)
     assert final[(clear.device, clear.start_ms)].observable  # its door sticks open, faults or not
+
+
+def _charger_trace(site: Site, start: int, days: int, faults: list[Injected] | None = None) -> tuple[
+    SiteEngine, dict[str, pd.DataFrame]]:  # fmt: skip
+    """A site's chargers run for ``days`` (no harmless anomalies): status and power per device."""
+    engine = SiteEngine(site, seed=5, start_ms=start, anomalies=False)
+    if faults:
+        engine.add_faults(faults)
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for day in range(days):
+        chunks, _ = engine.window(start + day * 86_400_000, start + (day + 1) * 86_400_000)
+        for chunk in chunks:
+            if chunk.block.kind is not DeviceKind.CHARGER:
+                continue
+            for r, row in enumerate(chunk.rows.tolist()):
+                parts.setdefault(chunk.block.ids[row], []).append(pd.DataFrame(
+                    {"status": chunk.values["status"][r], "power": chunk.values["power"][r]},
+                    index=chunk.times[r]))  # fmt: skip
+    return engine, {d: pd.concat(p).sort_index() for d, p in parts.items()}
+
+
+def _broken(device: str, site: Site, start: int, end: int) -> Injected:
+    """A charger_faulted whose Faulted status never goes out."""
+    label = FaultLabel(device, site.compound, DeviceKind.CHARGER, "charger_faulted", start, end,
+                       {"error_code": "InternalError"}, 1.0, "h", "subtle")  # fmt: skip
+    return Injected(label, alarm_delay_ms=None)
+
+
+def test_an_unannounced_faulted_charger_is_seen_by_its_sessions_not_a_full_car_leaving(sites: list[Site]) -> None:
+    site = next(s for s in sites if s.of_kind(DeviceKind.CHARGER))
+    start = 1_789_920_000_000
+    _, healthy = _charger_trace(site, start, 3)
+    full_leaving: tuple[str, int, int] | None = None  # a full car leaving, nobody plugging in after
+    charging: tuple[str, int] | None = None  # a car charging for 5 min, then 40 min more
+    for device, trace in healthy.items():
+        status, t = trace["status"].to_numpy(), trace.index.to_numpy()
+        for k in range(5, len(status) - 60):
+            idle_after = (status[k + 1 : k + 60] == 0).all()
+            if full_leaving is None and status[k - 1] == 4 and status[k] == 5 and idle_after:
+                parked = k - 1
+                while parked > 0 and status[parked - 1] == 4:
+                    parked -= 1
+                if k - parked >= 30:
+                    full_leaving = (device, int(t[parked + 10]), int(t[k + 30]))
+            delivering = (trace["power"].to_numpy()[k : k + 40] > 0).all()
+            if charging is None and (status[k - 5 : k + 40] == 2).all() and delivering:
+                charging = (device, int(t[k]))
+    assert full_leaving is not None and charging is not None
+    device, a, b = full_leaving
+    engine, broken = _charger_trace(site, start, 3, [_broken(device, site, a, b)])
+    during = broken[device][(broken[device].index >= a) & (broken[device].index < b)]
+    assert set(during["status"]) == {4.0, 5.0, 0.0} and (during["power"] == 0).all()  # any full car leaving
+    assert not engine.labels[0].observable
+    device, a = charging
+    engine, broken = _charger_trace(site, start, 3, [_broken(device, site, a, a + 30 * 60_000)])
+    during = broken[device][(broken[device].index >= a) & (broken[device].index < a + 30 * 60_000)]
+    assert (during["status"] == 2).all() and (during["power"] == 0).all()  # Charging at nothing: seen
+    assert engine.labels[0].observable

@@ -39,6 +39,7 @@ from .rules import (
     RateRule,
     RuleSet,
     StateRule,
+    StreakRule,
     ThresholdRule,
 )
 from .sun import solar_elevation
@@ -896,6 +897,33 @@ def _count(engine: Engine, rule: CountRule, device: str, dev: _Device, st: _Stat
     return (RAISE if met else CLEAR), float(len(hits)), start
 
 
+def _streak(engine: Engine, rule: StreakRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+            ts: int) -> Verdict:  # fmt: skip
+    v = _num(values.get(rule.metric))
+    if v is None:
+        engine.bad_values += rule.metric in values
+        return HOLD, 0.0, None
+    x = st.x
+    if not x:
+        states = KINDS[dev.kind].metrics[rule.metric].states
+        # attempt states, fail states (as values), the open attempt's start, failures in a row, the first's time
+        x[:] = [[float(states.index(s)) for s in rule.attempt], [float(states.index(s)) for s in rule.fail],
+                None, 0, None]  # fmt: skip
+    if v in x[0]:
+        if x[2] is None:
+            x[2] = ts  # an attempt begins (judged by the next other state)
+    elif v in x[1]:
+        if x[2] is not None:  # the attempt backed out
+            x[3] += 1
+            if x[4] is None:
+                x[4] = x[2]
+        x[2] = None
+    else:  # any other state (a session, even one whose attempt was not reported) ends the streak
+        x[2], x[3], x[4] = None, 0, None
+    met = x[3] >= rule.at_least
+    return (RAISE if met else CLEAR), float(x[3]), x[4] if met else None
+
+
 def _dip(engine: Engine, rule: DipRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
          ts: int) -> Verdict:  # fmt: skip
     v = _num(values.get(rule.metric))
@@ -1024,6 +1052,7 @@ _CHECKS: dict[type, Any] = {
     ChangeRule: _change,
     CounterRule: _counter,
     CountRule: _count,
+    StreakRule: _streak,
     DipRule: _dip,
     DayNightRule: _daynight,
     DemandRule: _demand,

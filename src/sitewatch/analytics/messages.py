@@ -39,6 +39,7 @@ RULE_MESSAGES: dict[str, str] = {
     "change": N_("{rule}: {device} far from its value at the same time before"),
     "counter": N_("{rule}: register of {device} abnormal"),
     "count": N_("{rule}: {device} repeatedly abnormal"),
+    "streak": N_("{rule}: {device} failed attempt after attempt"),
     "dip": N_("{rule}: {device} dipping again and again"),
     "no_data": N_("{rule}: nothing heard from {device}"),
     "daynight": N_("{rule}: {device} against the sun"),

@@ -262,6 +262,25 @@ class CounterRule(RuleBase):
         return self
 
 
+class StreakRule(RuleBase):
+    """Raise when ``at_least`` attempts in a row failed: the state ``metric`` entering one of ``attempt``
+    begins an attempt, which fails when the next state it shows is one of ``fail``; any state in neither
+    list (a success: the attempt went on) ends the streak and clears the rule. A charger's plug-in:
+    Preparing, then Finishing without Charging."""
+
+    type: Literal["streak"]
+    metric: str
+    attempt: tuple[str, ...] = Field(min_length=1)
+    fail: tuple[str, ...] = Field(min_length=1)
+    at_least: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> StreakRule:
+        if set(self.attempt) & set(self.fail):
+            raise ValueError("a state cannot both begin an attempt and fail it")
+        return self
+
+
 class CountRule(RuleBase):
     """Raise when ``condition`` held in at least ``at_least`` samples (or ``runs`` separate runs) within ``window``."""
 
@@ -403,6 +422,7 @@ AnyRule = Annotated[
     | ChangeRule
     | CounterRule
     | CountRule
+    | StreakRule
     | DipRule
     | NoDataRule
     | DayNightRule
@@ -464,14 +484,20 @@ def _check_metrics(rule: Any) -> list[str]:
     for name in names:
         if name not in spec.metrics:
             problems.append(f"metric: {name!r} is not a {rule.kind.value} metric")
-    if isinstance(rule, StateRule):
+    if isinstance(rule, StateRule | StreakRule):
         metric = spec.metrics.get(rule.metric)
+        named = (
+            {"states": rule.states}
+            if isinstance(rule, StateRule)
+            else {"attempt": rule.attempt, "fail": rule.fail}
+        )
         if metric is not None and metric.type is not MetricType.STATE:
             problems.append(f"metric: {rule.metric!r} is not a state metric")
         elif metric is not None:
             problems += [
-                f"states: {s!r} is not a state of {rule.metric}"
-                for s in rule.states
+                f"{field}: {s!r} is not a state of {rule.metric}"
+                for field, states in named.items()
+                for s in states
                 if s not in metric.states
             ]
     if isinstance(rule, EventRule):
@@ -522,6 +548,7 @@ _TYPE_TAGS = {
     "change",
     "counter",
     "count",
+    "streak",
     "dip",
     "no_data",
     "daynight",

@@ -194,8 +194,11 @@ class ChargerModel(KindModel):
             faults.visible(f, i, power[i] > 0.0)  # a failing fan shows only under load
         for i, _m, f in faults.faults("stuck_session"):
             faults.visible(f, i, (status[i] == CHARGING) | (status[i] == SUSPENDED_EVSE))
+        # a broken charger shows its Faulted status once announced; before (or if it never is), a plug-in
+        # backing out (Preparing) and a session the fault caught, Charging at nothing. A car already full
+        # (SuspendedEV) that leaves during the fault shows nothing of it: its Finishing ends any session
         for i, _m, f in faults.faults("charger_faulted"):
-            faults.visible(f, i, shown[i] | (status[i] == PREPARING) | (status[i] == FINISHING))
+            faults.visible(f, i, shown[i] | (status[i] == PREPARING) | (status[i] == CHARGING))
         glitch = faults.mask("spurious_over_temperature")
         temperature = np.where(glitch, self.rng.uniform(95.0, 120.0, (k, n)), temperature)
         base_v = np.where(self.three_phase[rows], 380.0, 220.0)[:, None]
