@@ -39,6 +39,22 @@ def test_city_then_backfill_one_compound_with_every_fault(tmp_path: Path) -> Non
     lights = history.wide("streetlight")
     assert set(lights.columns) == {"lamp_on", "power", "lamp_current", "ambient_light", "burning_hours"}
     assert set(history.events["event"]) >= {"status_changed", "session_started", "flicker", "entrapment"}
+    # a subset keeps the chargers' rows of every table, labels and harmless rows as CSV too
+    part = tmp_path / "chargers"
+    cut = runner.invoke(main, ["--lang", "en", "simulate", "subset", "--history", str(out), "--kind", "charger",
+                               "--out", str(part)])  # fmt: skip
+    assert cut.exit_code == 0, cut.output
+    chargers = read_backfill(part)
+    assert set(chargers.readings["kind"].astype(str)) == {"charger"}
+    assert len(chargers.readings) == int((readings_kind := history.readings["kind"].astype(str)).eq("charger").sum())
+    assert 0 < len(chargers.readings) < len(readings_kind)
+    assert set(chargers.labels["kind"]) == {"charger"} and len(chargers.events) > 0
+    assert set(chargers.devices["kind"]) == {"charger"}
+    assert len(pd.read_csv(part / "labels.csv", encoding="utf-8-sig")) == len(chargers.labels)
+    assert f"{len(chargers.readings):,} readings" in cut.output
+    same = runner.invoke(main, ["--lang", "en", "simulate", "subset", "--history", str(out), "--kind", "charger",
+                                "--out", str(out)])  # fmt: skip
+    assert same.exit_code == 2 and "another directory than the history" in same.output
     zh = runner.invoke(main, ["--lang", "zh_CN", "simulate", "backfill", "--ledger", str(ledger), "--days", "1", "--out",
                               str(tmp_path / "zh"), "--faults", "none"])  # fmt: skip
     assert zh.exit_code == 0 and "条读数/秒" in zh.output

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .clock import MS_PER_DAY
@@ -265,6 +266,42 @@ class History:
         frame = self.readings if kind is None else self.readings[self.readings["kind"] == kind]
         frame = frame.assign(device=frame["device"].astype(str), metric=frame["metric"].astype(str))
         return frame.pivot_table(index=["device", "ts_ms"], columns="metric", values="value", aggfunc="first")
+
+
+_SUBSET_TABLES = ("readings", "events", "labels", "harmless", "devices")
+
+
+def subset_backfill(src: Path | str, dst: Path | str, kinds: Sequence[str]) -> dict[str, int]:
+    """Copy the backfill in ``src`` to ``dst`` keeping only the devices of ``kinds``; rows kept per table.
+
+    Readings, events, labels, harmless anomalies and devices are filtered on their ``kind`` column;
+    outages (a compound's or a building's, naming no kind) are copied whole. Labels, harmless
+    anomalies and outages are written as CSV too, like :func:`write_labels`.
+    """
+    source, out = Path(src), Path(dst)
+    if source.resolve() == out.resolve():
+        raise ValueError("the subset must go to another directory")
+    unknown = sorted(set(kinds) - {k.value for k in SIMULATED_KINDS})
+    if unknown or not kinds:
+        raise ValueError(f"unknown kinds: {', '.join(unknown) or '(none given)'}")
+    out.mkdir(parents=True, exist_ok=True)
+    kept: dict[str, int] = {}
+    for name in (*_SUBSET_TABLES, "outages"):
+        path = source / f"{name}.parquet"
+        if not path.exists():
+            continue
+        table = pq.read_table(path)
+        if name != "outages":
+            column = table.column("kind").cast(pa.string())
+            table = table.filter(pc.is_in(column, value_set=pa.array(list(kinds), pa.string())))
+        pq.write_table(table, out / f"{name}.parquet", compression="zstd")
+        if name in ("labels", "harmless", "outages"):
+            with open(out / f"{name}.csv", "w", encoding="utf-8-sig", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=table.schema.names)
+                writer.writeheader()
+                writer.writerows(table.to_pylist())
+        kept[name] = table.num_rows
+    return kept
 
 
 def read_backfill(out_dir: Path | str) -> History:

@@ -24,7 +24,7 @@ from rich.table import Table
 from ..cli_support import LazyGroup
 from ..i18n import N_, _
 from ..settings import load_settings, validation_problems
-from .site import Site
+from .site import SIMULATED_KINDS, Site
 
 FAULT_MODES = click.Choice(["none", "random", "all"])
 log = logging.getLogger(__name__)
@@ -178,6 +178,29 @@ def backfill(
     click.echo(_("{readings:,} readings, {events:,} events and {labels} fault labels in {seconds:.1f} s ({rate:,.0f} readings/s)", readings=result.readings, events=result.events, labels=len(result.labels), seconds=result.seconds, rate=result.readings_per_s))  # fmt: skip
     click.echo(_("{cpu:.1f} CPU seconds: {rate:,.0f} readings per CPU second", cpu=result.cpu_seconds,
                  rate=result.readings_per_cpu_s))  # fmt: skip
+
+
+@simulate.command()
+@click.option("--history", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="A `simulate backfill` output directory.")  # fmt: skip
+@click.option("--kind", "kinds", multiple=True, required=True,
+              type=click.Choice([k.value for k in SIMULATED_KINDS]),
+              help="Device kind to keep (repeatable).")  # fmt: skip
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output directory.")
+def subset(history: Path, kinds: tuple[str, ...], out: Path) -> None:
+    """Copy a backfill keeping only some kinds of device (a quicker evaluation of their rules).
+
+    Outages are copied whole. A gateway's "no data" rule sees only the devices kept.
+    """
+    from .backfill import subset_backfill
+
+    if out.resolve() == history.resolve():
+        raise click.BadParameter(_("the subset must go to another directory than the history"), param_hint="--out")
+    kept = subset_backfill(history, out, kinds)
+    click.echo(_("output directory: {path}", path=out))
+    click.echo(_("kept {readings:,} readings, {events:,} events, {labels} fault labels and {devices} devices",
+                 readings=kept.get("readings", 0), events=kept.get("events", 0), labels=kept.get("labels", 0),
+                 devices=kept.get("devices", 0)))  # fmt: skip
 
 
 @simulate.command()
