@@ -1,4 +1,5 @@
-"""The shipped elevator rules at their edges: doors held open, door faults within a day."""
+"""The shipped elevator rules at their edges: doors held open (in a loaded or an empty car), door faults
+within a day."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def test_doors_open_in_7_of_30_polls_is_a_burst_6_is_a_busy_car() -> None:
     assert [f for f in run(doors(6)) if f.fault == "door_fault_burst"] == []
     found = [f for f in run(doors(7)) if f.fault == "door_fault_burst"]
     assert [f.source for f in found] == ["rule:elevator.door_held_open"]
+
+
+def test_doors_open_in_an_empty_car_in_4_of_30_polls_is_a_door_that_will_not_close() -> None:
+    def empty(open_polls: int, load: float) -> list[dict[str, float]]:
+        return [r | {"car_load": load if r["run_state"] == DOOR_OPEN else 0.0} for r in doors(open_polls)]
+
+    def bursts(rows: list[dict[str, float]]) -> list[Finding]:
+        return [f for f in run(rows) if f.fault == "door_fault_burst"]
+
+    assert bursts(empty(3, 0.0)) == []
+    found = bursts(empty(4, 0.0))
+    assert [(f.source, f.started_ms) for f in found] == [("rule:elevator.door_open_empty", T0)]
+    assert bursts(empty(6, 60.0)) == []  # riders in the car: a busy car's doors
+    assert bursts(empty(6, 4.0)) != []  # under 5 kg: nobody in it
 
 
 def test_two_door_faults_within_a_day() -> None:
