@@ -9,7 +9,7 @@ import pytest
 
 from sitewatch.contract import KINDS, OCPP_ERROR_CODES, OCPP_STATUSES, DeviceKind
 from sitewatch.simulators.backfill import LABELS_SCHEMA, BackfillResult
-from sitewatch.simulators.clock import local_hour, solar_elevation
+from sitewatch.simulators.clock import local_hour, people_activity, solar_elevation
 from sitewatch.simulators.engine import SiteEngine
 from sitewatch.simulators.faults import BANDS, FAULT_TYPES, FAULTS_BY_KIND, Band, FaultLabel, Trigger
 from sitewatch.simulators.planning import plan_faults
@@ -338,6 +338,29 @@ def test_a_door_fault_burst_shows_from_its_second_door_fault(sites: list[Site]) 
         assert final[(lab.device, lab.start_ms)].observable == (inside >= 2), (lab, inside)
     assert any(seen) and not all(seen)
     assert final[(clear.device, clear.start_ms)].observable  # its door sticks open, faults or not
+
+
+def test_an_unannounced_stop_shows_only_where_trips_were_due(sites: list[Site]) -> None:
+    site = sites[2]
+    start, hour = 1_789_920_000_000, 3_600_000  # local midnight (UTC+8)
+    engine = SiteEngine(site, seed=4, start_ms=start, anomalies=False)
+    car = engine.devices_by_kind()[DeviceKind.ELEVATOR][0].device
+    stops = {local: start + local * hour for local in (3, 19)}  # 03:00-04:00, 19:00-20:00 local
+    injected = []
+    for t0 in stops.values():
+        label = FaultLabel(car, site.compound, DeviceKind.ELEVATOR, "out_of_service", t0, t0 + hour,
+                           magnitude=1.0, unit="h", band="subtle")  # fmt: skip
+        injected.append(Injected(label, alarm_delay_ms=None))  # the controller never says so
+    engine.add_faults(injected)
+    engine.window(start, start + 24 * hour)
+    block = next(b for b in engine.blocks if car in b.ids)
+    daily = float(block.model.describe()["expected_daily"][block.ids.index(car)])
+    due = {local: daily / 24.0 * float(people_activity(np.array([t0 + hour // 2], np.int64))[0])
+           for local, t0 in stops.items()}  # fmt: skip
+    assert due[3] < 1.0 <= due[19], due  # the occupancy factor is near 1 on an ordinary day
+    final = {lab.start_ms: lab for lab in engine.labels}
+    assert not final[stops[3]].observable  # a night hour: no trip was due, nothing to miss
+    assert final[stops[19]].observable
 
 
 def _charger_trace(site: Site, start: int, days: int, faults: list[Injected] | None = None) -> tuple[

@@ -73,8 +73,9 @@ class ElevatorModel(KindModel):
         for i, m, f in faults.faults("out_of_service"):
             if f.announce_ms is not None:
                 flagged_out[i] |= m & (times[i] >= f.announce_ms)
-            hourly = expected[i] / self.dt_h
-            faults.visible(f, i, (times[i] >= (f.announce_ms or f.end_ms)) | (hourly >= 1.0))
+            # unannounced, a stop shows only as trips missing: where at least one trip an hour was due
+            # (``expected`` is trips per hour)
+            faults.visible(f, i, (times[i] >= (f.announce_ms or f.end_ms)) | (expected[i] >= 1.0))
         day, hour = local_day(times), local_hour(times)
         service = (np.mod(day + self.service_day[rows, None], MAINTENANCE_EVERY_DAYS) == 0) & (
             (hour >= self.service_hour[rows, None]) & (hour < self.service_hour[rows, None] + 1.0)
