@@ -374,3 +374,34 @@ def test_a_part_of_a_long_window_named_by_neither_neighbour_is_not_trusted(
     script[2] = ("B", None)  # the next part's best is B too: trusted
     found = balance._exact_episodes(exact, "P", 0.0, [], {})
     assert [(e.device, e.fault) for e in found] == [("B", "meter_tamper")]
+
+
+def _run(still: tuple[int, int], missing: float, days: int = 8) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Daily volumes (L/h) of two flats for a run of ``days`` off-balance days after 5 normal ones:
+    flat A's register still over the run's days ``still`` (first, last), the balance missing
+    ``missing`` L/h on every day of the run (A usually draws 10 L/h)."""
+    rows = 5 + days
+    a = np.full(rows, 10.0)
+    a[5 + still[0] : 5 + still[1] + 1] = 0.0
+    volumes = pd.DataFrame({"A": a, "B": np.full(rows, 8.0)})
+    normal = pd.Series([True] * 5 + [False] * days)
+    return volumes, normal, pd.Series(np.full(days, missing))
+
+
+@pytest.mark.parametrize(
+    ("days", "still", "missing", "named"),
+    [
+        (4, (1, 2), 3.0, True),  # the run is the still days and the day of the stop and of the restart
+        (4, (1, 2), 2.0, False),  # a fifth of A's use: under ``still_together_share``
+        (5, (1, 2), 3.0, False),  # a day more off balance after the restart: another cause is at work
+        (5, (1, 3), 5.0, True),  # half of A's use: named whatever the run (``still_share``)
+        (3, (1, 1), 3.0, False),  # one still day: a flat away for a day is common
+    ],
+)
+def test_a_still_register_whose_days_are_the_run_s_is_named_at_a_quarter_of_its_use(
+    days: int, still: tuple[int, int], missing: float, named: bool
+) -> None:
+    """A register that stops misses whatever the flat draws meanwhile, often less than its usual."""
+    volumes, normal, lost = _run(still, missing, days)
+    found = WaterBalance()._explain(volumes, normal, lost, 5, 5 + days - 1, parent=False)
+    assert [d for d, *_ in found] == (["A"] if named else [])

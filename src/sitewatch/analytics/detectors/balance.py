@@ -87,6 +87,7 @@ class WaterBalance:
     usual_slack: float = 0.3  # ... and its volume is its usual x (1 - share) within this
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
+    still_together_share: float = 0.25  # ... or this share, when the balance is off on those days alone
     stuck_hours: float = 48.0  # episodes this long (in full-day equivalents) are worn registers
     tamper_hours: float = 72.0  # ... unless under this long and missing under ``subtle_share``: a magnet
     subtle_share: float = 0.4
@@ -538,9 +539,13 @@ class WaterBalance:
 
         A flat's meter (``parent`` false) is named when its register stood still for whole days of
         the run although the flat usually draws water, and the balance missed at least
-        ``still_share`` of that usual use on those days (``evidence``: the missed share of it). A
-        flat's use varies by half from day to day, so a partly slowed register is not told from it
-        here. A parent meter that registers a share ``f`` less makes the balance miss
+        ``still_share`` of that usual use on those days (``evidence``: the missed share of it), or
+        ``still_together_share`` of it when the run is those days (at least ``min_days`` of them in a
+        row) and at most the day before and the day after, which the stop and the restart cut: the
+        water went missing when the register stopped and came back when it moved again, and a flat
+        using half its usual water for a few days is common (a flat away whose still register
+        happens to span another fault's run exactly is not). A flat's use varies by half from day
+        to day, so a partly slowed register is not told from it here. A parent meter that registers a share ``f`` less makes the balance miss
         ``f / (1 - f)`` of what it registers, day after day (``evidence``: R² of that line).
         """
         base = volumes[normal.to_numpy()]
@@ -569,7 +574,10 @@ class WaterBalance:
             if not still.any():
                 continue
             missed = float(y[still].mean()) / u
-            if missed >= self.still_share:
+            days = np.flatnonzero(still)
+            together = (len(days) >= self.min_days and int(days[-1] - days[0]) + 1 == len(days)
+                        and days[0] <= 1 and days[-1] >= len(v) - 2)  # fmt: skip
+            if missed >= (self.still_together_share if together else self.still_share):
                 # how many whole days it stood still, counted on past the run: a worn register stays so
                 out.append((str(device), 1.0, _still_days(volumes[device], a, b, u), missed))
         return out
