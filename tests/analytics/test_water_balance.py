@@ -238,7 +238,7 @@ def test_the_hourly_fit_searches_start_and_end_within_the_run(monkeypatch: pytes
     monkeypatch.setattr(WaterBalance, "_hourly_noise", lambda self, *args: sigma)
     hit = balance._hourly_fit(registers, "P", 0.0, normal, int(ts[24]), int(ts[-25]))
     assert hit is not None
-    device, share, _hours, _fit, t0, t1 = hit
+    device, share, _hours, _fit, t0, t1, _at_start, _at_end = hit
     assert device == "A" and abs(share - 1.0 / 3.0) < 0.05
     assert abs(t0 - int(ts[30])) <= 3_600_000 and abs(t1 - int(ts[70])) <= 3_600_000
 
@@ -405,3 +405,22 @@ def test_a_still_register_whose_days_are_the_run_s_is_named_at_a_quarter_of_its_
     volumes, normal, lost = _run(still, missing, days)
     found = WaterBalance()._explain(volumes, normal, lost, 5, 5 + days - 1, parent=False)
     assert [d for d, *_ in found] == (["A"] if named else [])
+
+
+@pytest.mark.parametrize(
+    ("hours", "cut", "flags", "fault"),
+    [
+        (40.0, False, 0, "meter_tamper"),  # a loss of under 48 h, its own hours: a magnet
+        (40.0, True, 0, "stuck_register"),  # its hours only a least (a still register's days cut them)
+        (40.0, True, 2, "meter_tamper"),  # the tamper flag says it
+        (60.0, False, 0, "meter_tamper"),  # 48-72 h missing under 40%, its own hours: a magnet
+        (60.0, True, 0, "stuck_register"),
+    ],
+)
+def test_a_loss_whose_hours_are_only_a_least_is_named_by_the_likelier_fault(
+    hours: float, cut: bool, flags: int, fault: str
+) -> None:
+    start, end = START, START + int(hours * 3_600_000)
+    flagged = {"A": np.array([start + k * 900_000 for k in range(flags)], dtype=np.int64)}
+    ep = WaterBalance()._episode("A", 0.3, hours / 24.0, 5.0, 2.0, start, end, flagged, timed=True, cut=cut)
+    assert ep.fault == fault

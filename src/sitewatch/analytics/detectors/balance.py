@@ -470,7 +470,9 @@ class WaterBalance:
         off = excess.abs() > level
         normal = (~off) & excess.notna()
         out: list[BalanceEpisode] = []
-        timed: list[tuple[int, int]] = []  # runs (or their parts) left to the hourly fit
+        # runs (or their parts) left to the hourly fit, and whether a still register's days cut them
+        # off at their start and at their end
+        timed: list[tuple[int, int, bool, bool]] = []
         for sign in (1.0, -1.0):
             days = (excess * sign > level).to_numpy()
             for a, b in true_runs(days):
@@ -488,11 +490,12 @@ class WaterBalance:
                     covered = [_still_span(children[d], a, b, float(usual[d])) for d, *_ in found]
                     first = min(c[0] for c in covered if c is not None) if any(covered) else a
                     last = max(c[1] for c in covered if c is not None) if any(covered) else b
-                    timed += [(x, y) for x, y in ((a, first - 2), (last + 2, b)) if y >= x]
+                    timed += [(x, y, x == last + 2, y == first - 2)
+                              for x, y in ((a, first - 2), (last + 2, b)) if y >= x]  # fmt: skip
                 else:
                     found = self._partial(children, normal, span, a, b, spread)
                     if not found:
-                        timed.append((a, b))
+                        timed.append((a, b, False, False))
                 out += [self._episode(device, share, lasted, fit, lost, start, end, flagged)
                         for device, share, lasted, fit in found]  # fmt: skip
         if registers is None:
@@ -500,34 +503,37 @@ class WaterBalance:
         # a slowed register whose days are near the level: runs of days above a lower one, hour by hour
         soft = (excess > max(self.soft_z * spread, self.soft_floor_lph)).to_numpy()
         for a, b in true_runs(soft):
-            if b - a + 1 >= self.soft_days and not any(x <= b and a <= y for x, y in timed) and not any(
+            if b - a + 1 >= self.soft_days and not any(x <= b and a <= y for x, y, *_ in timed) and not any(
                     e.start_ms < int(excess.index[b]) and int(excess.index[a]) - DAY_MS < e.end_ms for e in out):  # fmt: skip
-                timed.append((a, b))
-        for a, b in timed:
+                timed.append((a, b, False, False))
+        for a, b, cut_start, cut_end in timed:
             span = excess.iloc[a : b + 1]
             hit = self._hourly_fit(
                 registers, parent, centre, normal, int(span.index[0]) - DAY_MS, int(span.index[-1])
             )
             if hit is not None:
-                device, share, hours, fit, t0, t1 = hit
-                out.append(
-                    self._episode(
-                        device, share, hours / 24.0, fit, float(span.mean()), t0, t1, flagged, timed=True
-                    )
-                )
+                device, share, hours, fit, t0, t1, at_start, at_end = hit
+                # a fault that may have begun (ended) inside the still register's days: its hours are a least
+                cut = (at_start and cut_start) or (at_end and cut_end)
+                out.append(self._episode(device, share, hours / 24.0, fit, float(span.mean()), t0, t1, flagged,
+                                         timed=True, cut=cut))  # fmt: skip
         return out
 
     def _episode(self, device: str, share: float, lasted: float, fit: float, lost: float, start: int, end: int,
-                 flagged: dict[str, np.ndarray], timed: bool = False) -> BalanceEpisode:  # fmt: skip
+                 flagged: dict[str, np.ndarray], timed: bool = False, cut: bool = False) -> BalanceEpisode:  # fmt: skip
         times = flagged.get(device, np.empty(0))
         tampered = int(((times >= start) & (times <= end)).sum()) >= 2
         # worn registers stay so for 2-14 days, magnets 1-72 h; a small share missing for 2-3 days
         # without the tamper flag is the likelier a magnet (the simulators' rates and spans)
         hours = lasted * 24.0
-        # (when the hours are the fault's own, from the hourly fit, not whole days')
-        short = hours < self.stuck_hours or (
+        # (when the hours are the fault's own, from the hourly fit, not whole days'); hours that are
+        # only a least (``cut``: the fault may reach past the run the fit read) say nothing of its
+        # length, and with no tamper flag a worn register is then the likelier: magnets are the
+        # rarer fault (2% of meters a year against 5%) and of a magnet's 1-72 h, most of the
+        # spans longer than a few hours are cut short by its removal
+        short = not cut and (hours < self.stuck_hours or (
             timed and hours < self.tamper_hours and share < self.subtle_share
-        )
+        ))  # fmt: skip
         fault = "meter_tamper" if tampered or short else "stuck_register"
         return BalanceEpisode(device, fault, start, end, fit, {
             "missing_lph": round(lost, 2), "share": round(share, 2), "fit": round(fit, 2),
@@ -647,9 +653,11 @@ class WaterBalance:
         return []
 
     def _hourly_fit(self, registers: pd.DataFrame, parent: str, centre: float, normal: pd.Series,
-                    start: int, end: int) -> tuple[str, float, float, float, int, int] | None:  # fmt: skip
+                    start: int, end: int) -> tuple[str, float, float, float, int, int, bool, bool] | None:  # fmt: skip
         """The one flat whose registered water, hour by hour, the balance misses a share of within
-        the run [start, end] (ms, cut to cut): (device, share, hours, fit, fault start, fault end).
+        the run [start, end] (ms, cut to cut): (device, share, hours, fit, fault start, fault end,
+        and whether the fault may reach past the run's start, and past its end: its start (end) in
+        the first (last) hours searched with no normal day beyond).
 
         The balance's cumulative residual on the hour (parent minus children since the run's start,
         less the node's normal level) is free of the daily cuts' luck: each hour's value is off
@@ -706,17 +714,21 @@ class WaterBalance:
             lo0, hi1 = int(i0[r, 0]), int(i1[0, q])
             hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
             lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
-            best.append((float(sse[r, q]), device, coef, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2))
+            # a start (end) in the first (last) hours searched, where no normal day lies beyond: the
+            # fault may have begun (ended) outside the run
+            at_start, at_end = lo0 == 0 and lo == start, hi1 == n - 1 and hi == end
+            best.append((float(sse[r, q]), device, coef, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2, at_start, at_end))
         if not best:
             return None
         best.sort()
-        chi2, device, coef, t0, t1 = best[0]
+        chi2, device, coef, t0, t1, at_start, at_end = best[0]
         share = coef / (1.0 + coef)
         second = best[1][0] if len(best) > 1 else yy
         if (chi2 > self.hour_fit_chi2 * n or second - chi2 < self.hour_fit_margin * n
                 or yy - chi2 < self.hour_fit_gain * n or not self.min_share <= share <= 0.98):  # fmt: skip
             return None
-        return device, share, (ts[t1] - ts[t0]) / HOUR_MS, (second - chi2) / n, int(ts[t0]), int(ts[t1])
+        return (device, share, (ts[t1] - ts[t0]) / HOUR_MS, (second - chi2) / n, int(ts[t0]), int(ts[t1]),
+                bool(at_start), bool(at_end))  # fmt: skip
 
     def _local_hour(self, ts: np.ndarray) -> np.ndarray:
         return np.asarray(pd.DatetimeIndex(pd.to_datetime(ts, unit="ms", utc=True)).tz_convert(self.tz).hour)
