@@ -424,3 +424,15 @@ def test_a_loss_whose_hours_are_only_a_least_is_named_by_the_likelier_fault(
     flagged = {"A": np.array([start + k * 900_000 for k in range(flags)], dtype=np.int64)}
     ep = WaterBalance()._episode("A", 0.3, hours / 24.0, 5.0, 2.0, start, end, flagged, timed=True, cut=cut)
     assert ep.fault == fault
+
+
+@pytest.mark.parametrize(("weights", "named"), [((1.0, 1.0), False), ((1.0, 0.5), True)])
+def test_two_flats_are_not_named_for_a_steady_loss(weights: tuple[float, float], named: bool) -> None:
+    """Two flats whose days add up to a steady level (their shares 1/2 each) fit a leak in the
+    building's pipes as well as two registers missing water: no pair is named for it."""
+    a, b = np.array([5.0, 7.0, 3.0, 6.0]), np.array([5.0, 3.0, 7.0, 4.0])
+    seen = pd.DataFrame({"A": a, "B": b, "C": np.array([9.0, 11.0, 10.0, 12.0])})
+    usual = pd.Series({"A": 10.0, "B": 10.0, "C": 10.0})
+    inner = weights[0] * a + weights[1] * b
+    found = WaterBalance()._fit_days(inner, seen, usual, 0.5)
+    assert sorted(d for d, *_ in found) == (["A", "B"] if named else [])

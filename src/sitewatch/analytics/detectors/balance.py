@@ -645,7 +645,11 @@ class WaterBalance:
             return [(d, f, 1.0) for d, f in singles[0]]
         if singles:
             return []
-        # two meters at once (faults overlap): only among meters whose volume is down
+        # two meters at once (faults overlap): only among meters whose volume is down, and not when a
+        # steady loss fits the days as well (a leak in the building's pipes: two flats' days can
+        # add up to about any steady level)
+        if float(np.sqrt(np.mean((inner - inner.mean()) ** 2))) <= tolerance:
+            return []
         down = sorted(d for d in columns if ratio[d] <= 1.0 - self.min_share)
         pairs = [f for pair in combinations(down, 2) if (f := fitted(pair)) is not None]
         if len(pairs) == 1:
