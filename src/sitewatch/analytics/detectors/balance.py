@@ -694,7 +694,7 @@ class WaterBalance:
         i1 = np.arange(max(last_day, 1), n)[None, :]
         if i0.size == 0 or i1.size == 0:
             return None
-        best: list[tuple[float, str, float, int, int]] = []
+        best: list[tuple[float, str, float, int, int, bool, bool]] = []
         yy = float(np.sum(w2 * y * y))
         pw, py = np.r_[0.0, np.cumsum(w2)], np.r_[0.0, np.cumsum(w2 * y)]
         a, b = i0 + 1, i1 + 1  # x_j = c_j - c0 for i0 < j <= i1, c1 - c0 after
@@ -721,7 +721,9 @@ class WaterBalance:
             # a start (end) in the first (last) hours searched, where no normal day lies beyond: the
             # fault may have begun (ended) outside the run
             at_start, at_end = lo0 == 0 and lo == start, hi1 == n - 1 and hi == end
-            best.append((float(sse[r, q]), device, coef, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2, at_start, at_end))
+            best.append(
+                (float(sse[r, q]), device, coef, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2, at_start, at_end)
+            )
         if not best:
             return None
         best.sort()
