@@ -238,7 +238,7 @@ def test_the_hourly_fit_searches_start_and_end_within_the_run(monkeypatch: pytes
     monkeypatch.setattr(WaterBalance, "_hourly_noise", lambda self, *args: sigma)
     hit = balance._hourly_fit(registers, "P", 0.0, normal, int(ts[24]), int(ts[-25]))
     assert hit is not None
-    device, share, _hours, _fit, t0, t1 = hit
+    device, share, _hours, _fit, t0, t1, _at_start, _at_end = hit
     assert device == "A" and abs(share - 1.0 / 3.0) < 0.05
     assert abs(t0 - int(ts[30])) <= 3_600_000 and abs(t1 - int(ts[70])) <= 3_600_000
 
@@ -374,3 +374,65 @@ def test_a_part_of_a_long_window_named_by_neither_neighbour_is_not_trusted(
     script[2] = ("B", None)  # the next part's best is B too: trusted
     found = balance._exact_episodes(exact, "P", 0.0, [], {})
     assert [(e.device, e.fault) for e in found] == [("B", "meter_tamper")]
+
+
+def _run(still: tuple[int, int], missing: float, days: int = 8) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Daily volumes (L/h) of two flats for a run of ``days`` off-balance days after 5 normal ones:
+    flat A's register still over the run's days ``still`` (first, last), the balance missing
+    ``missing`` L/h on every day of the run (A usually draws 10 L/h)."""
+    rows = 5 + days
+    a = np.full(rows, 10.0)
+    a[5 + still[0] : 5 + still[1] + 1] = 0.0
+    volumes = pd.DataFrame({"A": a, "B": np.full(rows, 8.0)})
+    normal = pd.Series([True] * 5 + [False] * days)
+    return volumes, normal, pd.Series(np.full(days, missing))
+
+
+@pytest.mark.parametrize(
+    ("days", "still", "missing", "named"),
+    [
+        (4, (1, 2), 3.0, True),  # the run is the still days and the day of the stop and of the restart
+        (4, (1, 2), 2.0, False),  # a fifth of A's use: under ``still_together_share``
+        (5, (1, 2), 3.0, False),  # a day more off balance after the restart: another cause is at work
+        (5, (1, 3), 5.0, True),  # half of A's use: named whatever the run (``still_share``)
+        (3, (1, 1), 3.0, False),  # one still day: a flat away for a day is common
+    ],
+)
+def test_a_still_register_whose_days_are_the_run_s_is_named_at_a_quarter_of_its_use(
+    days: int, still: tuple[int, int], missing: float, named: bool
+) -> None:
+    """A register that stops misses whatever the flat draws meanwhile, often less than its usual."""
+    volumes, normal, lost = _run(still, missing, days)
+    found = WaterBalance()._explain(volumes, normal, lost, 5, 5 + days - 1, parent=False)
+    assert [d for d, *_ in found] == (["A"] if named else [])
+
+
+@pytest.mark.parametrize(
+    ("hours", "cut", "flags", "fault"),
+    [
+        (40.0, False, 0, "meter_tamper"),  # a loss of under 48 h, its own hours: a magnet
+        (40.0, True, 0, "stuck_register"),  # its hours only a least (a still register's days cut them)
+        (40.0, True, 2, "meter_tamper"),  # the tamper flag says it
+        (60.0, False, 0, "meter_tamper"),  # 48-72 h missing under 40%, its own hours: a magnet
+        (60.0, True, 0, "stuck_register"),
+    ],
+)
+def test_a_loss_whose_hours_are_only_a_least_is_named_by_the_likelier_fault(
+    hours: float, cut: bool, flags: int, fault: str
+) -> None:
+    start, end = START, START + int(hours * 3_600_000)
+    flagged = {"A": np.array([start + k * 900_000 for k in range(flags)], dtype=np.int64)}
+    ep = WaterBalance()._episode("A", 0.3, hours / 24.0, 5.0, 2.0, start, end, flagged, timed=True, cut=cut)
+    assert ep.fault == fault
+
+
+@pytest.mark.parametrize(("weights", "named"), [((1.0, 1.0), False), ((1.0, 0.5), True)])
+def test_two_flats_are_not_named_for_a_steady_loss(weights: tuple[float, float], named: bool) -> None:
+    """Two flats whose days add up to a steady level (their shares 1/2 each) fit a leak in the
+    building's pipes as well as two registers missing water: no pair is named for it."""
+    a, b = np.array([5.0, 7.0, 3.0, 6.0]), np.array([5.0, 3.0, 7.0, 4.0])
+    seen = pd.DataFrame({"A": a, "B": b, "C": np.array([9.0, 11.0, 10.0, 12.0])})
+    usual = pd.Series({"A": 10.0, "B": 10.0, "C": 10.0})
+    inner = weights[0] * a + weights[1] * b
+    found = WaterBalance()._fit_days(inner, seen, usual, 0.5)
+    assert sorted(d for d, *_ in found) == (["A", "B"] if named else [])

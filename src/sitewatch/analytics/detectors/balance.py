@@ -87,6 +87,7 @@ class WaterBalance:
     usual_slack: float = 0.3  # ... and its volume is its usual x (1 - share) within this
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
+    still_together_share: float = 0.25  # ... or this share, when the balance is off on those days alone
     stuck_hours: float = 48.0  # episodes this long (in full-day equivalents) are worn registers
     tamper_hours: float = 72.0  # ... unless under this long and missing under ``subtle_share``: a magnet
     subtle_share: float = 0.4
@@ -469,7 +470,9 @@ class WaterBalance:
         off = excess.abs() > level
         normal = (~off) & excess.notna()
         out: list[BalanceEpisode] = []
-        timed: list[tuple[int, int]] = []  # runs (or their parts) left to the hourly fit
+        # runs (or their parts) left to the hourly fit, and whether a still register's days cut them
+        # off at their start and at their end
+        timed: list[tuple[int, int, bool, bool]] = []
         for sign in (1.0, -1.0):
             days = (excess * sign > level).to_numpy()
             for a, b in true_runs(days):
@@ -487,11 +490,12 @@ class WaterBalance:
                     covered = [_still_span(children[d], a, b, float(usual[d])) for d, *_ in found]
                     first = min(c[0] for c in covered if c is not None) if any(covered) else a
                     last = max(c[1] for c in covered if c is not None) if any(covered) else b
-                    timed += [(x, y) for x, y in ((a, first - 2), (last + 2, b)) if y >= x]
+                    timed += [(x, y, x == last + 2, y == first - 2)
+                              for x, y in ((a, first - 2), (last + 2, b)) if y >= x]  # fmt: skip
                 else:
                     found = self._partial(children, normal, span, a, b, spread)
                     if not found:
-                        timed.append((a, b))
+                        timed.append((a, b, False, False))
                 out += [self._episode(device, share, lasted, fit, lost, start, end, flagged)
                         for device, share, lasted, fit in found]  # fmt: skip
         if registers is None:
@@ -499,34 +503,37 @@ class WaterBalance:
         # a slowed register whose days are near the level: runs of days above a lower one, hour by hour
         soft = (excess > max(self.soft_z * spread, self.soft_floor_lph)).to_numpy()
         for a, b in true_runs(soft):
-            if b - a + 1 >= self.soft_days and not any(x <= b and a <= y for x, y in timed) and not any(
+            if b - a + 1 >= self.soft_days and not any(x <= b and a <= y for x, y, *_ in timed) and not any(
                     e.start_ms < int(excess.index[b]) and int(excess.index[a]) - DAY_MS < e.end_ms for e in out):  # fmt: skip
-                timed.append((a, b))
-        for a, b in timed:
+                timed.append((a, b, False, False))
+        for a, b, cut_start, cut_end in timed:
             span = excess.iloc[a : b + 1]
             hit = self._hourly_fit(
                 registers, parent, centre, normal, int(span.index[0]) - DAY_MS, int(span.index[-1])
             )
             if hit is not None:
-                device, share, hours, fit, t0, t1 = hit
-                out.append(
-                    self._episode(
-                        device, share, hours / 24.0, fit, float(span.mean()), t0, t1, flagged, timed=True
-                    )
-                )
+                device, share, hours, fit, t0, t1, at_start, at_end = hit
+                # a fault that may have begun (ended) inside the still register's days: its hours are a least
+                cut = (at_start and cut_start) or (at_end and cut_end)
+                out.append(self._episode(device, share, hours / 24.0, fit, float(span.mean()), t0, t1, flagged,
+                                         timed=True, cut=cut))  # fmt: skip
         return out
 
     def _episode(self, device: str, share: float, lasted: float, fit: float, lost: float, start: int, end: int,
-                 flagged: dict[str, np.ndarray], timed: bool = False) -> BalanceEpisode:  # fmt: skip
+                 flagged: dict[str, np.ndarray], timed: bool = False, cut: bool = False) -> BalanceEpisode:  # fmt: skip
         times = flagged.get(device, np.empty(0))
         tampered = int(((times >= start) & (times <= end)).sum()) >= 2
         # worn registers stay so for 2-14 days, magnets 1-72 h; a small share missing for 2-3 days
         # without the tamper flag is the likelier a magnet (the simulators' rates and spans)
         hours = lasted * 24.0
-        # (when the hours are the fault's own, from the hourly fit, not whole days')
-        short = hours < self.stuck_hours or (
+        # (when the hours are the fault's own, from the hourly fit, not whole days'); hours that are
+        # only a least (``cut``: the fault may reach past the run the fit read) say nothing of its
+        # length, and with no tamper flag a worn register is then the likelier: magnets are the
+        # rarer fault (2% of meters a year against 5%) and of a magnet's 1-72 h, most of the
+        # spans longer than a few hours are cut short by its removal
+        short = not cut and (hours < self.stuck_hours or (
             timed and hours < self.tamper_hours and share < self.subtle_share
-        )
+        ))  # fmt: skip
         fault = "meter_tamper" if tampered or short else "stuck_register"
         return BalanceEpisode(device, fault, start, end, fit, {
             "missing_lph": round(lost, 2), "share": round(share, 2), "fit": round(fit, 2),
@@ -538,9 +545,13 @@ class WaterBalance:
 
         A flat's meter (``parent`` false) is named when its register stood still for whole days of
         the run although the flat usually draws water, and the balance missed at least
-        ``still_share`` of that usual use on those days (``evidence``: the missed share of it). A
-        flat's use varies by half from day to day, so a partly slowed register is not told from it
-        here. A parent meter that registers a share ``f`` less makes the balance miss
+        ``still_share`` of that usual use on those days (``evidence``: the missed share of it), or
+        ``still_together_share`` of it when the run is those days (at least ``min_days`` of them in a
+        row) and at most the day before and the day after, which the stop and the restart cut: the
+        water went missing when the register stopped and came back when it moved again, and a flat
+        using half its usual water for a few days is common (a flat away whose still register
+        happens to span another fault's run exactly is not). A flat's use varies by half from day
+        to day, so a partly slowed register is not told from it here. A parent meter that registers a share ``f`` less makes the balance miss
         ``f / (1 - f)`` of what it registers, day after day (``evidence``: R² of that line).
         """
         base = volumes[normal.to_numpy()]
@@ -569,7 +580,10 @@ class WaterBalance:
             if not still.any():
                 continue
             missed = float(y[still].mean()) / u
-            if missed >= self.still_share:
+            days = np.flatnonzero(still)
+            together = (len(days) >= self.min_days and int(days[-1] - days[0]) + 1 == len(days)
+                        and days[0] <= 1 and days[-1] >= len(v) - 2)  # fmt: skip
+            if missed >= (self.still_together_share if together else self.still_share):
                 # how many whole days it stood still, counted on past the run: a worn register stays so
                 out.append((str(device), 1.0, _still_days(volumes[device], a, b, u), missed))
         return out
@@ -631,7 +645,11 @@ class WaterBalance:
             return [(d, f, 1.0) for d, f in singles[0]]
         if singles:
             return []
-        # two meters at once (faults overlap): only among meters whose volume is down
+        # two meters at once (faults overlap): only among meters whose volume is down, and not when a
+        # steady loss fits the days as well (a leak in the building's pipes: two flats' days can
+        # add up to about any steady level)
+        if float(np.sqrt(np.mean((inner - inner.mean()) ** 2))) <= tolerance:
+            return []
         down = sorted(d for d in columns if ratio[d] <= 1.0 - self.min_share)
         pairs = [f for pair in combinations(down, 2) if (f := fitted(pair)) is not None]
         if len(pairs) == 1:
@@ -639,9 +657,11 @@ class WaterBalance:
         return []
 
     def _hourly_fit(self, registers: pd.DataFrame, parent: str, centre: float, normal: pd.Series,
-                    start: int, end: int) -> tuple[str, float, float, float, int, int] | None:  # fmt: skip
+                    start: int, end: int) -> tuple[str, float, float, float, int, int, bool, bool] | None:  # fmt: skip
         """The one flat whose registered water, hour by hour, the balance misses a share of within
-        the run [start, end] (ms, cut to cut): (device, share, hours, fit, fault start, fault end).
+        the run [start, end] (ms, cut to cut): (device, share, hours, fit, fault start, fault end,
+        and whether the fault may reach past the run's start, and past its end: its start (end) in
+        the first (last) hours searched with no normal day beyond).
 
         The balance's cumulative residual on the hour (parent minus children since the run's start,
         less the node's normal level) is free of the daily cuts' luck: each hour's value is off
@@ -674,7 +694,7 @@ class WaterBalance:
         i1 = np.arange(max(last_day, 1), n)[None, :]
         if i0.size == 0 or i1.size == 0:
             return None
-        best: list[tuple[float, str, float, int, int]] = []
+        best: list[tuple[float, str, float, int, int, bool, bool]] = []
         yy = float(np.sum(w2 * y * y))
         pw, py = np.r_[0.0, np.cumsum(w2)], np.r_[0.0, np.cumsum(w2 * y)]
         a, b = i0 + 1, i1 + 1  # x_j = c_j - c0 for i0 < j <= i1, c1 - c0 after
@@ -698,17 +718,23 @@ class WaterBalance:
             lo0, hi1 = int(i0[r, 0]), int(i1[0, q])
             hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
             lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
-            best.append((float(sse[r, q]), device, coef, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2))
+            # a start (end) in the first (last) hours searched, where no normal day lies beyond: the
+            # fault may have begun (ended) outside the run
+            at_start, at_end = lo0 == 0 and lo == start, hi1 == n - 1 and hi == end
+            best.append(
+                (float(sse[r, q]), device, coef, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2, at_start, at_end)
+            )
         if not best:
             return None
         best.sort()
-        chi2, device, coef, t0, t1 = best[0]
+        chi2, device, coef, t0, t1, at_start, at_end = best[0]
         share = coef / (1.0 + coef)
         second = best[1][0] if len(best) > 1 else yy
         if (chi2 > self.hour_fit_chi2 * n or second - chi2 < self.hour_fit_margin * n
                 or yy - chi2 < self.hour_fit_gain * n or not self.min_share <= share <= 0.98):  # fmt: skip
             return None
-        return device, share, (ts[t1] - ts[t0]) / HOUR_MS, (second - chi2) / n, int(ts[t0]), int(ts[t1])
+        return (device, share, (ts[t1] - ts[t0]) / HOUR_MS, (second - chi2) / n, int(ts[t0]), int(ts[t1]),
+                bool(at_start), bool(at_end))  # fmt: skip
 
     def _local_hour(self, ts: np.ndarray) -> np.ndarray:
         return np.asarray(pd.DatetimeIndex(pd.to_datetime(ts, unit="ms", utc=True)).tz_convert(self.tz).hour)
