@@ -70,6 +70,20 @@ def _num(value: Any) -> float | None:
     return None
 
 
+def _reading(engine: Engine, values: Mapping[str, Any], metric: str) -> float | None:
+    """``metric``'s value in ``values`` as a finite float (as :func:`_num`), or None; a value sent that is
+    no finite number (a string, NaN, a boolean, null) is counted in ``engine.bad_values``."""
+    value: Any = values.get(metric)
+    cls = value.__class__
+    if cls is float:
+        if value - value == 0.0:
+            return value
+    elif cls is int:
+        return float(value)
+    engine.bad_values += metric in values
+    return None
+
+
 class _State:
     """One rule's state on one device: the episode timers plus the rule's own small memory."""
 
@@ -633,9 +647,8 @@ Verdict = tuple[int, float, int | None]
 
 def _threshold(engine: Engine, rule: ThresholdRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
                ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     x = st.x
     if not x:
@@ -693,9 +706,8 @@ def _peer_normal(engine: Engine, rule: ThresholdRule, compound: str, device: str
 
 def _state(engine: Engine, rule: StateRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
            ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     if not st.x:
         states = KINDS[dev.kind].metrics[rule.metric].states
@@ -705,9 +717,8 @@ def _state(engine: Engine, rule: StateRule, device: str, dev: _Device, st: _Stat
 
 def _rate(engine: Engine, rule: RateRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
           ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     if rule.within is not None:
         return _projection(rule, st, v, ts)
@@ -771,9 +782,8 @@ def _projection(rule: RateRule, st: _State, v: float, ts: int) -> Verdict:
 
 def _change(engine: Engine, rule: ChangeRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
             ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     buckets = st.x  # [[bucket index, sum, count], ...] over the last lag + one bucket
     b = ts // rule.bucket
@@ -800,9 +810,8 @@ def _change(engine: Engine, rule: ChangeRule, device: str, dev: _Device, st: _St
 
 def _counter(engine: Engine, rule: CounterRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
              ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     x = st.x
     if (
@@ -868,9 +877,8 @@ def _short(rule: CounterRule, x: list[Any], v: float, ts: int) -> Verdict:
 
 def _count(engine: Engine, rule: CountRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
            ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.condition.metric))
+    v = _reading(engine, values, rule.condition.metric)
     if v is None:
-        engine.bad_values += rule.condition.metric in values
         return HOLD, 0.0, None
     x = st.x
     if not x:
@@ -899,36 +907,34 @@ def _count(engine: Engine, rule: CountRule, device: str, dev: _Device, st: _Stat
 
 def _streak(engine: Engine, rule: StreakRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
             ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
+    states = KINDS[dev.kind].metrics[rule.metric].states
+    code = int(v)
+    state = states[code] if code == v and 0 <= code < len(states) else None
     x = st.x
     if not x:
-        states = KINDS[dev.kind].metrics[rule.metric].states
-        # attempt states, fail states (as values), the open attempt's start, failures in a row, the first's time
-        x[:] = [[float(states.index(s)) for s in rule.attempt], [float(states.index(s)) for s in rule.fail],
-                None, 0, None]  # fmt: skip
-    if v in x[0]:
-        if x[2] is None:
-            x[2] = ts  # an attempt begins (judged by the next other state)
-    elif v in x[1]:
-        if x[2] is not None:  # the attempt backed out
-            x[3] += 1
-            if x[4] is None:
-                x[4] = x[2]
-        x[2] = None
+        x[:] = [None, 0, None]  # the open attempt's start, failures in a row, the first failure's attempt
+    if state in rule.attempt:
+        if x[0] is None:
+            x[0] = ts  # an attempt begins (judged by the next other state)
+    elif state in rule.fail:
+        if x[0] is not None:  # the attempt backed out
+            x[1] += 1
+            if x[2] is None:
+                x[2] = x[0]
+        x[0] = None
     else:  # any other state (a session, even one whose attempt was not reported) ends the streak
-        x[2], x[3], x[4] = None, 0, None
-    met = x[3] >= rule.at_least
-    return (RAISE if met else CLEAR), float(x[3]), x[4] if met else None
+        x[0], x[1], x[2] = None, 0, None
+    met = x[1] >= rule.at_least
+    return (RAISE if met else CLEAR), float(x[1]), x[2] if met else None
 
 
 def _dip(engine: Engine, rule: DipRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
          ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     x = st.x
     if not x:
@@ -952,10 +958,9 @@ def _dip(engine: Engine, rule: DipRule, device: str, dev: _Device, st: _State, v
 
 def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
               ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     site = engine.sites.get(dev.compound)
     if v is None or site is None:
-        engine.bad_values += v is None and rule.metric in values
         return HOLD, 0.0, None
     elevation = solar_elevation(ts, site.latitude, site.longitude)
     if rule.mode == "on_in_day":
@@ -984,9 +989,8 @@ def _utc_offset_ms(timezone: str, utc_hour: int) -> int:
 
 def _demand(engine: Engine, rule: DemandRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
             ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
+    v = _reading(engine, values, rule.metric)
     if v is None:
-        engine.bad_values += rule.metric in values
         return HOLD, 0.0, None
     site = engine.sites.get(dev.compound)
     local = ts + _utc_offset_ms(site.timezone if site is not None else "Asia/Shanghai", ts // HOUR_MS)
@@ -1031,10 +1035,9 @@ def _demand(engine: Engine, rule: DemandRule, device: str, dev: _Device, st: _St
 
 def _load_temperature(engine: Engine, rule: LoadTemperatureRule, device: str, dev: _Device, st: _State,
                       values: Mapping[str, Any], ts: int) -> Verdict:  # fmt: skip
-    v = _num(values.get(rule.metric))
-    p = _num(values.get(rule.load))
+    v = _reading(engine, values, rule.metric)
+    p = _reading(engine, values, rule.load)
     if v is None or p is None:
-        engine.bad_values += (v is None and rule.metric in values) + (p is None and rule.load in values)
         return HOLD, 0.0, None
     peers = engine.memory.setdefault(f"{rule.name}/{dev.compound}", {})
     rises = engine.memory.setdefault(f"{rule.name}/{dev.compound}/rise", {}) if rule.peer_rise else None
