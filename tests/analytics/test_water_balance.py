@@ -436,3 +436,33 @@ def test_two_flats_are_not_named_for_a_steady_loss(weights: tuple[float, float],
     inner = weights[0] * a + weights[1] * b
     found = WaterBalance()._fit_days(inner, seen, usual, 0.5)
     assert sorted(d for d, *_ in found) == (["A", "B"] if named else [])
+
+
+def test_a_steady_trickle_between_reports_is_known() -> None:
+    """A flat whose register rises alike in three reports running (a leak, the flat otherwise
+    still) is known between them to the rounding; one that drew once in between is not."""
+    balance = WaterBalance()
+    long = np.arange(0, 24 * 60 + 1, 5, dtype=np.int64) * MIN
+    reports = np.arange(0, 24 * 60 + 1, 15, dtype=np.int64) * MIN
+    k = np.arange(len(reports), dtype=np.float64)
+    leak = 100.0 + np.round(2.5 * k)  # 10 L/h: 2 or 3 litres a report
+    draw = np.where(reports >= 120 * MIN, 12.0, 0.0) + np.round(2.5 * k)  # the same and one draw of 12 L
+    series = {
+        "P": (long, np.zeros(len(long))),
+        "A": (reports, leak),
+        "B": (reports, np.full(len(reports), 5.0)),
+    }
+    frame = balance.exact_registers(series, "P", ["A", "B"])
+    assert frame is not None
+    rounding = 3 / 12.0
+    assert frame.loc[50 * MIN, ""] == pytest.approx(rounding)
+    assert frame.loc[50 * MIN, "A"] == pytest.approx(leak[3] + (leak[4] - leak[3]) / 3.0)
+    series["A"] = (reports, draw)
+    frame = balance.exact_registers(series, "P", ["A", "B"])
+    assert frame is not None
+    d = draw[8] - draw[7]  # the draw's report: 12 L more than the ones beside it
+    assert frame.loc[110 * MIN, ""] == pytest.approx(rounding + d * d * (1 / 3) * (2 / 3))
+    assert frame.loc[50 * MIN, ""] == pytest.approx(rounding)  # away from the draw: steady again
+    series["A"] = (reports, leak)
+    frame = WaterBalance(exact_steady_max_l=0.0).exact_registers(series, "P", ["A", "B"])
+    assert frame is not None and frame.loc[50 * MIN, ""] > rounding  # as before: a draw at an unknown moment

@@ -105,6 +105,8 @@ class WaterBalance:
     exact_extend_h: float = 72.0  # a fault found is followed this far either side for its length
     exact_extend_share: float = 0.1  # ... at a share within this of the one found
     exact_pad_h: float = 12.0  # the fit reads this many hours either side of the window
+    exact_steady_l: float = 1.0  # a meter's reports whose water is this close to the ones beside ...
+    exact_steady_max_l: float = 10.0  # ... and at most this much: a steady trickle, known between them
     exact_noise_l2: float = 1.0  # variance (L²) added to each instant's own (rounding, interpolation)
     exact_max_var_l2: float = 1e4  # the fit reads the instants with at most this variance
     exact_gain: float = 60.0  # the fit takes at least this much weighted squared error away
@@ -265,13 +267,33 @@ class WaterBalance:
             u = np.clip((ts - tc[before]) / span, 0.0, 1.0)
             d = vc[at] - vc[before]
             values[child] = np.where(same_minute, vc[at], vc[before] + u * d)
-            var += np.where(same_minute, 0.0, np.where(inside, d * d * u * (1.0 - u), np.inf))
+            unknown = np.where(self._steady(tc, vc, at, gap), 0.0, d * d * u * (1.0 - u))
+            var += np.where(same_minute, 0.0, np.where(inside, unknown, np.inf))
         frame = pd.DataFrame(values, index=ts)
         frame[""] = var
         frame = frame[np.isfinite(var)]
         if len(frame) < 48:
             return None
         return frame
+
+    def _steady(self, tc: np.ndarray, vc: np.ndarray, at: np.ndarray, gap: float) -> np.ndarray:
+        """Whether a meter's water between its reports ``at - 1`` and ``at`` ran at a steady rate:
+        a few litres (at most ``exact_steady_max_l``), as much as in the report before and the one
+        after (within ``exact_steady_l``: the registers' rounding), the three of the usual length.
+        A steady trickle (a leak behind the meter, its flat otherwise still) passes each minute
+        alike, so the register between the two reports is their line to the rounding; a flat's
+        own draws come at unknown moments and are seldom alike three reports running."""
+        n = len(tc)
+        if n < 4:
+            return np.zeros(len(at), dtype=bool)
+        inc = np.diff(vc)
+        span = np.diff(tc)
+        j = np.clip(at - 1, 1, n - 3)  # the interval (before, at); its neighbours j - 1 and j + 1
+        ok = (at - 1 >= 1) & (at - 1 <= n - 3)
+        d = inc[j]
+        for k in (j - 1, j + 1):
+            ok &= (np.abs(inc[k] - d) <= self.exact_steady_l) & (span[k] <= 2 * gap)
+        return ok & (d >= 1.0) & (d <= self.exact_steady_max_l) & (span[j] <= 2 * gap)
 
     def _exact_episodes(self, exact: pd.DataFrame, parent: str, centre: float,
                         found: Sequence[BalanceEpisode], flagged: dict[str, np.ndarray]) -> list[BalanceEpisode]:  # fmt: skip
