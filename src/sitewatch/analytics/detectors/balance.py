@@ -84,6 +84,7 @@ class WaterBalance:
     min_sub_days: int = 3  # ... and a stretch of a run this many
     fit_z: float = 3.0  # ... the flat's days fit the missing water within this many balance SDs
     fit_floor_lph: float = 0.5  # ... or this many litres an hour
+    pair_min_days: int = 8  # two meters at once are fitted on at least this many whole days
     usual_slack: float = 0.3  # ... and its volume is its usual x (1 - share) within this
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
@@ -671,6 +672,10 @@ class WaterBalance:
         # steady loss fits the days as well (a leak in the building's pipes: two flats' days can
         # add up to about any steady level)
         if float(np.sqrt(np.mean((inner - inner.mean()) ** 2))) <= tolerance:
+            return []
+        # ... nor over a few days: two shares fitted to a few days' losses, any of tens of pairs of
+        # flats whose use happens to follow them fits (one worn register beside a short magnet)
+        if len(inner) < self.pair_min_days:
             return []
         down = sorted(d for d in columns if ratio[d] <= 1.0 - self.min_share)
         pairs = [f for pair in combinations(down, 2) if (f := fitted(pair)) is not None]
