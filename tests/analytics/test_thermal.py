@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from sitewatch.analytics import Engine, RulesError, Site, parse_rules
+from sitewatch.analytics.sun import solar_elevation
+from sitewatch.analytics.thermal import HOLD, step
 from sitewatch.contract import DeviceKind, Finding, Sample
 
 C = "220104-0003"
@@ -124,6 +126,8 @@ def test_hostile_samples_are_skipped(values: dict[str, Any]) -> None:
         ("above: 4, night_above: 4.5", "night_above must not be above"),
         ("above: 4, night_above: 2, night_for: 0s", "night_for must be positive"),
         ("above: 4, night_above: 0", "greater than 0"),
+        ("above: 4, day_above: 4.5", "day_above must not be above"),
+        ("above: 4, day_above: 0", "greater than 0"),
     ],
 )
 def test_rule_validation(extra: str, problem: str) -> None:
@@ -232,12 +236,10 @@ def test_peer_cap_counts_only_peers_that_drew_as_much() -> None:
 
 
 def test_a_memory_from_before_the_peer_slot_is_upgraded() -> None:
-    from sitewatch.analytics.thermal import step
-
     rule = parse_rules(PEER_RULES, "test.yaml").rules[0]
     x: list[Any] = [T0, 0.0, 0.0, 13.0, [0.28] * 12, 0, None, None, 0.0, 0]
     step(rule, x, 13.0, 0.0, T0 + MIN, False, {}, CH, {})
-    assert len(x) == 15
+    assert len(x) == 22
 
 
 def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
@@ -348,3 +350,90 @@ def test_the_night_level_waits_for_night_for_of_load(start: int, found: bool) ->
 def test_healthy_nights_raise_nothing_at_the_night_level() -> None:
     e = Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES)
     assert run(e, [day(), day(), evening(), evening(start=20 * 60), evening(extra=1.5)]) == []
+
+
+DAY_RULES = RULES.replace("for: 30m,", "for: 30m, night_above: 2, night_for: 30m, day_above: 2,")
+
+
+def sunny(extra: float = 0.0, start: int = 21 * 60, end: int = 24 * 60, d: int = 0, own: float = 1.0,
+          peers: float = 0.1, drift: float = -0.3) -> list[tuple[int, dict[str, Any], float]]:  # fmt: skip
+    """A day (``d`` days after the test's first) of one charger in the sun: the cabinet relaxes towards the
+    air + 3 + 8 x sunshine x its exposure ``own`` (+ the load's rise and a cooling fault's ``extra`` at full
+    load), loaded at 6.6 of 7 kW from minute ``start`` to ``end``; sunshine = sin of the sun's elevation at
+    the test's place. Rows carry the peers' idle temperature (exposure ``peers``) in place of the air.
+    From the test's first instant, the sun rises about minute 440, is highest (47 degrees) about 810 and
+    sets about 1,160. Two days of night sessions (the default) teach the rise per kW^2."""
+    rows = []
+    temp = 13.0
+    for m in range(24 * 60):
+        ts = T0 + d * 86_400_000 + m * MIN
+        sun = max(0.0, math.sin(math.radians(solar_elevation(ts, 43.88, 125.32))))
+        air = 10.0 + drift * m / 60.0
+        p = 6.6 if start <= m < end else 0.0
+        load = p / 7.0
+        temp += (air + 3.0 + 8.0 * sun * own + 14.0 * load**2 + extra * load - temp) * LAG
+        rows.append((m, {"temperature": round(temp, 1), "power": p}, air + 8.0 * sun * peers))
+    return rows
+
+
+def run_sun(e: Engine, days: list[list[tuple[int, dict[str, Any], float]]]) -> list[Finding]:
+    """As ``run``, the peers at the temperature each row gives."""
+    out: list[Finding] = []
+    for d, rows in enumerate(days):
+        for m, values, peer in rows:
+            ts = T0 + d * 86_400_000 + m * MIN
+            batch = [Sample(device=CH, kind=DeviceKind.CHARGER, ts_ms=ts, values=values)]
+            batch += [Sample(device=p, kind=DeviceKind.CHARGER, ts_ms=ts,
+                             values={"temperature": round(peer + 3.0, 1), "power": 0.0}) for p in PEERS]  # fmt: skip
+            out += e.on_samples(C, GW, batch)
+            out += e.tick(ts)
+    return out
+
+
+def test_a_fault_under_the_level_is_found_by_day_with_the_devices_own_sun_taken_out() -> None:
+    # a sunny charger among shaded peers, loaded while the sun sinks (34 -> 4 degrees): it loses its sun,
+    # they have none to lose, which hides most of 3 °C at full load from the residual (the session's mean
+    # with the air's drift alone stays under 2 °C); with its own sun learnt while idle that day, the
+    # session's mean is the fault's 2.8 °C at 6.6 kW
+    fault = sunny(extra=3.0, start=16 * 60, end=19 * 60, d=2, own=1.0, peers=0.0)
+    days = [sunny(own=1.0, peers=0.0, d=d) for d in (0, 1)]
+    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
+    assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
+    assert 2.0 < out[0].evidence["temperature"] < 4.0
+    assert out[0].started_ms == T0 + 2 * 86_400_000 + (16 * 60 + 29) * MIN  # its first judged minute
+    assert run_sun(Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES), [*days, fault]) == []
+
+
+@pytest.mark.parametrize(("own", "peers"), [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5)])
+def test_healthy_sessions_by_day_raise_nothing_whatever_the_shade(own: float, peers: float) -> None:
+    # a shaded charger whose sunny peers lose their sun during its session (16:00) stays warm against
+    # their air: with the air's drift alone its session's mean passes 2 °C; its own sun takes that out
+    days = [sunny(own=own, peers=peers, d=d) for d in (0, 1)]
+    days += [sunny(own=own, peers=peers, start=s, end=s + 180, d=d) for d, s in ((2, 12 * 60), (3, 16 * 60))]
+    assert run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), days) == []
+
+
+def test_the_day_level_waits_for_the_devices_sun_learnt_that_day() -> None:
+    # a session at sunrise (the sun 4 degrees up): too little sun seen idle that day, no day level; the
+    # same fault in the afternoon is found (the charger as sunny as its peers: the 4 °C level sees neither)
+    days = [sunny(own=0.5, peers=0.5, d=d) for d in (0, 1)]
+    rules = parse_rules(DAY_RULES, "test.yaml")
+    morning = sunny(extra=3.0, start=7 * 60 + 40, end=10 * 60 + 40, d=2, own=0.5, peers=0.5)
+    assert run_sun(Engine(rules, SITES), [*days, morning]) == []
+    afternoon = sunny(extra=3.0, start=16 * 60, end=19 * 60, d=2, own=0.5, peers=0.5)
+    assert len(run_sun(Engine(rules, SITES), [*days, afternoon])) == 1
+
+
+def test_own_sun_sums_restart_each_night_and_a_memory_from_before_grows() -> None:
+    rule = parse_rules(DAY_RULES, "test.yaml").rules[0]
+    x: list[Any] = []
+    peers: dict[str, list[float]] = {p: [13.0, T0] for p in PEERS}
+    step(rule, x, 13.0, 0.0, T0, False, peers, CH, None, False, 40.0)
+    for i in range(1, 90):  # idle in the sun, 3 °C warmer than its peers at sunshine 0.64
+        step(rule, x, 16.0, 0.0, T0 + i * MIN, False, {p: [13.0, T0 + i * MIN] for p in PEERS}, CH, None, False, 40.0)
+    assert x[18] == pytest.approx(3.0 / math.sin(math.radians(40.0)), rel=0.05)
+    step(rule, x, 16.0, 0.0, T0 + 91 * MIN, False, peers, CH, None, True, -10.0)
+    assert x[15:19] == [0.0, 0.0, 0.0, None]  # the night: tomorrow's sky is another
+    old = x[:15]
+    assert step(rule, old, 16.0, 0.0, T0 + 92 * MIN, False, peers, CH, None, True, -10.0)[0] == HOLD
+    assert len(old) == 22

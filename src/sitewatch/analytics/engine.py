@@ -1042,10 +1042,11 @@ def _load_temperature(engine: Engine, rule: LoadTemperatureRule, device: str, de
     peers = engine.memory.setdefault(f"{rule.name}/{dev.compound}", {})
     rises = engine.memory.setdefault(f"{rule.name}/{dev.compound}/rise", {}) if rule.peer_rise else None
     night = False
-    if rule.night_above is not None:  # the sun down at the compound (computed once a minute)
+    elevation = None
+    if rule.night_above is not None or rule.day_above is not None:  # the sun at the compound (once a minute)
         elevation = engine._elevation(dev.compound, ts)
         night = elevation is not None and elevation < rule.night_sun
-    return thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device, rises, night)
+    return thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device, rises, night, elevation)
 
 
 _CHECKS: dict[type, Any] = {

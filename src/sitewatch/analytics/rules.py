@@ -71,7 +71,7 @@ class _Base(BaseModel):
 _DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap", "together"}
 _DURATION_FIELDS |= {"lag", "bucket"}  # change rules
 _DURATION_FIELDS |= {"within"}  # rate rules with a projection
-_DURATION_FIELDS |= {"tau", "settle", "learn_every", "night_for"}  # load_temperature rules
+_DURATION_FIELDS |= {"tau", "settle", "learn_every", "night_for", "day_learn"}  # load_temperature rules
 
 
 class Condition(_Base):
@@ -399,6 +399,8 @@ class LoadTemperatureRule(RuleBase):
     night_above: float | None = Field(None, gt=0)
     night_for: Duration = 1_800_000
     night_sun: float = Field(-6.0, ge=-90, le=90)
+    day_above: float | None = Field(None, gt=0)
+    day_learn: Duration = 1_800_000
 
     @model_validator(mode="after")
     def _levels(self) -> LoadTemperatureRule:
@@ -406,6 +408,8 @@ class LoadTemperatureRule(RuleBase):
             raise ValueError("clear must not be above 'above' (hysteresis clears lower)")
         if self.night_above is not None and self.night_above > self.above:
             raise ValueError("night_above must not be above 'above' (it is the lower, night-only level)")
+        if self.day_above is not None and self.day_above > self.above:
+            raise ValueError("day_above must not be above 'above' (it is the lower level by day)")
         if self.night_for <= 0:
             raise ValueError("night_for must be positive")
         if self.tau <= 0:

@@ -35,6 +35,17 @@ session's mean reached 3.5 °C on a healthy charger, seed 14) or than in an even
 against an idle temperature of the afternoon (1.9 °C all evening, seed 15). Memory slots 11-14: the
 weight (ms) and the weighted sum of those residuals in this session, the first such sample's time,
 and whether the idle temperature was last learnt with the sun down.
+
+With ``day_above`` (°C), a session that began by day raises when its residual, less the change of the
+device's own sun since it was last idle, averaged over ``night_for`` or more of judged load, exceeds
+that level. An idle cabinet stands at the air (+3 °C) plus its own sun (the sun's height times the
+sky's cover of the day times the shade of its place), and its idle peers at theirs: while idle, the
+device learns how much warmer than its idle peers' median it stands per unit of sunshine (``sin`` of
+the sun's elevation) that day, by least squares over its idle samples (``day_learn`` of full sun's
+worth at least; the sums restart each night, the sky's cover being the day's). Under load, that factor
+times the change of the sunshine since the device was last idle is what the air's drift taken from the
+peers misses. Memory slots 15-21: the day's two sums, the sunshine and the factor when last idle, and
+the session's day evidence (weight, weighted sum, first sample's time).
 """
 
 from __future__ import annotations
@@ -77,19 +88,24 @@ def peer_cap(rule: Any, rises: dict[str, list[float]] | None, device: str, pmax:
 
 def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, open_: bool,
          peers: dict[str, list[float]], device: str,
-         rises: dict[str, list[float]] | None = None, night: bool = False) -> tuple[int, float, int | None]:  # fmt: skip
+         rises: dict[str, list[float]] | None = None, night: bool = False,
+         elevation: float | None = None) -> tuple[int, float, int | None]:  # fmt: skip
     """One sample through the memory ``x``: (verdict, residual in °C, start of the evidence or None).
     ``peers`` is the compound's table of idle temperatures (device -> [temperature, ts]), shared by the
     rule's devices; ``rises`` its table of learnt rises at the highest load (device -> [°C, kW]), for
-    ``peer_rise``; ``night``: the sun is down at the compound (for ``night_above``). A raise by the
-    night's mean residual gives its value and the time its evidence began; other verdicts give None."""
+    ``peer_rise``; ``night``: the sun is down at the compound (for ``night_above``); ``elevation``: the
+    sun's elevation there in degrees (for ``day_above``; None: unknown). A raise by a session's mean
+    residual (night or day) gives its value and the time its evidence began; other verdicts give None."""
     if not x:
-        x[:] = [ts, power, power * power, None, [], 0, None, None, 0.0, 0, 0.0, 0, 0.0, None, None]
+        x[:] = [ts, power, power * power, None, [], 0, None, None, 0.0, 0, 0.0, 0, 0.0, None, None,
+                0.0, 0.0, 0.0, None, 0, 0.0, None]
         return HOLD, 0.0, None
     if len(x) < 11:  # a memory from before slot 10
         x.append(0.0)
     if len(x) < 15:  # a memory from before slots 11-14 (the night's evidence)
         x[11:] = [0, 0.0, None, None]
+    if len(x) < 22:  # a memory from before slots 15-21 (the device's own sun)
+        x[15:] = [0.0, 0.0, 0.0, None, 0, 0.0, None]
     dt = ts - x[0]
     if dt <= 0:
         return HOLD, 0.0, None  # a repeated or late sample: the lag filter runs forward only
@@ -104,16 +120,20 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     if power <= 0.0:
         x[5] = x[9] = 0
         x[11:14] = [0, 0.0, None]  # the night's evidence is a session's
+        x[19:22] = [0, 0.0, None]  # and so is the day's
         if x[1] < IDLE_KW:
             x[3] = temperature if x[3] is None else x[3] + IDLE_SMOOTH * (temperature - x[3])
             x[14] = night  # the idle temperature learnt with the sun down (or not)
             peers[device] = [x[3], ts]
             x[7] = air(peers, device, ts)
             x[8] = 0.0
+            _own_sun(rule, x, elevation, min(dt, tau))
         else:
             peers.pop(device, None)
         return HOLD, 0.0, None  # a cooling fault shows only under load: an open finding stays open
     x[5] += min(dt, tau)
+    if elevation is not None and elevation <= 0.0:
+        x[15] = x[16] = 0.0  # a night under load: tomorrow's sky is another (this session keeps its factor)
     if x[3] is None or x[5] < rule.settle or x[2] < rule.min_kw * rule.min_kw:
         return HOLD, 0.0, None
     peers.pop(device, None)
@@ -149,10 +169,13 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
         a = min(cap, _median(near))
     residual = excess - a * x[2]
     night_mean = _night(rule, x, residual, ts, min(dt, tau), night)
+    day_mean = _day(rule, x, residual, ts, min(dt, tau), elevation)
     if residual > rule.above:
         return RAISE, residual, None
     if night_mean is not None:  # the session's mean at night: a fault too small for the level above
         return RAISE, night_mean, x[13]
+    if day_mean is not None:  # by day, with the device's own sun taken out
+        return RAISE, day_mean, x[21]
     clear = rule.above if rule.clear is None else rule.clear
     if residual > clear:
         return HOLD, residual, None
@@ -176,6 +199,49 @@ def _night(rule: Any, x: list[Any], residual: float, ts: int, weight: int, night
         return None
     mean = float(x[12] / x[11])
     return mean if mean > rule.night_above else None
+
+
+def sunshine(elevation: float | None) -> float:
+    """The direct sun on a horizontal surface, 0-1: the sine of the sun's elevation (0 below the horizon)."""
+    if elevation is None or elevation <= 0.0:
+        return 0.0
+    return math.sin(math.radians(elevation))
+
+
+def _own_sun(rule: Any, x: list[Any], elevation: float | None, weight: int) -> None:
+    """Learn, from an idle sample, how much warmer than its idle peers the device stands per unit of sun
+    today (``(idle - air) / sun``, least squares; slots 15-16 its sums, reset while the sun is down: the
+    sky's cover changes by the day), and keep the sun now (slot 17) and the factor (slot 18; None until
+    ``day_learn`` of full sun's worth is seen) for the session that may follow."""
+    if rule.day_above is None:
+        return
+    g = sunshine(elevation)
+    if g <= 0.0:
+        x[15:19] = [0.0, 0.0, 0.0, None]
+        return
+    if x[7] is not None:
+        w = g * weight
+        x[15] += (x[3] - x[7]) * w
+        x[16] += g * w
+    x[17] = g
+    x[18] = x[15] / x[16] if x[16] >= rule.day_learn else None
+
+
+def _day(rule: Any, x: list[Any], residual: float, ts: int, weight: int, elevation: float | None) -> float | None:
+    """Add a judged sample, its own sun's change since the device was last idle taken out, to the
+    session's day evidence; its mean when that raises (``night_for`` of judged load, the mean above
+    ``day_above``), else None."""
+    if rule.day_above is None or x[18] is None:
+        return None
+    corrected = residual - x[18] * (sunshine(elevation) - x[17])
+    if x[21] is None:
+        x[21] = ts
+    x[19] += weight
+    x[20] += corrected * weight
+    if x[19] < rule.night_for:
+        return None
+    mean = float(x[20] / x[19])
+    return mean if mean > rule.day_above else None
 
 
 def _near_highest(ratios: list[list[float]], pmax: float) -> list[float]:
