@@ -376,6 +376,61 @@ def test_a_part_of_a_long_window_named_by_neither_neighbour_is_not_trusted(
     assert [(e.device, e.fault) for e in found] == [("B", "meter_tamper")]
 
 
+@pytest.mark.parametrize(("hours", "trusted"), [((0, 10), True), ((12, 36), False), ((30, 40), False)])
+def test_a_fault_at_a_long_window_s_end_is_judged_by_the_part_that_holds_it(
+    monkeypatch: pytest.MonkeyPatch, hours: tuple[int, int], trusted: bool
+) -> None:
+    """A fault in the first part's first hours (the magnet found where the window opens) lies in no
+    other part: a neighbour that holds under half of it neither confirms it nor denies it; one that
+    holds half of it or more and names another flat still denies it."""
+    balance = WaterBalance()
+    index = START + np.arange(0, 6 * 288, dtype=np.int64) * 5 * MIN
+    exact = pd.DataFrame({"P": 0.0, "A": 0.0, "B": 0.0, "": 1 / 4}, index=index)
+    day, hour = 24 * 3_600_000, 3_600_000
+    w0 = START + day
+    monkeypatch.setattr(WaterBalance, "_exact_windows", lambda self, *a: [(w0, w0 + 4 * day)])
+    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a: (a[-2], a[-1]))
+    hit = ("A", 0.6, w0 + hours[0] * hour, w0 + hours[1] * hour, 200.0, 60.0)
+    script = {0: ("A", hit), 1: ("B", None), 2: ("B", None)}
+
+    def fit(self: WaterBalance, exact: pd.DataFrame, parent: str, kids: list[str], centre: float,
+            usual: dict[str, float], a: int, b: int) -> tuple[str, object]:  # fmt: skip
+        return script.get(int((a - w0) // day), ("", None))
+
+    monkeypatch.setattr(WaterBalance, "_exact_fit", fit)
+    found = balance._exact_episodes(exact, "P", 0.0, [], {})
+    assert [(e.device, e.fault) for e in found] == ([("A", "meter_tamper")] if trusted else [])
+
+
+def _leaking_series(leak_lph: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A day of a building meter's 5-minute reports over two flats' 15-minute ones: A's register
+    turned by a steady ``leak_lph`` and a 12-L draw at 14:05; B's still."""
+    parent = np.arange(0, 24 * 60 + 1, 5, dtype=np.int64) * MIN
+    reports = np.arange(0, 24 * 60 + 1, 15, dtype=np.int64) * MIN
+    hours = reports / 3_600_000
+    a = np.round(leak_lph * hours + np.where(hours >= 14 + 5 / 60, 12.0, 0.0))
+    return {"P": (parent, np.zeros(len(parent))), "A": (reports, a), "B": (reports, np.full(len(reports), 3.0))}
+
+
+def test_a_flat_s_steady_flow_leaves_its_register_known_between_its_reports() -> None:
+    """A leak behind a flat's meter moves its register between any two reports; what it adds is
+    known (the least the flat registered in an hour within 6 h either side), so the instants are
+    as good as still ones, except around a draw beyond it and where the 6 h are not yet seen."""
+    balance = WaterBalance()
+    frame = balance.exact_registers(_leaking_series(6.0), "P", ["A", "B"])
+    assert frame is not None
+    rounding = 3 / 12.0
+    assert frame.loc[10 * 60 * MIN + 5 * MIN, ""] == pytest.approx(rounding)  # 1.5 L a report, rounded
+    assert frame.loc[14 * 60 * MIN + 5 * MIN, ""] > 10.0  # the draw: 13-14 L at an unknown minute
+    assert frame.loc[60 * MIN + 5 * MIN, ""] > rounding  # the first 6 h: the steady flow not yet known
+    steady = balance._steady_lph(*_leaking_series(6.0)["A"])
+    assert steady[40] == pytest.approx(6.0)  # an hour of 1.5-L steps, rounded: 6 L
+    # a flat with no leak: some hour of its day empty, so no steady flow, and the rule as before
+    assert not balance._steady_lph(*_leaking_series(0.0)["A"]).any()
+    frame = balance.exact_registers(_leaking_series(0.0), "P", ["A", "B"])
+    assert frame is not None and frame.loc[10 * 60 * MIN + 5 * MIN, ""] == pytest.approx(rounding)
+
+
 def _run(still: tuple[int, int], missing: float, days: int = 8) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """Daily volumes (L/h) of two flats for a run of ``days`` off-balance days after 5 normal ones:
     flat A's register still over the run's days ``still`` (first, last), the balance missing

@@ -105,6 +105,8 @@ class WaterBalance:
     exact_extend_h: float = 72.0  # a fault found is followed this far either side for its length
     exact_extend_share: float = 0.1  # ... at a share within this of the one found
     exact_pad_h: float = 12.0  # the fit reads this many hours either side of the window
+    steady_window_h: float = 6.0  # a flat's steady flow: the least it registered in an hour within this either side
+    steady_slack_l: float = 1.0  # ... and a rise within this of that flow's is no draw (the registers' whole litres)
     exact_noise_l2: float = 1.0  # variance (L²) added to each instant's own (rounding, interpolation)
     exact_max_var_l2: float = 1e4  # the fit reads the instants with at most this variance
     exact_gain: float = 60.0  # the fit takes at least this much weighted squared error away
@@ -245,7 +247,10 @@ class WaterBalance:
         same minute; between two that differ by d litres, the water came in draws at unknown
         moments, and a draw at a uniform moment leaves d² u (1 - u) unknown at the fraction u of
         the interval. The registers' rounding (half a litre each) adds 1/12 L² per meter. Where
-        every child is exact the balance is off only by that rounding."""
+        every child is exact the balance is off only by that rounding. A flat whose register never
+        stands still (a leak behind its meter) is known as well between two reports whose rise is
+        its steady flow's to within ``steady_slack_l`` (:meth:`_steady_lph`): else a building with
+        a leaking flat would have no exact instant for days."""
         if parent not in series:
             return None
         ts, own = series[parent]
@@ -265,13 +270,34 @@ class WaterBalance:
             u = np.clip((ts - tc[before]) / span, 0.0, 1.0)
             d = vc[at] - vc[before]
             values[child] = np.where(same_minute, vc[at], vc[before] + u * d)
-            var += np.where(same_minute, 0.0, np.where(inside, d * d * u * (1.0 - u), np.inf))
+            # a steady flow through the register (a leak behind the flat's meter) moves it between
+            # any two reports: what it adds is known, and only a rise beyond it is a draw
+            steady = self._steady_lph(tc, vc)[np.clip(k - 1, 0, max(len(tc) - 2, 0))] * span / HOUR_MS
+            flowing = (steady > 0.0) & (np.abs(d - steady) <= self.steady_slack_l)
+            draw = np.where(flowing, 0.0, d)
+            var += np.where(same_minute, 0.0, np.where(inside, draw * draw * u * (1.0 - u), np.inf))
         frame = pd.DataFrame(values, index=ts)
         frame[""] = var
         frame = frame[np.isfinite(var)]
         if len(frame) < 48:
             return None
         return frame
+
+    def _steady_lph(self, ts: np.ndarray, register: np.ndarray) -> np.ndarray:
+        """A meter's steady flow (L/h) through each interval between its reports: the least it
+        registered in any hour within ``steady_window_h`` either side (0 where a gap or the series'
+        ends leave that window short). A flat's draws leave some hour empty every few hours; a
+        leak behind its meter does not."""
+        if len(ts) < 2:
+            return np.zeros(max(len(ts) - 1, 0))
+        rise = pd.Series(np.diff(register))
+        span = pd.Series(np.diff(ts) / HOUR_MS)
+        per = max(1, round(1.0 / max(float(span.median()), 1e-9)))  # reports in an hour
+        hourly = rise.rolling(per).sum() / span.rolling(per).sum()
+        hourly[span.rolling(per).max() > 2 * self.gap_minutes / 60.0] = np.nan  # a gap: not a steady hour
+        reach = round(self.steady_window_h * per)
+        least = hourly.shift(-(per // 2)).rolling(2 * reach + 1, center=True, min_periods=2 * reach + 1).min()
+        return np.nan_to_num(np.maximum(least.to_numpy(dtype=np.float64), 0.0))
 
     def _exact_episodes(self, exact: pd.DataFrame, parent: str, centre: float,
                         found: Sequence[BalanceEpisode], flagged: dict[str, np.ndarray]) -> list[BalanceEpisode]:  # fmt: skip
@@ -307,10 +333,13 @@ class WaterBalance:
                 bests.append(best)
                 fitted.append(hit)
             # each instant of a long window is in two parts: a fault should be the best of either;
-            # a part whose neighbours both name another flat is taken for two faults at once
+            # a part whose neighbours both name another flat is taken for two faults at once. A
+            # neighbour that holds under half the fault's hours (a fault at the window's first or
+            # last end, which only one part reads whole) can neither confirm it nor deny it
             for k, hit in enumerate(fitted):
-                near = [bests[j] for j in (k - 1, k + 1) if 0 <= j < len(bests)]
-                if hit is not None and (not near or hit[0] in near):
+                near = [j for j in (k - 1, k + 1) if 0 <= j < len(bests)]
+                if hit is not None and (hit[0] in [bests[j] for j in near] or not any(
+                        _overlap(parts[j], hit[2], hit[3]) >= 0.5 for j in near)):  # fmt: skip
                     hits.append(hit)
         # the parts of one fault: one episode from the first part's start to the last's end
         merged: list[list[tuple[str, float, int, int, float, float]]] = []
@@ -936,6 +965,11 @@ def _best_window(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,
     hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
     lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
     return float(sse[r, q]), float(xy[r, q] / xx[r, q]), (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2
+
+
+def _overlap(part: tuple[int, int], t0: int, t1: int) -> float:
+    """The share of [t0, t1] that ``part`` holds."""
+    return max(0, min(part[1], t1) - max(part[0], t0)) / max(t1 - t0, 1)
 
 
 def _shorth(values: np.ndarray) -> tuple[float, float]:
