@@ -262,12 +262,20 @@ def test_a_slight_loss_for_three_days_at_the_exact_instants_is_a_stuck_register(
     assert abs(found[0].evidence["share"] - 0.15) <= 0.05
 
 
-def test_a_loss_of_a_few_litres_is_not_named() -> None:
-    """30% of four hours of one flat's water: too few litres for any fit."""
-    assert (
-        water_balance_findings(_readings(lost={"C-WM004": (6 * DAY + 480, 6 * DAY + 720, 0.3)}), _devices())
-        == []
-    )
+@pytest.mark.parametrize(("minutes", "share"), [(120, 0.3), (240, 0.1), (240, 0.15)])
+def test_a_loss_of_a_few_litres_is_not_named(minutes: int, share: float) -> None:
+    """30% of two hours, or 10-15% of four, of one flat's water: too few litres for any fit."""
+    lost = {"C-WM004": (6 * DAY + 480, 6 * DAY + 480 + minutes, share)}
+    assert water_balance_findings(_readings(lost=lost), _devices()) == []
+
+
+def test_a_loss_of_some_twenty_litres_is_named_on_a_close_call() -> None:
+    """30% of four hours (about 20 L): the flat's fit beats the next by 15 (under ``exact_margin``,
+    over ``exact_close_margin``) and no other register stood still for most of it."""
+    found = water_balance_findings(_readings(lost={"C-WM004": (6 * DAY + 480, 6 * DAY + 720, 0.3)}), _devices())
+    assert [(f.device, f.fault) for f in found] == [("C-WM004", "meter_tamper")]
+    assert found[0].evidence["share"] == pytest.approx(0.3, abs=0.03)
+    assert WaterBalance().exact_close_margin <= found[0].evidence["fit"] < WaterBalance().exact_margin
 
 
 def test_exact_registers_are_known_where_every_flat_is_still() -> None:
@@ -346,6 +354,26 @@ def test_no_flat_is_named_while_another_flat_s_register_stands_still() -> None:
     _best, hit = balance._exact_fit(
         frame, "P", ["A", "B", "C"], 5.0, {"A": 10.0, "B": 0.5, "C": 10.0}, t0, t1
     )
+    assert hit is not None and hit[0] == "A"
+
+
+def test_a_close_call_is_trusted_only_with_no_register_still_for_most_of_the_fault() -> None:
+    """A best flat that beats the next by under ``exact_margin`` (here every call, the margin set out
+    of reach) but by ``exact_close_margin`` is named unless another flat's register stood still for
+    0.8 of the fault's hours (B still for all of A's 18 h: a stopped register hides its flat's
+    draws, and the balance rises while it stands still, whatever flat the fit follows)."""
+    usual = {"A": 10.0, "B": 10.0, "C": 10.0}
+    frame, t0, t1 = _exact_frame(still_b=False)
+    close = WaterBalance(exact_margin=1e9, exact_still_h=1e3)
+    _best, hit = close._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)
+    assert hit is not None and hit[0] == "A"
+    assert WaterBalance(exact_margin=1e9, exact_close_margin=1e9)._exact_fit(
+        frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1
+    )[1] is None  # under the close margin too: nothing
+    frame, t0, t1 = _exact_frame(still_b=True)
+    assert close._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)[1] is None
+    # a clear call: only a register still for ``exact_still_h`` (out of reach here) holds it back
+    _best, hit = WaterBalance(exact_still_h=1e3)._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)
     assert hit is not None and hit[0] == "A"
 
 
