@@ -106,12 +106,14 @@ class WaterBalance:
     exact_extend_h: float = 72.0  # a fault found is followed this far either side for its length
     exact_extend_share: float = 0.1  # ... at a share within this of the one found
     exact_pad_h: float = 12.0  # the fit reads this many hours either side of the window
-    exact_steady_l: float = 1.0  # a meter's reports whose water is this close to the ones beside ...
-    exact_steady_max_l: float = 10.0  # ... and at most this much: a steady trickle, known between them
+    steady_window_h: float = 6.0  # a flat's steady flow: the least it registered in an hour within this either side
+    steady_slack_l: float = 1.0  # ... and a rise within this of that flow's is no draw (the registers' whole litres)
     exact_noise_l2: float = 1.0  # variance (L²) added to each instant's own (rounding, interpolation)
     exact_max_var_l2: float = 1e4  # the fit reads the instants with at most this variance
     exact_gain: float = 60.0  # the fit takes at least this much weighted squared error away
     exact_margin: float = 30.0  # ... at least this much more than the next flat's (or a steady drift's)
+    exact_close_margin: float = 13.0  # ... or this much, when no other register stood still this share
+    exact_close_still_share: float = 0.8  # of the fault's hours (else ``exact_still_h``)
     exact_chi2_z: float = 3.0  # ... and leaves at most n + this many SDs of a chi-square with n points
     burst_lph: float = 300.0  # litres over two hours above the residual's recent median: a burst
     burst_share: float = 0.3  # ... and at least this share of the building's mean flow
@@ -248,7 +250,10 @@ class WaterBalance:
         same minute; between two that differ by d litres, the water came in draws at unknown
         moments, and a draw at a uniform moment leaves d² u (1 - u) unknown at the fraction u of
         the interval. The registers' rounding (half a litre each) adds 1/12 L² per meter. Where
-        every child is exact the balance is off only by that rounding."""
+        every child is exact the balance is off only by that rounding. A flat whose register never
+        stands still (a leak behind its meter) is known as well between two reports whose rise is
+        its steady flow's to within ``steady_slack_l`` (:meth:`_steady_lph`): else a building with
+        a leaking flat would have no exact instant for days."""
         if parent not in series:
             return None
         ts, own = series[parent]
@@ -268,8 +273,12 @@ class WaterBalance:
             u = np.clip((ts - tc[before]) / span, 0.0, 1.0)
             d = vc[at] - vc[before]
             values[child] = np.where(same_minute, vc[at], vc[before] + u * d)
-            unknown = np.where(self._steady(tc, vc, at, gap), 0.0, d * d * u * (1.0 - u))
-            var += np.where(same_minute, 0.0, np.where(inside, unknown, np.inf))
+            # a steady flow through the register (a leak behind the flat's meter) moves it between
+            # any two reports: what it adds is known, and only a rise beyond it is a draw
+            steady = self._steady_lph(tc, vc)[np.clip(k - 1, 0, max(len(tc) - 2, 0))] * span / HOUR_MS
+            flowing = (steady > 0.0) & (np.abs(d - steady) <= self.steady_slack_l)
+            draw = np.where(flowing, 0.0, d)
+            var += np.where(same_minute, 0.0, np.where(inside, draw * draw * u * (1.0 - u), np.inf))
         frame = pd.DataFrame(values, index=ts)
         frame[""] = var
         frame = frame[np.isfinite(var)]
@@ -277,24 +286,21 @@ class WaterBalance:
             return None
         return frame
 
-    def _steady(self, tc: np.ndarray, vc: np.ndarray, at: np.ndarray, gap: float) -> np.ndarray:
-        """Whether a meter's water between its reports ``at - 1`` and ``at`` ran at a steady rate:
-        a few litres (at most ``exact_steady_max_l``), as much as in the report before and the one
-        after (within ``exact_steady_l``: the registers' rounding), the three of the usual length.
-        A steady trickle (a leak behind the meter, its flat otherwise still) passes each minute
-        alike, so the register between the two reports is their line to the rounding; a flat's
-        own draws come at unknown moments and are seldom alike three reports running."""
-        n = len(tc)
-        if n < 4:
-            return np.zeros(len(at), dtype=bool)
-        inc = np.diff(vc)
-        span = np.diff(tc)
-        j = np.clip(at - 1, 1, n - 3)  # the interval (before, at); its neighbours j - 1 and j + 1
-        ok = (at - 1 >= 1) & (at - 1 <= n - 3)
-        d = inc[j]
-        for k in (j - 1, j + 1):
-            ok &= (np.abs(inc[k] - d) <= self.exact_steady_l) & (span[k] <= 2 * gap)
-        return ok & (d >= 1.0) & (d <= self.exact_steady_max_l) & (span[j] <= 2 * gap)
+    def _steady_lph(self, ts: np.ndarray, register: np.ndarray) -> np.ndarray:
+        """A meter's steady flow (L/h) through each interval between its reports: the least it
+        registered in any hour within ``steady_window_h`` either side (0 where a gap or the series'
+        ends leave that window short). A flat's draws leave some hour empty every few hours; a
+        leak behind its meter does not."""
+        if len(ts) < 2:
+            return np.zeros(max(len(ts) - 1, 0))
+        rise = pd.Series(np.diff(register))
+        span = pd.Series(np.diff(ts) / HOUR_MS)
+        per = max(1, round(1.0 / max(float(span.median()), 1e-9)))  # reports in an hour
+        hourly = rise.rolling(per).sum() / span.rolling(per).sum()
+        hourly[span.rolling(per).max() > 2 * self.gap_minutes / 60.0] = np.nan  # a gap: not a steady hour
+        reach = round(self.steady_window_h * per)
+        least = hourly.shift(-(per // 2)).rolling(2 * reach + 1, center=True, min_periods=2 * reach + 1).min()
+        return np.nan_to_num(np.maximum(least.to_numpy(dtype=np.float64), 0.0))
 
     def _exact_episodes(self, exact: pd.DataFrame, parent: str, centre: float,
                         found: Sequence[BalanceEpisode], flagged: dict[str, np.ndarray]) -> list[BalanceEpisode]:  # fmt: skip
@@ -330,10 +336,13 @@ class WaterBalance:
                 bests.append(best)
                 fitted.append(hit)
             # each instant of a long window is in two parts: a fault should be the best of either;
-            # a part whose neighbours both name another flat is taken for two faults at once
+            # a part whose neighbours both name another flat is taken for two faults at once. A
+            # neighbour that holds under half the fault's hours (a fault at the window's first or
+            # last end, which only one part reads whole) can neither confirm it nor deny it
             for k, hit in enumerate(fitted):
-                near = [bests[j] for j in (k - 1, k + 1) if 0 <= j < len(bests)]
-                if hit is not None and (not near or hit[0] in near):
+                near = [j for j in (k - 1, k + 1) if 0 <= j < len(bests)]
+                if hit is not None and (hit[0] in [bests[j] for j in near] or not any(
+                        _overlap(parts[j], hit[2], hit[3]) >= 0.5 for j in near)):  # fmt: skip
                     hits.append(hit)
         # the parts of one fault: one episode from the first part's start to the last's end
         merged: list[list[tuple[str, float, int, int, float, float]]] = []
@@ -455,9 +464,15 @@ class WaterBalance:
         if not device or not np.isfinite(sse):
             return device, None
         share = coef / (1.0 + coef)
-        if (yy - sse < self.exact_gain or second - sse < self.exact_margin
+        if (yy - sse < self.exact_gain or second - sse < self.exact_close_margin
                 or sse > n + self.exact_chi2_z * np.sqrt(2.0 * n) or not self.min_share <= share <= 0.98):  # fmt: skip
             return device, None
+        # a closer call is trusted only when no other register stood still for most of the fault's
+        # hours: a register that stops (a magnet's whole share) hides its flat's draws from every fit,
+        # and the balance then rises while it stands still, whichever flat's draws the fit follows
+        hours = float(ts[t1] - ts[t0]) / HOUR_MS
+        still_limit = (self.exact_still_h if second - sse >= self.exact_margin
+                       else min(self.exact_still_h, self.exact_close_still_share * hours))  # fmt: skip
         c = candidates[device]
         lost = coef * float(c[t1] - c[t0])
         # a second flat that explains much of what is left: two faults at once, which one flat's fit
@@ -476,7 +491,7 @@ class WaterBalance:
             moved = np.flatnonzero(np.diff(candidates[other][t0 : t1 + 1]) > 0.0)
             edges = np.r_[t0, t0 + 1 + moved, t1]
             still_h = float(np.max(np.diff(ts[edges]))) / HOUR_MS if len(edges) > 1 else 0.0
-            if still_h >= self.exact_still_h and usual[other] * still_h >= 0.5 * lost:
+            if still_h >= still_limit and usual[other] * still_h >= 0.5 * lost:
                 return device, None
         return device, (device, share, int(ts[t0]), int(ts[t1]), (second - sse), lost)
 
@@ -963,6 +978,11 @@ def _best_window(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,
     hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
     lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
     return float(sse[r, q]), float(xy[r, q] / xx[r, q]), (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2
+
+
+def _overlap(part: tuple[int, int], t0: int, t1: int) -> float:
+    """The share of [t0, t1] that ``part`` holds."""
+    return max(0, min(part[1], t1) - max(part[0], t0)) / max(t1 - t0, 1)
 
 
 def _shorth(values: np.ndarray) -> tuple[float, float]:
