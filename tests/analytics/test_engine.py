@@ -355,21 +355,56 @@ def _shipped(name: str) -> Engine:
     return Engine(replace(rules, rules=tuple(r for r in rules.rules if r.name == name)), SITES)
 
 
-def test_a_flat_meter_above_a_quarter_cubic_metre_for_45_minutes_is_a_burst() -> None:
-    """Four reports running above 0.25 m3/h (a 45-minute span) raise; three (a bath) do not."""
-    three = [0.0, 0.3, 0.4, 0.3, 0.0, 0.0]
-    out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
-               [{"flow": v} for v in three], step=15 * MIN)  # fmt: skip
-    assert out == []
-    four = [0.0, 0.3, 0.3, 0.3, 0.26, 0.0, 0.0, 0.0]
+def test_a_flat_meter_above_a_quarter_cubic_metre_for_60_minutes_is_a_burst() -> None:
+    """Five reports running above 0.25 m3/h (a 60-minute span) raise; four (a flat's heavy hour) do not."""
+    four = [0.0, 0.3, 0.46, 0.3, 0.26, 0.0, 0.0]
     out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
                [{"flow": v} for v in four], step=15 * MIN)  # fmt: skip
+    assert out == []
+    five = [0.0, 0.3, 0.3, 0.3, 0.26, 0.3, 0.0, 0.0, 0.0]
+    out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
+               [{"flow": v} for v in five], step=15 * MIN)  # fmt: skip
     assert [(f.state.value, f.fault) for f in out][:1] == [("active", "burst")]
-    assert out[0].started_ms == T0 + 15 * MIN and out[0].ts_ms == T0 + 60 * MIN
+    assert out[0].started_ms == T0 + 15 * MIN and out[0].ts_ms == T0 + 75 * MIN
     # a building meter (it reports pressure) is left to its own rules
     out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
-               [{"flow": v, "pressure": 0.3} for v in four], step=15 * MIN)  # fmt: skip
+               [{"flow": v, "pressure": 0.3} for v in five], step=15 * MIN)  # fmt: skip
     assert out == []
+
+
+def test_a_flat_meter_above_90_litres_an_hour_for_3_hours_is_a_burst() -> None:
+    """Every report above 0.09 m3/h for 3 h raises; 2.5 h of a flat's heavy use (11 reports) does not."""
+    heavy = [0.0, *[0.15, 0.12, 0.3, 0.1, 0.2, 0.11, 0.15, 0.33, 0.1, 0.14, 0.12], 0.0, 0.0]
+    out = feed(_shipped("water_meter.burst"), WM, DeviceKind.WATER_METER,
+               [{"flow": v} for v in heavy], step=15 * MIN)  # fmt: skip
+    assert out == []
+    burst = [0.0, *[0.12] * 14, 0.0, 0.0]
+    out = feed(_shipped("water_meter.burst"), WM, DeviceKind.WATER_METER,
+               [{"flow": v} for v in burst], step=15 * MIN)  # fmt: skip
+    assert [(f.state.value, f.fault) for f in out][:1] == [("active", "burst")]
+    assert out[0].started_ms == T0 + 15 * MIN and out[0].ts_ms == T0 + 195 * MIN
+
+
+def test_no_shipped_rule_names_a_burst_from_a_building_meter_s_own_readings() -> None:
+    """A building meter's pressure falls for a burst in any flat of its building: its pressure rule is gone."""
+    names = {r.name for r in load_rules().rules}
+    assert "water_meter.burst_pressure" not in names
+    out = feed(_shipped_all(*sorted(n for n in names if n.startswith("water_meter."))), WM,
+               DeviceKind.WATER_METER, [{"flow": 6.0, "pressure": 0.1}] * 12, step=5 * MIN)  # fmt: skip
+    assert [f for f in out if f.fault == "burst"] == []
+
+
+def test_a_battery_below_its_alarm_level_for_longer_than_a_cold_dip_is_low() -> None:
+    """A battery reading 0 (run flat) for 9 h raises; a cold dip to 17% for 8 h does not."""
+    dip = [60.0] * 4 + [17.0] * 33 + [60.0] * 8  # 8 h at 17%, 15-minute reports
+    out = feed(_shipped("water_meter.battery_flat"), WM, DeviceKind.WATER_METER,
+               [{"battery": v} for v in dip], step=15 * MIN)  # fmt: skip
+    assert out == []
+    flat = [0.0] * 40
+    out = feed(_shipped("water_meter.battery_flat"), WM, DeviceKind.WATER_METER,
+               [{"battery": v} for v in flat], step=15 * MIN)  # fmt: skip
+    assert [(f.state.value, f.fault) for f in out][:1] == [("active", "battery_low")]
+    assert out[0].started_ms == T0 and out[0].ts_ms == T0 + 9 * 60 * MIN
 
 
 def test_a_flat_meter_above_0_8_cubic_metres_in_two_reports_is_a_burst() -> None:

@@ -124,3 +124,16 @@ def test_burst_behind_a_still_register_is_that_flats() -> None:
     readings.loc[still, "value"] = 0.0
     found = PressureDip().episodes(readings, _devices())
     assert [e.device for e in found] == ["C-WM004"]
+
+
+def test_burst_in_the_history_s_third_hour_is_found() -> None:
+    """The level is judged from an hour of reports on: a burst from 2 h 45 min in (a backfill's
+    first night) is found and named to its flat; before an hour of reports nothing is judged."""
+    a, b = 165, 195
+    found = PressureDip().episodes(_readings(dip={"C-WM001": (a, b, 0.12)}, extra={"C-WM003": (a, b, 0.9)}),
+                                   _devices())  # fmt: skip
+    assert [e.device for e in found] == ["C-WM003"]
+    assert abs(found[0].start_ms - (START + a * MIN)) <= 5 * MIN
+    early = PressureDip().episodes(_readings(dip={"C-WM001": (20, 50, 0.12)}, extra={"C-WM003": (20, 50, 0.9)}),
+                                   _devices())  # fmt: skip
+    assert early == []

@@ -463,7 +463,7 @@ DETECTOR_RUNS: tuple[DetectorRun, ...] = (
                 window_hours=24 * 14, warmup_hours=24 * 4, merge_hours=30),
     # a building meter's pressure against its peers, less its level over the previous two days
     DetectorRun(PressureDip.name, DeviceKind.WATER_METER, ("pressure", "flow"), pressure_dip,
-                window_hours=48 + 24, warmup_hours=3, merge_hours=1),
+                window_hours=48 + 24, warmup_hours=1, merge_hours=1),
     *GENERIC_RUNS,
 )  # fmt: skip
 

@@ -55,6 +55,7 @@ class PressureDip:
     noise_z: float = 7.0  # ... and at least this many of the meter's own robust SDs
     min_reports: int = 2  # ... in this many reports running (10 min): one report alone is a gauge's blip
     level_hours: float = 48.0  # the level: the median of the difference over this many previous hours
+    level_min_hours: float = 1.0  # ... once this many hours of it are known (12 reports: a constant plus noise)
     flat_lph: float = 60.0  # a flat's meter passing this much in each report inside the dip: its burst
     building_lph: float = 200.0  # a building meter passing this much more than its flats: its pipes
     still_hours: float = 24.0  # ... unless one flat's register stood still this long before and through it
@@ -69,13 +70,14 @@ class PressureDip:
         values = pressure.to_numpy(dtype=np.float64)
         ts = pressure.index.to_numpy(dtype=np.int64)
         window = max(2, int(self.level_hours * 3_600_000 // GRID_MS))
+        least = max(2, min(window, int(self.level_min_hours * 3_600_000 // GRID_MS)))
         for j, meter in enumerate(pressure.columns):
             others = np.delete(values, j, axis=1)
             enough = np.isfinite(others).sum(axis=1) >= 2
             with np.errstate(all="ignore"):
                 peer = np.where(enough, np.nanmedian(np.where(enough[:, None], others, 0.0), axis=1), np.nan)
             diff = pd.Series(values[:, j] - peer)
-            level = diff.rolling(window, min_periods=min(36, window)).median().shift(1)
+            level = diff.rolling(window, min_periods=least).median().shift(1)
             dev = (diff - level).to_numpy()
             finite = dev[np.isfinite(dev)]
             if finite.size < 36:
