@@ -255,16 +255,34 @@ def test_shipped_stuck_slow_counts_minutes_charging_not_pauses(
     [
         ([{"status": 2.0, "power": 2.0}] * 62, True),  # an hour at 2 kW
         ([{"status": 2.0, "power": 2.7}] * 62, True),
-        ([{"status": 2.0, "power": 2.0}] * 55, False),  # under an hour
+        ([{"status": 2.0, "power": 2.0}] * 46, True),  # 45 minutes within the hour (seed 31: 57 min)
+        ([{"status": 2.0, "power": 2.0}] * 44, False),
         ([{"status": 2.0, "power": 2.9}] * 180, False),  # a slow car (3.3 kW at 90%)
         ([{"status": 2.0, "power": 0.9}] * 40, False),  # under 1 kW: the stuck_slow rule's
         (_taper(2.97, 12.0), False),  # the slowest car's taper from 2.97 kW lasts about an hour
-        # 35 min, a 40 min pause of the site's load management (not counted), 30 min more: stuck
+        # 25 min, a 10 min pause of the site's load management (not counted), 22 min more: stuck
+        (
+            [{"status": 2.0, "power": 2.0}] * 25
+            + [{"status": 3.0, "power": 0.0}] * 10
+            + [{"status": 2.0, "power": 2.0}] * 22,
+            True,
+        ),
+        # 35 min, a 40 min pause, 30 min more: never 45 minutes Charging within an hour
         (
             [{"status": 2.0, "power": 2.0}] * 35
             + [{"status": 3.0, "power": 0.0}] * 40
             + [{"status": 2.0, "power": 2.0}] * 30,
-            True,
+            False,
+        ),
+        # a slow car's taper, its driver leaving, the next slow car wanting 3 kWh and tapering too (seed 37:
+        # 50 minutes in the band within 2 h, 57 here): at most 29 within one hour
+        (
+            _taper(3.08, 12.0)[:-30]
+            + [{"status": 5.0, "power": 0.0}]
+            + [{"status": 0.0, "power": 0.0}] * 3
+            + [{"status": 1.0, "power": 0.0}]
+            + _taper(3.23, 3.0),
+            False,
         ),
         # two sessions' tapers 3 h apart do not add up
         (_taper(2.97, 3.0) + [{"status": 0.0, "power": 0.0}] * 120 + _taper(2.97, 3.0), False),
