@@ -211,6 +211,16 @@ def test_shipped_stuck_session_below_1_kw_for_45_min(kw: float, minutes: int, fo
     assert (("rule:charger.stuck_slow", "stuck_session") in out) is found
 
 
+@pytest.mark.parametrize("kw", [0.0, 0.01])
+def test_shipped_stuck_session_at_nothing_is_one_finding(kw: float) -> None:
+    # Charging at nothing for an hour (a charger broken during a session without its Faulted status, or a
+    # stall of all the power): charger.stuck's after 20 min, not a second finding of stuck_slow's
+    series = [{"status": 2.0, "power": kw}] * 61
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, series, t0=_cst(2026, 4, 10, 20)))
+    assert ("rule:charger.stuck", "stuck_session") in out
+    assert (("rule:charger.stuck_slow", "stuck_session") in out) is (kw > 0.0)
+
+
 def _taper(sp: float, wanted: float) -> list[dict[str, float]]:
     """A healthy session's minute samples (as the charger model draws them): ``sp`` kW until 1.5 kWh are
     left, then tapering to 0.3 x ``sp`` until the car is full (SuspendedEV)."""
