@@ -9,7 +9,7 @@ import pytest
 
 from sitewatch.analytics import Engine, RulesError, Site, parse_rules
 from sitewatch.analytics.sun import solar_elevation
-from sitewatch.analytics.thermal import HOLD, step
+from sitewatch.analytics.thermal import HOLD, _sun_change, step
 from sitewatch.contract import DeviceKind, Finding, Sample
 
 C = "220104-0003"
@@ -437,3 +437,29 @@ def test_own_sun_sums_restart_each_night_and_a_memory_from_before_grows() -> Non
     old = x[:15]
     assert step(rule, old, 16.0, 0.0, T0 + 92 * MIN, False, peers, CH, None, True, -10.0)[0] == HOLD
     assert len(old) == 22
+
+
+def test_a_shaded_chargers_session_past_sunset_is_judged_with_its_own_sun_taken_out() -> None:
+    # a shaded charger among sunny peers, loaded from 14:00 past sunset: the peers lose about 5.5 °C of sun
+    # that the charger never had, so with the air's drift alone its residual passes the 4 °C level though
+    # healthy; with its own sun learnt idle that day (none against theirs) the level sees no fault
+    days = [sunny(own=0.0, peers=1.0, d=d) for d in (0, 1)]
+    healthy = sunny(own=0.0, peers=1.0, start=14 * 60, end=22 * 60, d=2)
+    assert run_sun(Engine(parse_rules(RULES, "test.yaml"), SITES), [*days, healthy]) != []
+    assert run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, healthy]) == []
+    # a failing fan of 8 °C at full load in the same session is still found (the mean by day or the level)
+    faulty = sunny(extra=8.0, own=0.0, peers=1.0, start=14 * 60, end=22 * 60, d=2)
+    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, faulty])
+    assert [(f.fault, f.state.value) for f in out][:1] == [("over_temperature", "active")]
+
+
+def test_the_4_degree_level_takes_the_devices_own_sun_out_once_learnt() -> None:
+    rule = parse_rules(DAY_RULES, "test.yaml").rules[0]
+    x: list[Any] = []
+    step(rule, x, 13.0, 0.0, T0, False, {}, CH, None, False, 40.0)
+    for i in range(1, 90):  # idle in the sun, 3 °C cooler than its peers at sunshine 0.64
+        step(rule, x, 13.0, 0.0, T0 + i * MIN, False, {p: [16.0, T0 + i * MIN] for p in PEERS}, CH, None, False, 40.0)
+    assert _sun_change(x, 40.0) == pytest.approx(0.0)
+    assert _sun_change(x, -5.0) == pytest.approx(3.0, rel=0.05)  # the sun gone: its peers lost 3 °C more
+    x[18] = None
+    assert _sun_change(x, -5.0) == 0.0  # not learnt that day: nothing taken out

@@ -45,7 +45,10 @@ the sun's elevation) that day, by least squares over its idle samples (``day_lea
 worth at least; the sums restart each night, the sky's cover being the day's). Under load, that factor
 times the change of the sunshine since the device was last idle is what the air's drift taken from the
 peers misses. Memory slots 15-21: the day's two sums, the sunshine and the factor when last idle, and
-the session's day evidence (weight, weighted sum, first sample's time).
+the session's day evidence (weight, weighted sum, first sample's time). Once that factor is known, the
+``above`` level and its ``clear`` judge the residual with the device's own sun taken out too: a shaded
+charger's session from the afternoon past sunset otherwise keeps the sun its sunny peers lost (4 °C and
+more on seeds 11 and 42).
 """
 
 from __future__ import annotations
@@ -168,17 +171,20 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     else:
         a = min(cap, _median(near))
     residual = excess - a * x[2]
+    # the device's own sun's change since it was last idle taken out (a session begun by day): a shaded
+    # charger's afternoon session running past sunset loses less sun than its peers' drift says
+    judged = residual - _sun_change(x, elevation)
     night_mean = _night(rule, x, residual, ts, min(dt, tau), night)
-    day_mean = _day(rule, x, residual, ts, min(dt, tau), elevation)
-    if residual > rule.above:
-        return RAISE, residual, None
+    day_mean = _day(rule, x, judged, ts, min(dt, tau))
+    if judged > rule.above:
+        return RAISE, judged, None
     if night_mean is not None:  # the session's mean at night: a fault too small for the level above
         return RAISE, night_mean, x[13]
     if day_mean is not None:  # by day, with the device's own sun taken out
         return RAISE, day_mean, x[21]
     clear = rule.above if rule.clear is None else rule.clear
-    if residual > clear:
-        return HOLD, residual, None
+    if judged > clear:
+        return HOLD, judged, None
     # learn from both sides alike, or it ratchets (still learning: under the peers' cap, any side)
     if due and not open_ and (learning or residual >= -clear):
         _learn(rule, x, excess / x[2], power, ts, rises, device)
@@ -227,13 +233,20 @@ def _own_sun(rule: Any, x: list[Any], elevation: float | None, weight: int) -> N
     x[18] = x[15] / x[16] if x[16] >= rule.day_learn else None
 
 
-def _day(rule: Any, x: list[Any], residual: float, ts: int, weight: int, elevation: float | None) -> float | None:
-    """Add a judged sample, its own sun's change since the device was last idle taken out, to the
+def _sun_change(x: list[Any], elevation: float | None) -> float:
+    """How much warmer than its peers' drift says the device's own sun makes it now against when it was
+    last idle (°C: the factor learnt idle that day times the change of the sunshine; 0 while unknown)."""
+    if x[18] is None:
+        return 0.0
+    return float(x[18] * (sunshine(elevation) - x[17]))
+
+
+def _day(rule: Any, x: list[Any], corrected: float, ts: int, weight: int) -> float | None:
+    """Add a judged sample, its own sun's change since the device was last idle already taken out, to the
     session's day evidence; its mean when that raises (``night_for`` of judged load, the mean above
     ``day_above``), else None."""
     if rule.day_above is None or x[18] is None:
         return None
-    corrected = residual - x[18] * (sunshine(elevation) - x[17])
     if x[21] is None:
         x[21] = ts
     x[19] += weight
