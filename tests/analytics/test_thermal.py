@@ -356,7 +356,7 @@ DAY_RULES = RULES.replace("for: 30m,", "for: 30m, night_above: 2, night_for: 30m
 
 
 def sunny(extra: float = 0.0, start: int = 21 * 60, end: int = 24 * 60, d: int = 0, own: float = 1.0,
-          peers: float = 0.1, drift: float = -0.3) -> list[tuple[int, dict[str, Any], float]]:  # fmt: skip
+          peers: float = 0.1, drift: float = -0.3, kw: float = 6.6) -> list[tuple[int, dict[str, Any], float]]:  # fmt: skip
     """A day (``d`` days after the test's first) of one charger in the sun: the cabinet relaxes towards the
     air + 3 + 8 x sunshine x its exposure ``own`` (+ the load's rise and a cooling fault's ``extra`` at full
     load), loaded at 6.6 of 7 kW from minute ``start`` to ``end``; sunshine = sin of the sun's elevation at
@@ -369,7 +369,7 @@ def sunny(extra: float = 0.0, start: int = 21 * 60, end: int = 24 * 60, d: int =
         ts = T0 + d * 86_400_000 + m * MIN
         sun = max(0.0, math.sin(math.radians(solar_elevation(ts, 43.88, 125.32))))
         air = 10.0 + drift * m / 60.0
-        p = 6.6 if start <= m < end else 0.0
+        p = kw if start <= m < end else 0.0
         load = p / 7.0
         temp += (air + 3.0 + 8.0 * sun * own + 14.0 * load**2 + extra * load - temp) * LAG
         rows.append((m, {"temperature": round(temp, 1), "power": p}, air + 8.0 * sun * peers))
@@ -463,3 +463,13 @@ def test_the_4_degree_level_takes_the_devices_own_sun_out_once_learnt() -> None:
     assert _sun_change(x, -5.0) == pytest.approx(3.0, rel=0.05)  # the sun gone: its peers lost 3 °C more
     x[18] = None
     assert _sun_change(x, -5.0) == 0.0  # not learnt that day: nothing taken out
+
+
+@pytest.mark.parametrize(("kw", "found"), [(6.5, True), (7.0, False)])
+def test_the_session_means_leave_out_a_car_much_faster_than_any_learnt(kw: float, found: bool) -> None:
+    # the rise learnt at 6.0 kW; a fan adding 3.5 °C at full load, under the 4 °C level: at 6.5 kW (within
+    # 1.1 x 6.0) the night mean finds it, at 7.0 kW (above) the means do not judge the session
+    days = [sunny(d=d, kw=6.0) for d in (0, 1)]
+    fault = sunny(extra=3.5, d=2, kw=kw)
+    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
+    assert bool(out) is found

@@ -48,7 +48,9 @@ peers misses. Memory slots 15-21: the day's two sums, the sunshine and the facto
 the session's day evidence (weight, weighted sum, first sample's time). Once that factor is known, the
 ``above`` level and its ``clear`` judge the residual with the device's own sun taken out too: a shaded
 charger's session from the afternoon past sunset otherwise keeps the sun its sunny peers lost (4 °C and
-more on seeds 11 and 42).
+more on seeds 11 and 42). The session means (night and day) leave out a load more than ``FASTER``
+times the highest the rise was learnt at: there the learnt rise's error, times the load squared, is
+as large as their levels.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ PEER_FRESH_MS = 1_200_000  # an idle peer's temperature counts for the air this 
 MIN_PEERS = 2  # learnt peers needed for the compound's rise to count
 PEER_LOAD = 0.9  # a peer's rise counts for a device whose highest load is at most 1/0.9 of the peer's
 RELEARN = 0.55  # the ratios that make a device's rise were learnt at this share of its highest load or more
+FASTER = 1.1  # the session means judge loads up to this times the highest the rise was learnt at (one car: 0.9-0.98)
 
 
 def air(peers: dict[str, list[float]], device: str, ts: int) -> float | None:
@@ -174,8 +177,11 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     # the device's own sun's change since it was last idle taken out (a session begun by day): a shaded
     # charger's afternoon session running past sunset loses less sun than its peers' drift says
     judged = residual - _sun_change(x, elevation)
-    night_mean = _night(rule, x, residual, ts, min(dt, tau), night)
-    day_mean = _day(rule, x, judged, ts, min(dt, tau))
+    # the session's means judge no car much faster than any the rise was learnt at: the rise's error
+    # grows with the load squared (seed 48: 3.4 °C by day at 10.37 kW, learnt up to 6.79 kW)
+    known = not near or power <= FASTER * max(kw for _, kw in ratios if kw >= RELEARN * x[10])
+    night_mean = _night(rule, x, residual, ts, min(dt, tau), night) if known else None
+    day_mean = _day(rule, x, judged, ts, min(dt, tau)) if known else None
     if judged > rule.above:
         return RAISE, judged, None
     if night_mean is not None:  # the session's mean at night: a fault too small for the level above
