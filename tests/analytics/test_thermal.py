@@ -9,7 +9,7 @@ import pytest
 
 from sitewatch.analytics import Engine, RulesError, Site, parse_rules
 from sitewatch.analytics.sun import solar_elevation
-from sitewatch.analytics.thermal import HOLD, step
+from sitewatch.analytics.thermal import HOLD, _sun_change, step
 from sitewatch.contract import DeviceKind, Finding, Sample
 
 C = "220104-0003"
@@ -356,7 +356,7 @@ DAY_RULES = RULES.replace("for: 30m,", "for: 30m, night_above: 2, night_for: 30m
 
 
 def sunny(extra: float = 0.0, start: int = 21 * 60, end: int = 24 * 60, d: int = 0, own: float = 1.0,
-          peers: float = 0.1, drift: float = -0.3) -> list[tuple[int, dict[str, Any], float]]:  # fmt: skip
+          peers: float = 0.1, drift: float = -0.3, kw: float = 6.6) -> list[tuple[int, dict[str, Any], float]]:  # fmt: skip
     """A day (``d`` days after the test's first) of one charger in the sun: the cabinet relaxes towards the
     air + 3 + 8 x sunshine x its exposure ``own`` (+ the load's rise and a cooling fault's ``extra`` at full
     load), loaded at 6.6 of 7 kW from minute ``start`` to ``end``; sunshine = sin of the sun's elevation at
@@ -369,7 +369,7 @@ def sunny(extra: float = 0.0, start: int = 21 * 60, end: int = 24 * 60, d: int =
         ts = T0 + d * 86_400_000 + m * MIN
         sun = max(0.0, math.sin(math.radians(solar_elevation(ts, 43.88, 125.32))))
         air = 10.0 + drift * m / 60.0
-        p = 6.6 if start <= m < end else 0.0
+        p = kw if start <= m < end else 0.0
         load = p / 7.0
         temp += (air + 3.0 + 8.0 * sun * own + 14.0 * load**2 + extra * load - temp) * LAG
         rows.append((m, {"temperature": round(temp, 1), "power": p}, air + 8.0 * sun * peers))
@@ -437,3 +437,39 @@ def test_own_sun_sums_restart_each_night_and_a_memory_from_before_grows() -> Non
     old = x[:15]
     assert step(rule, old, 16.0, 0.0, T0 + 92 * MIN, False, peers, CH, None, True, -10.0)[0] == HOLD
     assert len(old) == 22
+
+
+def test_a_shaded_chargers_session_past_sunset_is_judged_with_its_own_sun_taken_out() -> None:
+    # a shaded charger among sunny peers, loaded from 14:00 past sunset: the peers lose about 5.5 °C of sun
+    # that the charger never had, so with the air's drift alone its residual passes the 4 °C level though
+    # healthy; with its own sun learnt idle that day (none against theirs) the level sees no fault
+    days = [sunny(own=0.0, peers=1.0, d=d) for d in (0, 1)]
+    healthy = sunny(own=0.0, peers=1.0, start=14 * 60, end=22 * 60, d=2)
+    assert run_sun(Engine(parse_rules(RULES, "test.yaml"), SITES), [*days, healthy]) != []
+    assert run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, healthy]) == []
+    # a failing fan of 8 °C at full load in the same session is still found (the mean by day or the level)
+    faulty = sunny(extra=8.0, own=0.0, peers=1.0, start=14 * 60, end=22 * 60, d=2)
+    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, faulty])
+    assert [(f.fault, f.state.value) for f in out][:1] == [("over_temperature", "active")]
+
+
+def test_the_4_degree_level_takes_the_devices_own_sun_out_once_learnt() -> None:
+    rule = parse_rules(DAY_RULES, "test.yaml").rules[0]
+    x: list[Any] = []
+    step(rule, x, 13.0, 0.0, T0, False, {}, CH, None, False, 40.0)
+    for i in range(1, 90):  # idle in the sun, 3 °C cooler than its peers at sunshine 0.64
+        step(rule, x, 13.0, 0.0, T0 + i * MIN, False, {p: [16.0, T0 + i * MIN] for p in PEERS}, CH, None, False, 40.0)
+    assert _sun_change(x, 40.0) == pytest.approx(0.0)
+    assert _sun_change(x, -5.0) == pytest.approx(3.0, rel=0.05)  # the sun gone: its peers lost 3 °C more
+    x[18] = None
+    assert _sun_change(x, -5.0) == 0.0  # not learnt that day: nothing taken out
+
+
+@pytest.mark.parametrize(("kw", "found"), [(6.5, True), (7.0, False)])
+def test_the_session_means_leave_out_a_car_much_faster_than_any_learnt(kw: float, found: bool) -> None:
+    # the rise learnt at 6.0 kW; a fan adding 3.5 °C at full load, under the 4 °C level: at 6.5 kW (within
+    # 1.1 x 6.0) the night mean finds it, at 7.0 kW (above) the means do not judge the session
+    days = [sunny(d=d, kw=6.0) for d in (0, 1)]
+    fault = sunny(extra=3.5, d=2, kw=kw)
+    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
+    assert bool(out) is found

@@ -45,7 +45,12 @@ the sun's elevation) that day, by least squares over its idle samples (``day_lea
 worth at least; the sums restart each night, the sky's cover being the day's). Under load, that factor
 times the change of the sunshine since the device was last idle is what the air's drift taken from the
 peers misses. Memory slots 15-21: the day's two sums, the sunshine and the factor when last idle, and
-the session's day evidence (weight, weighted sum, first sample's time).
+the session's day evidence (weight, weighted sum, first sample's time). Once that factor is known, the
+``above`` level and its ``clear`` judge the residual with the device's own sun taken out too: a shaded
+charger's session from the afternoon past sunset otherwise keeps the sun its sunny peers lost (4 °C and
+more on seeds 11 and 42). The session means (night and day) leave out a load more than ``FASTER``
+times the highest the rise was learnt at: there the learnt rise's error, times the load squared, is
+as large as their levels.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ PEER_FRESH_MS = 1_200_000  # an idle peer's temperature counts for the air this 
 MIN_PEERS = 2  # learnt peers needed for the compound's rise to count
 PEER_LOAD = 0.9  # a peer's rise counts for a device whose highest load is at most 1/0.9 of the peer's
 RELEARN = 0.55  # the ratios that make a device's rise were learnt at this share of its highest load or more
+FASTER = 1.1  # the session means judge loads up to this times the highest the rise was learnt at (one car: 0.9-0.98)
 
 
 def air(peers: dict[str, list[float]], device: str, ts: int) -> float | None:
@@ -168,17 +174,23 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     else:
         a = min(cap, _median(near))
     residual = excess - a * x[2]
-    night_mean = _night(rule, x, residual, ts, min(dt, tau), night)
-    day_mean = _day(rule, x, residual, ts, min(dt, tau), elevation)
-    if residual > rule.above:
-        return RAISE, residual, None
+    # the device's own sun's change since it was last idle taken out (a session begun by day): a shaded
+    # charger's afternoon session running past sunset loses less sun than its peers' drift says
+    judged = residual - _sun_change(x, elevation)
+    # the session's means judge no car much faster than any the rise was learnt at: the rise's error
+    # grows with the load squared (seed 48: 3.4 °C by day at 10.37 kW, learnt up to 6.79 kW)
+    known = not near or power <= FASTER * max(kw for _, kw in ratios if kw >= RELEARN * x[10])
+    night_mean = _night(rule, x, residual, ts, min(dt, tau), night) if known else None
+    day_mean = _day(rule, x, judged, ts, min(dt, tau)) if known else None
+    if judged > rule.above:
+        return RAISE, judged, None
     if night_mean is not None:  # the session's mean at night: a fault too small for the level above
         return RAISE, night_mean, x[13]
     if day_mean is not None:  # by day, with the device's own sun taken out
         return RAISE, day_mean, x[21]
     clear = rule.above if rule.clear is None else rule.clear
-    if residual > clear:
-        return HOLD, residual, None
+    if judged > clear:
+        return HOLD, judged, None
     # learn from both sides alike, or it ratchets (still learning: under the peers' cap, any side)
     if due and not open_ and (learning or residual >= -clear):
         _learn(rule, x, excess / x[2], power, ts, rises, device)
@@ -227,13 +239,20 @@ def _own_sun(rule: Any, x: list[Any], elevation: float | None, weight: int) -> N
     x[18] = x[15] / x[16] if x[16] >= rule.day_learn else None
 
 
-def _day(rule: Any, x: list[Any], residual: float, ts: int, weight: int, elevation: float | None) -> float | None:
-    """Add a judged sample, its own sun's change since the device was last idle taken out, to the
+def _sun_change(x: list[Any], elevation: float | None) -> float:
+    """How much warmer than its peers' drift says the device's own sun makes it now against when it was
+    last idle (°C: the factor learnt idle that day times the change of the sunshine; 0 while unknown)."""
+    if x[18] is None:
+        return 0.0
+    return float(x[18] * (sunshine(elevation) - x[17]))
+
+
+def _day(rule: Any, x: list[Any], corrected: float, ts: int, weight: int) -> float | None:
+    """Add a judged sample, its own sun's change since the device was last idle already taken out, to the
     session's day evidence; its mean when that raises (``night_for`` of judged load, the mean above
     ``day_above``), else None."""
     if rule.day_above is None or x[18] is None:
         return None
-    corrected = residual - x[18] * (sunshine(elevation) - x[17])
     if x[21] is None:
         x[21] = ts
     x[19] += weight
