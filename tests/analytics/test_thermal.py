@@ -376,20 +376,6 @@ def sunny(extra: float = 0.0, start: int = 21 * 60, end: int = 24 * 60, d: int =
     return rows
 
 
-def run_sun(e: Engine, days: list[list[tuple[int, dict[str, Any], float]]]) -> list[Finding]:
-    """As ``run``, the peers at the temperature each row gives."""
-    out: list[Finding] = []
-    for d, rows in enumerate(days):
-        for m, values, peer in rows:
-            ts = T0 + d * 86_400_000 + m * MIN
-            batch = [Sample(device=CH, kind=DeviceKind.CHARGER, ts_ms=ts, values=values)]
-            batch += [Sample(device=p, kind=DeviceKind.CHARGER, ts_ms=ts,
-                             values={"temperature": round(peer + 3.0, 1), "power": 0.0}) for p in PEERS]  # fmt: skip
-            out += e.on_samples(C, GW, batch)
-            out += e.tick(ts)
-    return out
-
-
 def test_a_fault_under_the_level_is_found_by_day_with_the_devices_own_sun_taken_out() -> None:
     # a sunny charger among shaded peers, loaded while the sun sinks (34 -> 4 degrees): it loses its sun,
     # they have none to lose, which hides most of 3 °C at full load from the residual (the session's mean
@@ -397,11 +383,11 @@ def test_a_fault_under_the_level_is_found_by_day_with_the_devices_own_sun_taken_
     # session's mean is the fault's 2.8 °C at 6.6 kW
     fault = sunny(extra=3.0, start=16 * 60, end=19 * 60, d=2, own=1.0, peers=0.0)
     days = [sunny(own=1.0, peers=0.0, d=d) for d in (0, 1)]
-    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
+    out = run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
     assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
     assert 2.0 < out[0].evidence["temperature"] < 4.0
     assert out[0].started_ms == T0 + 2 * 86_400_000 + (16 * 60 + 29) * MIN  # its first judged minute
-    assert run_sun(Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES), [*days, fault]) == []
+    assert run(Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES), [*days, fault]) == []
 
 
 @pytest.mark.parametrize(("own", "peers"), [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5)])
@@ -410,7 +396,7 @@ def test_healthy_sessions_by_day_raise_nothing_whatever_the_shade(own: float, pe
     # their air: with the air's drift alone its session's mean passes 2 °C; its own sun takes that out
     days = [sunny(own=own, peers=peers, d=d) for d in (0, 1)]
     days += [sunny(own=own, peers=peers, start=s, end=s + 180, d=d) for d, s in ((2, 12 * 60), (3, 16 * 60))]
-    assert run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), days) == []
+    assert run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), days) == []
 
 
 def test_the_day_level_waits_for_the_devices_sun_learnt_that_day() -> None:
@@ -419,9 +405,9 @@ def test_the_day_level_waits_for_the_devices_sun_learnt_that_day() -> None:
     days = [sunny(own=0.5, peers=0.5, d=d) for d in (0, 1)]
     rules = parse_rules(DAY_RULES, "test.yaml")
     morning = sunny(extra=3.0, start=7 * 60 + 40, end=10 * 60 + 40, d=2, own=0.5, peers=0.5)
-    assert run_sun(Engine(rules, SITES), [*days, morning]) == []
+    assert run(Engine(rules, SITES), [*days, morning]) == []
     afternoon = sunny(extra=3.0, start=16 * 60, end=19 * 60, d=2, own=0.5, peers=0.5)
-    assert len(run_sun(Engine(rules, SITES), [*days, afternoon])) == 1
+    assert len(run(Engine(rules, SITES), [*days, afternoon])) == 1
 
 
 def test_own_sun_sums_restart_each_night_and_a_memory_from_before_grows() -> None:
@@ -445,11 +431,11 @@ def test_a_shaded_chargers_session_past_sunset_is_judged_with_its_own_sun_taken_
     # healthy; with its own sun learnt idle that day (none against theirs) the level sees no fault
     days = [sunny(own=0.0, peers=1.0, d=d) for d in (0, 1)]
     healthy = sunny(own=0.0, peers=1.0, start=14 * 60, end=22 * 60, d=2)
-    assert run_sun(Engine(parse_rules(RULES, "test.yaml"), SITES), [*days, healthy]) != []
-    assert run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, healthy]) == []
+    assert run(Engine(parse_rules(RULES, "test.yaml"), SITES), [*days, healthy]) != []
+    assert run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, healthy]) == []
     # a failing fan of 8 °C at full load in the same session is still found (the mean by day or the level)
     faulty = sunny(extra=8.0, own=0.0, peers=1.0, start=14 * 60, end=22 * 60, d=2)
-    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, faulty])
+    out = run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, faulty])
     assert [(f.fault, f.state.value) for f in out][:1] == [("over_temperature", "active")]
 
 
@@ -471,5 +457,5 @@ def test_the_session_means_leave_out_a_car_much_faster_than_any_learnt(kw: float
     # 1.1 x 6.0) the night mean finds it, at 7.0 kW (above) the means do not judge the session
     days = [sunny(d=d, kw=6.0) for d in (0, 1)]
     fault = sunny(extra=3.5, d=2, kw=kw)
-    out = run_sun(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
+    out = run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
     assert bool(out) is found

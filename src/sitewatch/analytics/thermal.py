@@ -198,19 +198,27 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
 
 
 def _night(rule: Any, x: list[Any], residual: float, ts: int, weight: int, night: bool) -> float | None:
-    """Add a judged sample to the session's night evidence; its mean residual when that raises (the sun
-    down now and when the device was last idle, ``night_for`` of judged load, the mean above
-    ``night_above``), else None."""
+    """Add a judged sample to the session's night evidence (slots 11-13); its mean residual when that
+    raises (the sun down now and when the device was last idle, ``night_for`` of judged load, the mean
+    above ``night_above``), else None."""
     if rule.night_above is None or not (night and x[14]):
         return None
-    if x[13] is None:
-        x[13] = ts
-    x[11] += weight
-    x[12] += residual * weight
-    if x[11] < rule.night_for:
+    return _session_mean(x, 11, residual, ts, weight, rule.night_for, rule.night_above)
+
+
+def _session_mean(x: list[Any], slot: int, value: float, ts: int, weight: int, need: int,
+                  level: float) -> float | None:  # fmt: skip
+    """Add ``value`` at ``weight`` to the session's evidence kept in slots ``slot`` (judged load's time),
+    ``slot + 1`` (the weighted sum) and ``slot + 2`` (its first instant); the mean once ``need`` of
+    judged load is in and the mean is above ``level``, else None."""
+    if x[slot + 2] is None:
+        x[slot + 2] = ts
+    x[slot] += weight
+    x[slot + 1] += value * weight
+    if x[slot] < need:
         return None
-    mean = float(x[12] / x[11])
-    return mean if mean > rule.night_above else None
+    mean = float(x[slot + 1] / x[slot])
+    return mean if mean > level else None
 
 
 def sunshine(elevation: float | None) -> float:
@@ -249,18 +257,11 @@ def _sun_change(x: list[Any], elevation: float | None) -> float:
 
 def _day(rule: Any, x: list[Any], corrected: float, ts: int, weight: int) -> float | None:
     """Add a judged sample, its own sun's change since the device was last idle already taken out, to the
-    session's day evidence; its mean when that raises (``night_for`` of judged load, the mean above
-    ``day_above``), else None."""
+    session's day evidence (slots 19-21); its mean when that raises (``night_for`` of judged load, the
+    mean above ``day_above``), else None."""
     if rule.day_above is None or x[18] is None:
         return None
-    if x[21] is None:
-        x[21] = ts
-    x[19] += weight
-    x[20] += corrected * weight
-    if x[19] < rule.night_for:
-        return None
-    mean = float(x[20] / x[19])
-    return mean if mean > rule.day_above else None
+    return _session_mean(x, 19, corrected, ts, weight, rule.night_for, rule.day_above)
 
 
 def _near_highest(ratios: list[list[float]], pmax: float) -> list[float]:
