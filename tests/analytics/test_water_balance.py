@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sitewatch.analytics.detectors.balance import WaterBalance, water_balance_findings
+from sitewatch.analytics.detectors.balance import WaterBalance, _shorth, water_balance_findings
 from sitewatch.contract import FindingState
 
 START = int(pd.Timestamp("2026-04-06 00:00", tz="Asia/Shanghai").value // 1_000_000)
@@ -533,3 +533,42 @@ def test_two_flats_are_named_only_on_enough_days(days: int, named: bool) -> None
     inner = 0.6 * a + 0.3 * b  # shares 0.375 and 0.23: A at 0.6 of its usual, B at 0.6 too
     found = WaterBalance()._fit_days(inner, seen, usual, 0.5)
     assert sorted(d for d, *_ in found) == (["A", "B"] if named else [])
+
+
+def _daily(still_days: range, days: int = 12, vacant: bool = False) -> tuple[pd.DataFrame, pd.Series]:
+    """Daily L/h of three flats (the last one vacant when asked) and a residual, C-WM002 still on ``still_days``."""
+    rng = np.random.default_rng(5)
+    index = pd.Index(np.arange(days) * 86_400_000)
+    frame = pd.DataFrame({d: rng.uniform(8.0, 14.0, days) for d in FLATS[:3]}, index=index)
+    frame.iloc[list(still_days), 0] = 0.0
+    if vacant:
+        frame[FLATS[2]] = 0.0
+    return frame, pd.Series(1.0, index=index)
+
+
+@pytest.mark.parametrize(("still", "kept"), [(range(4, 12), 4), (range(3, 12), 12), (range(0, 0), 12),
+                                             (range(4, 7), 9), (range(4, 6), 12)])  # fmt: skip
+def test_the_level_leaves_out_the_days_a_drawing_flat_s_register_stood_still(still: range, kept: int) -> None:
+    """A quarter of the days or more on which a flat that draws on others registered nothing are no
+    level, while ``level_min_days`` are left; fewer (a flat away for a few days) change nothing."""
+    frame, residual = _daily(still)
+    level = WaterBalance(level_min_days=4)._level_days(frame, residual)
+    assert int(level.sum()) == kept
+    if kept < 12:
+        assert not level.iloc[list(still)].any()
+
+
+def test_a_vacant_flat_leaves_every_day_to_the_level() -> None:
+    frame, residual = _daily(range(0, 0), vacant=True)
+    assert bool(WaterBalance()._level_days(frame, residual).all())
+
+
+def test_a_register_stopped_for_most_of_the_history_does_not_set_the_level() -> None:
+    """Stopped on days 7-15 (the residual up by its steady use), a worn register on days 3-6: the
+    level is the first three days', not the stopped days' (the commonest, tightest residual)."""
+    frame, _ = _daily(range(7, 16), days=16)
+    residual = pd.Series([0.0, 0.1, -0.1, 10.0, 12.0, 8.0, 11.0, 8.0, 8.1, 7.9, 8.0, 8.05, 7.95, 8.0, 8.1, 7.9],
+                         index=frame.index)  # fmt: skip
+    level = WaterBalance()._level_days(frame, residual)
+    assert abs(_shorth(residual.to_numpy())[0] - 8.0) < 0.2
+    assert abs(_shorth(residual[level].to_numpy())[0]) < 0.2

@@ -89,6 +89,7 @@ class WaterBalance:
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
     still_together_share: float = 0.25  # ... or this share, when the balance is off on those days alone
+    level_min_days: int = 6  # the level leaves out a quarter's still days of a flat (``_level_days``) while this many are left
     stuck_hours: float = 48.0  # episodes this long (in full-day equivalents) are worn registers
     tamper_hours: float = 72.0  # ... unless under this long and missing under ``subtle_share``: a magnet
     subtle_share: float = 0.4
@@ -214,14 +215,15 @@ class WaterBalance:
                 continue
             children = [c for c in node.children if c in daily]
             residual = daily[node.parent] - daily[children].sum(axis=1, skipna=False)
+            level = self._level_days(daily[children], residual)
             found = self._node_episodes(node.parent, residual, daily[children], daily[node.parent], flagged,
-                                        hourly[[node.parent, *children]])  # fmt: skip
+                                        hourly[[node.parent, *children]], level)  # fmt: skip
             out.extend(found)
             # the exact balance: households' meters only (a building meter always passes water)
             if residual.notna().sum() >= 4 and all(scopes.get(c, "") == "household" for c in children):
                 exact = self.exact_registers(series, node.parent, children)
                 if exact is not None:
-                    centre = _shorth(residual.dropna().to_numpy())[0]
+                    centre = _shorth(residual[level].dropna().to_numpy())[0]
                     out.extend(self._exact_episodes(exact, node.parent, centre, found, flagged))
         return out
 
@@ -495,13 +497,32 @@ class WaterBalance:
                 return device, None
         return device, (device, share, int(ts[t0]), int(ts[t1]), (second - sse), lost)
 
+    def _level_days(self, children: pd.DataFrame, residual: pd.Series) -> pd.Series:
+        """The days (rows of ``residual``) that may set the node's level: all, unless a flat that
+        draws water on other days (its 90th percentile day at least ``still_usual_lph``) registered
+        nothing all day on a quarter of the days or more; then not those days, while
+        ``level_min_days`` are left. A register stopped for half the month makes its days the
+        tightest quarter (the node's level plus the flat's steady use), and every other fault of the
+        node then reads wrongly; a flat away for a few days cannot, and leaves the level alone."""
+        busy = children.quantile(0.9)
+        busy = busy[busy >= self.still_usual_lph]
+        if busy.empty:
+            return pd.Series(True, index=residual.index)
+        still = (children[busy.index] < 0.02 * busy).any(axis=1)
+        keep = ~still & residual.notna()
+        # only still days enough to be the commonest residual: the level is the densest quarter of the days
+        if int((still & residual.notna()).sum()) < residual.notna().sum() / 4 or int(keep.sum()) < self.level_min_days:
+            return pd.Series(True, index=residual.index)
+        return ~still
+
     def _node_episodes(self, parent: str, residual: pd.Series, children: pd.DataFrame, own: pd.Series,
-                       flagged: dict[str, np.ndarray], registers: pd.DataFrame | None = None
-                       ) -> list[BalanceEpisode]:  # fmt: skip
+                       flagged: dict[str, np.ndarray], registers: pd.DataFrame | None = None,
+                       level_days: pd.Series | None = None) -> list[BalanceEpisode]:  # fmt: skip
         known = residual.dropna()
         if len(known) < 4:
             return []
-        centre, spread = _shorth(known.to_numpy())
+        # the node's level from the days that may set it (:meth:`_level_days`)
+        centre, spread = _shorth((known if level_days is None else residual[level_days].dropna()).to_numpy())
         spread = max(spread, 0.05)
         level = max(self.day_z * spread, self.day_floor_lph)
         excess = residual - centre
