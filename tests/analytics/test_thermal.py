@@ -251,15 +251,15 @@ def test_the_peers_rises_come_back_with_a_checkpoint() -> None:
 
 
 def biased_day(
-    kw: float, peer_bias: float, rated: float = 7.0, extra: float = 0.0
+    kw: float, peer_bias: float, rated: float = 7.0, extra: float = 0.0, start: int = 18 * 60
 ) -> list[tuple[int, dict[str, Any], float]]:
-    """24 h of one charger in still air (10 °C): idle 18 h, then 6 h at ``kw`` of ``rated`` kW; during the
-    session the peers read ``peer_bias`` °C warmer than the air the charger stands in (an error in the
-    air's drift, as a sunny evening gives); a cooling fault adds ``extra`` °C at full load."""
+    """24 h of one charger in still air (10 °C): idle 18 h (to ``start``), then 6 h at ``kw`` of ``rated``
+    kW; during the session the peers read ``peer_bias`` °C warmer than the air the charger stands in (an
+    error in the air's drift, as a sunny evening gives); a cooling fault adds ``extra`` °C at full load."""
     rows = []
     temp = 13.0
     for m in range(24 * 60):
-        p = kw if m >= 18 * 60 else 0.0
+        p = kw if m >= start else 0.0
         load = p / rated
         temp += (13.0 + 14.0 * load**2 + extra * load - temp) * LAG
         rows.append((m, {"temperature": round(temp, 1), "power": p}, 10.0 + (peer_bias if p else 0.0)))
@@ -459,3 +459,102 @@ def test_the_session_means_leave_out_a_car_much_faster_than_any_learnt(kw: float
     fault = sunny(extra=3.5, d=2, kw=kw)
     out = run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, fault])
     assert bool(out) is found
+
+
+def test_the_rise_weights_each_ratio_by_its_load_to_the_fourth() -> None:
+    from sitewatch.analytics.thermal import _rise
+
+    # five ratios at 10.02 kW (the true rise) and six of an evening session at 6.63 kW whose drift erred
+    # (a third low): their plain median is 0.087, 25% low at 10 kW; weighted, the highest loads decide
+    ratios = [[0.117, 10.02]] * 5 + [[0.078, 6.63]] * 6
+    assert _rise(ratios, 10.02) == pytest.approx(0.117)
+    # at one load it is the plain median (an even count: the middle two's mean)
+    assert _rise([[0.1, 6.6], [0.2, 6.6], [0.3, 6.6], [0.4, 6.6]], 6.6) == pytest.approx(0.25)
+    assert _rise([[0.1, 6.6], [0.3, 6.6], [0.2, 6.6]], 6.6) == pytest.approx(0.2)
+    # ratios under 0.55 of the highest load are left out; none left: 0
+    assert _rise([[0.5, 3.0], [0.2, 6.6]], 6.6) == pytest.approx(0.2)
+    assert _rise([[0.5, 3.0]], 6.6) == 0.0
+
+
+def test_a_rise_learnt_beside_a_session_whose_drift_erred_judges_the_highest_loads_right() -> None:
+    # an 11 kW charger: two 10.4 kW sessions in still air, then three 6.6 kW ones whose peers read 1.5 °C
+    # warm (their ratios 30% low, the more numerous); a healthy 10.4 kW car's night session is then judged
+    # at its true rise (the plain median of the ratios, a low one, put it 3.7 °C over: the night level raised)
+    e = Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES)
+    days = [biased_day(10.4, 0.0, rated=11.0)] * 2 + [biased_day(6.6, 1.5, rated=11.0)] * 3
+    assert run(e, [*days, biased_day(10.4, 0.0, rated=11.0, start=21 * 60)]) == []
+    # and a fan adding 3 °C at full load (2.8 °C at 10.4 kW, under the 4 °C level) is found at night
+    e = Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES)
+    out = run(e, [*days, biased_day(10.4, 0.0, rated=11.0, extra=3.0, start=21 * 60)])
+    assert [(f.fault, f.state.value) for f in out] == [("over_temperature", "active")]
+
+
+def run_quiet(e: Engine, days: list[list[tuple[int, dict[str, Any], float]]], quiet: int) -> list[Finding]:
+    """As ``run``, but on the last day the peers send nothing from minute ``quiet`` on (busy or offline:
+    the compound's air is not known to the charger then)."""
+    out: list[Finding] = []
+    for d, rows in enumerate(days):
+        for m, values, air in rows:
+            ts = T0 + d * 86_400_000 + m * MIN
+            batch = [Sample(device=CH, kind=DeviceKind.CHARGER, ts_ms=ts, values=values)]
+            if d < len(days) - 1 or m < quiet:
+                batch += [Sample(device=p, kind=DeviceKind.CHARGER, ts_ms=ts,
+                                 values={"temperature": round(air + 3.0, 1), "power": 0.0}) for p in PEERS]  # fmt: skip
+            out += e.on_samples(C, GW, batch)
+            out += e.tick(ts)
+    return out
+
+
+def stepped(step_at: int, size: float = 3.0) -> list[tuple[int, dict[str, Any], float]]:
+    """As ``evening`` with no fault, in air at 10 °C that steps up ``size`` °C at minute ``step_at`` (the
+    day's weather changing at midnight, as the simulated city's does)."""
+    rows = []
+    temp = 13.0
+    for m in range(24 * 60):
+        air = 10.0 + (size if m >= step_at else 0.0)
+        p = 6.6 if m >= 21 * 60 else 0.0
+        temp += (air + 3.0 + 14.0 * (p / 7.0) ** 2 - temp) * LAG
+        rows.append((m, {"temperature": round(temp, 1), "power": p}, air))
+    return rows
+
+
+@pytest.mark.parametrize("quiet", [21 * 60, 20 * 60])
+def test_the_session_means_judge_only_while_the_airs_drift_is_measured(quiet: int) -> None:
+    # the air steps up 3 °C at 22:00 during a healthy night session: measured from two idle peers, the
+    # drift takes it out; with the peers quiet (all busy) from the session's start, the drift held from
+    # before it would leave 3 °C (the night mean raised, as at seed 41's
+    # step); with no air when the charger was last idle, there is no drift at all. Neither is judged
+    days = [day(), day(), stepped(22 * 60)]
+    assert run(Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES), days) == []
+    assert run_quiet(Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES), days, quiet) == []
+    # a fault under the 4 °C level is still found by the night mean once the peers give the air again
+    days = [day(), day(), evening(extra=3.0)]
+    assert run_quiet(Engine(parse_rules(NIGHT_RULES, "test.yaml"), SITES), days, 24 * 60)
+
+
+def test_the_idle_temperature_starts_afresh_when_the_device_is_idle_again() -> None:
+    # idle at 20 °C (an afternoon's sun), then 2 h at 6.6 kW, then idle in the night's 12 °C air: once the
+    # lagged load is under 0.1 kW, the idle temperature (the device's own, and the one its peers read the air
+    # from) is the night's at once, not a running mean still carrying most of the afternoon's 20 °C
+    rule = parse_rules(RULES, "test.yaml").rules[0]
+    x: list[Any] = []
+    peers: dict[str, list[float]] = {}
+    ts = T0
+    for _ in range(60):
+        step(rule, x, 20.0, 0.0, ts, False, peers, CH)
+        ts += MIN
+    assert x[3] == pytest.approx(20.0)
+    for _ in range(120):
+        step(rule, x, 25.0, 6.6, ts, False, peers, CH)
+        ts += MIN
+    assert CH not in peers
+    while True:  # the lag running down
+        step(rule, x, 12.0, 0.0, ts, False, peers, CH)
+        if x[1] < 0.1:
+            break
+        assert x[3] == pytest.approx(20.0)  # not idle yet: kept
+        ts += MIN
+    assert x[3] == pytest.approx(12.0)
+    assert peers[CH] == [pytest.approx(12.0), ts]
+    step(rule, x, 13.0, 0.0, ts + MIN, False, peers, CH)  # then the running mean, as before
+    assert x[3] == pytest.approx(12.1)
