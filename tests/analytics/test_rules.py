@@ -21,6 +21,7 @@ def test_shipped_rules_load() -> None:
         "count",
         "streak",
         "dip",
+        "step",
         "no_data",
         "daynight",
         "event",

@@ -754,3 +754,69 @@ def test_shipped_refusing_three_plug_ins_in_a_row_backing_out_not_two() -> None:
     assert ("rule:charger.refusing", "charger_faulted") not in two  # a session between: no streak
     three = raised(feed(shipped(), CH, DeviceKind.CHARGER, refused * 3, t0=t0))
     assert three == [("rule:charger.refusing", "charger_faulted")]
+
+
+def _step(before: float, after: float, minutes: int) -> list[dict[str, float]]:
+    """A session at ``before`` kW for 20 min, then at ``after`` kW for ``minutes`` (a stall begun during it)."""
+    return _warm([{"status": 2.0, "power": before}] * 20 + [{"status": 2.0, "power": after}] * minutes)
+
+
+@pytest.mark.parametrize(
+    ("series", "found"),
+    [
+        (_step(6.31, 3.1, 31), True),  # a 7 kW car stalled by half in a minute (seed 35), 30 min
+        (_step(6.31, 3.1, 29), False),  # 28 min
+        (_step(10.5, 7.3, 40), True),  # an 11 kW car stalled by 30.5%
+        (_step(10.5, 7.5, 40), False),  # by 28.6%: not below 0.7 x the minute before
+        (_step(6.5, 0.5, 40), True),  # most of the power (stuck_low's too)
+        (_step(6.5, 0.0, 40), False),  # nothing at all: charger.stuck's
+        # stepping down and coming back above 0.75 x the level within 30 min
+        (_step(6.5, 3.2, 20) + _warm([{"status": 2.0, "power": 6.4}] * 20), False),
+        (_warm(_taper(10.78, 20.0)), False),  # the fastest taper: at most about 12% a minute
+        (_warm(_taper(2.97, 12.0)), False),
+        # a pause of the site's load management, then the car at its taper's floor: not a step (the pause
+        # leaves Charging for over 90 s)
+        (
+            _warm(
+                [{"status": 2.0, "power": 6.5}] * 20
+                + [{"status": 3.0, "power": 0.0}] * 30
+                + [{"status": 2.0, "power": 2.0}] * 40
+            ),
+            False,
+        ),
+        # a 7 kW car's session ends, a 3.3 kW car plugs in at once: Finishing and Preparing between
+        (
+            _warm(
+                [{"status": 2.0, "power": 6.5}] * 20
+                + [{"status": 5.0, "power": 0.0}, {"status": 1.0, "power": 0.0}]
+                + [{"status": 2.0, "power": 3.1}] * 40
+            ),
+            False,
+        ),
+    ],
+)
+def test_shipped_stuck_step_down_during_a_session(series: list[dict[str, float]], found: bool) -> None:
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, series, t0=_cst(2026, 4, 10, 20)))
+    assert (("rule:charger.stuck_step", "stuck_session") in out) is found
+
+
+def test_shipped_stuck_step_starts_at_the_step_and_not_while_the_charger_derates() -> None:
+    t0 = _cst(2026, 4, 10, 20)
+    out = feed(shipped(), CH, DeviceKind.CHARGER, _step(6.31, 3.1, 40), t0=t0)
+    step = [f for f in out if f.source == "rule:charger.stuck_step"]
+    assert step and step[0].started_ms == t0 + 20 * MIN
+    # over 70 °C the charger halves its power (reported over 65 °C): the temperature guard leaves it out
+    hot = [{"status": 2.0, "power": 6.5, "temperature": 64.0}] * 20 + [
+        {"status": 2.0, "power": 3.25, "temperature": 68.5}
+    ] * 40
+    out = raised(feed(shipped(), CH, DeviceKind.CHARGER, hot, t0=t0))
+    assert ("rule:charger.stuck_step", "stuck_session") not in out
+
+
+def test_step_rule_levels() -> None:
+    with pytest.raises(RulesError, match="clear must not be below"):
+        parse_rules(
+            "rules: [{name: s, kind: charger, type: step, metric: power, below: 0.7, clear: 0.6}]", "t.yaml"
+        )
+    with pytest.raises(RulesError):
+        parse_rules("rules: [{name: s, kind: charger, type: step, metric: power, below: 1.2}]", "t.yaml")

@@ -39,6 +39,7 @@ from .rules import (
     RateRule,
     RuleSet,
     StateRule,
+    StepRule,
     StreakRule,
     ThresholdRule,
 )
@@ -956,6 +957,27 @@ def _dip(engine: Engine, rule: DipRule, device: str, dev: _Device, st: _State, v
     return (RAISE if met else CLEAR), float(len(hits)), hits[0] if met else None
 
 
+def _step(engine: Engine, rule: StepRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
+          ts: int) -> Verdict:  # fmt: skip
+    v = _reading(engine, values, rule.metric)
+    if v is None:
+        return HOLD, 0.0, None
+    x = st.x
+    if not x:
+        # the previous value, its time, the level before the step, the step's time
+        x[:] = [None, None, None, None]
+    prev, prev_ts, level, since = x
+    near = prev_ts is not None and ts - prev_ts <= rule.gap
+    if level is not None and (not near or v >= (rule.clear or rule.below) * level):
+        level = since = None  # back up, or a gap (a pause, the session's end): the step is over
+    if level is None and near and v < rule.below * prev:
+        level, since = prev, ts
+    x[:] = [v, ts, level, since]
+    if level is None:
+        return CLEAR, v, None
+    return RAISE, v / level, since
+
+
 def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st: _State, values: Mapping[str, Any],
               ts: int) -> Verdict:  # fmt: skip
     v = _reading(engine, values, rule.metric)
@@ -1058,6 +1080,7 @@ _CHECKS: dict[type, Any] = {
     CountRule: _count,
     StreakRule: _streak,
     DipRule: _dip,
+    StepRule: _step,
     DayNightRule: _daynight,
     DemandRule: _demand,
     LoadTemperatureRule: _load_temperature,

@@ -41,6 +41,7 @@ RULE_MESSAGES: dict[str, str] = {
     "count": N_("{rule}: {device} repeatedly abnormal"),
     "streak": N_("{rule}: {device} failed attempt after attempt"),
     "dip": N_("{rule}: {device} dipping again and again"),
+    "step": N_("{rule}: {device} stepped down and stayed there"),
     "no_data": N_("{rule}: nothing heard from {device}"),
     "daynight": N_("{rule}: {device} against the sun"),
     "event": N_("{rule}: {device} raised an alarm"),

@@ -311,6 +311,28 @@ class DipRule(RuleBase):
         return self
 
 
+class StepRule(RuleBase):
+    """Raise when ``metric`` stepped down: a sample below ``below`` x the one before it (at most ``gap``
+    earlier, both passing ``when``), and it stays below ``clear`` x that level before the step. A charger's
+    session whose power halves in a minute and stays there: a car's taper falls by at most about 12% a
+    minute. A gap of more than ``gap`` between samples (the samples ``when`` leaves out: a pause, the
+    session's end) ends the step."""
+
+    type: Literal["step"]
+    metric: str
+    below: float = Field(gt=0, lt=1)
+    clear: float | None = Field(None, gt=0, lt=1)
+    gap: Duration = 90_000
+
+    @model_validator(mode="after")
+    def _levels(self) -> StepRule:
+        if self.gap <= 0:
+            raise ValueError("gap must be positive")
+        if self.clear is not None and self.clear < self.below:
+            raise ValueError("clear must not be below 'below' (hysteresis clears higher)")
+        return self
+
+
 class DemandRule(RuleBase):
     """A register that should have moved: ``metric`` (a counter, e.g. an elevator's trip count)
     learns its device's usual increase per local hour of the day, weekdays and weekends apart
@@ -428,6 +450,7 @@ AnyRule = Annotated[
     | CountRule
     | StreakRule
     | DipRule
+    | StepRule
     | NoDataRule
     | DayNightRule
     | EventRule
