@@ -385,6 +385,52 @@ def test_a_flat_meter_above_90_litres_an_hour_for_3_hours_is_a_burst() -> None:
     assert out[0].started_ms == T0 + 15 * MIN and out[0].ts_ms == T0 + 195 * MIN
 
 
+GAP = """flap: 0
+rules: [{name: hot, kind: elevator, type: threshold, metric: vibration_rms, above: 0.5, for: 20m, max_gap: 5m,
+         fault: bearing_wear}]"""
+
+
+@pytest.mark.parametrize(("gap_min", "raised_at"), [(5, 20), (6, 31)])
+def test_a_for_timer_does_not_run_across_a_gap_longer_than_max_gap(gap_min: int, raised_at: int) -> None:
+    """Samples 5 min apart and a gap of exactly max_gap: the 20 min count from the first sample; a gap of
+    6 min: they count again from the sample after it (the value in the gap is unknown)."""
+    e = engine(GAP)
+    out: list[Finding] = []
+    times = [0, 5, 5 + gap_min] + [5 + gap_min + 5 * k for k in range(1, 6)]
+    for t in times:
+        out += e.on_samples(C, GW, [Sample(device=EL, kind=DeviceKind.ELEVATOR, ts_ms=T0 + t * MIN,
+                                           values={"vibration_rms": 0.9})])  # fmt: skip
+    first = next(f for f in out if f.state is FindingState.ACTIVE)
+    assert first.ts_ms == T0 + next(t for t in times if t >= raised_at) * MIN
+    assert first.started_ms == (T0 if gap_min == 5 else T0 + (5 + gap_min) * MIN)
+
+
+def test_an_open_finding_stays_open_across_a_gap() -> None:
+    e = engine(GAP)
+    series = [(t, 0.9) for t in range(0, 25, 5)] + [(60, 0.9), (65, 0.1)]
+    out: list[Finding] = []
+    for t, v in series:
+        out += e.on_samples(C, GW, [Sample(device=EL, kind=DeviceKind.ELEVATOR, ts_ms=T0 + t * MIN,
+                                           values={"vibration_rms": v})])  # fmt: skip
+    assert states(out) == [("active", T0, None), ("cleared", T0, T0 + 65 * MIN)]
+
+
+def test_max_gap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_gap"):
+        parse_rules(GAP.replace("max_gap: 5m", "max_gap: 0"), "test.yaml")
+
+
+def test_two_reports_of_a_burst_before_a_data_gap_of_hours_raise_no_burst() -> None:
+    """A flat above 90 L/h in two reports, then 4 h without a report: the 3 h start again after the gap."""
+    e = _shipped("water_meter.burst")
+    out: list[Finding] = []
+    times = [0, 15, 15 + 240] + [255 + 15 * k for k in range(1, 13)]
+    for t in times:
+        out += e.on_samples(C, GW, [Sample(device=WM, kind=DeviceKind.WATER_METER, ts_ms=T0 + t * MIN,
+                                           values={"flow": 0.12})])  # fmt: skip
+    assert [(f.state.value, f.started_ms, f.ts_ms) for f in out] == [("active", T0 + 255 * MIN, T0 + 435 * MIN)]
+
+
 def test_no_shipped_rule_names_a_burst_from_a_building_meter_s_own_readings() -> None:
     """A building meter's pressure falls for a burst in any flat of its building: its pressure rule is gone."""
     names = {r.name for r in load_rules().rules}
