@@ -453,6 +453,51 @@ def test_a_battery_below_its_alarm_level_for_longer_than_a_cold_dip_is_low() -> 
     assert out[0].started_ms == T0 and out[0].ts_ms == T0 + 9 * 60 * MIN
 
 
+def _battery(start: float, per_day: float, hours: float, dip: tuple[float, float] | None = None) -> list[dict[str, float]]:
+    """15-minute battery reports to 0.1%: ``start`` less ``per_day`` a day; ``dip``: (from, to) hours at 17%."""
+    out = []
+    for i in range(int(hours * 4) + 1):
+        h = i / 4
+        cold = dip is not None and dip[0] <= h < dip[1]
+        out.append({"battery": 17.0 if cold else round(start - per_day * h / 24, 1)})
+    return out
+
+
+DRAIN = ("water_meter.battery_drain", "water_meter.battery_drain_fast")
+
+
+def test_a_normal_battery_and_its_cold_dips_raise_no_drain() -> None:
+    """0.04%/day for 5 days (a step of the reading every 2.5 days) with two 8-h dips to 17%: nothing."""
+    out = feed(_shipped_all(*DRAIN), WM, DeviceKind.WATER_METER, _battery(70.05, 0.04, 120, (30, 38)),
+               step=15 * MIN)  # fmt: skip
+    assert out == []
+    out = feed(_shipped_all(*DRAIN), WM, DeviceKind.WATER_METER, _battery(60.0, 0.04, 48, (40, 48)),
+               step=15 * MIN)  # fmt: skip
+    assert out == []
+
+
+def test_a_fall_of_two_steps_in_6_h_is_a_fast_drain_and_one_step_is_not() -> None:
+    """A fall of 0.2% within 6 h (20 times a normal battery's) raises after an hour; 0.1% does not."""
+    steady = [{"battery": 50.0}] * 25  # 6 h
+    two = steady + [{"battery": 49.9}] * 4 + [{"battery": 49.8}] * 8
+    out = feed(_shipped("water_meter.battery_drain_fast"), WM, DeviceKind.WATER_METER, two, step=15 * MIN)
+    assert [(f.state.value, f.fault) for f in out] == [("active", "battery_low")]
+    assert out[0].started_ms == T0 + 29 * 15 * MIN and out[0].ts_ms == T0 + 33 * 15 * MIN
+    one = steady + [{"battery": 49.9}] * 40
+    assert feed(_shipped("water_meter.battery_drain_fast"), WM, DeviceKind.WATER_METER, one, step=15 * MIN) == []
+
+
+@pytest.mark.parametrize(("per_day", "within_h"), [(1.0, 9.0), (4.0, 3.0), (0.3, 34.0)])
+def test_a_failing_battery_is_found_within_hours_of_its_fall(per_day: float, within_h: float) -> None:
+    """A day of normal drain, then a fall of 1%/day is flagged within 9 h, 4%/day within 3 h, 0.3%/day
+    (the 24-h rule) within 34 h, a cold dip in the middle notwithstanding."""
+    healthy = _battery(80.0, 0.04, 24)[:-1]
+    failing = _battery(healthy[-1]["battery"], per_day, 48, (5, 12))
+    out = feed(_shipped_all(*DRAIN), WM, DeviceKind.WATER_METER, healthy + failing, step=15 * MIN)
+    assert out and out[0].state.value == "active" and out[0].fault == "battery_low"
+    assert T0 + 24 * 60 * MIN < out[0].ts_ms <= T0 + int((24 + within_h) * 60 * MIN)
+
+
 def test_a_flat_meter_above_0_8_cubic_metres_in_two_reports_is_a_burst() -> None:
     """Two reports running above 0.8 m3/h (15 minutes) raise; one (a bath filling) does not."""
     out = feed(_shipped("water_meter.burst_clear"), WM, DeviceKind.WATER_METER,
