@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sitewatch.analytics import Engine, Site, parse_rules
@@ -496,6 +498,29 @@ def test_a_failing_battery_is_found_within_hours_of_its_fall(per_day: float, wit
     out = feed(_shipped_all(*DRAIN), WM, DeviceKind.WATER_METER, healthy + failing, step=15 * MIN)
     assert out and out[0].state.value == "active" and out[0].fault == "battery_low"
     assert T0 + 24 * 60 * MIN < out[0].ts_ms <= T0 + int((24 + within_h) * 60 * MIN)
+
+
+def _recorder(free: float, days: float, fill_from_h: float | None, per_day: float, seed: int = 3) -> list[dict[str, float]]:
+    """A recorder's free space each minute: a weekly rhythm of 1.5% (falling at its steepest, 1.35%/day, at
+    hour 36), readings' noise of 0.2%, to 0.1%; from ``fill_from_h`` on it fills at ``per_day``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(int(days * 1440)):
+        h = i / 60
+        v = free + 1.5 * math.sin(2 * math.pi * (h - 36) / 168 + math.pi / 2) + rng.normal(0.0, 0.2)
+        if fill_from_h is not None and h >= fill_from_h:
+            v -= per_day * (h - fill_from_h) / 24
+        out.append({"storage_free": round(max(v, 0.0), 1)})
+    return out
+
+
+def test_a_recorder_filling_at_3_percent_a_day_is_found_within_hours_and_its_week_is_not() -> None:
+    """The weekly rhythm (1.35%/day at its steepest) and the readings' noise of a recorder keeping 8% free
+    (the least) raise nothing over 3 days; a fill of 4%/day on one keeping 20% free is flagged within 8 h."""
+    rule = "camera.storage_fill"
+    assert feed(_shipped(rule), CA, DeviceKind.CAMERA, _recorder(8.0, 3, None, 0.0)) == []  # 1.2%/day would raise
+    out = feed(_shipped(rule), CA, DeviceKind.CAMERA, _recorder(20.0, 2, 24.0, 4.0))
+    assert out and out[0].fault == "storage_full" and out[0].ts_ms <= T0 + 32 * 60 * MIN
 
 
 def test_a_flat_meter_above_0_8_cubic_metres_in_two_reports_is_a_burst() -> None:
