@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sitewatch.analytics import Engine, Site, parse_rules
@@ -385,6 +387,52 @@ def test_a_flat_meter_above_90_litres_an_hour_for_3_hours_is_a_burst() -> None:
     assert out[0].started_ms == T0 + 15 * MIN and out[0].ts_ms == T0 + 195 * MIN
 
 
+GAP = """flap: 0
+rules: [{name: hot, kind: elevator, type: threshold, metric: vibration_rms, above: 0.5, for: 20m, max_gap: 5m,
+         fault: bearing_wear}]"""
+
+
+@pytest.mark.parametrize(("gap_min", "raised_at"), [(5, 20), (6, 31)])
+def test_a_for_timer_does_not_run_across_a_gap_longer_than_max_gap(gap_min: int, raised_at: int) -> None:
+    """Samples 5 min apart and a gap of exactly max_gap: the 20 min count from the first sample; a gap of
+    6 min: they count again from the sample after it (the value in the gap is unknown)."""
+    e = engine(GAP)
+    out: list[Finding] = []
+    times = [0, 5, 5 + gap_min] + [5 + gap_min + 5 * k for k in range(1, 6)]
+    for t in times:
+        out += e.on_samples(C, GW, [Sample(device=EL, kind=DeviceKind.ELEVATOR, ts_ms=T0 + t * MIN,
+                                           values={"vibration_rms": 0.9})])  # fmt: skip
+    first = next(f for f in out if f.state is FindingState.ACTIVE)
+    assert first.ts_ms == T0 + next(t for t in times if t >= raised_at) * MIN
+    assert first.started_ms == (T0 if gap_min == 5 else T0 + (5 + gap_min) * MIN)
+
+
+def test_an_open_finding_stays_open_across_a_gap() -> None:
+    e = engine(GAP)
+    series = [(t, 0.9) for t in range(0, 25, 5)] + [(60, 0.9), (65, 0.1)]
+    out: list[Finding] = []
+    for t, v in series:
+        out += e.on_samples(C, GW, [Sample(device=EL, kind=DeviceKind.ELEVATOR, ts_ms=T0 + t * MIN,
+                                           values={"vibration_rms": v})])  # fmt: skip
+    assert states(out) == [("active", T0, None), ("cleared", T0, T0 + 65 * MIN)]
+
+
+def test_max_gap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_gap"):
+        parse_rules(GAP.replace("max_gap: 5m", "max_gap: 0"), "test.yaml")
+
+
+def test_two_reports_of_a_burst_before_a_data_gap_of_hours_raise_no_burst() -> None:
+    """A flat above 90 L/h in two reports, then 4 h without a report: the 3 h start again after the gap."""
+    e = _shipped("water_meter.burst")
+    out: list[Finding] = []
+    times = [0, 15, 15 + 240] + [255 + 15 * k for k in range(1, 13)]
+    for t in times:
+        out += e.on_samples(C, GW, [Sample(device=WM, kind=DeviceKind.WATER_METER, ts_ms=T0 + t * MIN,
+                                           values={"flow": 0.12})])  # fmt: skip
+    assert [(f.state.value, f.started_ms, f.ts_ms) for f in out] == [("active", T0 + 255 * MIN, T0 + 435 * MIN)]
+
+
 def test_no_shipped_rule_names_a_burst_from_a_building_meter_s_own_readings() -> None:
     """A building meter's pressure falls for a burst in any flat of its building: its pressure rule is gone."""
     names = {r.name for r in load_rules().rules}
@@ -405,6 +453,74 @@ def test_a_battery_below_its_alarm_level_for_longer_than_a_cold_dip_is_low() -> 
                [{"battery": v} for v in flat], step=15 * MIN)  # fmt: skip
     assert [(f.state.value, f.fault) for f in out][:1] == [("active", "battery_low")]
     assert out[0].started_ms == T0 and out[0].ts_ms == T0 + 9 * 60 * MIN
+
+
+def _battery(start: float, per_day: float, hours: float, dip: tuple[float, float] | None = None) -> list[dict[str, float]]:
+    """15-minute battery reports to 0.1%: ``start`` less ``per_day`` a day; ``dip``: (from, to) hours at 17%."""
+    out = []
+    for i in range(int(hours * 4) + 1):
+        h = i / 4
+        cold = dip is not None and dip[0] <= h < dip[1]
+        out.append({"battery": 17.0 if cold else round(start - per_day * h / 24, 1)})
+    return out
+
+
+DRAIN = ("water_meter.battery_drain", "water_meter.battery_drain_fast")
+
+
+def test_a_normal_battery_and_its_cold_dips_raise_no_drain() -> None:
+    """0.04%/day for 5 days (a step of the reading every 2.5 days) with two 8-h dips to 17%: nothing."""
+    out = feed(_shipped_all(*DRAIN), WM, DeviceKind.WATER_METER, _battery(70.05, 0.04, 120, (30, 38)),
+               step=15 * MIN)  # fmt: skip
+    assert out == []
+    out = feed(_shipped_all(*DRAIN), WM, DeviceKind.WATER_METER, _battery(60.0, 0.04, 48, (40, 48)),
+               step=15 * MIN)  # fmt: skip
+    assert out == []
+
+
+def test_a_fall_of_two_steps_in_6_h_is_a_fast_drain_and_one_step_is_not() -> None:
+    """A fall of 0.2% within 6 h (20 times a normal battery's) raises after an hour; 0.1% does not."""
+    steady = [{"battery": 50.0}] * 25  # 6 h
+    two = steady + [{"battery": 49.9}] * 4 + [{"battery": 49.8}] * 8
+    out = feed(_shipped("water_meter.battery_drain_fast"), WM, DeviceKind.WATER_METER, two, step=15 * MIN)
+    assert [(f.state.value, f.fault) for f in out] == [("active", "battery_low")]
+    assert out[0].started_ms == T0 + 29 * 15 * MIN and out[0].ts_ms == T0 + 33 * 15 * MIN
+    one = steady + [{"battery": 49.9}] * 40
+    assert feed(_shipped("water_meter.battery_drain_fast"), WM, DeviceKind.WATER_METER, one, step=15 * MIN) == []
+
+
+@pytest.mark.parametrize(("per_day", "within_h"), [(1.0, 9.0), (4.0, 3.0), (0.3, 34.0)])
+def test_a_failing_battery_is_found_within_hours_of_its_fall(per_day: float, within_h: float) -> None:
+    """A day of normal drain, then a fall of 1%/day is flagged within 9 h, 4%/day within 3 h, 0.3%/day
+    (the 24-h rule) within 34 h, a cold dip in the middle notwithstanding."""
+    healthy = _battery(80.0, 0.04, 24)[:-1]
+    failing = _battery(healthy[-1]["battery"], per_day, 48, (5, 12))
+    out = feed(_shipped_all(*DRAIN), WM, DeviceKind.WATER_METER, healthy + failing, step=15 * MIN)
+    assert out and out[0].state.value == "active" and out[0].fault == "battery_low"
+    assert T0 + 24 * 60 * MIN < out[0].ts_ms <= T0 + int((24 + within_h) * 60 * MIN)
+
+
+def _recorder(free: float, days: float, fill_from_h: float | None, per_day: float, seed: int = 3) -> list[dict[str, float]]:
+    """A recorder's free space each minute: a weekly rhythm of 1.5% (falling at its steepest, 1.35%/day, at
+    hour 36), readings' noise of 0.2%, to 0.1%; from ``fill_from_h`` on it fills at ``per_day``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(int(days * 1440)):
+        h = i / 60
+        v = free + 1.5 * math.sin(2 * math.pi * (h - 36) / 168 + math.pi / 2) + rng.normal(0.0, 0.2)
+        if fill_from_h is not None and h >= fill_from_h:
+            v -= per_day * (h - fill_from_h) / 24
+        out.append({"storage_free": round(max(v, 0.0), 1)})
+    return out
+
+
+def test_a_recorder_filling_at_3_percent_a_day_is_found_within_hours_and_its_week_is_not() -> None:
+    """The weekly rhythm (1.35%/day at its steepest) and the readings' noise of a recorder keeping 8% free
+    (the least) raise nothing over 3 days; a fill of 4%/day on one keeping 20% free is flagged within 8 h."""
+    rule = "camera.storage_fill"
+    assert feed(_shipped(rule), CA, DeviceKind.CAMERA, _recorder(8.0, 3, None, 0.0)) == []  # 1.2%/day would raise
+    out = feed(_shipped(rule), CA, DeviceKind.CAMERA, _recorder(20.0, 2, 24.0, 4.0))
+    assert out and out[0].fault == "storage_full" and out[0].ts_ms <= T0 + 32 * 60 * MIN
 
 
 def test_a_flat_meter_above_0_8_cubic_metres_in_two_reports_is_a_burst() -> None:

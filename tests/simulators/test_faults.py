@@ -419,3 +419,27 @@ def test_an_unannounced_faulted_charger_is_seen_by_its_sessions_not_a_full_car_l
     during = broken[device][(broken[device].index >= a) & (broken[device].index < a + 30 * 60_000)]
     assert (during["status"] == 2).all() and (during["power"] == 0).all()  # Charging at nothing: seen
     assert engine.labels[0].observable
+
+
+def test_a_failing_battery_shows_only_where_its_reading_leaves_a_healthy_one_s(sites: list[Site]) -> None:
+    """A battery reads to 0.1%: a fault that begins 45 min before the history's end sends the readings a
+    healthy battery would (not observable); one of 4%/day for 12 h shows within an hour or so."""
+    site = sites[2]
+    start = 1_789_920_000_000
+    end = start + 86_400_000
+    engine = SiteEngine(site, seed=4, start_ms=start, anomalies=False)
+    net = engine.water
+    assert net is not None
+    late, long = list(net.household_index)[:2]
+    engine.add_labels([
+        FaultLabel(late, site.compound, DeviceKind.WATER_METER, "battery_low", end - 45 * 60_000, end + 86_400_000,
+                   magnitude=0.5, unit="%/day", band="subtle"),
+        FaultLabel(long, site.compound, DeviceKind.WATER_METER, "battery_low", end - 12 * 3_600_000,
+                   end + 86_400_000, magnitude=4.0, unit="%/day", band="clear"),
+    ])  # fmt: skip
+    engine.window(start, end)
+    final = {lab.device: lab for lab in engine.labels}
+    assert not final[late].observable
+    assert final[long].observable
+    hidden = sum(b - a for a, b in final[long].hidden)
+    assert hidden <= 3 * 3_600_000  # hidden until its extra fall (4%/day) passes a step of the reading

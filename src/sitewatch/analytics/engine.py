@@ -654,6 +654,12 @@ def _threshold(engine: Engine, rule: ThresholdRule, device: str, dev: _Device, s
     x = st.x
     if not x:
         x[:] = [v, None, 0, 0.0]  # smoothed value, learning since, samples learnt, mean learnt
+    if rule.max_gap is not None:  # the rule's last sample, fifth
+        if len(x) < 5:
+            x.append(ts)
+        if st.since is not None and ts - x[4] > rule.max_gap:
+            st.since = ts  # the condition is known again from this sample: `for` starts over
+        x[4] = ts
     if rule.smooth < 1.0:
         x[0] = v = x[0] + rule.smooth * (v - x[0])
     if rule.baseline:

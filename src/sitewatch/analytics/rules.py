@@ -71,6 +71,7 @@ class _Base(BaseModel):
 _DURATION_FIELDS = {"for", "for_ms", "window", "stopped_for", "flap", "learn", "interval", "gap", "together"}
 _DURATION_FIELDS |= {"lag", "bucket"}  # change rules
 _DURATION_FIELDS |= {"within"}  # rate rules with a projection
+_DURATION_FIELDS |= {"max_gap"}  # threshold rules
 _DURATION_FIELDS |= {"tau", "settle", "learn_every", "night_for", "day_learn"}  # load_temperature rules
 
 
@@ -147,6 +148,9 @@ class ThresholdRule(RuleBase):
     of the normals the compound's devices learnt (or are learning) under this rule, once 4 have one, and
     while the device learns it is judged against that share alone: a device faulty while it learnt (a lamp
     failing in its first nights) is not taken as its own normal.
+    ``max_gap``: two samples of the rule more than this apart are a data gap; the value in between is
+    unknown, so a condition waiting out its ``for`` starts again at the sample after the gap (an open
+    finding stays open).
     """
 
     type: Literal["threshold"]
@@ -158,9 +162,12 @@ class ThresholdRule(RuleBase):
     learn: Duration = 86_400_000
     smooth: float = Field(1.0, gt=0, le=1)
     peer_floor: float | None = Field(None, gt=0, le=1)
+    max_gap: Duration | None = None
 
     @model_validator(mode="after")
     def _levels(self) -> ThresholdRule:
+        if self.max_gap is not None and self.max_gap <= 0:
+            raise ValueError("max_gap must be positive")
         if self.peer_floor is not None and not self.baseline:
             raise ValueError("peer_floor takes a baseline (it bounds the learnt normal)")
         if (self.above is None) == (self.below is None):

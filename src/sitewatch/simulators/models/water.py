@@ -20,6 +20,11 @@ BACKFLOW_DIP = 0.02  # MPa below normal: low enough for a failed check valve to 
 STARTING_FLOW_LPH = 2.0  # a DN15 meter's mechanism starts turning at about this flow
 
 
+def _reported(battery: F64) -> F64:
+    """The battery level as the meter reports it (0-100%, to 0.1%)."""
+    return np.asarray(np.round(np.clip(battery, 0.0, 100.0), 1), dtype=np.float64)
+
+
 class WaterMeterModel(KindModel):
     """Household meters report every 900 s (NB-IoT/M-Bus readers), building meters every 300 s.
 
@@ -107,7 +112,7 @@ class WaterMeterModel(KindModel):
             "volume_register": np.round(register, 3),
             "flow": np.round(flow, 4),
             "pressure": np.round(np.clip(pressure, 0.0, 2.5), 3),
-            "battery": np.round(np.clip(battery, 0.0, 100.0), 1),
+            "battery": _reported(battery),
             "tamper": tamper.astype(np.float64),
             "reverse_flow": (backflow >= REVERSE_FLAG_L).astype(np.float64),
         }
@@ -124,7 +129,9 @@ class WaterMeterModel(KindModel):
         drain = np.cumsum(np.full(times.shape, 0.04 / 86_400 * self.interval_s), axis=1)
         battery = self.battery[rows, None] - drain
         self.battery[rows] = battery[:, -1]
+        healthy: dict[int, F64] = {}  # row -> what a healthy battery would read, for the faults' visibility
         for i, m, f in faults.faults("battery_low"):
+            healthy.setdefault(i, battery[i].copy())
             level = f.state.setdefault("level", float(battery[i, np.argmax(m)]))
             days = (times[i] - f.start_ms) / MS_PER_DAY
             battery[i] = np.where(m, np.minimum(battery[i], level - f.label.magnitude * days), battery[i])
@@ -132,8 +139,16 @@ class WaterMeterModel(KindModel):
             if below.size:
                 faults.condition(f, int(times[i, below[0]]))
         for i, m, _span in faults.spans("spurious_battery_low"):
-            battery[i] = np.where(m, np.minimum(battery[i], self.rng.uniform(15.0, 19.5)), battery[i])
-        return np.maximum(battery, 0.0)
+            cold = self.rng.uniform(15.0, 19.5)
+            battery[i] = np.where(m, np.minimum(battery[i], cold), battery[i])
+            if i in healthy:
+                healthy[i] = np.where(m, np.minimum(healthy[i], cold), healthy[i])
+        battery = np.maximum(battery, 0.0)
+        # The meter reports its battery to 0.1%: a failing battery shows only in the reports that differ from
+        # a healthy one's (its extra fall past a step of the reading; a cold dip reads the same either way).
+        for i, _m, f in faults.faults("battery_low"):
+            faults.visible(f, i, _reported(battery[i]) != _reported(np.maximum(healthy[i], 0.0)))
+        return battery
 
     def fault_ended(self, row: int, fault: Injected) -> None:
         """A failing battery is replaced when the fault is fixed."""
