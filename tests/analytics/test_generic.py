@@ -17,12 +17,13 @@ HOUR_MS = 3_600_000
 T0 = 1_775_001_600_000  # 2026-04-01 00:00 UTC
 
 
-def lamps(days: int, *, broken: tuple[str, int, int] | None = None, seed: int = 3) -> pd.DataFrame:
+def lamps(days: int, *, broken: tuple[str, int, int] | None = None, seed: int = 3,
+          names: tuple[str, ...] = ("C-SL0001", "C-SL0002")) -> pd.DataFrame:  # fmt: skip
     """Two streetlights polled every 10 minutes: power follows the lamp's current (230 V), on by
     night. ``broken`` = (device, first hour, hours): power no longer follows the current."""
     rng = np.random.default_rng(seed)
     rows = []
-    for device in ("C-SL0001", "C-SL0002"):
+    for device in names:
         burning = 0.0
         for step in range(days * 24 * 6):
             ts = T0 + step * 600_000
@@ -43,8 +44,12 @@ def lamps(days: int, *, broken: tuple[str, int, int] | None = None, seed: int = 
     return frame
 
 
-def devices() -> pd.DataFrame:
-    return pd.DataFrame({"compound": ["C", "C"], "building": ["", ""]}, index=pd.Index(["C-SL0001", "C-SL0002"], name="device"))
+def devices(names: tuple[str, ...] = ("C-SL0001", "C-SL0002"), compounds: str = "CC") -> pd.DataFrame:
+    return pd.DataFrame({"compound": list(compounds), "building": [""] * len(names)},
+                        index=pd.Index(list(names), name="device"))  # fmt: skip
+
+
+FOUR = ("C-SL0001", "C-SL0002", "C-SL0003", "C-SL0004")
 
 
 def test_hourly_rows_hold_means_and_increases_with_resets_not_negative() -> None:
@@ -100,6 +105,41 @@ def test_normal_lamps_make_no_finding_and_a_first_week_is_not_judged() -> None:
     assert generic.generic_anomaly(lamps(12, seed=5), devices()) == []
     # the same fault inside the first week: no week before it to compare with
     assert generic.generic_anomaly(lamps(7, broken=("C-SL0001", 3 * 24 + 20, 8)), devices()) == []
+
+
+def test_a_lamp_repaired_after_a_fault_that_filled_its_week_is_judged_by_its_peers() -> None:
+    """Its driver failed before the history began and was repaired on day 9: unlike its faulty
+    week, but like the lamps beside it. With fewer than two peers in its compound it is reported."""
+    readings = lamps(12, broken=("C-SL0001", 0, 9 * 24 + 12), names=FOUR)
+    alone = generic.generic_anomaly(readings, devices(FOUR, "CCDD"))  # one peer only: no vote
+    assert [f.device for f in alone] and {f.device for f in alone} == {"C-SL0001"}
+    assert min(f.started_ms for f in alone) >= T0 + (9 * 24 + 12) * HOUR_MS  # the repair
+    assert generic.generic_anomaly(readings, devices(FOUR, "CCCC")) == []  # three peers: like them
+
+
+def test_a_fault_among_peers_is_still_found() -> None:
+    broken = ("C-SL0001", 10 * 24 + 20, 8)
+    found = generic.generic_anomaly(lamps(12, broken=broken, names=FOUR), devices(FOUR, "CCCC"))
+    assert [f.device for f in found] == ["C-SL0001"]
+    assert T0 + broken[1] * HOUR_MS <= found[0].started_ms <= T0 + (broken[1] + 2) * HOUR_MS
+
+
+def test_like_peers_needs_two_peers_and_more_than_half_of_them() -> None:
+    readings = lamps(12, broken=("C-SL0001", 10 * 24 + 20, 8), names=FOUR)
+    rows = {d: r.droplevel("device") for d, r in generic.hourly(readings, DeviceKind.STREETLIGHT).groupby(level="device")}
+    fits = {d: generic.weekly_fits(r) for d, r in rows.items()}
+    normal = (T0 + 11 * 24 * HOUR_MS, T0 + 11 * 24 * HOUR_MS + 8 * HOUR_MS)  # a normal night of C-SL0002
+    broken = (T0 + (10 * 24 + 20) * HOUR_MS, T0 + (10 * 24 + 28) * HOUR_MS)  # C-SL0001's faulty night
+    peers = [(rows[d], fits[d]) for d in ("C-SL0003", "C-SL0004")]
+    assert generic.like_peers(rows["C-SL0002"], *normal, peers)
+    assert not generic.like_peers(rows["C-SL0002"], *normal, peers[:1])  # one peer: no vote
+    assert not generic.like_peers(rows["C-SL0001"], *broken, peers)
+    # a peer whose lamp draws three times the power: the normal night is unlike it
+    strong = rows["C-SL0003"].assign(power=rows["C-SL0003"]["power"] * 3)
+    unlike = (strong, generic.weekly_fits(strong))
+    assert not generic.like_peers(rows["C-SL0002"], *normal, [unlike, unlike])
+    assert generic.like_peers(rows["C-SL0002"], *normal, [*peers, unlike])  # two of three
+    assert not generic.like_peers(rows["C-SL0002"], *normal, [*peers, unlike, unlike])  # half: not more
 
 
 def test_a_trained_model_replaces_the_weekly_fits() -> None:

@@ -15,7 +15,9 @@ live service has one.
 
 An hour is flagged when its score (1 is the model's own 99.9 % control limit) passes
 :data:`LEVEL`; :data:`MIN_HOURS` flagged hours in a row make an episode, and episodes closer than
-:data:`MERGE_HOURS` are one. The levels were chosen on development backfills for few false
+:data:`MERGE_HOURS` are one. An episode in which the device is like most of its peers (the
+other devices of its kind in its compound, at least :data:`MIN_PEERS`, each by its own weekly
+model: :func:`like_peers`) is dropped: a device repaired after a fault that filled its week. The levels were chosen on development backfills for few false
 findings (docs/analytics-detectors.md, "Generic anomalies"): a finding nobody can name must be rare to be read.
 """
 
@@ -39,6 +41,7 @@ REFIT_DAYS = 2
 LEVEL = 3.0
 MIN_HOURS = 6
 MERGE_HOURS = 12
+MIN_PEERS = 2
 # the kinds it runs on: several metrics that move together; a water meter's household draw is too
 # irregular hour by hour (its leaks, bursts and registers have their own detectors)
 KINDS_RUN = (DeviceKind.ELEVATOR, DeviceKind.CHARGER, DeviceKind.CAMERA, DeviceKind.STREETLIGHT)
@@ -90,17 +93,15 @@ def hourly(readings: pd.DataFrame, kind: DeviceKind) -> pd.DataFrame:
     return frame.dropna(how="all")
 
 
-def device_scores(rows: pd.DataFrame, model: PCADetector | None = None) -> pd.Series:
-    """Score per hour of one device's hourly ``rows`` (index: hour start in ms), NaN where no
-    model could be fitted (less than :data:`MIN_TRAIN_HOURS` with values in the week before the day)."""
+def weekly_fits(rows: pd.DataFrame) -> dict[int, tuple[PCADetector, np.ndarray]]:
+    """The models of one device's hourly ``rows`` (index: hour start in ms), refitted every
+    :data:`REFIT_DAYS` days (UTC) on the week before: per first hour of those days, the model and
+    the columns it reads (a mask of ``rows.columns``); none where less than :data:`MIN_TRAIN_HOURS`
+    had values."""
     index = rows.index.to_numpy(dtype="int64")
     values = rows.to_numpy(dtype="float64")
-    if model is not None:
-        ordered = rows.reindex(columns=list(model.columns_)).to_numpy(dtype="float64")
-        return pd.Series(model.score_values(ordered), index=index)
-    columns = tuple(str(c) for c in rows.columns)
-    out = np.full(len(index), np.nan)
-    # refitted every REFIT_DAYS days (UTC), on the week before
+    columns = np.asarray([str(c) for c in rows.columns])
+    out: dict[int, tuple[PCADetector, np.ndarray]] = {}
     days = index // (REFIT_DAYS * DAY_MS) * (REFIT_DAYS * DAY_MS)
     for day in np.unique(days):
         train = (index >= day - TRAIN_HOURS * HOUR_MS) & (index < day)
@@ -113,12 +114,57 @@ def device_scores(rows: pd.DataFrame, model: PCADetector | None = None) -> pd.Se
         if not moving.any():
             continue
         try:
-            fitted = PCADetector().fit_values(values[train][:, moving], tuple(np.asarray(columns)[moving]))
+            out[int(day)] = (PCADetector().fit_values(values[train][:, moving], tuple(columns[moving])), moving)
         except DetectorError:
             continue
+    return out
+
+
+def device_scores(rows: pd.DataFrame, model: PCADetector | None = None,
+                  fits: dict[int, tuple[PCADetector, np.ndarray]] | None = None) -> pd.Series:  # fmt: skip
+    """Score per hour of one device's hourly ``rows`` (index: hour start in ms), NaN where no
+    model could be fitted (less than :data:`MIN_TRAIN_HOURS` with values in the week before the day).
+    ``fits``: the device's :func:`weekly_fits`, when already made."""
+    index = rows.index.to_numpy(dtype="int64")
+    values = rows.to_numpy(dtype="float64")
+    if model is not None:
+        ordered = rows.reindex(columns=list(model.columns_)).to_numpy(dtype="float64")
+        return pd.Series(model.score_values(ordered), index=index)
+    out = np.full(len(index), np.nan)
+    days = index // (REFIT_DAYS * DAY_MS) * (REFIT_DAYS * DAY_MS)
+    for day, (fitted, moving) in (weekly_fits(rows) if fits is None else fits).items():
         today = days == day
         out[today] = fitted.score_values(values[today][:, moving])
     return pd.Series(out, index=index)
+
+
+def like_peers(rows: pd.DataFrame, start: int, end: int,
+               peers: list[tuple[pd.DataFrame, dict[int, tuple[PCADetector, np.ndarray]]]]) -> bool:  # fmt: skip
+    """Whether the flagged hours in [``start``, ``end``) of one device's hourly ``rows`` are usual
+    for most of its ``peers`` (each: its hourly rows and :func:`weekly_fits`): scored by each
+    peer's own model of those days, fewer than half of them pass :data:`LEVEL` for at least
+    :data:`MIN_PEERS` peers out of two. A device back to normal after a fault that filled its
+    week is unlike that week but like the devices beside it; a faulty one is unlike both."""
+    index = rows.index.to_numpy(dtype="int64")
+    hours = (index >= start) & (index < end)
+    days = index // (REFIT_DAYS * DAY_MS) * (REFIT_DAYS * DAY_MS)
+    votes: list[bool] = []
+    for peer_rows, fits in peers:
+        flagged = total = 0
+        for day in np.unique(days[hours]):
+            if int(day) not in fits:
+                continue
+            fitted, moving = fits[int(day)]
+            names = list(peer_rows.columns[moving])
+            if not set(names) <= set(rows.columns):
+                continue
+            picked = hours & (days == day)
+            score = fitted.score_values(rows.loc[picked, names].to_numpy(dtype="float64"))
+            flagged += int((score > LEVEL).sum())
+            total += int(np.isfinite(score).sum())
+        if total:
+            votes.append(flagged < total / 2)
+    return len(votes) >= MIN_PEERS and 2 * sum(votes) > len(votes)
 
 
 def runs(scores: pd.Series) -> list[tuple[int, int, float]]:
@@ -147,28 +193,42 @@ def generic_anomaly(readings: pd.DataFrame, devices: pd.DataFrame, *, detector: 
     if readings.empty:
         return []
     kind = DeviceKind(str(readings["kind"].iloc[0]))
-    last = int(readings["ts_ms"].max())
-    features = hourly(readings, kind)
     model = detector if isinstance(detector, PCADetector) and hasattr(detector, "columns_") else None
+    return kind_findings(hourly(readings, kind), kind, int(readings["ts_ms"].max()), devices, model)
+
+
+def kind_findings(features: pd.DataFrame, kind: DeviceKind, last: int, devices: pd.DataFrame,
+                  model: PCADetector | None = None) -> list[Finding]:  # fmt: skip
+    """:func:`generic_anomaly` of one kind's :func:`hourly` ``features`` read up to ``last``."""
     # the hourly rows hold every metric read; a device missing one has that column all NaN (dropped)
-    found: list[Finding] = []
+    per_device: dict[str, tuple[pd.DataFrame, dict[int, tuple[PCADetector, np.ndarray]]]] = {}
+    episodes: list[tuple[str, int, int, float]] = []
     for key, rows in features.groupby(level="device", sort=True):
         device = str(key)
         rows = rows.droplevel("device").dropna(axis=1, how="all")
         if model is not None and not set(model.columns_) <= set(rows.columns):
             continue
-        scores = device_scores(rows, model)
-        for start, end, peak in runs(scores):
-            hours = (end - start) // HOUR_MS
-            active = end >= last - HOUR_MS  # flagged up to the last hour read: not over yet
-            found.append(Finding(
-                id=f"{PCADetector.name}.{device}.{start}", compound=str(devices.loc[device, "compound"]),
-                device=device, kind=kind, source=f"detector:{PCADetector.name}", fault=None,
-                severity=Severity.WARNING, state=FindingState.ACTIVE if active else FindingState.CLEARED,
-                started_ms=start, ended_ms=None if active else end, ts_ms=min(end, last),
-                message=N_("{device} behaves unlike its own last week for {hours} h (score {score}): no rule names the fault"),
-                params={"device": device, "hours": int(hours), "score": round(peak, 1)},
-                evidence={"score": peak, "hours": float(hours)},
-                score=peak,
-            ))  # fmt: skip
-    return found
+        fits = weekly_fits(rows) if model is None else {}
+        per_device[device] = (rows, fits)
+        episodes.extend((device, *run) for run in runs(device_scores(rows, model, fits)))
+    found: list[Finding] = []
+    for device, start, end, peak in episodes:
+        compound = str(devices.loc[device, "compound"])
+        if model is None:
+            peers = [per_device[d] for d in per_device
+                     if d != device and str(devices.loc[d, "compound"]) == compound]  # fmt: skip
+            if like_peers(per_device[device][0], start, end, peers):
+                continue
+        hours = (end - start) // HOUR_MS
+        active = end >= last - HOUR_MS  # flagged up to the last hour read: not over yet
+        found.append(Finding(
+            id=f"{PCADetector.name}.{device}.{start}", compound=compound,
+            device=device, kind=kind, source=f"detector:{PCADetector.name}", fault=None,
+            severity=Severity.WARNING, state=FindingState.ACTIVE if active else FindingState.CLEARED,
+            started_ms=start, ended_ms=None if active else end, ts_ms=min(end, last),
+            message=N_("{device} behaves unlike its own last week for {hours} h (score {score}): no rule names the fault"),
+            params={"device": device, "hours": int(hours), "score": round(peak, 1)},
+            evidence={"score": peak, "hours": float(hours)},
+            score=peak,
+        ))  # fmt: skip
+    return sorted(found, key=lambda f: (f.device, f.started_ms))
