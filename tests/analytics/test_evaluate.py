@@ -152,3 +152,26 @@ def test_one_pass_gives_each_detector_run_what_its_own_read_gives(history: Path)
                 assert frame.empty, run.name
                 continue
             pd.testing.assert_frame_equal(frame, own, check_dtype=True, obj=run.name)
+
+
+def test_generic_findings_are_scored_against_their_own_history_labels(history: Path, tmp_path: Path) -> None:
+    """A generic finding (no fault type) on a labelled device is true; scored again against a copy of
+    the history whose labels are gone, in the same process, the same finding is false."""
+    import shutil
+
+    labels = pd.read_parquet(history / "labels.parquet")
+    label = labels.iloc[0]
+    device, start = str(label["device"]), int(label["start_ms"])
+    kinds = pd.read_parquet(history / "devices.parquet").set_index("device")["kind"]
+    kind = DeviceKind(str(kinds[device]))
+    generic = Finding(id=f"detector:pca_t2q:{device}:{start}", compound=device[:11], device=device, kind=kind,
+                      source="detector:pca_t2q", fault=None, severity=Severity.WARNING,
+                      state=FindingState.ACTIVE, started_ms=start, ts_ms=start, message="m")  # fmt: skip
+    end = int(label["end_ms"]) + 1
+    first = score(history, [generic], start - 86_400_000, end)["generic"]
+    assert (first["true_findings"], first["false_findings"]) == (1, 0)
+    bare = tmp_path / "bare"
+    shutil.copytree(history, bare)
+    labels.iloc[0:0].to_parquet(bare / "labels.parquet")
+    again = score(bare, [generic], start - 86_400_000, end)["generic"]
+    assert (again["true_findings"], again["false_findings"]) == (0, 1)

@@ -196,6 +196,7 @@ def score(history: Path, findings: list[Finding], first_ms: int, end_ms: int) ->
             if bool(o["gateway_dark"]):
                 outage_spans.setdefault(f"{o['compound']}-GW01", []).append(span)
     generic = FaultScore(GENERIC)
+    labelled = spans_by_device(labels)
     outage_findings = 0
     for ep in eps:
         f = ep.finding
@@ -204,7 +205,7 @@ def score(history: Path, findings: list[Finding], first_ms: int, end_ms: int) ->
             if any(a < ep.end_ms + TOLERANCE_MS and b + TOLERANCE_MS > f.started_ms for a, b in spans):
                 outage_findings += 1
                 continue
-            own = by_label_device(labels, f.device)
+            own = labelled.get(f.device, ())
             if any(a < ep.end_ms and b + TOLERANCE_MS > f.started_ms for a, b in own):
                 generic.true_findings += 1
             else:
@@ -246,20 +247,12 @@ def _lead(sc: FaultScore, shown_ms: int, end_ms: int, raised_ms: int | None) -> 
         sc.lead_long[0] += lead >= LEAD_TARGET_H
 
 
-_LABEL_CACHE: dict[int, dict[str, list[tuple[int, int]]]] = {}
-
-
-def by_label_device(labels: pd.DataFrame, device: str) -> list[tuple[int, int]]:
-    """The labelled spans of ``device``."""
-    key = id(labels)
-    table = _LABEL_CACHE.get(key)
-    if table is None:
-        table = {}
-        for d, a, b in zip(labels["device"], labels["start_ms"], labels["end_ms"], strict=True):
-            table.setdefault(str(d), []).append((int(a), int(b)))
-        _LABEL_CACHE.clear()
-        _LABEL_CACHE[key] = table
-    return table.get(device, [])
+def spans_by_device(labels: pd.DataFrame) -> dict[str, list[tuple[int, int]]]:
+    """The labelled spans of each device."""
+    table: dict[str, list[tuple[int, int]]] = {}
+    for d, a, b in zip(labels["device"], labels["start_ms"], labels["end_ms"], strict=True):
+        table.setdefault(str(d), []).append((int(a), int(b)))
+    return table
 
 
 @contextmanager
