@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from sitewatch.analytics import Engine, RulesError, Site, parse_rules
+from sitewatch.analytics import Engine, RulesError, Site, parse_rules, thermal
 from sitewatch.analytics.sun import solar_elevation
-from sitewatch.analytics.thermal import HOLD, _sun_change, step
+from sitewatch.analytics.thermal import HOLD, _sun_change, _sun_unknown, step
 from sitewatch.contract import DeviceKind, Finding, Sample
 
 C = "220104-0003"
@@ -558,3 +558,38 @@ def test_the_idle_temperature_starts_afresh_when_the_device_is_idle_again() -> N
     assert peers[CH] == [pytest.approx(12.0), ts]
     step(rule, x, 13.0, 0.0, ts + MIN, False, peers, CH)  # then the running mean, as before
     assert x[3] == pytest.approx(12.1)
+
+
+def test_a_morning_session_before_the_devices_sun_is_learnt_allows_for_the_sun_risen_since(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a sunny charger among shaded peers, a slow car's 1.2 kW from before sunrise into the late morning: its
+    # own sun, not yet learnt that day, rises 4-5 °C beyond its peers' drift, which the 4 °C level alone
+    # took for a fault; the level is raised by 8 °C x the sunshine risen since the charger was last idle
+    days = [sunny(own=1.0, peers=0.0, d=d) for d in (0, 1)]
+    healthy = sunny(own=1.0, peers=0.0, start=7 * 60, end=12 * 60, d=2, kw=1.2)
+    assert run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, healthy]) == []
+    with monkeypatch.context() as m:
+        m.setattr(thermal, "SUN_C", 0.0)  # without the margin: the sun taken for a fault
+        assert len(run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, healthy])) == 1
+    # a failing fan of 25 °C at full load (a clear one) at full load in the same morning is still found
+    faulty = sunny(extra=25.0, own=1.0, peers=0.0, start=7 * 60, end=12 * 60, d=2)
+    out = run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, faulty])
+    assert [(f.fault, f.state.value) for f in out][:1] == [("over_temperature", "active")]
+
+
+def test_the_sun_margin_only_while_the_devices_sun_is_unknown_and_rising() -> None:
+    rule = parse_rules(DAY_RULES, "test.yaml").rules[0]
+    x: list[Any] = []
+    step(rule, x, 13.0, 0.0, T0, False, {}, CH, None, True, -5.0)  # last idle with the sun down
+    assert x[17] == 0.0 and x[18] is None
+    assert _sun_unknown(rule, x, 30.0) == pytest.approx(8.0 * 0.5)
+    assert _sun_unknown(rule, x, -2.0) == 0.0
+    x[17] = 0.6
+    assert _sun_unknown(rule, x, 30.0) == 0.0  # the sun sinking since: the peers' drift errs the other way
+    x[18] = 0.0
+    x[17] = 0.0
+    assert _sun_unknown(rule, x, 30.0) == 0.0  # learnt that day: taken out of the residual instead
+    night_rule = parse_rules(RULES, "test.yaml").rules[0]
+    x[18] = None
+    assert _sun_unknown(night_rule, x, 30.0) == 0.0  # no day_above: as before

@@ -50,7 +50,10 @@ peers misses. Memory slots 15-21: the day's two sums, the sunshine and the facto
 the session's day evidence (weight, weighted sum, first sample's time). Once that factor is known, the
 ``above`` level and its ``clear`` judge the residual with the device's own sun taken out too: a shaded
 charger's session from the afternoon past sunset otherwise keeps the sun its sunny peers lost (4 °C and
-more on seeds 11 and 42). The session means (night and day) leave out a load more than ``FASTER``
+more on seeds 11 and 42). Until it is known that day (a morning session), the ``above`` level is raised by
+``SUN_C`` times the rise of the sunshine since the device was last idle: the most its own sun can have
+warmed it beyond its idle peers' drift (seed 26: a sunny charger's 1 kW taper at 07:29, its sun rising,
+4.19 °C over the level). The session means (night and day) leave out a load more than ``FASTER``
 times the highest the rise was learnt at: there the learnt rise's error, times the load squared, is
 as large as their levels; and they leave out a sample whose air's drift is not measured at that
 moment (fewer than two idle peers): a drift held from before misses the air's changes since (the day's
@@ -72,6 +75,7 @@ MIN_PEERS = 2  # learnt peers needed for the compound's rise to count
 PEER_LOAD = 0.9  # a peer's rise counts for a device whose highest load is at most 1/0.9 of the peer's
 RELEARN = 0.55  # the ratios that make a device's rise were learnt at this share of its highest load or more
 FASTER = 1.1  # the session means judge loads up to this times the highest the rise was learnt at (one car: 0.9-0.98)
+SUN_C = 8.0  # °C per unit of sunshine: the most a cabinet's own sun adds over its idle peers' (full sun against shade)
 
 
 def air(peers: dict[str, list[float]], device: str, ts: int) -> float | None:
@@ -194,7 +198,7 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     known = known and measured
     night_mean = _night(rule, x, residual, ts, min(dt, tau), night) if known else None
     day_mean = _day(rule, x, judged, ts, min(dt, tau)) if known else None
-    if judged > rule.above:
+    if judged > rule.above + _sun_unknown(rule, x, elevation):
         return RAISE, judged, None
     if night_mean is not None:  # the session's mean at night: a fault too small for the level above
         return RAISE, night_mean, x[13]
@@ -265,6 +269,16 @@ def _sun_change(x: list[Any], elevation: float | None) -> float:
     if x[18] is None:
         return 0.0
     return float(x[18] * (sunshine(elevation) - x[17]))
+
+
+def _sun_unknown(rule: Any, x: list[Any], elevation: float | None) -> float:
+    """The margin the ``above`` level adds by day while the device's own sun of the day is not yet learnt
+    (``day_above`` set, fewer than ``day_learn`` of full sun's worth idle that day): ``SUN_C`` times the
+    rise of the sunshine since the device was last idle, the most its own sun can have warmed it beyond
+    its idle peers' drift (0 with the sun setting, down, or the factor known: then it is taken out)."""
+    if rule.day_above is None or x[18] is not None:
+        return 0.0
+    return SUN_C * max(0.0, sunshine(elevation) - x[17])
 
 
 def _day(rule: Any, x: list[Any], corrected: float, ts: int, weight: int) -> float | None:
