@@ -572,3 +572,44 @@ def test_a_register_stopped_for_most_of_the_history_does_not_set_the_level() -> 
     level = WaterBalance()._level_days(frame, residual)
     assert abs(_shorth(residual.to_numpy())[0] - 8.0) < 0.2
     assert abs(_shorth(residual[level].to_numpy())[0]) < 0.2
+
+
+def _beside(worn: float, extra: float) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Daily volumes (L/h) of three flats, 5 normal days and a run of 8: A's register still on the
+    run's days 1-6 (A usually draws 10 L/h), B's register missing ``worn`` of its water over the
+    whole run; the balance misses A's use on its still days (times ``extra``) and B's lost water."""
+    rng = np.random.default_rng(3)
+    use_b = np.clip(rng.normal(12.0, 4.0, 13), 4.0, None)
+    use_c = np.clip(rng.normal(9.0, 3.0, 13), 3.0, None)
+    a = np.full(13, 10.0)
+    a[6:12] = 0.0
+    b = use_b.copy()
+    b[5:] *= 1.0 - worn
+    volumes = pd.DataFrame({"A": a, "B": b, "C": use_c})
+    normal = pd.Series([True] * 5 + [False] * 8)
+    lost = use_b[5:] * worn + np.where(a[5:] == 0.0, 10.0 * extra, 0.0)
+    return volumes, normal, pd.Series(lost)
+
+
+@pytest.mark.parametrize(
+    ("worn", "extra", "named"),
+    [
+        (0.6, 1.0, ["B"]),  # the balance misses 1.72 times A's use on its still days: B named beside A
+        (0.45, 1.0, ["B"]),  # 1.54 times
+        (0.4, 1.0, []),  # 1.48 times: under ``still_beside_missed``, only A is named
+        (0.0, 1.6, []),  # A's flat drew 1.6 times its usual: no other flat's days follow the rest
+    ],
+)
+def test_a_worn_register_beside_a_still_one_is_named_from_the_rest(
+    worn: float, extra: float, named: list[str]
+) -> None:
+    """A still register hides about its flat's usual use; the balance missing far more on its
+    still days is another meter's: the rest is fitted as a worn register among the other flats."""
+    volumes, normal, lost = _beside(worn, extra)
+    balance = WaterBalance()
+    still = balance._explain(volumes, normal, lost, 5, 12, parent=False)
+    assert [d for d, *_ in still] == ["A"]
+    found = balance._beside_still(volumes, normal, lost, 5, 12, 0.3, still)
+    assert [d for d, *_ in found] == named
+    if named:
+        assert found[0][1] == pytest.approx(worn, abs=0.05)

@@ -89,6 +89,7 @@ class WaterBalance:
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
     still_together_share: float = 0.25  # ... or this share, when the balance is off on those days alone
+    still_beside_missed: float = 1.5  # a still register's days missing this many times its usual use hold a second fault
     level_min_days: int = 6  # the level leaves out a quarter's still days of a flat (``_level_days``) while this many are left
     stuck_hours: float = 48.0  # episodes this long (in full-day equivalents) are worn registers
     tamper_hours: float = 72.0  # ... unless under this long and missing under ``subtle_share``: a magnet
@@ -551,6 +552,7 @@ class WaterBalance:
                     last = max(c[1] for c in covered if c is not None) if any(covered) else b
                     timed += [(x, y, x == last + 2, y == first - 2)
                               for x, y in ((a, first - 2), (last + 2, b)) if y >= x]  # fmt: skip
+                    found += self._beside_still(children, normal, span, a, b, spread, found)
                 else:
                     found = self._partial(children, normal, span, a, b, spread)
                     if not found:
@@ -646,6 +648,30 @@ class WaterBalance:
                 # how many whole days it stood still, counted on past the run: a worn register stays so
                 out.append((str(device), 1.0, _still_days(volumes[device], a, b, u), missed))
         return out
+
+    def _beside_still(self, volumes: pd.DataFrame, normal: pd.Series, excess: pd.Series, a: int, b: int,
+                      spread: float, still: list[tuple[str, float, float, float]]) -> list[tuple[str, float, float, float]]:  # fmt: skip
+        """A worn register beside still ones: the run's missing water less the still flats' usual use.
+
+        A still register hides its flat's whole use, about its usual (a flat's use varies by half
+        from day to day); when the balance misses ``still_beside_missed`` times that or more on its
+        still days, another meter misses the rest. The still flats' usual use is taken off their
+        still days and the remainder is fitted as a partly worn register (:meth:`_partial`) among
+        the other flats.
+        """
+        if not still or max(missed for *_, missed in still) < self.still_beside_missed:
+            return []
+        base = volumes[normal.to_numpy()]
+        if len(base) < 3:
+            return []
+        usual = base.median()
+        rest = excess.copy()
+        names = [d for d, *_ in still]
+        for device in names:
+            u = float(usual[device])
+            v = volumes[device].iloc[a : b + 1].to_numpy(dtype=np.float64)
+            rest = rest - np.where(np.isfinite(v) & (v < 0.02 * u), u, 0.0)
+        return self._partial(volumes.drop(columns=names), normal, rest, a, b, spread)
 
     def _partial(self, volumes: pd.DataFrame, normal: pd.Series, excess: pd.Series, a: int, b: int,
                  spread: float) -> list[tuple[str, float, float, float]]:  # fmt: skip
