@@ -572,7 +572,7 @@ def test_a_morning_session_before_the_devices_sun_is_learnt_allows_for_the_sun_r
     with monkeypatch.context() as m:
         m.setattr(thermal, "SUN_C", 0.0)  # without the margin: the sun taken for a fault
         assert len(run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, healthy])) == 1
-    # a failing fan of 25 °C at full load (a clear one) at full load in the same morning is still found
+    # a failing fan of 25 °C at full load (a clear one) in the same morning is still found
     faulty = sunny(extra=25.0, own=1.0, peers=0.0, start=7 * 60, end=12 * 60, d=2)
     out = run(Engine(parse_rules(DAY_RULES, "test.yaml"), SITES), [*days, faulty])
     assert [(f.fault, f.state.value) for f in out][:1] == [("over_temperature", "active")]

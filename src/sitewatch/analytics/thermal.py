@@ -172,7 +172,6 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
         x[10] = power
     cap = peer_cap(rule, rises, device, x[10])
     near = _near_highest(ratios, x[10])
-    rise = _rise(ratios, x[10])
     # learnt: ``learn_samples`` ratios, half of them near the highest load (after a much faster car than
     # any before, the charger learns again, judged against its peers meanwhile)
     learning = len(ratios) < rule.learn_samples or 2 * len(near) < rule.learn_samples
@@ -181,11 +180,11 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
             _learn(rule, x, excess / x[2], power, ts, rises, device)
         return HOLD, 0.0, None
     if cap is None:
-        a = rise
+        a = _rise(ratios, x[10])
     elif learning:  # judged against the peers' cap alone: a few ratios of one session are noisy
         a = cap
     else:
-        a = min(cap, rise)
+        a = min(cap, _rise(ratios, x[10]))
     residual = excess - a * x[2]
     # the device's own sun's change since it was last idle taken out (a session begun by day): a shaded
     # charger's afternoon session running past sunset loses less sun than its peers' drift says
