@@ -200,3 +200,20 @@ def test_a_duplicate_key_is_refused_even_when_strings_hold_colons() -> None:
     assert (
         decode_findings(TOPIC, batch[:-2] + b',"device":"x"}]}').rejections[0].reason is RejectReason.BAD_JSON
     )
+
+
+def test_numpy_values_of_a_detector_are_written_as_plain_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    item = finding(
+        params={"device": "220106-0001-EL0001", "score": np.float64(7.25), "hours": np.int64(3)},
+        evidence={"score": np.float32(7.25), "hours": np.float64(3.0)},
+        score=np.float64(1.5),
+    )
+    decoded = decode_finding(TOPIC, item.encode())
+    assert decoded.ok, decoded
+    got = decoded.message
+    assert isinstance(got, Finding)
+    assert got.params == {"device": "220106-0001-EL0001", "score": 7.25, "hours": 3}
+    assert type(got.params["hours"]) is int and type(got.params["score"]) is float
+    assert got.evidence == {"score": 7.25, "hours": 3.0}
+    assert got.score == 1.5

@@ -109,16 +109,25 @@ class Finding:
             "ended": self.ended_ms,
             "ts": self.ts_ms,
             "message": self.message,
-            "params": dict(self.params),
-            "evidence": dict(self.evidence),
+            "params": {k: _plain(v) for k, v in self.params.items()},
+            "evidence": {k: float(v) for k, v in self.evidence.items()},
         }
         if self.score is not None:
-            out["score"] = self.score
+            out["score"] = float(self.score)
         return out
 
     def encode(self) -> bytes:
         """JSON payload of this finding."""
         return orjson.dumps(self.to_json())
+
+
+def _plain(value: str | int | float) -> str | int | float:
+    """A parameter as a plain Python value: a detector's numpy scalar (``numpy.float64``, ``numpy.int64``)
+    becomes the float or int it holds, which JSON writers accept."""
+    if type(value) in (str, int, float):
+        return value
+    item = getattr(value, "item", None)  # numpy scalars
+    return item() if callable(item) else value
 
 
 def _text(
