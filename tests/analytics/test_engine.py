@@ -414,6 +414,17 @@ def test_own_above_judges_by_above_alone_while_it_learns() -> None:
     assert states(out) == [("active", T0, None), ("cleared", T0, T0 + 120 * MIN)]
 
 
+def test_own_above_keeps_the_learnt_mean_across_a_snapshot() -> None:
+    """A device that learnt a mean of 0.05 before a checkpoint is judged against 0.4 after the restore."""
+    e = engine(OWN)
+    assert feed(e, WM, DeviceKind.WATER_METER, [{"flow": 0.05}] * 9, step=15 * MIN) == []
+    restored = Engine.restore(e.snapshot(), e.rules, SITES)
+    later = T0 + 9 * 15 * MIN
+    assert feed(restored, WM, DeviceKind.WATER_METER, [{"flow": 0.3}] * 4, step=15 * MIN, t0=later) == []
+    out = feed(restored, WM, DeviceKind.WATER_METER, [{"flow": 0.45}] * 4, step=15 * MIN, t0=later + 60 * MIN)
+    assert [f.state.value for f in out] == ["active"]
+
+
 @pytest.mark.parametrize("bad", ["own_above: 8, baseline: true", "own_above: 0", "below: 0.1, own_above: 8"])
 def test_own_above_takes_an_absolute_above(bad: str) -> None:
     text = OWN.replace(
