@@ -387,6 +387,66 @@ def test_a_flat_meter_above_90_litres_an_hour_for_3_hours_is_a_burst() -> None:
     assert out[0].started_ms == T0 + 15 * MIN and out[0].ts_ms == T0 + 195 * MIN
 
 
+OWN = """flap: 0
+rules: [{name: flow, kind: water_meter, type: threshold, metric: flow, above: 0.25, for: 30m, own_above: 8,
+         learn: 2h, fault: burst}]"""
+
+
+@pytest.mark.parametrize(
+    ("own", "flow", "raised"), [(0.05, 0.3, False), (0.05, 0.45, True), (0.01, 0.3, True)]
+)
+def test_own_above_judges_a_device_against_its_own_mean_when_that_is_higher(own: float, flow: float,
+                                                                           raised: bool) -> None:  # fmt: skip
+    """After 2 h at its own mean, a device is judged against 8 x that mean (0.4 for a mean of 0.05) when it
+    passes `above`, else against `above` (0.25)."""
+    series = [{"flow": own}] * 8 + [{"flow": flow}] * 4 + [{"flow": 0.0}]
+    out = feed(engine(OWN), WM, DeviceKind.WATER_METER, series, step=15 * MIN)
+    assert [f.state.value for f in out][:1] == (["active"] if raised else [])
+    if raised:
+        assert out[0].started_ms == T0 + 120 * MIN and out[0].evidence  # the flow itself, not a ratio
+
+
+def test_own_above_judges_by_above_alone_while_it_learns() -> None:
+    """A burst in the device's first 2 h is judged against `above` (it raises), and clears at its own
+    level once that is learnt (0.3 is under 8 x the mean of 0.3)."""
+    series = [{"flow": 0.3}] * 12
+    out = feed(engine(OWN), WM, DeviceKind.WATER_METER, series, step=15 * MIN)
+    assert states(out) == [("active", T0, None), ("cleared", T0, T0 + 120 * MIN)]
+
+
+def test_own_above_keeps_the_learnt_mean_across_a_snapshot() -> None:
+    """A device that learnt a mean of 0.05 before a checkpoint is judged against 0.4 after the restore."""
+    e = engine(OWN)
+    assert feed(e, WM, DeviceKind.WATER_METER, [{"flow": 0.05}] * 9, step=15 * MIN) == []
+    restored = Engine.restore(e.snapshot(), e.rules, SITES)
+    later = T0 + 9 * 15 * MIN
+    assert feed(restored, WM, DeviceKind.WATER_METER, [{"flow": 0.3}] * 4, step=15 * MIN, t0=later) == []
+    out = feed(restored, WM, DeviceKind.WATER_METER, [{"flow": 0.45}] * 4, step=15 * MIN, t0=later + 60 * MIN)
+    assert [f.state.value for f in out] == ["active"]
+
+
+@pytest.mark.parametrize("bad", ["own_above: 8, baseline: true", "own_above: 0", "below: 0.1, own_above: 8"])
+def test_own_above_takes_an_absolute_above(bad: str) -> None:
+    text = OWN.replace(
+        "above: 0.25, for: 30m, own_above: 8", bad if "below" in bad else f"above: 0.25, {bad}"
+    )
+    with pytest.raises(ValueError, match=r"own_above|greater than 0"):
+        parse_rules(text, "test.yaml")
+
+
+def test_a_flat_that_draws_five_times_the_median_raises_no_burst_with_its_own_use() -> None:
+    """A flat of 50 L/h on average over its first 2 days: an hour and a quarter at 0.3 m3/h and 3 h at
+    0.12 m3/h are its own use (7 x and 3 x its mean are 0.35 and 0.15); a burst of 0.5 m3/h still raises."""
+    learnt = [{"flow": v} for v in [0.01, 0.02, 0.01, 0.16] * 48]  # 2 days of 15-min reports, mean 0.05
+    for name, use in [("water_meter.burst_sustained", [0.3] * 5), ("water_meter.burst", [0.12] * 14)]:
+        out = feed(_shipped(name), WM, DeviceKind.WATER_METER, [*learnt, *[{"flow": v} for v in use],
+                   {"flow": 0.0}], step=15 * MIN)  # fmt: skip
+        assert out == [], name
+    out = feed(_shipped("water_meter.burst_sustained"), WM, DeviceKind.WATER_METER,
+               [*learnt, *[{"flow": 0.5}] * 6], step=15 * MIN)  # fmt: skip
+    assert [(f.state.value, f.fault) for f in out][:1] == [("active", "burst")]
+
+
 GAP = """flap: 0
 rules: [{name: hot, kind: elevator, type: threshold, metric: vibration_rms, above: 0.5, for: 20m, max_gap: 5m,
          fault: bearing_wear}]"""

@@ -682,6 +682,18 @@ def _threshold(engine: Engine, rule: ThresholdRule, device: str, dev: _Device, s
         if normal <= 0:
             return HOLD, v, None
         v = v / normal
+    elif rule.own_above is not None:
+        if x[1] is None:
+            x[1] = ts
+        if ts - x[1] < rule.learn:  # still learning the device's own mean: judged by `above` alone
+            x[2] += 1
+            x[3] += (v - x[3]) / x[2]
+        elif x[3] * rule.own_above > rule.above:
+            # judged against the device's own level (x own_above) in place of `above`; clear scaled alike
+            judged = v * rule.above / (x[3] * rule.own_above)  # type: ignore[operator]
+            if judged > rule.above:
+                return RAISE, v, None
+            return (CLEAR if rule.clear is None or judged <= rule.clear else HOLD), v, None
     if rule.above is not None:
         if v > rule.above:
             return RAISE, v, None

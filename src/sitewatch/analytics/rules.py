@@ -151,6 +151,10 @@ class ThresholdRule(RuleBase):
     ``max_gap``: two samples of the rule more than this apart are a data gap; the value in between is
     unknown, so a condition waiting out its ``for`` starts again at the sample after the gap (an open
     finding stays open).
+    ``own_above`` (with ``above``, without ``baseline``): the raise level is at least this many times the
+    device's own mean over its first ``learn`` of samples (``clear`` scaled alike); while it learns,
+    ``above`` alone: a device whose own use is high now and then (a flat that draws several times what
+    most do) is judged against its own level, the others against ``above``.
     """
 
     type: Literal["threshold"]
@@ -163,11 +167,14 @@ class ThresholdRule(RuleBase):
     smooth: float = Field(1.0, gt=0, le=1)
     peer_floor: float | None = Field(None, gt=0, le=1)
     max_gap: Duration | None = None
+    own_above: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _levels(self) -> ThresholdRule:
         if self.max_gap is not None and self.max_gap <= 0:
             raise ValueError("max_gap must be positive")
+        if self.own_above is not None and (self.baseline or self.above is None):
+            raise ValueError("own_above takes an absolute 'above' level (no baseline)")
         if self.peer_floor is not None and not self.baseline:
             raise ValueError("peer_floor takes a baseline (it bounds the learnt normal)")
         if (self.above is None) == (self.below is None):
