@@ -340,6 +340,25 @@ def test_a_door_fault_burst_shows_from_its_second_door_fault(sites: list[Site]) 
     assert final[(clear.device, clear.start_ms)].observable  # its door sticks open, faults or not
 
 
+def test_a_clear_bursts_stuck_door_is_not_seen_while_the_controller_reports_out_of_service(
+        sites: list[Site]) -> None:  # fmt: skip
+    site = sites[2]
+    start, hour = 1_789_920_000_000, 3_600_000
+    engine = SiteEngine(site, seed=4, start_ms=start, anomalies=False)
+    cars = [d.device for d in engine.devices_by_kind()[DeviceKind.ELEVATOR]][:2]
+    stop = FaultLabel(cars[0], site.compound, DeviceKind.ELEVATOR, "out_of_service", start + hour, start + 5 * hour,
+                      magnitude=4.0, unit="h", band="moderate")  # fmt: skip
+    # a clear burst's stuck door at a rate low enough to bring no door fault in its 12 min (0.08 expected)
+    bursts = [FaultLabel(car, site.compound, DeviceKind.ELEVATOR, "door_fault_burst", start + 2 * hour,
+                         start + 2 * hour + 720_000, magnitude=10.0, unit="faults/day", band="clear")
+              for car in cars]  # fmt: skip
+    engine.add_labels([stop, *bursts])  # the stop announced at once: run_state out of service
+    engine.window(start, start + 6 * hour)
+    final = {(lab.device, lab.fault): lab for lab in engine.labels}
+    assert not final[(cars[0], "door_fault_burst")].observable
+    assert final[(cars[1], "door_fault_burst")].observable
+
+
 def test_an_unannounced_stop_shows_only_where_trips_were_due(sites: list[Site]) -> None:
     site = sites[2]
     start, hour = 1_789_920_000_000, 3_600_000  # local midnight (UTC+8)

@@ -89,13 +89,15 @@ class ElevatorModel(KindModel):
             door_rate[i] = np.where(m, f.label.magnitude / 86_400.0 * self.interval_s, door_rate[i])
             burst_clear[i] |= m & (f.label.band == "clear")
         door_faults = rng.poisson(door_rate).astype(np.float64)
+        # the controller reports maintenance, out of service or its fault state instead of the doors (below)
+        doors_hidden = service | flagged_out | latched | false_latch
         for i, m, f in faults.faults("door_fault_burst"):
             # A burst shows from its second door fault on: at a low rate for a few hours it may bring one
             # fault or none, and one alone is what any door does every few months. A clear burst's door
-            # also sticks open (below), seen from its start.
+            # also sticks open (below), seen from its start where the run state is the doors'.
             so_far = f.state.get("door_faults", 0.0) + np.cumsum(np.where(m, door_faults[i], 0.0))
             f.state["door_faults"] = float(so_far[-1])
-            faults.visible(f, i, (so_far >= 2.0) | (f.label.band == "clear"))
+            faults.visible(f, i, (so_far >= 2.0) | ((f.label.band == "clear") & ~doors_hidden[i]))
         doors = 2.0 * trips + rng.poisson(0.15 * trips + door_faults)
         trip_count = cumulative(self.trips[rows], trips)
         door_cycles = cumulative(self.doors[rows], doors)
