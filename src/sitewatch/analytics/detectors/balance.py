@@ -21,8 +21,9 @@ rounding, and a flat that misses a fifth of a day's water shows.
 
 The compound meter stands to its building meters (and the flats with no building meter) as a
 building meter to its flats, and is checked the same way. A meter that misses water is named a
-``meter_tamper`` when its tamper flag was set during the episode or the episode lasted under
-``stuck_hours``, else a ``stuck_register`` (worn registers stay so for days; a magnet is removed).
+``meter_tamper`` when its tamper flag was set during the episode (for all but under ``stuck_hours``
+of it) or the episode lasted under ``stuck_hours``, else a ``stuck_register`` (worn registers stay
+so for days; a magnet is removed).
 """
 
 from __future__ import annotations
