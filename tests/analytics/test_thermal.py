@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from importlib import resources
 from typing import Any
 
 import pytest
+import yaml
 
 from sitewatch.analytics import Engine, RulesError, Site, parse_rules, thermal
 from sitewatch.analytics.sun import solar_elevation
@@ -287,7 +289,9 @@ def test_a_memory_of_bare_ratios_is_upgraded_and_judges_at_once() -> None:
     rule = parse_rules(RULES, "test.yaml").rules[0]
     # a checkpoint from before each ratio kept its load: taken as learnt at the highest load
     x: list[Any] = [T0, 6.6, 6.6 * 6.6, 13.0, [0.28] * 12, 3_600_000, None, None, 0.0, 0, 6.6]
-    verdict, residual, _start = step(rule, x, 13.0 + 0.28 * 6.6 * 6.6 + 5.0, 6.6, T0 + MIN, False, {}, CH, None)
+    verdict, residual, _start = step(
+        rule, x, 13.0 + 0.28 * 6.6 * 6.6 + 5.0, 6.6, T0 + MIN, False, {}, CH, None
+    )
     assert x[4][0] == [0.28, 6.6]
     assert verdict == RAISE
     assert residual == pytest.approx(5.0, abs=1e-6)
@@ -416,7 +420,19 @@ def test_own_sun_sums_restart_each_night_and_a_memory_from_before_grows() -> Non
     peers: dict[str, list[float]] = {p: [13.0, T0] for p in PEERS}
     step(rule, x, 13.0, 0.0, T0, False, peers, CH, None, False, 40.0)
     for i in range(1, 90):  # idle in the sun, 3 °C warmer than its peers at sunshine 0.64
-        step(rule, x, 16.0, 0.0, T0 + i * MIN, False, {p: [13.0, T0 + i * MIN] for p in PEERS}, CH, None, False, 40.0)
+        step(
+            rule,
+            x,
+            16.0,
+            0.0,
+            T0 + i * MIN,
+            False,
+            {p: [13.0, T0 + i * MIN] for p in PEERS},
+            CH,
+            None,
+            False,
+            40.0,
+        )
     assert x[18] == pytest.approx(3.0 / math.sin(math.radians(40.0)), rel=0.05)
     step(rule, x, 16.0, 0.0, T0 + 91 * MIN, False, peers, CH, None, True, -10.0)
     assert x[15:19] == [0.0, 0.0, 0.0, None]  # the night: tomorrow's sky is another
@@ -444,7 +460,19 @@ def test_the_4_degree_level_takes_the_devices_own_sun_out_once_learnt() -> None:
     x: list[Any] = []
     step(rule, x, 13.0, 0.0, T0, False, {}, CH, None, False, 40.0)
     for i in range(1, 90):  # idle in the sun, 3 °C cooler than its peers at sunshine 0.64
-        step(rule, x, 13.0, 0.0, T0 + i * MIN, False, {p: [16.0, T0 + i * MIN] for p in PEERS}, CH, None, False, 40.0)
+        step(
+            rule,
+            x,
+            13.0,
+            0.0,
+            T0 + i * MIN,
+            False,
+            {p: [16.0, T0 + i * MIN] for p in PEERS},
+            CH,
+            None,
+            False,
+            40.0,
+        )
     assert _sun_change(x, 40.0) == pytest.approx(0.0)
     assert _sun_change(x, -5.0) == pytest.approx(3.0, rel=0.05)  # the sun gone: its peers lost 3 °C more
     x[18] = None
@@ -593,3 +621,60 @@ def test_the_sun_margin_only_while_the_devices_sun_is_unknown_and_rising() -> No
     night_rule = parse_rules(RULES, "test.yaml").rules[0]
     x[18] = None
     assert _sun_unknown(night_rule, x, 30.0) == 0.0  # no day_above: as before
+
+
+def shipped_thermal_rules() -> str:
+    """The shipped rules file's two load_temperature rules, as a rules file of their own."""
+    text = (resources.files("sitewatch.analytics") / "rules.yaml").read_text(encoding="utf-8")
+    rules = [r for r in yaml.safe_load(text)["rules"] if r["type"] == "load_temperature"]
+    assert [r["name"] for r in rules] == ["charger.hot_under_load", "charger.hot_brief"]
+    return yaml.safe_dump({"rules": rules})
+
+
+def short(
+    extra: float = 0.0, minutes: int = 28, start: int = 21 * 60
+) -> list[tuple[int, dict[str, Any], float]]:
+    """One day of ``day``'s charger with a single car of ``minutes`` at 6.6 kW from ``start`` (at night)."""
+    rows = []
+    temp = 13.0
+    for m in range(24 * 60):
+        air = 10.0
+        p = 6.6 if start <= m < start + minutes else 0.0
+        load = p / 7.0
+        temp += (air + 3.0 + 14.0 * load**2 + extra * load - temp) * LAG
+        rows.append((m, {"temperature": round(temp, 1), "power": p}, air))
+    return rows
+
+
+@pytest.mark.parametrize("minutes", [28, 48])
+def test_a_clear_fault_met_only_by_a_short_session_is_found_by_the_brief_rule(minutes: int) -> None:
+    # 30 min of settling and 30 min over 4 °C need an hour of load: a car of under an hour on a charger whose
+    # fan adds 38 °C at full load (seed 25: two sessions of 28 min) went unflagged
+    rules = parse_rules(shipped_thermal_rules(), "rules.yaml")
+    out = run(Engine(rules, SITES), [day(), day(), short(extra=38.0, minutes=minutes)])
+    found = [(f.source, f.fault, f.state.value) for f in out]
+    assert found == [("rule:charger.hot_brief", "over_temperature", "active")]
+    session = T0 + 2 * 86_400_000 + 21 * 60 * MIN
+    # judged after 15 min of load (the first sample counts its minute)
+    assert out[0].started_ms >= session + 14 * MIN
+    assert out[0].ts_ms - out[0].started_ms >= 10 * MIN  # held for its ``for``
+    assert out[0].evidence["temperature"] > 8.0
+
+
+@pytest.mark.parametrize("extra", [0.0, 6.0])
+def test_a_short_session_under_twice_the_level_raises_nothing_by_the_brief_rule(extra: float) -> None:
+    # healthy, or a fault adding about 5.7 °C at 6.6 kW: under the brief rule's 8 °C (the main rule's
+    # 4 °C level needs 30 min over it, which a 28-min car cannot give)
+    rules = parse_rules(shipped_thermal_rules(), "rules.yaml")
+    assert run(Engine(rules, SITES), [day(), day(), short(extra=extra)]) == []
+
+
+def test_one_finding_for_a_fault_whichever_rule_raises_first() -> None:
+    # a long session's clear fault: the brief rule is first (twice the level after 15 min of load, against
+    # 30 min over 4 °C after 30 min), and its open finding explains the main rule's (``unless``, both ways)
+    rules = parse_rules(shipped_thermal_rules(), "rules.yaml")
+    out = run(Engine(rules, SITES), [day(), day(), day(extra=30.0)])
+    assert [(f.source, f.state.value) for f in out] == [("rule:charger.hot_brief", "active")]
+    # a moderate fault under twice the level at the load drawn: the main rule's, as before
+    out = run(Engine(rules, SITES), [day(), day(), day(extra=7.0)])
+    assert [(f.source, f.state.value) for f in out] == [("rule:charger.hot_under_load", "active")]
