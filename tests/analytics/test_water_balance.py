@@ -631,11 +631,14 @@ def test_a_still_register_s_episode_holds_its_still_spell_only() -> None:
     exact = pd.DataFrame({"P": 0.0, "A": register, "B": 0.0, "": 1 / 4}, index=index)
     still = BalanceEpisode("A", "meter_tamper", START, START + 99 * hour, 1.0, {"share": 1.0})
     # from its last move less 12 h to its next move and 12 h
-    assert balance._held_span(exact, still) == (START + 18 * hour, START + 72 * hour + 5 * MIN)
+    assert balance._held_span(exact, still) == (START + 18 * hour - 5 * MIN, START + 72 * hour + 5 * MIN)
     worn = BalanceEpisode("A", "stuck_register", START, START + 99 * hour, 1.0, {"share": 0.4})
     assert balance._held_span(exact, worn) == (START, START + 99 * hour)  # a worn register: its whole run
     short = BalanceEpisode("A", "meter_tamper", START + 20 * hour, START + 35 * hour, 1.0, {"share": 1.0})
     assert balance._held_span(exact, short) == (START + 20 * hour, START + 35 * hour)  # still under 12 h
+    # a run whose days begin after the register stopped: the spell from its stop
+    late = BalanceEpisode("A", "meter_tamper", START + 40 * hour, START + 99 * hour, 1.0, {"share": 1.0})
+    assert balance._held_span(exact, late) == (START + 18 * hour - 5 * MIN, START + 72 * hour + 5 * MIN)
 
 
 @pytest.mark.parametrize(
@@ -665,7 +668,7 @@ def test_a_fault_before_a_still_register_s_spell_is_fitted_in_what_is_left(
 ) -> None:
     """A still register named by the daily balance over days from the window's start, though its
     register stopped only at hour 40: the window's first part is fitted up to the spell (less
-    ``exact_pad_h``), and a flat found there by a clear call is named; a close call is not (another
+    ``exact_pad_h``, from its last move), and a flat found there by a clear call is named; a close call is not (another
     fault's water lies next to it)."""
     balance = WaterBalance()
     hour = 3_600_000
@@ -685,5 +688,5 @@ def test_a_fault_before_a_still_register_s_spell_is_fitted_in_what_is_left(
     monkeypatch.setattr(WaterBalance, "_exact_fit", fit)
     daily = [BalanceEpisode("B", "meter_tamper", START, START + 110 * hour, 1.0, {"share": 1.0})]
     found = balance._exact_episodes(exact, "P", 0.0, daily, {})
-    assert read == [(w0, START + 28 * hour)]
+    assert read == [(w0, START + 28 * hour - 5 * MIN)]
     assert [(e.device, e.fault) for e in found] == ([("A", "meter_tamper")] if named else [])

@@ -379,9 +379,10 @@ class WaterBalance:
     def _held_span(self, exact: pd.DataFrame, episode: BalanceEpisode) -> tuple[int, int]:
         """The hours (ms) of the exact balance that ``episode`` of the daily balance holds: its run
         of days, or for a register that stood still (its whole share missed) the longest spell in
-        which it did not move, ``exact_pad_h`` either side. The daily balance names a still
-        register over its whole run of off days, which may reach days past the spell (another fault
-        keeping the run up): those days are left to the exact fit."""
+        which it did not move inside the run, followed out for as long as it stood still, and
+        ``exact_pad_h`` either side. The daily balance names a still register over its whole run of
+        off days, which may reach days past the spell (another fault keeping the run up): those
+        days are left to the exact fit."""
         whole = (episode.start_ms, episode.end_ms)
         if episode.device not in exact.columns or episode.evidence.get("share", 0.0) < 0.98:
             return whole
@@ -395,8 +396,18 @@ class WaterBalance:
         first, last = int(ts[edges[k]]), int(ts[edges[k + 1]])
         if last - first < self.exact_still_h * HOUR_MS:
             return whole
+        # the spell as long as the register stood still, past the run's days too (a register that
+        # stopped in the hours before the run's first cut)
+        value = float(inside[episode.device].iloc[int(edges[k]) + 1])
+        register = exact[episode.device].to_numpy(dtype=np.float64)
+        at = exact.index.to_numpy(dtype=np.int64)
+        moved = np.flatnonzero(register != value)
+        i = int(np.searchsorted(at, first))
+        before, after = moved[moved < i], moved[moved > i]
+        first = int(at[before[-1]]) if len(before) else int(at[0])
+        last = int(at[after[0]]) if len(after) else int(at[-1])
         pad = int(self.exact_pad_h * HOUR_MS)
-        return max(whole[0], first - pad), min(whole[1], last + pad)
+        return first - pad, last + pad
 
     def _part_left(self, a: int, b: int, held: Sequence[tuple[int, int]]) -> tuple[int, int]:
         """What the daily balance's episodes (their ``held`` hours, :meth:`_held_span`) leave of the
