@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sitewatch.analytics.detectors.balance import WaterBalance, _shorth, water_balance_findings
+from sitewatch.analytics.detectors.balance import (
+    BalanceEpisode,
+    WaterBalance,
+    _shorth,
+    water_balance_findings,
+)
 from sitewatch.contract import FindingState
 
 START = int(pd.Timestamp("2026-04-06 00:00", tz="Asia/Shanghai").value // 1_000_000)
@@ -712,3 +717,74 @@ def test_the_tamper_flag_names_an_episode_only_where_it_covers_the_loss(
     fault = balance._episode("A", 0.8, (span_h[1] - span_h[0]) / 24.0, 1.0, 5.0, START + span_h[0] * HOUR,
                              START + span_h[1] * HOUR, {"A": times}).fault  # fmt: skip
     assert fault == ("meter_tamper" if tampered or hours < 48 else "stuck_register")
+
+def test_a_still_register_s_episode_holds_its_still_spell_only() -> None:
+    """The daily balance names a still register over its whole run of off days; the exact balance
+    leaves to it only the spell in which the register did not move, ``exact_pad_h`` either side."""
+    balance = WaterBalance()
+    hour = 3_600_000
+    index = START + np.arange(0, 100 * 12, dtype=np.int64) * 5 * MIN
+    register = np.minimum(np.arange(len(index)), 30 * 12).astype(float)  # moves until hour 30
+    register[60 * 12 :] += np.arange(len(index) - 60 * 12)  # ... and again from hour 60
+    exact = pd.DataFrame({"P": 0.0, "A": register, "B": 0.0, "": 1 / 4}, index=index)
+    still = BalanceEpisode("A", "meter_tamper", START, START + 99 * hour, 1.0, {"share": 1.0})
+    # from its last move less 12 h to its next move and 12 h
+    assert balance._held_span(exact, still) == (START + 18 * hour - 5 * MIN, START + 72 * hour + 5 * MIN)
+    worn = BalanceEpisode("A", "stuck_register", START, START + 99 * hour, 1.0, {"share": 0.4})
+    assert balance._held_span(exact, worn) == (START, START + 99 * hour)  # a worn register: its whole run
+    short = BalanceEpisode("A", "meter_tamper", START + 20 * hour, START + 35 * hour, 1.0, {"share": 1.0})
+    assert balance._held_span(exact, short) == (START + 20 * hour, START + 35 * hour)  # still under 12 h
+    # a run whose days begin after the register stopped: the spell from its stop
+    late = BalanceEpisode("A", "meter_tamper", START + 40 * hour, START + 99 * hour, 1.0, {"share": 1.0})
+    assert balance._held_span(exact, late) == (START + 18 * hour - 5 * MIN, START + 72 * hour + 5 * MIN)
+
+
+@pytest.mark.parametrize(
+    ("held", "left"),
+    [
+        ([], (0, 48)),
+        ([(30, 80)], (0, 30)),  # held from the part's 30th hour: the part up to it
+        ([(-10, 20)], (20, 48)),  # held up to its 20th hour: the part from it
+        ([(-10, 40)], None),  # 8 h left: too short to read
+        ([(10, 20)], None),  # held inside the part: left to the daily balance
+        ([(-10, 10), (40, 60)], (10, 40)),
+    ],
+)
+def test_a_part_is_cut_at_the_hours_the_daily_balance_holds(
+    held: list[tuple[int, int]], left: tuple[int, int] | None
+) -> None:
+    hour = 3_600_000
+    a, b = WaterBalance()._part_left(0, 48 * hour, [(s * hour, t * hour) for s, t in held])
+    assert (a // hour, b // hour) == left if left is not None else b <= a
+    short = WaterBalance()._part_left(0, 8 * hour, [])
+    assert short == (0, 8 * hour)  # a short window with nothing held stays whole
+
+
+@pytest.mark.parametrize(("gain", "named"), [(200.0, True), (20.0, False)])
+def test_a_fault_before_a_still_register_s_spell_is_fitted_in_what_is_left(
+    monkeypatch: pytest.MonkeyPatch, gain: float, named: bool
+) -> None:
+    """A still register named by the daily balance over days from the window's start, though its
+    register stopped only at hour 40: the window's first part is fitted up to the spell (less
+    ``exact_pad_h``, from its last move), and a flat found there by a clear call is named; a close call is not (another
+    fault's water lies next to it)."""
+    balance = WaterBalance()
+    hour = 3_600_000
+    index = START + np.arange(0, 120 * 12, dtype=np.int64) * 5 * MIN
+    register = np.minimum(np.arange(len(index)), 40 * 12).astype(float)  # B still from hour 40
+    exact = pd.DataFrame({"P": 0.0, "A": 0.0, "B": register, "": 1 / 4}, index=index)
+    w0 = START + 2 * hour
+    monkeypatch.setattr(WaterBalance, "_exact_windows", lambda self, *a: [(w0, w0 + 40 * hour)])
+    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a: (a[-2], a[-1]))
+    read: list[tuple[int, int]] = []
+
+    def fit(self: WaterBalance, exact: pd.DataFrame, parent: str, kids: list[str], centre: float,
+            usual: dict[str, float], a: int, b: int) -> tuple[str, object]:  # fmt: skip
+        read.append((a, b))
+        return "A", ("A", 0.7, w0 + 4 * hour, w0 + 20 * hour, gain, 80.0)
+
+    monkeypatch.setattr(WaterBalance, "_exact_fit", fit)
+    daily = [BalanceEpisode("B", "meter_tamper", START, START + 110 * hour, 1.0, {"share": 1.0})]
+    found = balance._exact_episodes(exact, "P", 0.0, daily, {})
+    assert read == [(w0, START + 28 * hour - 5 * MIN)]
+    assert [(e.device, e.fault) for e in found] == ([("A", "meter_tamper")] if named else [])

@@ -329,18 +329,26 @@ class WaterBalance:
         chunk, stride = int(self.exact_chunk_h * HOUR_MS), int(self.exact_chunk_h * HOUR_MS) // 2
         hits: list[tuple[str, float, int, int, float, float]] = []
         joint: set[tuple[str, float, int, int, float, float]] = set()  # fitted together: hours their own
+        held = [self._held_span(exact, e) for e in found]
+        own = [h for e, h in zip(found, held, strict=True) if e.device in members]
         for w0, w1 in windows:
             # a long window (another fault in the building keeps the CUSUM up) is read in overlapping parts
             parts = [(w0, w1)] if w1 - w0 <= chunk else [
                 (a, min(a + chunk, w1)) for a in range(w0, w1 - stride, stride)]  # fmt: skip
             bests: list[str] = []
             fitted: list[tuple[str, float, int, int, float, float] | None] = []
-            for a, b in parts:
-                if any(e.device in members and e.start_ms < b and a < e.end_ms for e in found):
+            for k, (a, b) in enumerate(parts):
+                whole = parts[k]
+                a, b = parts[k] = self._part_left(*whole, own)
+                if b <= a:
                     bests.append("")
                     fitted.append(None)
                     continue
                 best, hit = self._exact_fit(exact, parent, kids, centre, usual, a, b)
+                # a part cut short by another fault's hours: no close call (they are for a fault alone
+                # in its building; the other fault's water may be what the best flat's fit follows)
+                if hit is not None and (a, b) != whole and hit[4] < self.exact_margin:
+                    hit = None
                 bests.append(best)
                 fitted.append(hit)
             # each instant of a long window is in two parts: a fault should be the best of either;
@@ -380,6 +388,52 @@ class WaterBalance:
                 self._episode(device, share, hours / 24.0, gain, lost / max(hours, 1.0), t0, t1, flagged)
             )
         return out
+
+    def _held_span(self, exact: pd.DataFrame, episode: BalanceEpisode) -> tuple[int, int]:
+        """The hours (ms) of the exact balance that ``episode`` of the daily balance holds: its run
+        of days, or for a register that stood still (its whole share missed) the longest spell in
+        which it did not move inside the run, followed out for as long as it stood still, and
+        ``exact_pad_h`` either side. The daily balance names a still register over its whole run of
+        off days, which may reach days past the spell (another fault keeping the run up): those
+        days are left to the exact fit."""
+        whole = (episode.start_ms, episode.end_ms)
+        if episode.device not in exact.columns or episode.evidence.get("share", 0.0) < 0.98:
+            return whole
+        inside = exact[(exact.index >= episode.start_ms) & (exact.index <= episode.end_ms)]
+        if len(inside) < 2:
+            return whole
+        ts = inside.index.to_numpy(dtype=np.int64)
+        moved = np.flatnonzero(np.diff(inside[episode.device].to_numpy(dtype=np.float64)) != 0.0)
+        edges = np.r_[0, moved + 1, len(ts) - 1]  # each still spell runs from one move to the next
+        k = int(np.argmax(np.diff(ts[edges])))
+        first, last = int(ts[edges[k]]), int(ts[edges[k + 1]])
+        if last - first < self.exact_still_h * HOUR_MS:
+            return whole
+        # the spell as long as the register stood still, past the run's days too (a register that
+        # stopped in the hours before the run's first cut)
+        value = float(inside[episode.device].iloc[int(edges[k]) + 1])
+        register = exact[episode.device].to_numpy(dtype=np.float64)
+        at = exact.index.to_numpy(dtype=np.int64)
+        moved = np.flatnonzero(register != value)
+        i = int(np.searchsorted(at, first))
+        before, after = moved[moved < i], moved[moved > i]
+        first = int(at[before[-1]]) if len(before) else int(at[0])
+        last = int(at[after[0]]) if len(after) else int(at[-1])
+        pad = int(self.exact_pad_h * HOUR_MS)
+        return first - pad, last + pad
+
+    def _part_left(self, a: int, b: int, held: Sequence[tuple[int, int]]) -> tuple[int, int]:
+        """What the daily balance's episodes (their ``held`` hours, :meth:`_held_span`) leave of the
+        part [a, b] of an exact window: the part cut short where one holds its first or last hours,
+        at least ``exact_still_h`` long, else nothing (b <= a). A part with an episode inside it is
+        left to the daily balance whole."""
+        cut = False
+        for s, t in sorted(held):
+            if s < b and a < t:
+                if s > a and t < b:
+                    return a, a
+                a, b, cut = (max(a, t), b, True) if s <= a else (a, min(b, s), True)
+        return (a, b) if not cut or b - a >= self.exact_still_h * HOUR_MS else (a, a)
 
     def _exact_windows(self, exact: pd.DataFrame, parent: str, centre: float) -> list[tuple[int, int]]:
         """Windows [start, end] (ms) in which water went missing from the exact balance.
