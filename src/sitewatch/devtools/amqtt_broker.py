@@ -18,7 +18,9 @@ def _broker_class() -> Any:
     amqtt 0.12.1, when a client connects, publishes to it the retained messages of every topic
     filter any session subscribed to, not only its own: a consumer of findings that connected
     after another subscribed to the gateways' retained ``state`` received birth messages it never
-    asked for. Here a retained message goes to a session only for a filter that session holds.
+    asked for. Here a retained message goes to a session only for a filter that session holds. And a
+    connection's socket is closed when its handler ends (amqtt leaves it to the garbage collector,
+    which warns).
     """
     from amqtt.broker import Broker
 
@@ -30,7 +32,22 @@ def _broker_class() -> Any:
             if any(holder is session for holder, _ in holders):
                 await super()._publish_retained_messages_for_subscription(subscription, session)
 
+        async def stream_connected(self, reader: Any, writer: asyncio.StreamWriter, listener_name: str) -> None:
+            try:
+                await super().stream_connected(reader, writer, listener_name)
+            finally:  # amqtt does not close a connection's socket when its handler ends or is cancelled
+                writer.close()
+
     return SubscribedOnlyBroker
+
+
+async def _cancel_others() -> None:
+    """Cancel every task of the running loop but this one, wait for them, and close their transports."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # closed transports' callbacks run
 
 
 class EmbeddedBroker:
@@ -101,6 +118,13 @@ class EmbeddedBroker:
         try:
             future.result(timeout)
         except Exception as exc:  # shutting down: say so, go on
+            log.warning("embedded broker shutdown: %s", exc)
+        # amqtt leaves each connection's handler task pending after its shutdown: cancelled and awaited
+        # here, so their sockets are closed now rather than warned about when the loop is collected
+        rest = asyncio.run_coroutine_threadsafe(_cancel_others(), loop)
+        try:
+            rest.result(timeout)
+        except Exception as exc:
             log.warning("embedded broker shutdown: %s", exc)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
