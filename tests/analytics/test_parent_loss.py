@@ -109,11 +109,35 @@ def test_a_meter_the_daily_balance_named_is_left_to_it() -> None:
     assert _episodes(readings, [named]) == []
 
 
-def test_an_episode_as_long_as_max_hours_is_not_named() -> None:
+def test_an_episode_as_long_as_max_hours_is_a_worn_register() -> None:
     a = 5 * DAY + 8 * HOUR
     readings = _readings(lost=("C-WM001", a, a + 3 * HOUR, 0.6))
-    assert len(_episodes(readings, levels=ParentLoss(max_hours=5.0))) == 1
-    assert _episodes(readings, levels=ParentLoss(max_hours=2.0)) == []
+    assert [e.fault for e in _episodes(readings, levels=ParentLoss(max_hours=5.0))] == ["meter_tamper"]
+    assert [e.fault for e in _episodes(readings, levels=ParentLoss(max_hours=2.0))] == ["stuck_register"]
+
+
+def test_a_building_meter_missing_most_water_for_two_days_is_a_worn_register_and_no_burst() -> None:
+    a = 3 * DAY + 2 * HOUR
+    readings = _readings(lost=("C-WM001", a, a + 55 * HOUR, 0.9))
+    found = water_balance_findings(readings, _devices())
+    assert [(f.device, f.fault) for f in found] == [("C-WM001", "stuck_register")]
+    assert found[0].started_ms <= START + (a + HOUR) * MIN
+    assert found[0].ended_ms >= START + (a + 54 * HOUR) * MIN
+    assert 0.8 <= found[0].evidence["share"] <= 0.95
+
+
+def test_a_building_meter_s_loss_is_no_burst_above_it_or_below_it() -> None:
+    # the bursts alone (no missing water given to them): the compound's residual rises by the water
+    # the building's falls by, and the building's own rises back over a median the loss lowered
+    a = 3 * DAY + 2 * HOUR
+    readings = _readings(lost=("C-WM001", a, a + 55 * HOUR, 0.9))
+    assert WaterBalance().bursts(readings, _devices()) == []
+
+
+def test_a_burst_in_a_building_s_pipes_is_still_a_burst() -> None:
+    a = 5 * DAY + 8 * HOUR
+    found = WaterBalance().bursts(_readings(pipes_burst=(a, a + 2 * HOUR, 800.0)), _devices())
+    assert [(e.device, e.fault) for e in found] == [("C-WM001", "burst")]
 
 
 def test_a_share_under_min_share_is_not_named() -> None:

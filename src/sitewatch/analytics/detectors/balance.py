@@ -127,6 +127,7 @@ class WaterBalance:
     still_burst_lph: float = 500.0  # behind a still register: an hour this far over, more than a flat draws
     still_burst_ratio: float = 10.0  # ... and this many times the meter's mean flow
     burst_slack_l: float = 30.0  # neither of the two hours may be below its median by more than this
+    burst_loss_match: float = 0.5  # a child meter's residual fell by this share of the water: its register's
     leak_share: float = 0.025  # a building's residual this share of its mean flow over its level ...
     leak_floor_lph: float = 4.0  # ... and at least this many litres an hour, over the past day ...
     leak_night: float = 0.5  # ... and over the past day's night hours at least this share of it ...
@@ -1119,10 +1120,17 @@ class WaterBalance:
             return []
         hourly = registers.diff().iloc[1:]  # L/h
         out: list[BalanceEpisode] = []
-        for node in self.nodes(devices):
+        nodes = self.nodes(devices)
+        local = self._local_hour(hourly.index.to_numpy(dtype=np.int64) - HOUR_MS)
+        # each node's residual less its median at the same local hour over the whole history
+        level_of = {n.parent: _off_usual(self._hourly_residual(hourly, n)[1], local)
+                    for n in nodes if n.parent in hourly}  # fmt: skip
+        for node in nodes:
             if node.parent not in hourly:
                 continue
             _children, residual = self._hourly_residual(hourly, node)
+            usual = level_of[node.parent]
+            usual_pair = usual + np.concatenate(([np.nan], usual[:-1]))  # two hours together, as ``pair``
             recent = residual.rolling(self.burst_hours, min_periods=self.burst_hours // 2).median().shift(1)
             mean_flow = float(hourly[node.parent].mean())
             level = max(self.burst_lph, self.burst_share * mean_flow)
@@ -1143,10 +1151,32 @@ class WaterBalance:
                 if over and (len(still) != 1 or float(span.max()) < max(
                         self.still_burst_lph, self.still_burst_ratio * float(hourly[next(iter(still))].mean()))):  # fmt: skip
                     continue
+                # a residual over its recent median only because that median fell (the node's meter
+                # missed water the day before, and stopped missing it or draws little now): a burst's
+                # water is over the node's usual level too
+                if not over and not np.nanmax(usual_pair[a : b + 1], initial=-np.inf) > level:
+                    continue
+                # a child's meter (a building's) whose own residual falls by the water the node's rose:
+                # that meter misses water, nothing bursts (a burst behind it leaves the node's residual)
+                lo, hi = max(0, a - 1), b + 2
+                gain = float(np.nansum(excess.to_numpy()[lo:hi]))
+                if any(float(-np.nansum(level_of[c][lo:hi])) >= self.burst_loss_match * gain
+                       for c in node.children if c in level_of):  # fmt: skip
+                    continue
                 out.append(BalanceEpisode(still.pop() if still else node.parent, "burst", int(span.index[0]) - HOUR_MS, int(span.index[-1]),
                                           float(span.max() / level),
                                           {"excess_lph": round(float(span.max()), 1)}))  # fmt: skip
         return out
+
+
+def _off_usual(residual: pd.Series, local: np.ndarray) -> np.ndarray:
+    """``residual`` (L/h) less its median at the same local hour over the whole series."""
+    res = residual.to_numpy(dtype=np.float64)
+    centre = np.zeros(24)
+    for hour in range(24):
+        v = res[(local == hour) & np.isfinite(res)]
+        centre[hour] = float(np.median(v)) if len(v) else 0.0
+    return res - centre[local]
 
 
 def _best_window(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,

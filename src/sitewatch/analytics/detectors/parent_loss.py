@@ -15,8 +15,11 @@ flat's register that misses water raises the building's residual alone; a flat's
 moves the building's residual alone. The building meter's own reading error (interpolated to the
 hour between its 5-minute reports) moves both apart but is made up the next hour, so an episode's
 water is summed over an hour more on either side. A worn register (``stuck_register``) misses
-water for days and is the daily balance's: an episode is named only when it lasts under
-``max_hours`` and the meter registers its full share again in the day before and the day after.
+water for days and is mostly the daily balance's: an episode is named only when the meter registers
+its full share again in the day before and the day after, and not within a day of an episode the
+daily balance found on the meter; one lasting ``max_hours`` or more is named a worn register (a
+building meter's that misses most of its water for two days or more: the daily balance, which
+weighs whole days against the meter's usual share, may not fit it), a shorter one a magnet.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class ParentLoss:
     noise_floor_l: float = 3.0  # an hour's robust SD is at least this (L)
     min_hours: int = 72  # a node's residual needs this many known hours for its levels
     merge_hours: int = 6  # flagged hours this close together are one episode
-    max_hours: float = 48.0  # an episode at least this long is a worn register's (the daily balance's)
+    max_hours: float = 48.0  # an episode at least this long is a worn register's (``stuck_register``)
     match: tuple[float, float] = (0.5, 2.0)  # the compound's gain over the building's loss, summed
     min_share: float = 0.08  # the share missed, as the daily balance names a parent meter
     max_share: float = 1.0  # an opened meter registers nothing
@@ -114,8 +117,6 @@ class ParentLoss:
         n = len(ts)
         for a, b in runs:
             start, end = int(ts[a]) - HOUR_MS, int(ts[b])
-            if (end - start) / HOUR_MS >= self.max_hours:
-                continue
             if any(
                 e.device == device and e.start_ms < end + DAY_MS and start - DAY_MS < e.end_ms for e in others
             ):
@@ -140,7 +141,9 @@ class ParentLoss:
                 if y > x
             ):
                 continue
-            out.append(BalanceEpisode(device, "meter_tamper", start, end, lb / max(noise, 1e-9), {
+            # days on end: a worn register (one the daily balance did not name), hours: a magnet
+            fault = "stuck_register" if (end - start) / HOUR_MS >= self.max_hours else "meter_tamper"
+            out.append(BalanceEpisode(device, fault, start, end, lb / max(noise, 1e-9), {
                 "missing_lph": round(lb / max(hi - lo, 1), 2), "share": round(share, 2),
                 "fit": round(lc / lb, 2), "days": round((end - start) / DAY_MS, 2)}))  # fmt: skip
         return out
