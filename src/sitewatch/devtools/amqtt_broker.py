@@ -32,7 +32,9 @@ def _broker_class() -> Any:
             if any(holder is session for holder, _ in holders):
                 await super()._publish_retained_messages_for_subscription(subscription, session)
 
-        async def stream_connected(self, reader: Any, writer: asyncio.StreamWriter, listener_name: str) -> None:
+        async def stream_connected(
+            self, reader: Any, writer: asyncio.StreamWriter, listener_name: str
+        ) -> None:
             try:
                 await super().stream_connected(reader, writer, listener_name)
             finally:  # amqtt does not close a connection's socket when its handler ends or is cancelled
@@ -42,7 +44,8 @@ def _broker_class() -> Any:
 
 
 async def _cancel_others() -> None:
-    """Cancel every task of the running loop but this one, wait for them, and close their transports."""
+    """Cancel every task of the running loop but this one and wait for them (a connection's handler
+    closes its socket as it ends: ``stream_connected`` above)."""
     tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in tasks:
         task.cancel()
