@@ -118,9 +118,6 @@ class WaterBalance:
     exact_close_margin: float = 13.0  # ... or this much, when no other register stood still this share
     exact_close_still_share: float = 0.8  # of the fault's hours (else ``exact_still_h``)
     exact_chi2_z: float = 3.0  # ... and leaves at most n + this many SDs of a chi-square with n points
-    exact_joint_max: int = 0  # flats fitted together when a window's parts deny each other (in turn; 0: none)
-    exact_joint_points: int = 1500  # ... over at most this many instants (a quarter hour each)
-    exact_joint_rounds: int = 10  # ... each flat's hours searched again against the others' this often
     burst_lph: float = 300.0  # litres over two hours above the residual's recent median: a burst
     burst_share: float = 0.3  # ... and at least this share of the building's mean flow
     burst_hours: int = 24  # the recent median is over the previous hours
@@ -329,9 +326,7 @@ class WaterBalance:
         usual = {d: (float(exact[d].iloc[-1]) - float(exact[d].iloc[0])) / span_h for d in kids}  # L/h
         chunk, stride = int(self.exact_chunk_h * HOUR_MS), int(self.exact_chunk_h * HOUR_MS) // 2
         hits: list[tuple[str, float, int, int, float, float]] = []
-        joint: set[tuple[str, float, int, int, float, float]] = set()  # fitted together: hours their own
-        held = [self._held_span(exact, e) for e in found]
-        own = [h for e, h in zip(found, held, strict=True) if e.device in members]
+        own = [self._held_span(exact, e) for e in found if e.device in members]
         for w0, w1 in windows:
             # a long window (another fault in the building keeps the CUSUM up) is read in overlapping parts
             parts = [(w0, w1)] if w1 - w0 <= chunk else [
@@ -356,17 +351,11 @@ class WaterBalance:
             # a part whose neighbours both name another flat is taken for two faults at once. A
             # neighbour that holds under half the fault's hours (a fault at the window's first or
             # last end, which only one part reads whole) can neither confirm it nor deny it
-            denied: list[tuple[str, float, int, int, float, float]] = []
             for k, hit in enumerate(fitted):
                 near = [j for j in (k - 1, k + 1) if 0 <= j < len(bests)]
                 if hit is not None and (hit[0] in [bests[j] for j in near] or not any(
                         _overlap(parts[j], hit[2], hit[3]) >= 0.5 for j in near)):  # fmt: skip
                     hits.append(hit)
-                elif hit is not None:
-                    denied.append(hit)
-            together = self._exact_joint(exact, parent, kids, centre, usual, w0, w1, denied)
-            hits += together
-            joint.update(together)
         # the parts of one fault: one episode from the first part's start to the last's end
         merged: list[list[tuple[str, float, int, int, float, float]]] = []
         for hit in sorted(hits, key=lambda h: (h[0], h[2])):
@@ -380,9 +369,7 @@ class WaterBalance:
             device, t0, t1 = group[0][0], min(h[2] for h in group), max(h[3] for h in group)
             share = float(np.median([h[1] for h in group]))
             gain, lost = max(h[4] for h in group), max(h[5] for h in group)  # the parts overlap: the most
-            # a joint fit's hours leave the other fault's out; one flat's fit over more hours would not
-            if not joint.issuperset(group):
-                t0, t1 = self._exact_extent(exact, parent, kids, centre, device, share, t0, t1)
+            t0, t1 = self._exact_extent(exact, parent, kids, centre, device, share, t0, t1)
             hours = (t1 - t0) / HOUR_MS
             # the exact fit's hours are the fault's own to within the flat's idle spells: by length alone
             out.append(
@@ -565,81 +552,6 @@ class WaterBalance:
             if still_h >= still_limit and usual[other] * still_h >= 0.5 * lost:
                 return device, None
         return device, (device, share, int(ts[t0]), int(ts[t1]), (second - sse), lost)
-
-    def _exact_joint(self, exact: pd.DataFrame, parent: str, kids: list[str], centre: float,
-                     usual: dict[str, float], w0: int, w1: int,
-                     denied: list[tuple[str, float, int, int, float, float]]) -> list[tuple[str, float, int, int, float, float]]:  # fmt: skip
-        """Two faults one after another in one window of the exact balance: the flats of the parts
-        that fitted alone but were denied by their neighbours (which read both faults and name a
-        third flat) fitted together over the whole window, each over its own hours (searched one
-        flat at a time against what the others leave). Both are kept when the joint fit is within
-        the rounding's chi-square, each flat takes ``exact_margin`` away that the others cannot, no
-        third flat takes as much from what is left, and no other register stood still meanwhile
-        for half the water a flat missed (as in :meth:`_exact_fit`)."""
-        names = sorted({h[0] for h in denied})
-        if not 2 <= len(names) <= self.exact_joint_max:
-            return []
-        pad = int(self.exact_pad_h * HOUR_MS)
-        prepared = self._exact_frame(exact, parent, kids, centre, w0 - pad, w1 + pad)
-        if prepared is None or len(prepared[0]) > self.exact_joint_points:
-            return []
-        frame, ts, w, y = prepared
-        n = len(frame)
-        idx = np.arange(n)
-        i0, i1 = idx[:, None], idx[None, :]
-        reg = {d: frame[d].to_numpy(dtype=np.float64) for d in kids}
-
-        def ramp(d: str, a: int, b: int) -> np.ndarray:
-            c = reg[d]
-            return np.where(idx <= a, 0.0, np.where(idx <= b, c - c[a], c[b] - c[a]))
-
-        def solve(cols: list[np.ndarray]) -> tuple[float, np.ndarray]:
-            x = np.column_stack(cols) * np.sqrt(w)[:, None]
-            coef, *_ = np.linalg.lstsq(x, y * np.sqrt(w), rcond=None)
-            rest = y - np.column_stack(cols) @ coef
-            return float(np.sum(w * rest * rest)), coef
-
-        # each flat's hours from its own part's fit, then searched again against the others' fit
-        spans = {d: (int(np.searchsorted(ts, h[2])), int(np.searchsorted(ts, h[3])))
-                 for d, h in ((h[0], h) for h in sorted(denied, key=lambda h: -h[4]))}  # fmt: skip
-        spans = {d: (min(a, n - 1), min(b, n - 1)) for d, (a, b) in spans.items()}
-        for _ in range(self.exact_joint_rounds):
-            before = dict(spans)
-            for d in names:
-                _, coef = solve([ramp(o, *spans[o]) for o in names])
-                left = y - sum(k * ramp(o, *spans[o]) for k, o in zip(coef, names, strict=True) if o != d)
-                sse, k, a, b = _best_window(left, reg[d], w, i0, i1)
-                if not np.isfinite(sse) or k <= 0.0:
-                    return []
-                spans[d] = (a, b)
-            if spans == before:
-                break
-        cols = [ramp(d, *spans[d]) for d in names]
-        sse, coef = solve(cols)
-        if sse > n + self.exact_chi2_z * np.sqrt(2.0 * n) or (coef <= 0.0).any():
-            return []
-        rest = y - np.column_stack(cols) @ coef
-        if any(sse - _best_window(rest, reg[d], w, i0, i1)[0] >= self.exact_margin
-               for d in kids if d not in names):  # fmt: skip
-            return []  # a third flat explains much of what is left
-        out: list[tuple[str, float, int, int, float, float]] = []
-        for j, d in enumerate(names):
-            without = solve([c for k, c in enumerate(cols) if k != j])[0]
-            share = float(coef[j] / (1.0 + coef[j]))
-            if without - sse < self.exact_margin or not self.min_share <= share <= 0.98:
-                return []
-            a, b = spans[d]
-            lost = float(coef[j] * (reg[d][b] - reg[d][a]))
-            for other in kids:
-                if other in names or float(usual.get(other, 0.0)) < self.still_usual_lph:
-                    continue
-                moved = np.flatnonzero(np.diff(reg[other][a : b + 1]) > 0.0)
-                edges = np.r_[a, a + 1 + moved, b]
-                still_h = float(np.max(np.diff(ts[edges]))) / HOUR_MS if len(edges) > 1 else 0.0
-                if still_h >= self.exact_still_h and usual[other] * still_h >= 0.5 * lost:
-                    return []
-            out.append((d, share, int(ts[a]), int(ts[b]), without - sse, lost))
-        return out
 
     def _level_days(self, children: pd.DataFrame, residual: pd.Series) -> pd.Series:
         """The days (rows of ``residual``) that may set the node's level: all, unless a flat that
@@ -1122,13 +1034,13 @@ class WaterBalance:
         out: list[BalanceEpisode] = []
         nodes = self.nodes(devices)
         local = self._local_hour(hourly.index.to_numpy(dtype=np.int64) - HOUR_MS)
+        residuals = {n.parent: self._hourly_residual(hourly, n)[1] for n in nodes if n.parent in hourly}
         # each node's residual less its median at the same local hour over the whole history
-        level_of = {n.parent: _off_usual(self._hourly_residual(hourly, n)[1], local)
-                    for n in nodes if n.parent in hourly}  # fmt: skip
+        level_of = {parent: _off_usual(residual, local) for parent, residual in residuals.items()}
         for node in nodes:
             if node.parent not in hourly:
                 continue
-            _children, residual = self._hourly_residual(hourly, node)
+            residual = residuals[node.parent]
             usual = level_of[node.parent]
             usual_pair = usual + np.concatenate(([np.nan], usual[:-1]))  # two hours together, as ``pair``
             recent = residual.rolling(self.burst_hours, min_periods=self.burst_hours // 2).median().shift(1)
