@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,22 @@ def test_site_devices_flow_through_the_real_connectors(mosquitto: MosquittoServi
     declared = {d.device for c in connectors for d in c.devices()}
     assert declared == {d.device for d in site.devices}
 
+    polled = site.of_kind(DeviceKind.WATER_METER) + site.of_kind(DeviceKind.ELEVATOR)
+
+    def caught_up() -> bool:
+        """Whether every polled device's last read is the model's latest (to register precision)."""
+        for device in polled:
+            reads = sink.of(device.device)
+            model = simulated.latest[device.device]
+            if not reads or any(
+                abs(v - model[m]) > max(0.06, 1e-3 * abs(model[m])) for m, v in reads[-1].values.items()
+            ):
+                return False
+        return True
+
+    sink, stop = ListSink(), asyncio.Event()
+
     async def scenario() -> None:
-        sink, stop = ListSink(), asyncio.Event()
         tasks = [asyncio.create_task(c.run(sink, stop)) for c in connectors]
         await simulated.start()
         sim_stop = asyncio.Event()
@@ -69,11 +84,16 @@ def test_site_devices_flow_through_the_real_connectors(mosquitto: MosquittoServi
         finally:
             sim_stop.set()
             await asyncio.wait_for(sim, 10)
+            # the model's last step may come after the gateway's last poll: a few polls more (at most 3 s)
+            # so that the last reads are of the final values, which the assertions below compare
+            deadline = time.monotonic() + 3.0
+            while not caught_up() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             stop.set()
             await asyncio.wait_for(asyncio.gather(*tasks), 10)
 
         # what the gateway read over Modbus is what the model produced (to register precision)
-        for device in site.of_kind(DeviceKind.WATER_METER) + site.of_kind(DeviceKind.ELEVATOR):
+        for device in polled:
             read = sink.last(device.device).values
             model = simulated.latest[device.device]
             for metric, value in read.items():
@@ -127,7 +147,9 @@ def test_simulate_site_command_writes_a_valid_gateway_config(tmp_path: Path) -> 
     result = CliRunner().invoke(
         main,
         [
-            "--lang", "zh_CN", "simulate",
+            "--lang",
+            "zh_CN",
+            "simulate",
             "site",
             "--ledger",
             str(ledger),
