@@ -249,6 +249,28 @@ def test_the_hourly_fit_searches_start_and_end_within_the_run(monkeypatch: pytes
     assert abs(t0 - int(ts[30])) <= 3_600_000 and abs(t1 - int(ts[70])) <= 3_600_000
 
 
+def test_the_hourly_fit_leaves_a_fault_of_an_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step of the balance in one hour, which a flat's draw in that hour fits, is no fault the
+    hourly fit times (one hourly value's spike); with no least length it would be named."""
+    hours = 24 * 4 + 1
+    ts = START + np.arange(hours, dtype=np.int64) * 3_600_000
+    rng = np.random.default_rng(5)
+    flat = np.cumsum(rng.gamma(0.5, 20.0, hours) * ((np.arange(hours) % 24) >= 6))
+    flat[41:] += 60.0  # a draw of 60 L in the hour 40-41
+    draws = rng.gamma(0.5, 20.0, hours) * ((np.arange(hours) % 24) >= 6)
+    draws[38:44] = 0.0  # the other flat draws nothing around it
+    other = np.cumsum(draws)
+    parent = flat + other + rng.normal(0.0, 1.0, hours)
+    parent[41:] += 40.0  # the balance misses 40 L in that hour only
+    registers = pd.DataFrame({"P": parent, "A": flat, "B": other}, index=ts)
+    normal = pd.Series(False, index=ts[::24][1:])
+    monkeypatch.setattr(WaterBalance, "_hourly_noise", lambda self, *args: np.full(24, 3.0))
+    args = (registers, "P", 0.0, normal, int(ts[24]), int(ts[48]))  # a run of one day
+    hit = WaterBalance(hour_fit_min_h=0.0)._hourly_fit(*args)
+    assert hit is not None and hit[0] == "A" and hit[2] < WaterBalance().hour_fit_min_h
+    assert WaterBalance()._hourly_fit(*args) is None
+
+
 @pytest.mark.parametrize(("flat", "share", "seed"), [("C-WM005", 0.25, 3), ("C-WM003", 0.2, 4)])
 def test_a_fifth_missed_for_a_day_is_found_at_the_exact_instants(flat: str, share: float, seed: int) -> None:
     """A day and a few hours at 20-25%: tens of litres, under the daily balance's level, but at the

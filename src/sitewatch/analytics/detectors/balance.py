@@ -102,6 +102,7 @@ class WaterBalance:
     hour_fit_chi2: float = 6.0  # the hourly fit's weighted squared error, per hour, at most this
     hour_fit_margin: float = 1.5  # ... the next-best meter's at least this much more, per hour
     hour_fit_gain: float = 4.0  # ... and the fit takes at least this much away, per hour
+    hour_fit_min_h: float = 3.0  # ... and times the fault this long at least (shorter: an hourly spike)
     exact_slack_lph: float = 0.5  # the exact balance's CUSUM: litres an hour it may run over its level freely
     exact_alarm_l: float = 12.0  # ... and a window for the fit once this many litres are missing
     exact_chunk_h: float = 48.0  # a longer window is fitted in parts this long, each half over the next
@@ -886,6 +887,11 @@ class WaterBalance:
         second = best[1][0] if len(best) > 1 else yy
         if (chi2 > self.hour_fit_chi2 * n or second - chi2 < self.hour_fit_margin * n
                 or yy - chi2 < self.hour_fit_gain * n or not self.min_share <= share <= 0.98):  # fmt: skip
+            return None
+        # a fault of an hour or two rests on one or two hourly values, each off by what the reports
+        # leave unknown around the hour: a flat that drew in the hour of such a spike fits it (a few
+        # hours' fault is the exact balance's, read at the instants every register is known)
+        if (ts[t1] - ts[t0]) / HOUR_MS < self.hour_fit_min_h:
             return None
         return (device, share, (ts[t1] - ts[t0]) / HOUR_MS, (second - chi2) / n, int(ts[t0]), int(ts[t1]),
                 bool(at_start), bool(at_end))  # fmt: skip
