@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -585,6 +586,35 @@ def test_projection_levels() -> None:
         parse_rules(PROJECTED.replace("within: 3d,", ""), "t.yaml")
     with pytest.raises(RulesError, match="within"):
         parse_rules(PROJECTED.replace("within: 3d", "within: 0"), "t.yaml")
+
+
+def _shipped_only(name: str) -> Engine:
+    rules = load_rules()
+    return Engine(dataclasses.replace(rules, rules=tuple(r for r in rules.rules if r.name == name)), SITES)
+
+
+def test_shipped_projection_a_slight_fill_from_its_first_day() -> None:
+    t0 = _cst(2026, 4, 6, 0)
+    # a recorder that overwrites, 2.6% free, filling at 0.6%/day: 2.0% left after a day, 3.3 days to empty.
+    # Within 4 days: flagged once the day's fit is in (3 days waited until 1.8% was left, 34 h in)
+    out = feed(_shipped_only("camera.storage_projected"), CA, DeviceKind.CAMERA, _storage(3, 2.6, 0.6), t0=t0,
+               step=10 * MIN)  # fmt: skip
+    found = [f for f in out if f.state.value == "active"]
+    assert [(f.source, f.fault) for f in found] == [("rule:camera.storage_projected", "storage_full")]
+    assert found[0].started_ms <= t0 + 28 * 3_600_000
+
+
+@pytest.mark.parametrize(
+    ("start", "wave"),
+    [
+        (3.0, 0.4),  # a recorder that overwrites with the most free space and its weekly rhythm (0.36%/day)
+        (8.0, 1.5),  # one that keeps the least space free: its steepest fall (1.35%/day) at 8%, 5.9 days
+    ],
+)
+def test_shipped_projection_not_for_a_healthy_recorders_week(start: float, wave: float) -> None:
+    out = feed(_shipped_only("camera.storage_projected"), CA, DeviceKind.CAMERA, _storage(8, start, 0.0, wave=wave),
+               t0=_cst(2026, 4, 6), step=10 * MIN)  # fmt: skip
+    assert out == []
 
 
 def test_shipped_day_burning_in_the_morning_from_ten_minutes_of_sun_above_the_horizon() -> None:
