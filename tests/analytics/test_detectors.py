@@ -123,6 +123,60 @@ def test_night_flow_flags_a_leak_that_persists_and_not_one_night_of_use() -> Non
     )
 
 
+def _nights_by_groupby(detector: NightFlow, frame: pd.DataFrame) -> pd.DataFrame:
+    """``NightFlow.nights``'s minima and z the plain pandas way (its grouping is NumPy's)."""
+    from sitewatch.analytics.detectors.base import local_index, numeric_frame
+
+    clean = numeric_frame(frame)
+    local = local_index(pd.DatetimeIndex(clean.index), detector.tz)
+    in_night = (local.hour >= detector.start_hour) & (local.hour < detector.end_hour)
+    column = clean.iloc[:, 0]
+    night = column[in_night].groupby(local[in_night].normalize()).agg(["min", "count"])
+    night = night[night["count"] >= 2]
+    running = column.expanding().mean()
+    mean_before = running.groupby(local.normalize()).last().reindex(night.index).ffill()
+    minima, z = night["min"].to_numpy(), np.full(len(night), np.nan)
+    refs = (np.full(len(night), np.nan) if detector.reference is None
+            else detector.reference.reindex(night.index).to_numpy(dtype="float64"))  # fmt: skip
+    for i in range(len(night)):
+        past = minima[max(0, i - detector.history_nights) : i]
+        past = past[np.isfinite(past)]
+        peer = float(refs[i]) if np.isfinite(refs[i]) else None
+        if len(past) < detector.min_nights and peer is None:
+            continue
+        own = float(np.median(past)) if len(past) >= detector.min_nights else None
+        centre = min(c for c in (own, peer) if c is not None)
+        spread = 1.4826 * float(np.median(np.abs(past - own))) if own is not None else 0.0
+        floor = detector.rel_floor * abs(float(mean_before.iloc[i]))
+        z[i] = (minima[i] - centre) / max(spread, floor, 1e-9 + 1e-3 * abs(centre))
+    return pd.DataFrame({"minimum": minima, "z": z}, index=night.index)
+
+
+@pytest.mark.parametrize(
+    ("tz", "start"),
+    [("Asia/Shanghai", "2026-10-20"), ("Europe/Berlin", "2026-10-10"), ("America/Santiago", "2026-03-20")],
+)
+def test_night_flow_nights_match_a_plain_groupby(tz: str, start: str) -> None:
+    """Gaps, NaN, a night of one reading, rows out of order and a clock set back (Berlin's at 03:00,
+    Santiago's at midnight, into the day before): the same minima and z as a plain groupby gives."""
+    rng = np.random.default_rng(3)
+    index = pd.date_range(start, periods=24 * 3 * 24, freq="20min", tz="UTC")
+    flow = rng.exponential(0.02, len(index))
+    flow[rng.integers(0, len(index), 300)] = np.nan
+    frame = pd.DataFrame({"flow": flow}, index=index).drop(index[200:400]).sample(frac=1.0, random_state=1)
+    local = frame.index.tz_convert(tz)
+    frame = frame[~((local.day == 30) & (local.hour == 2) & (local.minute > 0))]  # a night of one reading
+    for reference in (None, pd.Series(0.01, index=pd.date_range(start, periods=30, freq="D"))):
+        detector = NightFlow(tz=tz, reference=reference)
+        table = detector.nights(frame)
+        expected = _nights_by_groupby(detector, frame)
+        pd.testing.assert_index_equal(table.index, expected.index, check_names=False)
+        np.testing.assert_array_equal(table["minimum"].to_numpy(), expected["minimum"].to_numpy())
+        np.testing.assert_array_equal(table["z"].to_numpy(), expected["z"].to_numpy())
+        pd.testing.assert_series_equal(detector.minima(frame), table["minimum"], check_names=False)
+        assert not table.index.has_duplicates and table["z"].notna().sum() > 10
+
+
 def test_seasonal_baseline_flags_off_pattern_hours() -> None:
     train, test = hourly(7), hourly(8)
     test.iloc[300:306, 0] = 10 + 5 * -np.sin(2 * np.pi * np.arange(300, 306) / 24)  # the cycle inverted

@@ -32,3 +32,15 @@ def test_bench_analytics_on_a_small_city_prints_consistent_figures() -> None:
     assert broker["worker_devices"] >= record["devices"]  # restored from the checkpoint of the first report
     assert 0 < broker["worker_peak_rss_bytes"] < figures["targets"]["rss_bytes"]
     assert broker["checkpoints"] >= 1 and broker["restore_s"] > 0
+
+
+def test_bench_analytics_scorer_only_times_the_scorer_runs() -> None:
+    result = CliRunner().invoke(
+        main, ["--lang", "en", "bench", "analytics", "--compounds", "2", "--score-compounds", "1", "--scorer-only", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["city_compounds"] == 2 and len(figures["compounds"]) == 1 and figures["readings"] > 0
+    first, second = figures["runs"]
+    assert first["points"] > 0 and second["points"] > 0 and first["findings"] == second["findings"]
+    assert first["wall_s"] > 0 and first["cpu_s"] > 0 and first["cpu_s_per_compound"] == first["cpu_s"]

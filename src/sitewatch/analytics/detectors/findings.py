@@ -299,7 +299,7 @@ def leak_episodes(history: Path | pd.DataFrame, devices: pd.DataFrame, *, compou
     for device, s in series.items():
         if scope.get(device) == "household":
             nights = NightFlow(tz=detector.tz, start_hour=detector.start_hour, end_hour=detector.end_hour)
-            minima[device] = nights.nights(s.to_frame("flow"))["minimum"]
+            minima[device] = nights.minima(s.to_frame("flow"))
     by_compound: dict[str, list[pd.Series]] = {}
     for device, m in minima.items():
         by_compound.setdefault(str(devices.loc[device, "compound"]), []).append(m)

@@ -16,6 +16,8 @@ import pandas as pd
 from ...i18n import N_
 from .base import DEFAULT_TZ, Detector, DetectorError, align, local_index, numeric_frame
 
+DAY_NS = 86_400_000_000_000
+
 
 class NightFlow(Detector):
     """Minimum night flow against the device's own history (see the module docstring)."""
@@ -53,29 +55,20 @@ class NightFlow(Detector):
     def nights(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per column and local night: ``minimum``, ``z`` (robust, against earlier nights) and ``score``
         (the smallest z of the night and the ``persist - 1`` before it), indexed by the local night's date."""
-        clean = numeric_frame(frame)
-        if self.history_ is not None:
-            clean = (
-                pd.concat([self.history_[self.history_.index < clean.index.min()], clean])
-                if len(clean)
-                else clean
-            )
-        local = local_index(pd.DatetimeIndex(clean.index), self.tz)
-        hour = local.hour
-        in_night = (hour >= self.start_hour) & (hour < self.end_hour)
+        clean, grid = self._grid(frame)
         frames = []
         for name in clean.columns:
             column = clean[name]
-            night = column[in_night].groupby(local[in_night].normalize()).agg(["min", "count"])
-            night = night[night["count"] >= 2]
-            # mean flow of each night's past (all readings before that night's end)
-            running = column.expanding().mean()
-            mean_before = running.groupby(local.normalize()).last().reindex(night.index).ffill()
-            z = np.full(len(night), np.nan)
-            minima = night["min"].to_numpy()
-            refs = (np.full(len(night), np.nan) if self.reference is None
-                    else self.reference.reindex(night.index).to_numpy(dtype="float64"))  # fmt: skip
-            for i in range(len(night)):
+            index, minima, keep = grid.minima(column.to_numpy(dtype="float64"))
+            # mean flow of each night's past (all readings before that night's end): the running
+            # mean at the day's last row (it is never NaN again once a value was seen), earlier nights'
+            # carried forward where it is
+            running = column.expanding().mean().to_numpy()
+            mean_before = pd.Series(running[grid.day_last][grid.night_of_day][keep]).ffill().to_numpy()
+            z = np.full(len(minima), np.nan)
+            refs = (np.full(len(minima), np.nan) if self.reference is None
+                    else self.reference.reindex(index).to_numpy(dtype="float64"))  # fmt: skip
+            for i in range(len(minima)):
                 past = minima[max(0, i - self.history_nights) : i]
                 past = past[np.isfinite(past)]
                 peer = float(refs[i]) if np.isfinite(refs[i]) else None
@@ -84,13 +77,31 @@ class NightFlow(Detector):
                 own = float(np.median(past)) if len(past) >= self.min_nights else None
                 centre = min(c for c in (own, peer) if c is not None)
                 spread = 1.4826 * float(np.median(np.abs(past - own))) if own is not None else 0.0
-                floor = self.rel_floor * abs(float(mean_before.iloc[i])) if i < len(mean_before) else 0.0
+                floor = self.rel_floor * abs(float(mean_before[i]))
                 scale = max(spread, floor, 1e-9 + 1e-3 * abs(centre))
                 z[i] = (minima[i] - centre) / scale
-            table = pd.DataFrame({"column": str(name), "minimum": minima, "z": z}, index=night.index)
+            table = pd.DataFrame({"column": str(name), "minimum": minima, "z": z}, index=index)
             table["score"] = table["z"].rolling(self.persist, min_periods=self.persist).min()
             frames.append(table)
         return pd.concat(frames) if frames else pd.DataFrame(columns=["column", "minimum", "z", "score"])
+
+    def minima(self, frame: pd.DataFrame) -> pd.Series:
+        """The ``minimum`` of :meth:`nights` for a frame of one column (its first), without the z."""
+        clean, grid = self._grid(frame)
+        index, minima, _keep = grid.minima(clean.iloc[:, 0].to_numpy(dtype="float64"))
+        return pd.Series(minima, index=index, name="minimum")
+
+    def _grid(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, _Nights]:
+        clean = numeric_frame(frame)
+        if self.history_ is not None:
+            clean = (
+                pd.concat([self.history_[self.history_.index < clean.index.min()], clean])
+                if len(clean)
+                else clean
+            )
+        return clean, _Nights(
+            local_index(pd.DatetimeIndex(clean.index), self.tz), self.start_hour, self.end_hour
+        )
 
     def score(self, frame: pd.DataFrame) -> pd.Series:
         """Per row, the score of the latest night whose window has ended (0 before enough nights)."""
@@ -102,10 +113,54 @@ class NightFlow(Detector):
         local = local_index(pd.DatetimeIndex(clean.index), self.tz)
         result = np.zeros(len(clean))
         if len(table):
-            per_night = table.groupby(level=0)["score"].max().fillna(0.0)
+            index = pd.DatetimeIndex(table.index)
+            if index.is_monotonic_increasing and index.is_unique:  # one column's nights: one row a night
+                per_night = table["score"].fillna(0.0)
+            else:
+                per_night = table.groupby(level=0)["score"].max().fillna(0.0)
             ready = pd.DatetimeIndex(per_night.index) + pd.Timedelta(hours=self.end_hour)
             position = np.searchsorted(ready.asi8, local.asi8, side="right") - 1
             values = per_night.to_numpy()
             result = np.where(position >= 0, values[np.clip(position, 0, None)], 0.0)
         result[clean.isna().all(axis=1).to_numpy()] = np.nan
         return align(pd.Series(result, index=clean.index), frame)
+
+
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal ``keys`` begins (none for no keys)."""
+    if not len(keys):
+        return np.zeros(0, dtype="int64")
+    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+
+
+class _Nights:
+    """Where the rows of a local time index fall: their local days and nights."""
+
+    def __init__(self, local: pd.DatetimeIndex, start_hour: int, end_hour: int) -> None:
+        hour = local.hour
+        in_night = (hour >= start_hour) & (hour < end_hour)
+        day = local.asi8 // DAY_NS * DAY_NS
+        days, of_day = np.unique(day, return_inverse=True)
+        # each day's last row (where the running mean holds all of the day's readings)
+        self.day_last = np.full(len(days), -1, dtype="int64")
+        np.maximum.at(self.day_last, of_day, np.arange(len(day)))
+        # the night rows grouped by night (stable: a clock set back keeps the rows' order)
+        self.night_rows = np.flatnonzero(in_night)
+        self.night_rows = self.night_rows[np.argsort(day[self.night_rows], kind="stable")]
+        night_day = day[self.night_rows]
+        self.night_start = _run_starts(night_day)
+        self.nights = night_day[self.night_start]
+        self.night_of_day = np.searchsorted(days, self.nights)  # the day that holds each night
+        self.name = local.name
+
+    def minima(self, values: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+        """Each night's minimum of ``values`` (one per row; NaN skipped) where it holds at least two
+        values: the nights' dates, their minima, and which of all nights they are."""
+        at_night = values[self.night_rows]
+        if len(at_night):
+            minimum = np.fmin.reduceat(at_night, self.night_start)
+            keep = np.add.reduceat(~np.isnan(at_night), self.night_start) >= 2
+        else:
+            minimum, keep = np.zeros(0), np.zeros(0, dtype=bool)
+        index = pd.DatetimeIndex(self.nights[keep].astype("datetime64[ns]"), name=self.name)
+        return index, minimum[keep], keep

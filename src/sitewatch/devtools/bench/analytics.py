@@ -265,6 +265,33 @@ def prepare_scoring(folder: Path, compounds: int, seed: int, score_compounds: in
             "prepare_s": time.monotonic() - began}  # fmt: skip
 
 
+def score_alone(compounds: int, seed: int, score_compounds: int, repeats: int) -> dict[str, Any]:
+    """The scorer part alone, in this process: :func:`prepare_scoring`'s store, then ``repeats`` runs
+    of the worker's :class:`~sitewatch.analytics.scoring.Scorer` (every detector run, each compound of
+    the city's ledger, the ledger's buildings and scopes) one after another, each timed in wall and
+    CPU seconds (no broker, no live stream beside it)."""
+    from ...analytics.compounds import devices_from_ledger
+    from ...analytics.scoring import Scorer
+    from ...store.embedded_store import EmbeddedStore
+
+    with tempfile.TemporaryDirectory(prefix="sitewatch-bench-scorer-") as tmp:
+        folder = Path(tmp)
+        scoring = prepare_scoring(folder, compounds, seed, score_compounds)
+        lines = (folder / "city" / "compounds.csv").read_text().splitlines()[1:]
+        codes = sorted({line.split(",", 1)[0] for line in lines})
+        devices = devices_from_ledger(folder / "city")
+        runs = []
+        for n in range(repeats):
+            scorer = Scorer(lambda: EmbeddedStore(folder / "data" / "readings.db"), lambda: codes,
+                            lambda _f: lambda: True, folder / f"scores{n}.ckpt", places=lambda: devices)  # fmt: skip
+            wall, cpu = time.perf_counter(), time.process_time()
+            found = scorer.run_once()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            runs.append({"wall_s": wall, "cpu_s": cpu, "points": scorer.stats.last_points, "findings": len(found),
+                         "wall_s_per_compound": wall / score_compounds, "cpu_s_per_compound": cpu / score_compounds})  # fmt: skip
+    return scoring | {"city_compounds": compounds, "runs": runs}
+
+
 def through_broker(
     rec: Recording, pace: float, advance: Callable[[int], None], *, seed: int = 1, score_compounds: int = 0
 ) -> dict[str, Any]:
@@ -402,16 +429,23 @@ def through_broker(
 @click.option("--score-compounds", type=click.IntRange(0, 20_000), default=2, show_default=True,
               help="Through the broker, also fill the worker's store with this many compounds' last 17 days "
                    "and let its scorer run the detectors on them back to back during the stream (0: no scoring).")  # fmt: skip
+@click.option("--scorer-only", "scorer_only", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="Only the scorer part: fill a store as --score-compounds says and time this many scorer runs "
+                   "on it in this process (no stream, no broker); prints JSON.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_analytics(
     compounds: int, minutes: float, seed: int, fault_rate: float, pace: float, broker: bool, score_compounds: int,
-    as_json: bool,
+    scorer_only: int, as_json: bool,
 ) -> None:  # fmt: skip
     """Run the live analytics service on a recorded city stream; print readings/s beside the city's live
     rate, the p99 from a message's arrival to its findings, and the memory of a whole city's state."""
     from ...i18n import _
 
     logging.getLogger("sitewatch.analytics").setLevel(logging.WARNING)
+    if scorer_only:  # figures only as JSON
+        alone = score_alone(compounds, seed, max(1, min(score_compounds, compounds)), scorer_only)
+        click.echo(json.dumps(alone, indent=2))
+        return
     console = Console(stderr=True)
     figures: dict[str, Any] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
