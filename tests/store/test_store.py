@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
+from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -441,3 +444,87 @@ def test_any_text_is_stored_as_written_or_refused_whole(store: Store, value: str
             store.write([item], [happened])
         assert store.count_readings(compound=compound) == 0
         assert store.events(T0, T0 + 1, compound=compound) == []
+
+
+# -- scan_frame: scan's points as columns ---------------------------------------------------------
+
+
+def _frame_rows(store: Store, query: SeriesQuery) -> list[tuple[int, str, str, float]]:
+    """``scan_frame``'s rows, its columns and dtypes checked."""
+    frame = store.scan_frame(query)
+    assert list(frame.columns) == ["ts_ms", "device", "metric", "value"]
+    assert str(frame["ts_ms"].dtype) == "int64" and str(frame["value"].dtype) == "float64"
+    assert pd.api.types.is_string_dtype(frame["device"]) and pd.api.types.is_string_dtype(frame["metric"])
+    assert frame.index.equals(pd.RangeIndex(len(frame)))
+    return list(zip(frame["ts_ms"].tolist(), frame["device"].tolist(), frame["metric"].tolist(),
+                    frame["value"].tolist(), strict=True))  # fmt: skip
+
+
+def _scan_rows(store: Store, query: SeriesQuery) -> list[tuple[int, str, str, float]]:
+    return [(p.ts_ms, p.device, p.metric, p.value) for p in store.scan(query)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        _q(),  # two devices; one reading of C1-EL001 has no trip_count
+        _q(compound="C1"),
+        _q(devices=("C1-EL002",)),  # one device
+        _q(metrics=("trip_count",), compound="C1"),
+        _q(metrics=("trip_count", "motor_current", "trip_count")),  # metrics repeated, not in order
+        _q(start_ms=T0 + 2 * S, end_ms=T0 + 12 * S),  # start inclusive, end exclusive
+        _q(start_ms=T0 + 3600 * S, end_ms=T0 + 7200 * S),  # empty
+        _q(devices=("nobody",)),
+        _q(start_ms=T0 + 10 * S, end_ms=T0 + 10 * S),
+        _q(metrics=()),
+        _q(limit=3),
+        _q(window=Window(length_ms=10 * S), aggregation=Aggregation.INCREASE),
+        _q(kind=DeviceKind.CAMERA, metrics=("online", "bitrate")),
+    ],
+)
+def test_scan_frame_is_scan_as_columns(store: Store, query: SeriesQuery) -> None:
+    _load(store)
+    assert _frame_rows(store, query) == _scan_rows(store, query)
+
+
+def test_scan_frame_of_an_empty_store(store: Store) -> None:
+    assert _frame_rows(store, _q()) == []
+
+
+def test_scan_frame_of_a_device_whose_tags_changed(store: Store) -> None:
+    """InfluxDB holds it in two series (a point written under both tags is one point)."""
+    store.write([sample("C1-EL001", T0 + i * S, {"motor_current": float(i), "trip_count": float(i)},
+                        tags={"building": "B1"}) for i in range(5)])  # fmt: skip
+    store.write([sample("C1-EL001", T0 + i * S, {"motor_current": 10.0 + i},
+                        tags={"building": "B2"}) for i in range(3, 8)])  # fmt: skip
+    store.write([sample("C1-EL002", T0, {"motor_current": 1.0}, tags={"building": "B2"})])
+    rows = _frame_rows(store, _q())
+    assert rows == _scan_rows(store, _q())
+    assert [r[0] for r in rows if r[1:3] == ("C1-EL001", "motor_current")] == [T0 + i * S for i in range(8)]
+
+
+def test_scan_frame_of_many_pages(store: Store) -> None:
+    """More points than a page (embedded) or a chunk (InfluxDB) of one series, values with fractions."""
+    n = 12_345
+    store.write([sample(f"C1-EL00{d}", T0 + i * S, {"motor_current": i / 7 + d, "trip_count": float(i * d)})
+                 for i in range(n) for d in (1, 2)])  # fmt: skip
+    rows = _frame_rows(store, _q(end_ms=T0 + n * S))
+    assert len(rows) == 4 * n
+    assert rows == _scan_rows(store, _q(end_ms=T0 + n * S))
+
+
+def test_scan_frame_default_keeps_what_scan_gives() -> None:
+    """The Store contract's default (a store with ``scan`` alone): NaN values and order kept as given."""
+    from sitewatch.store.derived import DerivedQueries
+
+    points = [Point("C1-EL002", "motor_current", T0, float("nan")), Point("C1-EL001", "motor_current", T0, 1.5)]
+
+    class ScanOnly(DerivedQueries):
+        def scan(self, query: SeriesQuery) -> Iterator[Point]:
+            return iter(points)
+
+    frame = ScanOnly().scan_frame(_q())
+    assert frame["device"].tolist() == ["C1-EL002", "C1-EL001"]
+    assert math.isnan(frame["value"][0]) and frame["value"][1] == 1.5
+    assert str(frame["ts_ms"].dtype) == "int64"
+    assert Store.scan_frame(ScanOnly(), _q()).equals(frame)  # type: ignore[arg-type]

@@ -90,11 +90,8 @@ class ScoreStats:
 
 def read_window(store: Store, run: DetectorRun, compound: str, start_ms: int, end_ms: int) -> pd.DataFrame:
     """``run``'s metrics of ``compound``'s devices in [start_ms, end_ms), long form (READING_COLUMNS)."""
-    import pandas as pd
-
     query = SeriesQuery(run.kind, run.metrics, start_ms, end_ms, compound=compound)
-    rows = [(p.ts_ms, p.device, p.metric, p.value) for p in store.scan(query)]
-    frame = pd.DataFrame(rows, columns=["ts_ms", "device", "metric", "value"])
+    frame = store.scan_frame(query)  # columns, not a Point per reading
     frame["kind"] = run.kind.value
     frame["compound"] = compound
     return frame

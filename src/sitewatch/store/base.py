@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import msgspec
 
 from ..contract import KINDS, DeviceKind, Event, Sample, Severity
 from .windows import DAY_MS, DEFAULT_TIMEZONE, Window
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Tags kept on every stored point (bounded cardinality): the device and where it is.
 TAG_KEYS: tuple[str, ...] = ("compound", "device", "kind", "district", "street", "community", "building")
@@ -372,6 +375,19 @@ class Store(Protocol):
         answers (one point per device, metric and window) are computed per request.
         """
         ...
+
+    def scan_frame(self, query: SeriesQuery) -> pd.DataFrame:
+        """The points of ``scan(query)`` as columns: one row a point, in ``scan``'s order.
+
+        Columns ts_ms (int64), device, metric (str, object dtype), value (float64), index 0..n-1
+        (``frames.SCAN_COLUMNS``; empty: the same columns and dtypes). The same rows as ``scan``;
+        read without a ``Point`` per reading where the backend can (raw points: the embedded
+        store reads each series' rows into arrays, InfluxDB's answer is parsed column-wise), all
+        in memory at once. This default builds it from ``scan``.
+        """
+        from .frames import scan_columns
+
+        return scan_columns(self.scan(query))
 
     def aggregate(self, query: GroupQuery) -> list[GroupPoint]:
         """Per-device window values combined per group, ordered by group, metric, time."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..contract import DeviceKind, Severity
 from .base import (
@@ -29,6 +29,9 @@ from .base import (
 )
 from .checks import MAX_TS_MS
 from .windows import Run, Window, plan, windows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 T = TypeVar("T")
 
@@ -103,12 +106,23 @@ def check_series_query(query: SeriesQuery) -> None:
         raise ValueError("lookback_ms must not be negative")
 
 
+def may_have_points(query: SeriesQuery) -> bool:
+    """True when ``query`` can have points: some metric and a range that is not empty."""
+    return bool(query.metrics) and query.end_ms > query.start_ms
+
+
 class DerivedQueries:
     """Store methods computed from a backend's primitives, identical on every backend."""
 
     def scan(self, query: SeriesQuery) -> Iterator[Point]:  # pragma: no cover - backends implement
         """Points of a query (the backend's own)."""
         raise NotImplementedError
+
+    def scan_frame(self, query: SeriesQuery) -> pd.DataFrame:
+        """The points of ``scan(query)`` as columns (``Store.scan_frame``), built from ``scan``."""
+        from .frames import scan_columns
+
+        return scan_columns(self.scan(query))
 
     def scan_events(self, query: EventQuery) -> Iterator[StoredEvent]:  # pragma: no cover
         """Events of a query (the backend's own)."""

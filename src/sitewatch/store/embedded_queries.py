@@ -10,7 +10,7 @@ of any size can be iterated.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -28,8 +28,19 @@ from .base import (
     StoredEvent,
     check_tags,
 )
-from .derived import DerivedQueries, check_series_query, combine_groups, limited, names_filter, runs_of
+from .derived import (
+    DerivedQueries,
+    check_series_query,
+    combine_groups,
+    limited,
+    may_have_points,
+    names_filter,
+    runs_of,
+)
 from .windows import Run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PAGE = 10_000  # rows read under the store's lock at a time
 
@@ -40,6 +51,10 @@ _AGG_SQL = {
     Aggregation.COUNT: "count(*)",
     Aggregation.INCREASE: "sum(CASE WHEN prev IS NULL THEN 0.0 WHEN v >= prev THEN v - prev ELSE v END)",
 }
+
+
+# a raw reading as the embedded store's scan_frame reads it
+_ROW = [("ts", "<i8"), ("value", "<f8")]
 
 
 def _in(column: str, values: Sequence[str], params: list[Any]) -> str:
@@ -112,7 +127,35 @@ class EmbeddedQueries(DerivedQueries):
                 query.start_ms, query.end_ms, query.window, query.tz), query, ())  # fmt: skip
         return limited((Point(d, m, w, v) for d, m, w, v, _ in rows), query.limit)
 
+    def scan_frame(self, query: SeriesQuery) -> pd.DataFrame:
+        """``scan``'s points as columns; raw points read a series at a time into arrays, no
+        ``Point`` per reading (windowed answers and ``limit`` as ``scan`` gives them)."""
+        check_series_query(query)
+        check_tags(query.tags)
+        if query.window is not None or query.limit is not None or not may_have_points(query):
+            return super().scan_frame(query)
+        import numpy as np
+
+        from .frames import repeated, scan_frame_of
+
+        devices: list[str] = []
+        metrics: list[str] = []
+        pages: list[np.ndarray] = []
+        for device, metric, page in self._raw_pages(query):  # a series' pages follow one another
+            devices.append(device)
+            metrics.append(metric)
+            pages.append(np.array(page, dtype=_ROW))
+        rows = np.concatenate(pages) if pages else np.empty(0, dtype=_ROW)
+        counts = [len(p) for p in pages]
+        return scan_frame_of(rows["ts"], repeated(devices, counts), repeated(metrics, counts), rows["value"])
+
     def _raw(self, query: SeriesQuery) -> Iterator[Point]:
+        for device, metric, page in self._raw_pages(query):
+            for ts, value in page:
+                yield Point(device, metric, int(ts), float(value))
+
+    def _raw_pages(self, query: SeriesQuery) -> Iterator[tuple[str, str, list[tuple[int, float]]]]:
+        """(device, metric, rows of (ts, value)) per page of raw points, ordered by device, metric, time."""
         params: list[Any] = []
         where = selection_sql(
             params, kind=query.kind, metrics=query.metrics, devices=query.devices, compound=query.compound,
@@ -129,8 +172,8 @@ class EmbeddedQueries(DerivedQueries):
                     "SELECT ts, value FROM readings WHERE series_id = ? AND ts > ? AND ts < ? ORDER BY ts LIMIT ?",
                     (sid, after, query.end_ms, PAGE),
                 )
-                for ts, value in page:
-                    yield Point(device, metric, int(ts), float(value))
+                if page:
+                    yield device, metric, page
                 if len(page) < PAGE:
                     break
                 after = page[-1][0]

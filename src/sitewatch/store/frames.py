@@ -2,13 +2,67 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from .base import Point, StoredEvent
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+#: the columns of ``Store.scan_frame``, one row per point
+SCAN_COLUMNS = ("ts_ms", "device", "metric", "value")
+
+
+def scan_columns(points: Iterable[Point]) -> pd.DataFrame:
+    """Points (from ``Store.scan``) as ``Store.scan_frame`` gives them: one row a point, in their order.
+
+    Columns ``SCAN_COLUMNS``: ts_ms int64, device and metric str (object), value float64, the
+    index 0..n-1; empty, the same columns and dtypes.
+    """
+    ts: list[int] = []
+    devices: list[str] = []
+    metrics: list[str] = []
+    values: list[float] = []
+    for p in points:
+        ts.append(p.ts_ms)
+        devices.append(p.device)
+        metrics.append(p.metric)
+        values.append(p.value)
+    import numpy as np
+
+    return scan_frame_of(
+        np.array(ts, dtype=np.int64), np.array(devices, dtype=object), np.array(metrics, dtype=object),
+        np.array(values, dtype=np.float64),
+    )  # fmt: skip
+
+
+def scan_frame_of(
+    ts: np.ndarray, devices: np.ndarray, metrics: np.ndarray, values: np.ndarray
+) -> pd.DataFrame:
+    """The frame of ``Store.scan_frame`` from its four columns (arrays of one length)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "ts_ms": np.asarray(ts, dtype=np.int64),
+            "device": np.asarray(devices, dtype=object),
+            "metric": np.asarray(metrics, dtype=object),
+            "value": np.asarray(values, dtype=np.float64),
+        },
+        copy=False,
+    )
+
+
+def repeated(names: Sequence[str], counts: Sequence[int]) -> np.ndarray:
+    """An object array of each of ``names`` repeated its count of times (a column of series names)."""
+    import numpy as np
+
+    column = np.empty(len(names), dtype=object)
+    column[:] = list(names)
+    return np.repeat(column, np.asarray(counts, dtype=np.int64))
 
 
 def points_frame(points: Iterable[Point]) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..contract import DeviceKind
 from .base import (
@@ -41,11 +41,16 @@ from .derived import (
     combine_groups,
     counter_step,
     limited,
+    may_have_points,
     runs_of,
 )
 from .influx_events import InfluxEvents
 from .influxql import Series, extra_tags, quote_ident, quote_string, tag_filter, time_range
 from .windows import Run
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 RESET_STATEMENTS = 500  # reset values read back per request
 
@@ -129,15 +134,18 @@ class InfluxQueries(InfluxEvents):
         rows.sort()
         return limited((Point(d, m, w, v) for d, m, w, v, _ in rows), query.limit)
 
-    def _raw(self, query: SeriesQuery) -> Iterator[Point]:
-        metrics = list(dict.fromkeys(query.metrics))
+    def _raw_statement(self, query: SeriesQuery) -> str:
         where = time_range(query.start_ms, query.end_ms) + tag_filter(
             query.compound, query.devices, query.tags
         )
-        q = (
-            f"SELECT {','.join(quote_ident(m) for m in metrics)} FROM {self._from(query.kind.value)} "
-            f'WHERE {" AND ".join(where)} GROUP BY "device"'
+        return (
+            f"SELECT {','.join(quote_ident(m) for m in dict.fromkeys(query.metrics))} "
+            f'FROM {self._from(query.kind.value)} WHERE {" AND ".join(where)} GROUP BY "device"'
         )
+
+    def _raw(self, query: SeriesQuery) -> Iterator[Point]:
+        metrics = list(dict.fromkeys(query.metrics))
+        q = self._raw_statement(query)
         device: str | None = None
         buffer: list[tuple[str, int, float]] = []
         for series in self._stream(q):
@@ -151,6 +159,50 @@ class InfluxQueries(InfluxEvents):
                     if row[i] is not None:
                         buffer.append((metric, int(row[0]), float(row[i])))
         yield from _flush(device, buffer)
+
+    def scan_frame(self, query: SeriesQuery) -> pd.DataFrame:
+        """``scan``'s points as columns; raw points parsed from the answer's value arrays a column at
+        a time, no ``Point`` per reading (windowed answers and ``limit`` as ``scan`` gives them)."""
+        check_series_query(query)
+        check_tags(query.tags)
+        if query.window is not None or query.limit is not None or not may_have_points(query):
+            return super().scan_frame(query)
+        import numpy as np
+
+        from .frames import repeated, scan_frame_of
+
+        metrics = list(dict.fromkeys(query.metrics))
+        rank = {m: i for i, m in enumerate(sorted(metrics))}  # a device's points go by metric name
+        names = sorted(metrics)
+        columns: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # device, ranks, ts, values
+        device: str | None = None
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for series in self._stream(self._raw_statement(query)):
+            name = series.tags.get("device", "")
+            if name != device:
+                if device is not None:
+                    columns.append((device, *_device_columns(parts)))
+                device, parts = name, []
+            if not series.values:
+                continue
+            ts = np.fromiter((row[0] for row in series.values), dtype=np.int64, count=len(series.values))
+            table = np.array(series.values, dtype=np.float64)  # null (a metric not sent then): NaN
+            for metric in metrics:
+                if metric in series.columns:
+                    values = table[:, series.columns.index(metric)]
+                    keep = ~np.isnan(values)
+                    parts.append((np.full(int(keep.sum()), rank[metric]), ts[keep], values[keep]))
+        if device is not None:
+            columns.append((device, *_device_columns(parts)))
+        counts = [len(t) for _, _, t, _ in columns]
+        if not columns:
+            return scan_frame_of(np.empty(0, np.int64), np.empty(0, object), np.empty(0, object), np.empty(0))
+        return scan_frame_of(
+            np.concatenate([t for _, _, t, _ in columns]),
+            repeated([d for d, _, _, _ in columns], counts),
+            np.array(names, dtype=object)[np.concatenate([r for _, r, _, _ in columns])],
+            np.concatenate([v for _, _, _, v in columns]),
+        )
 
     def _per_device(
         self,
@@ -439,3 +491,22 @@ def _flush(device: str | None, buffer: list[tuple[str, int, float]]) -> Iterator
         if (metric, ts) != previous:
             yield Point(device, metric, ts, value)
             previous = (metric, ts)
+
+
+def _device_columns(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A device's (metric rank, ts, value) columns ordered by metric and time, a point in two series
+    (tags changed) once: the first sent, as ``_flush`` keeps it."""
+    import numpy as np
+
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    ranks = np.concatenate([r for r, _, _ in parts])
+    ts = np.concatenate([t for _, t, _ in parts])
+    values = np.concatenate([v for _, _, v in parts])
+    order = np.lexsort((ts, ranks))  # stable: of equal keys, the first sent comes first
+    ranks, ts, values = ranks[order], ts[order], values[order]
+    keep = np.ones(len(ts), dtype=bool)
+    keep[1:] = (ranks[1:] != ranks[:-1]) | (ts[1:] != ts[:-1])
+    return ranks[keep], ts[keep], values[keep]
