@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sitewatch.contract import KINDS, DeviceKind
 from sitewatch.simulators.backfill import BackfillResult
 from sitewatch.simulators.clock import local_hour, solar_elevation
 from sitewatch.simulators.engine import SiteEngine
+from sitewatch.simulators.faults import Band, FaultLabel, make_label
 from sitewatch.simulators.site import Site
 
 from .conftest import START_MS
@@ -59,7 +61,9 @@ def test_each_device_reports_at_its_interval(
         assert (gaps % interval == 0).all(), kind  # a missed report leaves a multiple of the interval
         assert (gaps == interval).mean() > 0.99, kind  # and reports are rarely missed
     water = readings[(readings["kind"] == "water_meter") & (readings["metric"] == "volume_register")]
-    water_gaps = water.sort_values(["device", "ts_ms"]).groupby("device", observed=True)["ts_ms"].diff().dropna()
+    water_gaps = (
+        water.sort_values(["device", "ts_ms"]).groupby("device", observed=True)["ts_ms"].diff().dropna()
+    )
     assert set(water_gaps.value_counts().index[:2]) == {300_000, 900_000}  # building and household meters
     assert ((water_gaps % 300_000) == 0).all()
 
@@ -78,10 +82,19 @@ def test_daily_patterns(wide: pd.DataFrame) -> None:
     on_share = lights.groupby(lights["hour"].astype(int))["lamp_on"].mean()
     assert on_share.loc[[0, 1, 2, 22, 23]].min() > 0.9 and on_share.loc[[10, 11, 12, 13]].max() < 0.1
     chargers = frame[frame["device"].str.contains("-CH")]
-    assert set(chargers["status"].unique()) >= {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}  # sessions run through OCPP states
+    assert set(chargers["status"].unique()) >= {
+        0.0,
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+    }  # sessions run through OCPP states
 
 
-def test_physics_at_rest(wide: pd.DataFrame, month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame]) -> None:
+def test_physics_at_rest(
+    wide: pd.DataFrame, month: tuple[BackfillResult, pd.DataFrame, pd.DataFrame]
+) -> None:
     result, _, _ = month
     frame = wide.reset_index()
     elevators = frame[frame["device"].str.contains("-EL")].sort_values(["device", "ts_ms"])
@@ -95,7 +108,9 @@ def test_physics_at_rest(wide: pd.DataFrame, month: tuple[BackfillResult, pd.Dat
             chargers = chargers[~inside]
     for h in result.harmless:  # and outside sensor glitches
         if h.anomaly == "spurious_over_temperature":
-            chargers = chargers[~((chargers["device"] == h.device) & chargers["ts_ms"].between(h.start_ms, h.end_ms))]
+            chargers = chargers[
+                ~((chargers["device"] == h.device) & chargers["ts_ms"].between(h.start_ms, h.end_ms))
+            ]
     idle = chargers[chargers["power"] == 0]
     assert idle["temperature"].max() < chargers["temperature"].max() and idle["temperature"].max() < 60
     assert (chargers.loc[chargers["status"] == 2, "power"] > 0).mean() > 0.95  # Charging delivers energy
@@ -169,3 +184,49 @@ def test_elevators_are_maintained_every_fifteen_days(
         during = wide.loc[device]
         inside = during[(during.index >= starts[0]) & (during.index < ends[0])]
         assert (inside["run_state"] == 5).all() and inside["trip_count"].nunique() == 1
+
+
+def _run_with(
+    site: Site, labels: list[FaultLabel], kind: DeviceKind, device: str, metric: str, days: int
+) -> np.ndarray:
+    """``metric`` of ``device`` over ``days`` with ``labels`` injected (same seed, no anomalies)."""
+    engine = SiteEngine(site, seed=7, start_ms=START_MS, anomalies=False)
+    engine.add_labels(labels)
+    out = []
+    for d in range(days):
+        chunks, _ = engine.window(START_MS + d * 86_400_000, START_MS + (d + 1) * 86_400_000)
+        for c in chunks:
+            if c.block.kind is kind and device in c.block.ids:
+                pos = np.flatnonzero(c.rows == c.block.ids.index(device))
+                if pos.size:
+                    out.append(c.values[metric][pos[0]])
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fault", "metric", "strong", "weak"),
+    [
+        (DeviceKind.STREETLIGHT, "day_burning", "lamp_on", 4.0, 0.6),  # two dirty photocells
+        (DeviceKind.ELEVATOR, "bearing_wear", "vibration_rms", 4.0, 1.3),
+        (DeviceKind.CHARGER, "over_temperature", "temperature", 40.0, 5.0),
+    ],
+)
+def test_two_faults_of_one_mechanism_on_a_device_compose(
+    sites: list[Site], kind: DeviceKind, fault: str, metric: str, strong: float, weak: float
+) -> None:
+    """A second fault of the same mechanism starting while one is open does not replace it: the worse
+    shows (a lamp whose photocell is dirtier burns at least as long as with that dirt alone), so both
+    labels' magnitudes are true of the readings."""
+    site = sites[2]
+    device = site.of_kind(kind)[0].device
+    days = 6
+    a = make_label(fault, device, site.compound, START_MS, START_MS + 4 * 86_400_000, np.random.default_rng(0),
+                   band=Band.MODERATE, magnitude=strong)  # fmt: skip
+    b = make_label(fault, device, site.compound, START_MS + 86_400_000, START_MS + 5 * 86_400_000,
+                   np.random.default_rng(0), band=Band.SUBTLE, magnitude=weak)  # fmt: skip
+    both = np.nan_to_num(_run_with(site, [a, b], kind, device, metric, days), nan=-1.0)
+    alone = np.nan_to_num(_run_with(site, [a], kind, device, metric, days), nan=-1.0)
+    later = np.nan_to_num(_run_with(site, [b], kind, device, metric, days), nan=-1.0)
+    assert both.shape == alone.shape == later.shape
+    assert (both >= alone).all() and (both >= later).all()
+    assert (both > later).any()  # the stronger fault shows while the weaker one is open too

@@ -79,11 +79,11 @@ class ChargerModel(KindModel):
             error[i] = np.where(m, _code(span.detail), error[i])
         stall = np.zeros((k, n))  # share of the power a stuck session does not deliver
         for i, m, f in faults.faults("stuck_session"):
-            stall[i] = np.where(m, f.label.magnitude / 100.0, stall[i])
-        extra_c = np.zeros((k, n))  # cooling failure: extra degrees at full load
+            stall[i] = np.where(m, np.maximum(stall[i], f.label.magnitude / 100.0), stall[i])
+        extra_c = np.zeros((k, n))  # cooling failure: extra degrees at full load (two at once: the worse)
         for i, m, f in faults.faults("over_temperature"):
             ramp = np.clip((times[i] - f.start_ms) / max(1, (f.end_ms - f.start_ms) / 2), 0.0, 1.0)
-            extra_c[i] = np.where(m, f.label.magnitude * ramp, extra_c[i])
+            extra_c[i] = np.where(m, np.maximum(extra_c[i], f.label.magnitude * ramp), extra_c[i])
         rate = self.sessions_per_day[rows, None] / 24.0 * charging_arrivals(times) * self.ctx.occupancy(times)
         arrive = rng.random((k, n)) < 1.0 - np.exp(-rate * self.dt_h)
         wanted = np.clip(

@@ -85,10 +85,22 @@ class ElevatorModel(KindModel):
         trips = np.where(halted, 0.0, rng.poisson(expected * self.dt_h).astype(np.float64))
         door_rate = 3e-4 * trips
         burst_clear = np.zeros(shape, dtype=bool)
+        worst = np.zeros(shape)  # two bursts at once on one car: the worse shows
         for i, m, f in faults.faults("door_fault_burst"):
-            door_rate[i] = np.where(m, f.label.magnitude / 86_400.0 * self.interval_s, door_rate[i])
+            rate = f.label.magnitude / 86_400.0 * self.interval_s
+            door_rate[i] = np.where(m, rate, door_rate[i])
+            worst[i] = np.where(m, np.maximum(worst[i], rate), worst[i])
             burst_clear[i] |= m & (f.label.band == "clear")
-        door_faults = rng.poisson(door_rate).astype(np.float64)
+        base = rng.poisson(door_rate).astype(np.float64)
+        # Where a later burst has the lower rate, the worse one's surplus is drawn from a generator of
+        # its own, so that the model's stream (and every other reading) is what it was without it.
+        extra = np.zeros(shape)
+        side = None
+        surplus = np.where(worst > door_rate, worst - door_rate, 0.0)
+        if surplus.any():
+            side = np.random.default_rng([*self.ctx.seed, 7919, int(times.min())])
+            extra = side.poisson(surplus).astype(np.float64)
+        door_faults = base + extra
         # the controller reports maintenance, out of service or its fault state instead of the doors (below)
         doors_hidden = service | flagged_out | latched | false_latch
         for i, m, f in faults.faults("door_fault_burst"):
@@ -98,7 +110,7 @@ class ElevatorModel(KindModel):
             so_far = f.state.get("door_faults", 0.0) + np.cumsum(np.where(m, door_faults[i], 0.0))
             f.state["door_faults"] = float(so_far[-1])
             faults.visible(f, i, (so_far >= 2.0) | ((f.label.band == "clear") & ~doors_hidden[i]))
-        doors = 2.0 * trips + rng.poisson(0.15 * trips + door_faults)
+        doors = 2.0 * trips + rng.poisson(0.15 * trips + base) + extra
         trip_count = cumulative(self.trips[rows], trips)
         door_cycles = cumulative(self.doors[rows], doors)
         door_fault_count = cumulative(self.door_faults[rows], door_faults)
@@ -130,7 +142,8 @@ class ElevatorModel(KindModel):
             used = f.state.get("trips", 0.0) + np.cumsum(np.where(m, trips[i], 0.0))
             f.state["trips"] = float(used[-1])
             progress = np.clip(used / expected_total, 0.0, 1.0)
-            wear[i] = np.where(m, 1.0 + (f.label.magnitude - 1.0) * progress**2, 1.0)
+            own = 1.0 + (f.label.magnitude - 1.0) * progress**2
+            wear[i] = np.where(m, np.maximum(wear[i], own), wear[i])  # two at once: the worse shows
             faults.visible(f, i, trips[i] > 0)  # a worn bearing is felt only while the car runs
         load_factor = 0.9 + 0.2 * load / 100.0
         run_v = self.vibration_run[rows, None] * wear * load_factor
@@ -155,10 +168,15 @@ class ElevatorModel(KindModel):
         for i, j in zip(*np.nonzero(service != before), strict=True):
             events.append((int(i), int(times[i, j]), "maintenance_mode", bool(service[i, j]), {}))
         self.in_service[rows] = service[:, -1]
-        for i, j in zip(*np.nonzero(door_faults), strict=True):
-            for _ in range(int(door_faults[i, j])):
+        for i, j in zip(*np.nonzero(base), strict=True):
+            for _ in range(int(base[i, j])):
                 ts = int(times[i, j]) - int(rng.integers(0, self.interval_ms))
                 events.append((int(i), ts, "door_fault", None, {}))
+        if side is not None:
+            for i, j in zip(*np.nonzero(extra), strict=True):
+                for _ in range(int(extra[i, j])):
+                    ts = int(times[i, j]) - int(side.integers(0, self.interval_ms))
+                    events.append((int(i), ts, "door_fault", None, {}))
         for i, j in zip(*np.nonzero(overload), strict=True):
             events.append((int(i), int(times[i, j]), "overload", None, {"car_load": f"{load[i, j]:.0f}"}))
         return Output(values, events)

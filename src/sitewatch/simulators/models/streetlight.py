@@ -62,9 +62,11 @@ class StreetlightModel(KindModel):
             elevation = max(0.5, f.label.magnitude / 2.0 * ELEVATION_PER_HOUR)
             clear_sky_lux = 120_000.0 * np.sin(np.radians(elevation)) ** 1.15 * 0.6
             attenuation = float(np.clip(30.0 / clear_sky_lux, 1e-5, 1.0))
+            # Two photocell faults at once on one lamp: the dirtier reading (the lower one) shows.
             ramp = np.clip((times[i] - f.start_ms) / max(1, (f.end_ms - f.start_ms) / 2), 0.0, 1.0)
-            reading[i] = np.where(m, lux[i] * attenuation**ramp, reading[i])
-            faults.visible(f, i, (reading[i] < threshold[i]) & ~normal_on[i])
+            own = lux[i] * attenuation**ramp
+            reading[i] = np.where(m, np.minimum(reading[i], own), reading[i])
+            faults.visible(f, i, (own < threshold[i]) & ~normal_on[i])
         dark = faults.mask("power_cut")
         on = ((reading < threshold) | relay) & ~dark
         for i, m, f in faults.faults("day_burning"):
@@ -77,11 +79,14 @@ class StreetlightModel(KindModel):
         switches = np.zeros(shape)
         for i, m, f in faults.faults("flicker"):
             flicking = m & on[i]
-            switches[i] = np.where(flicking, rng.poisson(f.label.magnitude * self.dt_h, shape[1]), 0.0)
+            # Two at once on one lamp (or two in one grid): the worse shows, neither erases the other.
+            drawn = rng.poisson(f.label.magnitude * self.dt_h, shape[1])
+            switches[i] = np.where(flicking, np.maximum(switches[i], drawn), switches[i])
             off_s = switches[i] * rng.uniform(2.0, 20.0, shape[1])
-            lit_share[i] = np.where(flicking, np.clip(1.0 - off_s / self.interval_s, 0.0, 1.0), lit_share[i])
+            share = np.clip(1.0 - off_s / self.interval_s, 0.0, 1.0)
+            lit_share[i] = np.where(flicking, np.minimum(lit_share[i], share), lit_share[i])
             faults.visible(f, i, on[i])
-            alarm = np.flatnonzero(switches[i] >= FLICKER_ALARM)
+            alarm = np.flatnonzero(flicking & (switches[i] >= FLICKER_ALARM))
             if alarm.size:
                 faults.condition(f, int(times[i, alarm[0]]))
         caught_off = (
@@ -89,7 +94,7 @@ class StreetlightModel(KindModel):
         )  # the current sample fell on a gap
         output = np.ones(shape)  # share of the lamp's light (and power) still working
         for i, m, f in faults.faults("lamp_failure"):
-            output[i] = np.where(m, 1.0 - f.label.magnitude / 100.0, 1.0)
+            output[i] = np.where(m, np.minimum(output[i], 1.0 - f.label.magnitude / 100.0), output[i])
             faults.visible(f, i, on[i])
             dead = np.flatnonzero(m & on[i] & (output[i] < 0.1))
             if dead.size:

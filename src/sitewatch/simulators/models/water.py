@@ -90,9 +90,9 @@ class WaterMeterModel(KindModel):
             )
             # Below its starting flow a meter's mechanism does not turn: such a trickle back goes unseen.
             back = m & (litres[i] == 0.0) & (low | (dip > 0.0)) & (f.label.magnitude >= STARTING_FLOW_LPH)
-            backflow[i] = np.where(back, f.label.magnitude * self.dt_h, 0.0)
+            backflow[i] = np.where(back, np.maximum(backflow[i], f.label.magnitude * self.dt_h), backflow[i])
             faults.visible(f, i, back)
-            flagged = np.flatnonzero(backflow[i] >= REVERSE_FLAG_L)
+            flagged = np.flatnonzero(back & (backflow[i] >= REVERSE_FLAG_L))
             if flagged.size:
                 faults.condition(f, int(times[i, flagged[0]]))
         counted = litres * (1.0 - lost) / 1000.0  # m³
