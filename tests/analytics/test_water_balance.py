@@ -669,6 +669,37 @@ def test_the_tamper_flag_names_an_episode_only_where_it_covers_the_loss(
                              START + span_h[1] * HOUR, {"A": times}).fault  # fmt: skip
     assert fault == ("meter_tamper" if tampered or hours < 48 else "stuck_register")
 
+@pytest.mark.parametrize(
+    ("episode_h", "flags", "dropped"),
+    [
+        ((91, 106), {"B": (92, 105)}, True),  # a neighbour's magnet over the same hours: its flat's water
+        ((91, 106), {"B": (92, 96)}, False),  # the neighbour flagged for under half of them
+        ((91, 106), {"B": (92, 96), "C": (98, 104)}, True),  # two neighbours' spells together
+        ((0, 240), {"B": (92, 105)}, False),  # a worn register of ten days beside a magnet of hours
+        ((91, 106), {"A": (95, 96), "B": (92, 105)}, False),  # the meter's own flag: its own magnet
+        ((91, 106), {"B": (92,)}, False),  # one flagged report is a switch's bounce
+        ((91, 106), {"B": (92, 97, 103)}, False),  # single reports hours apart: bounces, no spell
+    ],
+)
+def test_an_episode_under_a_neighbour_s_tamper_flag_is_the_neighbour_s(
+    episode_h: tuple[int, int], flags: dict[str, tuple[int, ...]], dropped: bool
+) -> None:
+    """A flagged magnet stops its flat's register: the balance rises by that flat's unseen draws, and
+    a fit may follow another flat's draws over the same hours; the rules name the flagged meter."""
+    def times(hours: tuple[int, ...]) -> np.ndarray:
+        if len(hours) == 2:
+            hours = tuple(range(hours[0], hours[1] + 1))
+        return np.array([START + h * HOUR for h in hours], dtype=np.int64)
+
+    flagged = {d: times(h) for d, h in flags.items()}
+    episode = BalanceEpisode("A", "meter_tamper", START + episode_h[0] * HOUR, START + episode_h[1] * HOUR, 1.0,
+                             {"share": 0.7})  # fmt: skip
+    assert WaterBalance()._beside_flagged(episode, ["A", "B", "C"], flagged) is dropped
+    # a register that stood still through them is named by its own spell: kept
+    still = BalanceEpisode("A", "stuck_register", episode.start_ms, episode.end_ms, 1.0, {"share": 1.0})
+    assert not WaterBalance()._beside_flagged(still, ["A", "B", "C"], flagged)
+
+
 def test_a_still_register_s_episode_holds_its_still_spell_only() -> None:
     """The daily balance names a still register over its whole run of off days; the exact balance
     leaves to it only the spell in which the register did not move, ``exact_pad_h`` either side."""

@@ -92,6 +92,9 @@ class WaterBalance:
     still_together_share: float = 0.25  # ... or this share, when the balance is off on those days alone
     still_beside_missed: float = 1.5  # a still register's days missing this many times its usual use hold a second fault
     level_min_days: int = 6  # the level leaves out a quarter's still days of a flat (``_level_days``) while this many are left
+    flag_cover: float = 0.5  # an episode is another meter's when that meter's flag was set this share of its hours
+    flag_gap_h: float = 2.0  # ... its flagged reports this close together are one spell
+    flag_pad_h: float = 1.0  # ... held this long either side (a magnet's first and last minutes between reports)
     stuck_hours: float = 48.0  # episodes this long (in full-day equivalents) are worn registers
     tamper_hours: float = 72.0  # ... unless under this long and missing under ``subtle_share``: a magnet
     subtle_share: float = 0.4
@@ -222,14 +225,44 @@ class WaterBalance:
             level = self._level_days(daily[children], residual)
             found = self._node_episodes(node.parent, residual, daily[children], daily[node.parent], flagged,
                                         hourly[[node.parent, *children]], level)  # fmt: skip
-            out.extend(found)
+            episodes = list(found)
             # the exact balance: households' meters only (a building meter always passes water)
             if residual.notna().sum() >= 4 and all(scopes.get(c, "") == "household" for c in children):
                 exact = self.exact_registers(series, node.parent, children)
                 if exact is not None:
                     centre = _shorth(residual[level].dropna().to_numpy())[0]
-                    out.extend(self._exact_episodes(exact, node.parent, centre, found, flagged))
+                    episodes.extend(self._exact_episodes(exact, node.parent, centre, found, flagged))
+            out.extend(e for e in episodes if not self._beside_flagged(e, children, flagged))
         return out
+
+    def _beside_flagged(self, episode: BalanceEpisode, children: Sequence[str],
+                        flagged: dict[str, np.ndarray]) -> bool:  # fmt: skip
+        """Whether another meter of the node had its tamper flag set for at least ``flag_cover`` of
+        the hours of ``episode`` (a share of a meter's water, with no flag of its own in them): that
+        meter's magnet, which the rules name, leaves its flat's draws unregistered, and the balance
+        then rises by them whichever flat's draws a fit follows. A register that stood still (its
+        whole share) is named by its own spell, not by a fit, and is kept."""
+        start, end = episode.start_ms, episode.end_ms
+        own = flagged.get(episode.device, np.empty(0))
+        if (end <= start or episode.evidence.get("share", 0.0) >= 0.98
+                or bool(np.any((own >= start) & (own <= end)))):  # fmt: skip
+            return False
+        gap, pad = int(self.flag_gap_h * HOUR_MS), int(self.flag_pad_h * HOUR_MS)
+        spells: list[tuple[int, int]] = []
+        for other in children:
+            times = np.sort(flagged.get(other, np.empty(0)).astype(np.int64))
+            if other == episode.device or len(times) < 2:
+                continue
+            breaks = np.flatnonzero(np.diff(times) > gap)
+            firsts, lasts = np.r_[0, breaks + 1], np.r_[breaks, len(times) - 1]
+            spells += [(int(times[a]) - pad, int(times[b]) + pad)
+                       for a, b in zip(firsts, lasts, strict=True) if b > a]  # fmt: skip
+        total, reach = 0, start
+        for a, b in sorted(spells):  # the union of the spells within the episode
+            a, b = max(a, reach), min(b, end)
+            if b > a:
+                total, reach = total + b - a, b
+        return total >= self.flag_cover * (end - start)
 
     # --- the exact balance ------------------------------------------------------------------------------
 
