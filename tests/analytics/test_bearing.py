@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from sitewatch.analytics.detectors import DetectorError, TheilSenTrend
-from sitewatch.analytics.detectors.findings import LEVEL_MIN_RISE, _messages, level_rise, still_high
+from sitewatch.analytics.detectors.findings import (
+    LEVEL_MIN_RISE,
+    _messages,
+    bearing_episodes,
+    level_polls,
+    level_rise,
+    still_high,
+)
 from sitewatch.contract import DeviceKind, Finding, FindingState, Severity
 
 
@@ -97,3 +104,48 @@ def test_the_level_check_leaves_healthy_and_repaired_cars_alone(seed: int) -> No
     repaired = _car(14, seed + 10)
     repaired[: 24 * 4] *= 1.3  # worn at the history's start, repaired on day 4
     assert not (level_rise(hourly(repaired))["score"] >= 1).any()
+
+
+def _quiet_car(days: int, seed: int) -> pd.Series:
+    """A quiet car's running polls: about one an hour at random times, 4% noise (load and motion)."""
+    rng = np.random.default_rng(seed)
+    minutes = np.sort(rng.choice(days * 24 * 60, size=days * 24, replace=False))
+    index = pd.Timestamp("2026-04-06", tz="UTC") + pd.to_timedelta(minutes, unit="min")
+    return pd.Series(0.18 * (1 + rng.normal(0, 0.04, len(minutes))), index=index)
+
+
+def test_the_polls_check_waits_for_a_day_of_reference_the_gap_and_the_day() -> None:
+    s = _quiet_car(5, 1)
+    polls = level_polls(s)
+    assert polls.index[0] >= s.index[0].floor("h") + pd.Timedelta(hours=72)
+
+
+def test_the_polls_check_flags_a_quiet_cars_slow_wear_a_day_before_its_end() -> None:
+    s = _quiet_car(10, 2)
+    hours = (s.index - s.index[0]) / pd.Timedelta(hours=1)
+    span = 120.0  # a subtle wear of five days from day 5, to 1.2 x, growing with the square of its trips
+    progress = np.clip((hours - (hours.max() - span)) / span, 0, 1)
+    worn = s * (1 + 0.2 * progress**2)
+    polls = level_polls(worn)
+    first = polls.index[polls["score"] >= 1][0]
+    assert worn.index[-1] - first >= pd.Timedelta(hours=24)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_polls_check_leaves_a_healthy_quiet_car_alone(seed: int) -> None:
+    assert not (level_polls(_quiet_car(30, seed))["score"] >= 1).any()
+
+
+def test_the_polls_check_does_not_flag_the_first_polls_after_a_repair() -> None:
+    s = _quiet_car(8, 4)
+    hours = ((s.index - s.index[0]) / pd.Timedelta(hours=1)).to_numpy()
+    repair = 100.5  # worn from the start, doubled by the repair, which falls between two evaluations
+    s = s * np.where(hours < repair, 1 + hours / 100, 1.0)
+    long = pd.DataFrame({
+        "ts_ms": np.r_[s.index.as_unit("ms").asi8, s.index.as_unit("ms").asi8], "device": "EL0001",
+        "metric": ["vibration_rms"] * len(s) + ["run_state"] * len(s),
+        "value": np.r_[s.to_numpy(), np.ones(len(s))], "kind": "elevator", "compound": "C",
+    })  # fmt: skip
+    found, _ = bearing_episodes(long)
+    repaired_ms = int((s.index[0] + pd.Timedelta(hours=repair)).value // 1_000_000)
+    assert found and all(ep.start_ms < repaired_ms for ep in found)

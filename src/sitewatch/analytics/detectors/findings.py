@@ -42,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from scipy.stats import rankdata
 
 from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
@@ -68,6 +69,16 @@ LEVEL_GAP_HOURS = 48  # left out between the reference and the day judged: a wea
 LEVEL_REFERENCE_HOURS = 168  # the reference: up to a week before the gap (at least a day of it)
 LEVEL_MIN_RISE = 0.06  # the day's median over the reference's median
 LEVEL_MIN_SHARE = 0.8  # and this share of the day's hours above the reference's 90th percentile
+# the polls check (level_polls): the last day's running polls themselves against the car's own polls
+# before a one-day gap, by their medians and a rank-sum z; a quiet car (a poll running every hour or
+# two) has too few polls an hour for hourly medians, and a wear from the history's first day has no
+# reference a week back yet
+POLLS_RECENT_HOURS = 24  # a whole day, so the day's rhythm of load is in both
+POLLS_GAP_HOURS = 24  # a wear grows with the square of its trips: its first half is under 1/4 of it
+POLLS_MIN_REFERENCE_HOURS = 24  # the first evaluation: a day of reference, the gap and the day judged
+POLLS_MIN_RISE = 0.07  # the day's median poll over the reference's (healthy cars: 6.9% at most, seeds 13-30)
+POLLS_MIN_Z = 4.0  # and the rank-sum z of the day's polls over the reference's
+POLLS_MIN_RECENT, POLLS_MIN_REFERENCE = 8, 24  # polls at least in the day judged, in the reference
 READING_COLUMNS = ("ts_ms", "device", "metric", "value", "kind", "compound")
 
 
@@ -199,14 +210,24 @@ def bearing_episodes(history: Path | pd.DataFrame, *, compounds: Iterable[str] |
         frame = running.to_frame("vibration_rms")
         frame.index = pd.to_datetime(frame.index, unit="ms", utc=True)
         trend = still_high(detector, frame["vibration_rms"])
-        level = level_rise(frame["vibration_rms"], stride_hours=detector.stride_hours)
+        values = frame["vibration_rms"]
+        level = level_rise(values, stride_hours=detector.stride_hours)
+        polls = level_polls(values, stride_hours=detector.stride_hours)
         scores = trend["score"].reindex(frame.index, method="ffill").fillna(0.0)
         if not level.empty:
             by_level = level["score"].reindex(frame.index, method="ffill").fillna(0.0)
             scores = pd.Series(np.fmax(scores.to_numpy(), by_level.to_numpy()), index=frame.index)
-            trend = pd.concat(
-                [trend, level[level["score"] > trend["score"].reindex(level.index).fillna(0.0)]]
-            )
+        if not polls.empty:
+            # a poll under the middle of its evaluation's rise is not flagged by it (as in still_high):
+            # the evaluation just before a repair must not flag the repaired car's first polls
+            by_polls = polls["score"].reindex(frame.index, method="ffill").fillna(0.0)
+            at = polls[["base", "rise"]].reindex(frame.index, method="ffill")
+            low = (values < at["base"] * (1.0 + at["rise"].clip(lower=POLLS_MIN_RISE) / 2)).to_numpy()
+            by_polls[low] = np.minimum(by_polls[low], 0.99 * detector.threshold_)
+            scores = pd.Series(np.fmax(scores.to_numpy(), by_polls.to_numpy()), index=frame.index)
+        checks = [t[["score", "rise", "z", "slope"]] for t in (level, polls) if not t.empty]
+        if checks:  # the evidence: the evaluation of the highest score at each time
+            trend = pd.concat([trend, *checks]).sort_values("score", kind="stable")
             trend = trend[~trend.index.duplicated(keep="last")].sort_index()
         flags = (scores > detector.threshold_).astype("int64")
         for ep in episodes(str(device), flags, scores, merge_hours=24):
@@ -250,6 +271,46 @@ def level_rise(series: pd.Series, *, stride_hours: int = 3, recent_hours: int = 
         rows.append((end, max(0.0, min(rise / min_rise, share / min_share)), rise, share, 0.0))
     table = pd.DataFrame(rows, columns=["end", *columns])
     stamps = pd.to_datetime((table.pop("end").to_numpy() + 1).astype("int64") * 3_600_000_000_000)
+    if isinstance(series.index, pd.DatetimeIndex) and series.index.tz is not None:
+        stamps = stamps.tz_localize("UTC").tz_convert(series.index.tz)
+    table.index = pd.DatetimeIndex(stamps)
+    return table
+
+
+def level_polls(series: pd.Series, *, stride_hours: int = 3, recent_hours: int = POLLS_RECENT_HOURS,
+                gap_hours: int = POLLS_GAP_HOURS, reference_hours: int = LEVEL_REFERENCE_HOURS,
+                min_rise: float = POLLS_MIN_RISE, min_z: float = POLLS_MIN_Z) -> pd.DataFrame:  # fmt: skip
+    """The running polls of the last ``recent_hours`` of ``series`` against the car's own polls of the
+    ``reference_hours`` before a gap of ``gap_hours`` (at least POLLS_MIN_REFERENCE_HOURS of them).
+    Evaluated every ``stride_hours`` on whole hours; ``score`` is the smaller of (rise of the medians /
+    ``min_rise``) and (the Mann-Whitney z of the day's polls over the reference's / ``min_z``), ``rise``
+    the relative rise, ``z`` the rank-sum z, ``base`` the reference's median (indexed like :meth:`TheilSenTrend.trend`, each evaluation
+    from the end of its last hour). Unlike :func:`level_rise` it needs no poll in most hours."""
+    values = series.dropna()
+    columns = ["score", "rise", "z", "slope"]
+    if values.empty:
+        return pd.DataFrame(columns=[*columns, "base"], dtype="float64")
+    t = pd.DatetimeIndex(values.index).as_unit("ns").asi8 / 3_600_000_000_000
+    y = values.to_numpy(dtype="float64")
+    rows = []
+    first = np.floor(t[0]) + POLLS_MIN_REFERENCE_HOURS + gap_hours + recent_hours
+    for end in np.arange(first, np.floor(t[-1]) + 1 + stride_hours, stride_hours):
+        recent = y[(t >= end - recent_hours) & (t < end)]
+        start = end - recent_hours - gap_hours
+        ref = y[(t >= start - reference_hours) & (t < start)]
+        nr, nf = len(recent), len(ref)
+        if nr < POLLS_MIN_RECENT or nf < POLLS_MIN_REFERENCE:
+            continue
+        base = float(np.median(ref))
+        if base <= 0:
+            continue
+        rise = float(np.median(recent)) / base - 1.0
+        ranks = rankdata(np.r_[recent, ref])
+        u = float(ranks[:nr].sum()) - nr * (nr + 1) / 2.0
+        z = (u - nr * nf / 2.0) / np.sqrt(nr * nf * (nr + nf + 1) / 12.0)
+        rows.append((end, max(0.0, min(rise / min_rise, z / min_z)), rise, z, 0.0, base))
+    table = pd.DataFrame(rows, columns=["end", *columns, "base"])
+    stamps = pd.to_datetime(table.pop("end").to_numpy().astype("int64") * 3_600_000_000_000)
     if isinstance(series.index, pd.DatetimeIndex) and series.index.tz is not None:
         stamps = stamps.tz_localize("UTC").tz_convert(series.index.tz)
     table.index = pd.DatetimeIndex(stamps)
