@@ -130,6 +130,7 @@ def test_hostile_samples_are_skipped(values: dict[str, Any]) -> None:
         ("above: 4, night_above: 0", "greater than 0"),
         ("above: 4, day_above: 4.5", "day_above must not be above"),
         ("above: 4, day_above: 0", "greater than 0"),
+        ("above: 4, max_rise: 0", "greater than 0"),
     ],
 )
 def test_rule_validation(extra: str, problem: str) -> None:
@@ -224,6 +225,35 @@ def test_a_fan_learnt_as_normal_is_found_once_the_peers_know_better() -> None:
     out = run_fleet(Engine(parse_rules(PEER_RULES, "test.yaml"), SITES), days)
     assert [(f.device, f.state.value) for f in out] == [(CH, "active")]
     assert out[0].started_ms >= T0 + 4 * 86_400_000
+
+
+MAX_RULES = PEER_RULES.replace("peer_rise: 1.25}", "peer_rise: 1.25, max_rise: 0.36}")
+
+
+def test_a_fan_failing_from_the_first_session_is_found_by_the_highest_rise_before_any_peer() -> None:
+    # no peer has learnt: the shipped prior leaves the first sessions to learning; a rise above the
+    # highest any cabinet has (14 °C at a 7 kW charger's full load, x 1.25) is a fault all the same
+    days = [fleet_day({CH: (1080, 1440, 6.6, 30.0)})]
+    out = run_fleet(Engine(parse_rules(MAX_RULES, "test.yaml"), SITES), days)
+    assert [(f.device, f.state.value) for f in out] == [(CH, "active")]
+    assert out[0].started_ms < T0 + 1080 * MIN + 90 * MIN
+    assert run_fleet(Engine(parse_rules(PEER_RULES, "test.yaml"), SITES), days) == []
+
+
+@pytest.mark.parametrize("kw", [3.2, 6.6, 7.0])
+def test_a_healthy_charger_learning_alone_raises_nothing_under_the_highest_rise(kw: float) -> None:
+    days = [fleet_day({CH: (1080, 1440, kw, 0.0)}), fleet_day({CH: (600, 960, kw, 0.0)}, drift=0.3)]
+    assert run_fleet(Engine(parse_rules(MAX_RULES, "test.yaml"), SITES), days) == []
+
+
+def test_a_fan_learnt_as_normal_alone_is_found_under_the_highest_rise() -> None:
+    # no peer ever learns: without the ceiling the device takes its failing fan for its normal
+    failing = {CH: (1080, 1440, 6.6, 12.0)}
+    days = [fleet_day(failing) for _ in range(3)]
+    assert run_fleet(Engine(parse_rules(PEER_RULES, "test.yaml"), SITES), days) == []
+    out = run_fleet(Engine(parse_rules(MAX_RULES, "test.yaml"), SITES), days)
+    assert [(f.device, f.state.value) for f in out] == [(CH, "active")]
+    assert out[0].started_ms < T0 + 86_400_000
 
 
 def test_peer_cap_counts_only_peers_that_drew_as_much() -> None:

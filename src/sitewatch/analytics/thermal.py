@@ -25,7 +25,11 @@ the same at full load for every charger of a compound, whatever its rated power)
 device's ``a`` is capped at ``peer_rise`` times the highest rise of the others that drew at least 90%
 of its own ``Pmax`` (at least two of them), over its ``Pmax^2``. A fan already failing while the
 device learns is then not learnt as its normal (no ratio is learnt above the cap), and a device still
-learning is judged against the cap alone (memory slot 10: ``Pmax``).
+learning is judged against the cap alone (memory slot 10: ``Pmax``). With ``max_rise`` (°C per kW^2),
+the cap is at most that whether or not two peers have learnt: the highest rise any healthy cabinet has
+(the smallest rated charger's at its full load), so a charger learning alone in a compound's first days
+does not take a clear fault for its normal (an 11 kW charger, whose healthy rise per kW^2 is a third
+of it, only a fault of over twice its healthy rise).
 
 With ``night_above`` (°C), a session also raises when its residual, averaged over ``night_for`` or
 more of judged load, exceeds that lower level, provided the sun is down at the compound (``night``,
@@ -171,6 +175,8 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     if steady and power > x[10]:
         x[10] = power
     cap = peer_cap(rule, rises, device, x[10])
+    if rule.max_rise is not None:  # no cabinet rises more than this per kW^2, whatever its peers
+        cap = rule.max_rise if cap is None else min(cap, rule.max_rise)
     near = _near_highest(ratios, x[10])
     # learnt: ``learn_samples`` ratios, half of them near the highest load (after a much faster car than
     # any before, the charger learns again, judged against its peers meanwhile)
