@@ -16,6 +16,7 @@ import contextlib
 import logging
 import resource
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,7 +134,13 @@ class _View:
 
 
 class _Stop(Exception):
-    """SIGTERM: stop like Ctrl-C."""
+    """A stop asked by a signal (Ctrl-C, SIGTERM), raised in the display loop."""
+
+
+# Set by the demo command's SIGINT and SIGTERM handlers; the display loop stops at its next tick. A
+# KeyboardInterrupt raised by the default handler can land in a weakref callback or a __del__, where
+# Python prints it and drops it, and the demo would then run on.
+_stop_requested = threading.Event()
 
 
 @contextlib.contextmanager
@@ -477,6 +484,8 @@ def run_demo(
                 while duration is None or time.monotonic() - began < duration:
                     left = None if duration is None else duration - (time.monotonic() - began)
                     feed.wait(min(1.0, left) if left is not None else 1.0)
+                    if _stop_requested.is_set():
+                        raise _Stop()
                     view.gateways = feed.counters()
                     snap = ingest.stats.snapshot()
                     now = time.monotonic()
@@ -620,10 +629,12 @@ def demo(
         update={"store": settings.store.model_copy(update={"backend": StoreBackend.EMBEDDED})}
     )
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise _Stop()
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        _stop_requested.set()
 
-    signal.signal(signal.SIGTERM, on_term)
+    _stop_requested.clear()
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     # the live view says what ingest and the gateways do; their periodic log lines would scroll it away
     for name in ("sitewatch.ingest", "sitewatch.gateway", "sitewatch.alerts", "sitewatch.analytics", "websockets", "httpx",
                  "uvicorn"):
