@@ -172,8 +172,8 @@ class InfluxQueries(InfluxEvents):
         from .frames import repeated, scan_frame_of
 
         metrics = list(dict.fromkeys(query.metrics))
-        rank = {m: i for i, m in enumerate(sorted(metrics))}  # a device's points go by metric name
-        names = sorted(metrics)
+        names = sorted(metrics)  # a device's points go by metric name
+        rank = {m: i for i, m in enumerate(names)}
         columns: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # device, ranks, ts, values
         device: str | None = None
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

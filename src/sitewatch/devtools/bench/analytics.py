@@ -270,15 +270,14 @@ def score_alone(compounds: int, seed: int, score_compounds: int, repeats: int) -
     of the worker's :class:`~sitewatch.analytics.scoring.Scorer` (every detector run, each compound of
     the city's ledger, the ledger's buildings and scopes) one after another, each timed in wall and
     CPU seconds (no broker, no live stream beside it)."""
-    from ...analytics.compounds import devices_from_ledger
+    from ...analytics.compounds import devices_from_ledger, from_ledger
     from ...analytics.scoring import Scorer
     from ...store.embedded_store import EmbeddedStore
 
     with tempfile.TemporaryDirectory(prefix="sitewatch-bench-scorer-") as tmp:
         folder = Path(tmp)
         scoring = prepare_scoring(folder, compounds, seed, score_compounds)
-        lines = (folder / "city" / "compounds.csv").read_text().splitlines()[1:]
-        codes = sorted({line.split(",", 1)[0] for line in lines})
+        codes = sorted(from_ledger(folder / "city"))
         devices = devices_from_ledger(folder / "city")
         runs = []
         for n in range(repeats):
