@@ -161,3 +161,35 @@ def test_without_mosquitto_the_demo_falls_back_to_the_embedded_broker(
         assert label == "amqtt"
         assert "Mosquitto not found" in out.getvalue()
         assert isinstance(service, EmbeddedBroker) and service.url.startswith("mqtt://127.0.0.1:")
+
+
+@pytest.mark.timeout(120)
+def test_the_stop_flag_ends_a_demo_without_duration_at_its_next_tick(tmp_path: Path) -> None:
+    """What the SIGINT and SIGTERM handlers set: the display loop reads it and the demo drains and returns."""
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from sitewatch import demo as demo_module
+    from sitewatch.settings import StoreBackend
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    settings = settings.model_copy(
+        update={"store": settings.store.model_copy(update={"backend": StoreBackend.EMBEDDED})}
+    )
+    demo_module._stop_requested.clear()
+    timer = threading.Timer(6.0, demo_module._stop_requested.set)  # as a signal handler would, from outside the loop
+    screen = io.StringIO()
+    timer.start()
+    try:
+        figures = demo_module.run_demo(
+            settings, compounds=1, speed=60.0, duration=None, seed=1, broker="amqtt", fault_rate=1.0,
+            console=Console(width=120, file=screen), alerts=False, web=False,
+        )  # fmt: skip
+    finally:
+        timer.cancel()
+        demo_module._stop_requested.clear()
+    assert figures["readings"] > 0 and figures["gaps"] == 0 and figures["missing_messages"] == 0, figures
+    assert stored_kinds(tmp_path)[0] >= figures["readings"]
+    assert demo_module._("Stopping…") in screen.getvalue(), screen.getvalue()[-2000:]  # in the catalog's language
