@@ -197,3 +197,26 @@ def test_registry_names_and_descriptions() -> None:
         assert cls.name == name and cls.description and "\n" not in cls.description
     with pytest.raises(DetectorError, match="unknown detector"):
         make_detector("nope")
+
+
+def test_night_flow_prepared_once_gives_what_each_method_gives() -> None:
+    """``prepare`` then the ``*_of`` methods (the leak detector cleans each meter's flow once): the
+    same nights, minima and scores as ``nights``, ``minima`` and ``score_nights``; a detector with a
+    fitted history (which ``nights`` puts before the frame) cannot be prepared."""
+    rng = np.random.default_rng(5)
+    index = pd.date_range("2026-10-10", periods=24 * 3 * 20, freq="20min", tz="UTC")
+    flow = rng.exponential(0.02, len(index))
+    flow[rng.integers(0, len(index), 200)] = np.nan
+    flow[24 * 3 * 12 :] += 0.5  # a leak from the 13th day
+    frame = pd.DataFrame({"flow": flow}, index=index).sample(frac=1.0, random_state=2)
+    for reference in (None, pd.Series(0.01, index=pd.date_range("2026-10-10", periods=20, freq="D"))):
+        detector = NightFlow(tz="Europe/Berlin", reference=reference)
+        clean, grid, local = detector.prepare(frame)
+        table = detector.nights(frame)
+        pd.testing.assert_frame_equal(detector.nights_of(clean, grid), table)
+        pd.testing.assert_series_equal(detector.minima_of(clean, grid), detector.minima(frame))
+        pd.testing.assert_series_equal(detector.score_nights_of(frame, clean, local, table),
+                                       detector.score_nights(frame, table))  # fmt: skip
+        assert (detector.score_nights(frame, table) > detector.threshold_).any()
+    with pytest.raises(DetectorError):
+        NightFlow().fit(frame).prepare(frame)

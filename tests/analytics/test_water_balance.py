@@ -9,6 +9,7 @@ import pytest
 from sitewatch.analytics.detectors.balance import (
     BalanceEpisode,
     WaterBalance,
+    _best_window,
     _shorth,
     water_balance_findings,
 )
@@ -770,3 +771,57 @@ def test_a_fault_before_a_still_register_s_spell_is_fitted_in_what_is_left(
     found = balance._exact_episodes(exact, "P", 0.0, daily, {})
     assert read == [(w0, START + 28 * hour - 5 * MIN)]
     assert [(e.device, e.fault) for e in found] == ([("A", "meter_tamper")] if named else [])
+
+
+def _best_window_on_the_grid(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,
+                             i1: np.ndarray) -> tuple[float, float, int, int]:  # fmt: skip
+    """``_best_window`` over the whole grid of pairs at once (as it was before it went by blocks)."""
+    n = len(y)
+    c = c - c[0]
+    pw = np.r_[0.0, np.cumsum(w)]
+    py, pc = np.r_[0.0, np.cumsum(w * y)], np.r_[0.0, np.cumsum(w * c)]
+    pcc, pcy = np.r_[0.0, np.cumsum(w * c * c)], np.r_[0.0, np.cumsum(w * c * y)]
+    a, b = i0 + 1, i1 + 1
+    c0, c1 = c[i0], c[i1]
+    xy = (pcy[b] - pcy[a]) - c0 * (py[b] - py[a]) + (c1 - c0) * (py[n] - py[b])
+    xx = ((pcc[b] - pcc[a]) - 2.0 * c0 * (pc[b] - pc[a]) + c0 * c0 * (pw[b] - pw[a])
+          + (c1 - c0) ** 2 * (pw[n] - pw[b]))  # fmt: skip
+    ok = (i1 > i0) & (xx > 1e-9) & (xy > 0.0)
+    yy = float(np.sum(w * y * y))
+    sse = np.where(ok, yy - np.where(ok, xy, 0.0) ** 2 / np.where(ok, xx, 1.0), np.inf)
+    r, q = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    if not np.isfinite(sse[r, q]):
+        return float("inf"), 0.0, 0, 0
+    lo0, hi1 = int(i0[r, 0]), int(i1[0, q])
+    hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
+    lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
+    return float(sse[r, q]), float(xy[r, q] / xx[r, q]), (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2
+
+
+@pytest.mark.parametrize("block", [1 << 15, 64, 7, 1])
+def test_best_window_by_blocks_is_the_whole_grids_answer(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exact fit's search by blocks of starts, each on the ends after its first start: the same
+    error, coefficient and ends to the bit as over the whole grid, ties (whole litres, a register
+    that never moves, equal errors) resolved the same way, for the fit's square grid and the
+    extent's (starts before a window, ends after it)."""
+    from sitewatch.analytics.detectors import balance
+
+    monkeypatch.setattr(balance, "_BLOCK", block)
+    rng = np.random.default_rng(11)
+    for t in range(300):
+        n = int(rng.integers(2, 90))
+        y = np.cumsum(rng.normal(0.0, 1.0, n)) * float(rng.choice([1.0, 1e-3, 1e3]))
+        c = np.cumsum(rng.integers(0, 3, n).astype(float) * rng.choice([0.0, 1.0], n))
+        if t % 5 == 0:
+            y = np.round(y)
+        if t % 7 == 0:
+            c = np.zeros(n)  # no pair: an infinite error
+        if t % 11 == 0:
+            y, c = np.zeros(n), np.arange(n, dtype=float)  # every pair fits as well: the first wins
+        w = rng.uniform(0.1, 2.0, n)
+        if t % 2:
+            i0, i1 = np.arange(n)[:, None], np.arange(n)[None, :]
+        else:
+            a = int(rng.integers(1, n))
+            i0, i1 = np.arange(a)[:, None], np.arange(int(rng.integers(a, n)), n)[None, :]
+        assert _best_window(y, c, w, i0, i1) == _best_window_on_the_grid(y, c, w, i0, i1)

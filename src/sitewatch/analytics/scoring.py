@@ -90,8 +90,15 @@ class ScoreStats:
 
 def read_window(store: Store, run: DetectorRun, compound: str, start_ms: int, end_ms: int) -> pd.DataFrame:
     """``run``'s metrics of ``compound``'s devices in [start_ms, end_ms), long form (READING_COLUMNS)."""
+    return _placed(_scan(store, run, compound, start_ms, end_ms), run, compound)
+
+
+def _scan(store: Store, run: DetectorRun, compound: str, start_ms: int, end_ms: int) -> pd.DataFrame:
     query = SeriesQuery(run.kind, run.metrics, start_ms, end_ms, compound=compound)
-    frame = store.scan_frame(query)  # columns, not a Point per reading
+    return store.scan_frame(query)  # columns, not a Point per reading
+
+
+def _placed(frame: pd.DataFrame, run: DetectorRun, compound: str) -> pd.DataFrame:
     frame["kind"] = run.kind.value
     frame["compound"] = compound
     return frame
@@ -103,7 +110,7 @@ def device_frame(store: Store, run: DetectorRun, compound: str, readings: pd.Dat
     the ledger), the building from the store's tags for a device ``places`` does not know."""
     import pandas as pd
 
-    names = sorted(set(readings["device"].astype(str)))
+    names = sorted({str(d) for d in readings["device"].unique()})  # not a str per reading
     tagged: dict[str, str] = {}
     if any(d not in places for d in names):
         tagged = {ref.device: ref.tag("building") for ref in store.devices(kind=run.kind, compound=compound)}
@@ -366,9 +373,10 @@ class Scorer:
 def score_compound(store: Store, run: DetectorRun, compound: str, start: int, end: int,
                    places: Mapping[str, DevicePlace], model: Detector | None) -> tuple[list[Finding], int]:  # fmt: skip
     """``run``'s findings on ``compound``'s window [start, end) of ``store``, and the points read."""
-    readings = read_window(store, run, compound, start, end)
-    if readings.empty:
+    readings = _scan(store, run, compound, start, end)
+    if readings.empty:  # a compound without readings in the window: no columns added to nothing
         return [], 0
+    readings = _placed(readings, run, compound)
     devices = device_frame(store, run, compound, readings, places)
     return run.function(readings, devices, detector=model), len(readings)
 

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitewatch.cli import main
+from sitewatch.simulators.city import generate_city
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,6 +42,8 @@ def test_bench_analytics_scorer_only_times_the_scorer_runs() -> None:
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert figures["city_compounds"] == 2 and len(figures["compounds"]) == 1 and figures["readings"] > 0
+    # the first of the city's compound codes, as the ledger reader gives them
+    assert figures["compounds"] == sorted(c["code"] for c in generate_city(2, 1)["compounds"])[:1]
     first, second = figures["runs"]
     assert first["points"] > 0 and second["points"] > 0 and first["findings"] == second["findings"]
     assert first["wall_s"] > 0 and first["cpu_s"] > 0 and first["cpu_s_per_compound"] == first["cpu_s"]

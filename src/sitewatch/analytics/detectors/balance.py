@@ -1136,28 +1136,54 @@ def _best_window(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,
     before i0, what it registered from i0 to i1 after; ``w`` each point's weight): (squared
     error, coefficient, i0, i1) of the best pair with a positive coefficient, infinite error when
     none has. The fault's start and end are set to the middle of the still points around them
-    (nothing drawn: either is as good)."""
+    (nothing drawn: either is as good).
+
+    ``i0`` is a column of starts, ``i1`` a row of ends (ascending): the pairs are scored a block of
+    starts at a time, each block only on the ends after its first start (an end at or before a
+    start is no pair), which keeps a block in the processor's cache. Every pair's error is the same
+    sum as over the whole grid, and the first of equal errors in the grid's order wins, as with
+    ``argmin`` over it."""
     n = len(y)
     c = c - c[0]
     pw = np.r_[0.0, np.cumsum(w)]
     py, pc = np.r_[0.0, np.cumsum(w * y)], np.r_[0.0, np.cumsum(w * c)]
     pcc, pcy = np.r_[0.0, np.cumsum(w * c * c)], np.r_[0.0, np.cumsum(w * c * y)]
-    a, b = i0 + 1, i1 + 1
-    c0, c1 = c[i0], c[i1]
-    xy = (pcy[b] - pcy[a]) - c0 * (py[b] - py[a]) + (c1 - c0) * (py[n] - py[b])
-    xx = ((pcc[b] - pcc[a]) - 2.0 * c0 * (pc[b] - pc[a]) + c0 * c0 * (pw[b] - pw[a])
-          + (c1 - c0) ** 2 * (pw[n] - pw[b]))  # fmt: skip
-    ok = (i1 > i0) & (xx > 1e-9) & (xy > 0.0)
     yy = float(np.sum(w * y * y))
-    sse = np.where(ok, yy - np.where(ok, xy, 0.0) ** 2 / np.where(ok, xx, 1.0), np.inf)
-    k = int(np.argmin(sse))
-    r, q = np.unravel_index(k, sse.shape)
-    if not np.isfinite(sse[r, q]):
+    starts, ends = i0[:, 0], i1[0, :]
+    ascending = bool(np.all(ends[1:] > ends[:-1]))
+    rows = max(1, _BLOCK // max(len(ends), 1))
+    best = (np.inf, 0.0, 0.0, 0, 0)  # (sse, xy, xx, row, column) of the first best pair so far
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for r0 in range(0, len(starts), rows):
+            s0 = i0[r0 : r0 + rows]
+            q0 = int(np.searchsorted(ends, int(s0.min()), side="right")) if ascending else 0
+            if q0 >= len(ends):
+                continue
+            s1 = i1[:, q0:]
+            a, b = s0 + 1, s1 + 1
+            c0, c1 = c[s0], c[s1]
+            xy = (pcy[b] - pcy[a]) - c0 * (py[b] - py[a]) + (c1 - c0) * (py[n] - py[b])
+            xx = ((pcc[b] - pcc[a]) - 2.0 * c0 * (pc[b] - pc[a]) + c0 * c0 * (pw[b] - pw[a])
+                  + (c1 - c0) ** 2 * (pw[n] - pw[b]))  # fmt: skip
+            ok = (s1 > s0) & (xx > 1e-9) & (xy > 0.0)
+            sse = np.where(ok, yy - xy**2 / xx, np.inf)
+            k = int(np.argmin(sse))
+            r, q = np.unravel_index(k, sse.shape)
+            value = float(sse[r, q])
+            if np.isnan(value):  # argmin over the grid would stop at the first NaN: no pair
+                return float("inf"), 0.0, 0, 0
+            if value < best[0]:
+                best = (value, float(xy[r, q]), float(xx[r, q]), r0 + int(r), q0 + int(q))
+    if not np.isfinite(best[0]):
         return float("inf"), 0.0, 0, 0
-    lo0, hi1 = int(i0[r, 0]), int(i1[0, q])
+    sse_best, xy_best, xx_best, row, column = best
+    lo0, hi1 = int(i0[row, 0]), int(i1[0, column])
     hi0 = min(int(np.searchsorted(c, c[lo0], side="right")) - 1, hi1)
     lo1 = max(int(np.searchsorted(c, c[hi1], side="left")), lo0)
-    return float(sse[r, q]), float(xy[r, q] / xx[r, q]), (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2
+    return sse_best, xy_best / xx_best, (lo0 + hi0) // 2, (lo1 + hi1 + 1) // 2
+
+
+_BLOCK = 1 << 15  # pairs scored at once by _best_window (a few arrays of it fit a processor's cache)
 
 
 def _overlap(part: tuple[int, int], t0: int, t1: int) -> float:

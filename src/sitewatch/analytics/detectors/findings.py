@@ -357,10 +357,12 @@ def leak_episodes(history: Path | pd.DataFrame, devices: pd.DataFrame, *, compou
     # the compound's household meters' median night minimum, per night: the reference for each household meter
     reference: dict[str, pd.Series] = {}
     minima: dict[str, pd.Series] = {}
-    for device, s in series.items():
+    # each meter's cleaned flow, nights and local times, made once for its minima, nights and scores
+    nights = NightFlow(tz=detector.tz, start_hour=detector.start_hour, end_hour=detector.end_hour)
+    prepared = {device: nights.prepare(s.to_frame("flow")) for device, s in series.items()}
+    for device in series:
         if scope.get(device) == "household":
-            nights = NightFlow(tz=detector.tz, start_hour=detector.start_hour, end_hour=detector.end_hour)
-            minima[device] = nights.minima(s.to_frame("flow"))
+            minima[device] = nights.minima_of(*prepared[device][:2])
     by_compound: dict[str, list[pd.Series]] = {}
     for device, m in minima.items():
         by_compound.setdefault(str(devices.loc[device, "compound"]), []).append(m)
@@ -372,8 +374,9 @@ def leak_episodes(history: Path | pd.DataFrame, devices: pd.DataFrame, *, compou
         ref = reference.get(str(devices.loc[device, "compound"])) if household else None
         frame = s.to_frame("flow")
         night = NightFlow(**{**detector.params(), "reference": ref})
-        table = night.nights(frame)
-        scores = night.score_nights(frame, table)
+        clean, grid, local = prepared[device]
+        table = night.nights_of(clean, grid)
+        scores = night.score_nights_of(frame, clean, local, table)
         flags = (scores > night.threshold_).astype("int64")
         for ep in episodes(device, flags, scores, merge_hours=30):
             start = (

@@ -55,7 +55,10 @@ class NightFlow(Detector):
     def nights(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per column and local night: ``minimum``, ``z`` (robust, against earlier nights) and ``score``
         (the smallest z of the night and the ``persist - 1`` before it), indexed by the local night's date."""
-        clean, grid = self._grid(frame)
+        return self.nights_of(*self._grid(frame))
+
+    def nights_of(self, clean: pd.DataFrame, grid: _Nights) -> pd.DataFrame:
+        """:meth:`nights` of a frame already cleaned, with its nights (:meth:`prepare`)."""
         frames = []
         for name in clean.columns:
             column = clean[name]
@@ -87,9 +90,22 @@ class NightFlow(Detector):
 
     def minima(self, frame: pd.DataFrame) -> pd.Series:
         """The ``minimum`` of :meth:`nights` for a frame of one column (its first), without the z."""
-        clean, grid = self._grid(frame)
+        return self.minima_of(*self._grid(frame))
+
+    def minima_of(self, clean: pd.DataFrame, grid: _Nights) -> pd.Series:
+        """:meth:`minima` of a frame already cleaned, with its nights (:meth:`prepare`)."""
         index, minima, _keep = grid.minima(clean.iloc[:, 0].to_numpy(dtype="float64"))
         return pd.Series(minima, index=index, name="minimum")
+
+    def prepare(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, _Nights, pd.DatetimeIndex]:
+        """What :meth:`minima`, :meth:`nights` and :meth:`score_nights` each derive from ``frame``
+        (without a fitted history): the cleaned frame, its nights and its local times, made once
+        for the ``*_of`` methods (the same values as each would make)."""
+        if self.history_ is not None:
+            raise DetectorError(N_("detector parameters out of range"))
+        clean = numeric_frame(frame)
+        local = local_index(pd.DatetimeIndex(clean.index), self.tz)
+        return clean, _Nights(local, self.start_hour, self.end_hour), local
 
     def _grid(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, _Nights]:
         clean = numeric_frame(frame)
@@ -110,7 +126,11 @@ class NightFlow(Detector):
     def score_nights(self, frame: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
         """:meth:`score` from ``table``, the :meth:`nights` of ``frame`` already computed."""
         clean = numeric_frame(frame)
-        local = local_index(pd.DatetimeIndex(clean.index), self.tz)
+        return self.score_nights_of(frame, clean, local_index(pd.DatetimeIndex(clean.index), self.tz), table)
+
+    def score_nights_of(self, frame: pd.DataFrame, clean: pd.DataFrame, local: pd.DatetimeIndex,
+                        table: pd.DataFrame) -> pd.Series:  # fmt: skip
+        """:meth:`score_nights` with ``frame`` already cleaned and its local times (:meth:`prepare`)."""
         result = np.zeros(len(clean))
         if len(table):
             index = pd.DatetimeIndex(table.index)

@@ -237,6 +237,7 @@ def prepare_scoring(folder: Path, compounds: int, seed: int, score_compounds: in
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from ...analytics.compounds import from_ledger
     from ...store.embedded_store import EmbeddedStore
     from ...store.loader import load_backfill
 
@@ -245,7 +246,7 @@ def prepare_scoring(folder: Path, compounds: int, seed: int, score_compounds: in
     run = [sys.executable, "-m", "sitewatch", "--lang", "en", "simulate"]
     subprocess.run([*run, "city", "--compounds", str(compounds), "--seed", str(seed), "--headers", "key",
                     "--out", str(city)], check=True, capture_output=True)  # fmt: skip
-    codes = sorted({line.split(",", 1)[0] for line in (city / "compounds.csv").read_text().splitlines()[1:]})
+    codes = sorted(from_ledger(city))  # the ledger reader's codes, as the scorer reads them
     chosen = codes[:score_compounds]
     today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
     start = today - dt.timedelta(days=SCORE_DAYS)
