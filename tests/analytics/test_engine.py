@@ -231,6 +231,16 @@ def test_a_photocell_reading_under_a_share_of_its_neighbours_by_day() -> None:
     assert [f.started_ms for f in found] == [rise + 66 * MIN]
 
 
+def test_dark_in_day_judges_a_backlog_only_against_readings_of_its_own_time() -> None:
+    noon = _cst(2026, 4, 10, 12)
+    e = engine(PHOTOCELL)
+    assert _lamps(e, 1.0, noon + 3 * 60 * MIN, 1) == []  # the peers (and SL0001) heard at 15:00
+    # SL0001's backlog from 12:00 arrives after: its peers' readings are 3 h off, not its compound's light then
+    backlog = [Sample(device=SL, kind=DeviceKind.STREETLIGHT, ts_ms=noon + i * 5 * MIN, values={"ambient_light": 500.0})
+               for i in range(20)]  # fmt: skip
+    assert e.on_samples(C, GW, backlog) == []
+
+
 def test_dark_in_day_takes_below_and_no_peers() -> None:
     with pytest.raises(RulesError):
         parse_rules(PHOTOCELL.replace("below: 0.3, ", ""), "t.yaml")

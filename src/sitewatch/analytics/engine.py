@@ -1018,7 +1018,7 @@ def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st:
     return (RAISE if cond else CLEAR), elevation, None
 
 
-LIGHT_FRESH_MS = 600_000  # a peer's reading older than this is not in the compound's median
+LIGHT_FRESH_MS = 600_000  # a peer's reading more than this before (or after) the sample is not in the median
 
 
 def _dark_in_day(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st: _State, v: float,
@@ -1029,7 +1029,7 @@ def _dark_in_day(engine: Engine, rule: DayNightRule, device: str, dev: _Device, 
         return HOLD, elevation, None
     latest = engine.memory.setdefault(f"{rule.name}/{dev.compound}/light", {})
     latest[device] = [ts, v]
-    fresh = [x[1] for x in latest.values() if ts - x[0] <= LIGHT_FRESH_MS]
+    fresh = [x[1] for x in latest.values() if abs(ts - x[0]) <= LIGHT_FRESH_MS]  # a backlog: its own time
     if len(fresh) < 4:
         return HOLD, elevation, None
     median = float(statistics.median(fresh))
