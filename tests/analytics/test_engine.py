@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sitewatch.analytics import Engine, Site, parse_rules
-from sitewatch.analytics.rules import load_rules
+from sitewatch.analytics.rules import RulesError, load_rules
 from sitewatch.analytics.sun import sunrise_sunset
 from sitewatch.contract import DeviceKind, Event, Finding, FindingState, Sample
 
@@ -193,6 +193,61 @@ def test_a_lamp_still_on_just_after_sunrise_is_normal() -> None:
     e = engine(DAYNIGHT)  # lit for the 2 hours after: found once the sun is over 5° for 10 minutes
     out = feed(e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 1.0}] * 25, step=5 * MIN, t0=rise)
     assert len(out) == 1 and rise + 20 * MIN < out[0].started_ms < rise + 60 * MIN
+
+
+PHOTOCELL = """flap: 0
+rules:
+  - {name: cell, kind: streetlight, type: daynight, mode: dark_in_day, metric: ambient_light, elevation: 10,
+     below: 0.3, for: 1h, fault: day_burning}"""
+
+
+def _lamps(e: Engine, share: float, t0: int, reports: int, peers: int = 4) -> list[Finding]:
+    """``peers`` lamps reading 20,000 lx and SL0001 ``share`` of it, every 5 min from ``t0``."""
+    out: list[Finding] = []
+    for i in range(reports):
+        ts = t0 + i * 5 * MIN
+        for p in range(peers):
+            lamp = f"{C}-SL{p + 2:04d}"
+            out += e.on_samples(C, GW, [Sample(device=lamp, kind=DeviceKind.STREETLIGHT, ts_ms=ts,
+                                               values={"ambient_light": 20_000.0 * (0.8 + 0.1 * p)})])  # fmt: skip
+        out += e.on_samples(C, GW, [Sample(device=SL, kind=DeviceKind.STREETLIGHT, ts_ms=ts + MIN,
+                                           values={"ambient_light": 20_000.0 * share})])  # fmt: skip
+        out += e.tick(ts + MIN)
+    return out
+
+
+def test_a_photocell_reading_under_a_share_of_its_neighbours_by_day() -> None:
+    noon = _cst(2026, 4, 10, 12)
+    out = _lamps(engine(PHOTOCELL), 0.25, noon, 14)  # the median 19,000 lx: 0.26 of it for over an hour
+    assert [(f.device, f.source, f.fault, f.started_ms) for f in out] == [(SL, "rule:cell", "day_burning", noon + MIN)]
+    assert _lamps(engine(PHOTOCELL), 0.25, noon, 12) == []  # 55 min: not yet
+    assert _lamps(engine(PHOTOCELL), 0.3, noon, 14) == []  # 0.32 of the median: in the shade, not dirty
+    assert _lamps(engine(PHOTOCELL), 0.25, noon, 14, peers=2) == []  # three lamps heard: no median
+    rise, _ = sunrise_sunset(noon, 43.88, 125.32) or (0, 0)
+    # dark from sunrise on: judged from the sun at 10 degrees (61 min after sunrise; the peers' reports at
+    # 65 min are the first in the median), so the hour runs from 66 min to 126 min
+    assert _lamps(engine(PHOTOCELL), 0.25, rise, 25) == []
+    found = _lamps(engine(PHOTOCELL), 0.25, rise, 26)
+    assert [f.started_ms for f in found] == [rise + 66 * MIN]
+
+
+def test_dark_in_day_judges_a_backlog_only_against_readings_of_its_own_time() -> None:
+    noon = _cst(2026, 4, 10, 12)
+    e = engine(PHOTOCELL)
+    assert _lamps(e, 1.0, noon + 3 * 60 * MIN, 1) == []  # the peers (and SL0001) heard at 15:00
+    # SL0001's backlog from 12:00 arrives after: its peers' readings are 3 h off, not its compound's light then
+    backlog = [Sample(device=SL, kind=DeviceKind.STREETLIGHT, ts_ms=noon + i * 5 * MIN, values={"ambient_light": 500.0})
+               for i in range(20)]  # fmt: skip
+    assert e.on_samples(C, GW, backlog) == []
+
+
+def test_dark_in_day_takes_below_and_no_peers() -> None:
+    with pytest.raises(RulesError):
+        parse_rules(PHOTOCELL.replace("below: 0.3, ", ""), "t.yaml")
+    with pytest.raises(RulesError):
+        parse_rules(PHOTOCELL.replace("below: 0.3, ", "below: 0.3, peers: 0.3, "), "t.yaml")
+    with pytest.raises(RulesError):
+        parse_rules(DAYNIGHT.replace("elevation: 5, ", "elevation: 5, below: 0.3, "), "t.yaml")
 
 
 def test_a_return_after_the_window_is_a_new_finding_even_before_the_timer_runs() -> None:

@@ -850,3 +850,29 @@ def test_step_rule_levels() -> None:
         )
     with pytest.raises(RulesError):
         parse_rules("rules: [{name: s, kind: charger, type: step, metric: power, below: 1.2}]", "t.yaml")
+
+
+def _cells(e: Engine, shares: list[float], t0: int, reports: int) -> list[Finding]:
+    """Five lamps' photocells every 5 min from ``t0``: SL0001 reads ``shares[0]`` x 20,000 lx, the others theirs."""
+    out: list[Finding] = []
+    for i in range(reports):
+        ts = t0 + i * 5 * MIN
+        for n, share in enumerate(shares):
+            lamp = f"{C}-SL{n + 1:04d}"
+            out += e.on_samples(C, GW, [Sample(device=lamp, kind=DeviceKind.STREETLIGHT, ts_ms=ts + n * 1000,
+                                               values={"ambient_light": 20_000.0 * share, "lamp_on": 0.0})])  # fmt: skip
+        out += e.tick(ts + len(shares) * 1000)
+    return out
+
+
+def test_shipped_photocell_dark_under_0_3_of_the_compound_by_day_for_an_hour() -> None:
+    noon = _cst(2026, 4, 20, 11)
+    others = [0.6, 1.0, 1.1, 0.9]  # the median of the five is 0.9 (each pole's shade differs)
+    rule = "rule:streetlight.photocell_dark"
+    # 0.26 of the median (a dirty cell): judged from its second report (the first has no peers' readings
+    # yet), found an hour later (14 reports), not after 13
+    assert raised(_cells(shipped(), [0.235, *others], noon, 13)) == []
+    found = [f for f in _cells(shipped(), [0.235, *others], noon, 14) if f.state.value == "active"]
+    assert [(f.device, f.source, f.fault, f.started_ms) for f in found] == [(SL, rule, "day_burning", noon + 5 * MIN)]
+    # 0.31 of the median (a pole in deep shade, or a cell just beginning to dirty): nothing
+    assert raised(_cells(shipped(), [0.28, *others], noon, 24)) == []

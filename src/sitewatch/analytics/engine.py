@@ -1003,6 +1003,8 @@ def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st:
     if v is None or site is None:
         return HOLD, 0.0, None
     elevation = solar_elevation(ts, site.latitude, site.longitude)
+    if rule.mode == "dark_in_day":
+        return _dark_in_day(engine, rule, device, dev, st, v, elevation, ts)
     if rule.mode == "on_in_day":
         cond = v == 1.0 and elevation > rule.elevation
     else:
@@ -1014,6 +1016,27 @@ def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st:
         if cond and len(group["all"]) >= 4 and len(group["on"]) >= rule.peers * len(group["all"]):
             return CLEAR, elevation, None  # most lamps do it: the weather or a central switch
     return (RAISE if cond else CLEAR), elevation, None
+
+
+LIGHT_FRESH_MS = 600_000  # a peer's reading more than this before (or after) the sample is not in the median
+
+
+def _dark_in_day(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st: _State, v: float,
+                 elevation: float, ts: int) -> Verdict:  # fmt: skip
+    """A photocell reading under ``below`` x its compound's median of the moment, the sun above ``elevation``."""
+    if elevation <= rule.elevation:
+        st.since = None  # twilight and night: not judged; a condition waits out its time within one day
+        return HOLD, elevation, None
+    latest = engine.memory.setdefault(f"{rule.name}/{dev.compound}/light", {})
+    latest[device] = [ts, v]
+    fresh = [x[1] for x in latest.values() if abs(ts - x[0]) <= LIGHT_FRESH_MS]  # a backlog: its own time
+    if len(fresh) < 4:
+        return HOLD, elevation, None
+    median = float(statistics.median(fresh))
+    if median <= 0:
+        return HOLD, elevation, None
+    share = v / median
+    return (RAISE if share < (rule.below or 0.0) else CLEAR), share, None
 
 
 HOUR_MS = 3_600_000

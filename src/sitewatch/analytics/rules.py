@@ -380,13 +380,25 @@ class DayNightRule(RuleBase):
     """A lamp against the sun: ``on_in_day`` raises when ``metric`` is 1 with the sun above
     ``elevation`` degrees; ``off_at_night`` when it is 0 with the sun below ``elevation``. ``peers``:
     no finding while at least that share of the compound's devices of the kind do the same (a dark
-    afternoon, a central switch)."""
+    afternoon, a central switch). ``dark_in_day`` (with ``below``): raises when the device's ``metric``
+    (a photocell's light) is under ``below`` x the median of its compound's latest readings (of the last
+    10 min, at least 4 devices) with the sun above ``elevation``: a dirty photocell, seen by day before
+    its lamp burns into the day; not judged with the sun lower (the finding stays as it was)."""
 
     type: Literal["daynight"]
     metric: str = "lamp_on"
-    mode: Literal["on_in_day", "off_at_night"]
+    mode: Literal["on_in_day", "off_at_night", "dark_in_day"]
     elevation: float = Field(ge=-18, le=60)
     peers: float | None = Field(None, gt=0, le=1)
+    below: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _dark(self) -> DayNightRule:
+        if (self.mode == "dark_in_day") != (self.below is not None):
+            raise ValueError("'below' goes with mode dark_in_day, and dark_in_day takes it")
+        if self.mode == "dark_in_day" and self.peers is not None:
+            raise ValueError("dark_in_day judges against its compound's median; 'peers' does not apply")
+        return self
 
 
 class EventRule(RuleBase):
