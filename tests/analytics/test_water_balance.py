@@ -386,23 +386,27 @@ def test_no_flat_is_named_while_another_flat_s_register_stands_still() -> None:
     assert hit is not None and hit[0] == "A"
 
 
-def test_a_close_call_is_trusted_only_with_no_register_still_for_most_of_the_fault() -> None:
+def test_a_close_call_takes_the_still_test_of_a_clear_one() -> None:
     """A best flat that beats the next by under ``exact_margin`` (here every call, the margin set out
     of reach) but by ``exact_close_margin`` is named unless another flat's register stood still for
-    0.8 of the fault's hours (B still for all of A's 18 h: a stopped register hides its flat's
-    draws, and the balance rises while it stands still, whatever flat the fit follows)."""
+    ``exact_still_h``, as on a clear call: B idle for all of A's 18 h holds it back at 12 h, not at
+    19 h (a flat idle for most of a fault of hours in the day is common: nobody in)."""
     usual = {"A": 10.0, "B": 10.0, "C": 10.0}
     frame, t0, t1 = _exact_frame(still_b=False)
-    close = WaterBalance(exact_margin=1e9, exact_still_h=1e3)
+    close = WaterBalance(exact_margin=1e9)
     _best, hit = close._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)
     assert hit is not None and hit[0] == "A"
     assert WaterBalance(exact_margin=1e9, exact_close_margin=1e9)._exact_fit(
         frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1
     )[1] is None  # under the close margin too: nothing
     frame, t0, t1 = _exact_frame(still_b=True)
-    assert close._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)[1] is None
-    # a clear call: only a register still for ``exact_still_h`` (out of reach here) holds it back
-    _best, hit = WaterBalance(exact_still_h=1e3)._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)
+    assert close._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)[1] is None  # B still 18 h >= 12 h
+    _best, hit = WaterBalance(exact_margin=1e9, exact_still_h=19.0)._exact_fit(
+        frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1
+    )
+    assert hit is not None and hit[0] == "A"  # B's 18 h under 19 h: a close call named
+    # a clear call: only a register still for ``exact_still_h`` holds it back, as before
+    _best, hit = WaterBalance(exact_still_h=19.0)._exact_fit(frame, "P", ["A", "B", "C"], 5.0, usual, t0, t1)
     assert hit is not None and hit[0] == "A"
 
 

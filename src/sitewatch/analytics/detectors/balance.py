@@ -119,8 +119,7 @@ class WaterBalance:
     exact_max_var_l2: float = 1e4  # the fit reads the instants with at most this variance
     exact_gain: float = 60.0  # the fit takes at least this much weighted squared error away
     exact_margin: float = 30.0  # ... at least this much more than the next flat's (or a steady drift's)
-    exact_close_margin: float = 13.0  # ... or this much, when no other register stood still this share
-    exact_close_still_share: float = 0.8  # of the fault's hours (else ``exact_still_h``)
+    exact_close_margin: float = 13.0  # ... or this much (a part cut short by another fault's hours: not)
     exact_chi2_z: float = 3.0  # ... and leaves at most n + this many SDs of a chi-square with n points
     burst_lph: float = 300.0  # litres over two hours above the residual's recent median: a burst
     burst_share: float = 0.3  # ... and at least this share of the building's mean flow
@@ -559,12 +558,6 @@ class WaterBalance:
         if (yy - sse < self.exact_gain or second - sse < self.exact_close_margin
                 or sse > n + self.exact_chi2_z * np.sqrt(2.0 * n) or not self.min_share <= share <= 0.98):  # fmt: skip
             return device, None
-        # a closer call is trusted only when no other register stood still for most of the fault's
-        # hours: a register that stops (a magnet's whole share) hides its flat's draws from every fit,
-        # and the balance then rises while it stands still, whichever flat's draws the fit follows
-        hours = float(ts[t1] - ts[t0]) / HOUR_MS
-        still_limit = (self.exact_still_h if second - sse >= self.exact_margin
-                       else min(self.exact_still_h, self.exact_close_still_share * hours))  # fmt: skip
         c = candidates[device]
         lost = coef * float(c[t1] - c[t0])
         # a second flat that explains much of what is left: two faults at once, which one flat's fit
@@ -576,14 +569,17 @@ class WaterBalance:
                for d in kids if d != device):  # fmt: skip
             return device, None
         # a register that stood still meanwhile, of a flat that draws water, may have missed any of it:
-        # not trusted when its usual use over the still hours comes to half the water missed
+        # not trusted when it stood still ``exact_still_h`` and its usual use over the still hours
+        # comes to half the water missed. A close call takes the same test: a flat idle for most of a
+        # fault of a few hours in the day is common (nobody in), and a magnet that stops a register
+        # with its tamper flag set leaves the episode to the rules (:meth:`_beside_flagged`)
         for other in kids:
             if other == device or float(usual.get(other, 0.0)) < self.still_usual_lph:
                 continue
             moved = np.flatnonzero(np.diff(candidates[other][t0 : t1 + 1]) > 0.0)
             edges = np.r_[t0, t0 + 1 + moved, t1]
             still_h = float(np.max(np.diff(ts[edges]))) / HOUR_MS if len(edges) > 1 else 0.0
-            if still_h >= still_limit and usual[other] * still_h >= 0.5 * lost:
+            if still_h >= self.exact_still_h and usual[other] * still_h >= 0.5 * lost:
                 return device, None
         return device, (device, share, int(ts[t0]), int(ts[t1]), (second - sse), lost)
 
