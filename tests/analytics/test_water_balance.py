@@ -419,7 +419,7 @@ def test_a_part_of_a_long_window_named_by_neither_neighbour_is_not_trusted(
     exact = pd.DataFrame({"P": 0.0, "A": 0.0, "B": 0.0, "": 1 / 4}, index=index)
     day = 24 * 3_600_000
     monkeypatch.setattr(WaterBalance, "_exact_windows", lambda self, *a: [(START + day, START + 5 * day)])
-    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a: (a[-2], a[-1]))
+    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a, **k: (a[-2], a[-1]))
     script = {
         0: ("A", None),
         1: ("B", ("B", 0.3, START + 2 * day, START + 3 * day, 50.0, 30.0)),
@@ -450,7 +450,7 @@ def test_a_fault_at_a_long_window_s_end_is_judged_by_the_part_that_holds_it(
     day, hour = 24 * 3_600_000, 3_600_000
     w0 = START + day
     monkeypatch.setattr(WaterBalance, "_exact_windows", lambda self, *a: [(w0, w0 + 4 * day)])
-    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a: (a[-2], a[-1]))
+    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a, **k: (a[-2], a[-1]))
     hit = ("A", 0.6, w0 + hours[0] * hour, w0 + hours[1] * hour, 200.0, 60.0)
     script = {0: ("A", hit), 1: ("B", None), 2: ("B", None)}
 
@@ -762,7 +762,7 @@ def test_a_fault_before_a_still_register_s_spell_is_fitted_in_what_is_left(
     exact = pd.DataFrame({"P": 0.0, "A": 0.0, "B": register, "": 1 / 4}, index=index)
     w0 = START + 2 * hour
     monkeypatch.setattr(WaterBalance, "_exact_windows", lambda self, *a: [(w0, w0 + 40 * hour)])
-    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a: (a[-2], a[-1]))
+    monkeypatch.setattr(WaterBalance, "_exact_extent", lambda self, *a, **k: (a[-2], a[-1]))
     read: list[tuple[int, int]] = []
 
     def fit(self: WaterBalance, exact: pd.DataFrame, parent: str, kids: list[str], centre: float,
@@ -829,3 +829,27 @@ def test_best_window_by_blocks_is_the_whole_grids_answer(block: int, monkeypatch
             a = int(rng.integers(1, n))
             i0, i1 = np.arange(a)[:, None], np.arange(int(rng.integers(a, n)), n)[None, :]
         assert _best_window(y, c, w, i0, i1) == _best_window_on_the_grid(y, c, w, i0, i1)
+
+
+@pytest.mark.parametrize(
+    ("held", "span"),
+    [
+        ([], (-70, 86)),  # nothing held beside it: followed out as the fit says
+        ([(-100, 2)], (0, 86)),  # a still register's hours up to the fault's own: not before them
+        ([(-50, -30)], (-30, 86)),  # held 30 h before it: followed back to there
+        ([(-200, -100)], (-70, 86)),  # held beyond what the fit reaches: no matter
+        ([(36, 90)], (-70, 36)),  # held from 20 h after its end: followed up to there
+        ([(-100, 2), (20, 90)], (0, 20)),
+    ],
+)
+def test_a_fault_is_followed_out_no_further_than_into_another_episode_s_hours(
+    monkeypatch: pytest.MonkeyPatch, held: list[tuple[int, int]], span: tuple[int, int]
+) -> None:
+    """A flagged magnet of 16 h found in what a still register's daily episode leaves (seed 25) was
+    followed back 70 h at the same share over the still register's hours, and its 86 h then named it
+    a worn register: the fit over another fault's hours may take that fault's loss for its own."""
+    hour = 3_600_000
+    monkeypatch.setattr(WaterBalance, "_exact_extent_fit", lambda self, *a: (a[-2] - 70 * hour, a[-1] + 70 * hour))
+    t0, t1 = WaterBalance()._exact_extent(pd.DataFrame(), "P", ["A"], 0.0, "A", 0.5, 0, 16 * hour,
+                                          held=[(s * hour, t * hour) for s, t in held])  # fmt: skip
+    assert (t0 // hour, t1 // hour) == span

@@ -359,7 +359,8 @@ class WaterBalance:
         usual = {d: (float(exact[d].iloc[-1]) - float(exact[d].iloc[0])) / span_h for d in kids}  # L/h
         chunk, stride = int(self.exact_chunk_h * HOUR_MS), int(self.exact_chunk_h * HOUR_MS) // 2
         hits: list[tuple[str, float, int, int, float, float]] = []
-        own = [self._held_span(exact, e) for e in found if e.device in members]
+        held = [(e.device, self._held_span(exact, e)) for e in found if e.device in members]
+        own = [span for _, span in held]
         for w0, w1 in windows:
             # a long window (another fault in the building keeps the CUSUM up) is read in overlapping parts
             parts = [(w0, w1)] if w1 - w0 <= chunk else [
@@ -402,7 +403,8 @@ class WaterBalance:
             device, t0, t1 = group[0][0], min(h[2] for h in group), max(h[3] for h in group)
             share = float(np.median([h[1] for h in group]))
             gain, lost = max(h[4] for h in group), max(h[5] for h in group)  # the parts overlap: the most
-            t0, t1 = self._exact_extent(exact, parent, kids, centre, device, share, t0, t1)
+            others = [span for d, span in held if d != device]
+            t0, t1 = self._exact_extent(exact, parent, kids, centre, device, share, t0, t1, held=others)
             hours = (t1 - t0) / HOUR_MS
             # the exact fit's hours are the fault's own to within the flat's idle spells: by length alone
             out.append(
@@ -507,11 +509,27 @@ class WaterBalance:
         return frame, ts, w, res - res[0] - centre * (ts - ts[0]) / HOUR_MS
 
     def _exact_extent(self, exact: pd.DataFrame, parent: str, kids: list[str], centre: float, device: str,
-                      share: float, t0: int, t1: int) -> tuple[int, int]:  # fmt: skip
+                      share: float, t0: int, t1: int,
+                      held: Sequence[tuple[int, int]] = ()) -> tuple[int, int]:  # fmt: skip
         """How long the fault found on ``device`` in [t0, t1] lasted: the same fit over
         ``exact_extend_h`` more on each side, the start no later and the end no earlier, kept when
         it fits within the rounding's chi-square at about the same share (a window finds the
-        part of a long fault that stands out; its length tells a worn register from a magnet)."""
+        part of a long fault that stands out; its length tells a worn register from a magnet).
+        It is followed no further than into the hours the daily balance's episodes hold (``held``,
+        :meth:`_held_span`) beside [t0, t1]: there another register's fault (a still register)
+        hides water too, and a fit over them can take the other fault's loss for this one's."""
+        lo = max([t for s, t in held if s < t0 and t <= t1], default=None)
+        hi = min([s for s, t in held if t > t1 and s >= t0], default=None)
+        t0_, t1_ = self._exact_extent_fit(exact, parent, kids, centre, device, share, t0, t1)
+        if lo is not None:
+            t0_ = max(t0_, min(lo, t0))
+        if hi is not None:
+            t1_ = min(t1_, max(hi, t1))
+        return t0_, t1_
+
+    def _exact_extent_fit(self, exact: pd.DataFrame, parent: str, kids: list[str], centre: float, device: str,
+                          share: float, t0: int, t1: int) -> tuple[int, int]:  # fmt: skip
+        """The fit of :meth:`_exact_extent` over ``exact_extend_h`` more on each side."""
         extend = int(self.exact_extend_h * HOUR_MS)
         prepared = self._exact_frame(exact, parent, kids, centre, t0 - extend, t1 + extend)
         if prepared is None:
