@@ -218,5 +218,5 @@ def test_night_flow_prepared_once_gives_what_each_method_gives() -> None:
         pd.testing.assert_series_equal(detector.score_nights_of(frame, clean, local, table),
                                        detector.score_nights(frame, table))  # fmt: skip
         assert (detector.score_nights(frame, table) > detector.threshold_).any()
-    with pytest.raises(DetectorError):
+    with pytest.raises(RuntimeError, match="without a fitted history"):
         NightFlow().fit(frame).prepare(frame)

@@ -101,8 +101,8 @@ class NightFlow(Detector):
         """What :meth:`minima`, :meth:`nights` and :meth:`score_nights` each derive from ``frame``
         (without a fitted history): the cleaned frame, its nights and its local times, made once
         for the ``*_of`` methods (the same values as each would make)."""
-        if self.history_ is not None:
-            raise DetectorError(N_("detector parameters out of range"))
+        if self.history_ is not None:  # a fitted history goes before the frame: nights() and score() take it
+            raise RuntimeError("NightFlow.prepare is for a detector without a fitted history")
         clean = numeric_frame(frame)
         local = local_index(pd.DatetimeIndex(clean.index), self.tz)
         return clean, _Nights(local, self.start_hour, self.end_hour), local
