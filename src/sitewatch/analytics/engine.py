@@ -163,6 +163,7 @@ class Engine:
         self._onsets: dict[str, list[list[Any]]] = {}  # "rule/compound" -> [[began, device], ...] (together)
         self._shared: dict[str, int] = {}  # "rule/device" -> the start of the condition found shared
         self._sun: dict[str, tuple[int, float]] = {}  # compound -> (minute, sun elevation): sun guards
+        self._sun_now: tuple[str, int, float] = ("", -1, 0.0)  # (compound, ms, elevation): the day-night rules'
         self._utc_offset: dict[str, tuple[int, int, int]] = {}  # compound -> (from, to, offset ms): hours
         self._quiet: list[tuple[int, str]] = []  # (due, device): no-data checks
         self._now = 0
@@ -421,6 +422,15 @@ class Engine:
             return None
         elevation = solar_elevation(minute * 60_000, site.latitude, site.longitude)
         self._sun[compound] = (minute, elevation)
+        return elevation
+
+    def _elevation_exact(self, compound: str, site: Site, ts: int) -> float:
+        """The sun's elevation at the compound at ``ts`` to the millisecond, computed once for the
+        day-night rules that judge the same sample in turn."""
+        c, t, elevation = self._sun_now
+        if c != compound or t != ts:
+            elevation = solar_elevation(ts, site.latitude, site.longitude)
+            self._sun_now = (compound, ts, elevation)
         return elevation
 
     def _hour(self, compound: str, ts: int) -> float | None:
@@ -1002,7 +1012,7 @@ def _daynight(engine: Engine, rule: DayNightRule, device: str, dev: _Device, st:
     site = engine.sites.get(dev.compound)
     if v is None or site is None:
         return HOLD, 0.0, None
-    elevation = solar_elevation(ts, site.latitude, site.longitude)
+    elevation = engine._elevation_exact(dev.compound, site, ts)
     if rule.mode == "dark_in_day":
         return _dark_in_day(engine, rule, device, dev, st, v, elevation, ts)
     if rule.mode == "on_in_day":
