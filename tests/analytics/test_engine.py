@@ -169,6 +169,7 @@ def test_a_lamp_on_at_noon_and_off_at_midnight() -> None:
     e = engine(DAYNIGHT)
     noon = feed(e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 1.0}] * 4, step=5 * MIN, t0=_cst(2026, 6, 21, 12))
     assert [(f.source, f.fault) for f in noon] == [("rule:day", "day_burning")]
+    assert noon[0].message == "Lamp {device} burning in daylight"  # the fault type's summary (on_in_day)
     e = engine(DAYNIGHT)
     midnight = feed(
         e, SL, DeviceKind.STREETLIGHT, [{"lamp_on": 0.0}] * 4, step=5 * MIN, t0=_cst(2026, 6, 21, 0)

@@ -13,6 +13,7 @@ import pytest
 from sitewatch.analytics import Engine, Site, load_rules, parse_rules
 from sitewatch.analytics.rules import RulesError
 from sitewatch.contract import DeviceKind, Event, Finding, Sample
+from sitewatch.i18n import translate
 
 from .test_engine import feed
 
@@ -874,5 +875,10 @@ def test_shipped_photocell_dark_under_0_3_of_the_compound_by_day_for_an_hour() -
     assert raised(_cells(shipped(), [0.235, *others], noon, 13)) == []
     found = [f for f in _cells(shipped(), [0.235, *others], noon, 14) if f.state.value == "active"]
     assert [(f.device, f.source, f.fault, f.started_ms) for f in found] == [(SL, rule, "day_burning", noon + 5 * MIN)]
+    # its summary names the photocell, not a lamp burning by day (it may not burn yet), in both languages
+    assert translate(found[0].message, "en", **found[0].params) == (
+        f"Photocell of lamp {SL} reads dark in daylight: dirty or covered, the lamp may burn by day"
+    )
+    assert translate(found[0].message, "zh_CN", **found[0].params).startswith(f"路灯 {SL} 的光控探头白天读数偏暗")
     # 0.31 of the median (a pole in deep shade, or a cell just beginning to dirty): nothing
     assert raised(_cells(shipped(), [0.28, *others], noon, 24)) == []

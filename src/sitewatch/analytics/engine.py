@@ -550,7 +550,7 @@ class Engine:
             state=FindingState.ACTIVE,
             started_ms=started,
             ts_ms=ts,
-            message=summary(fault, rule.type),
+            message=summary(fault, rule.type, getattr(rule, "mode", None)),
             params={"device": device, "rule": name},
             evidence=clean,
         )

@@ -1,4 +1,5 @@
-"""Catalog messages of findings' summaries: one per fault type, one per generic rule type.
+"""Catalog messages of findings' summaries: one per fault type, one per generic rule type, and one
+per rule mode whose symptom differs from what its fault type's message says.
 
 Messages are catalog ids (English); a finding carries the id and its placeholders, and each reader
 renders it in their own language (``sitewatch.i18n.translate``). Placeholders: ``device``,
@@ -50,8 +51,19 @@ RULE_MESSAGES: dict[str, str] = {
 }
 
 
-def summary(fault: str | None, rule_type: str) -> str:
-    """The catalog message of a finding's summary."""
+# A rule mode that raises a fault type from an earlier symptom than the fault type's message names: a
+# dirty photocell reads dark by day before (or while) its lamp burns into the day.
+MODE_MESSAGES: dict[tuple[str, str], str] = {
+    ("daynight", "dark_in_day"): N_(
+        "Photocell of lamp {device} reads dark in daylight: dirty or covered, the lamp may burn by day"
+    ),
+}
+
+
+def summary(fault: str | None, rule_type: str, mode: str | None = None) -> str:
+    """The catalog message of a finding's summary (a rule's ``mode`` where it has one)."""
+    if mode is not None and (rule_type, mode) in MODE_MESSAGES:
+        return MODE_MESSAGES[rule_type, mode]
     if fault is not None and fault in FAULT_MESSAGES:
         return FAULT_MESSAGES[fault]
     return RULE_MESSAGES[rule_type]
