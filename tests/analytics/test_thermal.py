@@ -794,22 +794,3 @@ def test_the_ratings_come_from_the_ledger_and_the_backfill(tmp_path: Any) -> Non
     pd.DataFrame({"device": ["C1-CH0001", "C1-CH0002", "C1-WM0001"],
                   "rated_kw": [7.0, float("nan"), float("nan")]}).to_parquet(history / "devices.parquet")  # fmt: skip
     assert ratings_of(history) == {"C1-CH0001": 7.0}
-
-
-def test_the_live_engine_factory_gives_the_registrys_ratings_made_or_restored(tmp_path: Any) -> None:
-    from sitewatch.analytics.cli_run import engine_factory
-    from sitewatch.analytics.compounds import CompoundPlace, DevicePlace
-    from sitewatch.settings import load_settings
-
-    settings = load_settings(data_dir=tmp_path)
-    places = {C: CompoundPlace(C, 43.88, 125.32)}
-    devices = {
-        CH: DevicePlace("", "", 11.0),
-        PEERS[0]: DevicePlace("", "", None),
-        f"{C}-WM0001": DevicePlace("1", "household"),
-    }
-    make = engine_factory(settings, places, devices)
-    made = make(None)
-    assert made.ratings == ELEVEN
-    assert make(made.snapshot()).ratings == ELEVEN
-    assert engine_factory(settings, places)(None).ratings == {}  # no devices read: the rules go without
