@@ -131,7 +131,6 @@ def test_hostile_samples_are_skipped(values: dict[str, Any]) -> None:
         ("above: 4, day_above: 4.5", "day_above must not be above"),
         ("above: 4, day_above: 0", "greater than 0"),
         ("above: 4, max_rise: 0", "greater than 0"),
-        ("above: 4, rated_rise: 0", "greater than 0"),
     ],
 )
 def test_rule_validation(extra: str, problem: str) -> None:
@@ -170,11 +169,9 @@ FLEET = [CH, *PEERS, f"{C}-CH0005"]
 
 
 def fleet_day(sessions: dict[str, tuple[int, int, float, float]], air0: float = 10.0,
-              drift: float = -0.3, rated: dict[str, float] | None = None,
-              ) -> list[tuple[int, dict[str, dict[str, Any]]]]:  # fmt: skip
+              drift: float = -0.3) -> list[tuple[int, dict[str, dict[str, Any]]]]:  # fmt: skip
     """24 h of the compound's chargers, a minute a step: ``sessions`` maps a device to (from, to)
-    minutes at (kW of its rated load, a cooling fault's °C at full load); the others sit idle. A
-    device's rated load is 7 kW unless ``rated`` says otherwise (14 °C of rise at full load, whatever it)."""
+    minutes at (kW of 7 kW rated, a cooling fault's °C at full load); the others sit idle."""
     temps = dict.fromkeys(FLEET, air0 + 3.0)
     rows = []
     for m in range(24 * 60):
@@ -183,7 +180,7 @@ def fleet_day(sessions: dict[str, tuple[int, int, float, float]], air0: float = 
         for d in FLEET:
             a, b, kw, extra = sessions.get(d, (0, 0, 0.0, 0.0))
             p = kw if a <= m < b else 0.0
-            load = p / (rated or {}).get(d, 7.0)
+            load = p / 7.0
             temps[d] += (air + 3.0 + 14.0 * load**2 + extra * load - temps[d]) * LAG
             values[d] = {"temperature": round(temps[d], 1), "power": p}
         rows.append((m, values))
@@ -711,86 +708,3 @@ def test_one_finding_for_a_fault_whichever_rule_raises_first() -> None:
     # a moderate fault under twice the level at the load drawn: the main rule's, as before
     out = run(Engine(rules, SITES), [day(), day(), day(extra=7.0)])
     assert [(f.source, f.state.value) for f in out] == [("rule:charger.hot_under_load", "active")]
-
-
-# --- rated_rise: the healthy rise at a charger's own rated load, from the registry -----------------------
-
-RATED_RULES = MAX_RULES.replace("max_rise: 0.36}", "max_rise: 0.36, rated_rise: 17.5}")
-ELEVEN = {CH: 11.0}
-
-
-def rated_engine(ratings: dict[str, float] | None = None, rules: str = RATED_RULES) -> Engine:
-    return Engine(parse_rules(rules, "test.yaml"), SITES, ratings)
-
-
-def test_an_11_kw_charger_learning_alone_is_judged_against_its_own_rated_rise() -> None:
-    # 14 °C of healthy rise at 11 kW: 12.5 °C at 10.4 kW; 15 °C of fan at full load adds 14 °C there.
-    # Against 0.36 °C/kW² (a 7 kW charger's ceiling) that is 39 °C allowed: missed; against 17.5 °C at
-    # 11 kW (0.145 °C/kW², 15.6 °C at 10.4 kW), found in its first session
-    days = [fleet_day({CH: (1080, 1440, 10.4, 15.0)}, rated=ELEVEN)]
-    out = run_fleet(rated_engine(ELEVEN), days)
-    assert [(f.device, f.state.value) for f in out] == [(CH, "active")]
-    assert out[0].started_ms < T0 + 1080 * MIN + 90 * MIN
-    assert run_fleet(rated_engine(), days) == []  # its rating unknown: today's ceiling alone
-    assert run_fleet(rated_engine(ELEVEN, MAX_RULES), days) == []  # the rule without rated_rise
-
-
-@pytest.mark.parametrize("kw", [3.2, 6.6, 10.4])
-def test_a_healthy_11_kw_charger_learning_alone_raises_nothing_under_its_rated_rise(kw: float) -> None:
-    days = [fleet_day({CH: (1080, 1440, kw, 0.0)}, rated=ELEVEN),
-            fleet_day({CH: (600, 960, kw, 0.0)}, drift=0.3, rated=ELEVEN)]  # fmt: skip
-    assert run_fleet(rated_engine(ELEVEN), days) == []
-
-
-def test_a_7_kw_charger_is_judged_as_without_its_rating() -> None:
-    # 17.5 °C at 7 kW is 0.357 °C/kW²: the same ceiling as max_rise within 0.2 °C at full load
-    for extra in (0.0, 6.0, 12.0, 30.0):
-        days = [fleet_day({CH: (1080, 1440, 6.6, extra)})]
-        told = run_fleet(rated_engine({CH: 7.0}), days)
-        alone = run_fleet(rated_engine(), days)
-        assert [(f.device, f.started_ms) for f in told] == [(f.device, f.started_ms) for f in alone]
-    # and a 7 kW charger's healthy rise (14 °C at 7 kW) is far over an 11 kW charger's ceiling at that load
-    rule = parse_rules(RATED_RULES, "test.yaml").rules[0]
-    assert rule.rated_rise / 11.0**2 * 7.0**2 < 14.0 < rule.rated_rise / 7.0**2 * 7.0**2
-
-
-@pytest.mark.parametrize("rated", [None, 0.0, -3.0])
-def test_an_unknown_or_unusable_rating_keeps_the_ceiling_alone(rated: float | None) -> None:
-    rule = parse_rules(RATED_RULES, "test.yaml").rules[0]
-    days = [fleet_day({CH: (1080, 1440, 10.4, 15.0)}, rated=ELEVEN)]
-    assert run_fleet(rated_engine({} if rated is None else {CH: rated}), days) == []
-    x: list[Any] = []
-    for m in range(120):  # idle, then a car: the cap judged is max_rise's
-        step(rule, x, 13.0, 0.0 if m < 60 else 10.4, T0 + m * MIN, False, {}, CH, {}, rated=rated)
-    assert x[10] == pytest.approx(10.4)
-
-
-def test_the_ratings_come_back_with_a_restore_not_in_the_snapshot() -> None:
-    e = rated_engine(ELEVEN)
-    blob = e.snapshot()
-    assert b"ratings" not in blob and b"11.0" not in blob
-    assert Engine.restore(blob, e.rules, SITES, ELEVEN).ratings == ELEVEN
-    assert Engine.restore(blob, e.rules, SITES).ratings == {}
-
-
-def test_the_ratings_come_from_the_ledger_and_the_backfill(tmp_path: Any) -> None:
-    import pandas as pd
-
-    from sitewatch.analytics.compounds import devices_from_ledger, ratings
-    from sitewatch.analytics.replay import ratings_of
-
-    ledger = tmp_path / "ledger"
-    ledger.mkdir()
-    (ledger / "assets.csv").write_text(
-        "asset_code,compound_code,kind,device_id,charger_power_kw,meter_scope\n"
-        "A1,C1,charger,C1-CH0001,11,\nA2,C1,charger,C1-CH0002,,\nA3,C1,charger,C1-CH0003,0,\n"
-        "A4,C1,water_meter,C1-WM0001,,household\n"
-    )
-    devices = devices_from_ledger(ledger)
-    assert devices["C1-CH0001"].rated_kw == 11.0 and devices["C1-CH0002"].rated_kw is None
-    assert ratings(devices) == {"C1-CH0001": 11.0}  # a blank or zero rating is unknown
-    history = tmp_path / "history"
-    history.mkdir()
-    pd.DataFrame({"device": ["C1-CH0001", "C1-CH0002", "C1-WM0001"],
-                  "rated_kw": [7.0, float("nan"), float("nan")]}).to_parquet(history / "devices.parquet")  # fmt: skip
-    assert ratings_of(history) == {"C1-CH0001": 7.0}

@@ -26,7 +26,6 @@ from .compounds import (
     devices_from_registry,
     from_ledger,
     from_registry,
-    ratings,
 )
 from .partition import Partition
 from .processor import EngineFactory
@@ -35,19 +34,16 @@ from .service import AnalyticsService
 log = logging.getLogger(__name__)
 
 
-def engine_factory(settings: Settings, places: Mapping[str, CompoundPlace],
-                   devices: Mapping[str, DevicePlace] | None = None) -> EngineFactory:  # fmt: skip
-    """Build (or restore) the rules engine over the compounds in ``places``; ``devices`` (the registry's
-    or the ledger's) give the chargers' rated powers (none: the rules go without)."""
+def engine_factory(settings: Settings, places: Mapping[str, CompoundPlace]) -> EngineFactory:
+    """Build (or restore) the rules engine over the compounds in ``places``."""
     from .engine import Engine
     from .rules import load_rules
 
     rules = load_rules(settings.analytics.rules_file)
     sites = engine_sites(settings, places)
-    rated = ratings(devices or {})
 
     def make(blob: bytes | None) -> Engine:
-        return Engine.restore(blob, rules, sites, rated) if blob is not None else Engine(rules, sites, rated)
+        return Engine.restore(blob, rules, sites) if blob is not None else Engine(rules, sites)
 
     return make
 
@@ -107,11 +103,10 @@ def run(
 
     holder: list[AnalyticsService] = []
     devices: dict[str, DevicePlace] = {}
-    try:  # buildings and meter scopes, for the detectors the scorer runs on the store; chargers' rated powers
+    try:  # buildings and meter scopes, for the detectors the scorer runs on the store
         devices.update(devices_from_ledger(ledger) if ledger else devices_from_registry(settings))
     except Exception as exc:  # the detectors then compare household meters with their own nights only
-        log.warning("cannot read the devices' buildings, meter scopes and rated powers (%s); the detectors "
-                    "and the chargers' thermal rules go without", exc)  # fmt: skip
+        log.warning("cannot read the devices' buildings and meter scopes (%s); the detectors go without", exc)
 
     def compounds() -> list[str]:
         if ledger is None and holder:  # a re-read: new compounds get their sites in the running engine
@@ -120,7 +115,6 @@ def run(
             getattr(holder[0].engine, "sites", {}).update(engine_sites(settings, fresh))
             if fresh:
                 devices.update(devices_from_registry(settings))
-                getattr(holder[0].engine, "ratings", {}).update(ratings(devices))
         return list(places)
 
     def store() -> Store:
@@ -128,8 +122,8 @@ def run(
 
     try:
         service = AnalyticsService(
-            settings, engine_factory(settings, places, devices), compounds, partition=partition,
-            client_id=client_id, log_interval_s=log_interval, open_store=store, places=lambda: devices, score_in_child=True,
+            settings, engine_factory(settings, places), compounds, partition=partition, client_id=client_id,
+            log_interval_s=log_interval, open_store=store, places=lambda: devices, score_in_child=True,
         )  # fmt: skip
         holder.append(service)
     except CheckpointError as exc:

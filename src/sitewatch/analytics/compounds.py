@@ -11,7 +11,6 @@ its day/night rules then use that latitude.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,27 +81,10 @@ class DevicePlace:
     """Where a device is within its compound: building number ("" for none) and, for a water
     meter, its scope (``household`` or ``building``; "" when unknown). The detectors' leak
     function uses them to compare a household meter with its peers and to drop a building meter's
-    echo of a household leak. For a charger, its rated power (the asset's ``charger_power_kw``;
-    None when unknown): the engine's ``load_temperature`` rules judge a charger against the healthy
-    rise at that load (``rated_rise``)."""
+    echo of a household leak."""
 
     building: str
     scope: str
-    rated_kw: float | None = None
-
-
-def _kw(value: object) -> float | None:
-    """A rated power in kW: a positive finite number, else None (unknown)."""
-    try:
-        kw = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return kw if 0.0 < kw < float("inf") else None
-
-
-def ratings(devices: Mapping[str, DevicePlace]) -> dict[str, float]:
-    """Each device's rated power (kW) where the registry knows it: the engine's ``ratings``."""
-    return {d: p.rated_kw for d, p in devices.items() if p.rated_kw is not None}
 
 
 def devices_from_registry(settings: Settings) -> dict[str, DevicePlace]:
@@ -114,9 +96,7 @@ def devices_from_registry(settings: Settings) -> dict[str, DevicePlace]:
     try:
         with transaction(engine) as session:
             rows = (
-                session.query(
-                    DeviceBinding.device_id, Building.building_no, Asset.meter_scope, Asset.charger_power_kw
-                )
+                session.query(DeviceBinding.device_id, Building.building_no, Asset.meter_scope)
                 .join(Asset, DeviceBinding.asset_id == Asset.id)
                 .outerjoin(Building, Asset.building_id == Building.id)
                 .filter(DeviceBinding.valid_to.is_(None))
@@ -124,10 +104,7 @@ def devices_from_registry(settings: Settings) -> dict[str, DevicePlace]:
             )
     finally:
         engine.dispose()
-    return {
-        device: DevicePlace(str(building or ""), str(scope or ""), _kw(kw))
-        for device, building, scope, kw in rows
-    }
+    return {device: DevicePlace(str(building or ""), str(scope or "")) for device, building, scope in rows}
 
 
 def devices_from_ledger(path: Path) -> dict[str, DevicePlace]:
@@ -141,7 +118,6 @@ def devices_from_ledger(path: Path) -> dict[str, DevicePlace]:
         device = str(cells.get("device_id") or "").strip()
         if device:
             out[device] = DevicePlace(
-                str(cells.get("building_no") or ""), str(cells.get("meter_scope") or ""),
-                _kw(cells.get("charger_power_kw")),
-            )  # fmt: skip
+                str(cells.get("building_no") or ""), str(cells.get("meter_scope") or "")
+            )
     return out

@@ -139,12 +139,9 @@ class _Device:
 class Engine:
     """Rules over live messages; see the module docstring."""
 
-    def __init__(
-        self, rules: RuleSet, sites: Mapping[str, Site], ratings: Mapping[str, float] | None = None
-    ) -> None:
+    def __init__(self, rules: RuleSet, sites: Mapping[str, Site]) -> None:
         self.rules = rules
         self.sites = dict(sites)
-        self.ratings = dict(ratings or {})  # device -> rated load (kW), from the registry: load_temperature
         self._by_kind: dict[DeviceKind, tuple[Any, ...]] = {k: rules.for_kind(k) for k in DeviceKind}
         self._plans = {
             k: tuple(_Plan(r, self._flap(r)) for r in v if not isinstance(r, EventRule | NoDataRule))
@@ -596,14 +593,13 @@ class Engine:
         })  # fmt: skip
 
     @classmethod
-    def restore(cls, blob: bytes, rules: RuleSet, sites: Mapping[str, Site],
-                ratings: Mapping[str, float] | None = None) -> Engine:  # fmt: skip
+    def restore(cls, blob: bytes, rules: RuleSet, sites: Mapping[str, Site]) -> Engine:
         """An engine in the state of ``snapshot()``; raises ValueError on a blob it cannot read."""
         try:
             data = orjson.loads(blob)
             if data.get("v") != SNAPSHOT_VERSION:
                 raise ValueError(f"snapshot version {data.get('v')!r}, expected {SNAPSHOT_VERSION}")
-            engine = cls(rules, sites, ratings)
+            engine = cls(rules, sites)
             for table, rows in ((engine._devices, data["devices"]), (engine._gateways, data["gateways"])):
                 for device, (compound, kind, last, states) in rows.items():
                     dev = table[device] = _Device(compound, DeviceKind(kind))
@@ -1123,10 +1119,7 @@ def _load_temperature(engine: Engine, rule: LoadTemperatureRule, device: str, de
     if rule.night_above is not None or rule.day_above is not None:  # the sun at the compound (once a minute)
         elevation = engine._elevation(dev.compound, ts)
         night = elevation is not None and elevation < rule.night_sun
-    rated = engine.ratings.get(device) if rule.rated_rise is not None else None
-    return thermal_step(
-        rule, st.x, v, p, ts, st.start is not None, peers, device, rises, night, elevation, rated
-    )
+    return thermal_step(rule, st.x, v, p, ts, st.start is not None, peers, device, rises, night, elevation)
 
 
 _CHECKS: dict[type, Any] = {

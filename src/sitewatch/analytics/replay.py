@@ -6,9 +6,7 @@ change no finding), and fed per compound in time order, one minute
 of the gateway's messages at a time: that minute's samples, then its events, then ``tick`` at the
 minute's end. A compound's power cut with its gateway dark (``outages.parquet``) becomes the
 gateway going offline and back online. Each compound has its own engine (compounds share no
-state), so row groups of several compounds may come in any order. Each engine is given the
-compounds' places and the devices' rated loads (``rated_kw``: the registry's ``charger_power_kw``)
-from the backfill's devices table, as the live service gets them from the registry or a ledger.
+state), so row groups of several compounds may come in any order.
 """
 
 from __future__ import annotations
@@ -38,16 +36,6 @@ def sites_of(history: Path) -> dict[str, Site]:
     devices = pd.read_parquet(history / "devices.parquet", columns=["compound", "latitude", "longitude"])
     first = devices.groupby("compound").first()
     return {str(c): Site(float(r.latitude), float(r.longitude)) for c, r in first.iterrows()}
-
-
-def ratings_of(history: Path) -> dict[str, float]:
-    """Each device's rated load in kW, from the backfill's devices table (the registry's
-    ``charger_power_kw``; a device without one is left out: its rules go without)."""
-    devices = pd.read_parquet(history / "devices.parquet")
-    if "rated_kw" not in devices.columns:
-        return {}
-    return {str(d): float(kw) for d, kw in zip(devices["device"], devices["rated_kw"], strict=True)
-            if kw == kw and kw is not None and float(kw) > 0.0}  # fmt: skip
 
 
 def _events(history: Path) -> dict[str, list[tuple[int, Event]]]:
@@ -199,7 +187,6 @@ class Replayed:
 def replay(history: Path, rules: RuleSet, progress: ProgressFn | None = None) -> Replayed:
     """Replay the backfill in ``history`` through the rules (see the module docstring)."""
     sites = sites_of(history)
-    ratings = ratings_of(history)
     events = _events(history)
     states = _gateway_states(history)
     feeds: dict[str, _Feed] = {}
@@ -223,7 +210,7 @@ def replay(history: Path, rules: RuleSet, progress: ProgressFn | None = None) ->
             feed = feeds.get(compound)
             if feed is None:
                 feed = feeds[compound] = _Feed(
-                    Engine(rules, sites, ratings), events.get(compound, []), states.get(compound, [])
+                    Engine(rules, sites), events.get(compound, []), states.get(compound, [])
                 )
             gateway = f"{compound}-GW01"
             t = batch[0].ts_ms

@@ -429,8 +429,7 @@ class LoadTemperatureRule(RuleBase):
     ``load`` (after ``settle`` of load, at least ``min_kw`` lagged) raises above ``above`` and clears
     at or below ``clear``; with ``peer_rise``, the rise at the device's highest load is capped at that
     factor times its compound's other devices' (analytics/thermal.py); with ``max_rise`` (°C per kW^2), the
-    rise is at most that, peers or none; with ``rated_rise`` (°C), at most that over the device's rated load
-    squared where the engine knows that load (its ``ratings``); with ``night_above``, a session
+    rise is at most that, peers or none; with ``night_above``, a session
     also raises when its residual, averaged over ``night_for`` or more of judged load with the sun below
     ``night_sun`` degrees (now and when the device was last idle), is above that lower level."""
 
@@ -447,7 +446,6 @@ class LoadTemperatureRule(RuleBase):
     min_kw: float = Field(1.0, ge=0)
     peer_rise: float | None = Field(None, gt=0)
     max_rise: float | None = Field(None, gt=0)
-    rated_rise: float | None = Field(None, gt=0)
     night_above: float | None = Field(None, gt=0)
     night_for: Duration = 1_800_000
     night_sun: float = Field(-6.0, ge=-90, le=90)

@@ -29,12 +29,7 @@ learning is judged against the cap alone (memory slot 10: ``Pmax``). With ``max_
 the cap is at most that whether or not two peers have learnt: the highest rise any healthy cabinet has
 (the smallest rated charger's at its full load), so a charger learning alone in a compound's first days
 does not take a clear fault for its normal (an 11 kW charger, whose healthy rise per kW^2 is a third
-of it, only a fault of over twice its healthy rise). With ``rated_rise`` (°C) and the device's rated
-load known (``rated``, kW, the registry's ``charger_power_kw`` through the engine's ``ratings``), the cap
-is at most ``rated_rise`` over the rated load squared as well: the most a healthy cabinet rises at its own
-full load, so an 11 kW charger learning alone (its compound's other 11 kW charger, if any, one peer too
-few) is judged against its own healthy rise, not against a 7 kW charger's; a device whose rating is
-unknown keeps ``max_rise`` alone.
+of it, only a fault of over twice its healthy rise).
 
 With ``night_above`` (°C), a session also raises when its residual, averaged over ``night_for`` or
 more of judged load, exceeds that lower level, provided the sun is down at the compound (``night``,
@@ -112,14 +107,12 @@ def peer_cap(rule: Any, rises: dict[str, list[float]] | None, device: str, pmax:
 def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, open_: bool,
          peers: dict[str, list[float]], device: str,
          rises: dict[str, list[float]] | None = None, night: bool = False,
-         elevation: float | None = None, rated: float | None = None,
-         ) -> tuple[int, float, int | None]:  # fmt: skip
+         elevation: float | None = None) -> tuple[int, float, int | None]:  # fmt: skip
     """One sample through the memory ``x``: (verdict, residual in °C, start of the evidence or None).
     ``peers`` is the compound's table of idle temperatures (device -> [temperature, ts]), shared by the
     rule's devices; ``rises`` its table of learnt rises at the highest load (device -> [°C, kW]), for
     ``peer_rise``; ``night``: the sun is down at the compound (for ``night_above``); ``elevation``: the
-    sun's elevation there in degrees (for ``day_above``; None: unknown); ``rated``: the device's rated
-    load in kW (for ``rated_rise``; None: unknown). A raise by a session's mean
+    sun's elevation there in degrees (for ``day_above``; None: unknown). A raise by a session's mean
     residual (night or day) gives its value and the time its evidence began; other verdicts give None."""
     if not x:
         x[:] = [ts, power, power * power, None, [], 0, None, None, 0.0, 0, 0.0, 0, 0.0, None, None,
@@ -184,9 +177,6 @@ def step(rule: Any, x: list[Any], temperature: float, power: float, ts: int, ope
     cap = peer_cap(rule, rises, device, x[10])
     if rule.max_rise is not None:  # no cabinet rises more than this per kW^2, whatever its peers
         cap = rule.max_rise if cap is None else min(cap, rule.max_rise)
-    if rule.rated_rise is not None and rated is not None and rated > 0.0:  # nor over this at its rated load
-        own = rule.rated_rise / (rated * rated)
-        cap = own if cap is None else min(cap, own)
     near = _near_highest(ratios, x[10])
     # learnt: ``learn_samples`` ratios, half of them near the highest load (after a much faster car than
     # any before, the charger learns again, judged against its peers meanwhile)
