@@ -220,3 +220,96 @@ def test_night_flow_prepared_once_gives_what_each_method_gives() -> None:
         assert (detector.score_nights(frame, table) > detector.threshold_).any()
     with pytest.raises(RuntimeError, match="without a fitted history"):
         NightFlow().fit(frame).prepare(frame)
+
+
+@pytest.mark.parametrize("persist", [1, 2, 3])
+def test_night_flow_arrays_give_what_the_frames_give(persist: int) -> None:
+    """``night_arrays`` (the leak detector's per-meter path, rows in time order): the nights, minima
+    and z of ``nights_of`` and each row's score of ``score_nights_of``, to the bit (NaN, an infinite
+    reading, Berlin's clock set back, a leak, with and without the peers' reference)."""
+    from sitewatch.analytics.detectors.night import _median, _Nights
+
+    rng = np.random.default_rng(11)
+    index = pd.date_range("2026-10-10", periods=24 * 3 * 20, freq="20min", tz="UTC")
+    flow = rng.exponential(0.02, len(index))
+    flow[rng.integers(0, len(index), 200)] = np.nan
+    flow[5] = np.inf
+    flow[24 * 3 * 12 :] += 0.5
+    frame = pd.DataFrame({"flow": flow}, index=index)
+    for reference in (None, pd.Series(0.01, index=pd.date_range("2026-10-10", periods=20, freq="D"))):
+        detector = NightFlow(tz="Europe/Berlin", reference=reference, persist=persist)
+        clean, grid, local = detector.prepare(frame)
+        table = detector.nights_of(clean, grid)
+        scores = detector.score_nights_of(frame, clean, local, table)
+        values = np.where(np.isinf(flow), np.nan, flow)
+        arrays = detector.night_arrays(values, _Nights(local.asi8, detector.start_hour, detector.end_hour))
+        np.testing.assert_array_equal(arrays.nights, pd.DatetimeIndex(table.index).asi8)
+        np.testing.assert_array_equal(arrays.minimum, table["minimum"].to_numpy())
+        np.testing.assert_array_equal(arrays.z, table["z"].to_numpy())
+        np.testing.assert_array_equal(arrays.rows, scores.to_numpy())
+        assert (arrays.rows > detector.threshold_).any() and np.isnan(arrays.rows[5])
+    for n in range(1, 30):  # the nights' medians: numpy's, to the bit
+        v = rng.normal(0, 1, n) * 10.0 ** rng.integers(-3, 3)
+        assert _median(v) == float(np.median(v))
+
+
+def _leak_by_frames(
+    long: pd.DataFrame, devices: pd.DataFrame
+) -> list[tuple[str, int, int, float, dict[str, float]]]:
+    """The leak detector as it was before its per-meter arrays: a frame per meter, pandas' groupby,
+    ``nights_of`` and ``score_nights_of``, then ``episodes`` (upstream echoes not dropped)."""
+    from sitewatch.analytics.detectors.findings import episodes
+
+    series = {str(d): pd.Series(rows["value"].to_numpy(), index=pd.to_datetime(rows["ts_ms"].to_numpy(), unit="ms",
+                                                                                utc=True))
+              for d, rows in long.groupby("device", sort=True)}  # fmt: skip
+    nights = NightFlow()
+    prepared = {d: nights.prepare(s.to_frame("flow")) for d, s in series.items()}
+    households = [
+        nights.minima_of(*prepared[d][:2]) for d in series if devices.loc[d, "scope"] == "household"
+    ]
+    reference = pd.concat(households, axis=1).median(axis=1)
+    out = []
+    for device, s in series.items():
+        night = NightFlow(reference=reference if devices.loc[device, "scope"] == "household" else None)
+        clean, grid, local = prepared[device]
+        table = night.nights_of(clean, grid)
+        scores = night.score_nights_of(s.to_frame("flow"), clean, local, table)
+        for ep in episodes(device, (scores > night.threshold_).astype("int64"), scores, merge_hours=30):
+            start = (
+                pd.Timestamp(ep.start_ms, unit="ms", tz="UTC")
+                .tz_convert(night.tz)
+                .tz_localize(None)
+                .normalize()
+            )
+            row = table[table.index <= start]
+            evidence = {} if row.empty else {"night_minimum": float(row["minimum"].iloc[-1]),
+                                             "z": float(row["z"].iloc[-1])}  # fmt: skip
+            out.append((ep.device, ep.start_ms, ep.end_ms, ep.peak, evidence))
+    return out
+
+
+def test_leak_episodes_on_arrays_are_the_frames_episodes() -> None:
+    """Four flats and their building's meter over 20 days, two flats leaking from different days, one
+    meter's rows out of order (it takes the frames' path), NaN readings: the episodes of the frames'
+    path, to the bit."""
+    from sitewatch.analytics.detectors.findings import leak_episodes
+
+    rng = np.random.default_rng(4)
+    ts = pd.date_range("2026-03-01", periods=24 * 4 * 20, freq="15min", tz="UTC").as_unit("ms").asi8
+    rows = []
+    for k, device in enumerate(["C-W000", "C-W001", "C-W002", "C-W003", "C-W004"]):
+        flow = rng.exponential(0.01 if k else 0.05, len(ts)) * (rng.random(len(ts)) < 0.5)
+        flow[rng.integers(0, len(ts), 40)] = np.nan
+        if k in (1, 3):
+            flow[len(ts) // (k + 1) :] += 0.03  # a leak
+        order = rng.permutation(len(ts)) if k == 2 else np.arange(len(ts))
+        rows.append(pd.DataFrame({"ts_ms": ts[order], "device": device, "metric": "flow", "value": flow[order],
+                                  "kind": "water_meter", "compound": "C"}))  # fmt: skip
+    long = pd.concat(rows, ignore_index=True)
+    devices = pd.DataFrame({"compound": "C", "building": ["B1"] * 5, "scope": ["building"] + ["household"] * 4},
+                           index=pd.Index(["C-W000", "C-W001", "C-W002", "C-W003", "C-W004"], name="device"))  # fmt: skip
+    found, last = leak_episodes(long, devices)
+    expected = _leak_by_frames(long[["ts_ms", "device", "value"]], devices)
+    assert [(e.device, e.start_ms, e.end_ms, e.peak, e.evidence) for e in found] == expected
+    assert {e.device for e in found} == {"C-W001", "C-W003"} and last == int(ts.max())

@@ -853,3 +853,68 @@ def test_a_fault_is_followed_out_no_further_than_into_another_episode_s_hours(
     t0, t1 = WaterBalance()._exact_extent(pd.DataFrame(), "P", ["A"], 0.0, "A", 0.5, 0, 16 * hour,
                                           held=[(s * hour, t * hour) for s, t in held])  # fmt: skip
     assert (t0 // hour, t1 // hour) == span
+
+
+def _steady_by_pandas(balance: WaterBalance, ts: np.ndarray, register: np.ndarray) -> np.ndarray:
+    """``_steady_lph`` as it was, every step in pandas."""
+    rise, span = pd.Series(np.diff(register)), pd.Series(np.diff(ts) / HOUR)
+    per = max(1, round(1.0 / max(float(span.median()), 1e-9)))
+    hourly = rise.rolling(per).sum() / span.rolling(per).sum()
+    hourly[span.rolling(per).max() > 2 * balance.gap_minutes / 60.0] = np.nan
+    reach = round(balance.steady_window_h * per)
+    least = hourly.shift(-(per // 2)).rolling(2 * reach + 1, center=True, min_periods=2 * reach + 1).min()
+    return np.nan_to_num(np.maximum(least.to_numpy(dtype=np.float64), 0.0))
+
+
+@pytest.mark.parametrize("minutes", [15, 20, 60, 90])
+def test_steady_flow_in_numpy_is_the_pandas_one(minutes: int) -> None:
+    """A register's steady flow (the rolling minimum and maximum in NumPy): pandas' to the bit, with
+    gaps, a leak that never stops, whole litres, and series shorter than the window."""
+    from sitewatch.analytics.detectors.balance import _rolling
+
+    balance = WaterBalance()
+    rng = np.random.default_rng(minutes)
+    for n in (2, 3, 5, 30, 600):
+        ts = START + np.cumsum(rng.choice([minutes, minutes, minutes, 7 * minutes], n)) * MIN
+        register = np.round(np.cumsum(rng.exponential(3.0, n) * (rng.random(n) < 0.4) + 0.5))
+        np.testing.assert_array_equal(
+            balance._steady_lph(ts, register), _steady_by_pandas(balance, ts, register)
+        )
+    values = rng.normal(0, 1, 200)
+    values[rng.integers(0, 200, 20)] = np.nan
+    for window in (1, 2, 4, 7, 49, 250):
+        for center in (False, True):
+            rolled = pd.Series(values).rolling(window, center=center)
+            np.testing.assert_array_equal(
+                _rolling(values, window, np.min, center=center), rolled.min().to_numpy()
+            )
+            np.testing.assert_array_equal(
+                _rolling(values, window, np.max, center=center), rolled.max().to_numpy()
+            )
+
+
+def test_registers_by_device_are_what_groupby_gives() -> None:
+    """The registers and tamper flags read by device (rows out of order, equal instants, other
+    metrics between them): the rows and order of pandas' groupby, after ``sort_values`` for the exact
+    balance's series."""
+    from sitewatch.analytics.detectors.balance import _metric_rows
+
+    rng = np.random.default_rng(8)
+    n = 2000
+    readings = pd.DataFrame({
+        "ts_ms": START + rng.integers(0, 500, n) * MIN, "device": rng.choice(["C-W3", "C-W1", "C-W10", "C-W2"], n),
+        "metric": rng.choice(["volume_register", "tamper", "flow"], n), "value": rng.normal(5, 1, n),
+    })  # fmt: skip
+    for metric in ("volume_register", "tamper"):
+        for by_time in (False, True):
+            rows = readings[readings["metric"] == metric]
+            if by_time:
+                rows = rows.sort_values("ts_ms")
+            expected = [(str(d), g["ts_ms"].to_numpy(), g["value"].to_numpy())
+                        for d, g in rows.groupby(rows["device"].astype(str), sort=True)]  # fmt: skip
+            got = _metric_rows(readings, metric, by_time=by_time)
+            assert [d for d, _, _ in got] == [d for d, _, _ in expected]
+            for (_, ts, values), (_, ts0, values0) in zip(got, expected, strict=True):
+                np.testing.assert_array_equal(ts, ts0)
+                np.testing.assert_array_equal(values, values0)
+    assert _metric_rows(readings, "pressure") == []

@@ -7,6 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -528,3 +529,14 @@ def test_scan_frame_default_keeps_what_scan_gives() -> None:
     assert math.isnan(frame["value"][0]) and frame["value"][1] == 1.5
     assert str(frame["ts_ms"].dtype) == "int64"
     assert Store.scan_frame(ScanOnly(), _q()).equals(frame)  # type: ignore[arg-type]
+
+
+def test_repeated_names_are_the_column_pandas_makes_of_objects() -> None:
+    """``repeated`` (a series' names built from codes): the column, dtype included, that pandas makes
+    of the same names as an object array; no rows, an object column as before."""
+    from sitewatch.store.frames import repeated
+
+    names, counts = ["C1-EL002", "C1-EL001", "C1-EL002", "ü-名"], [3, 0, 2, 1]
+    objects = np.repeat(np.array(names, dtype=object), counts)
+    pd.testing.assert_series_equal(pd.Series(repeated(names, counts)), pd.Series(objects))
+    pd.testing.assert_series_equal(pd.Series(repeated([], [])), pd.Series(np.empty(0, dtype=object)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import TYPE_CHECKING
 
 from .base import Point, StoredEvent
@@ -39,30 +40,60 @@ def scan_columns(points: Iterable[Point]) -> pd.DataFrame:
 
 
 def scan_frame_of(
-    ts: np.ndarray, devices: np.ndarray, metrics: np.ndarray, values: np.ndarray
+    ts: np.ndarray,
+    devices: np.ndarray | pd.api.extensions.ExtensionArray,
+    metrics: np.ndarray | pd.api.extensions.ExtensionArray,
+    values: np.ndarray,
 ) -> pd.DataFrame:
     """The frame of ``Store.scan_frame`` from its four columns (arrays of one length)."""
     import numpy as np
     import pandas as pd
 
+    def strings(column: np.ndarray | pd.api.extensions.ExtensionArray) -> object:
+        return (
+            column
+            if isinstance(column, pd.api.extensions.ExtensionArray)
+            else np.asarray(column, dtype=object)
+        )
+
     return pd.DataFrame(
         {
             "ts_ms": np.asarray(ts, dtype=np.int64),
-            "device": np.asarray(devices, dtype=object),
-            "metric": np.asarray(metrics, dtype=object),
+            "device": strings(devices),
+            "metric": strings(metrics),
             "value": np.asarray(values, dtype=np.float64),
         },
         copy=False,
     )
 
 
-def repeated(names: Sequence[str], counts: Sequence[int]) -> np.ndarray:
-    """An object array of each of ``names`` repeated its count of times (a column of series names)."""
+def repeated(names: Sequence[str], counts: Sequence[int]) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """Each of ``names`` repeated its count of times (a column of series names): the column pandas
+    makes of such an object array (its ``str`` dtype), built from the names' codes without a Python
+    string per row; where pandas keeps strings as objects (and for no rows), that object array."""
     import numpy as np
+    import pandas as pd
 
-    column = np.empty(len(names), dtype=object)
-    column[:] = list(names)
-    return np.repeat(column, np.asarray(counts, dtype=np.int64))
+    repeats = np.asarray(counts, dtype=np.int64)
+    dtype = _inferred_string_dtype()
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" and int(repeats.sum()):
+        import pyarrow as pa
+
+        codes = pa.array(np.repeat(np.arange(len(names), dtype=np.int32), repeats))
+        column = pa.DictionaryArray.from_arrays(codes, pa.array(list(names), type=pa.string()))
+        return pd.array(column.cast(pa.string()), dtype=dtype)
+    objects = np.empty(len(names), dtype=object)
+    objects[:] = list(names)
+    return np.repeat(objects, repeats)
+
+
+@cache
+def _inferred_string_dtype() -> object:
+    """The dtype pandas gives a column of strings made from an object array (``str`` since pandas 3)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.Series(np.array(["x"], dtype=object)).dtype
 
 
 def points_frame(points: Iterable[Point]) -> pd.DataFrame:

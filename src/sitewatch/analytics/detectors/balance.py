@@ -28,7 +28,7 @@ so for days; a magnet is removed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import ClassVar
@@ -140,8 +140,11 @@ class WaterBalance:
     def nodes(devices: pd.DataFrame) -> list[Node]:
         """Parent meters and their children from a devices frame (index device; compound, building, scope)."""
         water = devices[devices["kind"].astype(str) == "water_meter"]
-        scope = water["scope"].astype(str)
-        building = water["building"].astype(str).replace({"nan": "", "None": ""})
+        names = water.index.astype(str)
+        # by name: a Series' label lookup per meter and block costs more than the rest together
+        scope = dict(zip(names, water["scope"].astype(str).tolist(), strict=True))
+        building = dict(zip(names, water["building"].astype(str).replace({"nan": "", "None": ""}).tolist(),
+                            strict=True))  # fmt: skip
         out: list[Node] = []
         for compound, rows in water.groupby(water["compound"].astype(str), sort=True):
             meters = rows.index.astype(str)
@@ -162,13 +165,11 @@ class WaterBalance:
 
     def registers_at(self, readings: pd.DataFrame, grid_ms: np.ndarray) -> pd.DataFrame:
         """Each meter's register (litres) interpolated at ``grid_ms``; NaN where it has no reading near."""
-        reg = readings[readings["metric"].astype(str) == "volume_register"]
         gap = self.gap_minutes * 60_000
         cols: dict[str, np.ndarray] = {}
-        for device, rows in reg.groupby(reg["device"].astype(str), sort=True):
-            rows = rows.sort_values("ts_ms")
-            ts = rows["ts_ms"].to_numpy(dtype=np.int64)
-            values = rows["value"].to_numpy(dtype=np.float64) * 1000.0
+        for device, ts, values in _metric_rows(readings, "volume_register"):
+            order = np.argsort(ts, kind="quicksort")  # the order sort_values("ts_ms") gives the rows
+            ts, values = ts[order], values[order] * 1000.0
             out = np.interp(grid_ms, ts, values, left=np.nan, right=np.nan)
             at = np.searchsorted(ts, grid_ms)
             before = np.abs(grid_ms - ts[np.clip(at - 1, 0, len(ts) - 1)])
@@ -189,12 +190,13 @@ class WaterBalance:
 
     def hourly_registers(self, readings: pd.DataFrame) -> pd.DataFrame:
         """Each meter's register (litres) on every hour of the readings' span (NaN where unknown)."""
-        reg = readings[readings["metric"].astype(str) == "volume_register"]
-        if reg.empty:
+        keep = (readings["metric"].astype(str) == "volume_register").to_numpy(dtype=bool)
+        if not keep.any():
             return pd.DataFrame()
-        first, last = int(reg["ts_ms"].min()), int(reg["ts_ms"].max())
+        ts = readings["ts_ms"].to_numpy(dtype=np.int64)[keep]
+        first, last = int(ts.min()), int(ts.max())
         return self.registers_at(
-            reg, np.arange(-(-first // HOUR_MS) * HOUR_MS, last + 1, HOUR_MS, dtype=np.int64)
+            readings, np.arange(-(-first // HOUR_MS) * HOUR_MS, last + 1, HOUR_MS, dtype=np.int64)
         )
 
     def missing_water(self, readings: pd.DataFrame, devices: pd.DataFrame,
@@ -209,10 +211,8 @@ class WaterBalance:
         # registers on the hour (the cuts are on the hour); days are cut at ``cut_hour``
         hourly = self.hourly_registers(readings) if hourly is None else hourly
         daily = hourly.reindex(cuts).diff().iloc[1:] / 24.0  # L/h over each day
-        tamper = readings[(readings["metric"].astype(str) == "tamper") & (readings["value"] > 0.5)]
-        flagged = {
-            str(d): rows["ts_ms"].to_numpy() for d, rows in tamper.groupby(tamper["device"].astype(str))
-        }
+        flagged = {d: ts[values > 0.5] for d, ts, values in _metric_rows(readings, "tamper")}
+        flagged = {d: ts for d, ts in flagged.items() if len(ts)}
         out: list[BalanceEpisode] = []
         series = self.register_series(readings)  # the exact balance's registers, each at its own reports
         scopes = devices["scope"].astype(str).to_dict()
@@ -271,11 +271,9 @@ class WaterBalance:
 
         A meter's register is the network's water up to the minute its report was taken in, so the
         minute, not the millisecond, is the instant it stands for."""
-        reg = readings[readings["metric"].astype(str) == "volume_register"].sort_values("ts_ms")
         return {
-            str(d): (rows["ts_ms"].to_numpy(dtype=np.int64) // 60_000 * 60_000,
-                     np.round(rows["value"].to_numpy(dtype=np.float64) * 1000.0))
-            for d, rows in reg.groupby(reg["device"].astype(str), sort=True)
+            d: (ts // 60_000 * 60_000, np.round(values * 1000.0))
+            for d, ts, values in _metric_rows(readings, "volume_register", by_time=True)
         }  # fmt: skip
 
     def exact_registers(self, series: dict[str, tuple[np.ndarray, np.ndarray]], parent: str,
@@ -334,11 +332,16 @@ class WaterBalance:
         rise = pd.Series(np.diff(register))
         span = pd.Series(np.diff(ts) / HOUR_MS)
         per = max(1, round(1.0 / max(float(span.median()), 1e-9)))  # reports in an hour
-        hourly = rise.rolling(per).sum() / span.rolling(per).sum()
-        hourly[span.rolling(per).max() > 2 * self.gap_minutes / 60.0] = np.nan  # a gap: not a steady hour
+        # the sums as pandas rolls them (compensated); the maximum and minimum below are exact in NumPy
+        hourly = (rise.rolling(per).sum() / span.rolling(per).sum()).to_numpy(dtype=np.float64, copy=True)
+        hourly[_rolling(span.to_numpy(dtype=np.float64), per, np.max) > 2 * self.gap_minutes / 60.0] = (
+            np.nan
+        )  # a gap
         reach = round(self.steady_window_h * per)
-        least = hourly.shift(-(per // 2)).rolling(2 * reach + 1, center=True, min_periods=2 * reach + 1).min()
-        return np.nan_to_num(np.maximum(least.to_numpy(dtype=np.float64), 0.0))
+        shifted = np.full(len(hourly), np.nan)  # shift(-(per // 2))
+        shifted[: len(hourly) - per // 2] = hourly[per // 2 :]
+        least = _rolling(shifted, 2 * reach + 1, np.min, center=True)
+        return np.nan_to_num(np.maximum(least, 0.0))
 
     def _exact_episodes(self, exact: pd.DataFrame, parent: str, centre: float,
                         found: Sequence[BalanceEpisode], flagged: dict[str, np.ndarray]) -> list[BalanceEpisode]:  # fmt: skip
@@ -1144,6 +1147,39 @@ def _off_usual(residual: pd.Series, local: np.ndarray) -> np.ndarray:
     return res - centre[local]
 
 
+def _metric_rows(readings: pd.DataFrame, metric: str, *,
+                 by_time: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:  # fmt: skip
+    """Each device's rows of ``metric`` as (device, ts_ms int64, value float64), devices by name, as
+    ``groupby(device, sort=True)`` gives them: each device's rows in the readings' order, or with
+    ``by_time`` in the order ``sort_values("ts_ms")`` of all rows gives them (without moving the
+    frame's string columns row by row)."""
+    keep = (readings["metric"].astype(str) == metric).to_numpy(dtype=bool)
+    ts = readings["ts_ms"].to_numpy(dtype=np.int64)[keep]
+    values = readings["value"].to_numpy(dtype=np.float64)[keep]
+    code, names = pd.factorize(readings["device"].astype(str)[keep], sort=True)
+    if np.any(code < 0):  # a row without a device: groupby leaves it out
+        ts, values, code = ts[code >= 0], values[code >= 0], code[code >= 0]
+    order = np.argsort(ts, kind="quicksort") if by_time else np.arange(len(ts))
+    order = order[np.argsort(code[order], kind="stable")]
+    bounds = np.r_[0, np.cumsum(np.bincount(code, minlength=len(names)))]
+    return [(str(name), ts[order[bounds[i] : bounds[i + 1]]], values[order[bounds[i] : bounds[i + 1]]])
+            for i, name in enumerate(names)]  # fmt: skip
+
+
+def _rolling(
+    values: np.ndarray, window: int, reduce: Callable[..., np.ndarray], *, center: bool = False
+) -> np.ndarray:
+    """pandas' ``rolling(window, center=center).max()`` or ``.min()`` of ``values``, full windows
+    only: NaN where the window is short or holds a NaN (``reduce`` propagates it), else exact."""
+    out = np.full(len(values), np.nan)
+    if window <= len(values):
+        first = window // 2 if center else window - 1  # the row each window's value goes to (as pandas)
+        out[first : first + len(values) - window + 1] = reduce(
+            np.lib.stride_tricks.sliding_window_view(values, window), axis=1
+        )
+    return out
+
+
 def _best_window(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,
                  i1: np.ndarray) -> tuple[float, float, int, int]:  # fmt: skip
     """Weighted least squares of ``y`` on a meter's register ``c`` counted from i0 to i1 (nothing
@@ -1176,11 +1212,33 @@ def _best_window(y: np.ndarray, c: np.ndarray, w: np.ndarray, i0: np.ndarray,
             s1 = i1[:, q0:]
             a, b = s0 + 1, s1 + 1
             c0, c1 = c[s0], c[s1]
-            xy = (pcy[b] - pcy[a]) - c0 * (py[b] - py[a]) + (c1 - c0) * (py[n] - py[b])
-            xx = ((pcc[b] - pcc[a]) - 2.0 * c0 * (pc[b] - pc[a]) + c0 * c0 * (pw[b] - pw[a])
-                  + (c1 - c0) ** 2 * (pw[n] - pw[b]))  # fmt: skip
-            ok = (s1 > s0) & (xx > 1e-9) & (xy > 0.0)
-            sse = np.where(ok, yy - xy**2 / xx, np.inf)
+            # xy = (pcy[b] - pcy[a]) - c0 * (py[b] - py[a]) + (c1 - c0) * (py[n] - py[b]) and
+            # xx = (pcc[b] - pcc[a]) - 2 c0 (pc[b] - pc[a]) + c0² (pw[b] - pw[a]) + (c1 - c0)² (pw[n] - pw[b]),
+            # each operation as written and in its order, into a few arrays reused (c1 - c0 made once)
+            d = c1 - c0
+            xy = pcy[b] - pcy[a]
+            t = py[b] - py[a]
+            t *= c0
+            xy -= t
+            np.multiply(d, py[n] - py[b], out=t)
+            xy += t
+            xx = pcc[b] - pcc[a]
+            np.subtract(pc[b], pc[a], out=t)
+            t *= 2.0 * c0
+            xx -= t
+            np.subtract(pw[b], pw[a], out=t)
+            t *= c0 * c0
+            xx += t
+            d *= d
+            d *= pw[n] - pw[b]
+            xx += d
+            ok = s1 > s0
+            ok &= xx > 1e-9
+            ok &= xy > 0.0
+            sse = np.multiply(xy, xy, out=t)  # yy - xy² / xx where ok, else no pair
+            sse /= xx
+            np.subtract(yy, sse, out=sse)
+            sse[~ok] = np.inf
             k = int(np.argmin(sse))
             r, q = np.unravel_index(k, sse.shape)
             value = float(sse[r, q])

@@ -50,7 +50,7 @@ from . import generic
 from .balance import WaterBalance, water_balance_findings
 from .base import Detector
 from .multivariate import PCADetector
-from .night import NightFlow
+from .night import NightArrays, NightFlow, _Nights
 from .pressure import PressureDip, pressure_dip_findings
 from .trend import TheilSenTrend
 
@@ -349,50 +349,103 @@ def leak_episodes(history: Path | pd.DataFrame, devices: pd.DataFrame, *, compou
     if long.empty:
         return [], 0
     last = int(long["ts_ms"].max())
-    series = {
-        str(device): pd.Series(rows["value"].to_numpy(), index=pd.to_datetime(rows["ts_ms"].to_numpy(), unit="ms", utc=True))
-        for device, rows in long.groupby("device", sort=True)
-    }  # fmt: skip
     scope = devices["scope"].astype(str) if "scope" in devices else pd.Series("", index=devices.index)
-    # the compound's household meters' median night minimum, per night: the reference for each household meter
-    reference: dict[str, pd.Series] = {}
-    minima: dict[str, pd.Series] = {}
     # each meter's cleaned flow, nights and local times, made once for its minima, nights and scores
     nights = NightFlow(tz=detector.tz, start_hour=detector.start_hour, end_hour=detector.end_hour)
-    prepared = {device: nights.prepare(s.to_frame("flow")) for device, s in series.items()}
-    for device in series:
-        if scope.get(device) == "household":
-            minima[device] = nights.minima_of(*prepared[device][:2])
+    prepared = {device: _night_rows(nights, rows) for device, rows in _meter_rows(long, detector.tz)}
+    # the compound's household meters' median night minimum, per night: the reference for each household meter
+    reference: dict[str, pd.Series] = {}
     by_compound: dict[str, list[pd.Series]] = {}
-    for device, m in minima.items():
-        by_compound.setdefault(str(devices.loc[device, "compound"]), []).append(m)
+    for device, rows in prepared.items():
+        if scope.get(device) == "household":
+            by_compound.setdefault(str(devices.loc[device, "compound"]), []).append(rows.minima(nights))
     for compound, parts in by_compound.items():
         reference[compound] = pd.concat(parts, axis=1).median(axis=1)
     found: list[Episode] = []
-    for device, s in series.items():
+    for device, rows in prepared.items():
         household = scope.get(device) == "household"
         ref = reference.get(str(devices.loc[device, "compound"])) if household else None
-        frame = s.to_frame("flow")
         night = NightFlow(**{**detector.params(), "reference": ref})
-        clean, grid, local = prepared[device]
-        table = night.nights_of(clean, grid)
-        scores = night.score_nights_of(frame, clean, local, table)
-        flags = (scores > night.threshold_).astype("int64")
-        for ep in episodes(device, flags, scores, merge_hours=30):
+        table = rows.nights(night)
+        flagged = np.flatnonzero(table.rows > night.threshold_)
+        if not len(flagged):
+            continue
+        ts = rows.ts_ms[flagged]
+        breaks = np.flatnonzero(np.diff(ts) > 30 * HOUR_MS)  # episodes' runs joined when closer than 30 h
+        for a, b in zip(np.r_[0, breaks + 1], np.r_[breaks, len(ts) - 1], strict=True):
+            start_ms = int(ts[a])
             start = (
-                pd.Timestamp(ep.start_ms, unit="ms", tz="UTC")
+                pd.Timestamp(start_ms, unit="ms", tz="UTC")
                 .tz_convert(detector.tz)
                 .tz_localize(None)
                 .normalize()
             )
-            row = table[table.index <= start]
-            evidence = (
-                {}
-                if row.empty
-                else {"night_minimum": float(row["minimum"].iloc[-1]), "z": float(row["z"].iloc[-1])}
-            )
-            found.append(Episode(ep.device, ep.start_ms, ep.end_ms, ep.peak, evidence))
+            k = int(np.searchsorted(table.nights, start.value, side="right")) - 1  # the last night by then
+            evidence = {} if k < 0 else {"night_minimum": float(table.minimum[k]), "z": float(table.z[k])}
+            peak = float(np.nanmax(table.rows[flagged[a : b + 1]]))
+            found.append(Episode(device, start_ms, int(ts[b]), peak, evidence))
     return _drop_upstream(found, devices), last
+
+
+@dataclass(frozen=True, slots=True)
+class _MeterNights:
+    """One water meter's flow for the leak detector: in time order, one row per instant (as
+    ``numeric_frame`` leaves it), with its nights; or, for a meter whose rows are not, its frame
+    cleaned by the detector itself."""
+
+    ts_ms: np.ndarray
+    values: np.ndarray
+    grid: _Nights | None  # None: ``frame`` is the meter's
+    frame: pd.DataFrame | None = None
+
+    def minima(self, nights: NightFlow) -> pd.Series:
+        """The nights' minima (:meth:`NightFlow.minima`)."""
+        if self.grid is None:
+            assert self.frame is not None
+            clean, grid, _local = nights.prepare(self.frame)
+            return nights.minima_of(clean, grid)
+        index, minima, _keep = self.grid.minima(self.values)
+        return pd.Series(minima, index=index, name="minimum")
+
+    def nights(self, night: NightFlow) -> NightArrays:
+        """The nights' minima and z, and each row's score (:meth:`NightFlow.night_arrays`)."""
+        if self.grid is not None:
+            return night.night_arrays(self.values, self.grid)
+        assert self.frame is not None
+        clean, grid, local = night.prepare(self.frame)
+        table = night.nights_of(clean, grid)
+        scores = night.score_nights_of(self.frame, clean, local, table)
+        return NightArrays(pd.DatetimeIndex(table.index).asi8, table["minimum"].to_numpy(),
+                           table["z"].to_numpy(), scores.to_numpy(dtype="float64"))  # fmt: skip
+
+
+def _meter_rows(
+    long: pd.DataFrame, tz: str
+) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Each meter's (ms, value, local wall-clock ns) in the readings' order, by device name."""
+    code, names = pd.factorize(long["device"].astype(str), sort=True)  # groupby's order of the names
+    order = np.argsort(code, kind="stable")  # each meter's rows in the readings' order
+    ts = long["ts_ms"].to_numpy(dtype=np.int64)[order]
+    values = long["value"].to_numpy(dtype=np.float64)[order]
+    local = (
+        pd.DatetimeIndex(pd.to_datetime(ts, unit="ms", utc=True))
+        .as_unit("ns")
+        .tz_convert(tz)
+        .tz_localize(None)
+    )
+    bounds = np.r_[0, np.cumsum(np.bincount(code, minlength=len(names)))]
+    for i, name in enumerate(names):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        yield str(name), (ts[a:b], values[a:b], local.asi8[a:b])
+
+
+def _night_rows(nights: NightFlow, rows: tuple[np.ndarray, np.ndarray, np.ndarray]) -> _MeterNights:
+    ts, values, local = rows
+    if len(ts) and bool(np.all(ts[1:] > ts[:-1])):  # in time order, one row per instant: numeric_frame's own
+        values = np.where(np.isinf(values), np.nan, values)
+        return _MeterNights(ts, values, _Nights(local, nights.start_hour, nights.end_hour))
+    frame = pd.DataFrame({"flow": values}, index=pd.to_datetime(ts, unit="ms", utc=True))
+    return _MeterNights(ts, values, None, frame)
 
 
 def _drop_upstream(found: list[Episode], devices: pd.DataFrame) -> list[Episode]:

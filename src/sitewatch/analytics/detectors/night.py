@@ -10,6 +10,8 @@ spread is no scale). A night is flagged when it and the ``persist - 1`` nights b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -17,6 +19,7 @@ from ...i18n import N_
 from .base import DEFAULT_TZ, Detector, DetectorError, align, local_index, numeric_frame
 
 DAY_NS = 86_400_000_000_000
+HOUR_NS = 3_600_000_000_000
 
 
 class NightFlow(Detector):
@@ -61,32 +64,55 @@ class NightFlow(Detector):
         """:meth:`nights` of a frame already cleaned, with its nights (:meth:`prepare`)."""
         frames = []
         for name in clean.columns:
-            column = clean[name]
-            index, minima, keep = grid.minima(column.to_numpy(dtype="float64"))
-            # mean flow of each night's past (all readings before that night's end): the running
-            # mean at the day's last row (it is never NaN again once a value was seen), earlier nights'
-            # carried forward where it is
-            running = column.expanding().mean().to_numpy()
-            mean_before = pd.Series(running[grid.day_last][grid.night_of_day][keep]).ffill().to_numpy()
-            z = np.full(len(minima), np.nan)
-            refs = (np.full(len(minima), np.nan) if self.reference is None
-                    else self.reference.reindex(index).to_numpy(dtype="float64"))  # fmt: skip
-            for i in range(len(minima)):
-                past = minima[max(0, i - self.history_nights) : i]
-                past = past[np.isfinite(past)]
-                peer = float(refs[i]) if np.isfinite(refs[i]) else None
-                if len(past) < self.min_nights and peer is None:
-                    continue
-                own = float(np.median(past)) if len(past) >= self.min_nights else None
-                centre = min(c for c in (own, peer) if c is not None)
-                spread = 1.4826 * float(np.median(np.abs(past - own))) if own is not None else 0.0
-                floor = self.rel_floor * abs(float(mean_before[i]))
-                scale = max(spread, floor, 1e-9 + 1e-3 * abs(centre))
-                z[i] = (minima[i] - centre) / scale
+            index, minima, z = self._column_nights(clean[name].to_numpy(dtype="float64"), grid)
             table = pd.DataFrame({"column": str(name), "minimum": minima, "z": z}, index=index)
             table["score"] = table["z"].rolling(self.persist, min_periods=self.persist).min()
             frames.append(table)
         return pd.concat(frames) if frames else pd.DataFrame(columns=["column", "minimum", "z", "score"])
+
+    def night_arrays(self, values: np.ndarray, grid: _Nights) -> NightArrays:
+        """:meth:`nights_of` of one column's values (one per row of ``grid``) as arrays, and each
+        row's score as :meth:`score_nights_of` gives it: the same numbers without a frame per meter."""
+        index, minima, z = self._column_nights(values, grid)
+        nights = index.asi8
+        score = np.full(len(z), np.nan)
+        if len(z) >= self.persist:  # a night's and the persist - 1 before it: NaN if any of them is
+            score[self.persist - 1 :] = np.lib.stride_tricks.sliding_window_view(z, self.persist).min(axis=1)
+        rows = np.zeros(len(values))
+        if len(nights):
+            ready = nights + self.end_hour * HOUR_NS
+            position = np.searchsorted(ready, grid.local_ns, side="right") - 1
+            per_night = np.where(np.isnan(score), 0.0, score)
+            rows = np.where(position >= 0, per_night[np.clip(position, 0, None)], 0.0)
+        rows[np.isnan(values)] = np.nan
+        return NightArrays(nights, minima, z, rows)
+
+    def _column_nights(
+        self, values: np.ndarray, grid: _Nights
+    ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+        """One column's nights: their dates, minima and z (see :meth:`nights`)."""
+        index, minima, keep = grid.minima(values)
+        # mean flow of each night's past (all readings before that night's end): the running
+        # mean at the day's last row (it is never NaN again once a value was seen), earlier nights'
+        # carried forward where it is
+        running = pd.Series(values).expanding().mean().to_numpy()
+        mean_before = pd.Series(running[grid.day_last][grid.night_of_day][keep]).ffill().to_numpy()
+        z = np.full(len(minima), np.nan)
+        refs = (np.full(len(minima), np.nan) if self.reference is None
+                else self.reference.reindex(index).to_numpy(dtype="float64"))  # fmt: skip
+        for i in range(len(minima)):
+            past = minima[max(0, i - self.history_nights) : i]
+            past = past[np.isfinite(past)]
+            peer = float(refs[i]) if np.isfinite(refs[i]) else None
+            if len(past) < self.min_nights and peer is None:
+                continue
+            own = _median(past) if len(past) >= self.min_nights else None
+            centre = min(c for c in (own, peer) if c is not None)
+            spread = 1.4826 * _median(np.abs(past - own)) if own is not None else 0.0
+            floor = self.rel_floor * abs(float(mean_before[i]))
+            scale = max(spread, floor, 1e-9 + 1e-3 * abs(centre))
+            z[i] = (minima[i] - centre) / scale
+        return index, minima, z
 
     def minima(self, frame: pd.DataFrame) -> pd.Series:
         """The ``minimum`` of :meth:`nights` for a frame of one column (its first), without the z."""
@@ -146,6 +172,14 @@ class NightFlow(Detector):
         return align(pd.Series(result, index=clean.index), frame)
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a few finite values, to the bit (the middle one, or the mean of the middle
+    two: their sum halved), without its general machinery (a night's z takes two)."""
+    v = np.sort(values)
+    m = len(v) // 2
+    return float(v[m]) if len(v) % 2 else (float(v[m - 1]) + float(v[m])) / 2.0
+
+
 def _run_starts(keys: np.ndarray) -> np.ndarray:
     """Positions where a run of equal ``keys`` begins (none for no keys)."""
     if not len(keys):
@@ -153,13 +187,28 @@ def _run_starts(keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
 
 
+@dataclass(frozen=True, slots=True)
+class NightArrays:
+    """One meter's nights (:meth:`NightFlow.night_arrays`): each kept night's local date (ns), minimum
+    and z, and each row's score."""
+
+    nights: np.ndarray
+    minimum: np.ndarray
+    z: np.ndarray
+    rows: np.ndarray
+
+
 class _Nights:
     """Where the rows of a local time index fall: their local days and nights."""
 
-    def __init__(self, local: pd.DatetimeIndex, start_hour: int, end_hour: int) -> None:
-        hour = local.hour
+    def __init__(self, local: pd.DatetimeIndex | np.ndarray, start_hour: int, end_hour: int) -> None:
+        # wall-clock nanoseconds (a naive index's asi8): the hour and day fields by division
+        self.local_ns = (
+            local.asi8 if isinstance(local, pd.DatetimeIndex) else np.asarray(local, dtype=np.int64)
+        )
+        hour = self.local_ns // HOUR_NS % 24
         in_night = (hour >= start_hour) & (hour < end_hour)
-        day = local.asi8 // DAY_NS * DAY_NS
+        day = self.local_ns // DAY_NS * DAY_NS
         days, of_day = np.unique(day, return_inverse=True)
         # each day's last row (where the running mean holds all of the day's readings)
         self.day_last = np.full(len(days), -1, dtype="int64")
@@ -171,7 +220,7 @@ class _Nights:
         self.night_start = _run_starts(night_day)
         self.nights = night_day[self.night_start]
         self.night_of_day = np.searchsorted(days, self.nights)  # the day that holds each night
-        self.name = local.name
+        self.name = local.name if isinstance(local, pd.DatetimeIndex) else None
 
     def minima(self, values: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
         """Each night's minimum of ``values`` (one per row; NaN skipped) where it holds at least two
