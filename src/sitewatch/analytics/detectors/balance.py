@@ -87,6 +87,7 @@ class WaterBalance:
     fit_floor_lph: float = 0.5  # ... or this many litres an hour
     pair_min_days: int = 8  # two meters at once are fitted on at least this many whole days
     usual_slack: float = 0.3  # ... and its volume is its usual x (1 - share) within this
+    usual_rise: float = 0.2  # ... and above it by at most this for the one meter (or pair) that fits
     still_usual_lph: float = 1.0  # a flat's register standing still matters if it usually draws this
     still_share: float = 0.5  # ... and the balance misses at least this share of it on those days
     still_together_share: float = 0.25  # ... or this share, when the balance is off on those days alone
@@ -841,9 +842,14 @@ class WaterBalance:
                 return None
             return shares
 
+        def drawn(shares: list[tuple[str, float]]) -> bool:
+            # a flat drawing its usual water or more whose days follow a neighbour's missing share (a
+            # worn register beside it) is not the one that misses it: its own volume shows no drop
+            return any(ratio[d] - (1.0 - f) > self.usual_rise for d, f in shares)
+
         singles = [f for d in columns if (f := fitted((d,))) is not None]
         if len(singles) == 1:
-            return [(d, f, 1.0) for d, f in singles[0]]
+            return [] if drawn(singles[0]) else [(d, f, 1.0) for d, f in singles[0]]
         if singles:
             return []
         # two meters at once (faults overlap): only among meters whose volume is down, and not when a
@@ -857,7 +863,7 @@ class WaterBalance:
             return []
         down = sorted(d for d in columns if ratio[d] <= 1.0 - self.min_share)
         pairs = [f for pair in combinations(down, 2) if (f := fitted(pair)) is not None]
-        if len(pairs) == 1:
+        if len(pairs) == 1 and not drawn(pairs[0]):
             return [(d, f, 2.0) for d, f in pairs[0]]
         return []
 
