@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .alerts.db import alerts_engine, migrate, transaction
-from .alerts.models import OPEN_STATES, Alert, Channel, ChannelScope, ChannelType, utcnow
+from .alerts.models import OPEN_STATES, Alert, Channel, ChannelScope, ChannelType, Notification, utcnow
 from .alerts.service import AlertService
 from .alerts.sink import Received, WebhookSink
 from .settings import AlertsSettings, Settings
@@ -71,15 +71,13 @@ class DemoAlerts:
         self.service.wait_connected(10)
 
     def counts(self) -> dict[str, int]:
-        """Open alerts, notifications made and delivered to the sink."""
+        """Open alerts, notifications made (the outbox's rows: groups and escalations, every channel) and
+        delivered to the sink (counted first: each of them was made before it was sent)."""
+        delivered = len(self.sink.received)
         with transaction(self.engine) as session:
             open_ = session.query(Alert).filter(Alert.state.in_(OPEN_STATES)).count()
-        snap = self.service.snapshot() if self.service else {}
-        return {
-            "open": open_,
-            "notifications": int(snap.get("notifications", 0)),
-            "delivered": len(self.sink.received),
-        }
+            made = session.query(Notification).count()
+        return {"open": open_, "notifications": made, "delivered": delivered}
 
     def stop(self) -> None:
         """Stop alerting and the sink."""
