@@ -48,7 +48,7 @@ from ...contract import DeviceKind, Finding, FindingState, Severity
 from ...i18n import N_
 from . import generic
 from .balance import WaterBalance, water_balance_findings
-from .base import Detector
+from .base import Detector, numeric_frame
 from .multivariate import PCADetector
 from .night import NightArrays, NightFlow, _Nights
 from .pressure import PressureDip, pressure_dip_findings
@@ -389,34 +389,27 @@ def leak_episodes(history: Path | pd.DataFrame, devices: pd.DataFrame, *, compou
 
 @dataclass(frozen=True, slots=True)
 class _MeterNights:
-    """One water meter's flow for the leak detector: in time order, one row per instant (as
-    ``numeric_frame`` leaves it), with its nights; or, for a meter whose rows are not, its frame
-    cleaned by the detector itself."""
+    """One water meter's flow for the leak detector as ``numeric_frame`` leaves it (in time order,
+    one row per instant, infinities as NaN), with its nights."""
 
     ts_ms: np.ndarray
     values: np.ndarray
-    grid: _Nights | None  # None: ``frame`` is the meter's
-    frame: pd.DataFrame | None = None
+    grid: _Nights
 
     def minima(self, nights: NightFlow) -> pd.Series:
         """The nights' minima (:meth:`NightFlow.minima`)."""
-        if self.grid is None:
-            assert self.frame is not None
-            clean, grid, _local = nights.prepare(self.frame)
-            return nights.minima_of(clean, grid)
         index, minima, _keep = self.grid.minima(self.values)
         return pd.Series(minima, index=index, name="minimum")
 
     def nights(self, night: NightFlow) -> NightArrays:
         """The nights' minima and z, and each row's score (:meth:`NightFlow.night_arrays`)."""
-        if self.grid is not None:
-            return night.night_arrays(self.values, self.grid)
-        assert self.frame is not None
-        clean, grid, local = night.prepare(self.frame)
-        table = night.nights_of(clean, grid)
-        scores = night.score_nights_of(self.frame, clean, local, table)
-        return NightArrays(pd.DatetimeIndex(table.index).asi8, table["minimum"].to_numpy(),
-                           table["z"].to_numpy(), scores.to_numpy(dtype="float64"))  # fmt: skip
+        return night.night_arrays(self.values, self.grid)
+
+
+def _local_ns(ts_ms: np.ndarray, tz: str) -> np.ndarray:
+    """Wall-clock nanoseconds in ``tz`` of UTC milliseconds."""
+    index = pd.DatetimeIndex(pd.to_datetime(ts_ms, unit="ms", utc=True)).as_unit("ns")
+    return np.asarray(index.tz_convert(tz).tz_localize(None).asi8, dtype=np.int64)
 
 
 def _meter_rows(
@@ -427,25 +420,22 @@ def _meter_rows(
     order = np.argsort(code, kind="stable")  # each meter's rows in the readings' order
     ts = long["ts_ms"].to_numpy(dtype=np.int64)[order]
     values = long["value"].to_numpy(dtype=np.float64)[order]
-    local = (
-        pd.DatetimeIndex(pd.to_datetime(ts, unit="ms", utc=True))
-        .as_unit("ns")
-        .tz_convert(tz)
-        .tz_localize(None)
-    )
+    local = _local_ns(ts, tz)
     bounds = np.r_[0, np.cumsum(np.bincount(code, minlength=len(names)))]
     for i, name in enumerate(names):
         a, b = int(bounds[i]), int(bounds[i + 1])
-        yield str(name), (ts[a:b], values[a:b], local.asi8[a:b])
+        yield str(name), (ts[a:b], values[a:b], local[a:b])
 
 
 def _night_rows(nights: NightFlow, rows: tuple[np.ndarray, np.ndarray, np.ndarray]) -> _MeterNights:
     ts, values, local = rows
     if len(ts) and bool(np.all(ts[1:] > ts[:-1])):  # in time order, one row per instant: numeric_frame's own
         values = np.where(np.isinf(values), np.nan, values)
-        return _MeterNights(ts, values, _Nights(local, nights.start_hour, nights.end_hour))
-    frame = pd.DataFrame({"flow": values}, index=pd.to_datetime(ts, unit="ms", utc=True))
-    return _MeterNights(ts, values, None, frame)
+    else:  # sorted, rows of one instant averaged: numeric_frame's rows
+        clean = numeric_frame(pd.DataFrame({"flow": values}, index=pd.to_datetime(ts, unit="ms", utc=True)))
+        ts = np.asarray(pd.DatetimeIndex(clean.index).as_unit("ms").asi8, dtype=np.int64)
+        values, local = clean["flow"].to_numpy(dtype=np.float64), _local_ns(ts, nights.tz)
+    return _MeterNights(ts, values, _Nights(local, nights.start_hour, nights.end_hour))
 
 
 def _drop_upstream(found: list[Episode], devices: pd.DataFrame) -> list[Episode]:
